@@ -1,0 +1,8 @@
+"""``python -m crm api|worker|migrate|create-token``."""
+
+import sys
+
+from crm.service import SERVICE
+
+if __name__ == "__main__":
+    sys.exit(SERVICE.main())

@@ -1,0 +1,20 @@
+"""CRM: client history across sources, GDPR rights, managers' SLA figures."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from crm.clients.router import router as clients_router
+from crm.models import infra
+from shared.app import create_service_app
+from shared.settings import ServiceSettings
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    return create_service_app(
+        settings,
+        infra=infra,
+        routers=[clients_router],
+        title="VO leads — crm",
+        description="Clients resolved across sources, with their timeline.",
+    )

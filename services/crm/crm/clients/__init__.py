@@ -1,0 +1,1 @@
+"""Clients: identity resolution across sources, timeline, search."""

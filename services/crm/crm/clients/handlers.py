@@ -1,0 +1,66 @@
+"""Event handlers of clients: resolve the person, then append to their timeline."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.clients.identity import identity_email
+from crm.clients.repository import ClientRepository
+from crm.models import Client, TimelineEntry
+from shared.clock import utcnow
+from shared.events import Envelope
+from shared.events.payloads import LeadReceivedV1
+
+
+async def on_lead_received(session: AsyncSession, envelope: Envelope) -> None:
+    event = LeadReceivedV1.model_validate(envelope.data)
+    repository = ClientRepository.from_session(session)
+    if await repository.timeline_entry(envelope.id) is not None:
+        return
+    contact = event.contact
+    email_key = identity_email(contact.email)
+    client: Client | None = None
+    matched_on = "new"
+    if contact.phone:
+        client = await repository.find_by_phone(contact.phone)
+        matched_on = "phone" if client else matched_on
+    if client is None and email_key:
+        client = await repository.find_by_email(email_key)
+        matched_on = "email" if client else matched_on
+    if client is None:
+        client = Client(
+            id=str(uuid.uuid4()),
+            first_name=contact.first_name,
+            last_name=contact.last_name,
+            full_name=contact.full_name,
+            phone=contact.phone,
+            email=email_key,
+            created_at=utcnow(),
+            last_contact_at=event.received_at,
+        )
+        session.add(client)
+    else:
+        client.phone = client.phone or contact.phone
+        client.email = client.email or email_key
+        client.first_name = client.first_name or contact.first_name
+        client.last_name = client.last_name or contact.last_name
+        client.full_name = client.full_name or contact.full_name
+        client.last_contact_at = max(client.last_contact_at, event.received_at)
+    session.add(
+        TimelineEntry(
+            id=envelope.id,
+            client_id=client.id,
+            lead_id=event.lead_id,
+            kind="lead.received",
+            occurred_at=event.received_at,
+            source=event.source,
+            details={
+                "kind": event.kind,
+                "source_ref": event.source_ref,
+                "ad_ref": event.vehicle.ad_ref,
+                "matched_on": matched_on,
+            },
+        )
+    )

@@ -1,0 +1,71 @@
+"""HTTP API of clients."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from crm.clients.repository import ClientRepository
+from crm.clients.schemas import ClientOut, ClientPage
+from shared.api import SessionDep, require_roles
+from shared.auth import Principal
+from shared.errors import InvalidRequest, NotFound
+from shared.normalize import normalize_email, normalize_phone
+from shared.pagination import decode_cursor, encode_cursor
+
+router = APIRouter(prefix="/v1/clients", tags=["clients"])
+
+Staff = Annotated[Principal, Depends(require_roles("operator", "manager"))]
+
+_PROBLEMS: dict[int | str, dict[str, str]] = {
+    401: {"description": "No valid token (problem+json)"},
+    403: {"description": "Missing role (problem+json)"},
+    422: {"description": "Invalid parameter (problem+json)"},
+}
+
+
+def _invalid(field: str, message: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"Invalid parameter: {field}",
+        errors=[{"field": field, "location": "query", "type": "value_error", "message": message}],
+    )
+
+
+@router.get("", response_model=ClientPage, summary="Find clients", responses=_PROBLEMS)
+async def search_clients(
+    session: SessionDep,
+    _: Staff,
+    phone: Annotated[str | None, Query(max_length=40, description="Any format, FR default")] = None,
+    email: Annotated[str | None, Query(max_length=254)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> ClientPage:
+    phone_key = normalize_phone(phone) if phone else None
+    if phone and phone_key is None:
+        raise _invalid("phone", "not a valid phone number")
+    email_key = normalize_email(email) if email else None
+    if email and email_key is None:
+        raise _invalid("email", "not a valid e-mail address")
+    after = decode_cursor(cursor) if cursor else None
+    rows = await ClientRepository.from_session(session).search(
+        phone=phone_key, email=email_key, after=after, limit=limit + 1
+    )
+    items = [ClientOut.model_validate(row) for row in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return ClientPage(
+        items=items, next_cursor=encode_cursor(last.created_at, last.id) if last else None
+    )
+
+
+@router.get(
+    "/{client_id}",
+    response_model=ClientOut,
+    summary="A client with their timeline",
+    responses={**_PROBLEMS, 404: {"description": "Unknown client (problem+json)"}},
+)
+async def get_client(client_id: str, session: SessionDep, _: Staff) -> ClientOut:
+    client = await ClientRepository.from_session(session).get_with_timeline(client_id)
+    if client is None:
+        raise NotFound("No client has this id.")
+    return ClientOut.model_validate(client)

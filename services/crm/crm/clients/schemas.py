@@ -1,0 +1,38 @@
+"""Bodies of the clients API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class TimelineEntryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    lead_id: str
+    kind: str
+    occurred_at: datetime
+    source: str | None
+    details: dict[str, Any]
+
+
+class ClientOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    first_name: str | None
+    last_name: str | None
+    full_name: str | None
+    phone: str | None
+    email: str | None
+    created_at: datetime
+    last_contact_at: datetime
+    timeline: list[TimelineEntryOut]
+
+
+class ClientPage(BaseModel):
+    items: list[ClientOut]
+    next_cursor: str | None

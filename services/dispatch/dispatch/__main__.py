@@ -1,0 +1,8 @@
+"""``python -m dispatch api|worker|migrate|create-token``."""
+
+import sys
+
+from dispatch.service import SERVICE
+
+if __name__ == "__main__":
+    sys.exit(SERVICE.main())

@@ -1,0 +1,5 @@
+"""The ingest service."""
+
+from pathlib import Path
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"

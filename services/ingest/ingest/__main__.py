@@ -1,0 +1,8 @@
+"""``python -m ingest api|worker|migrate|create-token``."""
+
+import sys
+
+from ingest.service import SERVICE
+
+if __name__ == "__main__":
+    sys.exit(SERVICE.main())

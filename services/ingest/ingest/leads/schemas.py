@@ -1,0 +1,114 @@
+"""Request and response bodies of the leads API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.events.payloads import LeadKind, LeadSource
+from shared.normalize import normalize_email, normalize_phone
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ContactIn(Strict):
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    full_name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=40, description="Any format; FR default.")
+
+    @field_validator("phone")
+    @classmethod
+    def phone_to_e164(cls, value: str | None) -> str | None:
+        if value is None or not value:
+            return None
+        normalized = normalize_phone(value)
+        if normalized is None:
+            raise ValueError("not a valid phone number")
+        return normalized
+
+    @field_validator("email")
+    @classmethod
+    def email_case_folded(cls, value: str | None) -> str | None:
+        if value is None or not value:
+            return None
+        normalized = normalize_email(value)
+        if normalized is None:
+            raise ValueError("not a valid e-mail address")
+        return normalized
+
+    @model_validator(mode="after")
+    def full_name_from_parts(self) -> ContactIn:
+        if self.full_name is None and (self.first_name or self.last_name):
+            parts = [part for part in (self.first_name, self.last_name) if part]
+            self.full_name = " ".join(parts)
+        return self
+
+
+class VehicleIn(Strict):
+    ad_ref: str | None = Field(default=None, max_length=100)
+    url: str | None = Field(default=None, max_length=2000)
+    make: str | None = Field(default=None, max_length=60)
+    model: str | None = Field(default=None, max_length=100)
+    year: int | None = Field(default=None, ge=1900, le=2100)
+    price_eur: int | None = Field(default=None, ge=0, le=10_000_000)
+    mileage_km: int | None = Field(default=None, ge=0, le=5_000_000)
+
+
+class LeadIn(Strict):
+    """A canonical lead as a partner or a test posts it."""
+
+    source: LeadSource
+    source_ref: str = Field(min_length=1, max_length=200, description="The source's own id.")
+    kind: LeadKind = "enquiry"
+    received_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
+    contact: ContactIn
+    vehicle: VehicleIn = Field(default_factory=VehicleIn)
+    message: str | None = Field(default=None, max_length=10_000)
+
+    @model_validator(mode="after")
+    def reachable(self) -> LeadIn:
+        if self.kind == "enquiry" and not (self.contact.phone or self.contact.email):
+            raise ValueError("an enquiry needs contact.phone or contact.email")
+        return self
+
+
+class LeadAccepted(BaseModel):
+    id: str
+    status: Literal["accepted", "duplicate"]
+
+
+class ContactOut(BaseModel):
+    first_name: str | None
+    last_name: str | None
+    full_name: str | None
+    email: str | None
+    phone: str | None
+
+
+class VehicleOut(BaseModel):
+    ad_ref: str | None = None
+    url: str | None = None
+    make: str | None = None
+    model: str | None = None
+    year: int | None = None
+    price_eur: int | None = None
+    mileage_km: int | None = None
+
+
+class LeadOut(BaseModel):
+    id: str
+    kind: LeadKind
+    source: LeadSource
+    source_ref: str
+    received_at: datetime
+    contact: ContactOut
+    vehicle: VehicleOut
+    message: str | None
+    consents: dict[str, bool] = Field(default_factory=dict)
+    raw_input_id: str | None

@@ -1,0 +1,1 @@
+"""The operators' work queue, fed by ``lead.received.v1``."""

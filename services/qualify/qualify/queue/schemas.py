@@ -1,0 +1,24 @@
+"""Bodies of the queue API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+
+class QueueItem(BaseModel):
+    lead_id: str
+    status: str
+    kind: str
+    source: str
+    received_at: datetime
+    full_name: str | None
+    phone: str | None
+    email: str | None
+    ad_ref: str | None
+
+
+class QueuePage(BaseModel):
+    items: list[QueueItem]
+    next_cursor: str | None

@@ -1,0 +1,21 @@
+"""Qualify's worker: the outbox relay and the queue's consumer of lead events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from qualify.queue.handlers import on_lead_received
+from shared.consumer import EventConsumer, build_consumer
+from shared.events import Topics
+from shared.runtime import Runtime
+
+
+def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
+    return [
+        build_consumer(
+            runtime,
+            name="qualify.queue",
+            topics=[Topics.LEADS],
+            handlers={"lead.received.v1": on_lead_received},
+        )
+    ]

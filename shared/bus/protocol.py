@@ -1,0 +1,70 @@
+"""Bus interface shared by the Kafka and embedded backends.
+
+Topic names given to and returned by a bus are logical (``vo.leads``); the bus adds the
+configured prefix. Offsets follow Kafka's meaning: a commit stores the next offset to read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from shared.events.envelope import Headers
+from shared.redact import SafeError
+
+TopicPartition = tuple[str, int]
+
+
+class BusUnavailable(SafeError):
+    """The broker (or the embedded log) cannot be reached right now; try again later."""
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int | None = None
+
+
+class Consumer(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def poll(self, *, timeout_s: float, max_records: int) -> list[Record]: ...
+
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None: ...
+
+    async def seek(self, topic: str, partition: int, offset: int) -> None: ...
+
+
+class Bus(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def publish(
+        self, topic: str, *, key: bytes | None, value: bytes, headers: Headers
+    ) -> None:
+        """Return once the record is durably stored; raise BusUnavailable otherwise."""
+
+    async def publish_many(self, records: Sequence[tuple[str, bytes | None, bytes, Headers]]) -> None:
+        """Publish in order; return once all are durably stored."""
+
+    def consumer(self, *, group_id: str, topics: Sequence[str]) -> Consumer: ...
+
+    async def ensure_topics(self, topics: Sequence[TopicSpec]) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise BusUnavailable when the bus cannot serve requests."""

@@ -1,0 +1,86 @@
+"""Tables every service has beside its own: outbox, processed events, dead letters, API tokens.
+
+They are Core tables added to each service's own MetaData, so each service's Alembic history
+creates them in its own database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from shared.db.types import UtcDateTime
+
+# BIGINT on PostgreSQL, INTEGER (rowid alias, autoincrement) on SQLite.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+@dataclass(frozen=True)
+class InfraTables:
+    outbox_event: Table
+    processed_event: Table
+    dead_letter: Table
+    api_token: Table
+
+
+def add_infra_tables(metadata: MetaData) -> InfraTables:
+    outbox_event = Table(
+        "outbox_event",
+        metadata,
+        Column("id", BigIntId, primary_key=True, autoincrement=True),
+        Column("event_id", String(64), nullable=False, unique=True),
+        Column("event_type", String(128), nullable=False),
+        Column("topic", String(255), nullable=False),
+        Column("key", LargeBinary, nullable=True),
+        Column("value", LargeBinary, nullable=False),
+        Column("headers", JSON, nullable=False),
+        Column("subject", String(64), nullable=True, index=True),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("last_error", Text, nullable=True),
+    )
+    processed_event = Table(
+        "processed_event",
+        metadata,
+        Column("consumer", String(128), primary_key=True),
+        Column("event_id", String(64), primary_key=True),
+        Column("event_type", String(128), nullable=False),
+        Column("processed_at", UtcDateTime(), nullable=False),
+    )
+    # What this service sent to a DLQ: ids and the error only, the payload stays on the topic.
+    dead_letter = Table(
+        "dead_letter",
+        metadata,
+        Column("id", BigIntId, primary_key=True, autoincrement=True),
+        Column("consumer", String(128), nullable=False),
+        Column("topic", String(255), nullable=False),
+        Column("partition", Integer, nullable=False),
+        Column("offset", BigInteger, nullable=False),
+        Column("event_id", String(64), nullable=True),
+        Column("event_type", String(128), nullable=True),
+        Column("error", Text, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("created_at", UtcDateTime(), nullable=False),
+    )
+    api_token = Table(
+        "api_token",
+        metadata,
+        Column("id", String(36), primary_key=True),
+        Column("name", String(120), nullable=False),
+        Column("token_hash", String(64), nullable=False, unique=True),
+        Column("roles", String(255), nullable=False),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("revoked_at", UtcDateTime(), nullable=True),
+    )
+    return InfraTables(outbox_event, processed_event, dead_letter, api_token)

@@ -1,0 +1,124 @@
+"""Runs the four services in one event loop for tests: apps behind httpx ASGI clients, workers as
+tasks, on either backend (SQLite + embedded bus, or PostgreSQL + Kafka)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+from fastapi import FastAPI
+
+from crm.service import SERVICE as CRM
+from dispatch.service import SERVICE as DISPATCH
+from ingest.service import SERVICE as INGEST
+from qualify.service import SERVICE as QUALIFY
+from shared.cli import ServiceDefinition
+from shared.db.migrate import upgrade
+from shared.settings import ServiceSettings
+from shared.worker import Worker
+
+SERVICES: dict[str, ServiceDefinition] = {
+    definition.name: definition for definition in (INGEST, QUALIFY, DISPATCH, CRM)
+}
+DEV_TOKEN = "vo_test-token-with-every-role"
+
+T = TypeVar("T")
+
+
+@dataclass
+class RunningService:
+    definition: ServiceDefinition
+    settings: ServiceSettings
+    app: FastAPI
+    client: httpx.AsyncClient
+    worker: Worker | None
+
+
+class System:
+    def __init__(self, services: Mapping[str, RunningService]) -> None:
+        self.services = dict(services)
+
+    def client(self, name: str) -> httpx.AsyncClient:
+        return self.services[name].client
+
+    @property
+    def ingest(self) -> httpx.AsyncClient:
+        return self.client("ingest")
+
+    @property
+    def qualify(self) -> httpx.AsyncClient:
+        return self.client("qualify")
+
+    @property
+    def crm(self) -> httpx.AsyncClient:
+        return self.client("crm")
+
+
+def settings_for(name: str, **values: Any) -> ServiceSettings:
+    values.setdefault("dev_token", DEV_TOKEN)
+    values.setdefault("log_json", True)
+    values.setdefault("consumer_retry_backoff_s", 0.01)
+    values.setdefault("outbox_poll_interval_s", 0.05)
+    return SERVICES[name].settings_factory(**values)
+
+
+async def migrate(settings: ServiceSettings) -> None:
+    definition = SERVICES[settings.service_name]
+    await asyncio.to_thread(upgrade, definition.migrations, settings.resolved_database_url())
+
+
+@asynccontextmanager
+async def run_app(settings: ServiceSettings) -> AsyncIterator[RunningService]:
+    definition = SERVICES[settings.service_name]
+    app = definition.create_app(settings)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url=f"http://{settings.service_name}.test",
+        headers={"Authorization": f"Bearer {DEV_TOKEN}"},
+    ) as client:
+        yield RunningService(definition, settings, app, client, None)
+
+
+@asynccontextmanager
+async def run_worker(settings: ServiceSettings) -> AsyncIterator[Worker]:
+    definition = SERVICES[settings.service_name]
+    worker = Worker(settings, infra=definition.infra, consumers=definition.consumers)
+    await worker.start()
+    try:
+        yield worker
+    finally:
+        await worker.stop()
+
+
+@asynccontextmanager
+async def run_system(
+    settings: Mapping[str, ServiceSettings], *, workers: bool = True
+) -> AsyncIterator[System]:
+    async with AsyncExitStack() as stack:
+        running = {}
+        for name, service_settings in settings.items():
+            await migrate(service_settings)
+            service = await stack.enter_async_context(run_app(service_settings))
+            if workers:
+                service.worker = await stack.enter_async_context(run_worker(service_settings))
+            running[name] = service
+        yield System(running)
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, timeout_s: float = 30.0, interval_s: float = 0.05
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail with the last value otherwise."""
+    deadline = time.monotonic() + timeout_s
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval_s)
+    raise AssertionError(f"condition not met within {timeout_s}s (last value: {last!r})")
