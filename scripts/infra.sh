@@ -480,6 +480,10 @@ kafka_stop() {
     local pid
     if ! pid=$(kafka_pid); then
         rm -f "$K_PID"
+        for pid in $(kafka_stale_pids); do
+            say "kafka: killing stale broker pid $pid (no pid file)"
+            kafka_kill "$pid"
+        done
         say "kafka: not running"
         return 0
     fi

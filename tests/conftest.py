@@ -11,18 +11,12 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
-from sqlalchemy.engine import make_url
 
 from shared.settings import ServiceSettings
 from tests.harness import SERVICES, settings_for
+from tests.infra import create_database, drop_database, require_kafka
 
-POSTGRES_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+asyncpg://vo:vo@127.0.0.1:5432/postgres"
-)
-KAFKA_BOOTSTRAP = os.environ.get("TEST_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 INTEGRATION_MARKERS = ("postgres", "kafka")
 
 
@@ -37,56 +31,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = f"integration test skipped while REQUIRE_INTEGRATION=1: {report.longrepr}"
 
 
-def _asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@pytest.fixture(scope="session")
-def postgres_admin_url() -> str:
-    return POSTGRES_URL
-
-
-async def _create_database(admin_url: str) -> str:
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    try:
-        connection = await asyncpg.connect(_asyncpg_dsn(admin_url), timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL unreachable at {make_url(admin_url).host}: {type(exc).__name__}")
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-async def _drop_database(admin_url: str, url: str) -> None:
-    name = make_url(url).database
-    connection = await asyncpg.connect(_asyncpg_dsn(admin_url), timeout=5)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
-
-
 @pytest.fixture
-async def postgres_url(postgres_admin_url: str) -> AsyncIterator[str]:
+async def postgres_url() -> AsyncIterator[str]:
     """A new, empty PostgreSQL database for one test."""
-    url = await _create_database(postgres_admin_url)
+    url = await create_database()
     yield url
-    await _drop_database(postgres_admin_url, url)
+    await drop_database(url)
 
 
 @pytest.fixture
 async def kafka_bootstrap() -> str:
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP, request_timeout_ms=5000)
-    try:
-        await admin.start()
-        await admin.list_topics()
-    except Exception as exc:
-        pytest.skip(f"Kafka unreachable at {KAFKA_BOOTSTRAP}: {type(exc).__name__}")
-    finally:
-        await admin.close()
-    return KAFKA_BOOTSTRAP
+    return await require_kafka()
 
 
 @pytest.fixture
@@ -105,12 +60,10 @@ def embedded_settings(tmp_path: Path) -> dict[str, ServiceSettings]:
 
 
 @pytest.fixture
-async def production_settings(
-    postgres_admin_url: str, kafka_bootstrap: str
-) -> AsyncIterator[dict[str, ServiceSettings]]:
+async def production_settings(kafka_bootstrap: str) -> AsyncIterator[dict[str, ServiceSettings]]:
     """The four services on their own PostgreSQL databases and Kafka (unique topic prefix)."""
     prefix = f"t{uuid.uuid4().hex[:10]}."
-    urls = {name: await _create_database(postgres_admin_url) for name in SERVICES}
+    urls = {name: await create_database() for name in SERVICES}
     yield {
         name: settings_for(
             name,
@@ -123,4 +76,4 @@ async def production_settings(
         for name in SERVICES
     }
     for url in urls.values():
-        await _drop_database(postgres_admin_url, url)
+        await drop_database(url)

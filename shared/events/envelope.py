@@ -14,13 +14,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.clock import utcnow
+from shared.redact import SafeError
 
 Headers = list[tuple[str, bytes]]
 
 _REQUIRED = ("id", "source", "type", "specversion")
 
 
-class EnvelopeError(ValueError):
+class EnvelopeError(SafeError, ValueError):
     """A message that is not a valid CloudEvent in binary mode (poison: straight to the DLQ)."""
 
 
