@@ -87,8 +87,8 @@ async def _round_trip(bootstrap: str, deadline: float) -> None:
     await _consume(bootstrap, value, deadline)
 
 
-async def check(bootstrap: str, timeout: float, quiet: bool) -> bool:
-    deadline = time.monotonic() + timeout
+async def check(bootstrap: str, budget_s: float, quiet: bool) -> bool:
+    deadline = time.monotonic() + budget_s
     attempt = 0
     last_error = "no attempt made"
     while time.monotonic() < deadline:
@@ -103,7 +103,7 @@ async def check(bootstrap: str, timeout: float, quiet: bool) -> bool:
             await asyncio.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
         else:
             return True
-    print(f"check_kafka: not ready after {timeout:.0f}s: {last_error}", file=sys.stderr)
+    print(f"check_kafka: not ready after {budget_s:.0f}s: {last_error}", file=sys.stderr)
     return False
 
 

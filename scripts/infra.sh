@@ -288,14 +288,14 @@ kafka_pid() { # prints the pid of our broker if it is alive
 
 kafka_pid_is_broker() { # the process exists and runs kafka.Kafka
     local cmdline
-    cmdline=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+    cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline") || return 1
     [[ $cmdline == *" kafka.Kafka "* ]]
 }
 
 kafka_stale_pids() { # brokers started with our config whose pid file was lost
     local dir cmdline
     for dir in /proc/[0-9]*; do
-        cmdline=$(tr '\0' ' ' <"$dir/cmdline" 2>/dev/null) || continue
+        cmdline=$(tr '\0' ' ' 2>/dev/null <"$dir/cmdline") || continue
         [[ $cmdline == *" kafka.Kafka $K_CONF "* ]] && printf '%s\n' "${dir#/proc/}"
     done
     return 0
@@ -448,7 +448,9 @@ kafka_start() {
     kafka_resolve_python # before the broker starts: a venv install must not eat the readiness time
     local port
     for port in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
-        port_open "$port" && die "port $port is already in use (set KAFKA_PORT / KAFKA_CONTROLLER_PORT)"
+        if port_open "$port"; then
+            die "port $port is already in use (set KAFKA_PORT / KAFKA_CONTROLLER_PORT)"
+        fi
     done
     version=$(kafka_version)
     kafka_render_config
@@ -466,6 +468,7 @@ kafka_start() {
             java "${K_JVM_OPTS[@]}" -Dlog4j2.configurationFile="$K_LOG4J" -cp "$K_LIBS/*" \
             kafka.Kafka "$K_CONF" >>"$K_LOG" 2>&1 </dev/null 9>&-
     ) &
+    disown "$!" # no "Killed" job report from this shell if the broker dies
     printf '%s\n' "$version" >"$K_DIR/version"
     local i
     for ((i = 0; i < 50; i++)); do

@@ -35,7 +35,13 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 
 # Failures of the infrastructure, not of the message: never dead-letter for these.
-_INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, BusUnavailable, ConnectionError, OSError)
+_INFRASTRUCTURE_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    BusUnavailable,
+    ConnectionError,
+    OSError,
+)
 _MAX_PAUSE_S = 5.0
 
 
@@ -136,7 +142,9 @@ class EventConsumer:
             self._count(envelope.type, "ignored")
             return
         bound = structlog.contextvars.bound_contextvars(
-            consumer=self.name, event_id=envelope.id, event_type=envelope.type,
+            consumer=self.name,
+            event_id=envelope.id,
+            event_type=envelope.type,
             subject=envelope.subject,
         )
         token = current_traceparent.set(envelope.traceparent)
@@ -255,7 +263,6 @@ class EventConsumer:
         # Only catalogue types become label values: a hostile message cannot grow the series.
         event_type = event_type if event_type in CATALOGUE else "unknown"
         self._metrics.events_consumed.labels(self._service, self.name, event_type, outcome).inc()
-
 
 
 def build_consumer(

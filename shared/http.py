@@ -30,7 +30,9 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
+        }
         traceparent = child_of(headers.get("traceparent"))
         request_id = headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
         token = current_traceparent.set(traceparent)
@@ -75,7 +77,9 @@ class RequestContextMiddleware:
                 current_traceparent.reset(token)
                 self._observe(scope, status["code"], time.perf_counter() - started)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send, traceparent: str) -> None:
+    async def _too_large(
+        self, scope: Scope, receive: Receive, send: Send, traceparent: str
+    ) -> None:
         response = problem_response(
             PayloadTooLarge(f"The body exceeds {self.max_body_bytes} bytes."),
             instance=scope.get("path"),

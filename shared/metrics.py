@@ -29,7 +29,8 @@ class ServiceMetrics:
         )
         self.events_consumed = Counter(
             "events_consumed_total",
-            "Events handled by a consumer, by outcome (applied, duplicate, ignored, dead_lettered).",
+            "Events handled by a consumer, by outcome"
+            " (applied, duplicate, ignored, dead_lettered).",
             ["service", "consumer", "event_type", "outcome"],
             registry=self.registry,
         )

@@ -137,4 +137,3 @@ class OutboxRelay:
                 log.warning("outbox.backlog_unknown", error=safe_error_text(exc))
             if published < self._batch_size:
                 await sleep_or_stop(stop, backoff)
-

@@ -26,6 +26,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
         raise InvalidRequest(
             "The cursor is not one this API returned.",
-            errors=[{"field": "cursor", "location": "query", "type": "invalid_cursor",
-                     "message": "unknown cursor"}],
+            errors=[
+                {
+                    "field": "cursor",
+                    "location": "query",
+                    "type": "invalid_cursor",
+                    "message": "unknown cursor",
+                }
+            ],
         ) from exc

@@ -4,6 +4,7 @@ settings (never at import time) and closed at shutdown."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 

@@ -19,7 +19,9 @@ def is_valid(traceparent: str | None) -> bool:
     if traceparent is None:
         return False
     match = _TRACEPARENT.match(traceparent)
-    return bool(match) and match.group(1) != "0" * 32 and match.group(2) != "0" * 16
+    if match is None:
+        return False
+    return match.group(1) != "0" * 32 and match.group(2) != "0" * 16
 
 
 def child_of(traceparent: str | None) -> str:

@@ -70,9 +70,7 @@ class Worker:
                     self._supervise(consumer.name, consumer.run), name=f"consumer:{consumer.name}"
                 )
 
-    async def _supervise(
-        self, name: str, loop: Callable[[asyncio.Event], Awaitable[None]]
-    ) -> None:
+    async def _supervise(self, name: str, loop: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         """Run a loop until stop; a crash is logged and the loop restarted after a pause."""
         while not self._stop.is_set():
             try:

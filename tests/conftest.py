@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
 import pytest
@@ -20,15 +20,17 @@ from tests.infra import create_database, drop_database, require_kafka
 INTEGRATION_MARKERS = ("postgres", "kafka")
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     required = os.environ.get("REQUIRE_INTEGRATION") == "1"
     integration = any(item.get_closest_marker(name) for name in INTEGRATION_MARKERS)
     if required and integration and report.skipped:
         report.outcome = "failed"
         report.longrepr = f"integration test skipped while REQUIRE_INTEGRATION=1: {report.longrepr}"
+    return report
 
 
 @pytest.fixture

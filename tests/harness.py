@@ -76,11 +76,14 @@ async def migrate(settings: ServiceSettings) -> None:
 async def run_app(settings: ServiceSettings) -> AsyncIterator[RunningService]:
     definition = SERVICES[settings.service_name]
     app = definition.create_app(settings)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url=f"http://{settings.service_name}.test",
-        headers={"Authorization": f"Bearer {DEV_TOKEN}"},
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url=f"http://{settings.service_name}.test",
+            headers={"Authorization": f"Bearer {DEV_TOKEN}"},
+        ) as client,
+    ):
         yield RunningService(definition, settings, app, client, None)
 
 

@@ -99,7 +99,9 @@ class EmbeddedBus:
     ) -> None:
         await self.publish_many([(topic, key, value, headers)])
 
-    async def publish_many(self, records: Sequence[tuple[str, bytes | None, bytes, Headers]]) -> None:
+    async def publish_many(
+        self, records: Sequence[tuple[str, bytes | None, bytes, Headers]]
+    ) -> None:
         connection = self._require()
         now = time.time()
         async with self._lock:

@@ -60,7 +60,9 @@ class KafkaBus:
     ) -> None:
         await self.publish_many([(topic, key, value, headers)])
 
-    async def publish_many(self, records: Sequence[tuple[str, bytes | None, bytes, Headers]]) -> None:
+    async def publish_many(
+        self, records: Sequence[tuple[str, bytes | None, bytes, Headers]]
+    ) -> None:
         producer = await self._ensure_producer()
         try:
             # Enqueue all, then wait: the idempotent producer keeps per-partition order.

@@ -59,7 +59,9 @@ class Bus(Protocol):
     ) -> None:
         """Return once the record is durably stored; raise BusUnavailable otherwise."""
 
-    async def publish_many(self, records: Sequence[tuple[str, bytes | None, bytes, Headers]]) -> None:
+    async def publish_many(
+        self, records: Sequence[tuple[str, bytes | None, bytes, Headers]]
+    ) -> None:
         """Publish in order; return once all are durably stored."""
 
     def consumer(self, *, group_id: str, topics: Sequence[str]) -> Consumer: ...

@@ -3,6 +3,7 @@ personal data (which bounds the topic's retention)."""
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 
 from shared.events.payloads import EventPayload, LeadReceivedV1
@@ -27,7 +28,7 @@ PERSONAL_DATA_TOPICS: frozenset[str] = frozenset({Topics.LEADS, Topics.PRIVACY})
 class EventSpec:
     type: str
     topic: str
-    payload: type[EventPayload]
+    payload: builtins.type[EventPayload]
     producer: str
     description: str
     personal_data: bool

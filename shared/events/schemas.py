@@ -1,4 +1,7 @@
-"""Generate the JSON Schemas of the catalogue into docs/events/ (``python -m shared.events.schemas``)."""
+"""Generate the JSON Schemas of the catalogue into docs/events/.
+
+Run: ``python -m shared.events.schemas [folder]``.
+"""
 
 from __future__ import annotations
 

@@ -129,6 +129,7 @@ async def test_poison_goes_to_dlq_and_does_not_block(harness: Harness) -> None:
     await dlq.start()
     try:
         records = []
+
         async def two_dead() -> bool:
             records.extend(await dlq.poll(timeout_s=0.5, max_records=10))
             return len(records) >= 2

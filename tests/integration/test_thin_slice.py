@@ -13,8 +13,12 @@ from tests.harness import System, eventually, run_system
 LEAD: dict[str, Any] = {
     "source": "leboncoin",
     "source_ref": "lbc-2026-0001",
-    "contact": {"first_name": "Camille", "last_name": "Durand", "phone": "06 12 34 56 78",
-                "email": "Camille.Durand@Example.FR"},
+    "contact": {
+        "first_name": "Camille",
+        "last_name": "Durand",
+        "phone": "06 12 34 56 78",
+        "email": "Camille.Durand@Example.FR",
+    },
     "message": "Bonjour, la Clio est-elle toujours disponible ?",
     "vehicle": {"ad_ref": "AD-123", "make": "Renault", "model": "Clio", "price_eur": 12990},
 }
@@ -69,7 +73,9 @@ async def _has(system: System, lead_id: str) -> bool:
     return lead_id in await _queue_ids(system)
 
 
-async def test_thin_slice_on_embedded_backend(embedded_settings: dict[str, ServiceSettings]) -> None:
+async def test_thin_slice_on_embedded_backend(
+    embedded_settings: dict[str, ServiceSettings],
+) -> None:
     async with run_system(embedded_settings) as system:
         await check_thin_slice(system)
 

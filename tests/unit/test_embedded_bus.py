@@ -12,8 +12,9 @@ async def test_groups_read_independently_and_resume_from_commits(tmp_path: Path)
     await bus.start()
     try:
         for n in range(5):
-            await bus.publish("a", key=f"k{n}".encode(), value=str(n).encode(),
-                              headers=[("h", b"v")])
+            await bus.publish(
+                "a", key=f"k{n}".encode(), value=str(n).encode(), headers=[("h", b"v")]
+            )
         await bus.publish("b", key=None, value=b"other", headers=[])
 
         first = bus.consumer(group_id="g1", topics=["a"])

@@ -19,7 +19,9 @@ def test_round_trip_through_headers_and_value() -> None:
     )
     headers = envelope.to_headers()
     names = [name for name, _ in headers]
-    assert {"ce_id", "ce_source", "ce_type", "ce_specversion", "ce_time", "ce_subject"} <= set(names)
+    assert {"ce_id", "ce_source", "ce_type", "ce_specversion", "ce_time", "ce_subject"} <= set(
+        names
+    )
     assert "traceparent" in names
     assert json.loads(envelope.to_value()) == {"lead_id": "lead-1", "n": 3}
     assert envelope.to_key() == b"lead-1"
@@ -30,12 +32,21 @@ def test_round_trip_through_headers_and_value() -> None:
     ("value", "headers", "reason"),
     [
         (b"{}", [("ce_source", b"s"), ("ce_type", b"t"), ("ce_specversion", b"1.0")], "id"),
-        (b"not json", [("ce_id", b"1"), ("ce_source", b"s"), ("ce_type", b"t"),
-                       ("ce_specversion", b"1.0")], "JSON"),
-        (b"[1]", [("ce_id", b"1"), ("ce_source", b"s"), ("ce_type", b"t"),
-                  ("ce_specversion", b"1.0")], "object"),
-        (b"{}", [("ce_id", b"1"), ("ce_source", b"s"), ("ce_type", b"t"),
-                 ("ce_specversion", b"0.3")], "specversion"),
+        (
+            b"not json",
+            [("ce_id", b"1"), ("ce_source", b"s"), ("ce_type", b"t"), ("ce_specversion", b"1.0")],
+            "JSON",
+        ),
+        (
+            b"[1]",
+            [("ce_id", b"1"), ("ce_source", b"s"), ("ce_type", b"t"), ("ce_specversion", b"1.0")],
+            "object",
+        ),
+        (
+            b"{}",
+            [("ce_id", b"1"), ("ce_source", b"s"), ("ce_type", b"t"), ("ce_specversion", b"0.3")],
+            "specversion",
+        ),
         (b"{}", [("ce_id", b"\xff"), ("ce_source", b"s")], "UTF-8"),
     ],
 )
