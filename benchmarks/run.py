@@ -51,12 +51,12 @@ def previous_sections() -> dict[str, str]:
     return sections
 
 
-async def main(selected: list[str]) -> None:
+def main(selected: list[str]) -> None:
     sections = previous_sections()
     for name in discover(selected):
         module = importlib.import_module(f"benchmarks.{name}")
         sys.stderr.write(f"running {name}…\n")
-        sections[name] = (await module.run()).rstrip() + "\n\n"
+        sections[name] = asyncio.run(module.run()).rstrip() + "\n\n"
     header = (
         "# Benchmarks\n\n"
         f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.\n\n"
@@ -69,4 +69,4 @@ async def main(selected: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1:]))
+    main(sys.argv[1:])
