@@ -10,7 +10,8 @@
 #
 # Environment: PG_PORT (5432), KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093),
 #              PYTHON (.venv/bin/python) for scripts/check_kafka.py,
-#              INFRA_TIMEOUT (120) seconds to wait for readiness.
+#              INFRA_TIMEOUT (120) seconds to wait for readiness,
+#              KAFKA_KEEP_DATA=1 to restart Kafka on its existing data (topics, offsets).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -454,8 +455,13 @@ kafka_start() {
     done
     version=$(kafka_version)
     kafka_render_config
-    say "kafka: formatting a fresh data dir (var/infra/kafka/data)"
-    kafka_format
+    if [[ ${KAFKA_KEEP_DATA:-0} == 1 && -f $K_DATA/meta.properties && $(cat "$K_DIR/version" 2>/dev/null) == "$version" ]]; then
+        # a restart that keeps topics and offsets (the outbox outage test stops and restarts)
+        say "kafka: keeping the existing data dir (KAFKA_KEEP_DATA=1)"
+    else
+        say "kafka: formatting a fresh data dir (var/infra/kafka/data)"
+        kafka_format
+    fi
     say "kafka: starting Kafka $version on 127.0.0.1:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT, log: var/infra/kafka/server.log)"
     : >"$K_LOG"
     rm -f "$K_PID"

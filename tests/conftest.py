@@ -27,7 +27,9 @@ def pytest_runtest_makereport(
     report = yield
     required = os.environ.get("REQUIRE_INTEGRATION") == "1"
     integration = any(item.get_closest_marker(name) for name in INTEGRATION_MARKERS)
-    if required and integration and report.skipped:
+    # Outside CI a developer may run the suite while others share the broker: no restart then.
+    tolerated = item.get_closest_marker("broker_restart") and os.environ.get("CI") != "true"
+    if required and integration and report.skipped and not tolerated:
         report.outcome = "failed"
         report.longrepr = f"integration test skipped while REQUIRE_INTEGRATION=1: {report.longrepr}"
     return report

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# A local Dovecot IMAP server for the ingest IMAP tests: scripts/imap.sh start|stop|status
+#
+# Listens on 127.0.0.1:${IMAP_PORT:-10143} (plain IMAP, no TLS: loopback only), one test user
+# ${IMAP_USER:-ingest}/${IMAP_PASSWORD:-ingest-test}, maildir under var/infra/dovecot/.
+# Idempotent: start when running is a no-op; installs dovecot-imapd with apt-get if missing.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DIR="${IMAP_DIR:-$ROOT/var/infra/dovecot}"
+PORT="${IMAP_PORT:-10143}"
+USER_NAME="${IMAP_USER:-ingest}"
+PASSWORD="${IMAP_PASSWORD:-ingest-test}"
+CONF="$DIR/dovecot.conf"
+PIDFILE="$DIR/run/master.pid"
+
+is_running() {
+  [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
+}
+
+listening() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null
+}
+
+install_dovecot() {
+  if command -v dovecot >/dev/null 2>&1; then return; fi
+  local sudo=""
+  if [[ "$(id -u)" != "0" ]]; then sudo="sudo"; fi
+  echo "installing dovecot-imapd…" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    dovecot-core dovecot-imapd >/dev/null
+  # The package's own instance is not used: stop it if the package started one.
+  if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now dovecot 2>/dev/null || true; fi
+  $sudo service dovecot stop 2>/dev/null || true
+}
+
+write_config() {
+  mkdir -p "$DIR/run" "$DIR/state" "$DIR/mail"
+  local mail_user mail_group
+  mail_user="$(id -un)"
+  mail_group="$(id -gn)"
+  if [[ "$(id -u)" == "0" ]]; then
+    # Dovecot refuses uid 0 for mail access: use the package's unprivileged user.
+    mail_user="dovecot"
+    mail_group="dovecot"
+    chown -R dovecot:dovecot "$DIR/mail"
+  fi
+  printf '%s:{PLAIN}%s\n' "$USER_NAME" "$PASSWORD" >"$DIR/users"
+  chmod 644 "$DIR/users"
+  cat >"$CONF" <<CONF
+# Written by scripts/imap.sh: a throw-away test server, never a production config.
+protocols = imap
+listen = 127.0.0.1
+base_dir = $DIR/run
+state_dir = $DIR/state
+log_path = $DIR/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+first_valid_uid = 1
+first_valid_gid = 1
+mail_location = maildir:$DIR/mail/%u
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $DIR/users
+}
+userdb {
+  driver = static
+  args = uid=$mail_user gid=$mail_group home=$DIR/mail/%u
+}
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Processed {
+    auto = create
+  }
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $PORT
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service pop3-login {
+  inet_listener pop3 {
+    port = 0
+  }
+}
+CONF
+}
+
+start() {
+  if is_running; then echo "dovecot running on 127.0.0.1:$PORT"; return; fi
+  install_dovecot
+  write_config
+  dovecot -c "$CONF"
+  for _ in $(seq 1 50); do
+    if listening; then echo "dovecot started on 127.0.0.1:$PORT (user $USER_NAME)"; return; fi
+    sleep 0.1
+  done
+  echo "dovecot did not start; see $DIR/dovecot.log" >&2
+  exit 1
+}
+
+stop() {
+  if ! is_running; then echo "dovecot not running"; return; fi
+  doveadm -c "$CONF" stop 2>/dev/null || kill "$(cat "$PIDFILE")"
+  for _ in $(seq 1 50); do
+    if ! is_running; then echo "dovecot stopped"; return; fi
+    sleep 0.1
+  done
+  echo "dovecot did not stop" >&2
+  exit 1
+}
+
+status() {
+  if is_running && listening; then
+    echo "dovecot running on 127.0.0.1:$PORT"
+  else
+    echo "dovecot not running"
+    exit 3
+  fi
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
