@@ -18,7 +18,7 @@ BusBackend = Literal["kafka", "embedded"]
 class ServiceSettings(BaseSettings):
     """Fields every service has; a subclass sets ``service_name`` and its env prefix."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
     service_name: ClassVar[str] = "service"
 

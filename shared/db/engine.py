@@ -18,11 +18,13 @@ def create_engine(url: str, *, application_name: str = "vo-leads") -> AsyncEngin
     """Build the engine; SQLite gets WAL, a busy timeout and foreign keys on every connection."""
     if make_url(url).get_backend_name() == "sqlite":
         ensure_sqlite_folder(url)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # hide_parameters: error texts must never quote values (they may be personal data).
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
         url,
+        hide_parameters=True,
         pool_pre_ping=True,
         pool_size=10,
         max_overflow=10,

@@ -10,7 +10,9 @@ from shared.settings import ServiceSettings
 
 
 class DispatchSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="DISPATCH_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="DISPATCH_", extra="ignore", frozen=True, env_ignore_empty=True
+    )
     service_name: ClassVar[str] = "dispatch"
 
     http_port: int = 8003

@@ -4,13 +4,51 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
 
+MIB = 1024 * 1024
+
 
 class IngestSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="INGEST_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="INGEST_", extra="ignore", frozen=True, env_ignore_empty=True
+    )
     service_name: ClassVar[str] = "ingest"
 
     http_port: int = 8001
+    # The shared middleware's limit is the largest body any ingest route takes (a raw e-mail);
+    # the JSON and XML routes check their own, smaller limit.
+    max_body_bytes: int = Field(default=15 * MIB, ge=1024, description="Raw e-mail limit.")
+    max_json_bytes: int = Field(default=1 * MIB, ge=1024, description="JSON and XML limit.")
+    raw_input_retention_days: int = Field(default=30, ge=1)
+
+    facebook_verify_token: SecretStr | None = Field(
+        default=None, description="The Verify Token typed in Meta's webhook settings."
+    )
+    facebook_app_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        description="App secret(s) for X-Hub-Signature-256 (several during a rotation).",
+    )
+    facebook_graph_url: str = Field(default="https://graph.facebook.com")
+    facebook_graph_version: str = Field(default="v25.0")
+    facebook_page_token: SecretStr | None = Field(default=None)
+    facebook_fetch_timeout_s: float = Field(default=10.0, gt=0)
+    facebook_fetch_max_attempts: int = Field(
+        default=12, ge=1, description="Tries before the notification goes to quarantine."
+    )
+    facebook_fetch_backoff_s: float = Field(default=2.0, gt=0)
+    facebook_fetch_max_backoff_s: float = Field(default=900.0, gt=0)
+    facebook_fetch_poll_interval_s: float = Field(default=1.0, gt=0)
+
+    imap_host: str | None = Field(default=None, description="IMAP poller off when unset.")
+    imap_port: int = 993
+    imap_ssl: bool = True
+    imap_user: str = ""
+    imap_password: SecretStr | None = None
+    imap_mailbox: str = "INBOX"
+    imap_processed_mailbox: str = "Processed"
+    imap_poll_interval_s: float = Field(default=30.0, gt=0)
+    imap_batch_size: int = Field(default=50, ge=1)

@@ -1,0 +1,53 @@
+# VO leads — the two commands: `make run` (whole system, embedded default) and `make test`.
+SHELL := /bin/bash
+PY := .venv/bin/python
+SERVICES := ingest qualify dispatch crm
+
+.PHONY: install run test test-unit infra-up infra-down infra-status lint fmt schemas bench revision migrate token
+
+install: ## create .venv from uv.lock (installs uv if missing)
+	@scripts/bootstrap.sh
+
+run: install ## the four APIs + workers on 127.0.0.1:8001-8004, SQLite + embedded bus
+	@scripts/run_local.sh
+
+test: install infra-up ## the whole suite against real PostgreSQL and Kafka (started here)
+	REQUIRE_INTEGRATION=1 ALLOW_BROKER_RESTART=1 $(PY) -m pytest
+
+test-unit: install ## only the tests that need no server
+	$(PY) -m pytest tests/unit
+
+infra-up: install ## start PostgreSQL and Kafka on 127.0.0.1 (idempotent)
+	@scripts/infra.sh start
+
+infra-down:
+	@scripts/infra.sh stop
+
+infra-status:
+	@scripts/infra.sh status
+
+lint: install ## ruff (lint + format check) and mypy strict
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy shared services tests benchmarks scripts
+
+fmt: install
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+schemas: install ## regenerate docs/events/*.schema.json from the catalogue
+	$(PY) -m shared.events.schemas docs/events
+
+bench: install infra-up ## benchmarks → docs/benchmarks.md
+	$(PY) -m benchmarks.run
+
+migrate: install ## upgrade the four databases (settings from the environment)
+	@for s in $(SERVICES); do $(PY) -m $$s migrate; done
+
+revision: install ## make revision SERVICE=crm MESSAGE="add x"
+	cd services/$(SERVICE) && ../../.venv/bin/alembic revision --autogenerate -m "$(MESSAGE)"
+
+token: install ## make token NAME=alice ROLES=operator: one token stored in all four services
+	@t=$$($(PY) -c 'import shared.auth as a; print(a.new_token())'); \
+	for s in $(SERVICES); do $(PY) -m $$s create-token --name "$(NAME)" --roles "$(ROLES)" --token "$$t" >/dev/null; done; \
+	echo "$$t"

@@ -1,0 +1,33 @@
+"""A service never imports another service; shared imports no service."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("ingest", "qualify", "dispatch", "crm")
+
+
+def imported_roots(path: Path) -> set[str]:
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+@pytest.mark.parametrize("owner", [*SERVICES, "shared"])
+def test_no_cross_service_imports(owner: str) -> None:
+    folder = ROOT / "shared" if owner == "shared" else ROOT / "services" / owner
+    files = list(folder.rglob("*.py"))
+    assert files
+    forbidden = set(SERVICES) - {owner}
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(imported_roots(path) & forbidden) for path in files
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}
