@@ -2,6 +2,11 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 SERVICES := ingest qualify dispatch crm
+# Where the test servers listen (scripts/infra.sh reads the same variables).
+export PG_PORT ?= 5432
+export KAFKA_PORT ?= 9092
+export TEST_POSTGRES_URL ?= postgresql+asyncpg://vo:vo@127.0.0.1:$(PG_PORT)/postgres
+export TEST_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 
 .PHONY: install run test test-unit infra-up infra-down infra-status lint fmt schemas bench revision migrate token
 
