@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from qualify.queue.handlers import on_lead_received
+from qualify.policy import Policy
+from qualify.queue.handlers import lead_received_handler
 from shared.consumer import EventConsumer, build_consumer
 from shared.events import Topics
 from shared.runtime import Runtime
 
 
 def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
+    policy = Policy.from_settings(runtime.settings)
     return [
         build_consumer(
             runtime,
             name="qualify.queue",
             topics=[Topics.LEADS],
-            handlers={"lead.received.v1": on_lead_received},
+            handlers={"lead.received.v1": lead_received_handler(policy)},
         )
     ]

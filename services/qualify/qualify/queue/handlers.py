@@ -2,32 +2,51 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qualify.leads.state import WAITING
 from qualify.models import QueuedLead
-from shared.clock import utcnow
+from qualify.policy import Policy
 from shared.events import Envelope
 from shared.events.payloads import LeadReceivedV1
 
-WAITING = "waiting"
+__all__ = ["WAITING", "lead_received_handler", "queue_lead"]
 
 
-async def on_lead_received(session: AsyncSession, envelope: Envelope) -> None:
-    event = LeadReceivedV1.model_validate(envelope.data)
+def lead_received_handler(
+    policy: Policy,
+) -> Callable[[AsyncSession, Envelope], Awaitable[None]]:
+    async def on_lead_received(session: AsyncSession, envelope: Envelope) -> None:
+        event = LeadReceivedV1.model_validate(envelope.data)
+        await queue_lead(session, policy, event)
+
+    return on_lead_received
+
+
+async def queue_lead(session: AsyncSession, policy: Policy, event: LeadReceivedV1) -> bool:
+    """Queue the lead, due ``first_contact_minutes`` business minutes after receipt. Idempotent:
+    a lead re-published under a new event id is already queued (returns False)."""
     if await session.get(QueuedLead, event.lead_id) is not None:
-        return  # the same lead re-published under a new event id: already queued
+        return False
     session.add(
         QueuedLead(
             lead_id=event.lead_id,
             status=WAITING,
+            is_open=True,
             kind=event.kind,
             source=event.source,
             received_at=event.received_at,
+            due_at=policy.due_at(event.source, event.received_at),
             full_name=event.contact.full_name,
             phone=event.contact.phone,
             email=event.contact.email,
             ad_ref=event.vehicle.ad_ref,
             message=event.message,
-            enqueued_at=utcnow(),
+            enqueued_at=policy.now(),
+            attempt_count=0,
+            unanswered_count=0,
         )
     )
+    return True

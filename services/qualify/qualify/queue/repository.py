@@ -1,14 +1,30 @@
-"""SQL of the queue."""
+"""SQL of the queue: open, unclaimed leads by first-contact due time (index-backed keyset)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import ColumnElement, or_, select, true, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qualify.models import QueuedLead
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    source: str | None = None
+    site: str | None = None
+    status: str | None = None
+    overdue: bool | None = None
+
+
+def claimable(now: datetime) -> ColumnElement[bool]:
+    """Open and not under an unexpired claim (an expired claim is no claim)."""
+    return (QueuedLead.is_open == true()) & or_(
+        QueuedLead.claim_expires_at.is_(None), QueuedLead.claim_expires_at <= now
+    )
 
 
 class QueueRepository:
@@ -19,22 +35,99 @@ class QueueRepository:
     def from_session(cls, session: AsyncSession) -> QueueRepository:
         return cls(session)
 
+    def _query(self, filters: QueueFilter, now: datetime) -> list[ColumnElement[bool]]:
+        conditions = [claimable(now)]
+        if filters.source is not None:
+            conditions.append(QueuedLead.source == filters.source)
+        if filters.site is not None:
+            conditions.append(QueuedLead.site == filters.site)
+        if filters.status is not None:
+            conditions.append(QueuedLead.status == filters.status)
+        if filters.overdue is True:
+            conditions.append(QueuedLead.due_at < now)
+        elif filters.overdue is False:
+            conditions.append(QueuedLead.due_at >= now)
+        return conditions
+
     async def page(
         self,
         *,
-        status: str,
-        source: str | None,
+        filters: QueueFilter,
+        now: datetime,
         after: tuple[datetime, str] | None,
         limit: int,
     ) -> Sequence[QueuedLead]:
-        """Oldest first, keyset-paginated on (received_at, lead_id)."""
-        query = select(QueuedLead).where(QueuedLead.status == status)
-        if source is not None:
-            query = query.where(QueuedLead.source == source)
+        """Earliest due first, keyset-paginated on (due_at, lead_id)."""
+        query = select(QueuedLead).where(*self._query(filters, now))
         if after is not None:
-            received_at, lead_id = after
+            due_at, lead_id = after
             query = query.where(
-                tuple_(QueuedLead.received_at, QueuedLead.lead_id) > tuple_(received_at, lead_id)
+                tuple_(QueuedLead.due_at, QueuedLead.lead_id) > tuple_(due_at, lead_id)
             )
-        query = query.order_by(QueuedLead.received_at, QueuedLead.lead_id).limit(limit)
+        query = query.order_by(QueuedLead.due_at, QueuedLead.lead_id).limit(limit)
         return (await self.session.scalars(query)).all()
+
+    async def claim_next(
+        self,
+        *,
+        filters: QueueFilter,
+        now: datetime,
+        operator_id: str,
+        operator_name: str,
+        expires_at: datetime,
+    ) -> QueuedLead | None:
+        """Claim the earliest-due claimable lead. On PostgreSQL the candidate is locked with
+        ``FOR UPDATE SKIP LOCKED`` so concurrent operators take different leads; the UPDATE is
+        conditional on both backends, so a lead is never claimed twice."""
+        for _ in range(5):
+            candidate = (
+                select(QueuedLead.lead_id)
+                .where(*self._query(filters, now))
+                .order_by(QueuedLead.due_at, QueuedLead.lead_id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            lead_id = await self.session.scalar(candidate)
+            if lead_id is None:
+                return None
+            if await self.claim(
+                lead_id,
+                now=now,
+                operator_id=operator_id,
+                operator_name=operator_name,
+                expires_at=expires_at,
+            ):
+                return await self.session.get(QueuedLead, lead_id, populate_existing=True)
+        return None
+
+    async def claim(
+        self,
+        lead_id: str,
+        *,
+        now: datetime,
+        operator_id: str,
+        operator_name: str,
+        expires_at: datetime,
+    ) -> bool:
+        """Conditional UPDATE: claims the lead only if it is open and free (or already the
+        caller's). Exactly one of concurrent callers wins."""
+        result = await self.session.execute(
+            update(QueuedLead)
+            .where(
+                QueuedLead.lead_id == lead_id,
+                QueuedLead.is_open == true(),
+                or_(
+                    QueuedLead.claim_expires_at.is_(None),
+                    QueuedLead.claim_expires_at <= now,
+                    QueuedLead.claimed_by == operator_id,
+                ),
+            )
+            .values(
+                claimed_by=operator_id,
+                claimed_by_name=operator_name,
+                claimed_at=now,
+                claim_expires_at=expires_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)

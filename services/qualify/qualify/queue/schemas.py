@@ -12,7 +12,11 @@ class QueueItem(BaseModel):
     status: str
     kind: str
     source: str
+    site: str | None
     received_at: datetime
+    due_at: datetime
+    overdue: bool
+    attempt_count: int
     full_name: str | None
     phone: str | None
     email: str | None

@@ -1,0 +1,1 @@
+"""Claims: an operator's lease on a lead (claim, renew, release; expiry frees the lead)."""

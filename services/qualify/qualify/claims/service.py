@@ -1,0 +1,59 @@
+"""Claiming, renewing and releasing a lead."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qualify.leads import state
+from qualify.leads.repository import LeadRepository
+from qualify.models import QueuedLead
+from qualify.policy import Policy
+from qualify.problems import ClaimRequired, LeadClaimed, LeadNotFound
+from qualify.queue.repository import QueueRepository
+from shared.auth import Principal
+
+
+async def claim(
+    session: AsyncSession, policy: Policy, principal: Principal, lead_id: str
+) -> QueuedLead:
+    """Claim (or re-claim, which renews) a lead. A conditional UPDATE decides the winner; the
+    loser gets a 409 problem saying why."""
+    now = policy.now()
+    won = await QueueRepository.from_session(session).claim(
+        lead_id,
+        now=now,
+        operator_id=principal.token_id,
+        operator_name=principal.name,
+        expires_at=now + policy.lease,
+    )
+    lead = await session.get(QueuedLead, lead_id, populate_existing=True)
+    if lead is None:
+        raise LeadNotFound()
+    if not won:
+        state.require_claimable(lead, principal.token_id, now)
+        raise LeadClaimed("Another operator holds this lead.")  # pragma: no cover
+    return lead
+
+
+async def renew(
+    session: AsyncSession, policy: Policy, principal: Principal, lead_id: str
+) -> QueuedLead:
+    now = policy.now()
+    lead = await LeadRepository.from_session(session).get_for_update(lead_id)
+    state.require_holder(lead, principal.token_id, now)
+    lead.claim_expires_at = now + policy.lease
+    return lead
+
+
+async def release(
+    session: AsyncSession, policy: Policy, principal: Principal, lead_id: str, *, manager: bool
+) -> None:
+    """The holder (or a manager) gives the lead back to the queue."""
+    now = policy.now()
+    lead = await LeadRepository.from_session(session).get_for_update(lead_id)
+    state.require_open(lead)
+    if not state.has_active_claim(lead, now):
+        raise ClaimRequired("The lead is not claimed.")
+    if not manager:
+        state.require_holder(lead, principal.token_id, now)
+    state.clear_claim(lead)

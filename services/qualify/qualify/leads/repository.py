@@ -1,0 +1,74 @@
+"""SQL of leads: load (locked for a change), attempts, qualification, per-consumer history."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qualify.models import ContactAttempt, Qualification, QueuedLead
+from qualify.problems import LeadNotFound
+
+
+class LeadRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> LeadRepository:
+        return cls(session)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
+
+    async def get(self, lead_id: str) -> QueuedLead | None:
+        return await self.session.get(QueuedLead, lead_id)
+
+    async def get_for_update(self, lead_id: str) -> QueuedLead:
+        """The lead, row-locked until the end of the transaction (PostgreSQL; SQLite serialises
+        writers anyway); a 404 problem when unknown."""
+        lead = await self.session.get(
+            QueuedLead, lead_id, with_for_update=True, populate_existing=True
+        )
+        if lead is None:
+            raise LeadNotFound()
+        return lead
+
+    async def lock_consumer(self, phone: str) -> None:
+        """Serialise the rule checks of one consumer across leads (PostgreSQL)."""
+        if self.is_postgres:
+            key = zlib.crc32(f"consumer:{phone}".encode())
+            await self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+    async def attempts(self, lead_id: str) -> Sequence[ContactAttempt]:
+        return (
+            await self.session.scalars(
+                select(ContactAttempt)
+                .where(ContactAttempt.lead_id == lead_id)
+                .order_by(ContactAttempt.attempted_at, ContactAttempt.id)
+            )
+        ).all()
+
+    async def qualification(self, lead_id: str) -> Qualification | None:
+        return await self.session.get(Qualification, lead_id)
+
+    async def consumer_phone_history(
+        self, phone: str, since: datetime
+    ) -> tuple[list[datetime], list[datetime]]:
+        """(phone calls since ``since``, every refusal) of one consumer, across all leads."""
+        rows = (
+            await self.session.execute(
+                select(ContactAttempt.channel, ContactAttempt.outcome, ContactAttempt.attempted_at)
+                .join(QueuedLead, QueuedLead.lead_id == ContactAttempt.lead_id)
+                .where(QueuedLead.phone == phone)
+            )
+        ).all()
+        calls = [
+            row.attempted_at for row in rows if row.channel == "phone" and row.attempted_at > since
+        ]
+        refusals = [row.attempted_at for row in rows if row.outcome == "refused"]
+        return calls, refusals

@@ -1,0 +1,104 @@
+"""HTTP API to read one lead: its state, claim, attempts and qualification.
+
+An operator sees the leads of the queue, the ones they hold and the ones they closed; a manager
+sees every lead.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter
+
+from qualify.attempts.router import attempt_out
+from qualify.deps import LEAD_PROBLEMS, PolicyDep, Worker, is_manager
+from qualify.leads import state
+from qualify.leads.repository import LeadRepository
+from qualify.leads.schemas import ClaimState, ContactOut, DisqualificationState, LeadOut
+from qualify.models import QueuedLead
+from qualify.problems import LeadNotFound
+from qualify.qualification.schemas import QualificationIn, QualificationOut
+from shared.api import SessionDep
+from shared.auth import Principal
+from shared.errors import Forbidden
+
+router = APIRouter(prefix="/v1/leads", tags=["leads"])
+
+
+def _visible(lead: QueuedLead, principal: Principal, now: datetime) -> bool:
+    if is_manager(principal):
+        return True
+    me = principal.token_id
+    if not lead.is_open:
+        return lead.handled_by == me
+    return lead.claimed_by == me or not state.has_active_claim(lead, now)
+
+
+@router.get(
+    "/{lead_id}",
+    response_model=LeadOut,
+    summary="The lead, its attempts and its qualification",
+    responses=LEAD_PROBLEMS,
+)
+async def get_lead(
+    lead_id: str, session: SessionDep, principal: Worker, policy: PolicyDep
+) -> LeadOut:
+    now = policy.now()
+    repository = LeadRepository.from_session(session)
+    lead = await repository.get(lead_id)
+    if lead is None:
+        raise LeadNotFound()
+    if not _visible(lead, principal, now):
+        raise Forbidden("This lead is another operator's; a manager may read it.")
+    attempts = await repository.attempts(lead_id)
+    qualification = await repository.qualification(lead_id)
+    claim = (
+        ClaimState(
+            operator_id=lead.claimed_by,
+            claimed_at=lead.claimed_at,
+            expires_at=lead.claim_expires_at,
+        )
+        if state.has_active_claim(lead, now)
+        and lead.claimed_by is not None
+        and lead.claimed_at is not None
+        and lead.claim_expires_at is not None
+        else None
+    )
+    return LeadOut(
+        lead_id=lead.lead_id,
+        status=lead.status,
+        kind=lead.kind,
+        source=lead.source,
+        site=lead.site,
+        received_at=lead.received_at,
+        due_at=lead.due_at,
+        overdue=lead.is_open and lead.due_at < now and lead.first_attempt_at is None,
+        contact=ContactOut(full_name=lead.full_name, phone=lead.phone, email=lead.email),
+        ad_ref=lead.ad_ref,
+        message=lead.message,
+        claim=claim,
+        attempts=[attempt_out(attempt) for attempt in attempts],
+        first_attempt_at=lead.first_attempt_at,
+        unanswered_attempts=lead.unanswered_count,
+        handled_by=lead.handled_by,
+        closed_at=lead.closed_at,
+        qualification=(
+            QualificationOut(
+                lead_id=qualification.lead_id,
+                operator_id=qualification.operator_id,
+                qualified_at=qualification.qualified_at,
+                qualification=QualificationIn.model_validate(qualification.data),
+            )
+            if qualification is not None
+            else None
+        ),
+        disqualification=(
+            DisqualificationState(
+                reason=lead.disqualification_reason,
+                duplicate_of=lead.duplicate_of,
+                note=lead.disqualification_note,
+            )
+            if lead.disqualification_reason is not None
+            else None
+        ),
+    )

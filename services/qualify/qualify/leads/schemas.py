@@ -1,0 +1,50 @@
+"""Bodies of the lead read API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from qualify.attempts.schemas import AttemptOut
+from qualify.qualification.schemas import QualificationOut
+
+
+class ContactOut(BaseModel):
+    full_name: str | None
+    phone: str | None
+    email: str | None
+
+
+class ClaimState(BaseModel):
+    operator_id: str
+    claimed_at: datetime
+    expires_at: datetime
+
+
+class DisqualificationState(BaseModel):
+    reason: str
+    duplicate_of: str | None
+    note: str | None
+
+
+class LeadOut(BaseModel):
+    lead_id: str
+    status: str
+    kind: str
+    source: str
+    site: str | None
+    received_at: datetime
+    due_at: datetime
+    overdue: bool
+    contact: ContactOut
+    ad_ref: str | None
+    message: str | None
+    claim: ClaimState | None
+    attempts: list[AttemptOut]
+    first_attempt_at: datetime | None
+    unanswered_attempts: int
+    handled_by: str | None
+    closed_at: datetime | None
+    qualification: QualificationOut | None
+    disqualification: DisqualificationState | None

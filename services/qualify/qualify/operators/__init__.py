@@ -1,0 +1,1 @@
+"""Operators' own figures (and every operator's, for managers)."""

@@ -1,0 +1,1 @@
+"""Qualification and disqualification: the operator's decision that closes a lead."""
