@@ -47,3 +47,229 @@ class LeadReceivedV1(EventPayload):
     contact: ContactV1
     vehicle: VehicleV1
     message: str | None = None
+
+
+# --- qualify: the digital operators' work -------------------------------------------------
+
+ContactChannel = Literal["phone", "sms", "email"]
+AttemptOutcome = Literal["no_answer", "voicemail", "reached", "wrong_number", "refused"]
+QualificationIntent = Literal["buy", "trade_in", "financing", "info"]
+SalesChannel = Literal["in_store", "full_web"]
+DisqualificationReason = Literal[
+    "spam", "duplicate", "unreachable", "not_interested", "vehicle_sold", "wrong_contact"
+]
+
+
+class LeadContactAttemptedV1(EventPayload):
+    """An operator called, texted or e-mailed the lead's contact (no note: free text stays in
+    qualify)."""
+
+    lead_id: str
+    attempt_id: str
+    operator_id: str = Field(description="Id of the operator's token, never a name.")
+    channel: ContactChannel
+    outcome: AttemptOutcome
+    attempted_at: datetime
+    exemption: str | None = Field(
+        default=None, description="Why a call outside the legal hours was allowed, if it was."
+    )
+
+
+class BudgetV1(EventPayload):
+    min_eur: int | None = None
+    max_eur: int | None = None
+
+
+class TradeInV1(EventPayload):
+    make: str | None = None
+    model: str | None = None
+    year: int | None = None
+    mileage_km: int | None = None
+    registration: str | None = None
+
+
+class ContactSlotV1(EventPayload):
+    day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    start: str = Field(description="Local time HH:MM (Europe/Paris).")
+    end: str = Field(description="Local time HH:MM (Europe/Paris).")
+
+
+class ConsentV1(EventPayload):
+    """A marketing consent of one channel and its proof."""
+
+    granted: bool
+    at: datetime
+    wording: str = Field(description="The exact text the consumer agreed to or refused.")
+    collected_via: Literal["phone_call", "web_form", "email", "sms", "in_person"]
+
+
+class LeadQualifiedV1(EventPayload):
+    """The whole qualification of a lead. Carries personal data (contact, trade-in, notes)."""
+
+    lead_id: str
+    source: LeadSource
+    received_at: datetime
+    qualified_at: datetime
+    operator_id: str = Field(description="Id of the operator's token, never a name.")
+    contact: ContactV1
+    intent: QualificationIntent
+    channel: SalesChannel
+    site: str | None = None
+    vehicle_ad_ref: str | None = None
+    budget: BudgetV1 | None = None
+    trade_in: TradeInV1 | None = None
+    financing_wanted: bool = False
+    preferred_contact_slots: list[ContactSlotV1] = Field(default_factory=list)
+    language: str = "fr"
+    consents: dict[ContactChannel, ConsentV1] = Field(default_factory=dict)
+    notes: str | None = None
+
+
+class LeadDisqualifiedV1(EventPayload):
+    """An operator (or the unreachable rule) closed the lead without qualification."""
+
+    lead_id: str
+    reason: DisqualificationReason
+    duplicate_of: str | None = Field(
+        default=None, description="The lead this one duplicates (merged into it)."
+    )
+    disqualified_at: datetime
+    operator_id: str | None = Field(
+        default=None, description="Id of the operator's token; None when a rule decided."
+    )
+    automatic: bool = False
+
+
+# -- dispatch (issue 5): ids, times and reasons only, no personal data -----------------------
+
+DeclineReason = Literal["busy", "not_my_skill", "absent", "other"]
+LostReason = Literal[
+    "not_interested", "bought_elsewhere", "unreachable", "vehicle_sold", "do_not_contact", "other"
+]
+EscalationReason = Literal["no_seller_available", "first_contact_overdue"]
+
+
+class AssignmentOfferedV1(EventPayload):
+    """Dispatch offered a lead to a seller, who must accept before ``accept_due_at``."""
+
+    lead_id: str
+    assignment_id: str
+    seller_id: str
+    site_id: str | None = None
+    offered_at: datetime
+    accept_due_at: datetime
+    strategy: str = Field(description="Name of the routing strategy that chose the seller.")
+
+
+class AssignmentAcceptedV1(EventPayload):
+    """The seller accepted the offer; first contact is due by ``first_contact_due_at``."""
+
+    lead_id: str
+    assignment_id: str
+    seller_id: str
+    accepted_at: datetime
+    first_contact_due_at: datetime
+
+
+class AssignmentDeclinedV1(EventPayload):
+    """The seller declined the offer; the lead is routed to the next seller."""
+
+    lead_id: str
+    assignment_id: str
+    seller_id: str
+    declined_at: datetime
+    reason: DeclineReason
+
+
+class AssignmentEndedV1(EventPayload):
+    """An offer expired (``assignment.expired.v1``) or was withdrawn (``assignment.withdrawn.v1``,
+    e.g. the vehicle was sold or the lead asked not to be contacted)."""
+
+    lead_id: str
+    assignment_id: str
+    seller_id: str
+    ended_at: datetime
+    reason: str = Field(description="expired, vehicle_sold, do_not_contact…")
+
+
+class LeadAssignedV1(EventPayload):
+    """The lead has an owner: the seller who accepted it."""
+
+    lead_id: str
+    assignment_id: str
+    seller_id: str
+    site_id: str | None = None
+    assigned_at: datetime
+
+
+class LeadEscalatedV1(EventPayload):
+    """Nobody can take the lead now, or its first contact is overdue: managers must act."""
+
+    lead_id: str
+    reason: EscalationReason
+    site_id: str | None = None
+    assignment_id: str | None = None
+    escalation_target: str | None = Field(
+        default=None, description="Seller id of the manager alerted (None: the board only)."
+    )
+    escalated_at: datetime
+
+
+class LeadContactedV1(EventPayload):
+    """The seller reports the first (or a new) contact with the prospect."""
+
+    lead_id: str
+    assignment_id: str
+    seller_id: str
+    channel: ContactChannel
+    contacted_at: datetime
+
+
+class LeadAppointmentSetV1(EventPayload):
+    """An appointment with the prospect was set (at a site)."""
+
+    lead_id: str
+    assignment_id: str
+    seller_id: str
+    appointment_at: datetime
+    site_id: str | None = None
+    set_at: datetime
+
+
+class LeadWonV1(EventPayload):
+    """The prospect bought: the lead is won."""
+
+    lead_id: str
+    assignment_id: str
+    seller_id: str
+    vehicle_ad_ref: str | None = None
+    won_at: datetime
+
+
+class LeadLostV1(EventPayload):
+    """The lead is closed without a sale (by its seller, or because the vehicle was sold)."""
+
+    lead_id: str
+    assignment_id: str | None = None
+    seller_id: str | None = None
+    reason: LostReason
+    lost_at: datetime
+
+
+class LeadFollowupDueV1(EventPayload):
+    """A follow-up of the contact schedule (J+1, J+3, J+7…) is due for the seller."""
+
+    lead_id: str
+    assignment_id: str
+    seller_id: str
+    followup_number: int
+    due_at: datetime
+
+
+class SellerWebhookDisabledV1(EventPayload):
+    """Dispatch stopped delivering to a seller's tool (410 Gone or repeated failures)."""
+
+    seller_id: str
+    reason: Literal["gone", "too_many_failures"]
+    consecutive_failures: int
+    disabled_at: datetime
