@@ -28,7 +28,7 @@ from shared.events.envelope import Envelope, EnvelopeError
 from shared.metrics import ServiceMetrics
 from shared.redact import safe_error_text
 from shared.runtime import Runtime
-from shared.tracing import current_traceparent
+from shared.tracing import current_traceparent, trace_id_of
 
 log = structlog.get_logger(__name__)
 
@@ -146,6 +146,7 @@ class EventConsumer:
             event_id=envelope.id,
             event_type=envelope.type,
             subject=envelope.subject,
+            trace_id=trace_id_of(envelope.traceparent),
         )
         token = current_traceparent.set(envelope.traceparent)
         try:

@@ -46,6 +46,10 @@ class ServiceSettings(BaseSettings):
     dev_token: SecretStr | None = Field(
         default=None, description="Development token granted every role (never in production)."
     )
+    privacy_hmac_key: SecretStr = Field(
+        default=SecretStr("dev-only-privacy-key"),
+        description="Key of the HMAC-SHA256 of contact keys (same value in every service).",
+    )
     consumer_max_attempts: int = Field(default=5, ge=1, description="Tries before the DLQ.")
     consumer_retry_backoff_s: float = Field(default=0.2, ge=0)
     outbox_batch_size: int = Field(default=100, ge=1)

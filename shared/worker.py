@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 import structlog
 from prometheus_client import start_http_server
@@ -12,7 +13,6 @@ from prometheus_client import start_http_server
 from shared.aio import sleep_or_stop
 from shared.bus.factory import topic_specs
 from shared.bus.protocol import BusUnavailable
-from shared.consumer import EventConsumer
 from shared.db.infra import InfraTables
 from shared.logging import configure_logging
 from shared.metrics import ServiceMetrics
@@ -23,7 +23,16 @@ from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
 
-ConsumerFactory = Callable[[Runtime], Sequence[EventConsumer]]
+
+class Loop(Protocol):
+    """A long-running task of a worker: an event consumer or a periodic job."""
+
+    name: str
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+ConsumerFactory = Callable[[Runtime], Sequence[Loop]]
 
 
 class Worker:

@@ -131,6 +131,19 @@ class EmbeddedBus:
                 [(self.physical(spec.name), spec.retention_ms) for spec in topics],
             )
 
+    async def erase_keys(self, topics: Sequence[str], keys: Sequence[bytes]) -> int:
+        if not topics or not keys:
+            return 0
+        connection = self._require()
+        topic_marks = ", ".join("?" for _ in topics)
+        key_marks = ", ".join("?" for _ in keys)
+        async with self._lock:
+            cursor = await connection.execute(
+                f"DELETE FROM bus_message WHERE topic IN ({topic_marks}) AND key IN ({key_marks})",
+                (*[self.physical(topic) for topic in topics], *keys),
+            )
+        return cursor.rowcount
+
     async def ping(self) -> None:
         try:
             await (await self._require().execute("SELECT 1")).fetchall()

@@ -106,6 +106,11 @@ class KafkaBus:
         finally:
             await admin.close()
 
+    async def erase_keys(self, topics: Sequence[str], keys: Sequence[bytes]) -> int:
+        # Kafka cannot delete single records of a non-compacted topic: our topics carrying
+        # personal data have a bounded retention.ms instead (docs/operations.md).
+        return 0
+
     async def ping(self) -> None:
         producer = await self._ensure_producer()
         try:

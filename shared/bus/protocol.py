@@ -70,3 +70,7 @@ class Bus(Protocol):
 
     async def ping(self) -> None:
         """Raise BusUnavailable when the bus cannot serve requests."""
+
+    async def erase_keys(self, topics: Sequence[str], keys: Sequence[bytes]) -> int:
+        """Delete stored records with these keys (erasure). Returns how many were deleted; a
+        backend that cannot delete (Kafka: retention-bounded topics) returns 0."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any, Literal
 
 from alembic import command, context
 from alembic.config import Config
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
 from shared.db.engine import ensure_sqlite_folder
+from shared.db.types import UtcDateTime
 
 
 def alembic_config(script_location: Path, url: str) -> Config:
@@ -55,11 +57,20 @@ async def _run_online(config: Config, metadata: MetaData) -> None:
     await engine.dispose()
 
 
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
+    """Autogenerate writes our UtcDateTime as plain ``sa.DateTime(timezone=True)``: migrations
+    stay free of project imports."""
+    if type_ == "type" and isinstance(obj, UtcDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def _run_sync(connection: Connection, metadata: MetaData) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
         compare_type=True,
+        render_item=_render_item,
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():

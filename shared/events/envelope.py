@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from shared.clock import utcnow
 from shared.redact import SafeError
@@ -32,7 +31,7 @@ class Envelope(BaseModel):
     source: str
     type: str
     specversion: str = "1.0"
-    time: datetime = Field(default_factory=utcnow)
+    time: AwareDatetime = Field(default_factory=utcnow)
     subject: str | None = None
     datacontenttype: str = "application/json"
     traceparent: str | None = None

@@ -1,0 +1,113 @@
+"""GDPR plumbing every service shares: keyed hashes of contact keys, and the erasure handler that
+runs a service's own ``erase`` function and answers ``privacy.erasure-completed.v1`` in the same
+transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, MetaData, Table, delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.clock import utcnow
+from shared.consumer import EventConsumer, Handler, build_consumer
+from shared.events import Envelope, Topics
+from shared.events.privacy import ErasureCompletedV1, ErasureRequestedV1
+from shared.outbox import enqueue
+from shared.runtime import Runtime
+
+ERASURE_REQUESTED = "privacy.erasure-requested.v1"
+ERASURE_COMPLETED = "privacy.erasure-completed.v1"
+CONTACT_SUPPRESSED = "privacy.contact-suppressed.v1"
+# Every service that holds personal data answers every erasure request.
+ERASURE_PARTICIPANTS: tuple[str, ...] = ("ingest", "qualify", "dispatch", "crm")
+# Infrastructure tables without personal data (the outbox has some until published: erased).
+INFRA_TABLES = frozenset({"processed_event", "dead_letter", "api_token"})
+
+Eraser = Callable[[AsyncSession, ErasureRequestedV1], Awaitable[dict[str, int]]]
+
+
+def contact_hash(value: str, key: bytes) -> str:
+    """HMAC-SHA256 of a normalised contact key (E.164 phone, case-folded e-mail)."""
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
+def erasure_handler(*, service: str, outbox: Table, erase: Eraser) -> Handler:
+    async def handle(session: AsyncSession, envelope: Envelope) -> None:
+        request = ErasureRequestedV1.model_validate(envelope.data)
+        erased = await erase(session, request)
+        answer = ErasureCompletedV1(
+            request_id=request.request_id,
+            client_id=request.client_id,
+            service=service,
+            erased=erased,
+            completed_at=utcnow(),
+        )
+        await enqueue(
+            session,
+            outbox,
+            Envelope(
+                source=f"/vo-leads/{service}",
+                type=ERASURE_COMPLETED,
+                subject=request.client_id,
+                data=answer.model_dump(mode="json"),
+            ),
+        )
+
+    return handle
+
+
+def lead_scoped_eraser(
+    metadata: MetaData,
+    *,
+    key_columns: Mapping[str, str] | None = None,
+    skip: frozenset[str] = frozenset(),
+) -> Eraser:
+    """An eraser deleting, in every table of ``metadata`` that has a lead key, the rows of the
+    request's leads (children before parents). The lead key is the ``lead_id`` column unless
+    ``key_columns`` names another one for a table (ingest's ``lead`` is keyed by ``id``).
+    Unpublished outbox events of those leads are deleted too (they would carry the data out);
+    the other infrastructure tables hold no personal data and are skipped."""
+    overrides = {"outbox_event": "subject", **(key_columns or {})}
+    skipped = skip | INFRA_TABLES
+
+    async def erase(session: AsyncSession, request: ErasureRequestedV1) -> dict[str, int]:
+        erased: dict[str, int] = {}
+        if not request.lead_ids:
+            return erased
+        for table in reversed(metadata.sorted_tables):
+            column_name = overrides.get(table.name, "lead_id")
+            if table.name in skipped or column_name not in table.c:
+                continue
+            result = cast(
+                CursorResult[Any],
+                await session.execute(
+                    delete(table).where(table.c[column_name].in_(request.lead_ids))
+                ),
+            )
+            erased[table.name] = int(result.rowcount or 0)
+        return erased
+
+    return erase
+
+
+def privacy_consumer(
+    runtime: Runtime, *, erase: Eraser, extra_handlers: Mapping[str, Handler] | None = None
+) -> EventConsumer:
+    """The consumer of the privacy topic every service runs: it answers erasure requests with
+    ``erase`` (plus any handlers of the service's own, e.g. crm's progress tracking)."""
+    service = runtime.settings.service_name
+    return build_consumer(
+        runtime,
+        name=f"{service}.privacy",
+        topics=[Topics.PRIVACY],
+        handlers={
+            ERASURE_REQUESTED: erasure_handler(
+                service=service, outbox=runtime.infra.outbox_event, erase=erase
+            ),
+            **(extra_handlers or {}),
+        },
+    )
