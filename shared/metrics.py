@@ -8,6 +8,9 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+SLA_MINUTE_BUCKETS: tuple[float, ...] = (1, 2, 5, 10, 15, 20, 30, 45, 60, 120, 240, 480, 960)
+"""Business-minute buckets of the SLA stage histograms (targets 10, 15, 60 fall on edges)."""
+
 
 class ServiceMetrics:
     content_type = CONTENT_TYPE_LATEST
@@ -50,6 +53,45 @@ class ServiceMetrics:
             "dead_letters",
             "Messages this service has sent to a DLQ (all time).",
             ["service"],
+            registry=self.registry,
+        )
+        self.consumer_lag = Gauge(
+            "consumer_lag",
+            "Records of a partition not yet consumed (high watermark minus committed offset).",
+            ["service", "consumer", "topic", "partition"],
+            registry=self.registry,
+        )
+        self.event_lag_seconds = Histogram(
+            "event_lag_seconds",
+            "Seconds from an event's creation (CloudEvents time) to its handling by a consumer.",
+            ["service", "consumer", "event_type"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+            registry=self.registry,
+        )
+        self.webhook_deliveries = Counter(
+            "webhook_deliveries_total",
+            "Webhook delivery attempts by outcome (delivered, failed, throttled, gone, disabled).",
+            ["service", "outcome"],
+            registry=self.registry,
+        )
+        self.sla_stage_duration = Histogram(
+            "sla_stage_duration_business_minutes",
+            "Duration of a lead's SLA stage in business minutes (calendar of the stage's clock).",
+            ["service", "stage", "source"],
+            buckets=SLA_MINUTE_BUCKETS,
+            registry=self.registry,
+        )
+        self.sla_stage_wall = Histogram(
+            "sla_stage_duration_seconds",
+            "Duration of a lead's SLA stage in wall-clock seconds.",
+            ["service", "stage", "source"],
+            buckets=tuple(60 * minutes for minutes in SLA_MINUTE_BUCKETS),
+            registry=self.registry,
+        )
+        self.sla_breaches = Counter(
+            "sla_breaches_total",
+            "SLA stages completed later than their target.",
+            ["service", "stage", "source"],
             registry=self.registry,
         )
 

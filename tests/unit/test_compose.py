@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import yaml
 
 from shared.bus.factory import topic_specs
 from shared.events.catalogue import all_topics
+from shared.metrics import ServiceMetrics
 from tests.harness import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,8 +45,8 @@ def test_each_service_has_an_api_and_a_worker_wired_to_its_settings(
     for key in environment:
         assert key.startswith(prefix), f"{key} does not carry the {prefix} prefix"
         assert key.removeprefix(prefix).lower() in fields, f"{key} is not a setting of {name}"
-    settings = settings_class(
-        **{
+    settings = settings_class.model_validate(
+        {
             key.removeprefix(prefix).lower(): value
             for key, value in environment.items()
             if "${" not in value
@@ -84,7 +86,8 @@ def test_topics_and_personal_data_retention_match_the_catalogue(compose: dict[st
     retention = re.findall(r"retention\.ms=(\d+)", script)
     worker_env = _environment(compose["services"]["ingest-worker"])
     configured = int(worker_env["INGEST_PERSONAL_DATA_RETENTION_MS"])
-    assert retention and {int(value) for value in retention} == {configured}
+    assert retention
+    assert {int(value) for value in retention} == {configured}
     settings = SERVICES["ingest"].settings_factory(personal_data_retention_ms=configured)
     bounded = {spec.name for spec in topic_specs(settings) if spec.retention_ms == configured}
     assert bounded == set(all_topics())  # every topic of ours carries personal data today
@@ -95,3 +98,84 @@ def test_infrastructure_has_healthchecks(compose: dict[str, Any]) -> None:
         assert "healthcheck" in compose["services"][name]
     kafka_env = _environment(compose["services"]["kafka"])
     assert kafka_env["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, no ZooKeeper
+
+
+def _metric_names() -> set[str]:
+    """Every series name ServiceMetrics can expose, plus Prometheus' own ``up``."""
+    names = {"up"}
+    for family in ServiceMetrics("any").registry.collect():
+        if family.type == "counter":
+            names.add(f"{family.name}_total")
+        elif family.type == "histogram":
+            names |= {f"{family.name}_{suffix}" for suffix in ("bucket", "count", "sum")}
+        else:
+            names.add(family.name)
+    return names
+
+
+def _series(expression: str) -> set[str]:
+    """Metric names of a PromQL expression (functions, grouping labels and matchers removed)."""
+    expression = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", " ", expression)
+    expression = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", expression)
+    return set(re.findall(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b(?!\s*\()", expression))
+
+
+def test_prometheus_scrapes_every_api_and_worker(compose: dict[str, Any]) -> None:
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    expected = set()
+    for name in SERVICES:
+        settings_class = SERVICES[name].settings_factory
+        expected.add(f"{name}-api:{settings_class().http_port}")
+        worker_env = _environment(compose["services"][f"{name}-worker"])
+        expected.add(f"{name}-worker:{worker_env[f'{name.upper()}_WORKER_METRICS_PORT']}")
+        assert worker_env[f"{name.upper()}_HTTP_HOST"] == "0.0.0.0"  # reachable from Prometheus
+    assert targets == expected
+    prometheus = compose["services"]["prometheus"]
+    assert "./deploy/prometheus:/etc/prometheus:ro" in prometheus["volumes"]
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+    for rule_file in config["rule_files"]:
+        rules = yaml.safe_load((ROOT / "deploy/prometheus" / Path(rule_file).name).read_text())
+        for group in rules["groups"]:
+            for rule in group["rules"]:
+                used = _series(rule["expr"])
+                assert used <= _metric_names(), f"unknown metrics in {rule['alert']}"
+
+
+def test_grafana_is_provisioned_with_the_dashboard(compose: dict[str, Any]) -> None:
+    grafana = compose["services"]["grafana"]
+    assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in grafana["volumes"]
+    assert "./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro" in grafana["volumes"]
+    assert grafana["depends_on"]["prometheus"]["condition"] == "service_healthy"
+    provisioning = ROOT / "deploy/grafana/provisioning"
+    sources = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text())
+    [source] = sources["datasources"]
+    assert source["url"] == "http://prometheus:9090"
+    providers = yaml.safe_load((provisioning / "dashboards/vo-leads.yml").read_text())
+    assert providers["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/vo-leads.json").read_text())
+    expressions = [
+        target["expr"]
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+        if panel["datasource"]["uid"] == source["uid"]
+    ]
+    used = {name for expression in expressions for name in _series(expression)}
+    assert used <= _metric_names(), f"unknown metrics: {used - _metric_names()}"
+    for needed in (
+        "sla_stage_duration_business_minutes_bucket",
+        "sla_breaches_total",
+        "outbox_backlog",
+        "dead_letters",
+        "events_consumed_total",
+        "webhook_deliveries_total",
+    ):
+        assert needed in used, f"the dashboard does not show {needed}"
+    # Labels of the SLA series never name a person: stage and source only.
+    assert "lead_id" not in json.dumps(dashboard)

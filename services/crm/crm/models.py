@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from crm.privacy.models import erasure_tables
+from crm.sla.models import sla_fact_table
 from shared.db import add_infra_tables, make_metadata
 from shared.db.types import UtcDateTime
 
@@ -54,5 +56,11 @@ class TimelineEntry(Base):
 
     client: Mapped[Client] = relationship(back_populates="timeline", lazy="raise")
 
+
+sla_fact = sla_fact_table(Base.metadata)
+"""Managers' SLA facts, one row per lead (crm/sla/models.py)."""
+
+erasure_request, erasure_progress, retention_run, contact_objection = erasure_tables(Base.metadata)
+"""GDPR erasure requests, each service's answer, retention evidence (crm/privacy/models.py)."""
 
 metadata = Base.metadata

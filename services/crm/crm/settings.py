@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from shared.business_time import DEFAULT_CALL_CENTRE_HOURS
 from shared.settings import ServiceSettings
 
 
@@ -16,3 +18,41 @@ class CrmSettings(ServiceSettings):
     service_name: ClassVar[str] = "crm"
 
     http_port: int = 8004
+
+    # GDPR (crm/privacy, docs/operations.md).
+    client_retention_days: int = Field(
+        default=3 * 365,
+        ge=1,
+        description="Prospects are erased this long after their last contact.",
+    )
+    retention_check_interval_s: float = Field(
+        default=3600, gt=0, description="How often the worker checks whether a daily run is due."
+    )
+    retention_batch_size: int = Field(default=500, ge=1, le=10_000)
+
+    # Managers' SLA (crm/sla, docs/sla.md): calendars, targets, at-risk warning, query bounds.
+    sla_call_centre_hours: str = Field(
+        default=DEFAULT_CALL_CENTRE_HOURS,
+        description="Operators' opening hours (business_time.parse_weekly_hours syntax).",
+    )
+    sla_site_hours: str = Field(
+        default="mon-sat 09:00-12:00,14:00-19:00",
+        description="Default opening hours of a site (sellers' stages).",
+    )
+    sla_hours_by_site: dict[str, str] = Field(
+        default_factory=dict, description="Opening hours per site id (JSON), over the default."
+    )
+    sla_holiday_subdivision: str | None = Field(
+        default=None, description="French subdivision of the public holidays (e.g. 57, 974)."
+    )
+    sla_targets_minutes: dict[str, float] = Field(
+        default_factory=lambda: {"first_attempt": 15.0, "accepted": 10.0, "seller_contact": 60.0},
+        description="Target per stage in business minutes (JSON); stages without one never breach.",
+    )
+    sla_at_risk_ratio: float = Field(
+        default=0.8,
+        gt=0,
+        lt=1,
+        description="Running stages past this share of the target are at risk.",
+    )
+    sla_max_range_days: int = Field(default=400, ge=1, description="Widest from/to range accepted.")

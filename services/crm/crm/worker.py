@@ -5,17 +5,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from crm.clients.handlers import on_lead_received
-from shared.consumer import EventConsumer, build_consumer
+from crm.clients.timeline import TIMELINE_EVENT_TYPES, on_lead_event
+from crm.privacy.handlers import completion_handler
+from crm.privacy.jobs import retention_job
+from crm.privacy.service import erase_client_data
+from crm.sla.consumer import sla_consumer
+from shared.consumer import build_consumer
 from shared.events import Topics
+from shared.privacy import ERASURE_COMPLETED, privacy_consumer
 from shared.runtime import Runtime
+from shared.worker import Loop
 
 
-def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
+def consumers(runtime: Runtime) -> Sequence[Loop]:
     return [
         build_consumer(
             runtime,
             name="crm.clients",
             topics=[Topics.LEADS],
-            handlers={"lead.received.v1": on_lead_received},
-        )
+            handlers={
+                "lead.received.v1": on_lead_received,
+                **dict.fromkeys(TIMELINE_EVENT_TYPES, on_lead_event),
+            },
+        ),
+        sla_consumer(runtime),
+        privacy_consumer(
+            runtime,
+            erase=erase_client_data,
+            extra_handlers={ERASURE_COMPLETED: completion_handler(runtime.bus)},
+        ),
+        retention_job(runtime),
     ]

@@ -1,13 +1,15 @@
-"""Qualify's worker: the outbox relay and the queue's consumer of lead events."""
+"""Qualify's worker: the outbox relay, the queue's consumer of lead events, erasure."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from qualify.models import metadata
 from qualify.policy import Policy
 from qualify.queue.handlers import lead_received_handler
 from shared.consumer import EventConsumer, build_consumer
 from shared.events import Topics
+from shared.privacy import lead_scoped_eraser, privacy_consumer
 from shared.runtime import Runtime
 
 
@@ -19,5 +21,6 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
             name="qualify.queue",
             topics=[Topics.LEADS],
             handlers={"lead.received.v1": lead_received_handler(policy)},
-        )
+        ),
+        privacy_consumer(runtime, erase=lead_scoped_eraser(metadata)),
     ]

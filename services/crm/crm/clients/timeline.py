@@ -1,0 +1,99 @@
+"""Every later step of a lead becomes a timeline entry of its client: attempts, qualification,
+assignment, seller contacts, appointment, outcome. Only ids, times and outcomes are copied: the
+timeline must not become a second store of notes and contact details."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.clients.repository import ClientRepository
+from crm.models import Client, TimelineEntry
+from shared.events import Envelope
+
+log = structlog.get_logger(__name__)
+
+# Event types of a lead's life after its receipt (received is handled by on_lead_received).
+TIMELINE_EVENT_TYPES: tuple[str, ...] = (
+    "lead.contact-attempted.v1",
+    "lead.qualified.v1",
+    "lead.disqualified.v1",
+    "assignment.offered.v1",
+    "assignment.accepted.v1",
+    "assignment.declined.v1",
+    "assignment.expired.v1",
+    "assignment.withdrawn.v1",
+    "lead.assigned.v1",
+    "lead.escalated.v1",
+    "lead.contacted.v1",
+    "lead.appointment-set.v1",
+    "lead.won.v1",
+    "lead.lost.v1",
+)
+
+# Fields worth showing on a timeline that are never personal data.
+_DETAIL_KEYS = frozenset(
+    {
+        "attempt_id",
+        "operator_id",
+        "channel",
+        "outcome",
+        "exemption",
+        "reason",
+        "intent",
+        "site_id",
+        "seller_id",
+        "assignment_id",
+        "mode",
+        "appointment_at",
+        "accept_by",
+        "first_contact_due_at",
+        "duplicate_of",
+        "vehicle_ad_ref",
+        "escalated_to",
+        "attempt",
+    }
+)
+
+# Steps that are the prospect's own contact (they restart the retention clock).
+_OWN_CONTACT = frozenset({"lead.appointment-set.v1", "lead.won.v1"})
+
+
+def _kind(event_type: str) -> str:
+    return event_type.rsplit(".", 1)[0]
+
+
+async def on_lead_event(session: AsyncSession, envelope: Envelope) -> None:
+    repository = ClientRepository.from_session(session)
+    if envelope.subject is None or await repository.timeline_entry(envelope.id) is not None:
+        return
+    client = await session.scalar(
+        select(Client)
+        .join(TimelineEntry, TimelineEntry.client_id == Client.id)
+        .where(TimelineEntry.lead_id == envelope.subject)
+        .limit(1)
+    )
+    if client is None:
+        # Lead events are keyed by lead id, so its receipt came first: the client was erased.
+        log.info("timeline.lead_without_client", lead_id=envelope.subject)
+        return
+    details: dict[str, Any] = {
+        key: value for key, value in envelope.data.items() if key in _DETAIL_KEYS
+    }
+    session.add(
+        TimelineEntry(
+            id=envelope.id,
+            client_id=client.id,
+            lead_id=envelope.subject,
+            kind=_kind(envelope.type),
+            occurred_at=envelope.time,
+            source=None,
+            details=details,
+        )
+    )
+    reached = envelope.type == "lead.contact-attempted.v1" and details.get("outcome") == "reached"
+    if envelope.type in _OWN_CONTACT or reached:
+        client.last_contact_at = max(client.last_contact_at, envelope.time)

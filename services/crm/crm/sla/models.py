@@ -1,0 +1,45 @@
+"""The ``sla_fact`` table: one row per lead, ids and instants only (no personal data).
+
+Milestones are ``<milestone>_at``; each stage has ``<stage>_business_s`` / ``<stage>_wall_s``
+(set once it ended) and ``<stage>_due_at`` / ``<stage>_risk_at`` (its deadline and at-risk instant,
+set once it started and when it has a target). The summary reads this table with indexed range
+queries on ``received_at`` and aggregates in the database.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table
+
+from crm.sla.stages import MILESTONES, STAGES
+from shared.db.types import UtcDateTime
+
+
+def sla_fact_table(metadata: MetaData) -> Table:
+    columns: list[Column[object]] = [
+        Column("lead_id", String(36), primary_key=True),
+        Column("source", String(32)),
+        Column("site", String(64)),
+        Column("seller_id", String(64)),
+        Column("operator_id", String(64)),
+        Column("outcome", String(16)),
+        Column("closed_at", UtcDateTime()),
+        Column("updated_at", UtcDateTime(), nullable=False),
+    ]
+    columns += [Column(f"{milestone}_at", UtcDateTime()) for milestone in MILESTONES]
+    for stage in STAGES:
+        columns += [
+            Column(stage.business_column, Integer),
+            Column(stage.wall_column, Integer),
+            Column(stage.due_column, UtcDateTime()),
+            Column(stage.risk_column, UtcDateTime()),
+        ]
+    return Table(
+        "sla_fact",
+        metadata,
+        *columns,
+        Index("ix_sla_fact_received_at", "received_at"),
+        Index("ix_sla_fact_source_received_at", "source", "received_at"),
+        Index("ix_sla_fact_site_received_at", "site", "received_at"),
+        Index("ix_sla_fact_seller_id_received_at", "seller_id", "received_at"),
+        Index("ix_sla_fact_operator_id_received_at", "operator_id", "received_at"),
+    )

@@ -1,0 +1,142 @@
+"""What an event tells the SLA facts: milestones reached (with their instants) and the lead's
+dimensions (source, site, seller, operator). Ids and instants only: no personal data is kept.
+
+Every payload is read through its pydantic model from ``shared/events/payloads.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.events import Envelope
+from shared.events.payloads import (
+    AssignmentAcceptedV1,
+    AssignmentOfferedV1,
+    LeadAppointmentSetV1,
+    LeadAssignedV1,
+    LeadContactAttemptedV1,
+    LeadContactedV1,
+    LeadDisqualifiedV1,
+    LeadLostV1,
+    LeadQualifiedV1,
+    LeadReceivedV1,
+    LeadWonV1,
+)
+
+
+@dataclass
+class Observation:
+    lead_id: str
+    milestones: dict[str, datetime] = field(default_factory=dict)
+    source: str | None = None
+    site: str | None = None
+    seller_id: str | None = None
+    operator_id: str | None = None
+
+
+def _received(data: dict[str, Any]) -> Observation:
+    event = LeadReceivedV1.model_validate(data)
+    return Observation(event.lead_id, {"received": event.received_at}, source=event.source)
+
+
+def _attempted(data: dict[str, Any]) -> Observation:
+    event = LeadContactAttemptedV1.model_validate(data)
+    milestones = {"first_attempt": event.attempted_at}
+    if event.outcome == "reached":
+        milestones["reached"] = event.attempted_at
+    return Observation(event.lead_id, milestones, operator_id=event.operator_id)
+
+
+def _qualified(data: dict[str, Any]) -> Observation:
+    event = LeadQualifiedV1.model_validate(data)
+    return Observation(
+        event.lead_id,
+        {"qualified": event.qualified_at, "received": event.received_at},
+        source=event.source,
+        site=event.site,
+        operator_id=event.operator_id,
+    )
+
+
+def _disqualified(data: dict[str, Any]) -> Observation:
+    event = LeadDisqualifiedV1.model_validate(data)
+    return Observation(
+        event.lead_id, {"disqualified": event.disqualified_at}, operator_id=event.operator_id
+    )
+
+
+def _offered(data: dict[str, Any]) -> Observation:
+    event = AssignmentOfferedV1.model_validate(data)
+    return Observation(
+        event.lead_id, {"offered": event.offered_at}, site=event.site_id, seller_id=event.seller_id
+    )
+
+
+def _accepted(data: dict[str, Any]) -> Observation:
+    event = AssignmentAcceptedV1.model_validate(data)
+    return Observation(event.lead_id, {"accepted": event.accepted_at}, seller_id=event.seller_id)
+
+
+def _assigned(data: dict[str, Any]) -> Observation:
+    # The owner is the seller who accepted: assigned_at is the acceptance.
+    event = LeadAssignedV1.model_validate(data)
+    return Observation(
+        event.lead_id,
+        {"accepted": event.assigned_at},
+        site=event.site_id,
+        seller_id=event.seller_id,
+    )
+
+
+def _contacted(data: dict[str, Any]) -> Observation:
+    event = LeadContactedV1.model_validate(data)
+    return Observation(
+        event.lead_id, {"seller_contact": event.contacted_at}, seller_id=event.seller_id
+    )
+
+
+def _appointment(data: dict[str, Any]) -> Observation:
+    # When the appointment was made (set_at), not when it takes place (appointment_at).
+    event = LeadAppointmentSetV1.model_validate(data)
+    return Observation(
+        event.lead_id, {"appointment": event.set_at}, site=event.site_id, seller_id=event.seller_id
+    )
+
+
+def _won(data: dict[str, Any]) -> Observation:
+    event = LeadWonV1.model_validate(data)
+    return Observation(event.lead_id, {"won": event.won_at}, seller_id=event.seller_id)
+
+
+def _lost(data: dict[str, Any]) -> Observation:
+    event = LeadLostV1.model_validate(data)
+    return Observation(event.lead_id, {"lost": event.lost_at}, seller_id=event.seller_id)
+
+
+READERS: dict[str, Callable[[dict[str, Any]], Observation]] = {
+    "lead.received.v1": _received,
+    "lead.contact-attempted.v1": _attempted,
+    "lead.qualified.v1": _qualified,
+    "lead.disqualified.v1": _disqualified,
+    "assignment.offered.v1": _offered,
+    "assignment.accepted.v1": _accepted,
+    "lead.assigned.v1": _assigned,
+    "lead.contacted.v1": _contacted,
+    "lead.appointment-set.v1": _appointment,
+    "lead.won.v1": _won,
+    "lead.lost.v1": _lost,
+}
+"""Event types that move a lead's SLA (declines, expiries, escalations and follow-ups do not)."""
+
+
+def handled_types(catalogue_types: list[str]) -> list[str]:
+    """The catalogue's types the SLA consumer handles."""
+    return sorted(event_type for event_type in catalogue_types if event_type in READERS)
+
+
+def observe(envelope: Envelope) -> Observation | None:
+    reader = READERS.get(envelope.type)
+    return reader(envelope.data) if reader is not None else None

@@ -1,0 +1,339 @@
+"""SQL of the SLA facts: apply an observation to a lead's row, and the managers' aggregates.
+
+Every aggregate is computed by the database over an indexed ``received_at`` range (plus the
+dimension filters): percentiles come from a per-minute histogram (GROUP BY), never from rows
+loaded into memory. The histogram of whole business minutes has at most a few thousand rows per
+stage and group, whatever the number of leads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.models import sla_fact
+from crm.sla.observations import Observation
+from crm.sla.percentiles import PERCENTILES
+from crm.sla.stages import CLOSING_MILESTONES, STAGES, SlaPolicy, Stage, StageMeasure
+from shared.clock import utcnow
+
+GROUP_COLUMNS: dict[str, str] = {
+    "source": "source",
+    "site": "site",
+    "seller": "seller_id",
+    "operator": "operator_id",
+}
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: datetime
+    end: datetime
+    source: str | None = None
+    site: str | None = None
+    seller: str | None = None
+    operator: str | None = None
+
+    def where(self) -> list[ColumnElement[bool]]:
+        c = sla_fact.c
+        clauses: list[ColumnElement[bool]] = [c.received_at >= self.start, c.received_at < self.end]
+        for name, value in (
+            ("source", self.source),
+            ("site", self.site),
+            ("seller", self.seller),
+            ("operator", self.operator),
+        ):
+            if value is not None:
+                clauses.append(c[GROUP_COLUMNS[name]] == value)
+        return clauses
+
+
+@dataclass(frozen=True)
+class StageHistogram:
+    """Per group: whole business minutes → count, and how many ended past the target."""
+
+    minutes: dict[int, int]
+    late: int
+
+
+@dataclass(frozen=True)
+class Breach:
+    lead_id: str
+    stage: str
+    received_at: datetime
+    source: str | None
+    site: str | None
+    seller_id: str | None
+    operator_id: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    due_at: datetime | None
+    business_s: int | None
+
+
+def _group_expression(group_by: str | None) -> ColumnElement[Any]:
+    if group_by is None:
+        return literal("all").label("g")
+    return sla_fact.c[GROUP_COLUMNS[group_by]].label("g")
+
+
+class SlaRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @property
+    def on_postgres(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> SlaRepository:
+        return cls(session)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def apply(
+        self, observation: Observation, policy: SlaPolicy
+    ) -> list[tuple[Stage, StageMeasure, str | None]]:
+        """Merge an observation into the lead's row (earliest instant of each milestone wins:
+        replays and re-deliveries change nothing). Returns the stages that ended just now."""
+        c = sla_fact.c
+        row = (
+            (
+                await self.session.execute(
+                    select(sla_fact).where(c.lead_id == observation.lead_id).with_for_update()
+                )
+            )
+            .mappings()
+            .first()
+        )
+        before: dict[str, Any] = (
+            dict(row) if row else {column.name: None for column in sla_fact.columns}
+        )
+        state = dict(before)
+        state["lead_id"] = observation.lead_id
+        for milestone, instant in observation.milestones.items():
+            column = f"{milestone}_at"
+            current = state[column]
+            state[column] = instant if current is None else min(current, instant)
+        state["source"] = state["source"] or observation.source
+        state["operator_id"] = state["operator_id"] or observation.operator_id
+        state["site"] = observation.site or state["site"]
+        state["seller_id"] = observation.seller_id or state["seller_id"]
+        closings = [state[f"{name}_at"] for name in CLOSING_MILESTONES if state[f"{name}_at"]]
+        state["closed_at"] = min(closings) if closings else None
+        state["outcome"] = next(
+            (name for name in ("won", "lost", "disqualified") if state[f"{name}_at"]), None
+        )
+        ended: list[tuple[Stage, StageMeasure, str | None]] = []
+        for stage in STAGES:
+            measure = policy.measure(
+                stage, state[stage.start_column], state[stage.end_column], state["site"]
+            )
+            state[stage.business_column] = measure.business_s
+            state[stage.wall_column] = measure.wall_s
+            state[stage.due_column] = measure.due_at
+            state[stage.risk_column] = measure.risk_at
+            if before[stage.business_column] is None and measure.business_s is not None:
+                ended.append((stage, measure, state["source"]))
+        changed = {key: value for key, value in state.items() if before.get(key) != value}
+        if not changed and row is not None:
+            return []
+        state["updated_at"] = changed["updated_at"] = utcnow()
+        if row is None:
+            await self.session.execute(insert(sla_fact).values(**state))
+        else:
+            await self.session.execute(
+                update(sla_fact).where(c.lead_id == observation.lead_id).values(**changed)
+            )
+        return ended
+
+    async def get(self, lead_id: str) -> dict[str, Any] | None:
+        row = (
+            (await self.session.execute(select(sla_fact).where(sla_fact.c.lead_id == lead_id)))
+            .mappings()
+            .first()
+        )
+        return dict(row) if row else None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def stage_histograms(
+        self, stage: Stage, filters: Filters, group_by: str | None, target_s: float | None
+    ) -> dict[str | None, StageHistogram]:
+        c = sla_fact.c
+        business = c[stage.business_column]
+        minute = ((business + 59) // 60).label("m")
+        late = (
+            func.sum(case((business > target_s, 1), else_=0))
+            if target_s is not None
+            else literal(0)
+        )
+        query = (
+            select(_group_expression(group_by), minute, func.count().label("n"), late.label("late"))
+            .where(*filters.where(), business.is_not(None))
+            .group_by("g", "m")
+        )
+        result: dict[str | None, StageHistogram] = {}
+        for group, minutes, count, late_count in (await self.session.execute(query)).all():
+            entry = result.setdefault(group, StageHistogram({}, 0))
+            entry.minutes[int(minutes)] = entry.minutes.get(int(minutes), 0) + int(count)
+            result[group] = StageHistogram(entry.minutes, entry.late + int(late_count or 0))
+        return result
+
+    async def stage_summaries_postgres(
+        self,
+        filters: Filters,
+        group_by: str | None,
+        targets_s: dict[str, int],
+        now: datetime,
+    ) -> dict[str | None, dict[str, Any]]:
+        """PostgreSQL: everything in one scan of the range. Exact nearest-rank percentiles with
+        ``percentile_disc`` (it returns the first value whose cumulative share reaches p)."""
+        c = sla_fact.c
+        await self.session.execute(text("SET LOCAL work_mem = '64MB'"))
+        columns: list[Any] = [func.count().label("leads")]
+        if group_by is not None:
+            columns.insert(0, c[GROUP_COLUMNS[group_by]].label("g"))
+        fractions = postgresql.array([literal(p, Float) for p in PERCENTILES])
+        for stage in STAGES:
+            business = c[stage.business_column]
+            columns += [
+                func.count(business).label(f"{stage.name}__count"),
+                func.percentile_disc(fractions)
+                .within_group((business + 59) // 60)
+                .label(f"{stage.name}__percentiles"),
+            ]
+            target_s = targets_s.get(stage.name)
+            if target_s is not None:
+                columns.append(
+                    func.sum(case((business > target_s, 1), else_=0)).label(f"{stage.name}__late")
+                )
+                columns += self._open_columns(stage, now)
+        query = select(*columns).where(*filters.where())
+        if group_by is not None:
+            query = query.group_by("g")
+        rows = (await self.session.execute(query)).mappings().all()
+        return {
+            (row["g"] if group_by is not None else "all"): dict(row) for row in rows if row["leads"]
+        }
+
+    @staticmethod
+    def _open_columns(stage: Stage, now: datetime) -> list[Any]:
+        c = sla_fact.c
+        running = and_(
+            c[stage.start_column].is_not(None),
+            c[stage.end_column].is_(None),
+            c.closed_at.is_(None),
+        )
+        return [
+            func.sum(case((and_(running, c[stage.due_column] <= now), 1), else_=0)).label(
+                f"{stage.name}__overdue"
+            ),
+            func.sum(
+                case(
+                    (and_(running, c[stage.risk_column] <= now, c[stage.due_column] > now), 1),
+                    else_=0,
+                )
+            ).label(f"{stage.name}__at_risk"),
+        ]
+
+    async def open_counts(
+        self, filters: Filters, group_by: str | None, now: datetime
+    ) -> dict[str | None, dict[str, int]]:
+        """Per group: leads, and per stage with a deadline the open stages overdue / at risk."""
+        columns: list[Any] = [_group_expression(group_by), func.count().label("leads")]
+        for stage in STAGES:
+            columns += self._open_columns(stage, now)
+        query = select(*columns).where(*filters.where()).group_by("g")
+        rows = (await self.session.execute(query)).mappings().all()
+        return {
+            row["g"]: {key: int(value or 0) for key, value in row.items() if key != "g"}
+            for row in rows
+        }
+
+    async def funnel(self, filters: Filters, group_by: Sequence[str]) -> list[dict[str, Any]]:
+        c = sla_fact.c
+        keys = [c[GROUP_COLUMNS[name]].label(name) for name in group_by]
+        counted = [
+            func.count(c[f"{milestone}_at"]).label(milestone)
+            for milestone in (
+                "received",
+                "first_attempt",
+                "reached",
+                "qualified",
+                "offered",
+                "accepted",
+                "seller_contact",
+                "appointment",
+                "won",
+                "lost",
+                "disqualified",
+            )
+        ]
+        query = select(*keys, *counted).where(*filters.where())
+        if group_by:
+            query = query.group_by(*group_by).order_by(*group_by)
+        return [dict(row) for row in (await self.session.execute(query)).mappings().all()]
+
+    async def breaches(
+        self,
+        stage: Stage,
+        filters: Filters,
+        *,
+        target_s: float,
+        now: datetime,
+        after: tuple[datetime, str] | None,
+        inclusive: bool,
+        limit: int,
+    ) -> list[Breach]:
+        """Leads whose ``stage`` ended late or is running past its deadline, in (received_at,
+        lead_id) order after the cursor."""
+        c = sla_fact.c
+        late = c[stage.business_column] > target_s
+        overdue = and_(
+            c[stage.start_column].is_not(None),
+            c[stage.end_column].is_(None),
+            c.closed_at.is_(None),
+            c[stage.due_column] <= now,
+        )
+        query = select(
+            c.lead_id,
+            c.received_at,
+            c.source,
+            c.site,
+            c.seller_id,
+            c.operator_id,
+            c[stage.start_column].label("started_at"),
+            c[stage.end_column].label("ended_at"),
+            c[stage.due_column].label("due_at"),
+            c[stage.business_column].label("business_s"),
+        ).where(*filters.where(), or_(late, overdue))
+        if after is not None:
+            position = tuple_(c.received_at, c.lead_id)
+            query = query.where(
+                position >= tuple_(*after) if inclusive else position > tuple_(*after)
+            )
+        query = query.order_by(c.received_at, c.lead_id).limit(limit)
+        return [
+            Breach(stage=stage.name, **row)
+            for row in (await self.session.execute(query)).mappings().all()
+        ]

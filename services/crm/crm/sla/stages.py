@@ -1,0 +1,195 @@
+"""Milestones of a lead, the SLA stages between them, and the policy that measures them.
+
+A *milestone* is the first time something happened to a lead (received, first operator attempt,
+reached, qualified, offered to a seller, accepted, first seller contact, appointment, won, lost,
+disqualified). A *stage* runs from one milestone to another and is measured on one clock: the
+operators' call-centre calendar, or the calendar of the lead's site. Durations are kept in wall
+seconds and in business seconds (opening time only: breaks, closures, French public holidays,
+Europe/Paris, DST-correct through ``shared.business_time``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, Literal
+
+from shared.business_time import BusinessCalendar
+
+Clock = Literal["call_centre", "site"]
+
+MILESTONES: tuple[str, ...] = (
+    "received",
+    "first_attempt",
+    "reached",
+    "qualified",
+    "disqualified",
+    "offered",
+    "accepted",
+    "seller_contact",
+    "appointment",
+    "won",
+    "lost",
+)
+"""Each milestone is a ``<name>_at`` column of ``sla_fact``: the earliest instant it happened."""
+
+CLOSING_MILESTONES: tuple[str, ...] = ("disqualified", "won", "lost")
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    start: str
+    end: str
+    clock: Clock
+    description: str
+
+    @property
+    def start_column(self) -> str:
+        return f"{self.start}_at"
+
+    @property
+    def end_column(self) -> str:
+        return f"{self.end}_at"
+
+    @property
+    def business_column(self) -> str:
+        return f"{self.name}_business_s"
+
+    @property
+    def wall_column(self) -> str:
+        return f"{self.name}_wall_s"
+
+    @property
+    def due_column(self) -> str:
+        return f"{self.name}_due_at"
+
+    @property
+    def risk_column(self) -> str:
+        return f"{self.name}_risk_at"
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("first_attempt", "received", "first_attempt", "call_centre", "received → first call"),
+    Stage("reached", "received", "reached", "call_centre", "received → prospect reached"),
+    Stage("qualified", "received", "qualified", "call_centre", "received → qualified"),
+    Stage("offered", "qualified", "offered", "site", "qualified → offered to a seller"),
+    Stage("accepted", "offered", "accepted", "site", "offered → accepted by the seller"),
+    Stage("seller_contact", "accepted", "seller_contact", "site", "accepted → seller's contact"),
+    Stage("appointment", "received", "appointment", "site", "received → appointment"),
+    Stage("won", "received", "won", "site", "received → sale"),
+)
+STAGES_BY_NAME: dict[str, Stage] = {stage.name: stage for stage in STAGES}
+
+
+@dataclass(frozen=True)
+class StageMeasure:
+    """One stage of one lead: durations once it ended, deadline and warning while it runs."""
+
+    business_s: int | None
+    wall_s: int | None
+    due_at: datetime | None
+    risk_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SlaPolicy:
+    """Calendars and targets, built from the settings (one per process, cached)."""
+
+    call_centre: BusinessCalendar
+    site_default: BusinessCalendar
+    sites: Mapping[str, BusinessCalendar]
+    targets_minutes: Mapping[str, float]
+    at_risk_ratio: float
+
+    def calendar(self, clock: Clock, site: str | None) -> BusinessCalendar:
+        if clock == "call_centre":
+            return self.call_centre
+        return self.sites.get(site or "", self.site_default)
+
+    def target(self, stage: str) -> float | None:
+        return self.targets_minutes.get(stage)
+
+    def measure(
+        self, stage: Stage, start: datetime | None, end: datetime | None, site: str | None
+    ) -> StageMeasure:
+        calendar = self.calendar(stage.clock, site)
+        business_s = wall_s = None
+        if start is not None and end is not None:
+            # Events may arrive with small clock skews between services: never negative.
+            business_s = max(0, round(calendar.business_minutes_between(start, end) * 60))
+            # In UTC: the difference of two datetimes of one zone is taken on the clock face.
+            elapsed = end.astimezone(UTC) - start.astimezone(UTC)
+            wall_s = max(0, round(elapsed.total_seconds()))
+        due_at = risk_at = None
+        target = self.target(stage.name)
+        if start is not None and target is not None:
+            due_at = calendar.add_business_minutes(start, target)
+            risk_at = calendar.add_business_minutes(start, target * self.at_risk_ratio)
+        return StageMeasure(business_s, wall_s, due_at, risk_at)
+
+
+class PolicyError(ValueError):
+    """SLA settings that cannot be used (unknown stage in the targets, bad hours)."""
+
+
+def build_policy(
+    *,
+    call_centre_hours: str,
+    site_hours: str,
+    hours_by_site: Mapping[str, str],
+    subdivision: str | None,
+    targets_minutes: Mapping[str, float],
+    at_risk_ratio: float,
+) -> SlaPolicy:
+    unknown = sorted(set(targets_minutes) - set(STAGES_BY_NAME))
+    if unknown:
+        raise PolicyError(f"SLA targets name unknown stages: {', '.join(unknown)}")
+    if any(value <= 0 for value in targets_minutes.values()):
+        raise PolicyError("SLA targets must be positive minutes")
+    return _cached_policy(
+        call_centre_hours,
+        site_hours,
+        json.dumps(dict(hours_by_site), sort_keys=True),
+        subdivision,
+        json.dumps(dict(targets_minutes), sort_keys=True),
+        at_risk_ratio,
+    )
+
+
+@lru_cache(maxsize=16)
+def _cached_policy(
+    call_centre_hours: str,
+    site_hours: str,
+    hours_by_site: str,
+    subdivision: str | None,
+    targets_minutes: str,
+    at_risk_ratio: float,
+) -> SlaPolicy:
+    def calendar(spec: str) -> BusinessCalendar:
+        return BusinessCalendar.from_spec(spec, subdivision=subdivision)
+
+    sites: dict[str, str] = json.loads(hours_by_site)
+    targets: dict[str, float] = json.loads(targets_minutes)
+    return SlaPolicy(
+        call_centre=calendar(call_centre_hours),
+        site_default=calendar(site_hours),
+        sites={site: calendar(spec) for site, spec in sites.items()},
+        targets_minutes=targets,
+        at_risk_ratio=at_risk_ratio,
+    )
+
+
+def policy_from_settings(settings: Any) -> SlaPolicy:
+    """The policy of a ``CrmSettings`` (typed ``Any``: shared code passes ``ServiceSettings``)."""
+    return build_policy(
+        call_centre_hours=settings.sla_call_centre_hours,
+        site_hours=settings.sla_site_hours,
+        hours_by_site=settings.sla_hours_by_site,
+        subdivision=settings.sla_holiday_subdivision,
+        targets_minutes=settings.sla_targets_minutes,
+        at_risk_ratio=settings.sla_at_risk_ratio,
+    )

@@ -1,0 +1,91 @@
+"""crm builds one timeline per client from every step of its leads, in order, without copying
+notes or contact details, and restarts the retention clock only on the prospect's own contact."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.bus import build_bus
+from shared.events import Envelope, Topics
+from shared.settings import ServiceSettings
+from tests.harness import System, eventually, run_system
+
+LEAD: dict[str, Any] = {
+    "source": "lacentrale",
+    "source_ref": "lc-timeline-1",
+    "contact": {"full_name": "Inès Bernard", "phone": "06 98 76 54 32"},
+    "vehicle": {"ad_ref": "AD-77"},
+}
+
+
+async def _client(system: System) -> dict[str, Any] | None:
+    response = await system.crm.get("/v1/clients", params={"phone": "0698765432"})
+    items = response.json()["items"]
+    return items[0] if items else None
+
+
+async def test_later_steps_join_the_client_timeline(
+    embedded_settings: dict[str, ServiceSettings],
+) -> None:
+    settings = {name: embedded_settings[name] for name in ("ingest", "crm")}
+    async with run_system(settings) as system:
+        lead_id = (await system.ingest.post("/v1/leads", json=LEAD)).json()["id"]
+        client = await eventually(lambda: _client(system))
+        received_contact = client["last_contact_at"]
+
+        later = datetime.now(UTC) + timedelta(minutes=5)
+        steps = [
+            (
+                "lead.contact-attempted.v1",
+                {
+                    "lead_id": lead_id,
+                    "attempt_id": "a1",
+                    "operator_id": "op-1",
+                    "channel": "phone",
+                    "outcome": "no_answer",
+                    "note": "rappeler Inès",
+                },
+            ),
+            (
+                "lead.appointment-set.v1",
+                {
+                    "lead_id": lead_id,
+                    "assignment_id": "as-1",
+                    "seller_id": "s-1",
+                    "appointment_at": later.isoformat(),
+                },
+            ),
+        ]
+        bus = build_bus(embedded_settings["crm"])
+        await bus.start()
+        try:
+            for offset, (event_type, data) in enumerate(steps, start=1):
+                envelope = Envelope(
+                    source="/test",
+                    type=event_type,
+                    subject=lead_id,
+                    data=data,
+                    time=later + timedelta(seconds=offset),
+                )
+                await bus.publish(
+                    Topics.LEADS,
+                    key=envelope.to_key(),
+                    value=envelope.to_value(),
+                    headers=envelope.to_headers(),
+                )
+        finally:
+            await bus.stop()
+
+        async def three_entries() -> dict[str, Any] | None:
+            found = await _client(system)
+            return found if found and len(found["timeline"]) == 3 else None
+
+        client = await eventually(three_entries)
+        kinds = [entry["kind"] for entry in client["timeline"]]
+        assert kinds == ["lead.received", "lead.contact-attempted", "lead.appointment-set"]
+        attempt = client["timeline"][1]
+        assert attempt["details"]["outcome"] == "no_answer"
+        assert "note" not in attempt["details"]  # free text stays out of the timeline
+        # The appointment is the prospect's own contact: the retention clock restarts.
+        assert client["last_contact_at"] > received_contact
