@@ -89,6 +89,7 @@ class EventConsumer:
             try:
                 while not stop.is_set():
                     records = await consumer.poll(timeout_s=0.5, max_records=100)
+                    await self._observe_lag(consumer)
                     if records and not await self.process_batch(consumer, records):
                         await sleep_or_stop(stop, pause)
                         pause = min(pause * 2, _MAX_PAUSE_S)
@@ -96,6 +97,16 @@ class EventConsumer:
                         pause = self._retry_backoff_s
             finally:
                 await consumer.stop()
+
+    async def _observe_lag(self, consumer: Consumer) -> None:
+        try:
+            lags = await consumer.lag()
+        except _INFRASTRUCTURE_ERRORS:
+            return
+        for (topic, partition), lag in lags.items():
+            self._metrics.consumer_lag.labels(self._service, self.name, topic, str(partition)).set(
+                lag
+            )
 
     async def process_batch(self, consumer: Consumer, records: Sequence[Record]) -> bool:
         """Handle records in order; commit offsets of the handled ones. False when the
@@ -171,6 +182,11 @@ class EventConsumer:
                     await asyncio.sleep(self._retry_backoff_s * attempt)
                 continue
             self._count(envelope.type, outcome)
+            if outcome == "applied" and envelope.type in CATALOGUE:
+                delay = (utcnow() - envelope.time).total_seconds()
+                self._metrics.event_lag_seconds.labels(
+                    self._service, self.name, envelope.type
+                ).observe(max(delay, 0.0))
             return
         assert last_error is not None
         await self._dead_letter(record, envelope, last_error, attempts=self._max_attempts)

@@ -227,5 +227,16 @@ class EmbeddedConsumer:
             ],
         )
 
+    async def lag(self) -> dict[TopicPartition, int]:
+        lags: dict[TopicPartition, int] = {}
+        for topic, position in self._positions.items():
+            cursor = await self._require().execute(
+                'SELECT COUNT(*) FROM bus_message WHERE topic = ? AND "offset" >= ?',
+                (topic, position),
+            )
+            row = await cursor.fetchone()
+            lags[(self._bus.logical(topic), 0)] = int(row[0]) if row else 0
+        return lags
+
     async def seek(self, topic: str, partition: int, offset: int) -> None:
         self._positions[self._bus.physical(topic)] = offset

@@ -189,5 +189,16 @@ class KafkaConsumer:
             # the processed-event table turns the redelivery into a no-op.
             return
 
+    async def lag(self) -> dict[TopicPartition, int]:
+        consumer = self._require()
+        lags: dict[TopicPartition, int] = {}
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue  # no fetch answered yet for this partition
+            position = await consumer.position(tp)
+            lags[(self._logical(tp.topic), tp.partition)] = max(highwater - position, 0)
+        return lags
+
     async def seek(self, topic: str, partition: int, offset: int) -> None:
         self._require().seek(KafkaTopicPartition(self._bus.physical(topic), partition), offset)

@@ -48,6 +48,9 @@ class Consumer(Protocol):
 
     async def seek(self, topic: str, partition: int, offset: int) -> None: ...
 
+    async def lag(self) -> dict[TopicPartition, int]:
+        """Records not yet read per assigned partition (high watermark minus position)."""
+
 
 class Bus(Protocol):
     async def start(self) -> None: ...

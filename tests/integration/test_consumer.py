@@ -143,3 +143,23 @@ async def test_poison_goes_to_dlq_and_does_not_block(harness: Harness) -> None:
     assert headers[0]["dlq_attempts"] == b"3"
     assert headers[1]["dlq_error"].startswith(b"EnvelopeError")
     assert records[1].value == b"not a cloudevent"
+
+
+async def test_lag_counts_records_not_yet_read(harness: Harness) -> None:
+    for label in ("a", "b", "c"):
+        await publish(harness, event(label))
+    consumer = harness.bus.consumer(group_id="lag-check", topics=[Topics.LEADS])
+    await consumer.start()
+    try:
+        first: list[object] = []
+
+        async def one_read() -> bool:
+            first.extend(await consumer.poll(timeout_s=0.5, max_records=1))
+            return bool(first)
+
+        await eventually(one_read, timeout_s=60)
+        lags = await consumer.lag()
+        assert sum(lags.values()) == 2
+        assert {topic for topic, _ in lags} == {Topics.LEADS}
+    finally:
+        await consumer.stop()

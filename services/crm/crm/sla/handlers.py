@@ -9,12 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm.sla.observations import observe
 from crm.sla.repository import SlaRepository
 from crm.sla.stages import SlaPolicy
-from shared.clock import utcnow
 from shared.consumer import Handler
 from shared.events import Envelope
-from shared.events.catalogue import CATALOGUE
 from shared.metrics import ServiceMetrics
-from shared.tracing import current_traceparent, trace_id_of
 
 log = structlog.get_logger(__name__)
 
@@ -25,31 +22,25 @@ def make_handler(policy: SlaPolicy, metrics: ServiceMetrics) -> Handler:
     service = metrics.service
 
     async def on_lead_event(session: AsyncSession, envelope: Envelope) -> None:
-        event_type = envelope.type if envelope.type in CATALOGUE else "unknown"
-        lag = (utcnow() - envelope.time).total_seconds()
-        metrics.event_lag_seconds.labels(service, CONSUMER_NAME, event_type).observe(max(lag, 0))
-        # The lead's trace (from the event's traceparent) on every log line of this handling.
-        with structlog.contextvars.bound_contextvars(
-            trace_id=trace_id_of(current_traceparent.get())
-        ):
-            observation = observe(envelope)
-            if observation is None:
-                return
-            ended = await SlaRepository.from_session(session).apply(observation, policy)
-            for stage, measure, source in ended:
-                assert measure.business_s is not None
-                assert measure.wall_s is not None
-                labels = (service, stage.name, source or "unknown")
-                metrics.sla_stage_duration.labels(*labels).observe(measure.business_s / 60)
-                metrics.sla_stage_wall.labels(*labels).observe(measure.wall_s)
-                target = policy.target(stage.name)
-                if target is not None and measure.business_s > target * 60:
-                    metrics.sla_breaches.labels(*labels).inc()
-            log.info(
-                "sla.fact_updated",
-                lead_id=observation.lead_id,
-                milestones=sorted(observation.milestones),
-                ended=[stage.name for stage, _, _ in ended],
-            )
+        # event_lag_seconds and the trace id are handled by shared.consumer for every consumer.
+        observation = observe(envelope)
+        if observation is None:
+            return
+        ended = await SlaRepository.from_session(session).apply(observation, policy)
+        for stage, measure, source in ended:
+            assert measure.business_s is not None
+            assert measure.wall_s is not None
+            labels = (service, stage.name, source or "unknown")
+            metrics.sla_stage_duration.labels(*labels).observe(measure.business_s / 60)
+            metrics.sla_stage_wall.labels(*labels).observe(measure.wall_s)
+            target = policy.target(stage.name)
+            if target is not None and measure.business_s > target * 60:
+                metrics.sla_breaches.labels(*labels).inc()
+        log.info(
+            "sla.fact_updated",
+            lead_id=observation.lead_id,
+            milestones=sorted(observation.milestones),
+            ended=[stage.name for stage, _, _ in ended],
+        )
 
     return on_lead_event
