@@ -6,28 +6,38 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, MetaData, Table, delete
+from sqlalchemy import CursorResult, MetaData, Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import utcnow
 from shared.consumer import EventConsumer, Handler, build_consumer
 from shared.events import Envelope, Topics
-from shared.events.privacy import ErasureCompletedV1, ErasureRequestedV1
+from shared.events.privacy import (
+    ErasureCompletedV1,
+    ErasureRequestedV1,
+    ExportProvidedV1,
+    ExportRequestedV1,
+)
 from shared.outbox import enqueue
 from shared.runtime import Runtime
 
 ERASURE_REQUESTED = "privacy.erasure-requested.v1"
 ERASURE_COMPLETED = "privacy.erasure-completed.v1"
 CONTACT_SUPPRESSED = "privacy.contact-suppressed.v1"
+EXPORT_REQUESTED = "privacy.export-requested.v1"
+EXPORT_PROVIDED = "privacy.export-provided.v1"
 # Every service that holds personal data answers every erasure request.
 ERASURE_PARTICIPANTS: tuple[str, ...] = ("ingest", "qualify", "dispatch", "crm")
 # Infrastructure tables without personal data (the outbox has some until published: erased).
 INFRA_TABLES = frozenset({"processed_event", "dead_letter", "api_token"})
 
 Eraser = Callable[[AsyncSession, ErasureRequestedV1], Awaitable[dict[str, int]]]
+Exporter = Callable[[AsyncSession, ExportRequestedV1], Awaitable[dict[str, list[dict[str, Any]]]]]
 
 
 def contact_hash(value: str, key: bytes) -> str:
@@ -95,7 +105,11 @@ def lead_scoped_eraser(
 
 
 def privacy_consumer(
-    runtime: Runtime, *, erase: Eraser, extra_handlers: Mapping[str, Handler] | None = None
+    runtime: Runtime,
+    *,
+    erase: Eraser,
+    export: Exporter,
+    extra_handlers: Mapping[str, Handler] | None = None,
 ) -> EventConsumer:
     """The consumer of the privacy topic every service runs: it answers erasure requests with
     ``erase`` (plus any handlers of the service's own, e.g. crm's progress tracking)."""
@@ -108,6 +122,78 @@ def privacy_consumer(
             ERASURE_REQUESTED: erasure_handler(
                 service=service, outbox=runtime.infra.outbox_event, erase=erase
             ),
+            EXPORT_REQUESTED: export_handler(
+                service=service, outbox=runtime.infra.outbox_event, export=export
+            ),
             **(extra_handlers or {}),
         },
     )
+
+
+def export_handler(*, service: str, outbox: Table, export: Exporter) -> Handler:
+    async def handle(session: AsyncSession, envelope: Envelope) -> None:
+        request = ExportRequestedV1.model_validate(envelope.data)
+        share = ExportProvidedV1(
+            request_id=request.request_id,
+            client_id=request.client_id,
+            service=service,
+            data=await export(session, request),
+            provided_at=utcnow(),
+        )
+        await enqueue(
+            session,
+            outbox,
+            Envelope(
+                source=f"/vo-leads/{service}",
+                type=EXPORT_PROVIDED,
+                subject=request.client_id,
+                data=share.model_dump(mode="json"),
+            ),
+        )
+
+    return handle
+
+
+def lead_scoped_exporter(
+    metadata: MetaData,
+    *,
+    key_columns: Mapping[str, str] | None = None,
+    skip: frozenset[str] = frozenset(),
+) -> Exporter:
+    """Every row of the request's leads, table by table (the same tables the eraser reaches)."""
+    overrides = dict(key_columns or {})
+    skipped = skip | INFRA_TABLES | {"outbox_event"}
+
+    async def export(
+        session: AsyncSession, request: ExportRequestedV1
+    ) -> dict[str, list[dict[str, Any]]]:
+        data: dict[str, list[dict[str, Any]]] = {}
+        if not request.lead_ids:
+            return data
+        for table in metadata.sorted_tables:
+            column_name = overrides.get(table.name, "lead_id")
+            if table.name in skipped or column_name not in table.c:
+                continue
+            rows = (
+                await session.execute(
+                    select(table).where(table.c[column_name].in_(request.lead_ids))
+                )
+            ).all()
+            if rows:
+                data[table.name] = [_jsonable(dict(row._mapping)) for row in rows]
+        return data
+
+    return export
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(json.dumps(row, default=_default))
+    return loaded
+
+
+def _default(value: object) -> object:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)

@@ -25,7 +25,13 @@ from shared.events.payloads import (
     LeadWonV1,
     SellerWebhookDisabledV1,
 )
-from shared.events.privacy import ContactSuppressedV1, ErasureCompletedV1, ErasureRequestedV1
+from shared.events.privacy import (
+    ContactSuppressedV1,
+    ErasureCompletedV1,
+    ErasureRequestedV1,
+    ExportProvidedV1,
+    ExportRequestedV1,
+)
 
 
 class Topics:
@@ -87,6 +93,22 @@ CATALOGUE: dict[str, EventSpec] = {
             producer="crm",
             description="Do not contact these keyed hashes (objection); subject = first hash.",
             personal_data=False,
+        ),
+        EventSpec(
+            type="privacy.export-requested.v1",
+            topic=Topics.PRIVACY,
+            payload=ExportRequestedV1,
+            producer="crm",
+            description="Send what you hold on these leads (Art. 15/20); subject = client id.",
+            personal_data=False,
+        ),
+        EventSpec(
+            type="privacy.export-provided.v1",
+            topic=Topics.PRIVACY,
+            payload=ExportProvidedV1,
+            producer="every service",
+            description="One service's share of a client's export; subject = client id.",
+            personal_data=True,
         ),
         EventSpec(
             type="lead.contact-attempted.v1",

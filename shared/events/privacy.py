@@ -4,6 +4,7 @@ personal data itself."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field
 
@@ -40,3 +41,22 @@ class ContactSuppressedV1(EventPayload):
     contact_hashes: list[str] = Field(min_length=1)
     reason: str
     suppressed_at: datetime
+
+
+class ExportRequestedV1(EventPayload):
+    """Art. 15/20: every service sends what it holds on these leads."""
+
+    request_id: str
+    client_id: str
+    lead_ids: list[str]
+    requested_at: datetime
+
+
+class ExportProvidedV1(EventPayload):
+    """One service's share of an export: rows per store. Carries personal data."""
+
+    request_id: str
+    client_id: str
+    service: str
+    data: dict[str, list[dict[str, Any]]]
+    provided_at: datetime

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from crm.privacy.models import erasure_tables
+from crm.privacy.models import erasure_tables, export_tables
 from crm.sla.models import sla_fact_table
 from shared.db import add_infra_tables, make_metadata
 from shared.db.types import UtcDateTime
@@ -62,5 +62,8 @@ sla_fact = sla_fact_table(Base.metadata)
 
 erasure_request, erasure_progress, retention_run, contact_objection = erasure_tables(Base.metadata)
 """GDPR erasure requests, each service's answer, retention evidence (crm/privacy/models.py)."""
+
+export_request, export_part = export_tables(Base.metadata)
+"""Access and portability exports (crm/privacy/models.py)."""
 
 metadata = Base.metadata

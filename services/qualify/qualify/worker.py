@@ -9,7 +9,7 @@ from qualify.policy import Policy
 from qualify.queue.handlers import lead_received_handler
 from shared.consumer import EventConsumer, build_consumer
 from shared.events import Topics
-from shared.privacy import lead_scoped_eraser, privacy_consumer
+from shared.privacy import lead_scoped_eraser, lead_scoped_exporter, privacy_consumer
 from shared.runtime import Runtime
 
 
@@ -22,5 +22,7 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
             topics=[Topics.LEADS],
             handlers={"lead.received.v1": lead_received_handler(policy)},
         ),
-        privacy_consumer(runtime, erase=lead_scoped_eraser(metadata)),
+        privacy_consumer(
+            runtime, erase=lead_scoped_eraser(metadata), export=lead_scoped_exporter(metadata)
+        ),
     ]

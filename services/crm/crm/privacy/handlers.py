@@ -5,11 +5,12 @@ from __future__ import annotations
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm.privacy.exports import record_part
 from crm.privacy.service import leads_of, record_completion
 from shared.bus import Bus
 from shared.consumer import Handler
 from shared.events import Envelope, Topics
-from shared.events.privacy import ErasureCompletedV1
+from shared.events.privacy import ErasureCompletedV1, ExportProvidedV1
 
 log = structlog.get_logger(__name__)
 
@@ -34,3 +35,7 @@ def completion_handler(bus: Bus) -> Handler:
         )
 
     return on_erasure_completed
+
+
+async def on_export_provided(session: AsyncSession, envelope: Envelope) -> None:
+    await record_part(session, ExportProvidedV1.model_validate(envelope.data))

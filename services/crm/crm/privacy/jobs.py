@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from crm.privacy.exports import EXPORT_KEPT, forget_exports
 from crm.privacy.retention import daily_run_due, run_retention
 from crm.settings import CrmSettings
 from shared.clock import utcnow
+from shared.db.session import session_scope
 from shared.jobs import PeriodicJob
 from shared.runtime import Runtime
 
@@ -18,6 +20,8 @@ def retention_job(runtime: Runtime) -> PeriodicJob:
     async def run_if_due() -> None:
         if not await daily_run_due(runtime.session_factory, now=utcnow()):
             return
+        async with session_scope(runtime.session_factory) as session:
+            await forget_exports(session, client_id=None, before=utcnow() - EXPORT_KEPT)
         await run_retention(
             runtime.session_factory,
             retention=timedelta(days=settings.client_retention_days),

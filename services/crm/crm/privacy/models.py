@@ -60,3 +60,32 @@ def erasure_tables(metadata: MetaData) -> tuple[Table, Table, Table, Table]:
         Column("recorded_by", String(36), nullable=True),
     )
     return request, progress, retention_run, objection
+
+
+def export_tables(metadata: MetaData) -> tuple[Table, Table]:
+    """Access/portability exports (Art. 15/20). The parts hold personal data: erased with the
+    client, and purged by the daily retention job after EXPORT_KEPT_DAYS."""
+    request = Table(
+        "export_request",
+        metadata,
+        Column("id", String(36), primary_key=True),
+        Column("client_id", String(36), nullable=False, index=True),
+        Column("requested_by", String(36), nullable=True),
+        Column("requested_at", UtcDateTime(), nullable=False),
+        Column("completed_at", UtcDateTime(), nullable=True),
+        Column("lead_ids", JSON, nullable=False),
+    )
+    part = Table(
+        "export_part",
+        metadata,
+        Column(
+            "request_id",
+            String(36),
+            ForeignKey("export_request.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        Column("service", String(32), primary_key=True),
+        Column("received_at", UtcDateTime(), nullable=False),
+        Column("data", JSON, nullable=False),
+    )
+    return request, part

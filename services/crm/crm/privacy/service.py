@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm.clients.repository import ClientRepository
 from crm.models import Client, TimelineEntry, infra
 from crm.privacy.due_dates import one_month_after, status_of
+from crm.privacy.exports import forget_exports
 from crm.privacy.repository import ErasureRepository
 from crm.privacy.schemas import ErasureRequestOut, ServiceProgress
 from shared.clock import utcnow
@@ -106,7 +107,8 @@ async def erase_client_data(session: AsyncSession, request: ErasureRequestedV1) 
         session, delete(TimelineEntry).where(TimelineEntry.lead_id.in_(request.lead_ids))
     )
     clients = await _delete(session, delete(Client).where(Client.id == request.client_id))
-    return {"timeline_entry": timeline, "client": clients}
+    exports = await forget_exports(session, client_id=request.client_id, before=None)
+    return {"timeline_entry": timeline, "client": clients, "export_request": exports}
 
 
 async def _delete(session: AsyncSession, statement: Delete) -> int:
