@@ -2,19 +2,49 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
 from ingest.leads.router import router as leads_router
+from ingest.leads.schemas import LeadIn
 from ingest.models import infra
+from ingest.quarantine.router import router as quarantine_router
+from ingest.sources.email.router import router as email_router
+from ingest.sources.facebook.router import router as facebook_router
 from shared.app import create_service_app
 from shared.settings import ServiceSettings
 
 
 def create_app(settings: ServiceSettings) -> FastAPI:
-    return create_service_app(
+    app = create_service_app(
         settings,
         infra=infra,
-        routers=[leads_router],
+        routers=[leads_router, email_router, facebook_router, quarantine_router],
         title="VO leads — ingest",
-        description="Accepts leads from every source and publishes canonical lead events.",
+        description="Accepts leads from every source (canonical JSON, ADF, raw e-mail, Facebook "
+        "webhook, IMAP) and publishes canonical lead events; quarantines what it cannot read.",
     )
+    _document_lead_in(app)
+    return app
+
+
+def _document_lead_in(app: FastAPI) -> None:
+    """``POST /v1/leads`` reads its body itself (JSON or ADF): publish ``LeadIn`` as its JSON
+    schema in the OpenAPI document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        lead_in = LeadIn.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(lead_in.pop("$defs", {}))
+        components["LeadIn"] = lead_in
+        body = schema["paths"]["/v1/leads"]["post"]["requestBody"]["content"]
+        body["application/json"]["schema"] = {"$ref": "#/components/schemas/LeadIn"}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,11 +1,22 @@
-"""Ingest's tables: canonical leads, plus the shared infrastructure tables."""
+"""Ingest's tables: raw inputs, canonical leads, quarantine, ignored inputs, pending Facebook
+fetches, plus the shared infrastructure tables."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import add_infra_tables, make_metadata
@@ -20,7 +31,7 @@ infra = add_infra_tables(Base.metadata)
 
 
 class Lead(Base):
-    """A canonical lead. Personal data: contact fields and message (erasure and retention)."""
+    """A canonical lead. Personal data: contact fields, message, extra (erasure and retention)."""
 
     __tablename__ = "lead"
     __table_args__ = (UniqueConstraint("source", "source_ref"),)
@@ -38,6 +49,81 @@ class Lead(Base):
     message: Mapped[str | None] = mapped_column(Text)
     vehicle: Mapped[dict[str, Any]] = mapped_column(JSON)
     raw_input_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Added by the source adapters (issue 3).
+    email_key: Mapped[str | None] = mapped_column(String(254), index=True)
+    email_is_relay: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    phone_raw: Mapped[str | None] = mapped_column(String(60))
+    consents: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class RawInput(Base):
+    """Exactly what a source sent, kept for audit and re-parsing; purged after the retention
+    period (``received_at``). Personal data: ``body``."""
+
+    __tablename__ = "raw_input"
+    __table_args__ = (Index("ix_raw_input_sha256", "sha256"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))  # api, email, imap, facebook
+    content_type: Mapped[str] = mapped_column(String(120))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # pending, lead, ignored, quarantined
+    lead_id: Mapped[str | None] = mapped_column(String(36))
+    reason: Mapped[str | None] = mapped_column(String(120))
+
+
+class QuarantinedInput(Base):
+    """An input no parser could turn into a lead: its reason, until a retry resolves it."""
+
+    __tablename__ = "quarantined_input"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    raw_input_id: Mapped[str] = mapped_column(String(36), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(120))
+    detail: Mapped[str | None] = mapped_column(String(500))  # field names and types, no values
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open, resolved, ignored
+    attempts: Mapped[int] = mapped_column(Integer)
+    lead_id: Mapped[str | None] = mapped_column(String(36))
+    facebook_fetch_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class IgnoredInput(Base):
+    """An input that is known not to be a lead (alert, newsletter, bounce…), with the reason."""
+
+    __tablename__ = "ignored_input"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    raw_input_id: Mapped[str] = mapped_column(String(36), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class FacebookFetch(Base):
+    """A Lead Ads notification whose lead must be fetched from the Graph API (retried with
+    backoff by the worker until done or quarantined)."""
+
+    __tablename__ = "facebook_fetch"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    leadgen_id: Mapped[str] = mapped_column(String(64), unique=True)
+    page_id: Mapped[str | None] = mapped_column(String(64))
+    form_id: Mapped[str | None] = mapped_column(String(64))
+    ad_id: Mapped[str | None] = mapped_column(String(64))
+    raw_input_id: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending, done, quarantined
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    lead_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 

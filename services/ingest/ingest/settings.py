@@ -48,7 +48,9 @@ class IngestSettings(ServiceSettings):
     imap_ssl: bool = True
     imap_user: str = ""
     imap_password: SecretStr | None = None
-    imap_mailbox: str = "INBOX"
+    imap_mailboxes: list[str] = Field(
+        default_factory=lambda: ["INBOX"], description="Folders polled (JSON list)."
+    )
     imap_processed_mailbox: str = "Processed"
     imap_poll_interval_s: float = Field(default=30.0, gt=0)
     imap_batch_size: int = Field(default=50, ge=1)

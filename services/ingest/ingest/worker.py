@@ -1,12 +1,79 @@
-"""Ingest's worker: the outbox relay only (ingest consumes no events yet)."""
+"""Ingest's worker: the outbox relay, the Graph API fetcher, the IMAP poller, the privacy
+consumer (erasure, export) and the raw-input retention purge."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
-from shared.consumer import EventConsumer
+import httpx
+import structlog
+
+from ingest.background import BackgroundLoop
+from ingest.imap.poller import ImapPoller
+from ingest.models import metadata
+from ingest.raw_inputs.repository import RawInputRepository
+from ingest.settings import IngestSettings
+from ingest.sources.facebook.fetcher import graph_client, run_due
+from shared.clock import utcnow
+from shared.db.session import session_scope
+from shared.jobs import PeriodicJob
+from shared.privacy import lead_scoped_eraser, lead_scoped_exporter, privacy_consumer
 from shared.runtime import Runtime
+from shared.worker import Loop
+
+log = structlog.get_logger(__name__)
+
+# Ingest's canonical lead table is keyed by ``id``; the others by ``lead_id``.
+LEAD_KEYS = {"lead": "id"}
 
 
-def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
-    return []
+def consumers(runtime: Runtime) -> Sequence[Loop]:
+    settings = runtime.settings
+    assert isinstance(settings, IngestSettings)
+    loops: list[Loop] = [
+        facebook_fetcher(runtime, settings),
+        privacy_consumer(
+            runtime,
+            erase=lead_scoped_eraser(metadata, key_columns=LEAD_KEYS),
+            export=lead_scoped_exporter(metadata, key_columns=LEAD_KEYS),
+        ),
+        raw_input_purge(runtime, settings),
+    ]
+    if settings.imap_host:
+        poller = ImapPoller(settings, runtime.session_factory)
+        loops.append(
+            BackgroundLoop(runtime, name="ingest.imap", step=poller.step, close=poller.close)
+        )
+    return loops
+
+
+def raw_input_purge(runtime: Runtime, settings: IngestSettings) -> PeriodicJob:
+    """Raw payloads are kept INGEST_RAW_INPUT_RETENTION_DAYS (30 by default), then deleted."""
+
+    async def purge() -> None:
+        cutoff = utcnow() - timedelta(days=settings.raw_input_retention_days)
+        async with session_scope(runtime.session_factory) as session:
+            purged = await RawInputRepository.from_session(session).purge_received_before(cutoff)
+        log.info("retention.raw_inputs_purged", purged=purged, cutoff=cutoff.isoformat())
+
+    return PeriodicJob(name="ingest.raw-input-retention", action=purge, interval_s=3600)
+
+
+def facebook_fetcher(runtime: Runtime, settings: IngestSettings) -> BackgroundLoop:
+    client: httpx.AsyncClient | None = None
+
+    async def step() -> float:
+        nonlocal client
+        if client is None:
+            client = graph_client(settings)
+        tried = await run_due(runtime.session_factory, settings, client)
+        return 0.0 if tried else settings.facebook_fetch_poll_interval_s
+
+    async def close() -> None:
+        nonlocal client
+        if client is not None:
+            await client.aclose()
+            client = None
+
+    return BackgroundLoop(runtime, name="ingest.facebook-fetch", step=step, close=close)

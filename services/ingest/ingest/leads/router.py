@@ -1,44 +1,114 @@
-"""HTTP API of canonical leads."""
+"""HTTP API of canonical leads: canonical JSON or ADF 1.0 XML in, the canonical lead out."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
+from ingest.intake.schemas import IntakeOut
+from ingest.intake.service import settle
 from ingest.leads import service as lead_service
 from ingest.leads.repository import LeadRepository
 from ingest.leads.schemas import ContactOut, LeadAccepted, LeadIn, LeadOut, VehicleOut
 from ingest.models import Lead
+from ingest.raw_inputs.repository import RawInputRepository
+from ingest.sources.adf.parser import AdfSyntaxError, parse_adf
+from ingest.sources.limits import read_limited, settings_of
 from shared.api import SessionDep, require_roles
 from shared.auth import Principal
-from shared.errors import NotFound
+from shared.errors import InvalidRequest, NotFound, UnsupportedMediaType, validation_errors
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
 Submitter = Annotated[Principal, Depends(require_roles("source", "operator", "manager"))]
 Reader = Annotated[Principal, Depends(require_roles("operator", "manager"))]
 
+JSON_TYPES = ("application/json", "")
+XML_TYPES = ("application/xml", "text/xml", "application/x-adf+xml")
+
 _PROBLEMS: dict[int | str, dict[str, str]] = {
     401: {"description": "No valid token (problem+json)"},
     403: {"description": "Missing role (problem+json)"},
-    413: {"description": "Body too large (problem+json)"},
-    422: {"description": "Invalid fields, each named (problem+json)"},
+    413: {"description": "Body too large, 1 MiB by default (problem+json)"},
+    415: {"description": "Neither JSON nor ADF XML (problem+json)"},
+    422: {"description": "Malformed JSON/XML or invalid fields, each named (problem+json)"},
 }
 
 
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=LeadAccepted,
-    summary="Accept a canonical lead (a replay of the same source and source_ref is a no-op)",
+    response_model=LeadAccepted | IntakeOut,
+    summary="Accept a canonical JSON lead or an ADF 1.0 XML document (replays are no-ops)",
+    description="JSON answers `{id, status}`; ADF answers the intake result (one lead per "
+    "prospect in `leads`, or the quarantine id when no prospect is usable).",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object", "description": "LeadIn (docs/ingest.md)"}
+                },
+                "application/xml": {"schema": {"type": "string"}},
+                "application/x-adf+xml": {"schema": {"type": "string"}},
+            },
+        }
+    },
     responses=_PROBLEMS,
 )
-async def post_lead(lead_in: LeadIn, session: SessionDep, _: Submitter) -> LeadAccepted:
+async def post_lead(request: Request, session: SessionDep, _: Submitter) -> Any:
+    settings = settings_of(request)
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in JSON_TYPES and media_type not in XML_TYPES:
+        raise UnsupportedMediaType("Send application/json or ADF as application/xml.")
+    body = await read_limited(request, settings.max_json_bytes)
+    if media_type in XML_TYPES:
+        return await _post_adf(session, body, media_type)
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        raise InvalidRequest(
+            "The body is not valid JSON.",
+            errors=[
+                {
+                    "field": "body",
+                    "location": "body",
+                    "type": "json_invalid",
+                    "message": "invalid JSON",
+                }
+            ],
+        ) from None
+    try:
+        lead_in = LeadIn.model_validate(document)
+    except ValidationError as exc:
+        errors = validation_errors(exc.errors(include_input=False))
+        fields = ", ".join(sorted({error["field"] for error in errors}))
+        raise InvalidRequest(f"Invalid or missing fields: {fields}", errors=errors) from None
     acceptance = await lead_service.accept(session, lead_in=lead_in)
     return LeadAccepted(
         id=acceptance.lead_id, status="duplicate" if acceptance.duplicate else "accepted"
     )
+
+
+async def _post_adf(session: SessionDep, body: bytes, media_type: str) -> JSONResponse:
+    try:
+        outcomes = parse_adf(body)
+    except AdfSyntaxError:
+        raise InvalidRequest(
+            "The body is not well-formed XML (DTDs and entities are refused).",
+            errors=[
+                {"field": "body", "location": "body", "type": "xml_invalid", "message": "bad XML"}
+            ],
+        ) from None
+    raw = await RawInputRepository.from_session(session).store(
+        channel="api", content_type=media_type, body=body
+    )
+    answer = await settle(session, raw, outcomes)
+    return JSONResponse(answer.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
 
 
 @router.get(
@@ -67,8 +137,13 @@ def to_out(lead: Lead) -> LeadOut:
             full_name=lead.full_name,
             email=lead.email,
             phone=lead.phone,
+            email_key=lead.email_key,
+            email_is_relay=bool(lead.email_is_relay),
+            phone_raw=lead.phone_raw,
         ),
         vehicle=VehicleOut(**lead.vehicle),
         message=lead.message,
+        consents=dict(lead.consents or {}),
+        extra=dict(lead.extra or {}),
         raw_input_id=lead.raw_input_id,
     )

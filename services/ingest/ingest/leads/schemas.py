@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -87,8 +87,17 @@ class ContactOut(BaseModel):
     first_name: str | None
     last_name: str | None
     full_name: str | None
-    email: str | None
-    phone: str | None
+    email: str | None = Field(description="Validated, case-folded; may be a relay address.")
+    phone: str | None = Field(description="E.164, or null when missing or invalid.")
+    email_key: str | None = Field(
+        default=None, description="Matching key (case-folded); null for relay addresses."
+    )
+    email_is_relay: bool = Field(
+        default=False, description="A portal relay (reaches the buyer, identifies nobody)."
+    )
+    phone_raw: str | None = Field(
+        default=None, description="The number as written, when it could not be normalised."
+    )
 
 
 class VehicleOut(BaseModel):
@@ -111,4 +120,7 @@ class LeadOut(BaseModel):
     vehicle: VehicleOut
     message: str | None
     consents: dict[str, bool] = Field(default_factory=dict)
+    extra: dict[str, Any] = Field(
+        default_factory=dict, description="Source-specific answers (custom questions, ids…)."
+    )
     raw_input_id: str | None

@@ -1,13 +1,18 @@
-"""Accepting a canonical lead: store it and stage ``lead.received.v1`` in one transaction."""
+"""Accepting a lead draft: store it and stage ``lead.received.v1`` in one transaction.
+
+A replay (same source and source_ref) returns the existing lead and stages nothing.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ingest.canonical import Contact, LeadDraft, Vehicle
 from ingest.leads.repository import LeadRepository
 from ingest.leads.schemas import LeadIn
 from ingest.models import Lead, infra
@@ -26,41 +31,85 @@ class Acceptance:
     duplicate: bool
 
 
-async def accept(session: AsyncSession, *, lead_in: LeadIn) -> Acceptance:
-    """Store a new lead and its event, or return the existing lead for a replayed source ref."""
-    repository = LeadRepository.from_session(session)
-    existing = await repository.get_by_source_ref(lead_in.source, lead_in.source_ref)
-    if existing is not None:
-        return Acceptance(existing.id, duplicate=True)
-    now = utcnow()
-    lead = Lead(
-        id=str(uuid.uuid4()),
-        kind=lead_in.kind,
+def draft_from_api(lead_in: LeadIn) -> LeadDraft:
+    contact = lead_in.contact
+    return LeadDraft(
         source=lead_in.source,
         source_ref=lead_in.source_ref,
-        received_at=lead_in.received_at or now,
-        first_name=lead_in.contact.first_name,
-        last_name=lead_in.contact.last_name,
-        full_name=lead_in.contact.full_name,
-        email=lead_in.contact.email,
-        phone=lead_in.contact.phone,
+        kind=lead_in.kind,
+        received_at=lead_in.received_at,
+        contact=Contact(
+            first_name=contact.first_name,
+            last_name=contact.last_name,
+            full_name=contact.full_name,
+            email=contact.email,
+            email_key=contact.email,
+            phone=contact.phone,
+        ),
+        vehicle=Vehicle(**lead_in.vehicle.model_dump()),
         message=lead_in.message,
-        vehicle=lead_in.vehicle.model_dump(exclude_none=True),
-        raw_input_id=None,
-        created_at=now,
+        layout="api",
     )
-    try:
-        async with session.begin_nested():
-            session.add(lead)
-            await session.flush()
-    except IntegrityError:
-        # The same source ref was accepted concurrently: that lead is the answer.
-        winner = await repository.get_by_source_ref(lead_in.source, lead_in.source_ref)
-        if winner is None:
-            raise
-        return Acceptance(winner.id, duplicate=True)
-    await enqueue(session, infra.outbox_event, lead_received_event(lead))
-    return Acceptance(lead.id, duplicate=False)
+
+
+async def accept(session: AsyncSession, *, lead_in: LeadIn) -> Acceptance:
+    return await accept_draft(session, draft_from_api(lead_in))
+
+
+async def accept_draft(
+    session: AsyncSession, draft: LeadDraft, *, raw_input_id: str | None = None
+) -> Acceptance:
+    """Store a new lead and its event, or return the existing lead for a replayed source ref.
+
+    One ``INSERT … ON CONFLICT DO NOTHING RETURNING`` decides (PostgreSQL and SQLite): no
+    read-before-write, no savepoint, and concurrent replays cannot both win.
+    """
+    now = utcnow()
+    contact = draft.contact
+    values: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "kind": draft.kind,
+        "source": draft.source,
+        "source_ref": draft.source_ref[:200],
+        "received_at": draft.received_at or now,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "full_name": contact.full_name,
+        "email": contact.email,
+        "email_key": contact.email_key,
+        "email_is_relay": contact.email_is_relay,
+        "phone": contact.phone,
+        "phone_raw": contact.phone_raw,
+        "message": draft.message,
+        "vehicle": draft.vehicle.as_dict(),
+        "consents": dict(draft.consents) or None,
+        "extra": dict(draft.extra) or None,
+        "raw_input_id": raw_input_id,
+        "created_at": now,
+    }
+    insert = _insert_for(session.get_bind().dialect.name)
+    statement = (
+        insert(Lead)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["source", "source_ref"])
+        .returning(Lead.id)
+    )
+    inserted = await session.scalar(statement)
+    if inserted is None:
+        existing = await LeadRepository.from_session(session).get_by_source_ref(
+            draft.source, values["source_ref"]
+        )
+        if existing is None:  # pragma: no cover - the conflict row cannot vanish mid-transaction
+            raise RuntimeError("lead conflict without a lead")
+        return Acceptance(existing.id, duplicate=True)
+    await enqueue(session, infra.outbox_event, lead_received_event(Lead(**values)))
+    return Acceptance(values["id"], duplicate=False)
+
+
+def _insert_for(dialect: str) -> Any:
+    if dialect == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
 
 
 def lead_received_event(lead: Lead) -> Envelope:
@@ -74,7 +123,9 @@ def lead_received_event(lead: Lead) -> Envelope:
             first_name=lead.first_name,
             last_name=lead.last_name,
             full_name=lead.full_name,
-            email=lead.email,
+            # A relay address (La Centrale's messaging) reaches the buyer but identifies
+            # nobody: v1 consumers use this field as an identity key, so it is left out.
+            email=None if lead.email_is_relay else lead.email,
             phone=lead.phone,
         ),
         vehicle=VehicleV1(**lead.vehicle),

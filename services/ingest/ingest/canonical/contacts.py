@@ -1,0 +1,140 @@
+"""Contact normalisation for the adapters: phones to E.164 (France first, then the overseas
+departments, foreign numbers kept with their country), e-mails validated and case-folded, relay
+addresses flagged. Invalid values are kept raw (phones) or dropped (e-mails), never guessed."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+OVERSEAS_REGIONS = ("RE", "GP", "MQ", "GF", "YT", "PM")
+RELAY_DOMAINS = ("messagerie.lacentrale.fr",)
+_SPACES = re.compile(r"\s+")
+_NAME_MAX = 100
+
+
+def clean(text: str | None, max_length: int = 10_000) -> str | None:
+    if text is None:
+        return None
+    text = unicodedata.normalize("NFC", text).replace("\xa0", " ").replace("\u202f", " ")
+    text = _SPACES.sub(" ", text).strip()
+    return text[:max_length] or None
+
+
+def normalize_phone(raw: str | None) -> tuple[str | None, str | None]:
+    """(E.164, None) for a valid number; (None, raw) for an invalid one; (None, None) if empty."""
+    text = clean(raw, 60)
+    if text is None:
+        return None, None
+    text = text.removeprefix("tel:").removeprefix("Tel:").strip()
+    for region in ("FR", *OVERSEAS_REGIONS):
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            return None, text
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
+        if text.startswith("+") or text.startswith("00"):
+            break  # an explicit country code: other default regions change nothing
+    return None, text
+
+
+def normalize_email(raw: str | None) -> str | None:
+    text = clean(raw, 320)
+    if text is None:
+        return None
+    text = text.removeprefix("mailto:").strip("<>()[] ,;.")
+    try:
+        return validate_email(text, check_deliverability=False).normalized.casefold()
+    except (EmailNotValidError, ValueError, UnicodeError):
+        return None
+
+
+def is_relay(email: str) -> bool:
+    return email.rsplit("@", 1)[-1] in RELAY_DOMAINS
+
+
+def contact_from_raw(
+    *,
+    first_name: str | None,
+    last_name: str | None,
+    full_name: str | None,
+    email: str | None,
+    phone: str | None,
+) -> dict[str, Any]:
+    first = clean(first_name, _NAME_MAX)
+    last = clean(last_name, _NAME_MAX)
+    full = clean(full_name, 200)
+    if full is None and (first or last):
+        full = " ".join(part for part in (first, last) if part)
+    address = normalize_email(email)
+    relay = address is not None and is_relay(address)
+    e164, phone_raw = normalize_phone(phone)
+    return {
+        "first_name": first,
+        "last_name": last,
+        "full_name": full,
+        "email": address,
+        "email_key": None if relay or address is None else address.casefold(),
+        "email_is_relay": relay,
+        "phone": e164,
+        "phone_raw": phone_raw,
+    }
+
+
+def phones_in_text(text: str) -> list[str]:
+    """E.164 numbers found in free text (France first)."""
+    found: list[str] = []
+    try:
+        for match in phonenumbers.PhoneNumberMatcher(text, "FR"):
+            e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+            if e164 not in found:
+                found.append(e164)
+    except Exception:  # a library bug on odd input must not fail the parse
+        return found
+    return found
+
+
+_EMAIL_IN_TEXT = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def emails_in_text(text: str) -> list[str]:
+    found: list[str] = []
+    for candidate in _EMAIL_IN_TEXT.findall(text):
+        address = normalize_email(candidate)
+        if address and address not in found:
+            found.append(address)
+    return found
+
+
+_PRICE = re.compile(
+    r"(\d{1,3}(?:[ .]\d{3})+|\d+)(?:,\d{1,2})?\s?(?:€|EUR\b|euros?\b)", re.IGNORECASE
+)
+
+
+def price_eur(text: str | None) -> int | None:
+    """``12 990 €``, ``12.990 €``, ``12990,00 €``, ``26990 EUR`` → 12990 (NBSP already spaces)."""
+    if not text:
+        return None
+    text = text.replace("\xa0", " ").replace("\u202f", " ")
+    match = _PRICE.search(text)
+    if match is None:
+        return None
+    digits = re.sub(r"\D", "", match.group(1))
+    if not digits or len(digits) > 8:
+        return None
+    return int(digits)
+
+
+def int_in(text: str | None, maximum: int) -> int | None:
+    if not text:
+        return None
+    digits = re.sub(r"\D", "", text.split(",")[0])
+    if not digits or len(digits) > 9:
+        return None
+    value = int(digits)
+    return value if value <= maximum else None

@@ -1,0 +1,1 @@
+"""The IMAP poller: configured mailboxes read with aioimaplib, processed messages moved."""

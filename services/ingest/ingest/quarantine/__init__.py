@@ -1,0 +1,2 @@
+"""Quarantine (inputs no parser could read, with the reason; retried after a parser fix) and
+the ignored inputs (known non-leads)."""

@@ -1,0 +1,64 @@
+"""Retrying a quarantined input: re-parse its raw bytes with today's parsers, or re-queue its
+Graph API fetch."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ingest.canonical import Outcome, Quarantine
+from ingest.intake.service import settle
+from ingest.models import FacebookFetch, QuarantinedInput, RawInput
+from ingest.quarantine.schemas import RetryOut
+from ingest.sources.adf.parser import AdfSyntaxError, parse_adf
+from ingest.sources.email.service import parse_email_async
+from ingest.sources.facebook.fetcher import parse_graph_body
+from ingest.sources.facebook.notifications import read_notification
+from shared.clock import utcnow
+from shared.errors import Conflict
+
+
+async def reparse(raw: RawInput) -> list[Outcome]:
+    """Today's parsers on stored bytes; never raises."""
+    try:
+        if raw.channel in ("email", "imap"):
+            return await parse_email_async(raw.body)
+        if raw.channel == "api":
+            return parse_adf(raw.body)
+        if raw.channel == "facebook_graph":
+            return [parse_graph_body(raw.body)]
+        if raw.channel == "facebook":
+            return list(read_notification(json.loads(raw.body)).messages)
+    except AdfSyntaxError as exc:
+        return [Quarantine("xml_not_well_formed", str(exc))]
+    except Exception as exc:
+        return [Quarantine("parser_error", type(exc).__name__)]
+    return [Quarantine("no_parser_for_channel", raw.channel)]
+
+
+async def retry(session: AsyncSession, held: QuarantinedInput) -> RetryOut:
+    if held.status != "open":
+        raise Conflict(f"This quarantine entry is {held.status}.")
+    held.attempts += 1
+    held.updated_at = utcnow()
+    if held.facebook_fetch_id is not None:
+        fetch = await session.get(FacebookFetch, held.facebook_fetch_id)
+        if fetch is None:
+            raise Conflict("The Facebook fetch of this entry no longer exists.")
+        fetch.status = "pending"
+        fetch.attempts = 0
+        fetch.next_attempt_at = utcnow()
+        held.status = "resolved"
+        return RetryOut(quarantine_id=held.id, status="requeued")
+    raw = await session.get(RawInput, held.raw_input_id)
+    if raw is None:
+        raise Conflict("The raw input of this entry was purged (retention).")
+    answer = await settle(session, raw, await reparse(raw), existing=held)
+    status = "resolved" if answer.leads else answer.status
+    return RetryOut(
+        quarantine_id=held.id,
+        status="open" if status == "quarantined" else status,  # type: ignore[arg-type]
+        reason=answer.reason,
+        lead_ids=[lead.id for lead in answer.leads],
+    )

@@ -1,0 +1,1 @@
+"""Raw inputs: the exact bytes each source sent, kept for audit and re-parsing, then purged."""

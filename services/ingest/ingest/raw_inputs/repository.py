@@ -1,0 +1,59 @@
+"""SQL of raw inputs."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ingest.models import RawInput
+from shared.clock import utcnow
+
+
+class RawInputRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> RawInputRepository:
+        return cls(session)
+
+    async def store(self, *, channel: str, content_type: str, body: bytes) -> RawInput:
+        raw = RawInput(
+            id=str(uuid.uuid4()),
+            channel=channel,
+            content_type=content_type[:120],
+            body=body,
+            size=len(body),
+            sha256=hashlib.sha256(body).hexdigest(),
+            received_at=utcnow(),
+            outcome="pending",
+        )
+        self.session.add(raw)
+        await self.session.flush()
+        return raw
+
+    async def get(self, raw_input_id: str) -> RawInput | None:
+        return await self.session.get(RawInput, raw_input_id)
+
+    async def settled_twin(self, *, channels: tuple[str, ...], body: bytes) -> RawInput | None:
+        """An earlier input with the same bytes on one of the channels that reached an outcome."""
+        digest = hashlib.sha256(body).hexdigest()
+        return await self.session.scalar(
+            select(RawInput)
+            .where(
+                RawInput.sha256 == digest,
+                RawInput.channel.in_(channels),
+                RawInput.outcome.in_(("lead", "ignored", "quarantined")),
+            )
+            .order_by(RawInput.received_at)
+            .limit(1)
+        )
+
+    async def purge_received_before(self, cutoff: datetime) -> int:
+        """Delete raw inputs older than ``cutoff`` (retention job, issue 6). Returns the count."""
+        result = await self.session.execute(delete(RawInput).where(RawInput.received_at < cutoff))
+        return int(getattr(result, "rowcount", 0) or 0)

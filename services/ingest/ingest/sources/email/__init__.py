@@ -1,0 +1,1 @@
+"""E-mail leads: MIME decoding, a classifier, and one parser per known layout."""

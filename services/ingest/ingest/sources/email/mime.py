@@ -1,0 +1,194 @@
+"""Raw RFC 822 bytes to an ``InboundEmail``: headers decoded, best text and HTML bodies, XML parts.
+
+Robust by construction: the stdlib's compat32 parser accepts any bytes; each part is decoded with
+its declared charset, ``iso-8859-1``/``latin-1``/``us-ascii`` read as ``cp1252`` (the euro sign),
+unknown charsets as UTF-8 with replacement characters.
+"""
+
+from __future__ import annotations
+
+import email
+import email.header
+import email.utils
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import Message
+from html.parser import HTMLParser
+
+_CP1252_ALIASES = {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "us-ascii", "ascii", "l1"}
+_XML_TYPES = {"application/xml", "text/xml", "application/x-adf+xml"}
+_BLOCK_TAGS = {
+    "br", "p", "div", "tr", "li", "table", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol",
+    "blockquote", "hr", "section", "article", "header", "footer", "tbody", "thead",
+}  # fmt: skip
+
+
+@dataclass
+class InboundEmail:
+    message_id: str | None = None
+    date: datetime | None = None
+    from_addr: str | None = None
+    from_name: str | None = None
+    reply_to: str | None = None
+    subject: str = ""
+    text: str = ""  # the plain body, or the HTML body as text when there is no plain one
+    html: str = ""  # the raw HTML body (entities kept), for layout markers
+    html_text: str = ""  # the HTML body as text
+    xml_parts: list[str] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # lower-cased names, first value
+    content_type: str = ""
+
+    @property
+    def from_domain(self) -> str:
+        return (self.from_addr or "").rsplit("@", 1)[-1].lower()
+
+    @property
+    def best_text(self) -> str:
+        return self.html_text or self.text
+
+    @property
+    def all_text(self) -> str:
+        return f"{self.text}\n{self.html_text}"
+
+
+def decode_header(value: str | None) -> str:
+    if not value:
+        return ""
+    try:
+        parts = []
+        for chunk, charset in email.header.decode_header(str(value)):
+            if isinstance(chunk, bytes):
+                parts.append(decode_bytes(chunk, charset))
+            else:
+                parts.append(chunk)
+        text = "".join(parts)
+    except Exception:
+        text = str(value)
+    return normalize_text(text).strip()
+
+
+def decode_bytes(data: bytes, charset: str | None) -> str:
+    name = (charset or "utf-8").strip().strip('"').lower()
+    if name in _CP1252_ALIASES:
+        name = "cp1252"
+    try:
+        return data.decode(name, errors="replace")
+    except (LookupError, ValueError):
+        return data.decode("utf-8", errors="replace")
+
+
+def normalize_text(text: str) -> str:
+    text = text.replace("\xa0", " ").replace("\u202f", " ").replace("\r\n", "\n")
+    return unicodedata.normalize("NFC", text)
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style", "head", "title"):
+            self._skip += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+        elif tag == "td" or tag == "th":
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "head", "title"):
+            self._skip = max(0, self._skip - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+_BLANKS = re.compile(r"[ \t\r\f\v]+")
+_MANY_NEWLINES = re.compile(r"\n\s*\n+")
+
+
+def html_to_text(html: str) -> str:
+    extractor = _TextExtractor()
+    try:
+        extractor.feed(html)
+        extractor.close()
+    except Exception:  # HTMLParser is lenient; this is a last resort
+        return normalize_text(re.sub(r"<[^>]*>", " ", html))
+    text = normalize_text("".join(extractor.parts))
+    lines = [_BLANKS.sub(" ", line).strip() for line in text.split("\n")]
+    return _MANY_NEWLINES.sub("\n", "\n".join(line for line in lines if line)).strip()
+
+
+def _part_text(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        raw = part.get_payload()
+        return raw if isinstance(raw, str) else ""
+    return decode_bytes(payload, part.get_content_charset())
+
+
+def _address(value: str) -> tuple[str | None, str | None]:
+    name, addr = email.utils.parseaddr(value)
+    addr = addr.strip().lower() if "@" in addr else ""
+    return (name.strip() or None), (addr or None)
+
+
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def parse_mime(raw: bytes) -> InboundEmail:
+    """Never raises for bytes input except on interpreter-level failures."""
+    message = email.message_from_bytes(raw)
+    result = InboundEmail()
+    for name in message:
+        key = name.lower()
+        if key not in result.headers:
+            result.headers[key] = decode_header(message.get(name))
+    result.content_type = message.get_content_type()
+    message_id = result.headers.get("message-id", "").strip().strip("<>").strip()
+    result.message_id = message_id[:190] or None
+    result.date = _date(result.headers.get("date"))
+    result.from_name, result.from_addr = _address(result.headers.get("from", ""))
+    result.reply_to = _address(result.headers.get("reply-to", ""))[1]
+    result.subject = result.headers.get("subject", "")
+    plain: list[str] = []
+    html: list[str] = []
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        content_type = part.get_content_type()
+        filename = (part.get_filename() or "").lower()
+        disposition = (part.get("content-disposition") or "").lower()
+        if content_type in _XML_TYPES or filename.endswith(".xml"):
+            result.xml_parts.append(_part_text(part))
+        elif content_type == "text/plain" and "attachment" not in disposition:
+            plain.append(_part_text(part))
+        elif content_type == "text/html" and "attachment" not in disposition:
+            html.append(_part_text(part))
+    result.text = normalize_text("\n".join(plain)).strip()
+    result.html = "\n".join(html)
+    if result.html:
+        result.html_text = html_to_text(result.html)
+    if not result.text:
+        result.text = result.html_text
+    stripped = result.text.lstrip("\ufeff \n\t")
+    if not result.xml_parts and (stripped.startswith("<?xml") or stripped.startswith("<adf")):
+        result.xml_parts.append(stripped)
+    return result

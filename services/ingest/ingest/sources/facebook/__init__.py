@@ -1,0 +1,1 @@
+"""Facebook: the Lead Ads webhook (signed), Graph API lead retrieval, Messenger messages."""

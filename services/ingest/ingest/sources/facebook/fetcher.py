@@ -1,0 +1,175 @@
+"""Pending Lead Ads notifications: fetch each lead from the Graph API, retry with exponential
+backoff, quarantine after the configured number of attempts (the retry endpoint re-queues)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+
+import httpx
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ingest.canonical import Outcome, Quarantine
+from ingest.intake.service import quarantine, settle
+from ingest.models import FacebookFetch, RawInput
+from ingest.raw_inputs.repository import RawInputRepository
+from ingest.settings import IngestSettings
+from ingest.sources.facebook.leads import map_lead
+from ingest.sources.facebook.notifications import LeadgenRef
+from shared.clock import utcnow
+from shared.db.session import SessionFactory, session_scope
+
+log = structlog.get_logger(__name__)
+
+FIELDS = "id,created_time,ad_id,form_id,platform,is_organic,field_data,custom_disclaimer_responses"
+
+
+class GraphError(Exception):
+    """The Graph API refused or failed; the text names the status only."""
+
+
+async def enqueue_fetch(session: AsyncSession, ref: LeadgenRef, *, raw_input_id: str) -> bool:
+    """Stage a fetch; False when this leadgen id is already known (a webhook retry)."""
+    existing = await session.scalar(
+        select(FacebookFetch.id).where(FacebookFetch.leadgen_id == ref.leadgen_id)
+    )
+    if existing is not None:
+        return False
+    now = utcnow()
+    session.add(
+        FacebookFetch(
+            id=str(uuid.uuid4()),
+            leadgen_id=ref.leadgen_id,
+            page_id=ref.page_id,
+            form_id=ref.form_id,
+            ad_id=ref.ad_id,
+            raw_input_id=raw_input_id,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    await session.flush()
+    return True
+
+
+def graph_client(settings: IngestSettings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=settings.facebook_graph_url.rstrip("/"),
+        timeout=settings.facebook_fetch_timeout_s,
+    )
+
+
+async def fetch_lead(client: httpx.AsyncClient, settings: IngestSettings, leadgen_id: str) -> bytes:
+    token = settings.facebook_page_token.get_secret_value() if settings.facebook_page_token else ""
+    try:
+        response = await client.get(
+            f"/{settings.facebook_graph_version}/{leadgen_id}",
+            params={"fields": FIELDS, "access_token": token},
+        )
+    except httpx.HTTPError as exc:
+        raise GraphError(type(exc).__name__) from None
+    if response.status_code != 200:
+        code = ""
+        try:
+            error = response.json().get("error", {})
+            code = f" code {int(error.get('code'))}" if error.get("code") is not None else ""
+        except (ValueError, AttributeError, TypeError):
+            pass
+        raise GraphError(f"http {response.status_code}{code}")
+    return response.content
+
+
+def backoff(settings: IngestSettings, attempts: int) -> timedelta:
+    seconds = settings.facebook_fetch_backoff_s * 2 ** max(0, attempts - 1)
+    return timedelta(seconds=min(seconds, settings.facebook_fetch_max_backoff_s))
+
+
+async def run_due(
+    session_factory: SessionFactory, settings: IngestSettings, client: httpx.AsyncClient
+) -> int:
+    """Try every due fetch once. Returns how many were tried."""
+    async with session_factory() as session:
+        ids = list(
+            await session.scalars(
+                select(FacebookFetch.id)
+                .where(FacebookFetch.status == "pending", FacebookFetch.next_attempt_at <= utcnow())
+                .order_by(FacebookFetch.next_attempt_at)
+                .limit(50)
+            )
+        )
+    for fetch_id in ids:
+        await _try_one(session_factory, settings, client, fetch_id)
+    return len(ids)
+
+
+async def _try_one(
+    session_factory: SessionFactory,
+    settings: IngestSettings,
+    client: httpx.AsyncClient,
+    fetch_id: str,
+) -> None:
+    async with session_scope(session_factory) as session:
+        statement = select(FacebookFetch).where(
+            FacebookFetch.id == fetch_id, FacebookFetch.status == "pending"
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            statement = statement.with_for_update(skip_locked=True)
+        fetch = await session.scalar(statement)
+        if fetch is None:
+            return  # another replica has it, or it is done
+        fetch.attempts += 1
+        try:
+            body = await fetch_lead(client, settings, fetch.leadgen_id)
+        except GraphError as exc:
+            fetch.last_error = str(exc)[:200]
+            if fetch.attempts >= settings.facebook_fetch_max_attempts:
+                fetch.status = "quarantined"
+                raw = await session.get(RawInput, fetch.raw_input_id)
+                if raw is not None:
+                    await quarantine(
+                        session,
+                        raw,
+                        Quarantine("graph_fetch_failed", fetch.last_error),
+                        facebook_fetch_id=fetch.id,
+                    )
+            else:
+                fetch.next_attempt_at = utcnow() + backoff(settings, fetch.attempts)
+            log.warning(
+                "facebook.fetch_failed",
+                fetch_id=fetch.id,
+                attempts=fetch.attempts,
+                error=fetch.last_error,
+            )
+            return
+        raw = await RawInputRepository.from_session(session).store(
+            channel="facebook_graph", content_type="application/json", body=body
+        )
+        outcome = parse_graph_body(body, leadgen_id=fetch.leadgen_id, page_id=fetch.page_id)
+        answer = await settle(session, raw, [outcome])
+        fetch.status = "done"
+        fetch.lead_id = answer.id if answer.leads else None
+        fetch.last_error = None if answer.leads else answer.reason
+
+
+def parse_graph_body(
+    body: bytes, *, leadgen_id: str | None = None, page_id: str | None = None
+) -> Outcome:
+    """Never raises: a Graph response that cannot be read is a quarantine reason."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return Quarantine("graph_response_not_json")
+    if leadgen_id is None:
+        found = document.get("id") if isinstance(document, dict) else None
+        if not isinstance(found, str | int) or isinstance(found, bool) or not str(found):
+            return Quarantine("graph_response_without_id")
+        leadgen_id = str(found)[:64]
+    try:
+        return map_lead(document, leadgen_id=leadgen_id, page_id=page_id)
+    except Exception as exc:
+        return Quarantine("parser_error", type(exc).__name__)
