@@ -22,14 +22,17 @@ test: install infra-up ## the whole suite against real PostgreSQL and Kafka (sta
 test-unit: install ## only the tests that need no server
 	$(PY) -m pytest tests/unit
 
-infra-up: install ## start PostgreSQL and Kafka on 127.0.0.1 (idempotent)
+infra-up: install ## start PostgreSQL, Kafka and Dovecot (IMAP) on 127.0.0.1 (idempotent)
 	@scripts/infra.sh start
+	@scripts/imap.sh start
 
 infra-down:
+	@scripts/imap.sh stop
 	@scripts/infra.sh stop
 
 infra-status:
 	@scripts/infra.sh status
+	@scripts/imap.sh status
 
 lint: install ## ruff (lint + format check) and mypy strict
 	.venv/bin/ruff check .

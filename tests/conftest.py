@@ -17,7 +17,7 @@ from shared.settings import ServiceSettings
 from tests.harness import SERVICES, settings_for
 from tests.infra import create_database, drop_database, require_kafka
 
-INTEGRATION_MARKERS = ("postgres", "kafka")
+INTEGRATION_MARKERS = ("postgres", "kafka", "imap")
 
 
 @pytest.hookimpl(wrapper=True)
