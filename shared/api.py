@@ -48,10 +48,13 @@ def require_roles(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
     async def dependency(request: Request) -> Principal:
         runtime = runtime_of(request)
         token = bearer_token(request)
-        async with runtime.session_factory() as session:
-            principal = await authenticate(session, runtime.infra.api_token, token)
+        principal = runtime.tokens.get(token)
         if principal is None:
-            raise Unauthorized("The token is unknown or revoked.")
+            async with runtime.session_factory() as session:
+                principal = await authenticate(session, runtime.infra.api_token, token)
+            if principal is None:
+                raise Unauthorized("The token is unknown or revoked.")
+            runtime.tokens.put(token, principal)
         if not principal.has_any(roles):
             raise Forbidden(f"This operation needs one of the roles: {', '.join(roles)}.")
         return principal

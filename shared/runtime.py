@@ -3,7 +3,7 @@ settings (never at import time) and closed at shutdown."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,6 +16,7 @@ from shared.db.infra import InfraTables
 from shared.db.session import SessionFactory, make_session_factory, session_scope
 from shared.metrics import ServiceMetrics
 from shared.settings import ServiceSettings
+from shared.token_cache import TokenCache
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Runtime:
     session_factory: SessionFactory
     bus: Bus
     metrics: ServiceMetrics
+    tokens: TokenCache = field(default_factory=TokenCache)
 
     @classmethod
     async def open(
