@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -16,3 +17,33 @@ class DispatchSettings(ServiceSettings):
     service_name: ClassVar[str] = "dispatch"
 
     http_port: int = 8003
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8003",
+        description="Base of the call-back URLs put in webhook payloads.",
+    )
+    routing_strategy: str = Field(default="least_loaded", description="Default strategy.")
+    full_web_hours: str = Field(
+        default="mon-fri 09:00-19:00; sat 09:00-18:00",
+        description="Business hours of the full-web pool (deadlines in business time).",
+    )
+    default_accept_minutes: int = Field(default=10, ge=1)
+    default_first_contact_minutes: int = Field(default=60, ge=1)
+    default_followup_days: tuple[int, ...] = (1, 3, 7)
+    reroute_after_minutes: int = Field(
+        default=15, ge=1, description="Business minutes before an unassigned lead is retried."
+    )
+    at_risk_minutes: int = Field(default=5, ge=0, description="Board: deadline within this.")
+    timer_batch_size: int = Field(default=50, ge=1)
+    timer_poll_interval_s: float = Field(default=1.0, gt=0)
+    webhook_timeout_s: float = Field(default=15.0, gt=0)
+    webhook_retry_schedule_s: tuple[int, ...] = Field(
+        default=(0, 5, 300, 1800, 7200, 18000, 36000, 36000),
+        description="Delay before each attempt (Svix schedule: 8 attempts over ~27 h 35 min).",
+    )
+    webhook_max_retry_after_s: int = Field(default=86400, ge=1)
+    webhook_disable_after_failures: int = Field(
+        default=20, ge=1, description="Consecutive failed attempts before auto-disable."
+    )
+    webhook_batch_size: int = Field(default=50, ge=1)
+    webhook_poll_interval_s: float = Field(default=0.5, gt=0)
+    webhook_lease_s: int = Field(default=60, ge=1, description="In-flight claim of a delivery.")

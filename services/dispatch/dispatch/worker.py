@@ -1,12 +1,87 @@
-"""Dispatch's worker: the outbox relay (dispatch consumes ``lead.qualified`` once it exists)."""
+"""Dispatch's worker: the outbox relay, the consumer of qualified leads, the durable timers and
+webhook delivery (one shared ``httpx.AsyncClient``, created when the loop starts)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shared.consumer import EventConsumer
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.assignments.service import DispatchService
+from dispatch.background import BackgroundLoop
+from dispatch.metrics import DispatchMetrics
+from dispatch.models import metadata
+from dispatch.privacy import dispatch_eraser, suppression_handler
+from dispatch.settings import DispatchSettings
+from dispatch.timers.runner import TimerRunner
+from dispatch.webhooks.delivery import WebhookSender
+from shared.clock import utcnow
+from shared.consumer import EventConsumer, Handler, build_consumer
+from shared.events import Envelope, Topics
+from shared.events.payloads import LeadQualifiedV1
+from shared.privacy import CONTACT_SUPPRESSED, lead_scoped_exporter, privacy_consumer
 from shared.runtime import Runtime
 
 
+def qualified_handler(settings: DispatchSettings) -> Handler:
+    async def on_lead_qualified(session: AsyncSession, envelope: Envelope) -> None:
+        payload = LeadQualifiedV1.model_validate(envelope.data)
+        await DispatchService(session, settings, utcnow()).on_qualified(payload)
+
+    return on_lead_qualified
+
+
 def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
-    return []
+    settings = runtime.settings
+    assert isinstance(settings, DispatchSettings)
+    metrics = DispatchMetrics(settings.service_name, runtime.metrics.registry)
+    timers = TimerRunner(runtime.session_factory, settings, metrics=metrics)
+
+    async def fire_timers() -> float:
+        fired = await timers.fire_due()
+        return 0.0 if fired >= settings.timer_batch_size else settings.timer_poll_interval_s
+
+    return [
+        build_consumer(
+            runtime,
+            name="dispatch.leads",
+            topics=[Topics.LEADS],
+            handlers={"lead.qualified.v1": qualified_handler(settings)},
+        ),
+        privacy_consumer(
+            runtime,
+            erase=dispatch_eraser(),
+            export=lead_scoped_exporter(metadata),
+            extra_handlers={CONTACT_SUPPRESSED: suppression_handler()},
+        ),
+        BackgroundLoop(runtime, name="dispatch.timers", step=fire_timers),
+        webhook_loop(runtime, settings, metrics),
+    ]
+
+
+def webhook_loop(
+    runtime: Runtime, settings: DispatchSettings, metrics: DispatchMetrics | None = None
+) -> BackgroundLoop:
+    client: httpx.AsyncClient | None = None
+    sender: WebhookSender | None = None
+
+    async def step() -> float:
+        nonlocal client, sender
+        if client is None or sender is None:
+            client = httpx.AsyncClient(
+                timeout=settings.webhook_timeout_s,
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            )
+            sender = WebhookSender(runtime.session_factory, settings, client, metrics=metrics)
+        sent = await sender.send_due()
+        return 0.0 if sent >= settings.webhook_batch_size else settings.webhook_poll_interval_s
+
+    async def close() -> None:
+        nonlocal client, sender
+        if client is not None:
+            await client.aclose()
+        client, sender = None, None
+
+    return BackgroundLoop(runtime, name="dispatch.webhooks", step=step, close=close)

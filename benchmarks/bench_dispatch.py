@@ -1,0 +1,320 @@
+"""Dispatch: routing decisions per second with 20 and with 2,000 sellers (100,000 open
+assignments in the database), and signed webhook deliveries per second to a local receiver
+beside raw httpx POSTs measured in the same run.
+
+Routing reads the pool through the indexed columns (``open_count`` is kept on the seller row),
+so the cost of a decision should barely grow with the number of sellers: the issue asks for the
+cost at 2,000 sellers to stay within 3x of the cost at 20.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import uvicorn
+from sqlalchemy import insert, select, update
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from dispatch import MIGRATIONS_DIR
+from dispatch.models import DispatchLead, Seller, Site, metadata
+from dispatch.routing.engine import decide
+from dispatch.routing.strategy import strategy_named
+from dispatch.settings import DispatchSettings
+from dispatch.webhooks.delivery import WebhookSender, signed_headers
+from dispatch.webhooks.service import render_body
+from shared.db import create_engine
+from shared.db.migrate import upgrade
+from shared.db.session import SessionFactory, make_session_factory, session_scope
+
+TABLES = metadata.tables
+OPEN_ASSIGNMENTS = 100_000
+DECISIONS = 300
+DELIVERIES = 300
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+# A Tuesday 11:00 in Paris: open, everybody on shift.
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+async def _database(directory: Path, name: str) -> tuple[SessionFactory, object]:
+    url = f"sqlite+aiosqlite:///{directory / name}.db"
+    await asyncio.to_thread(upgrade, MIGRATIONS_DIR, url)
+    engine = create_engine(url)
+    return make_session_factory(engine), engine
+
+
+async def _populate(factory: SessionFactory, sellers: int) -> DispatchLead:
+    async with session_scope(factory) as session:
+        session.add(
+            Site(
+                id="lyon",
+                name="Lyon",
+                postcode="69003",
+                timezone="Europe/Paris",
+                opening_hours="mon-sat 08:00-20:00",
+                holiday_subdivision=None,
+                closures=[],
+                full_web_fallback=False,
+                fallback_after_minutes=120,
+                manager_seller_id=None,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+        await session.flush()
+        seller_ids = [str(uuid.uuid4()) for _ in range(sellers)]
+        per_seller = OPEN_ASSIGNMENTS // sellers  # 50 each with 2,000 sellers
+        await session.execute(
+            insert(TABLES["seller"]),
+            [
+                {
+                    "id": seller_id,
+                    "display_name": f"Seller {index}",
+                    "mode": "full_web",
+                    "site_id": None,
+                    "skills": [],
+                    "capacity": OPEN_ASSIGNMENTS,  # never the limit here
+                    "shifts": "mon-sat 08:00-20:00",
+                    "absences": [],
+                    "active": True,
+                    # Loads spread so the least loaded one is somewhere in the middle.
+                    "open_count": per_seller + (index * 7919) % 5,
+                    "last_offered_at": NOW - timedelta(seconds=index),
+                    "token_id": None,
+                    "webhook_url": None,
+                    "webhook_secret": None,
+                    "webhook_disabled_at": None,
+                    "webhook_disabled_reason": None,
+                    "webhook_failures": 0,
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                }
+                for index, seller_id in enumerate(seller_ids)
+            ],
+        )
+        lead_rows = []
+        assignment_rows = []
+        for index in range(OPEN_ASSIGNMENTS):
+            lead_id = str(uuid.uuid4())
+            lead_rows.append(_lead_row(lead_id, "assigned"))
+            assignment_rows.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "lead_id": lead_id,
+                    "seller_id": seller_ids[index % sellers],
+                    "site_id": None,
+                    "status": "accepted",
+                    "is_open": True,
+                    "strategy": "least_loaded",
+                    "offered_at": NOW - timedelta(hours=1),
+                    "accept_due_at": NOW,
+                    "accepted_at": NOW - timedelta(minutes=50),
+                    "first_contact_due_at": NOW + timedelta(hours=1),
+                    "contacted_at": None,
+                    "contact_channel": None,
+                    "appointment_at": None,
+                    "followups_sent": 0,
+                    "ended_at": None,
+                    "end_reason": None,
+                }
+            )
+        for start in range(0, OPEN_ASSIGNMENTS, 10_000):
+            chunk = slice(start, start + 10_000)
+            await session.execute(insert(TABLES["dispatch_lead"]), lead_rows[chunk])
+            await session.execute(insert(TABLES["assignment"]), assignment_rows[chunk])
+        lead = DispatchLead(**_lead_row(str(uuid.uuid4()), "unassigned"))
+        session.add(lead)
+    return lead
+
+
+def _lead_row(lead_id: str, status: str) -> dict[str, object]:
+    return {
+        "lead_id": lead_id,
+        "source": "facebook",
+        "channel": "full_web",
+        "site_id": None,
+        "vehicle_ad_ref": None,
+        "language": "fr",
+        "financing_wanted": False,
+        "do_not_contact": False,
+        "followups_blocked": False,
+        "qualification": {"lead_id": lead_id},
+        "status": status,
+        "seller_id": None,
+        "routed_to": None,
+        "escalated_at": None,
+        "escalation_reason": None,
+        "close_reason": None,
+        "received_at": NOW,
+        "qualified_at": NOW,
+        "updated_at": NOW,
+    }
+
+
+async def _decisions_per_second(factory: SessionFactory, lead: DispatchLead) -> float:
+    settings = DispatchSettings()
+    strategy = strategy_named("least_loaded")
+    async with factory() as session:
+        lead = await session.merge(lead)
+        for _ in range(20):  # warm-up (caches, statement compilation)
+            await decide(session, lead, settings=settings, strategy=strategy, now=NOW)
+        rounds = []
+        for _ in range(3):
+            started = time.perf_counter()
+            for _ in range(DECISIONS):
+                decision = await decide(
+                    session, lead, settings=settings, strategy=strategy, now=NOW
+                )
+                assert decision.seller is not None
+            rounds.append(DECISIONS / (time.perf_counter() - started))
+    return statistics.median(rounds)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _receiver() -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+    async def hook(request: Request) -> Response:
+        await request.body()
+        return Response(status_code=204)
+
+    app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(1000):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    return server, task, f"http://127.0.0.1:{port}/hook"
+
+
+async def _webhooks(directory: Path) -> tuple[float, float]:
+    factory, engine = await _database(directory, "webhooks")
+    server, task, url = await _receiver()
+    settings = DispatchSettings(webhook_batch_size=50)
+    try:
+        async with session_scope(factory) as session:
+            seller = Seller(
+                id=str(uuid.uuid4()),
+                display_name="Tool",
+                mode="full_web",
+                site_id=None,
+                skills=[],
+                capacity=10,
+                shifts="mon-sun 00:00-24:00",
+                absences=[],
+                active=True,
+                open_count=0,
+                last_offered_at=None,
+                token_id=None,
+                webhook_url=url,
+                webhook_secret=SECRET,
+                webhook_disabled_at=None,
+                webhook_disabled_reason=None,
+                webhook_failures=0,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+            session.add(seller)
+            await session.flush()
+            body = render_body("assignment.offered", {"lead": {"lead_id": "x" * 36}}, NOW)
+            await session.execute(
+                insert(TABLES["webhook_delivery"]),
+                [
+                    {
+                        "id": f"msg_{uuid.uuid4().hex}",
+                        "seller_id": seller.id,
+                        "lead_id": None,
+                        "event_type": "assignment.offered",
+                        "body": body,
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": NOW,
+                        "last_status_code": None,
+                        "last_outcome": None,
+                        "created_at": NOW,
+                        "delivered_at": None,
+                    }
+                    for _ in range(DELIVERIES)
+                ],
+            )
+        async with httpx.AsyncClient() as client:
+            sender = WebhookSender(factory, settings, client, clock=lambda: NOW)
+            started = time.perf_counter()
+            sent = 0
+            while sent < DELIVERIES:
+                sent += await sender.send_due()
+            delivered_rate = DELIVERIES / (time.perf_counter() - started)
+
+            started = time.perf_counter()
+            for start in range(0, DELIVERIES, 50):
+                await asyncio.gather(
+                    *(
+                        client.post(
+                            url,
+                            content=body.encode(),
+                            headers=signed_headers(SECRET, f"msg_{n}", body, datetime.now(UTC)),
+                        )
+                        for n in range(start, start + 50)
+                    )
+                )
+            raw_rate = DELIVERIES / (time.perf_counter() - started)
+    finally:
+        server.should_exit = True
+        await task
+        await engine.dispose()  # type: ignore[attr-defined]
+    return delivered_rate, raw_rate
+
+
+async def run() -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        rates: dict[int, float] = {}
+        factory, engine = await _database(directory, "routing")
+        try:
+            lead = await _populate(factory, 2000)
+            rates[2000] = await _decisions_per_second(factory, lead)
+            # The same database (100,000 open assignments) with only 20 active sellers.
+            async with session_scope(factory) as session:
+                keep = select(Seller.id).order_by(Seller.id).limit(20).scalar_subquery()
+                await session.execute(
+                    update(Seller).where(Seller.id.not_in(keep)).values(active=False)
+                )
+            rates[20] = await _decisions_per_second(factory, lead)
+        finally:
+            await engine.dispose()  # type: ignore[attr-defined]
+        delivered, raw = await _webhooks(directory)
+    ratio = rates[20] / rates[2000]
+    return (
+        "## Dispatch: routing decisions and webhook deliveries\n\n"
+        f"Routing decisions (least loaded, round-robin tie-break, full-web pool, SQLite) with "
+        f"{OPEN_ASSIGNMENTS:,} open assignments in the database; median of 3 rounds of "
+        f"{DECISIONS} decisions. Webhook deliveries: {DELIVERIES} signed messages through the "
+        "worker's sender (claim, sign, POST, record the attempt) to a local uvicorn receiver, "
+        "beside raw signed httpx POSTs (50 concurrent) to the same receiver.\n\n"
+        "| measure | value |\n|---|---|\n"
+        f"| decisions/s, 20 sellers | {rates[20]:,.0f} |\n"
+        f"| decisions/s, 2,000 sellers | {rates[2000]:,.0f} |\n"
+        f"| cost at 2,000 / cost at 20 (target at most 3x) | {ratio:.2f}x |\n"
+        f"| webhook deliveries/s (sender) | {delivered:,.0f} |\n"
+        f"| raw httpx POSTs/s | {raw:,.0f} |\n"
+        f"| sender / raw | {delivered / raw:.2f} |\n"
+    )

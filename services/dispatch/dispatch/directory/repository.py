@@ -1,0 +1,110 @@
+"""SQL of the directory."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.models import ContactSchedule, Seller, Site, VehicleStock
+from dispatch.settings import DispatchSettings
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The contact schedule that applies to one lead (defaults from the settings)."""
+
+    accept_within_minutes: int
+    first_contact_within_minutes: int
+    followup_days: tuple[int, ...]
+    escalation_seller_id: str | None
+
+
+@dataclass
+class DirectoryRepository:
+    session: AsyncSession
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> DirectoryRepository:
+        return cls(session)
+
+    async def site(self, site_id: str | None) -> Site | None:
+        return None if site_id is None else await self.session.get(Site, site_id)
+
+    async def sites(self) -> Sequence[Site]:
+        return (await self.session.scalars(select(Site).order_by(Site.id))).all()
+
+    async def seller(self, seller_id: str) -> Seller | None:
+        return await self.session.get(Seller, seller_id)
+
+    async def seller_for_update(self, seller_id: str) -> Seller | None:
+        return await self.session.scalar(
+            select(Seller).where(Seller.id == seller_id).with_for_update()
+        )
+
+    async def seller_by_token(self, token_id: str) -> Seller | None:
+        return await self.session.scalar(select(Seller).where(Seller.token_id == token_id))
+
+    async def sellers(
+        self, *, site_id: str | None, after: str | None, limit: int
+    ) -> Sequence[Seller]:
+        query = select(Seller).order_by(Seller.id).limit(limit)
+        if site_id is not None:
+            query = query.where(Seller.site_id == site_id)
+        if after is not None:
+            query = query.where(Seller.id > after)
+        return (await self.session.scalars(query)).all()
+
+    async def schedules(self) -> Sequence[ContactSchedule]:
+        return (
+            await self.session.scalars(select(ContactSchedule).order_by(ContactSchedule.created_at))
+        ).all()
+
+    async def schedule_exists(self, *, source: str | None, site_id: str | None) -> bool:
+        query = select(ContactSchedule.id).where(
+            ContactSchedule.source.is_(None)
+            if source is None
+            else ContactSchedule.source == source,
+            ContactSchedule.site_id.is_(None)
+            if site_id is None
+            else ContactSchedule.site_id == site_id,
+        )
+        return (await self.session.scalar(query.limit(1))) is not None
+
+    async def schedule_for(
+        self, settings: DispatchSettings, *, source: str | None, site_id: str | None
+    ) -> Schedule:
+        """The most specific schedule: source and site, then site, then source, then any."""
+        rows = (
+            await self.session.scalars(
+                select(ContactSchedule).where(
+                    or_(ContactSchedule.source.is_(None), ContactSchedule.source == source),
+                    or_(ContactSchedule.site_id.is_(None), ContactSchedule.site_id == site_id),
+                )
+            )
+        ).all()
+
+        def rank(row: ContactSchedule) -> tuple[int, int]:
+            return (row.site_id is not None, row.source is not None)
+
+        site = await self.site(site_id)
+        manager = site.manager_seller_id if site is not None else None
+        if not rows:
+            return Schedule(
+                settings.default_accept_minutes,
+                settings.default_first_contact_minutes,
+                tuple(settings.default_followup_days),
+                manager,
+            )
+        best = max(rows, key=rank)
+        return Schedule(
+            best.accept_within_minutes,
+            best.first_contact_within_minutes,
+            tuple(best.followup_days),
+            best.escalation_seller_id or manager,
+        )
+
+    async def vehicle(self, ad_ref: str) -> VehicleStock | None:
+        return await self.session.get(VehicleStock, ad_ref)

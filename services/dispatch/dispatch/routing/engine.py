@@ -1,0 +1,142 @@
+"""Routing decisions: which pool (site or full web) and which seller, now.
+
+in_store leads go to the sellers of the site that holds the vehicle (vehicle stock), else of the
+site chosen in qualification; full_web leads (and in_store leads without a known site, or whose
+site stays closed beyond its fallback delay when the site allows it) go to the full-web pool.
+Skills are relaxed when nobody has them all (language, financing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from dispatch.directory.calendars import PARIS, full_web_calendar, on_shift, site_calendar
+from dispatch.models import DispatchLead, Seller, Site, VehicleStock
+from dispatch.routing.strategy import RoutingStrategy
+from dispatch.settings import DispatchSettings
+from shared.business_time import BusinessCalendar
+
+_BATCH = 16
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a lead is routed: a pool, the site (in_store) and that pool's business calendar."""
+
+    pool: str
+    site: Site | None
+    calendar: BusinessCalendar
+    reason: str
+
+    @property
+    def site_id(self) -> str | None:
+        return self.site.id if self.site is not None else None
+
+
+@dataclass
+class SqlCandidatePool:
+    session: AsyncSession
+    target: Target
+    now: datetime
+    required_skills: frozenset[str] = frozenset()
+    excluded: frozenset[str] = frozenset()
+    examined: int = field(default=0)
+
+    async def ordered(self, order_by: Sequence[ColumnElement[Any]]) -> AsyncIterator[Seller]:
+        query = select(Seller).where(
+            Seller.active.is_(True),
+            Seller.mode == self.target.pool,
+            Seller.open_count < Seller.capacity,
+        )
+        if self.target.pool == "in_store":
+            query = query.where(Seller.site_id == self.target.site_id)
+        if self.target.pool == "in_store" and not self.target.calendar.is_open(self.now):
+            return  # the store is closed (night, lunch break, holiday, closure)
+        timezone = self.target.site.timezone if self.target.site is not None else PARIS
+        offset = 0
+        while True:
+            batch = (
+                await self.session.scalars(query.order_by(*order_by).offset(offset).limit(_BATCH))
+            ).all()
+            for seller in batch:
+                self.examined += 1
+                if seller.id in self.excluded:
+                    continue
+                if not self.required_skills.issubset(seller.skills):
+                    continue
+                if not on_shift(seller, self.now, timezone):
+                    continue
+                yield seller
+            if len(batch) < _BATCH:
+                return
+            offset += _BATCH
+
+
+def required_skills(lead: DispatchLead) -> frozenset[str]:
+    skills = set()
+    if lead.language and lead.language != "fr":
+        skills.add(f"lang:{lead.language}")
+    if lead.financing_wanted:
+        skills.add("financing")
+    return frozenset(skills)
+
+
+async def target_for(
+    session: AsyncSession, lead: DispatchLead, settings: DispatchSettings, now: datetime
+) -> Target:
+    full_web = Target("full_web", None, full_web_calendar(settings.full_web_hours), "full_web")
+    if lead.channel != "in_store":
+        return full_web
+    site: Site | None = None
+    reason = "qualified_site"
+    if lead.vehicle_ad_ref:
+        stock = await session.get(VehicleStock, lead.vehicle_ad_ref)
+        if stock is not None:
+            site = await session.get(Site, stock.site_id)
+            reason = "vehicle_site"
+    if site is None and lead.site_id:
+        site = await session.get(Site, lead.site_id)
+    if site is None:
+        return Target(full_web.pool, None, full_web.calendar, "no_site_fallback")
+    calendar = site_calendar(site)
+    if site.full_web_fallback and not calendar.is_open(now):
+        reopens = calendar.next_open(now)
+        if reopens - now > timedelta(minutes=site.fallback_after_minutes):
+            return Target(full_web.pool, None, full_web.calendar, "site_closed_fallback")
+    return Target("in_store", site, calendar, reason)
+
+
+@dataclass(frozen=True)
+class Decision:
+    target: Target
+    seller: Seller | None
+    strategy: str
+    relaxed_skills: bool = False
+
+
+async def decide(
+    session: AsyncSession,
+    lead: DispatchLead,
+    *,
+    settings: DispatchSettings,
+    strategy: RoutingStrategy,
+    now: datetime,
+    excluded: frozenset[str] = frozenset(),
+) -> Decision:
+    """Choose a seller for the lead (None when nobody eligible is available now)."""
+    target = await target_for(session, lead, settings, now)
+    skills = required_skills(lead)
+    pool = SqlCandidatePool(session, target, now, skills, excluded)
+    seller = await strategy.choose(pool)
+    if seller is None and skills:
+        pool = SqlCandidatePool(session, target, now, frozenset(), excluded)
+        seller = await strategy.choose(pool)
+        return Decision(target, seller, strategy.name, relaxed_skills=seller is not None)
+    return Decision(target, seller, strategy.name)

@@ -1,0 +1,81 @@
+"""Pluggable routing strategies: a strategy orders the eligible sellers and picks one.
+
+A strategy receives a ``CandidatePool`` that yields only eligible sellers (active, right pool or
+site, under capacity, on shift, not absent, with the skills, not already tried for this lead) in
+the order it asks for, lazily: the database sorts on the indexed pool columns, so the cost of a
+decision barely grows with the number of sellers. Register a new strategy with ``register``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy.sql.elements import ColumnElement
+
+from dispatch.models import Seller
+
+
+class CandidatePool(Protocol):
+    def ordered(self, order_by: Sequence[ColumnElement[Any]]) -> AsyncIterator[Seller]:
+        """Eligible sellers in this order (ties must be broken by the caller's order)."""
+        ...
+
+
+class RoutingStrategy(Protocol):
+    name: str
+
+    async def choose(self, pool: CandidatePool) -> Seller | None: ...
+
+
+class LeastLoaded:
+    """Fewest open offers and assignments first; round robin (least recently offered) on ties."""
+
+    name = "least_loaded"
+
+    async def choose(self, pool: CandidatePool) -> Seller | None:
+        order: list[ColumnElement[Any]] = [
+            Seller.open_count.asc(),
+            Seller.last_offered_at.asc().nulls_first(),
+            Seller.id.asc(),
+        ]
+        async for seller in pool.ordered(order):
+            return seller
+        return None
+
+
+class RoundRobin:
+    """Least recently offered first, whatever the load (under capacity)."""
+
+    name = "round_robin"
+
+    async def choose(self, pool: CandidatePool) -> Seller | None:
+        order: list[ColumnElement[Any]] = [
+            Seller.last_offered_at.asc().nulls_first(),
+            Seller.id.asc(),
+        ]
+        async for seller in pool.ordered(order):
+            return seller
+        return None
+
+
+_REGISTRY: dict[str, RoutingStrategy] = {}
+
+
+def register(strategy: RoutingStrategy) -> None:
+    _REGISTRY[strategy.name] = strategy
+
+
+def strategy_named(name: str) -> RoutingStrategy:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown routing strategy {name!r}") from None
+
+
+def strategy_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+register(LeastLoaded())
+register(RoundRobin())

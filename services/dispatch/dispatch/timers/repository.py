@@ -1,0 +1,91 @@
+"""SQL of the durable timers: schedule, cancel and claim due ones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.models import Timer
+
+ACCEPT_DEADLINE = "accept_deadline"
+FIRST_CONTACT = "first_contact"
+FOLLOWUP = "followup"
+REROUTE = "reroute"
+KINDS = (ACCEPT_DEADLINE, FIRST_CONTACT, FOLLOWUP, REROUTE)
+
+
+@dataclass
+class TimerRepository:
+    session: AsyncSession
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> TimerRepository:
+        return cls(session)
+
+    async def schedule(
+        self,
+        kind: str,
+        *,
+        lead_id: str,
+        due_at: datetime,
+        now: datetime,
+        assignment_id: str | None = None,
+    ) -> Timer:
+        timer = Timer(
+            kind=kind,
+            lead_id=lead_id,
+            assignment_id=assignment_id,
+            due_at=due_at,
+            fired_at=None,
+            fired_by=None,
+            outcome=None,
+            created_at=now,
+        )
+        self.session.add(timer)
+        return timer
+
+    async def cancel(
+        self,
+        *,
+        now: datetime,
+        assignment_id: str | None = None,
+        lead_id: str | None = None,
+        kinds: Sequence[str] = KINDS,
+    ) -> None:
+        """Mark pending timers as cancelled (kept for the audit trail, never fired)."""
+        query = update(Timer).where(Timer.fired_at.is_(None), Timer.kind.in_(list(kinds)))
+        if assignment_id is not None:
+            query = query.where(Timer.assignment_id == assignment_id)
+        if lead_id is not None:
+            query = query.where(Timer.lead_id == lead_id)
+        await self.session.execute(
+            query.values(fired_at=now, outcome="cancelled", fired_by=None),
+            execution_options={"synchronize_session": False},
+        )
+
+    async def claim_one(self, now: datetime) -> Timer | None:
+        """The oldest due timer, locked for this transaction. On PostgreSQL ``SKIP LOCKED``
+        lets replicas claim different timers; the firing commits with its effects, so a
+        timer fires once (a crash rolls both back and another replica fires it)."""
+        query = (
+            select(Timer)
+            .where(Timer.fired_at.is_(None), Timer.due_at <= now)
+            .order_by(Timer.due_at, Timer.id)
+            .limit(1)
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return await self.session.scalar(query)
+
+    async def pending(self, lead_id: str) -> Sequence[Timer]:
+        return (
+            await self.session.scalars(
+                select(Timer)
+                .where(Timer.lead_id == lead_id, Timer.fired_at.is_(None))
+                .order_by(Timer.due_at)
+            )
+        ).all()

@@ -1,0 +1,86 @@
+"""The timer worker: fires due timers, each in its own transaction with its effects.
+
+A timer is claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` (PostgreSQL), applied, and marked
+fired in the same transaction: with two replicas each timer is fired by exactly one of them; a
+crash before the commit rolls everything back and the timer stays due (nothing missed); a
+restarted worker picks up timers that fell due while it was down.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import structlog
+
+from dispatch.assignments.service import DispatchService
+from dispatch.clock import Clock
+from dispatch.metrics import DispatchMetrics
+from dispatch.models import Timer
+from dispatch.settings import DispatchSettings
+from dispatch.timers.repository import TimerRepository
+from shared.clock import utcnow
+from shared.db.session import SessionFactory, session_scope
+from shared.redact import safe_error_text
+
+log = structlog.get_logger(__name__)
+
+_RETRY_FAILED = timedelta(minutes=1)
+
+
+class TimerRunner:
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        settings: DispatchSettings,
+        *,
+        clock: Clock = utcnow,
+        name: str = "dispatch.timers",
+        metrics: DispatchMetrics | None = None,
+    ) -> None:
+        self._metrics = metrics
+        self._session_factory = session_factory
+        self._settings = settings
+        self._clock = clock
+        self.name = name
+
+    async def fire_due(self, limit: int | None = None) -> int:
+        """Fire due timers one by one (up to ``limit``); returns how many fired."""
+        fired = 0
+        for _ in range(limit or self._settings.timer_batch_size):
+            outcome = await self.fire_one()
+            if outcome is None:
+                break
+            fired += 1
+        return fired
+
+    async def fire_one(self) -> str | None:
+        now = self._clock()
+        failed: int | None = None
+        try:
+            async with session_scope(self._session_factory) as session:
+                timer = await TimerRepository.from_session(session).claim_one(now)
+                if timer is None:
+                    return None
+                failed = timer.id
+                outcome = await DispatchService(session, self._settings, now).fire(timer)
+                timer.fired_at = now
+                timer.fired_by = self.name
+                timer.outcome = outcome
+                timer_id, kind = timer.id, timer.kind
+        except Exception as exc:
+            if failed is None:
+                raise
+            log.error("dispatch.timer_failed", timer_id=failed, error=safe_error_text(exc))
+            await self._postpone(failed)
+            return "failed"
+        log.info("dispatch.timer_fired", timer_id=timer_id, kind=kind, outcome=outcome)
+        if self._metrics is not None:
+            self._metrics.timers_fired.labels(self._metrics.service, kind, outcome).inc()
+        return outcome
+
+    async def _postpone(self, timer_id: int) -> None:
+        """A timer whose effects failed is retried later (never dropped)."""
+        async with session_scope(self._session_factory) as session:
+            timer = await session.get(Timer, timer_id)
+            if timer is not None and timer.fired_at is None:
+                timer.due_at = self._clock() + _RETRY_FAILED

@@ -1,0 +1,250 @@
+"""Webhook delivery to sellers' tools: Standard Webhooks signatures, retries on a schedule,
+``Retry-After`` on 429/503, ``410 Gone`` disables the endpoint, auto-disable after repeated
+failures, and a delivery log of attempts (status, latency; never the body).
+
+A pass claims due deliveries (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, then a short lease so no
+other replica sends them meanwhile), POSTs them concurrently with the worker's one
+``httpx.AsyncClient``, then records each result in its own transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import httpx
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from standardwebhooks.webhooks import Webhook
+
+from dispatch.clock import Clock
+from dispatch.metrics import DispatchMetrics
+from dispatch.models import Seller, WebhookAttempt, WebhookDelivery
+from dispatch.settings import DispatchSettings
+from dispatch.webhooks.service import disable_endpoint
+from shared.clock import utcnow
+from shared.db.session import SessionFactory, session_scope
+
+log = structlog.get_logger(__name__)
+
+THROTTLED = (429, 503)
+
+
+@dataclass(frozen=True)
+class Job:
+    delivery_id: str
+    seller_id: str
+    event_type: str
+    body: str
+    url: str | None
+    secret: str | None
+
+
+@dataclass(frozen=True)
+class Result:
+    status_code: int | None
+    outcome: str
+    latency_ms: int
+    retry_after_s: float | None = None
+
+
+def signed_headers(secret: str, msg_id: str, body: str, at: datetime) -> dict[str, str]:
+    """The three Standard Webhooks headers (timestamp: real time of this attempt)."""
+    signature = Webhook(secret).sign(msg_id, at, body)
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": signature,
+        "content-type": "application/json",
+        "user-agent": "vo-leads-dispatch/1",
+    }
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def outcome_of(status_code: int) -> str:
+    if 200 <= status_code < 300:
+        return "delivered"
+    if status_code == 410:
+        return "gone"
+    if status_code in THROTTLED:
+        return "throttled"
+    if 300 <= status_code < 400:
+        return "redirect_refused"
+    return "http_error"
+
+
+class WebhookSender:
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        settings: DispatchSettings,
+        client: httpx.AsyncClient,
+        clock: Clock = utcnow,
+        metrics: DispatchMetrics | None = None,
+    ) -> None:
+        self._metrics = metrics
+        self._session_factory = session_factory
+        self._settings = settings
+        self._client = client
+        self._clock = clock
+
+    async def send_due(self) -> int:
+        """One pass: claim due deliveries, send them, record the results. Returns how many."""
+        jobs = await self._claim()
+        if jobs:
+            results = await asyncio.gather(*(self._deliver(job) for job in jobs))
+            await self._record_all(list(zip(jobs, results, strict=True)))
+        return len(jobs)
+
+    async def _claim(self) -> list[Job]:
+        now = self._clock()
+        lease = now + timedelta(seconds=self._settings.webhook_lease_s)
+        async with session_scope(self._session_factory) as session:
+            query = (
+                select(WebhookDelivery)
+                .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+                .limit(self._settings.webhook_batch_size)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True, of=WebhookDelivery)
+            deliveries = (await session.scalars(query)).all()
+            jobs = []
+            for delivery in deliveries:
+                seller = await session.get(Seller, delivery.seller_id)
+                assert seller is not None
+                delivery.next_attempt_at = lease
+                usable = seller.webhook_disabled_at is None and seller.webhook_url
+                jobs.append(
+                    Job(
+                        delivery_id=delivery.id,
+                        seller_id=seller.id,
+                        event_type=delivery.event_type,
+                        body=delivery.body,
+                        url=seller.webhook_url if usable else None,
+                        secret=seller.webhook_secret,
+                    )
+                )
+        return jobs
+
+    async def _deliver(self, job: Job) -> Result:
+        if job.url is None or job.secret is None:
+            return Result(None, "endpoint_disabled", 0)
+        headers = signed_headers(job.secret, job.delivery_id, job.body, utcnow())
+        started = time.perf_counter()
+        try:
+            response = await self._client.post(
+                job.url,
+                content=job.body.encode(),
+                headers=headers,
+                timeout=self._settings.webhook_timeout_s,
+                follow_redirects=False,
+            )
+        except httpx.TimeoutException:
+            result = Result(None, "timeout", _elapsed_ms(started))
+        except httpx.HTTPError:
+            result = Result(None, "network_error", _elapsed_ms(started))
+        else:
+            status = response.status_code
+            retry_after = (
+                parse_retry_after(response.headers.get("retry-after"), utcnow())
+                if status in THROTTLED
+                else None
+            )
+            result = Result(status, outcome_of(status), _elapsed_ms(started), retry_after)
+        return result
+
+    async def _record_all(self, outcomes: list[tuple[Job, Result]]) -> None:
+        """Record a pass's results in one transaction (the attempts and the new states)."""
+        async with session_scope(self._session_factory) as session:
+            for job, result in outcomes:
+                await self._record(session, job, result)
+        if self._metrics is not None:
+            service = self._metrics.service
+            for job, result in outcomes:
+                self._metrics.webhook_attempts.labels(service, job.event_type, result.outcome).inc()
+                self._metrics.webhook_latency.labels(service).observe(result.latency_ms / 1000)
+
+    async def _record(self, session: AsyncSession, job: Job, result: Result) -> None:
+        now = self._clock()
+        settings = self._settings
+        delivery = await session.get(WebhookDelivery, job.delivery_id)
+        seller = await session.get(Seller, job.seller_id)
+        if delivery is None or seller is None:  # erased meanwhile
+            return
+        if result.outcome == "endpoint_disabled":
+            delivery.status = "failed"
+            delivery.last_outcome = result.outcome
+            delivery.next_attempt_at = None
+            return
+        delivery.attempts += 1
+        delivery.last_status_code = result.status_code
+        delivery.last_outcome = result.outcome
+        session.add(
+            WebhookAttempt(
+                delivery_id=delivery.id,
+                attempt=delivery.attempts,
+                attempted_at=now,
+                status_code=result.status_code,
+                outcome=result.outcome,
+                latency_ms=result.latency_ms,
+            )
+        )
+        if result.outcome == "delivered":
+            delivery.status = "delivered"
+            delivery.delivered_at = now
+            delivery.next_attempt_at = None
+            seller.webhook_failures = 0
+        elif result.outcome == "gone":
+            delivery.status = "failed"
+            delivery.next_attempt_at = None
+            seller.webhook_failures += 1
+            await disable_endpoint(session, seller, reason="gone", now=now)
+        else:
+            seller.webhook_failures += 1
+            schedule = settings.webhook_retry_schedule_s
+            if seller.webhook_failures >= settings.webhook_disable_after_failures:
+                delivery.status = "failed"
+                delivery.next_attempt_at = None
+                await disable_endpoint(session, seller, reason="too_many_failures", now=now)
+            elif delivery.attempts >= len(schedule):
+                delivery.status = "failed"
+                delivery.last_outcome = "exhausted"
+                delivery.next_attempt_at = None
+            else:
+                delay = float(schedule[delivery.attempts])
+                if result.retry_after_s is not None:
+                    delay = min(result.retry_after_s, settings.webhook_max_retry_after_s)
+                delivery.next_attempt_at = now + timedelta(seconds=delay)
+        log.info(
+            "dispatch.webhook_attempt",
+            delivery_id=job.delivery_id,
+            seller_id=job.seller_id,
+            event_type=job.event_type,
+            status_code=result.status_code,
+            outcome=result.outcome,
+            latency_ms=result.latency_ms,
+        )
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)

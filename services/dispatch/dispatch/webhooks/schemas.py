@@ -1,0 +1,45 @@
+"""The delivery log as managers see it: states, codes, latencies; never the body."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+
+class DeliveryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    seller_id: str
+    lead_id: str | None
+    event_type: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_outcome: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class AttemptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    attempt: int
+    attempted_at: datetime
+    status_code: int | None
+    outcome: str
+    latency_ms: int
+
+
+class RecoverIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: AwareDatetime
+    until: AwareDatetime | None = None
+
+
+class RecoverOut(BaseModel):
+    seller_id: str
+    replayed: int
