@@ -86,17 +86,16 @@ def lead_scoped_eraser(
 
     async def erase(session: AsyncSession, request: ErasureRequestedV1) -> dict[str, int]:
         erased: dict[str, int] = {}
-        if not request.lead_ids:
-            return erased
         for table in reversed(metadata.sorted_tables):
             column_name = overrides.get(table.name, "lead_id")
             if table.name in skipped or column_name not in table.c:
                 continue
+            keys = list(request.lead_ids)
+            if table.name == "outbox_event":
+                keys.append(request.client_id)  # e.g. an unpublished export share
             result = cast(
                 CursorResult[Any],
-                await session.execute(
-                    delete(table).where(table.c[column_name].in_(request.lead_ids))
-                ),
+                await session.execute(delete(table).where(table.c[column_name].in_(keys))),
             )
             erased[table.name] = int(result.rowcount or 0)
         return erased

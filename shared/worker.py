@@ -55,6 +55,13 @@ class Worker:
 
     async def start(self) -> None:
         self.runtime = await Runtime.open(self.settings, self._infra, self.metrics, role="worker")
+        try:
+            # Built before any task starts: a wiring error stops the worker loudly.
+            consumers = self._consumer_factory(self.runtime)
+        except Exception:
+            await self.runtime.close()
+            self.runtime = None
+            raise
         relay = OutboxRelay(
             service=self.settings.service_name,
             session_factory=self.runtime.session_factory,
@@ -67,12 +74,10 @@ class Worker:
         self._tasks.append(
             asyncio.create_task(self._supervise("outbox-relay", relay.run), name="outbox-relay")
         )
-        self._tasks.append(asyncio.create_task(self._run_consumers(), name="consumers"))
+        self._tasks.append(asyncio.create_task(self._run_consumers(consumers), name="consumers"))
 
-    async def _run_consumers(self) -> None:
-        assert self.runtime is not None
+    async def _run_consumers(self, consumers: Sequence[Loop]) -> None:
         await self._ensure_topics()
-        consumers = self._consumer_factory(self.runtime)
         async with asyncio.TaskGroup() as group:
             for consumer in consumers:
                 group.create_task(

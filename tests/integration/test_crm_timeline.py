@@ -44,7 +44,7 @@ async def test_later_steps_join_the_client_timeline(
                     "operator_id": "op-1",
                     "channel": "phone",
                     "outcome": "no_answer",
-                    "note": "rappeler Inès",
+                    "attempted_at": later.isoformat(),
                 },
             ),
             (
@@ -54,6 +54,7 @@ async def test_later_steps_join_the_client_timeline(
                     "assignment_id": "as-1",
                     "seller_id": "s-1",
                     "appointment_at": later.isoformat(),
+                    "set_at": later.isoformat(),
                 },
             ),
         ]
@@ -86,6 +87,12 @@ async def test_later_steps_join_the_client_timeline(
         assert kinds == ["lead.received", "lead.contact-attempted", "lead.appointment-set"]
         attempt = client["timeline"][1]
         assert attempt["details"]["outcome"] == "no_answer"
-        assert "note" not in attempt["details"]  # free text stays out of the timeline
+        # Only ids, times and outcomes are copied (the allow-list of crm/clients/timeline.py).
+        assert attempt["details"] == {
+            "attempt_id": "a1",
+            "operator_id": "op-1",
+            "channel": "phone",
+            "outcome": "no_answer",
+        }
         # The appointment is the prospect's own contact: the retention clock restarts.
         assert client["last_contact_at"] > received_contact

@@ -27,6 +27,10 @@ def completion_handler(bus: Bus) -> Handler:
         scrubbed = await bus.erase_keys(
             [Topics.LEADS, Topics.dlq(Topics.LEADS)], [lead.encode() for lead in lead_ids]
         )
+        # Export shares travel on the privacy topic keyed by client id.
+        scrubbed += await bus.erase_keys(
+            [Topics.PRIVACY, Topics.dlq(Topics.PRIVACY)], [answer.client_id.encode()]
+        )
         log.info(
             "privacy.erasure_completed",
             request_id=answer.request_id,

@@ -14,7 +14,7 @@ def erasure_tables(metadata: MetaData) -> tuple[Table, Table, Table, Table]:
         Column("id", String(36), primary_key=True),
         # One request per client: asking again answers the same request (idempotent).
         Column("client_id", String(36), nullable=False, unique=True),
-        Column("reason", String(16), nullable=False),
+        Column("reason", String(32), nullable=False),
         Column("requested_by", String(36), nullable=True),
         Column("requested_at", UtcDateTime(), nullable=False),
         Column("due_at", UtcDateTime(), nullable=False),

@@ -34,7 +34,7 @@ def upgrade() -> None:
         "erasure_request",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("client_id", sa.String(length=36), nullable=False),
-        sa.Column("reason", sa.String(length=16), nullable=False),
+        sa.Column("reason", sa.String(length=32), nullable=False),
         sa.Column("requested_by", sa.String(length=36), nullable=True),
         sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
