@@ -202,7 +202,16 @@ class EventConsumer:
                 )
                 if seen:
                     return "duplicate"
-                await handler(session, envelope)
+                erased = self._infra.erased_subject
+                if envelope.subject and await session.scalar(
+                    select(func.count())
+                    .select_from(erased)
+                    .where(erased.c.subject == envelope.subject)
+                ):
+                    outcome = "erased"  # an event of an erased lead: nothing to store
+                else:
+                    outcome = "applied"
+                    await handler(session, envelope)
                 await session.execute(
                     insert(processed).values(
                         consumer=self.name,
@@ -216,7 +225,7 @@ class EventConsumer:
             if await self._already_processed(envelope.id):
                 return "duplicate"
             raise
-        return "applied"
+        return outcome
 
     async def _already_processed(self, event_id: str) -> bool:
         processed = self._infra.processed_event

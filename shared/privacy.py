@@ -7,11 +7,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, MetaData, Table, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import utcnow
@@ -34,7 +36,7 @@ EXPORT_PROVIDED = "privacy.export-provided.v1"
 # Every service that holds personal data answers every erasure request.
 ERASURE_PARTICIPANTS: tuple[str, ...] = ("ingest", "qualify", "dispatch", "crm")
 # Infrastructure tables without personal data (the outbox has some until published: erased).
-INFRA_TABLES = frozenset({"processed_event", "dead_letter", "api_token"})
+INFRA_TABLES = frozenset({"processed_event", "dead_letter", "api_token", "erased_subject"})
 
 Eraser = Callable[[AsyncSession, ErasureRequestedV1], Awaitable[dict[str, int]]]
 Exporter = Callable[[AsyncSession, ExportRequestedV1], Awaitable[dict[str, list[dict[str, Any]]]]]
@@ -45,10 +47,26 @@ def contact_hash(value: str, key: bytes) -> str:
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
 
-def erasure_handler(*, service: str, outbox: Table, erase: Eraser) -> Handler:
+async def remember_erased(session: AsyncSession, table: Table, lead_ids: Sequence[str]) -> None:
+    """Record erased leads so that their late events are skipped (ids only, no personal data)."""
+    if not lead_ids:
+        return
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    now = utcnow()
+    await session.execute(
+        insert(table)
+        .values([{"subject": lead_id, "erased_at": now} for lead_id in lead_ids])
+        .on_conflict_do_nothing(index_elements=["subject"])
+    )
+
+
+def erasure_handler(
+    *, service: str, outbox: Table, erased_subjects: Table, erase: Eraser
+) -> Handler:
     async def handle(session: AsyncSession, envelope: Envelope) -> None:
         request = ErasureRequestedV1.model_validate(envelope.data)
         erased = await erase(session, request)
+        await remember_erased(session, erased_subjects, request.lead_ids)
         answer = ErasureCompletedV1(
             request_id=request.request_id,
             client_id=request.client_id,
@@ -119,7 +137,10 @@ def privacy_consumer(
         topics=[Topics.PRIVACY],
         handlers={
             ERASURE_REQUESTED: erasure_handler(
-                service=service, outbox=runtime.infra.outbox_event, erase=erase
+                service=service,
+                outbox=runtime.infra.outbox_event,
+                erased_subjects=runtime.infra.erased_subject,
+                erase=erase,
             ),
             EXPORT_REQUESTED: export_handler(
                 service=service, outbox=runtime.infra.outbox_event, export=export

@@ -32,6 +32,7 @@ class InfraTables:
     processed_event: Table
     dead_letter: Table
     api_token: Table
+    erased_subject: Table
 
 
 def add_infra_tables(metadata: MetaData) -> InfraTables:
@@ -83,4 +84,11 @@ def add_infra_tables(metadata: MetaData) -> InfraTables:
         Column("created_at", UtcDateTime(), nullable=False),
         Column("revoked_at", UtcDateTime(), nullable=True),
     )
-    return InfraTables(outbox_event, processed_event, dead_letter, api_token)
+    # Leads erased here: their late events (another topic may lag) are skipped, not re-stored.
+    erased_subject = Table(
+        "erased_subject",
+        metadata,
+        Column("subject", String(64), primary_key=True),
+        Column("erased_at", UtcDateTime(), nullable=False),
+    )
+    return InfraTables(outbox_event, processed_event, dead_letter, api_token, erased_subject)

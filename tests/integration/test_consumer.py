@@ -12,6 +12,7 @@ import pytest
 from shared.consumer import EventConsumer
 from shared.events import Envelope, Topics
 from shared.metrics import ServiceMetrics
+from shared.privacy import remember_erased
 from tests.harness import eventually
 from tests.infra import create_database, drop_database, require_kafka
 from tests.integration.messaging import (
@@ -163,3 +164,23 @@ async def test_lag_counts_records_not_yet_read(harness: Harness) -> None:
         assert {topic for topic, _ in lags} == {Topics.LEADS}
     finally:
         await consumer.stop()
+
+
+async def test_events_of_erased_leads_are_skipped(harness: Harness) -> None:
+    async with harness.sessions() as session:
+        await remember_erased(session, infra.erased_subject, ["lead-gone"])
+        await session.commit()
+    late = Envelope(
+        source="/test", type="lead.received.v1", subject="lead-gone", data={"label": "late"}
+    )
+    await harness.bus.publish(
+        Topics.LEADS, key=b"lead-gone", value=late.to_value(), headers=late.to_headers()
+    )
+    await publish(harness, event("kept"))
+
+    async def kept_seen() -> bool:
+        return await harness.effects() == ["kept"]
+
+    await run_until(consumer_for(harness), kept_seen)
+    assert await harness.effects() == ["kept"]  # the erased lead's late event stored nothing
+    assert await harness.count(infra.processed_event) == 2
