@@ -45,7 +45,10 @@ async def test_erasure_deletes_the_leads_rows_and_answers(
         requested_at=dispatch.clock.now,
     )
     handler = erasure_handler(
-        service="dispatch", outbox=dispatch.runtime.infra.outbox_event, erase=dispatch_eraser()
+        service="dispatch",
+        outbox=dispatch.runtime.infra.outbox_event,
+        erased_subjects=dispatch.runtime.infra.erased_subject,
+        erase=dispatch_eraser(),
     )
     envelope = Envelope(
         source="/vo-leads/crm",
