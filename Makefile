@@ -7,6 +7,8 @@ export PG_PORT ?= 5432
 export KAFKA_PORT ?= 9092
 export TEST_POSTGRES_URL ?= postgresql+asyncpg://vo:vo@127.0.0.1:$(PG_PORT)/postgres
 export TEST_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
+export IMAP_PORT ?= 10143
+export TEST_IMAP_PORT ?= $(IMAP_PORT)
 
 .PHONY: install run test test-unit infra-up infra-down infra-status lint fmt schemas bench revision migrate token
 
