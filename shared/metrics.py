@@ -68,12 +68,6 @@ class ServiceMetrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
             registry=self.registry,
         )
-        self.webhook_deliveries = Counter(
-            "webhook_deliveries_total",
-            "Webhook delivery attempts by outcome (delivered, failed, throttled, gone, disabled).",
-            ["service", "outcome"],
-            registry=self.registry,
-        )
         self.sla_stage_duration = Histogram(
             "sla_stage_duration_business_minutes",
             "Duration of a lead's SLA stage in business minutes (calendar of the stage's clock).",

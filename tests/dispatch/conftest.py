@@ -213,6 +213,7 @@ class Received:
     event_type: str
     webhook_id: str
     payload: dict[str, Any]
+    traceparent: str | None = None
 
 
 @dataclass
@@ -249,7 +250,13 @@ class Receiver:
             self.rejected += 1
             return Response(status_code=400)
         self.received.append(
-            Received(name, payload["type"], request.headers["webhook-id"], payload)
+            Received(
+                name,
+                payload["type"],
+                request.headers["webhook-id"],
+                payload,
+                request.headers.get("traceparent"),
+            )
         )
         script = self.scripts.get(name)
         status, headers = script.pop(0) if script else (204, {})

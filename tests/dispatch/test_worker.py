@@ -14,8 +14,11 @@ from dispatch.models import Assignment, DispatchLead
 from shared.bus.factory import build_bus
 from shared.events import Envelope, Topics
 from shared.events.payloads import ContactV1, LeadQualifiedV1
+from shared.tracing import trace_id_of
 from tests.dispatch.conftest import Clock, Receiver, dispatch_settings, start_dispatch
 from tests.harness import eventually, run_worker
+
+TRACEPARENT = "00-5c0f8f6b3e7a4d0c9a1b2c3d4e5f6a7b-1a2b3c4d5e6f7a8b-01"
 
 
 async def test_worker_consumes_qualified_leads_and_delivers_webhooks(
@@ -57,6 +60,7 @@ async def test_worker_consumes_qualified_leads_and_delivers_webhooks(
                     source="/vo-leads/qualify",
                     type="lead.qualified.v1",
                     subject=lead_id,
+                    traceparent=TRACEPARENT,
                     data=payload.model_dump(mode="json"),
                 )
                 await bus.publish(
@@ -93,6 +97,8 @@ async def test_worker_consumes_qualified_leads_and_delivers_webhooks(
             assert await eventually(counted, timeout_s=20) == 1
         [message] = receiver.of("web")
         assert message.event_type == "assignment.offered"
+        # The lead's trace continues into the seller's tool.
+        assert trace_id_of(message.traceparent) == trace_id_of(TRACEPARENT)
         assert message.payload["data"]["lead"]["lead_id"] == lead_id
         async with api.runtime.session_factory() as session:
             assert await session.scalar(select(func.count()).select_from(DispatchLead)) == 1

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from dispatch.metrics import DispatchMetrics
 from shared.bus.factory import topic_specs
 from shared.events.catalogue import all_topics
 from shared.metrics import ServiceMetrics
@@ -101,9 +102,11 @@ def test_infrastructure_has_healthchecks(compose: dict[str, Any]) -> None:
 
 
 def _metric_names() -> set[str]:
-    """Every series name ServiceMetrics can expose, plus Prometheus' own ``up``."""
+    """Every series name the services expose (shared and dispatch's own), plus ``up``."""
     names = {"up"}
-    for family in ServiceMetrics("any").registry.collect():
+    metrics = ServiceMetrics("any")
+    DispatchMetrics("any", metrics.registry)
+    for family in metrics.registry.collect():
         if family.type == "counter":
             names.add(f"{family.name}_total")
         elif family.type == "histogram":
@@ -174,7 +177,7 @@ def test_grafana_is_provisioned_with_the_dashboard(compose: dict[str, Any]) -> N
         "outbox_backlog",
         "dead_letters",
         "events_consumed_total",
-        "webhook_deliveries_total",
+        "dispatch_webhook_attempts_total",
     ):
         assert needed in used, f"the dashboard does not show {needed}"
     # Labels of the SLA series never name a person: stage and source only.

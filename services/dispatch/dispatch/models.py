@@ -238,6 +238,8 @@ class WebhookDelivery(Base):
     last_outcome: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # W3C trace context of the event that caused the message, sent as the `traceparent` header.
+    traceparent: Mapped[str | None] = mapped_column(String(55))
 
 
 class WebhookAttempt(Base):

@@ -42,6 +42,7 @@ class Job:
     body: str
     url: str | None
     secret: str | None
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ class WebhookSender:
                         body=delivery.body,
                         url=seller.webhook_url if usable else None,
                         secret=seller.webhook_secret,
+                        traceparent=delivery.traceparent,
                     )
                 )
         return jobs
@@ -150,6 +152,8 @@ class WebhookSender:
         if job.url is None or job.secret is None:
             return Result(None, "endpoint_disabled", 0)
         headers = signed_headers(job.secret, job.delivery_id, job.body, utcnow())
+        if job.traceparent is not None:
+            headers["traceparent"] = job.traceparent
         started = time.perf_counter()
         try:
             response = await self._client.post(

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.events import publish
 from dispatch.models import ManagerAlert, Seller, WebhookDelivery
 from shared.events.payloads import SellerWebhookDisabledV1
+from shared.tracing import current_traceparent
 
 # Webhook event types (Standard Webhooks: dot-separated, [a-zA-Z0-9_]).
 OFFERED = "assignment.offered"
@@ -56,6 +57,7 @@ async def queue_webhook(
         last_outcome=None,
         created_at=now,
         delivered_at=None,
+        traceparent=current_traceparent.get(),
     )
     session.add(delivery)
     return delivery
