@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -43,6 +43,7 @@ class ClientRepository:
         *,
         phone: str | None,
         email: str | None,
+        name: str | None = None,
         after: tuple[datetime, str] | None,
         limit: int,
     ) -> Sequence[Client]:
@@ -51,6 +52,10 @@ class ClientRepository:
             query = query.where(Client.phone == phone)
         if email is not None:
             query = query.where(Client.email == email)
+        if name is not None:
+            query = query.where(
+                func.lower(Client.full_name).contains(name.lower(), autoescape=True)
+            )
         if after is not None:
             query = query.where(tuple_(Client.created_at, Client.id) > tuple_(*after))
         query = query.order_by(Client.created_at, Client.id).limit(limit)

@@ -36,6 +36,9 @@ def _invalid(field: str, message: str) -> InvalidRequest:
 async def search_clients(
     session: SessionDep,
     _: Staff,
+    q: Annotated[
+        str | None, Query(min_length=2, max_length=100, description="Part of the name")
+    ] = None,
     phone: Annotated[str | None, Query(max_length=40, description="Any format, FR default")] = None,
     email: Annotated[str | None, Query(max_length=254)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -49,7 +52,7 @@ async def search_clients(
         raise _invalid("email", "not a valid e-mail address")
     after = decode_cursor(cursor) if cursor else None
     rows = await ClientRepository.from_session(session).search(
-        phone=phone_key, email=email_key, after=after, limit=limit + 1
+        phone=phone_key, email=email_key, name=q, after=after, limit=limit + 1
     )
     items = [ClientOut.model_validate(row) for row in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
