@@ -145,3 +145,49 @@ async def test_search_by_part_of_the_name(embedded_settings: dict[str, ServiceSe
         assert [client["full_name"] for client in found] == ["Élodie Marchand"]
         short = await system.crm.get("/v1/clients", params={"q": "m"})
         assert short.status_code == 422
+
+
+async def test_a_manager_splits_a_wrong_merge(
+    embedded_settings: dict[str, ServiceSettings],
+) -> None:
+    # A shared family phone merged two people; the manager moves the second one's lead out.
+    first = received({"full_name": "Hélène Vidal", "phone": "+33611223344", "email": "h@ex.fr"})
+    second = received({"full_name": "Louis Vidal", "phone": "+33611223344", "email": "l@ex.fr"})
+    async with run_system({"crm": embedded_settings["crm"]}) as system:
+        bus = build_bus(embedded_settings["crm"])
+        await bus.start()
+        try:
+            for envelope in (first, second):
+                await bus.publish(
+                    Topics.LEADS,
+                    key=envelope.to_key(),
+                    value=envelope.to_value(),
+                    headers=envelope.to_headers(),
+                )
+        finally:
+            await bus.stop()
+
+        async def merged() -> dict[str, Any] | None:
+            found = await _all_clients(system)
+            return found[0] if len(found) == 1 and len(found[0]["timeline"]) == 2 else None
+
+        client = await eventually(merged)
+        url = f"/v1/clients/{client['id']}/split"
+        assert (await system.crm.post(url, json={"lead_ids": ["nope"]})).status_code == 422
+        everything = {"lead_ids": [first.subject, second.subject]}
+        assert (await system.crm.post(url, json=everything)).status_code == 422
+        assert (
+            await system.crm.post("/v1/clients/x/split", json={"lead_ids": ["a"]})
+        ).status_code == 404
+
+        response = await system.crm.post(url, json={"lead_ids": [second.subject]})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        kept, created = body["client"], body["new_client"]
+        assert (kept["full_name"], kept["email"]) == ("Hélène Vidal", "h@ex.fr")
+        assert (created["full_name"], created["email"]) == ("Louis Vidal", "l@ex.fr")
+        assert {e["lead_id"] for e in created["timeline"] if e["kind"] == "lead.received"} == {
+            second.subject
+        }
+        assert [e["kind"] for e in kept["timeline"]].count("client.split") == 1
+        assert len(await _all_clients(system)) == 2

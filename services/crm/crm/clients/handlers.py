@@ -61,6 +61,14 @@ async def on_lead_received(session: AsyncSession, envelope: Envelope) -> None:
                 "source_ref": event.source_ref,
                 "ad_ref": event.vehicle.ad_ref,
                 "matched_on": matched_on,
+                # The keys this lead brought: what a manager reads to judge (or split) a merge.
+                "contact": {
+                    "first_name": contact.first_name,
+                    "last_name": contact.last_name,
+                    "full_name": contact.full_name,
+                    "phone": contact.phone,
+                    "email": email_key,
+                },
             },
         )
     )

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from crm.clients.repository import ClientRepository
-from crm.clients.schemas import ClientOut, ClientPage
+from crm.clients.schemas import ClientOut, ClientPage, ClientSplitOut
+from crm.clients.split import SplitIn, split_client
 from shared.api import SessionDep, require_roles
 from shared.auth import Principal
 from shared.errors import InvalidRequest, NotFound
@@ -72,3 +73,29 @@ async def get_client(client_id: str, session: SessionDep, _: Staff) -> ClientOut
     if client is None:
         raise NotFound("No client has this id.")
     return ClientOut.model_validate(client)
+
+
+Manager = Annotated[Principal, Depends(require_roles("manager"))]
+
+
+@router.post(
+    "/{client_id}/split",
+    response_model=ClientSplitOut,
+    summary="Undo a wrong merge: move these leads to a new client",
+    responses={**_PROBLEMS, 404: {"description": "Unknown client (problem+json)"}},
+)
+async def split(
+    client_id: str, body: SplitIn, session: SessionDep, principal: Manager
+) -> ClientSplitOut:
+    client, new_client = await split_client(
+        session, client_id=client_id, lead_ids=body.lead_ids, by=principal.token_id
+    )
+    repository = ClientRepository.from_session(session)
+    session.expunge_all()  # reload both with their moved timelines
+    reloaded = await repository.get_with_timeline(client.id)
+    created = await repository.get_with_timeline(new_client.id)
+    assert reloaded is not None
+    assert created is not None
+    return ClientSplitOut(
+        client=ClientOut.model_validate(reloaded), new_client=ClientOut.model_validate(created)
+    )

@@ -36,3 +36,8 @@ class ClientOut(BaseModel):
 class ClientPage(BaseModel):
     items: list[ClientOut]
     next_cursor: str | None
+
+
+class ClientSplitOut(BaseModel):
+    client: ClientOut
+    new_client: ClientOut
