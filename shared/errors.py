@@ -14,6 +14,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger(__name__)
@@ -96,6 +97,9 @@ class ServiceUnavailable(Problem):
     """A dependency (database, bus) is down."""
 
     status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": "5"}, **extensions)
 
 
 def problem_body(
@@ -182,6 +186,14 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=dict(exc.headers or {}),
         )
 
+    async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
+        # The database is unreachable or dropped the connection: a 503 to retry, not a 500.
+        log.warning("http.database_unavailable", error_type=type(exc).__name__)
+        return problem_response(
+            ServiceUnavailable("The database is unavailable; retry shortly."),
+            instance=request.url.path,
+        )
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("http.unhandled_error", error_type=type(exc).__name__, path=request.url.path)
         return problem_response(Problem(), instance=request.url.path)
@@ -189,6 +201,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(OperationalError, on_database_down)
+    app.add_exception_handler(InterfaceError, on_database_down)
+    app.add_exception_handler(ConnectionError, on_database_down)  # refused before any driver
     app.add_exception_handler(Exception, on_unexpected)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import IntegrityError
+import structlog
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.auth import ROLES, store_token
@@ -15,8 +16,11 @@ from shared.db.engine import create_engine
 from shared.db.infra import InfraTables
 from shared.db.session import SessionFactory, make_session_factory, session_scope
 from shared.metrics import ServiceMetrics
+from shared.redact import safe_error_text
 from shared.settings import ServiceSettings
 from shared.token_cache import TokenCache
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -51,6 +55,9 @@ class Runtime:
                 )
         except IntegrityError:
             pass  # the service's other process stored it at the same moment
+        except (OperationalError, InterfaceError, OSError) as exc:
+            # Start anyway: /readyz reports the database, requests answer 503 until it is back.
+            log.warning("runtime.dev_token_not_stored", error=safe_error_text(exc))
 
     async def close(self) -> None:
         await self.bus.stop()

@@ -25,7 +25,7 @@ def create_engine(url: str, *, application_name: str = "vo-leads") -> AsyncEngin
     return create_async_engine(
         url,
         hide_parameters=True,
-        pool_pre_ping=True,
+        pool_recycle=1800,
         pool_size=10,
         max_overflow=10,
         connect_args={"server_settings": {"application_name": application_name}},

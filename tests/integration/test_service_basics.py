@@ -204,3 +204,16 @@ async def test_token_cli_stores_a_hash_that_authenticates(tmp_path: Path) -> Non
             "/v1/clients", headers={"Authorization": f"Bearer {token}"}
         )
     assert response.status_code == 200
+
+
+async def test_an_unreachable_database_is_a_503_problem(tmp_path: Path) -> None:
+    settings = settings_for(
+        "qualify",
+        database_url="postgresql+asyncpg://vo:vo@127.0.0.1:1/nowhere",
+        embedded_bus_path=tmp_path / "bus.db",
+    )
+    async with run_app(settings) as service:
+        response = await service.client.get("/v1/queue")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM
+    assert response.headers["retry-after"] == "5"
