@@ -103,3 +103,13 @@ class Qualification(Base):
 
 
 metadata = Base.metadata
+
+
+class SuppressedContact(Base):
+    """A contact on crm's do-not-contact list: the keyed hash only, never the phone or e-mail."""
+
+    __tablename__ = "suppressed_contact"
+
+    contact_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    suppressed_at: Mapped[datetime] = mapped_column(UtcDateTime())

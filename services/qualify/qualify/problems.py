@@ -32,6 +32,12 @@ class LeadClaimed(Conflict):
     slug, title = "lead-claimed", "Lead claimed by another operator"
 
 
+class ContactSuppressed(Conflict):
+    """The person objected (do-not-contact list): marketing consents cannot be recorded."""
+
+    slug, title = "contact-suppressed", "Contact on the do-not-contact list"
+
+
 class ClaimRequired(Conflict):
     """The caller must hold an active claim on the lead."""
 

@@ -7,9 +7,15 @@ from collections.abc import Sequence
 from qualify.models import metadata
 from qualify.policy import Policy
 from qualify.queue.handlers import lead_received_handler
+from qualify.suppression import on_contact_suppressed
 from shared.consumer import EventConsumer, build_consumer
 from shared.events import Topics
-from shared.privacy import lead_scoped_eraser, lead_scoped_exporter, privacy_consumer
+from shared.privacy import (
+    CONTACT_SUPPRESSED,
+    lead_scoped_eraser,
+    lead_scoped_exporter,
+    privacy_consumer,
+)
 from shared.runtime import Runtime
 
 
@@ -23,6 +29,9 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
             handlers={"lead.received.v1": lead_received_handler(policy)},
         ),
         privacy_consumer(
-            runtime, erase=lead_scoped_eraser(metadata), export=lead_scoped_exporter(metadata)
+            runtime,
+            erase=lead_scoped_eraser(metadata),
+            export=lead_scoped_exporter(metadata),
+            extra_handlers={CONTACT_SUPPRESSED: on_contact_suppressed},
         ),
     ]

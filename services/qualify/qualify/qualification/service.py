@@ -11,7 +11,9 @@ from qualify.leads import state
 from qualify.leads.repository import LeadRepository
 from qualify.models import Qualification, QueuedLead
 from qualify.policy import Policy
+from qualify.problems import ContactSuppressed
 from qualify.qualification.schemas import DisqualificationIn, QualificationIn
+from qualify.suppression import is_suppressed
 from shared.auth import Principal
 from shared.errors import InvalidRequest
 from shared.events.payloads import ContactV1, LeadDisqualifiedV1, LeadQualifiedV1
@@ -29,6 +31,12 @@ async def qualify(
     now = policy.now()
     lead = await LeadRepository.from_session(session).get_for_update(lead_id)
     state.require_holder(lead, principal.token_id, now)
+    marketing = any(consent.granted for consent in body.consents.values())
+    key = policy.settings.privacy_hmac_key.get_secret_value().encode()
+    if marketing and await is_suppressed(session, lead, key):
+        raise ContactSuppressed(
+            "This person is on the do-not-contact list: record no marketing consent."
+        )
     if body.vehicle_ad_ref is None and lead.ad_ref is not None:
         body = body.model_copy(update={"vehicle_ad_ref": lead.ad_ref})
     state.close(lead, state.QUALIFIED, by=principal.token_id, at=now)
