@@ -41,3 +41,43 @@ class PeriodicJob:
             except Exception as exc:
                 log.error("job.failed", job=self.name, error=safe_error_text(exc))
             await sleep_or_stop(stop, self._interval_s)
+
+
+Step = Callable[[], Awaitable[float]]  # one pass; returns the pause before the next
+
+
+class StepLoop:
+    """Runs ``step`` again and again, pausing as long as the step asks (0: go on at once).
+
+    For a service's own pollers (timers, webhook delivery, Graph API fetches, IMAP). A failing
+    step is logged without values and retried after a pause; ``close`` runs at the end.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        step: Step,
+        close: Callable[[], Awaitable[None]] | None = None,
+        pause_after_error_s: float = 5.0,
+    ) -> None:
+        self.name = name
+        self._step = step
+        self._close = close
+        self._pause_after_error_s = pause_after_error_s
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    pause = await self._step()
+                except Exception as exc:
+                    log.error("loop.step_failed", loop=self.name, error=safe_error_text(exc))
+                    pause = self._pause_after_error_s
+                if pause > 0:
+                    await sleep_or_stop(stop, pause)
+                else:
+                    await asyncio.sleep(0)  # let the others run between busy passes
+        finally:
+            if self._close is not None:
+                await self._close()

@@ -9,7 +9,6 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.assignments.service import DispatchService
-from dispatch.background import BackgroundLoop
 from dispatch.metrics import DispatchMetrics
 from dispatch.models import metadata
 from dispatch.privacy import dispatch_eraser, suppression_handler
@@ -17,11 +16,13 @@ from dispatch.settings import DispatchSettings
 from dispatch.timers.runner import TimerRunner
 from dispatch.webhooks.delivery import WebhookSender
 from shared.clock import utcnow
-from shared.consumer import EventConsumer, Handler, build_consumer
+from shared.consumer import Handler, build_consumer
 from shared.events import Envelope, Topics
 from shared.events.payloads import LeadQualifiedV1
+from shared.jobs import StepLoop
 from shared.privacy import CONTACT_SUPPRESSED, lead_scoped_exporter, privacy_consumer
 from shared.runtime import Runtime
+from shared.worker import Loop
 
 
 def qualified_handler(settings: DispatchSettings) -> Handler:
@@ -32,7 +33,7 @@ def qualified_handler(settings: DispatchSettings) -> Handler:
     return on_lead_qualified
 
 
-def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
+def consumers(runtime: Runtime) -> Sequence[Loop]:
     settings = runtime.settings
     assert isinstance(settings, DispatchSettings)
     metrics = DispatchMetrics(settings.service_name, runtime.metrics.registry)
@@ -55,14 +56,14 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
             export=lead_scoped_exporter(metadata),
             extra_handlers={CONTACT_SUPPRESSED: suppression_handler()},
         ),
-        BackgroundLoop(runtime, name="dispatch.timers", step=fire_timers),
+        StepLoop(name="dispatch.timers", step=fire_timers),
         webhook_loop(runtime, settings, metrics),
     ]
 
 
 def webhook_loop(
     runtime: Runtime, settings: DispatchSettings, metrics: DispatchMetrics | None = None
-) -> BackgroundLoop:
+) -> StepLoop:
     client: httpx.AsyncClient | None = None
     sender: WebhookSender | None = None
 
@@ -84,4 +85,4 @@ def webhook_loop(
             await client.aclose()
         client, sender = None, None
 
-    return BackgroundLoop(runtime, name="dispatch.webhooks", step=step, close=close)
+    return StepLoop(name="dispatch.webhooks", step=step, close=close)

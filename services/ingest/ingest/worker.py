@@ -9,7 +9,6 @@ from datetime import timedelta
 import httpx
 import structlog
 
-from ingest.background import BackgroundLoop
 from ingest.imap.poller import ImapPoller
 from ingest.models import metadata
 from ingest.raw_inputs.repository import RawInputRepository
@@ -17,7 +16,7 @@ from ingest.settings import IngestSettings
 from ingest.sources.facebook.fetcher import graph_client, run_due
 from shared.clock import utcnow
 from shared.db.session import session_scope
-from shared.jobs import PeriodicJob
+from shared.jobs import PeriodicJob, StepLoop
 from shared.privacy import lead_scoped_eraser, lead_scoped_exporter, privacy_consumer
 from shared.runtime import Runtime
 from shared.worker import Loop
@@ -42,9 +41,7 @@ def consumers(runtime: Runtime) -> Sequence[Loop]:
     ]
     if settings.imap_host:
         poller = ImapPoller(settings, runtime.session_factory)
-        loops.append(
-            BackgroundLoop(runtime, name="ingest.imap", step=poller.step, close=poller.close)
-        )
+        loops.append(StepLoop(name="ingest.imap", step=poller.step, close=poller.close))
     return loops
 
 
@@ -60,7 +57,7 @@ def raw_input_purge(runtime: Runtime, settings: IngestSettings) -> PeriodicJob:
     return PeriodicJob(name="ingest.raw-input-retention", action=purge, interval_s=3600)
 
 
-def facebook_fetcher(runtime: Runtime, settings: IngestSettings) -> BackgroundLoop:
+def facebook_fetcher(runtime: Runtime, settings: IngestSettings) -> StepLoop:
     client: httpx.AsyncClient | None = None
 
     async def step() -> float:
@@ -76,4 +73,4 @@ def facebook_fetcher(runtime: Runtime, settings: IngestSettings) -> BackgroundLo
             await client.aclose()
             client = None
 
-    return BackgroundLoop(runtime, name="ingest.facebook-fetch", step=step, close=close)
+    return StepLoop(name="ingest.facebook-fetch", step=step, close=close)
