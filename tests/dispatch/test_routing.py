@@ -173,6 +173,19 @@ async def test_skills_are_preferred_then_relaxed(dispatch: DispatchApi) -> None:
     assert await offered_to(dispatch, german) is not None
 
 
+async def test_brand_specialists_get_their_brand(dispatch: DispatchApi) -> None:
+    await dispatch.site()
+    await dispatch.seller("Generalist")
+    specialist = await dispatch.seller("Peugeot", skills=["brand:peugeot"])
+    stocked = await dispatch.admin.put(
+        "/v1/vehicles/AD-208", json={"site_id": "lyon", "make": "Peugeot"}
+    )
+    assert stocked.json()["make"] == "Peugeot"
+    for _ in range(2):  # even when the specialist is the more loaded one
+        lead = await dispatch.qualify(vehicle_ad_ref="AD-208")
+        assert await offered_to(dispatch, lead) == specialist["id"]
+
+
 async def test_do_not_contact_is_honoured(dispatch: DispatchApi) -> None:
     await dispatch.site()
     seller = await dispatch.seller("S")

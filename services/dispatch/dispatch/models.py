@@ -104,6 +104,7 @@ class VehicleStock(Base):
 
     ad_ref: Mapped[str] = mapped_column(String(100), primary_key=True)
     site_id: Mapped[str] = mapped_column(ForeignKey("site.id"))
+    make: Mapped[str | None] = mapped_column(String(60))  # matched against `brand:` skills
     sold_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

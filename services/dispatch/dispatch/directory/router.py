@@ -241,10 +241,13 @@ async def put_vehicle(
         raise NotFound("No site has the site_id.")
     vehicle = await repo.vehicle(ad_ref)
     if vehicle is None:
-        vehicle = VehicleStock(ad_ref=ad_ref, site_id=body.site_id, sold_at=None, updated_at=now)
+        vehicle = VehicleStock(
+            ad_ref=ad_ref, site_id=body.site_id, make=body.make, sold_at=None, updated_at=now
+        )
         session.add(vehicle)
     else:
         vehicle.site_id = body.site_id
+        vehicle.make = body.make
         vehicle.updated_at = now
     await session.flush()
     return VehicleOut.model_validate(vehicle)

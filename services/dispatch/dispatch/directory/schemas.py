@@ -229,6 +229,7 @@ class ScheduleOut(BaseModel):
 
 class VehicleIn(_In):
     site_id: SiteId
+    make: str | None = Field(default=None, min_length=1, max_length=60)
 
 
 class VehicleOut(BaseModel):
@@ -236,4 +237,5 @@ class VehicleOut(BaseModel):
 
     ad_ref: str
     site_id: str
+    make: str | None
     sold_at: datetime | None

@@ -3,7 +3,7 @@
 in_store leads go to the sellers of the site that holds the vehicle (vehicle stock), else of the
 site chosen in qualification; full_web leads (and in_store leads without a known site, or whose
 site stays closed beyond its fallback delay when the site allows it) go to the full-web pool.
-Skills are relaxed when nobody has them all (language, financing).
+Skills are relaxed when nobody has them all (brand of the vehicle, language, financing).
 """
 
 from __future__ import annotations
@@ -79,8 +79,10 @@ class SqlCandidatePool:
             offset += _BATCH
 
 
-def required_skills(lead: DispatchLead) -> frozenset[str]:
+def required_skills(lead: DispatchLead, make: str | None = None) -> frozenset[str]:
     skills = set()
+    if make:
+        skills.add(f"brand:{make.strip().lower()}")
     if lead.language and lead.language != "fr":
         skills.add(f"lang:{lead.language}")
     if lead.financing_wanted:
@@ -132,7 +134,8 @@ async def decide(
 ) -> Decision:
     """Choose a seller for the lead (None when nobody eligible is available now)."""
     target = await target_for(session, lead, settings, now)
-    skills = required_skills(lead)
+    stock = await session.get(VehicleStock, lead.vehicle_ad_ref) if lead.vehicle_ad_ref else None
+    skills = required_skills(lead, stock.make if stock is not None else None)
     pool = SqlCandidatePool(session, target, now, skills, excluded)
     seller = await strategy.choose(pool)
     if seller is None and skills:
