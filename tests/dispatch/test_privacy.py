@@ -48,7 +48,7 @@ async def test_erasure_deletes_the_leads_rows_and_answers(
         service="dispatch",
         outbox=dispatch.runtime.infra.outbox_event,
         erased_subjects=dispatch.runtime.infra.erased_subject,
-        erase=dispatch_eraser(),
+        erase=dispatch_eraser(lambda: dispatch.clock.now),
     )
     envelope = Envelope(
         source="/vo-leads/crm",
@@ -74,6 +74,14 @@ async def test_erasure_deletes_the_leads_rows_and_answers(
     assert answer["data"]["service"] == "dispatch"
     assert answer["data"]["erased"]["dispatch_lead"] == 1
     assert [e for e in await dispatch.events() if erased_lead in str(e)] == []
+
+    # The seller's tool that received the lead is told to erase it, with the lead id only.
+    assert answer["data"]["erased"]["lead_erased_webhooks"] == 1
+    async with httpx.AsyncClient() as client:
+        await dispatch.sender(client).send_due()
+    [notice] = [m for m in receiver.of("a") if m.event_type == "lead.erased"]
+    assert notice.payload["data"]["lead_id"] == erased_lead
+    assert set(notice.payload["data"]) == {"lead_id", "erased_at"}
 
 
 async def test_objection_stops_followups(dispatch: DispatchApi) -> None:

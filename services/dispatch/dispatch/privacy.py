@@ -10,15 +10,18 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch.clock import Clock
 from dispatch.models import (
     Assignment,
     DispatchLead,
     LeadContactKey,
     Seller,
     SuppressedContact,
+    WebhookDelivery,
     metadata,
 )
 from dispatch.timers.repository import FOLLOWUP, TimerRepository
+from dispatch.webhooks.service import LEAD_ERASED, queue_webhook
 from shared.clock import utcnow
 from shared.consumer import Handler
 from shared.events import Envelope
@@ -81,13 +84,14 @@ def suppression_handler() -> Handler:
     return on_contact_suppressed
 
 
-def dispatch_eraser() -> Eraser:
+def dispatch_eraser(clock: Clock = utcnow) -> Eraser:
     """Release the sellers' load held by the leads' open assignments, then delete every row of
     those leads (leads, assignments, timers, webhook messages and their log, contact keys,
     alerts, unpublished events)."""
     delete_rows = lead_scoped_eraser(metadata)
 
     async def erase(session: AsyncSession, request: ErasureRequestedV1) -> dict[str, int]:
+        informed = await _sellers_who_received(session, request.lead_ids)
         if request.lead_ids:
             open_ones = (
                 await session.scalars(
@@ -102,6 +106,39 @@ def dispatch_eraser() -> Eraser:
                     .where(Seller.id == seller_id)
                     .values(open_count=Seller.open_count - 1)
                 )
-        return await delete_rows(session, request)
+        erased = await delete_rows(session, request)
+        # Sellers' tools that received a lead are told to forget it (the lead id only).
+        now = clock()
+        for seller, lead_id in informed:
+            await queue_webhook(
+                session,
+                seller,
+                LEAD_ERASED,
+                {"lead_id": lead_id, "erased_at": now.isoformat()},
+                now=now,
+                lead_id=None,  # not a row of the lead: it must outlive the erasure
+            )
+        erased["lead_erased_webhooks"] = len(informed)
+        return erased
 
     return erase
+
+
+async def _sellers_who_received(
+    session: AsyncSession, lead_ids: Sequence[str]
+) -> list[tuple[Seller, str]]:
+    if not lead_ids:
+        return []
+    pairs = (
+        await session.execute(
+            select(WebhookDelivery.seller_id, WebhookDelivery.lead_id)
+            .where(WebhookDelivery.lead_id.in_(lead_ids))
+            .distinct()
+        )
+    ).all()
+    informed = []
+    for seller_id, lead_id in pairs:
+        seller = await session.get(Seller, seller_id)
+        if seller is not None and lead_id is not None:
+            informed.append((seller, lead_id))
+    return informed

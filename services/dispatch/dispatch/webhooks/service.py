@@ -20,6 +20,7 @@ OFFERED = "assignment.offered"
 WITHDRAWN = "assignment.withdrawn"
 FOLLOWUP_DUE = "followup.due"
 ESCALATED = "lead.escalated"
+LEAD_ERASED = "lead.erased"  # GDPR: the seller's tool must delete the lead
 
 
 def render_body(event_type: str, data: dict[str, Any], now: datetime) -> str:
