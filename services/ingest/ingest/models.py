@@ -77,6 +77,17 @@ class RawInput(Base):
     reason: Mapped[str | None] = mapped_column(String(120))
 
 
+class RawInputPurge(Base):
+    """Evidence of each retention run over raw inputs: when, the cutoff, how many (no data)."""
+
+    __tablename__ = "raw_input_purge"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    ran_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    cutoff: Mapped[datetime] = mapped_column(UtcDateTime())
+    purged: Mapped[int] = mapped_column(Integer)
+
+
 class QuarantinedInput(Base):
     """An input no parser could turn into a lead: its reason, until a retry resolves it."""
 

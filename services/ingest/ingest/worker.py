@@ -11,11 +11,10 @@ import structlog
 
 from ingest.imap.poller import ImapPoller
 from ingest.models import metadata
-from ingest.raw_inputs.repository import RawInputRepository
+from ingest.raw_inputs.retention import purge_raw_inputs
 from ingest.settings import IngestSettings
 from ingest.sources.facebook.fetcher import graph_client, run_due
 from shared.clock import utcnow
-from shared.db.session import session_scope
 from shared.jobs import PeriodicJob, StepLoop
 from shared.privacy import lead_scoped_eraser, lead_scoped_exporter, privacy_consumer
 from shared.runtime import Runtime
@@ -49,10 +48,11 @@ def raw_input_purge(runtime: Runtime, settings: IngestSettings) -> PeriodicJob:
     """Raw payloads are kept INGEST_RAW_INPUT_RETENTION_DAYS (30 by default), then deleted."""
 
     async def purge() -> None:
-        cutoff = utcnow() - timedelta(days=settings.raw_input_retention_days)
-        async with session_scope(runtime.session_factory) as session:
-            purged = await RawInputRepository.from_session(session).purge_received_before(cutoff)
-        log.info("retention.raw_inputs_purged", purged=purged, cutoff=cutoff.isoformat())
+        await purge_raw_inputs(
+            runtime.session_factory,
+            retention=timedelta(days=settings.raw_input_retention_days),
+            now=utcnow(),
+        )
 
     return PeriodicJob(name="ingest.raw-input-retention", action=purge, interval_s=3600)
 
