@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import httpx
-import structlog
 
 from ingest.imap.poller import ImapPoller
 from ingest.models import metadata
@@ -19,8 +18,6 @@ from shared.jobs import PeriodicJob, StepLoop
 from shared.privacy import lead_scoped_eraser, lead_scoped_exporter, privacy_consumer
 from shared.runtime import Runtime
 from shared.worker import Loop
-
-log = structlog.get_logger(__name__)
 
 # Ingest's canonical lead table is keyed by ``id``; the others by ``lead_id``.
 LEAD_KEYS = {"lead": "id"}
