@@ -17,8 +17,10 @@ from crm.service import SERVICE as CRM
 from dispatch.service import SERVICE as DISPATCH
 from ingest.service import SERVICE as INGEST
 from qualify.service import SERVICE as QUALIFY
+from shared.bus import build_bus
 from shared.cli import ServiceDefinition
 from shared.db.migrate import upgrade
+from shared.events import Envelope, Topics
 from shared.settings import ServiceSettings
 from shared.worker import Worker
 
@@ -125,3 +127,19 @@ async def eventually(
             return last
         await asyncio.sleep(interval_s)
     raise AssertionError(f"condition not met within {timeout_s}s (last value: {last!r})")
+
+
+async def publish_events(settings: ServiceSettings, envelopes: list[Envelope]) -> None:
+    """Publish events straight onto the lead topic of ``settings``' bus (as a producer would)."""
+    bus = build_bus(settings)
+    await bus.start()
+    try:
+        for envelope in envelopes:
+            await bus.publish(
+                Topics.LEADS,
+                key=envelope.to_key(),
+                value=envelope.to_value(),
+                headers=envelope.to_headers(),
+            )
+    finally:
+        await bus.stop()

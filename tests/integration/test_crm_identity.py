@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 
-from shared.bus import build_bus
-from shared.events import Envelope, Topics
+from shared.events import Envelope
 from shared.events.payloads import ContactV1, LeadReceivedV1, VehicleV1
 from shared.settings import ServiceSettings
-from tests.harness import System, eventually, run_system
+from tests.harness import System, eventually, publish_events, run_system
 
 RELAY = "mq7x1c@messagerie.lacentrale.fr"
 
@@ -89,19 +88,7 @@ async def test_identity_resolution(
     matched_on: str,
 ) -> None:
     async with run_system({"crm": embedded_settings["crm"]}) as system:
-        bus = build_bus(embedded_settings["crm"])
-        await bus.start()
-        try:
-            for contact in (first, second):
-                envelope = received(contact)
-                await bus.publish(
-                    Topics.LEADS,
-                    key=envelope.to_key(),
-                    value=envelope.to_value(),
-                    headers=envelope.to_headers(),
-                )
-        finally:
-            await bus.stop()
+        await publish_events(embedded_settings["crm"], [received(first), received(second)])
 
         async def both_applied() -> list[dict[str, Any]] | None:
             found = await _all_clients(system)
@@ -120,22 +107,13 @@ async def test_identity_resolution(
 
 async def test_search_by_part_of_the_name(embedded_settings: dict[str, ServiceSettings]) -> None:
     async with run_system({"crm": embedded_settings["crm"]}) as system:
-        bus = build_bus(embedded_settings["crm"])
-        await bus.start()
-        try:
-            for contact in (
-                {"full_name": "Élodie Marchand", "phone": "+33677777777"},
-                {"full_name": "Bruno Morel", "phone": "+33688888888"},
-            ):
-                envelope = received(contact)
-                await bus.publish(
-                    Topics.LEADS,
-                    key=envelope.to_key(),
-                    value=envelope.to_value(),
-                    headers=envelope.to_headers(),
-                )
-        finally:
-            await bus.stop()
+        await publish_events(
+            embedded_settings["crm"],
+            [
+                received({"full_name": "Élodie Marchand", "phone": "+33677777777"}),
+                received({"full_name": "Bruno Morel", "phone": "+33688888888"}),
+            ],
+        )
 
         async def two() -> bool:
             return len(await _all_clients(system)) == 2
@@ -154,18 +132,7 @@ async def test_a_manager_splits_a_wrong_merge(
     first = received({"full_name": "Hélène Vidal", "phone": "+33611223344", "email": "h@ex.fr"})
     second = received({"full_name": "Louis Vidal", "phone": "+33611223344", "email": "l@ex.fr"})
     async with run_system({"crm": embedded_settings["crm"]}) as system:
-        bus = build_bus(embedded_settings["crm"])
-        await bus.start()
-        try:
-            for envelope in (first, second):
-                await bus.publish(
-                    Topics.LEADS,
-                    key=envelope.to_key(),
-                    value=envelope.to_value(),
-                    headers=envelope.to_headers(),
-                )
-        finally:
-            await bus.stop()
+        await publish_events(embedded_settings["crm"], [first, second])
 
         async def merged() -> dict[str, Any] | None:
             found = await _all_clients(system)

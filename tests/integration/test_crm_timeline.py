@@ -6,10 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.bus import build_bus
-from shared.events import Envelope, Topics
+from shared.events import Envelope
 from shared.settings import ServiceSettings
-from tests.harness import System, eventually, run_system
+from tests.harness import System, eventually, publish_events, run_system
 
 LEAD: dict[str, Any] = {
     "source": "lacentrale",
@@ -58,25 +57,19 @@ async def test_later_steps_join_the_client_timeline(
                 },
             ),
         ]
-        bus = build_bus(embedded_settings["crm"])
-        await bus.start()
-        try:
-            for offset, (event_type, data) in enumerate(steps, start=1):
-                envelope = Envelope(
+        await publish_events(
+            embedded_settings["crm"],
+            [
+                Envelope(
                     source="/test",
                     type=event_type,
                     subject=lead_id,
                     data=data,
                     time=later + timedelta(seconds=offset),
                 )
-                await bus.publish(
-                    Topics.LEADS,
-                    key=envelope.to_key(),
-                    value=envelope.to_value(),
-                    headers=envelope.to_headers(),
-                )
-        finally:
-            await bus.stop()
+                for offset, (event_type, data) in enumerate(steps, start=1)
+            ],
+        )
 
         async def three_entries() -> dict[str, Any] | None:
             found = await _client(system)
