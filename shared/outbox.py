@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from functools import cache
 
 import structlog
-from sqlalchemy import Table, delete, func, insert, select, text, update
+from sqlalchemy import Insert, Table, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.aio import sleep_or_stop
@@ -33,18 +34,26 @@ async def enqueue(session: AsyncSession, outbox: Table, envelope: Envelope) -> N
     spec = spec_for(envelope.type)
     spec.payload.model_validate(envelope.data)
     await session.execute(
-        insert(outbox).values(
-            event_id=envelope.id,
-            event_type=envelope.type,
-            topic=spec.topic,
-            key=envelope.to_key(),
-            value=envelope.to_value(),
-            headers=[[name, value.decode()] for name, value in envelope.to_headers()],
-            subject=envelope.subject,
-            created_at=utcnow(),
-            attempts=0,
-        )
+        _insert_into(outbox),
+        {
+            "event_id": envelope.id,
+            "event_type": envelope.type,
+            "topic": spec.topic,
+            "key": envelope.to_key(),
+            "value": envelope.to_value(),
+            "headers": [[name, value.decode()] for name, value in envelope.to_headers()],
+            "subject": envelope.subject,
+            "created_at": utcnow(),
+            "attempts": 0,
+            "last_error": None,
+        },
     )
+
+
+@cache
+def _insert_into(outbox: Table) -> Insert:
+    # Built once and executed with parameters: no statement construction per event.
+    return insert(outbox)
 
 
 class OutboxRelay:
