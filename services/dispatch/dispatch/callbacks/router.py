@@ -6,6 +6,7 @@ assignment gets 403, an illegal transition 409 (problem+json with the current st
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -48,104 +49,61 @@ async def _acting_seller(session: SessionDep, principal: Principal) -> Seller | 
     raise Forbidden("This token belongs to no seller of the directory.")
 
 
-async def _load(
-    service: DispatchService, session: SessionDep, principal: Principal, assignment_id: str
-) -> Assignment:
+@dataclass(frozen=True)
+class Callback:
+    """The service of this request and the caller's own assignment (403 for another seller's)."""
+
+    service: DispatchService
+    assignment: Assignment
+
+
+async def _callback(
+    assignment_id: str,
+    session: SessionDep,
+    principal: SellerPrincipal,
+    settings: SettingsDep,
+    now: NowDep,
+) -> Callback:
+    service = DispatchService(session, settings, now)
     seller = await _acting_seller(session, principal)
-    return await service.assignment_for(assignment_id, seller)
+    return Callback(service, await service.assignment_for(assignment_id, seller))
+
+
+OwnAssignment = Annotated[Callback, Depends(_callback)]
 
 
 @router.get("/{assignment_id}", response_model=AssignmentOut, responses=PROBLEMS)
-async def get_assignment(
-    assignment_id: str,
-    session: SessionDep,
-    principal: SellerPrincipal,
-    settings: SettingsDep,
-    now: NowDep,
-) -> AssignmentOut:
-    service = DispatchService(session, settings, now)
-    return AssignmentOut.model_validate(await _load(service, session, principal, assignment_id))
+async def get_assignment(own: OwnAssignment) -> AssignmentOut:
+    return AssignmentOut.model_validate(own.assignment)
 
 
 @router.post("/{assignment_id}/accept", response_model=AssignmentOut, responses=PROBLEMS)
-async def accept(
-    assignment_id: str,
-    session: SessionDep,
-    principal: SellerPrincipal,
-    settings: SettingsDep,
-    now: NowDep,
-) -> AssignmentOut:
-    service = DispatchService(session, settings, now)
-    assignment = await _load(service, session, principal, assignment_id)
-    return AssignmentOut.model_validate(await service.accept(assignment))
+async def accept(own: OwnAssignment) -> AssignmentOut:
+    return AssignmentOut.model_validate(await own.service.accept(own.assignment))
 
 
 @router.post("/{assignment_id}/decline", response_model=AssignmentOut, responses=PROBLEMS)
-async def decline(
-    assignment_id: str,
-    body: DeclineIn,
-    session: SessionDep,
-    principal: SellerPrincipal,
-    settings: SettingsDep,
-    now: NowDep,
-) -> AssignmentOut:
-    service = DispatchService(session, settings, now)
-    assignment = await _load(service, session, principal, assignment_id)
-    return AssignmentOut.model_validate(await service.decline(assignment, body.reason))
+async def decline(body: DeclineIn, own: OwnAssignment) -> AssignmentOut:
+    return AssignmentOut.model_validate(await own.service.decline(own.assignment, body.reason))
 
 
 @router.post("/{assignment_id}/contacted", response_model=AssignmentOut, responses=PROBLEMS)
-async def contacted(
-    assignment_id: str,
-    body: ContactedIn,
-    session: SessionDep,
-    principal: SellerPrincipal,
-    settings: SettingsDep,
-    now: NowDep,
-) -> AssignmentOut:
-    service = DispatchService(session, settings, now)
-    assignment = await _load(service, session, principal, assignment_id)
-    return AssignmentOut.model_validate(await service.contacted(assignment, body.channel))
+async def contacted(body: ContactedIn, own: OwnAssignment) -> AssignmentOut:
+    return AssignmentOut.model_validate(await own.service.contacted(own.assignment, body.channel))
 
 
 @router.post("/{assignment_id}/appointment", response_model=AssignmentOut, responses=PROBLEMS)
-async def appointment(
-    assignment_id: str,
-    body: AppointmentIn,
-    session: SessionDep,
-    principal: SellerPrincipal,
-    settings: SettingsDep,
-    now: NowDep,
-) -> AssignmentOut:
-    service = DispatchService(session, settings, now)
-    assignment = await _load(service, session, principal, assignment_id)
+async def appointment(body: AppointmentIn, own: OwnAssignment) -> AssignmentOut:
     return AssignmentOut.model_validate(
-        await service.appointment(assignment, body.appointment_at, body.site_id)
+        await own.service.appointment(own.assignment, body.appointment_at, body.site_id)
     )
 
 
 @router.post("/{assignment_id}/sold", response_model=AssignmentOut, responses=PROBLEMS)
-async def sold(
-    assignment_id: str,
-    session: SessionDep,
-    principal: SellerPrincipal,
-    settings: SettingsDep,
-    now: NowDep,
-) -> AssignmentOut:
-    service = DispatchService(session, settings, now)
-    assignment = await _load(service, session, principal, assignment_id)
-    return AssignmentOut.model_validate(await service.sold(assignment))
+async def sold(own: OwnAssignment) -> AssignmentOut:
+    return AssignmentOut.model_validate(await own.service.sold(own.assignment))
 
 
 @router.post("/{assignment_id}/lost", response_model=AssignmentOut, responses=PROBLEMS)
-async def lost(
-    assignment_id: str,
-    body: LostIn,
-    session: SessionDep,
-    principal: SellerPrincipal,
-    settings: SettingsDep,
-    now: NowDep,
-) -> AssignmentOut:
-    service = DispatchService(session, settings, now)
-    assignment = await _load(service, session, principal, assignment_id)
-    return AssignmentOut.model_validate(await service.lost(assignment, body.reason))
+async def lost(body: LostIn, own: OwnAssignment) -> AssignmentOut:
+    return AssignmentOut.model_validate(await own.service.lost(own.assignment, body.reason))
