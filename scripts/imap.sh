@@ -7,12 +7,26 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DIR="${IMAP_DIR:-$ROOT/var/infra/dovecot}"
 PORT="${IMAP_PORT:-10143}"
 USER_NAME="${IMAP_USER:-ingest}"
 PASSWORD="${IMAP_PASSWORD:-ingest-test}"
-CONF="$DIR/dovecot.conf"
-PIDFILE="$DIR/run/master.pid"
+
+# Dovecot's unprivileged processes must reach the maildir and the users file. A checkout under a
+# private folder (mktemp -d is 0700) is out of their reach: then use a folder of our own under
+# /var/lib, one per checkout. Decided the same way by start, stop and status.
+resolve_dir() {
+  if [[ -n "${IMAP_DIR:-}" ]]; then
+    DIR="$IMAP_DIR"
+  elif [[ "$(id -u)" == "0" ]] && id dovecot >/dev/null 2>&1 \
+      && ! runuser -u dovecot -- test -x "$ROOT" 2>/dev/null; then
+    DIR="/var/lib/vo-leads-dovecot/$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
+  else
+    DIR="$ROOT/var/infra/dovecot"
+  fi
+  CONF="$DIR/dovecot.conf"
+  PIDFILE="$DIR/run/master.pid"
+}
+resolve_dir
 
 is_running() {
   [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
@@ -96,6 +110,7 @@ CONF
 start() {
   if is_running; then echo "dovecot running on 127.0.0.1:$PORT"; return; fi
   install_dovecot
+  resolve_dir # the dovecot user exists now
   write_config
   dovecot -c "$CONF"
   for _ in $(seq 1 50); do
