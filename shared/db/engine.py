@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -19,17 +20,31 @@ def create_engine(url: str, *, application_name: str = "vo-leads") -> AsyncEngin
     if make_url(url).get_backend_name() == "sqlite":
         ensure_sqlite_folder(url)
         # hide_parameters: error texts must never quote values (they may be personal data).
-        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": 30},
+            hide_parameters=True,
+            json_serializer=json_text,
+            json_deserializer=orjson.loads,
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
         url,
         hide_parameters=True,
+        json_serializer=json_text,
+        json_deserializer=orjson.loads,
         pool_recycle=1800,
         pool_size=10,
         max_overflow=10,
         connect_args={"server_settings": {"application_name": application_name}},
     )
+
+
+def json_text(value: Any) -> str:
+    """JSON columns through orjson: several times faster than ``json`` for the dicts written
+    with every lead and event (non-string keys become strings, as ``json`` did)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def ensure_sqlite_folder(url: str) -> None:

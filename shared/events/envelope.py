@@ -10,6 +10,7 @@ import json
 import uuid
 from typing import Any
 
+import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from shared.clock import utcnow
@@ -53,7 +54,9 @@ class Envelope(BaseModel):
         return headers
 
     def to_value(self) -> bytes:
-        return json.dumps(self.data, separators=(",", ":"), default=str).encode()
+        # orjson: a few times faster than json on the hot path of every event; datetimes still
+        # go through str() as before (data is meant to be JSON-mode already).
+        return orjson.dumps(self.data, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
     def to_key(self) -> bytes | None:
         return self.subject.encode() if self.subject is not None else None
