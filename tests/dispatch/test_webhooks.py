@@ -28,7 +28,7 @@ async def _deliveries(dispatch: DispatchApi, **params: str) -> list[dict[str, An
 
 
 async def test_offer_is_signed_and_carries_lead_deadlines_and_callbacks(
-    dispatch: DispatchApi, receiver: Receiver, caplog: pytest.LogCaptureFixture
+    dispatch: DispatchApi, receiver: Receiver, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await dispatch.site()
     seller = await _seller_with_hook(dispatch, receiver, "alice")
@@ -63,7 +63,8 @@ async def test_offer_is_signed_and_carries_lead_deadlines_and_callbacks(
     ]
     assert "+3361" not in str(attempts) + str(delivery)
     # Nor do the logs (offer, delivery attempt, requests).
-    logs = caplog.text
+    captured = capsys.readouterr()
+    logs = captured.out + captured.err
     assert "dispatch.webhook_attempt" in logs
     assert "dispatch.offered" in logs
     for value in ("+33612345678", "Jeanne", "Martin"):

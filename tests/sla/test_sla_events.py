@@ -4,9 +4,6 @@ worker's /metrics without personal data."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import AsyncExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +14,7 @@ from shared.clock import utcnow
 from shared.events import Envelope
 from shared.settings import ServiceSettings
 from tests.harness import System, eventually, run_system
+from tests.logs import CapturedLogs
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 LEAD: dict[str, Any] = {
@@ -28,30 +26,6 @@ LEAD: dict[str, Any] = {
         "email": "ines@example.fr",
     },
 }
-
-
-class Captured(logging.Handler):
-    """Keeps structlog's event dicts (contextvars already merged) as the stdlib sees them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.events: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if isinstance(record.msg, dict):
-            self.events.append(dict(record.msg))
-
-
-@contextmanager
-def captured_logs() -> Iterator[Captured]:
-    """Attach after the apps are built: building one configures logging (root handlers reset)."""
-    handler = Captured()
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        root.removeHandler(handler)
 
 
 def _window() -> dict[str, str]:
@@ -92,12 +66,12 @@ async def _publish(
 
 
 async def test_one_lead_is_followed_from_ingest_to_the_sla_facts(
-    embedded_settings: dict[str, ServiceSettings],
+    embedded_settings: dict[str, ServiceSettings], capsys: pytest.CaptureFixture[str]
 ) -> None:
     parent = f"00-{TRACE_ID}-b7ad6b7169203331-01"
     chosen = {name: embedded_settings[name] for name in ("ingest", "crm")}
-    async with run_system(chosen) as system, AsyncExitStack() as stack:
-        captured = stack.enter_context(captured_logs())
+    async with run_system(chosen) as system:
+        captured = CapturedLogs(capsys)
         accepted = await system.ingest.post("/v1/leads", json=LEAD, headers={"traceparent": parent})
         assert accepted.status_code == 202, accepted.text
         lead_id = accepted.json()["id"]
@@ -172,12 +146,12 @@ async def _disqualified(system: System) -> dict[str, Any] | None:
 @pytest.mark.postgres
 @pytest.mark.kafka
 async def test_sla_facts_on_postgres_and_kafka(
-    production_settings: dict[str, ServiceSettings],
+    production_settings: dict[str, ServiceSettings], capsys: pytest.CaptureFixture[str]
 ) -> None:
     parent = f"00-{TRACE_ID}-b7ad6b7169203332-01"
     chosen = {name: production_settings[name] for name in ("ingest", "crm")}
-    async with run_system(chosen) as system, AsyncExitStack() as stack:
-        captured = stack.enter_context(captured_logs())
+    async with run_system(chosen) as system:
+        captured = CapturedLogs(capsys)
         accepted = await system.ingest.post(
             "/v1/leads", json={**LEAD, "source_ref": "sla-kafka-1"}, headers={"traceparent": parent}
         )
