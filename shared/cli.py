@@ -17,6 +17,7 @@ from shared.db.engine import create_engine
 from shared.db.infra import InfraTables
 from shared.db.migrate import upgrade
 from shared.db.session import make_session_factory, session_scope
+from shared.heap import freeze_startup_heap
 from shared.settings import ServiceSettings
 from shared.worker import ConsumerFactory, Worker
 
@@ -43,14 +44,17 @@ def run_service_cli(
     settings = settings_factory()
 
     if args.command == "api":
+        app = create_app(settings)
+        freeze_startup_heap()
         uvicorn.run(
-            create_app(settings),
+            app,
             host=settings.http_host,
             port=settings.http_port,
             log_config=None,
             access_log=False,
         )
     elif args.command == "worker":
+        freeze_startup_heap()
         asyncio.run(Worker(settings, infra=infra, consumers=consumers).run_forever())
     elif args.command == "migrate":
         upgrade(migrations, settings.resolved_database_url())
