@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
+from email_validator import EmailNotValidError, validate_email
+from hypothesis import given, settings, strategies as st
 
 from shared.normalize import normalize_email, normalize_phone
+from shared.normalize.email import PLAIN_ADDRESS, plain_address
 
 
 @pytest.mark.parametrize(
@@ -38,3 +42,88 @@ def test_normalize_phone(raw: str | None, expected: str | None) -> None:
 )
 def test_normalize_email(raw: str | None, expected: str | None) -> None:
     assert normalize_email(raw) == expected
+
+
+# The e-mail fast path must never accept what email-validator refuses, nor normalise differently.
+_EMAILISH = st.sampled_from(
+    [
+        *"abcXYZ019._%+-@!#$&'*/=?^`{|}~\"() ,;:<>[]\\",
+        *("\u00e9", "\u00df", "\u212a", "\u017f", "\u0130", "\uff0e"),  # accents, Kelvin, long s, …
+        *("--", "xn--", ".fr", ".test", ".localhost"),
+    ]
+)
+
+
+def _library(address: str) -> str | None:
+    try:
+        return validate_email(address, check_deliverability=False).normalized.casefold()
+    except EmailNotValidError:
+        return None
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(_EMAILISH, max_size=40).map("".join))
+def test_email_fast_path_agrees_with_the_library_on_arbitrary_text(address: str) -> None:
+    fast = plain_address(address)
+    assert fast is None or fast == _library(address)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(PLAIN_ADDRESS, fullmatch=True))
+def test_email_fast_path_agrees_with_the_library_on_what_it_accepts(address: str) -> None:
+    fast = plain_address(address)
+    assert fast is None or fast == _library(address)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a@b.test",  # special-use domains: the library refuses them
+        "a@mail.localhost",
+        "a@ab--cd.fr",  # reserved R-LDH label
+        "a@b.c0m",  # numeric TLD
+        "x" * 65 + "@exemple.fr",  # local part over 64
+        "a..b@exemple.fr",
+        ".a@exemple.fr",
+        "a@\u212aelvin.fr",  # Kelvin sign: not the ASCII K
+    ],
+)
+def test_email_fast_path_defers_what_it_cannot_vouch_for(address: str) -> None:
+    assert plain_address(address) is None
+
+
+def test_email_fast_path_takes_plain_addresses() -> None:
+    assert (
+        plain_address("Camille.Durand+vo@Garage-Martin.fr") == "camille.durand+vo@garage-martin.fr"
+    )
+
+
+# The French phone fast path must give exactly what phonenumbers.parse gives.
+def _parsed(raw: str) -> str | None:
+    try:
+        number = phonenumbers.parse(raw, "FR")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+_FRENCH_WRITTEN = st.builds(
+    lambda prefix, digits, separator: prefix + separator.join(digits),
+    st.sampled_from(["0", "+33", "0033", "+33 ", "00 33 ", "+330", "33", "+", ""]),
+    st.lists(st.text("0123456789", min_size=1, max_size=3), min_size=1, max_size=6),
+    st.sampled_from(["", " ", ".", "-", "  ", "/"]),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_FRENCH_WRITTEN)
+def test_french_phone_fast_path_agrees_with_phonenumbers(raw: str) -> None:
+    assert normalize_phone(raw) == _parsed(raw)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.from_regex(r"0[1-9][0-9]{8}", fullmatch=True))
+def test_french_phone_fast_path_agrees_on_every_national_number(raw: str) -> None:
+    assert normalize_phone(raw) == _parsed(raw)
