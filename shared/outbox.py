@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import zlib
 from functools import cache
+from typing import Any
 
 import structlog
+from pydantic import BaseModel
 from sqlalchemy import Insert, Table, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,29 +31,35 @@ log = structlog.get_logger(__name__)
 _MAX_BACKOFF_S = 5.0
 
 
-async def enqueue(session: AsyncSession, outbox: Table, envelope: Envelope) -> None:
-    """Stage an event for publishing; it is committed with the caller's transaction."""
+def outbox_row(envelope: Envelope, *, payload: BaseModel | None = None) -> dict[str, Any]:
+    """The outbox row of an event. Its data is checked against the catalogue's payload model,
+    unless the caller hands in the instance of that very model the data was dumped from."""
     spec = spec_for(envelope.type)
-    spec.payload.model_validate(envelope.data)
-    await session.execute(
-        _insert_into(outbox),
-        {
-            "event_id": envelope.id,
-            "event_type": envelope.type,
-            "topic": spec.topic,
-            "key": envelope.to_key(),
-            "value": envelope.to_value(),
-            "headers": [[name, value.decode()] for name, value in envelope.to_headers()],
-            "subject": envelope.subject,
-            "created_at": utcnow(),
-            "attempts": 0,
-            "last_error": None,
-        },
-    )
+    if type(payload) is not spec.payload:
+        spec.payload.model_validate(envelope.data)
+    return {
+        "event_id": envelope.id,
+        "event_type": envelope.type,
+        "topic": spec.topic,
+        "key": envelope.to_key(),
+        "value": envelope.to_value(),
+        "headers": [[name, value.decode()] for name, value in envelope.to_headers()],
+        "subject": envelope.subject,
+        "created_at": utcnow(),
+        "attempts": 0,
+        "last_error": None,
+    }
+
+
+async def enqueue(
+    session: AsyncSession, outbox: Table, envelope: Envelope, *, payload: BaseModel | None = None
+) -> None:
+    """Stage an event for publishing; it is committed with the caller's transaction."""
+    await session.execute(insert_into(outbox), outbox_row(envelope, payload=payload))
 
 
 @cache
-def _insert_into(outbox: Table) -> Insert:
+def insert_into(outbox: Table) -> Insert:
     # Built once and executed with parameters: no statement construction per event.
     return insert(outbox)
 

@@ -6,6 +6,7 @@ A replay (same source and source_ref) returns the existing lead and stages nothi
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, cast
@@ -21,7 +22,7 @@ from ingest.models import Lead, infra
 from shared.clock import utcnow
 from shared.events import Envelope
 from shared.events.payloads import ContactV1, LeadReceivedV1, VehicleV1
-from shared.outbox import enqueue
+from shared.outbox import insert_into, outbox_row
 from shared.tracing import current_traceparent
 
 EVENT_SOURCE = "/vo-leads/ingest"
@@ -54,21 +55,11 @@ def draft_from_api(lead_in: LeadIn) -> LeadDraft:
     )
 
 
-async def accept(session: AsyncSession, *, lead_in: LeadIn) -> Acceptance:
-    return await accept_draft(session, draft_from_api(lead_in))
-
-
-async def accept_draft(
-    session: AsyncSession, draft: LeadDraft, *, raw_input_id: str | None = None
-) -> Acceptance:
-    """Store a new lead and its event, or return the existing lead for a replayed source ref.
-
-    One ``INSERT … ON CONFLICT DO NOTHING RETURNING`` decides (PostgreSQL and SQLite): no
-    read-before-write, no savepoint, and concurrent replays cannot both win.
-    """
+def lead_row(draft: LeadDraft, *, raw_input_id: str | None = None) -> dict[str, Any]:
+    """The ``lead`` row of a draft, with a new id."""
     now = utcnow()
     contact = draft.contact
-    values: dict[str, Any] = {
+    return {
         "id": str(uuid.uuid4()),
         "kind": draft.kind,
         "source": draft.source,
@@ -89,7 +80,25 @@ async def accept_draft(
         "raw_input_id": raw_input_id,
         "created_at": now,
     }
-    inserted = await session.scalar(_insert_lead(session.get_bind().dialect.name), values)
+
+
+def event_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The outbox row of ``lead.received.v1`` for a new lead row (built in the caller's trace
+    context)."""
+    payload, envelope = lead_received_event(row)
+    return outbox_row(envelope, payload=payload)
+
+
+async def accept_draft(
+    session: AsyncSession, draft: LeadDraft, *, raw_input_id: str | None = None
+) -> Acceptance:
+    """Store a new lead and its event, or return the existing lead for a replayed source ref.
+
+    One ``INSERT … ON CONFLICT DO NOTHING RETURNING`` decides (PostgreSQL and SQLite): no
+    read-before-write, no savepoint, and concurrent replays cannot both win.
+    """
+    values = lead_row(draft, raw_input_id=raw_input_id)
+    inserted = await session.scalar(insert_lead(session.get_bind().dialect.name), values)
     if inserted is None:
         existing = await LeadRepository.from_session(session).get_by_source_ref(
             draft.source, values["source_ref"]
@@ -97,12 +106,12 @@ async def accept_draft(
         if existing is None:  # pragma: no cover - the conflict row cannot vanish mid-transaction
             raise RuntimeError("lead conflict without a lead")
         return Acceptance(existing.id, duplicate=True)
-    await enqueue(session, infra.outbox_event, lead_received_event(Lead(**values)))
+    await session.execute(insert_into(infra.outbox_event), event_row(values))
     return Acceptance(values["id"], duplicate=False)
 
 
 @cache
-def _insert_lead(dialect: str) -> Any:
+def insert_lead(dialect: str) -> Any:
     """Built once per dialect, executed with the row as parameters: a Core statement skips the
     ORM bulk path and the per-call construction (the hot path of every accepted lead)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -114,29 +123,30 @@ def _insert_lead(dialect: str) -> Any:
     )
 
 
-def lead_received_event(lead: Lead) -> Envelope:
+def lead_received_event(row: Mapping[str, Any]) -> tuple[LeadReceivedV1, Envelope]:
+    """``lead.received.v1`` of a lead row: the payload model and its envelope."""
     payload = LeadReceivedV1(
-        lead_id=lead.id,
-        kind=lead.kind,  # type: ignore[arg-type]
-        source=lead.source,  # type: ignore[arg-type]
-        source_ref=lead.source_ref,
-        received_at=lead.received_at,
+        lead_id=row["id"],
+        kind=row["kind"],
+        source=row["source"],
+        source_ref=row["source_ref"],
+        received_at=row["received_at"],
         contact=ContactV1(
-            first_name=lead.first_name,
-            last_name=lead.last_name,
-            full_name=lead.full_name,
+            first_name=row["first_name"],
+            last_name=row["last_name"],
+            full_name=row["full_name"],
             # A relay address (La Centrale's messaging) reaches the buyer but identifies
             # nobody: v1 consumers use this field as an identity key, so it is left out.
-            email=None if lead.email_is_relay else lead.email,
-            phone=lead.phone,
+            email=None if row["email_is_relay"] else row["email"],
+            phone=row["phone"],
         ),
-        vehicle=VehicleV1(**lead.vehicle),
-        message=lead.message,
+        vehicle=VehicleV1(**row["vehicle"]),
+        message=row["message"],
     )
-    return Envelope(
+    return payload, Envelope(
         source=EVENT_SOURCE,
         type="lead.received.v1",
-        subject=lead.id,
+        subject=row["id"],
         traceparent=current_traceparent.get(),
         data=payload.model_dump(mode="json"),
     )

@@ -1,0 +1,108 @@
+"""Group commit of JSON leads: concurrent requests share transactions, yet each gets its own
+answer; a replay inside a batch is a duplicate of the lead it replays; a bad row fails only its
+own request; a caller that goes away does not lose the lead."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
+
+from ingest.leads import group_commit, service
+from ingest.leads.schemas import LeadIn
+from ingest.models import Lead, infra
+from shared.db import create_engine
+from tests.harness import migrate, settings_for
+from tests.ingest.conftest import IngestFactory, outbox_count
+
+
+def _lead(source_ref: str) -> dict[str, Any]:
+    return {
+        "source": "api",
+        "source_ref": source_ref,
+        "contact": {"first_name": "Camille", "phone": "06 12 34 56 78"},
+    }
+
+
+def _rows(source_ref: str, **overrides: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    lead = service.lead_row(service.draft_from_api(LeadIn.model_validate(_lead(source_ref))))
+    event = service.event_row(lead)
+    return {**lead, **overrides}, event
+
+
+async def test_concurrent_posts_share_batches_and_replays_get_the_first_id(
+    ingest_service: IngestFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes: list[int] = []
+    write = group_commit.LeadGroupCommit._write
+
+    async def recording_write(
+        self: group_commit.LeadGroupCommit, batch: Sequence[Any]
+    ) -> list[service.Acceptance]:
+        sizes.append(len(batch))
+        return await write(self, batch)
+
+    monkeypatch.setattr(group_commit.LeadGroupCommit, "_write", recording_write)
+    async with ingest_service() as svc:
+        refs = [f"distinct-{index}" for index in range(40)] + ["same"] * 20
+        answers = await asyncio.gather(
+            *(svc.client.post("/v1/leads", json=_lead(ref)) for ref in refs)
+        )
+        assert {answer.status_code for answer in answers} == {202}
+        bodies = [answer.json() for answer in answers]
+        distinct, same = bodies[:40], bodies[40:]
+        assert {body["status"] for body in distinct} == {"accepted"}
+        assert len({body["id"] for body in distinct}) == 40
+        assert sorted(body["status"] for body in same) == ["accepted"] + ["duplicate"] * 19
+        assert len({body["id"] for body in same}) == 1
+        # One event per lead, none for the replays.
+        assert await outbox_count(svc) == 41
+    assert max(sizes) > 1, "concurrent requests should have shared a transaction"
+    assert sum(sizes) == 60
+
+
+@pytest.mark.postgres
+async def test_a_bad_row_fails_only_its_own_request(postgres_url: str, tmp_path: Path) -> None:
+    settings = settings_for("ingest", database_url=postgres_url)
+    await migrate(settings)
+    engine = create_engine(postgres_url)
+    try:
+        writer = group_commit.LeadGroupCommit(engine)
+        good = [_rows(f"good-{index}") for index in range(3)]
+        bad = _rows("bad", kind="k" * 40)  # over the column's 16 characters: PostgreSQL refuses
+        results = await asyncio.gather(
+            *(writer.accept(*rows) for rows in [good[0], bad, *good[1:]]),
+            return_exceptions=True,
+        )
+        assert isinstance(results[1], DBAPIError)
+        accepted = [result for index, result in enumerate(results) if index != 1]
+        assert all(isinstance(result, service.Acceptance) for result in accepted)
+        async with engine.connect() as connection:
+            stored = set(await connection.scalars(select(Lead.source_ref)))
+            events = await connection.scalar(select(func.count()).select_from(infra.outbox_event))
+        assert stored == {"good-0", "good-1", "good-2"}
+        assert events == 3
+    finally:
+        await engine.dispose()
+
+
+async def test_a_caller_that_goes_away_does_not_lose_its_lead(
+    ingest_service: IngestFactory,
+) -> None:
+    async with ingest_service() as svc:
+        writer = group_commit.LeadGroupCommit(svc.app.state.runtime.engine)
+        first = asyncio.create_task(writer.accept(*_rows("left-early")))
+        await asyncio.sleep(0)
+        first.cancel()
+        second = await writer.accept(*_rows("stayed"))
+        assert second.duplicate is False
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        async with svc.app.state.runtime.engine.connect() as connection:
+            stored = set(await connection.scalars(select(Lead.source_ref)))
+        assert stored == {"left-early", "stayed"}
