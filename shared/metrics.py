@@ -37,6 +37,13 @@ class ServiceMetrics:
             ["service", "consumer", "event_type", "outcome"],
             registry=self.registry,
         )
+        self.inputs_taken = Counter(
+            "ingest_inputs_total",
+            "Inputs ingest took in, by channel (api, email, imap, facebook, facebook_graph) and"
+            " outcome (accepted, duplicate, ignored, quarantined, pending).",
+            ["service", "channel", "outcome"],
+            registry=self.registry,
+        )
         self.events_published = Counter(
             "events_published_total",
             "Events published by the outbox relay.",

@@ -36,7 +36,7 @@ def consumers(runtime: Runtime) -> Sequence[Loop]:
         raw_input_purge(runtime, settings),
     ]
     if settings.imap_host:
-        poller = ImapPoller(settings, runtime.session_factory)
+        poller = ImapPoller(settings, runtime.session_factory, runtime.metrics)
         loops.append(StepLoop(name="ingest.imap", step=poller.step, close=poller.close))
     return loops
 
@@ -61,7 +61,7 @@ def facebook_fetcher(runtime: Runtime, settings: IngestSettings) -> StepLoop:
         nonlocal client
         if client is None:
             client = graph_client(settings)
-        tried = await run_due(runtime.session_factory, settings, client)
+        tried = await run_due(runtime.session_factory, settings, client, runtime.metrics)
         return 0.0 if tried else settings.facebook_fetch_poll_interval_s
 
     async def close() -> None:

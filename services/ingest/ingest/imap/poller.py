@@ -11,9 +11,11 @@ import ssl
 import aioimaplib
 import structlog
 
+from ingest.intake.metrics import count_input
 from ingest.settings import IngestSettings
 from ingest.sources.email.service import take_email
 from shared.db.session import SessionFactory, session_scope
+from shared.metrics import ServiceMetrics
 from shared.redact import SafeError, safe_error_text
 
 log = structlog.get_logger(__name__)
@@ -26,9 +28,15 @@ class ImapError(SafeError):
 
 
 class ImapPoller:
-    def __init__(self, settings: IngestSettings, session_factory: SessionFactory) -> None:
+    def __init__(
+        self,
+        settings: IngestSettings,
+        session_factory: SessionFactory,
+        metrics: ServiceMetrics | None = None,
+    ) -> None:
         self.settings = settings
         self.session_factory = session_factory
+        self.metrics = metrics
         self._client: aioimaplib.IMAP4 | None = None
 
     async def _connect(self) -> aioimaplib.IMAP4:
@@ -100,6 +108,7 @@ class ImapPoller:
                 continue
             async with session_scope(self.session_factory) as session:
                 answer = await take_email(session, body, channel="imap")
+            count_input(self.metrics, "imap", answer.status)
             await self._ok(client.uid("move", uid, self.settings.imap_processed_mailbox), "move")
             log.info("imap.message_taken", uid=uid, status=answer.status, id=answer.id)
         return len(uids)

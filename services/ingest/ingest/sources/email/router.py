@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
 
+from ingest.intake.metrics import count_input
 from ingest.intake.schemas import IntakeOut
 from ingest.sources.email.service import take_email
 from ingest.sources.limits import read_limited, settings_of
-from shared.api import SessionDep, require_roles
+from shared.api import SessionDep, require_roles, runtime_of
 from shared.auth import Principal
 from shared.errors import InvalidRequest, UnsupportedMediaType
 
@@ -44,4 +45,6 @@ async def post_email(request: Request, session: SessionDep, _: Submitter) -> Int
     body = await read_limited(request, settings_of(request).max_body_bytes)
     if not body.strip():
         raise InvalidRequest("The body is empty.")
-    return await take_email(session, body, channel="email")
+    answer = await take_email(session, body, channel="email")
+    count_input(runtime_of(request).metrics, "email", answer.status)
+    return answer

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.canonical import Outcome, Quarantine
+from ingest.intake.metrics import count_input
 from ingest.intake.service import quarantine, settle
 from ingest.models import FacebookFetch, RawInput
 from ingest.raw_inputs.repository import RawInputRepository
@@ -21,6 +22,7 @@ from ingest.sources.facebook.leads import map_lead
 from ingest.sources.facebook.notifications import LeadgenRef
 from shared.clock import utcnow
 from shared.db.session import SessionFactory, session_scope
+from shared.metrics import ServiceMetrics
 
 log = structlog.get_logger(__name__)
 
@@ -90,7 +92,10 @@ def backoff(settings: IngestSettings, attempts: int) -> timedelta:
 
 
 async def run_due(
-    session_factory: SessionFactory, settings: IngestSettings, client: httpx.AsyncClient
+    session_factory: SessionFactory,
+    settings: IngestSettings,
+    client: httpx.AsyncClient,
+    metrics: ServiceMetrics | None = None,
 ) -> int:
     """Try every due fetch once. Returns how many were tried."""
     async with session_factory() as session:
@@ -103,7 +108,9 @@ async def run_due(
             )
         )
     for fetch_id in ids:
-        await _try_one(session_factory, settings, client, fetch_id)
+        outcome = await _try_one(session_factory, settings, client, fetch_id)
+        if outcome is not None:  # committed
+            count_input(metrics, "facebook_graph", outcome)
     return len(ids)
 
 
@@ -112,7 +119,9 @@ async def _try_one(
     settings: IngestSettings,
     client: httpx.AsyncClient,
     fetch_id: str,
-) -> None:
+) -> str | None:
+    """The fetch's outcome once settled (``quarantined`` after the last failed attempt), None
+    while it waits for another attempt or belongs to another replica."""
     async with session_scope(session_factory) as session:
         statement = select(FacebookFetch).where(
             FacebookFetch.id == fetch_id, FacebookFetch.status == "pending"
@@ -121,7 +130,7 @@ async def _try_one(
             statement = statement.with_for_update(skip_locked=True)
         fetch = await session.scalar(statement)
         if fetch is None:
-            return  # another replica has it, or it is done
+            return None  # another replica has it, or it is done
         fetch.attempts += 1
         try:
             body = await fetch_lead(client, settings, fetch.leadgen_id)
@@ -145,7 +154,7 @@ async def _try_one(
                 attempts=fetch.attempts,
                 error=fetch.last_error,
             )
-            return
+            return "quarantined" if fetch.status == "quarantined" else None
         raw = await RawInputRepository.from_session(session).store(
             channel="facebook_graph", content_type="application/json", body=body
         )
@@ -154,6 +163,7 @@ async def _try_one(
         fetch.status = "done"
         fetch.lead_id = answer.id if answer.leads else None
         fetch.last_error = None if answer.leads else answer.reason
+        return answer.status
 
 
 def parse_graph_body(

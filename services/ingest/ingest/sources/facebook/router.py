@@ -11,6 +11,7 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.canonical import Ignore, Outcome
+from ingest.intake.metrics import count_input
 from ingest.intake.schemas import IntakeOut
 from ingest.intake.service import settle
 from ingest.models import RawInput
@@ -20,7 +21,7 @@ from ingest.sources.facebook.fetcher import enqueue_fetch
 from ingest.sources.facebook.notifications import read_notification
 from ingest.sources.facebook.signature import verify
 from ingest.sources.limits import read_limited, settings_of
-from shared.api import SessionDep
+from shared.api import SessionDep, runtime_of
 from shared.errors import Forbidden, InvalidRequest, Unauthorized
 
 router = APIRouter(prefix="/v1/sources/facebook", tags=["facebook"])
@@ -76,7 +77,9 @@ async def notification(request: Request, session: SessionDep) -> IntakeOut:
     raw = await RawInputRepository.from_session(session).store(
         channel="facebook", content_type="application/json", body=body
     )
-    return await process_notification(session, raw, document)
+    answer = await process_notification(session, raw, document)
+    count_input(runtime_of(request).metrics, "facebook", answer.status)
+    return answer
 
 
 async def process_notification(session: AsyncSession, raw: RawInput, document: object) -> IntakeOut:
