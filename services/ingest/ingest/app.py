@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
+from ingest.leads.group_commit import LeadGroupCommit
 from ingest.leads.router import router as leads_router
 from ingest.leads.schemas import LeadIn
 from ingest.models import infra
@@ -26,7 +29,25 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         "webhook, IMAP) and publishes canonical lead events; quarantines what it cannot read.",
     )
     _document_lead_in(app)
+    _run_group_commit(app)
     return app
+
+
+def _run_group_commit(app: FastAPI) -> None:
+    """The JSON intake's group commit lives inside the runtime's lifespan: made once the engine
+    exists, closed (its batch in flight written) before the engine is disposed."""
+    runtime_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with runtime_lifespan(app):
+            writer = app.state.lead_group_commit = LeadGroupCommit(app.state.runtime.engine)
+            try:
+                yield
+            finally:
+                await writer.close()
+
+    app.router.lifespan_context = lifespan
 
 
 def _document_lead_in(app: FastAPI) -> None:

@@ -58,6 +58,12 @@ class LeadGroupCommit:
             self._writer = asyncio.create_task(self._drain(), name="lead-group-commit")
         return await pending.future
 
+    async def close(self) -> None:
+        """Wait for the batch in flight (shutdown: requests already gone must still be written
+        before the engine is disposed)."""
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+
     async def _drain(self) -> None:
         while self._queue:
             batch = self._queue[: self._max_batch]

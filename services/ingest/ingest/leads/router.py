@@ -124,11 +124,8 @@ def _invalid_lead(exc: ValidationError) -> InvalidRequest:
 
 
 def group_commit_of(request: Request) -> LeadGroupCommit:
-    """The app's group commit of JSON leads, made on first use with the app's engine."""
-    state = request.app.state
-    writer = getattr(state, "lead_group_commit", None)
-    if writer is None:
-        writer = state.lead_group_commit = LeadGroupCommit(runtime_of(request).engine)
+    """The app's group commit of JSON leads (made by the app's lifespan, ``ingest.app``)."""
+    writer = request.app.state.lead_group_commit
     assert isinstance(writer, LeadGroupCommit)
     return writer
 
