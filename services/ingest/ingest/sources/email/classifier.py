@@ -23,13 +23,14 @@ ALERT_SENDERS = {
     "info@news.leboncoin.fr": "portal_newsletter",
 }
 NON_LEAD_SUBJECTS = (
-    (re.compile(r"appels? manqu", re.I), "missed_call_report"),
-    (re.compile(r"annonce (est|a été) (en ligne|publiée|désactivée|expirée)", re.I),
+    (re.compile(r"appels?\s+manqu", re.I), "missed_call_report"),
+    (re.compile(r"annonce\s+(est|a\s+été)\s+(en\s+ligne|publiée|désactivée|expirée)", re.I),
      "portal_notice"),
-    (re.compile(r"votre facture", re.I), "portal_invoice"),
-    (re.compile(r"^(r[ée]ponse automatique|automatic reply|out of office|absence)", re.I),
+    (re.compile(r"votre\s+facture", re.I), "portal_invoice"),
+    (re.compile(r"^(r[ée]ponse\s+automatique|automatic\s+reply|out\s+of\s+office|absence)", re.I),
      "auto_reply"),
 )  # fmt: skip
+LACENTRALE_SUBJECT = re.compile(r"nouveau\s+message\s+pour\s+votre\s+annonce", re.I)
 
 Parser = Callable[[InboundEmail, str], Outcome | None]
 
@@ -71,7 +72,7 @@ def classify(mail: InboundEmail, ref: str) -> Outcome:
     if reason is not None:
         return Ignore(reason)
     domain = mail.from_domain
-    lacentrale_subject = "nouveau message pour votre annonce" in mail.subject.lower()
+    lacentrale_subject = LACENTRALE_SUBJECT.search(mail.subject) is not None
     if _is_domain(domain, LACENTRALE_DOMAINS) or lacentrale_subject:
         outcome = _first_match(
             mail,

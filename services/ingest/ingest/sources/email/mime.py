@@ -53,19 +53,53 @@ class InboundEmail:
         return f"{self.text}\n{self.html_text}"
 
 
-def decode_header(value: str | None) -> str:
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+_LINE_BREAKS = re.compile(r"[\r\n]+")
+
+
+def unfold(value: str) -> str:
+    """RFC 5322 2.2.3: remove every CRLF (or bare LF) that precedes a space or a tab; a header
+    value is one line, so any other line break left becomes a space."""
+    return _LINE_BREAKS.sub(" ", _FOLD.sub("", value))
+
+
+def _eight_bit(value: str) -> str:
+    """A raw header holding 8-bit bytes (kept as surrogates by the parser): UTF-8, else cp1252."""
+    try:
+        data = value.encode("ascii", errors="surrogateescape")
+    except UnicodeEncodeError:
+        return value
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def _unencoded(chunk: bytes) -> str:
+    """Text outside RFC 2047 encoded words (the stdlib hands it back as raw-unicode-escape)."""
+    try:
+        return chunk.decode("raw-unicode-escape")
+    except UnicodeDecodeError:
+        return chunk.decode("latin-1")
+
+
+def decode_header(value: object) -> str:
+    """A raw header value as one line of text: unfolded, 8-bit bytes and RFC 2047 words decoded."""
     if not value:
         return ""
+    raw = unfold(_eight_bit(str(value)))
     try:
         parts = []
-        for chunk, charset in email.header.decode_header(str(value)):
-            if isinstance(chunk, bytes):
-                parts.append(decode_bytes(chunk, charset))
-            else:
+        for chunk, charset in email.header.decode_header(raw):
+            if isinstance(chunk, str):
                 parts.append(chunk)
-        text = "".join(parts)
+            elif charset is None:
+                parts.append(_unencoded(chunk))
+            else:
+                parts.append(decode_bytes(chunk, charset))
+        text = unfold("".join(parts))  # an encoded word may hold a line break too
     except Exception:
-        text = str(value)
+        text = raw
     return normalize_text(text).strip()
 
 
@@ -157,10 +191,10 @@ def parse_mime(raw: bytes) -> InboundEmail:
     """Never raises for bytes input except on interpreter-level failures."""
     message = email.message_from_bytes(raw)
     result = InboundEmail()
-    for name in message:
+    for name, value in message.raw_items():  # raw values: folding and 8-bit bytes intact
         key = name.lower()
         if key not in result.headers:
-            result.headers[key] = decode_header(message.get(name))
+            result.headers[key] = decode_header(value)
     result.content_type = message.get_content_type()
     message_id = result.headers.get("message-id", "").strip().strip("<>").strip()
     result.message_id = message_id[:190] or None
