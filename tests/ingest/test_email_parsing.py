@@ -5,7 +5,32 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.sources.email.mime import decode_header, parse_mime
+from ingest.canonical import LeadDraft
+from ingest.sources.email import layouts
+from ingest.sources.email.mime import (
+    InboundEmail,
+    decode_header,
+    html_fragment_text,
+    html_to_text,
+    parse_mime,
+)
+
+
+def html_mail(html: str, subject: str = "Demande de contact depuis votre vitrine") -> InboundEmail:
+    text = html_to_text(html)
+    return InboundEmail(
+        message_id="m-1@lacentrale.fr",
+        from_addr="no_reply@lacentrale.fr",
+        subject=subject,
+        text=text,
+        html=html,
+        html_text=text,
+    )
+
+
+def lead(outcome: object) -> LeadDraft:
+    assert isinstance(outcome, LeadDraft), outcome
+    return outcome
 
 
 @pytest.mark.parametrize(
@@ -36,3 +61,55 @@ def test_every_header_is_unfolded() -> None:
     assert mail.from_addr == "no_reply@lacentrale.fr"
     assert mail.date is not None
     assert all("\n" not in value and "\r" not in value for value in mail.headers.values())
+
+
+@pytest.mark.parametrize(
+    ("fragment", "text"),
+    [
+        ("  M. J&eacute;r&ocirc;me Lef&egrave;vre", "M. Jérôme Lefèvre"),
+        ("07&nbsp;81&nbsp;23&#160;45\u00a067", "07 81 23 45 67"),
+        ("M.&nbsp;<span>Karim</span><br>Haddad", "M. Karim Haddad"),
+        ("3008 S&amp;S &lt;b&gt;", "3008 S&S <b>"),
+    ],
+)
+def test_html_fragment_text_decodes_entities(fragment: str, text: str) -> None:
+    assert html_fragment_text(fragment) == text
+
+
+SHOWCASE = """<p><strong>PEUGEOT - 3008 1.5 BlueHDi 130 S&amp;S EAT8</strong> E109876543</p>
+<p><strong>{name}</strong></p><p><strong>{phone}</strong></p>
+<p><a href="mailto:{email}">Lui &eacute;crire</a></p><p>&gt; Message : Bonjour</p>"""
+
+
+@pytest.mark.parametrize(
+    ("name", "full_name", "civility"),
+    [
+        ("M. J&eacute;r&ocirc;me Lef&egrave;vre", "Jérôme Lefèvre", "M."),
+        ("M.&nbsp;Karim Haddad", "Karim Haddad", "M."),
+        ("Mme&#160;Chantal&nbsp;Payet", "Chantal Payet", "Mme"),
+    ],
+)
+def test_showcase_name_with_entities(name: str, full_name: str, civility: str) -> None:
+    html = SHOWCASE.format(name=name, phone="06 12 34 56 78", email="a@orange.fr")
+    draft = lead(layouts.lacentrale_vitrine(html_mail(html), "sha256:x"))
+    assert draft.contact.full_name == full_name
+    assert draft.extra["civility"] == civility
+
+
+def test_showcase_phone_email_and_title_with_entities() -> None:
+    html = SHOWCASE.format(
+        name="Mme Sandrine Morel",
+        phone="07&nbsp;81&nbsp;23&nbsp;45&nbsp;67",
+        email="sandrine.morel&#64;orange.fr",
+    )
+    draft = lead(layouts.lacentrale_vitrine(html_mail(html), "sha256:x"))
+    assert draft.contact.phone == "+33781234567"
+    assert draft.contact.email == "sandrine.morel@orange.fr"
+    assert draft.extra["ad_title"] == "PEUGEOT 3008 1.5 BlueHDi 130 S&S EAT8"
+    assert draft.vehicle.ad_ref == "E109876543"
+
+
+def test_showcase_mailto_percent_escaped_and_with_query() -> None:
+    html = SHOWCASE.format(name="M. Paul Roy", phone="", email="paul.roy%40free.fr?subject=VO")
+    draft = lead(layouts.lacentrale_vitrine(html_mail(html), "sha256:x"))
+    assert draft.contact.email == "paul.roy@free.fr"

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from html import unescape as html_unescape
 from typing import Any
+from urllib.parse import unquote
 
 from ingest.canonical import Contact, LeadDraft, Outcome, Quarantine, Vehicle
 from ingest.canonical.contacts import clean, emails_in_text, phones_in_text, price_eur
 from ingest.canonical.drafts import Source
 from ingest.sources.adf.parser import AdfSyntaxError, parse_adf
-from ingest.sources.email.mime import InboundEmail, html_to_text
+from ingest.sources.email.mime import InboundEmail, html_fragment_text, html_to_text
 
 LEBONCOIN_MIN_FIELDS = 4
 LACENTRALE_MIN_FIELDS = 3
@@ -23,6 +25,8 @@ _LACENTRALE_SUBJECT = re.compile(
 _LACENTRALE_REF = re.compile(r"\b([A-Z]\d{7,10})\b")
 _LEBONCOIN_AD = re.compile(r"https?://(?:www\.)?leboncoin\.fr/[^\s\"'<>]*?(\d{6,})(?:\.htm)?")
 _MAILTO = re.compile(r"mailto:([^\"'?>\s]+)", re.I)
+_STRONG = re.compile(r"<strong\b[^<>]{0,500}>(.{0,2000}?)</strong\s*>", re.I | re.S)
+_SHOWCASE_TITLE = re.compile(r"([A-ZÀ-ÖØ-Þ][A-ZÀ-ÖØ-Þ0-9 -]*?)\s+-\s+(.+)")
 
 
 def label(text: str, *names: str) -> str | None:
@@ -185,6 +189,31 @@ def lacentrale_url(ref: str | None) -> str | None:
     return f"https://www.lacentrale.fr/auto-occasion-annonce-{ord(ref[0])}{ref[1:]}.html"
 
 
+def strong_texts(html: str) -> list[str]:
+    """The text of each non-empty ``<strong>`` of an HTML body, in order, entities decoded (the
+    showcase layout's values are only found in the raw HTML, so they are decoded here)."""
+    texts = (html_fragment_text(match.group(1)) for match in _STRONG.finditer(html))
+    return [text for text in texts if text]
+
+
+def _showcase_title(strongs: list[str]) -> str | None:
+    """``<strong>MAKE - Model version</strong>`` → ``MAKE Model version``."""
+    for text in strongs:
+        match = _SHOWCASE_TITLE.fullmatch(text)
+        if match:
+            return clean(f"{match.group(1)} {match.group(2)}", 200)
+    return None
+
+
+def _mailto(html: str) -> str | None:
+    """The first non-empty ``mailto:`` address (entities and %-escapes decoded)."""
+    for match in _MAILTO.finditer(html):
+        address = unquote(html_unescape(match.group(1))).split("?")[0].strip()
+        if address:
+            return address
+    return None
+
+
 def _lacentrale_vehicle(mail: InboundEmail) -> tuple[Vehicle, dict[str, Any]]:
     subject = _LACENTRALE_SUBJECT.search(mail.subject)
     ref = subject.group(1).upper() if subject else None
@@ -192,10 +221,8 @@ def _lacentrale_vehicle(mail: InboundEmail) -> tuple[Vehicle, dict[str, Any]]:
     if ref is None:
         found = _LACENTRALE_REF.search(mail.best_text)
         ref = found.group(1) if found else None
-    if title is None:  # the showcase layout: <strong>MAKE - Model version</strong>
-        strong = re.search(r"<strong>\s*([A-Z][A-Z0-9 -]*?)\s+-\s+([^<]+)</strong>", mail.html)
-        if strong:
-            title = clean(f"{strong.group(1)} {strong.group(2)}", 200)
+    if title is None and mail.html:  # the showcase layout: <strong>MAKE - Model version</strong>
+        title = _showcase_title(strong_texts(mail.html))
     make, model = _title_parts(title)
     extra: dict[str, Any] = {"ad_title": title} if title else {}
     return Vehicle(ad_ref=ref, url=lacentrale_url(ref), make=make, model=model), extra
@@ -282,21 +309,24 @@ def lacentrale_labels(mail: InboundEmail, fallback_ref: str) -> Outcome | None:
 
 
 def lacentrale_vitrine(mail: InboundEmail, fallback_ref: str) -> Outcome | None:
-    """The dealer showcase layout: ``mailto:`` link, name and phone in ``<strong>``."""
-    mailto = _MAILTO.search(mail.html)
-    strong_name = re.search(r"<strong>\s*((?:M\.|Mme|Monsieur|Madame)\s+[^<]+)</strong>", mail.html)
-    if mailto is None and strong_name is None:
+    """The dealer showcase layout: ``mailto:`` link, civility + name and phone in ``<strong>``
+    (entities decoded: ``M.&nbsp;J&eacute;r&ocirc;me``, ``07&nbsp;81…``, ``x&#64;orange.fr``)."""
+    if not mail.html:
         return None
-    text = mail.best_text
-    phones = phones_in_text(" ".join(re.findall(r"<strong>([^<]*)</strong>", mail.html)))
-    message = block_after(text, "Message", _MESSAGE_STOPS)
+    mailto = _mailto(mail.html)
+    strongs = strong_texts(mail.html)
+    name = next((text for text in strongs if all(split_civility(text))), None)
+    if mailto is None and name is None:
+        return None
+    phone = next((found[0] for text in strongs if (found := phones_in_text(text))), None)
+    message = block_after(mail.best_text, "Message", _MESSAGE_STOPS)
     return _lacentrale_draft(
         mail,
         fallback_ref,
         layout="lacentrale_vitrine",
-        name=clean(strong_name.group(1), 200) if strong_name else None,
-        email=mailto.group(1) if mailto else None,
-        phone=phones[0] if phones else None,
+        name=clean(name, 200),
+        email=mailto,
+        phone=phone,
         message=message,
     )
 

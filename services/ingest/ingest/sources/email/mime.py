@@ -15,6 +15,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
+from html import unescape as html_unescape
 from html.parser import HTMLParser
 
 _CP1252_ALIASES = {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "us-ascii", "ascii", "l1"}
@@ -157,6 +158,17 @@ def html_to_text(html: str) -> str:
     text = normalize_text("".join(extractor.parts))
     lines = [_BLANKS.sub(" ", line).strip() for line in text.split("\n")]
     return _MANY_NEWLINES.sub("\n", "\n".join(line for line in lines if line)).strip()
+
+
+_BREAK_TAG = re.compile(r"<br\b[^>]{0,500}>", re.I)
+_ANY_TAG = re.compile(r"<[^<>]{0,2000}>")
+
+
+def html_fragment_text(fragment: str) -> str:
+    """An inline HTML fragment (a ``<strong>`` content, an attribute value) as one line of text:
+    tags dropped (``<br>`` as a space), entities decoded, NBSP as spaces, blanks collapsed."""
+    text = _ANY_TAG.sub("", _BREAK_TAG.sub(" ", fragment))
+    return " ".join(normalize_text(html_unescape(text)).split())
 
 
 def _part_text(part: Message) -> str:
