@@ -3,9 +3,12 @@ the fixture corpus (test_email_corpus.py) covers whole messages."""
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ingest.canonical import LeadDraft
+from ingest.canonical.contacts import phones_in_text
 from ingest.sources.email import layouts
 from ingest.sources.email.mime import (
     InboundEmail,
@@ -113,3 +116,38 @@ def test_showcase_mailto_percent_escaped_and_with_query() -> None:
     html = SHOWCASE.format(name="M. Paul Roy", phone="", email="paul.roy%40free.fr?subject=VO")
     draft = lead(layouts.lacentrale_vitrine(html_mail(html), "sha256:x"))
     assert draft.contact.email == "paul.roy@free.fr"
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers"),
+    [
+        ("Mon numéro : 0692 45 67 89", ["+262692456789"]),  # La Réunion
+        ("au 0690 41 27 83 après 17 h", ["+590690412783"]),  # Guadeloupe
+        ("0696-12-34-56 ou 06 94 12 34 56", ["+596696123456", "+594694123456"]),
+        ("0639.40.12.34", ["+262639401234"]),  # Mayotte
+        ("fixe 0262 12 34 56, portable 06 12 34 56 78", ["+262262123456", "+33612345678"]),
+        ("+262 692 45 67 89 ou 0692 45 67 89", ["+262692456789"]),
+        ("06 85 71 07 46", ["+33685710746"]),
+        ("ref E0692456789, 15 490 €, 98 000 km, le 7/02/2026", []),
+    ],
+)
+def test_phones_in_text_tries_the_overseas_regions(text: str, numbers: list[str]) -> None:
+    assert phones_in_text(text) == numbers
+
+
+PHONE_TEXT = st.text(alphabet=st.sampled_from(list("0123456789 .-+/()aé:\n")), max_size=80)
+
+
+@settings(
+    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(PHONE_TEXT)
+def test_phones_in_text_keeps_the_french_numbers_and_finds_only_valid_ones(text: str) -> None:
+    found = phones_in_text(text)
+    french = {
+        phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+        for match in phonenumbers.PhoneNumberMatcher(text, "FR")
+    }
+    assert french <= set(found)
+    assert len(found) == len(set(found))
+    assert all(phonenumbers.is_valid_number(phonenumbers.parse(number)) for number in found)

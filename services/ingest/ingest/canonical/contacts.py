@@ -86,17 +86,59 @@ def contact_from_raw(
     }
 
 
+# A national number (trunk 0 + 9 digits) as people write it: 0692 45 67 89, 06.92.45.67.89…
+_NATIONAL_NUMBER = re.compile(r"(?<![\d+])0(?:[ \t\u00a0\u202f./-]{0,2}\d){9}(?!\d)")
+_OVERSEAS_TRIES = 20  # candidates tried with the overseas regions per text (bounds the cost)
+
+
+def _matches(text: str, region: str, offset: int = 0) -> list[tuple[int, int, str]]:
+    return [
+        (
+            offset + match.start,
+            offset + match.end,
+            phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164),
+        )
+        for match in phonenumbers.PhoneNumberMatcher(text, region)
+    ]
+
+
+def _overseas(text: str, start: int, end: int) -> tuple[int, int, str] | None:
+    """The national number at ``text[start:end]`` read in the first overseas region where it is
+    valid (the matcher sees one character of context on each side)."""
+    window_start = max(0, start - 1)
+    window = text[window_start : end + 1]
+    for region in OVERSEAS_REGIONS:
+        for found in _matches(window, region, window_start):
+            if found[0] < end and start < found[1]:
+                return found
+    return None
+
+
 def phones_in_text(text: str) -> list[str]:
-    """E.164 numbers found in free text (France first)."""
-    found: list[str] = []
+    """E.164 numbers found in free text, in text order: France first, then the overseas regions
+    for a national number that is not a valid French one (``0692 45 67 89`` → +262692456789),
+    as for ``normalize_phone``."""
+    spans: list[tuple[int, int, str]] = []
     try:
-        for match in phonenumbers.PhoneNumberMatcher(text, "FR"):
-            e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
-            if e164 not in found:
-                found.append(e164)
+        spans.extend(_matches(text, "FR"))
+        tries = 0
+        for candidate in _NATIONAL_NUMBER.finditer(text):
+            start, end = candidate.span()
+            if any(s < end and start < e for s, e, _ in spans):
+                continue  # already read as a French number
+            tries += 1
+            if tries > _OVERSEAS_TRIES:
+                break
+            found = _overseas(text, start, end)
+            if found is not None:
+                spans.append(found)
     except Exception:  # a library bug on odd input must not fail the parse
-        return found
-    return found
+        pass
+    numbers: list[str] = []
+    for _, _, e164 in sorted(spans):
+        if e164 not in numbers:
+            numbers.append(e164)
+    return numbers
 
 
 _EMAIL_IN_TEXT = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
