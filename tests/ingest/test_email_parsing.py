@@ -7,7 +7,7 @@ import phonenumbers
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from ingest.canonical import LeadDraft
+from ingest.canonical import LeadDraft, Quarantine
 from ingest.canonical.contacts import phones_in_text
 from ingest.sources.email import layouts
 from ingest.sources.email.mime import (
@@ -151,3 +151,75 @@ def test_phones_in_text_keeps_the_french_numbers_and_finds_only_valid_ones(text:
     assert french <= set(found)
     assert len(found) == len(set(found))
     assert all(phonenumbers.is_valid_number(phonenumbers.parse(number)) for number in found)
+
+
+def xml_mail(xml: str) -> InboundEmail:
+    return InboundEmail(
+        message_id="m-2@lacentrale.fr",
+        from_addr="no_reply@lacentrale.fr",
+        subject="Nouveau message pour votre annonce E107788990 - SKODA OCTAVIA",
+        text="Les coordonnées de l'acheteur figurent dans le fichier joint.",
+        xml_parts=[xml],
+    )
+
+
+LOOSE_XML = (
+    '<lead><groupId>E107788990</groupId><customer><name part="full">Nicolas Fabre</name>'
+    "<email>{email}</email><phone>{phone}</phone></customer><content>{content}</content></lead>"
+)
+
+
+def test_xml_phone_only_in_the_message_makes_a_lead() -> None:
+    xml = LOOSE_XML.format(email="", phone="", content="Rappelez-moi au 06 11 22 33 44 svp")
+    draft = lead(layouts.lacentrale_xml(xml_mail(xml), "sha256:x"))
+    assert draft.contact.phone == "+33611223344"
+    assert draft.contact.full_name == "Nicolas Fabre"
+    assert draft.vehicle.ad_ref == "E107788990"
+    assert draft.layout == "lacentrale_xml"
+
+
+def test_xml_without_any_phone_stays_quarantined() -> None:
+    xml = LOOSE_XML.format(email="", phone="", content="Quel est le prix ?")
+    outcome = layouts.lacentrale_xml(xml_mail(xml), "sha256:x")
+    assert outcome == Quarantine("xml_without_contact", "email/phone missing or invalid")
+
+
+def test_xml_phone_written_in_the_xml_wins_over_the_message() -> None:
+    xml = LOOSE_XML.format(email="", phone="0612", content="ou au 06 11 22 33 44")
+    draft = lead(layouts.lacentrale_xml(xml_mail(xml), "sha256:x"))
+    assert (draft.contact.phone, draft.contact.phone_raw) == (None, "0612")
+
+
+def test_xml_namespaced_and_without_phone_element() -> None:
+    xml = (
+        '<lc:lead xmlns:lc="urn:lacentrale:lead"><lc:name part="full">Paul Roy</lc:name>'
+        "<lc:content>Mon numéro : 0692 45 67 89, reprise possible ?</lc:content></lc:lead>"
+    )
+    draft = lead(layouts.lacentrale_xml(xml_mail(xml), "sha256:x"))
+    assert draft.contact.phone == "+262692456789"
+    assert draft.extra["trade_in_mentioned"] is True
+
+
+def test_adf_prospect_without_contact_takes_the_phone_of_its_comments() -> None:
+    xml = (
+        "<adf><prospect><vehicle><stock>E107788990</stock></vehicle><customer>"
+        '<contact><name part="full">Léa Moreau</name></contact>'
+        "<comments>Un échange est-il possible ? 07 58 12 34 90</comments>"
+        "</customer></prospect></adf>"
+    )
+    draft = lead(layouts.lacentrale_xml(xml_mail(xml), "sha256:x"))
+    assert draft.contact.phone == "+33758123490"
+    assert draft.contact.full_name == "Léa Moreau"
+    assert draft.extra["trade_in_mentioned"] is True
+
+
+def test_xml_trade_in_mentioned_in_content() -> None:
+    xml = LOOSE_XML.format(
+        email="n.fabre@exemple.fr", phone="0611223344", content="Je propose ma Clio en reprise."
+    )
+    draft = lead(layouts.lacentrale_xml(xml_mail(xml), "sha256:x"))
+    assert draft.extra["trade_in_mentioned"] is True
+    no_trade_in = LOOSE_XML.format(email="n.fabre@exemple.fr", phone="", content="Dispo ?")
+    assert (
+        "trade_in_mentioned" not in lead(layouts.lacentrale_xml(xml_mail(no_trade_in), "x")).extra
+    )

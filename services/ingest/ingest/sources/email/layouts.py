@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from dataclasses import replace
 from html import unescape as html_unescape
 from typing import Any
@@ -12,7 +13,7 @@ from urllib.parse import unquote
 from ingest.canonical import Contact, LeadDraft, Outcome, Quarantine, Vehicle
 from ingest.canonical.contacts import clean, emails_in_text, phones_in_text, price_eur
 from ingest.canonical.drafts import Source
-from ingest.sources.adf.parser import AdfSyntaxError, parse_adf
+from ingest.sources.adf.parser import AdfSyntaxError, load, parse_adf
 from ingest.sources.email.mime import InboundEmail, html_fragment_text, html_to_text
 
 LEBONCOIN_MIN_FIELDS = 4
@@ -254,7 +255,7 @@ def _lacentrale_draft(
     contact = Contact.from_raw(full_name=full_name, email=email, phone=phone)
     if not contact.reachable:
         return Quarantine("no_contact_details", f"{layout}: email/phone invalid")
-    if message and re.search(r"\b(reprise|échange|echange)\b", message, re.I):
+    if trade_in_mentioned(message):
         extra["trade_in_mentioned"] = True
     return LeadDraft(
         source="lacentrale",
@@ -268,21 +269,98 @@ def _lacentrale_draft(
     )
 
 
+_TRADE_IN = re.compile(r"\b(reprise|échange|echange)\b", re.I)
+_NO_CONTACT = ("xml_without_contact", "no_contact_details")
+
+
+def trade_in_mentioned(message: str | None) -> bool:
+    return bool(message and _TRADE_IN.search(message))
+
+
+def _local(tag: object) -> str:
+    return tag.rsplit("}", 1)[-1].lower() if isinstance(tag, str) else ""
+
+
+def _first_child(element: ET.Element | None, name: str) -> ET.Element | None:
+    if element is None:
+        return None
+    return next((child for child in element if _local(child.tag) == name), None)
+
+
+def _first_anywhere(element: ET.Element, name: str) -> ET.Element | None:
+    return next((node for node in element.iter() if _local(node.tag) == name), None)
+
+
+def _node_text(element: ET.Element | None) -> str | None:
+    return None if element is None else clean("".join(element.itertext()))
+
+
+def _with_message_phone(xml: str) -> str | None:
+    """The XML again with the first phone of its message written as the contact's phone (the
+    place ``parse_adf`` reads it from), or ``None`` when the message holds no phone. Used when
+    the XML itself has neither an e-mail nor a phone, so that the rest maps as usual."""
+    root = load(xml)
+    if _local(root.tag) == "adf":  # ADF: the first prospect's customer/comments
+        customer = _first_child(_first_child(root, "prospect"), "customer")
+        if customer is None:
+            return None
+        container = _first_child(customer, "contact")
+        if container is None:
+            container = customer
+        message = _node_text(_first_child(customer, "comments"))
+        phone_node = _first_child(container, "phone")
+    else:  # ADF-like: content (or comments) and phone anywhere
+        container = root
+        message = _node_text(_first_anywhere(root, "content")) or _node_text(
+            _first_anywhere(root, "comments")
+        )
+        phone_node = _first_anywhere(root, "phone")
+    phones = phones_in_text(message or "")
+    if not phones:
+        return None
+    if phone_node is None:
+        phone_node = ET.SubElement(container, "phone")
+    for child in list(phone_node):
+        phone_node.remove(child)
+    phone_node.text = phones[0]
+    return ET.tostring(root, encoding="unicode")
+
+
+def _parse_lacentrale_xml(xml: str, ref: str, mail: InboundEmail) -> Outcome:
+    """``parse_adf`` on the XML part, then the La Centrale rule: a phone found only in the
+    message (``content``/``comments``) is the contact's phone."""
+    outcome = parse_adf(xml, source="lacentrale", fallback_ref=ref, fallback_date=mail.date)[0]
+    if isinstance(outcome, Quarantine) and outcome.reason in _NO_CONTACT:
+        try:
+            patched = _with_message_phone(xml)
+            if patched is not None:
+                outcome = parse_adf(
+                    patched, source="lacentrale", fallback_ref=ref, fallback_date=mail.date
+                )[0]
+        except (AdfSyntaxError, RecursionError, ValueError, TypeError):
+            pass  # keep the first answer
+    elif isinstance(outcome, LeadDraft) and not (
+        outcome.contact.phone or outcome.contact.phone_raw
+    ):
+        found = phones_in_text(outcome.message or "")
+        if found:
+            outcome = replace(outcome, contact=replace(outcome.contact, phone=found[0]))
+    return outcome
+
+
 def lacentrale_xml(mail: InboundEmail, fallback_ref: str) -> Outcome | None:
+    """The XML part (ADF or ADF-like); ad ref, title and ``trade_in_mentioned`` as for the
+    other La Centrale layouts."""
     if not mail.xml_parts:
         return None
     try:
-        outcomes = parse_adf(
-            mail.xml_parts[0],
-            source="lacentrale",
-            fallback_ref=_ref(mail, fallback_ref),
-            fallback_date=mail.date,
-        )
+        outcome = _parse_lacentrale_xml(mail.xml_parts[0], _ref(mail, fallback_ref), mail)
     except AdfSyntaxError as exc:
         return Quarantine("xml_not_well_formed", str(exc))
-    outcome = outcomes[0]
     if isinstance(outcome, LeadDraft):
         vehicle, extra = _lacentrale_vehicle(mail)
+        if trade_in_mentioned(outcome.message):
+            extra["trade_in_mentioned"] = True
         ad_ref = outcome.vehicle.ad_ref or vehicle.ad_ref
         outcome = replace(
             outcome,
