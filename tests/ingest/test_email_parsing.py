@@ -223,3 +223,83 @@ def test_xml_trade_in_mentioned_in_content() -> None:
     assert (
         "trade_in_mentioned" not in lead(layouts.lacentrale_xml(xml_mail(no_trade_in), "x")).extra
     )
+
+
+def text_mail(text: str) -> InboundEmail:
+    return InboundEmail(
+        message_id="m-3@lacentrale.fr",
+        from_addr="no_reply@lacentrale.fr",
+        subject="Nouveau message pour votre annonce E102233445 - FORD KUGA",
+        text=text,
+    )
+
+
+LABELS = "Contact : Madame Émilie Vasseur\nEmail : e.vasseur@exemple.fr\nTél :\n{tail}"
+
+
+@pytest.mark.parametrize(
+    "footer",
+    [
+        "L\u2019équipe La Centrale\nService client pro : 01 76 54 32 10",  # typographic apostrophe
+        "L'équipe La Centrale\nService client pro : 01 76 54 32 10",
+        "Service client pro : 01 76 54 32 10",
+        "Pour répondre à cet acheteur, répondez à cet e-mail.\nAide : 01 76 54 32 10",
+        "Vous recevez cet e-mail car vous êtes client Pro. Aide : 01 76 54 32 10",
+        "Merci de ne pas répondre à ce message. Aide : 01 76 54 32 10",
+        "© La Centrale 2026 - 01 76 54 32 10",
+        "Service client\nTéléphone : 01 76 54 32 10",
+    ],
+)
+def test_footer_ends_the_message_and_gives_no_phone(footer: str) -> None:
+    text = LABELS.format(tail=f"Message : Le Kuga est-il dispo ?\n\n{footer}\n")
+    draft = lead(layouts.lacentrale_labels(text_mail(text), "sha256:x"))
+    assert draft.message == "Le Kuga est-il dispo ?"
+    assert (draft.contact.phone, draft.contact.phone_raw) == (None, None)
+
+
+def test_message_phone_before_the_footer_is_kept() -> None:
+    text = LABELS.format(
+        tail="Message : Rappelez-moi au 06 45 67 89 01.\nL\u2019équipe La Centrale\n"
+        "Service client pro : 01 76 54 32 10\n"
+    )
+    draft = lead(layouts.lacentrale_labels(text_mail(text), "sha256:x"))
+    assert draft.contact.phone == "+33645678901"
+    assert draft.message == "Rappelez-moi au 06 45 67 89 01."
+
+
+def test_html_message_ends_with_its_table() -> None:
+    html = (
+        "<table><tr><td>Nom : Camille Perrin</td></tr><tr><td>Email : c.perrin@exemple.fr</td>"
+        "</tr><tr><td>T&eacute;l : </td></tr></table><table><tr><td>Message</td><td>Bonjour,"
+        "<br>la 208 est-elle disponible&nbsp;?</td></tr></table><table><tr><td>Une question"
+        "&nbsp;? Appelez le 01&nbsp;76&nbsp;54&nbsp;32&nbsp;10</td></tr></table>"
+    )
+    draft = lead(layouts.lacentrale_labels(html_mail(html, subject="Nouveau message"), "x"))
+    assert draft.message == "Bonjour, la 208 est-elle disponible ?"
+    assert draft.contact.phone is None
+
+
+def test_labels_are_not_read_in_the_footer_unless_there_is_no_message() -> None:
+    assert layouts.before_footer("Nom : A\nMessage : B\nL\u2019équipe\nTél : 1") == (
+        "Nom : A\nMessage : B\n"
+    )
+    no_message = "L'équipe La Centrale vous transmet ce contact.\nTél : 06 45 67 89 01"
+    assert layouts.before_footer(no_message) == no_message
+
+
+def test_showcase_phone_never_taken_from_the_footer() -> None:
+    html = (
+        "<p><strong>FORD - Kuga III</strong> E102233445</p><p><strong>Mme Emilie Vasseur"
+        '</strong></p><p><a href="mailto:e.vasseur@exemple.fr">Lui écrire</a></p>'
+        "<p>&gt; Message : Dispo ?</p><p>L&rsquo;&eacute;quipe La Centrale</p>"
+        "<p>Service client pro : <strong>01 76 54 32 10</strong></p>"
+    )
+    draft = lead(layouts.lacentrale_vitrine(html_mail(html), "sha256:x"))
+    assert draft.contact.phone is None
+    assert draft.message == "Dispo ?"
+    repeated = html.replace(
+        "</strong></p><p><a", "</strong></p><p><strong>01 76 54 32 10</strong></p><p><a"
+    )
+    assert lead(layouts.lacentrale_vitrine(html_mail(repeated), "x")).contact.phone == (
+        "+33176543210"
+    )

@@ -229,7 +229,48 @@ def _lacentrale_vehicle(mail: InboundEmail) -> tuple[Vehicle, dict[str, Any]]:
     return Vehicle(ad_ref=ref, url=lacentrale_url(ref), make=make, model=model), extra
 
 
-_MESSAGE_STOPS = (r"^\s*ref\s*:", r"^\s*Cordialement", r"^\s*L'équipe", r"^\s*--")
+# The portal's footer starts at one of these lines (after the message): nothing in it is the
+# buyer's (La Centrale prints its own service numbers there).
+_APOSTROPHE = "['\u2019\u02bc]"  # straight, typographic (U+2019), modifier letter (U+02BC)
+_FOOTER_LINES = (
+    rf"L{_APOSTROPHE}\s?[ée]quipe\b",
+    r"Service\s+clients?\b",
+    rf"Pour\s+(?:lui\s+r[ée]pondre|r[ée]pondre\s+(?:à|a)\s+(?:cet|ce|l{_APOSTROPHE}))",
+    r"Merci\s+de\s+ne\s+pas\s+r[ée]pondre",
+    r"Ne\s+r[ée]pondez\s+pas",
+    r"Si\s+vous\s+ne\s+souhaitez\s+plus\b",
+    r"Vous\s+recevez\s+(?:cet|ce)\s+(?:e-?mail|message|courriel)",
+    r"Mentions\s+l[ée]gales\b",
+    r"©",
+)
+_FOOTER = re.compile(rf"^[ \t>]*(?:{'|'.join(_FOOTER_LINES)})", re.M | re.I)
+_MESSAGE_STOPS = (r"^\s*ref\s*:", r"^\s*Cordialement", r"^\s*--", _FOOTER.pattern)
+_MESSAGE_LABEL = re.compile(r"^[ \t>]*Message\b", re.M | re.I)
+_TABLE_END = re.compile(r"</table\s*>", re.I)
+
+
+def before_footer(text: str) -> str:
+    """The text up to the portal's footer: its first footer line after the ``Message`` label
+    (the whole text when there is no message label, so nothing is cut by mistake)."""
+    message = _MESSAGE_LABEL.search(text)
+    footer = _FOOTER.search(text, message.end()) if message else None
+    return text[: footer.start()] if footer else text
+
+
+def lacentrale_message(mail: InboundEmail, text: str) -> str | None:
+    """The ``Message`` block up to a stop line (``ref:``, signature, footer) and, in an HTML
+    body, up to the end of the table that holds it (the footer comes in the next one)."""
+    if mail.html_text:
+        for section in _TABLE_END.split(mail.html):
+            if "message" not in section.lower():
+                continue
+            section_text = html_to_text(section)
+            if _MESSAGE_LABEL.search(section_text):
+                message = block_after(section_text, "Message", _MESSAGE_STOPS)
+                if message:
+                    return message
+                break  # the label's table ends before the message: read the whole text
+    return block_after(text, "Message", _MESSAGE_STOPS)
 
 
 def _lacentrale_draft(
@@ -373,13 +414,13 @@ def lacentrale_xml(mail: InboundEmail, fallback_ref: str) -> Outcome | None:
 
 def lacentrale_labels(mail: InboundEmail, fallback_ref: str) -> Outcome | None:
     """Text and "new format" HTML: ``Contact :``/``Nom :``, ``Email``/``Mail``, ``Tél``."""
-    text = mail.best_text
+    text = before_footer(mail.best_text)
     email = label(text, "E-?mail", "Mail")
     phone = label(text, "T[ée]l[ée]phone", "T[ée]l")
     name = label(text, "Contact", "Nom")
     if _count(email, phone, name) < 2:
         return None
-    message = block_after(text, "Message", _MESSAGE_STOPS)
+    message = lacentrale_message(mail, text)
     return _lacentrale_draft(
         mail, fallback_ref, layout="lacentrale_labels", name=name, email=email, phone=phone,
         message=message,
@@ -392,12 +433,18 @@ def lacentrale_vitrine(mail: InboundEmail, fallback_ref: str) -> Outcome | None:
     if not mail.html:
         return None
     mailto = _mailto(mail.html)
-    strongs = strong_texts(mail.html)
+    text = before_footer(mail.best_text)
+    seen = "".join(text.split())  # a <strong> of the footer is nobody's name or phone
+    strongs = [
+        strong
+        for strong in strong_texts(mail.html)
+        if "".join(strong.split()) in seen and not _FOOTER.match(strong)
+    ]
     name = next((text for text in strongs if all(split_civility(text))), None)
     if mailto is None and name is None:
         return None
     phone = next((found[0] for text in strongs if (found := phones_in_text(text))), None)
-    message = block_after(mail.best_text, "Message", _MESSAGE_STOPS)
+    message = lacentrale_message(mail, text)
     return _lacentrale_draft(
         mail,
         fallback_ref,
