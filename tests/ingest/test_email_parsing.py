@@ -7,9 +7,10 @@ import phonenumbers
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from ingest.canonical import LeadDraft, Quarantine
+from ingest.canonical import Ignore, LeadDraft, Quarantine
 from ingest.canonical.contacts import phones_in_text
 from ingest.sources.email import layouts
+from ingest.sources.email.classifier import parse_email
 from ingest.sources.email.mime import (
     InboundEmail,
     decode_header,
@@ -303,3 +304,82 @@ def test_showcase_phone_never_taken_from_the_footer() -> None:
     assert lead(layouts.lacentrale_vitrine(html_mail(repeated), "x")).contact.phone == (
         "+33176543210"
     )
+
+
+# --- Robustness: each parser returns an outcome (or None: "not my layout"), never raises ----
+
+_TOKENS = [
+    "<strong>", "</strong>", "<table>", "</table>", "<tr><td>", "</td>", "<p>", "<br>", "<b>",
+    '<a href="mailto:', '">', "mailto:", "Message :", "Message", "> Message : ", "Tél :",
+    "Téléphone : ", "Email : ", "Contact : ", "Nom : ", "Prénom : ", "E-mail : ", "Référence :",
+    "M. ", "Mme ", "M.&nbsp;", "Monsieur ", "J&eacute;r&ocirc;me", "&#64;", "&nbsp;", "&amp;",
+    "&#xD800;", "&#1114112;", "&", "a@b.fr", "x&#64;orange.fr", "06 12 34 56 78",
+    "07&nbsp;81&nbsp;23&nbsp;45&nbsp;67", "0692 45 67 89", "+262 692", "E123456789",
+    "PEUGEOT - 3008 S&amp;S", "L\u2019équipe", "L'équipe", "Service client : 01 76 54 32 10",
+    "ref: E1", "Cordialement", "--", "«", "»", "nouveau message", "12 990 €", "reprise",
+    "https://www.leboncoin.fr/voitures/1234567.htm", "padding-left: 24px", "\n", " ", "<", ">",
+    "\u00a0", "\x00", "\udcff", "é", "0",
+]  # fmt: skip
+_XML_TOKENS = [
+    "<lead>", "</lead>", "<adf>", "</adf>", "<prospect>", "</prospect>", "<customer>",
+    "</customer>", "<contact>", "</contact>", "<phone>", "</phone>", "<phone/>", "<email>",
+    "</email>", '<name part="full">', "</name>", "<content>", "</content>", "<comments>",
+    "</comments>", "<groupId>", "</groupId>", "<vehicle>", "</vehicle>", "<x:phone xmlns:x='u'>",
+    "</x:phone>", "06 11 22 33 44", "0692 45 67 89", "reprise", "a@b.fr", "&amp;", "<!DOCTYPE a>",
+    "<?xml version='1.0'?>", "é", " ", "<", "&",
+]  # fmt: skip
+_LAYOUTS = (
+    layouts.lacentrale_xml,
+    layouts.lacentrale_labels,
+    layouts.lacentrale_vitrine,
+    layouts.leboncoin_form,
+    layouts.leboncoin_message,
+    layouts.generic,
+)
+_ROBUST = settings(
+    max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def _joined(tokens: list[str]) -> st.SearchStrategy[str]:
+    return st.lists(st.sampled_from(tokens) | st.text(max_size=8), max_size=40).map("".join)
+
+
+@_ROBUST
+@given(
+    subject=_joined(_TOKENS),
+    text=_joined(_TOKENS),
+    html=_joined(_TOKENS),
+    xml=st.lists(_joined(_XML_TOKENS), max_size=1),
+)
+def test_layouts_never_raise(subject: str, text: str, html: str, xml: list[str]) -> None:
+    html_text = html_to_text(html)
+    mail = InboundEmail(
+        message_id="m@x", from_addr="no_reply@lacentrale.fr", subject=subject, text=text,
+        html=html, html_text=html_text, xml_parts=xml,
+    )  # fmt: skip
+    for parse in _LAYOUTS:
+        outcome = parse(mail, "sha256:x")
+        assert outcome is None or isinstance(outcome, LeadDraft | Quarantine | Ignore)
+
+
+@_ROBUST
+@given(_joined(_TOKENS))
+def test_text_helpers_never_raise(text: str) -> None:
+    assert isinstance(decode_header(text), str)
+    assert isinstance(html_fragment_text(text), str)
+    assert all(isinstance(item, str) for item in layouts.strong_texts(text))
+    assert all(number.startswith("+") for number in phones_in_text(text))
+    assert isinstance(layouts.before_footer(text), str)
+
+
+def test_eight_bit_bytes_in_a_part_header_do_not_fail_the_parse() -> None:
+    raw = (
+        b'From: Paul Roy <paul.roy@free.fr>\r\nContent-Type: multipart/mixed; boundary="B"\r\n'
+        b"\r\n--B\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b'Content-Disposition: inline; filename="r\xc3\xa9ponse.txt"\r\n\r\n'
+        b"Bonjour, la Clio est-elle dispo ? Tel : 06 12 34 56 78\r\n--B--\r\n"
+    )
+    draft = lead(parse_email(raw)[0])
+    assert draft.contact.phone == "+33612345678"
+    assert draft.contact.email == "paul.roy@free.fr"

@@ -221,7 +221,8 @@ def parse_mime(raw: bytes) -> InboundEmail:
             continue
         content_type = part.get_content_type()
         filename = (part.get_filename() or "").lower()
-        disposition = (part.get("content-disposition") or "").lower()
+        # str(): with 8-bit bytes in it, compat32 hands the header back as a Header object
+        disposition = str(part.get("content-disposition") or "").lower()
         if content_type in _XML_TYPES or filename.endswith(".xml"):
             result.xml_parts.append(_part_text(part))
         elif content_type == "text/plain" and "attachment" not in disposition:
