@@ -306,6 +306,19 @@ def test_showcase_phone_never_taken_from_the_footer() -> None:
     )
 
 
+def test_showcase_email_never_taken_from_the_footer() -> None:
+    html = (
+        "<p><strong>FORD - Kuga III</strong> E102233445</p><p><strong>Mme Emilie Vasseur"
+        '</strong></p><p><a href="mailto:">Lui écrire</a></p><p>&gt; Message : Dispo ?</p>'
+        "<p>Cordialement,<br>L&rsquo;&eacute;quipe La Centrale</p>"
+        '<p><a href="mailto:service.pro&#64;lacentrale.fr">Nous écrire</a></p>'
+    )
+    assert layouts.html_footer_start(html) == html.index("L&rsquo;")
+    assert layouts.lacentrale_vitrine(html_mail(html), "sha256:x") == Quarantine(
+        "no_contact_details", "lacentrale_vitrine: email/phone invalid"
+    )
+
+
 # --- Robustness: each parser returns an outcome (or None: "not my layout"), never raises ----
 
 _TOKENS = [
@@ -371,6 +384,7 @@ def test_text_helpers_never_raise(text: str) -> None:
     assert all(isinstance(item, str) for item in layouts.strong_texts(text))
     assert all(number.startswith("+") for number in phones_in_text(text))
     assert isinstance(layouts.before_footer(text), str)
+    assert 0 <= layouts.html_footer_start(text) <= len(text)
 
 
 def test_eight_bit_bytes_in_a_part_header_do_not_fail_the_parse() -> None:

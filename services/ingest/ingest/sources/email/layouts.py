@@ -190,11 +190,18 @@ def lacentrale_url(ref: str | None) -> str | None:
     return f"https://www.lacentrale.fr/auto-occasion-annonce-{ord(ref[0])}{ref[1:]}.html"
 
 
+def _strongs(html: str) -> list[tuple[int, str]]:
+    """(offset in the HTML, text) of each non-empty ``<strong>``, entities decoded (the showcase
+    layout's values are only found in the raw HTML, so they are decoded here)."""
+    found = (
+        (match.start(), html_fragment_text(match.group(1))) for match in _STRONG.finditer(html)
+    )
+    return [(offset, text) for offset, text in found if text]
+
+
 def strong_texts(html: str) -> list[str]:
-    """The text of each non-empty ``<strong>`` of an HTML body, in order, entities decoded (the
-    showcase layout's values are only found in the raw HTML, so they are decoded here)."""
-    texts = (html_fragment_text(match.group(1)) for match in _STRONG.finditer(html))
-    return [text for text in texts if text]
+    """The text of each non-empty ``<strong>`` of an HTML body, in order, entities decoded."""
+    return [text for _, text in _strongs(html)]
 
 
 def _showcase_title(strongs: list[str]) -> str | None:
@@ -206,9 +213,9 @@ def _showcase_title(strongs: list[str]) -> str | None:
     return None
 
 
-def _mailto(html: str) -> str | None:
-    """The first non-empty ``mailto:`` address (entities and %-escapes decoded)."""
-    for match in _MAILTO.finditer(html):
+def _mailto(html: str, end: int) -> str | None:
+    """The first non-empty ``mailto:`` address before ``end`` (entities, %-escapes decoded)."""
+    for match in _MAILTO.finditer(html, 0, end):
         address = unquote(html_unescape(match.group(1))).split("?")[0].strip()
         if address:
             return address
@@ -247,6 +254,7 @@ _FOOTER = re.compile(rf"^[ \t>]*(?:{'|'.join(_FOOTER_LINES)})", re.M | re.I)
 _MESSAGE_STOPS = (r"^\s*ref\s*:", r"^\s*Cordialement", r"^\s*--", _FOOTER.pattern)
 _MESSAGE_LABEL = re.compile(r"^[ \t>]*Message\b", re.M | re.I)
 _TABLE_END = re.compile(r"</table\s*>", re.I)
+_TEXT_NODE = re.compile(r">([^<>]*[^<>\s][^<>]*)")
 
 
 def before_footer(text: str) -> str:
@@ -255,6 +263,18 @@ def before_footer(text: str) -> str:
     message = _MESSAGE_LABEL.search(text)
     footer = _FOOTER.search(text, message.end()) if message else None
     return text[: footer.start()] if footer else text
+
+
+def html_footer_start(html: str) -> int:
+    """Where the portal's footer starts in raw HTML: the first text node that begins with a
+    footer line after the node holding the ``Message`` label (the end when there is none)."""
+    after_message = False
+    for match in _TEXT_NODE.finditer(html):
+        text = html_fragment_text(match.group(1))
+        if after_message and _FOOTER.match(text):
+            return match.start(1)
+        after_message = after_message or _MESSAGE_LABEL.match(text) is not None
+    return len(html)
 
 
 def lacentrale_message(mail: InboundEmail, text: str) -> str | None:
@@ -432,19 +452,18 @@ def lacentrale_vitrine(mail: InboundEmail, fallback_ref: str) -> Outcome | None:
     (entities decoded: ``M.&nbsp;J&eacute;r&ocirc;me``, ``07&nbsp;81…``, ``x&#64;orange.fr``)."""
     if not mail.html:
         return None
-    mailto = _mailto(mail.html)
-    text = before_footer(mail.best_text)
-    seen = "".join(text.split())  # a <strong> of the footer is nobody's name or phone
+    footer = html_footer_start(mail.html)  # a mailto or <strong> there is not the buyer's
+    mailto = _mailto(mail.html, footer)
     strongs = [
         strong
-        for strong in strong_texts(mail.html)
-        if "".join(strong.split()) in seen and not _FOOTER.match(strong)
+        for offset, strong in _strongs(mail.html)
+        if offset < footer and not _FOOTER.match(strong)
     ]
-    name = next((text for text in strongs if all(split_civility(text))), None)
+    name = next((strong for strong in strongs if all(split_civility(strong))), None)
     if mailto is None and name is None:
         return None
-    phone = next((found[0] for text in strongs if (found := phones_in_text(text))), None)
-    message = lacentrale_message(mail, text)
+    phone = next((found[0] for strong in strongs if (found := phones_in_text(strong))), None)
+    message = lacentrale_message(mail, before_footer(mail.best_text))
     return _lacentrale_draft(
         mail,
         fallback_ref,
