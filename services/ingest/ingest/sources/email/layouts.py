@@ -255,6 +255,7 @@ _MESSAGE_STOPS = (r"^\s*ref\s*:", r"^\s*Cordialement", r"^\s*--", _FOOTER.patter
 _MESSAGE_LABEL = re.compile(r"^[ \t>]*Message\b", re.M | re.I)
 _TABLE_END = re.compile(r"</table\s*>", re.I)
 _TEXT_NODE = re.compile(r">([^<>]*[^<>\s][^<>]*)")
+_DIGITS = re.compile(r"(?:\d\D{0,3}){6}")  # a phone number has more than 6 digits
 
 
 def before_footer(text: str) -> str:
@@ -280,8 +281,9 @@ def html_footer_start(html: str) -> int:
 def lacentrale_message(mail: InboundEmail, text: str) -> str | None:
     """The ``Message`` block up to a stop line (``ref:``, signature, footer) and, in an HTML
     body, up to the end of the table that holds it (the footer comes in the next one)."""
-    if mail.html_text:
-        for section in _TABLE_END.split(mail.html):
+    sections = _TABLE_END.split(mail.html) if mail.html_text else []
+    if len(sections) > 1:  # without a table, the HTML's text is ``text`` already
+        for section in sections:
             if "message" not in section.lower():
                 continue
             section_text = html_to_text(section)
@@ -462,7 +464,14 @@ def lacentrale_vitrine(mail: InboundEmail, fallback_ref: str) -> Outcome | None:
     name = next((strong for strong in strongs if all(split_civility(strong))), None)
     if mailto is None and name is None:
         return None
-    phone = next((found[0] for strong in strongs if (found := phones_in_text(strong))), None)
+    phone = next(
+        (
+            found[0]
+            for strong in strongs
+            if _DIGITS.search(strong) and (found := phones_in_text(strong))
+        ),
+        None,
+    )
     message = lacentrale_message(mail, before_footer(mail.best_text))
     return _lacentrale_draft(
         mail,

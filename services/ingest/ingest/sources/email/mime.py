@@ -88,7 +88,10 @@ def decode_header(value: object) -> str:
     """A raw header value as one line of text: unfolded, 8-bit bytes and RFC 2047 words decoded."""
     if not value:
         return ""
-    raw = unfold(_eight_bit(str(value)))
+    text = str(value)
+    if text.isascii() and "=?" not in text and "\n" not in text and "\r" not in text:
+        return text.strip()  # the common case: nothing to unfold or decode
+    raw = unfold(_eight_bit(text))
     try:
         parts = []
         for chunk, charset in email.header.decode_header(raw):
