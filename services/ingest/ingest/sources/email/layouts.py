@@ -422,7 +422,8 @@ def lacentrale_xml(mail: InboundEmail, fallback_ref: str) -> Outcome | None:
         return Quarantine("xml_not_well_formed", str(exc))
     if isinstance(outcome, LeadDraft):
         vehicle, extra = _lacentrale_vehicle(mail)
-        if trade_in_mentioned(outcome.message):
+        # A trade-in vehicle in the XML is as clear a mention as the words in the message.
+        if trade_in_mentioned(outcome.message) or "trade_in" in outcome.extra:
             extra["trade_in_mentioned"] = True
         ad_ref = outcome.vehicle.ad_ref or vehicle.ad_ref
         outcome = replace(
