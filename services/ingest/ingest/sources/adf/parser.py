@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from ingest.canonical import Contact, LeadDraft, Outcome, Quarantine, Vehicle
-from ingest.canonical.contacts import clean, int_in, price_eur
+from ingest.canonical.contacts import clean, int_in, phones_in_text, price_eur
 from ingest.canonical.drafts import Source
 
 
@@ -140,8 +141,22 @@ def _contact(container: ET.Element | None) -> Contact:
     return contact
 
 
+def _with_message_phone(contact: Contact, message: str | None) -> Contact:
+    """La Centrale's rule: with no phone of its own, the contact's phone is the first one
+    written in the message."""
+    if contact.phone or contact.phone_raw:
+        return contact
+    found = phones_in_text(message or "")
+    return replace(contact, phone=found[0]) if found else contact
+
+
 def _prospect(
-    prospect: ET.Element, *, source: Source, fallback_ref: str, fallback_date: datetime | None
+    prospect: ET.Element,
+    *,
+    source: Source,
+    fallback_ref: str,
+    fallback_date: datetime | None,
+    phone_from_message: bool,
 ) -> Outcome:
     customer = _first(prospect, "customer")
     contact_node = _first(customer, "contact") if customer is not None else None
@@ -152,6 +167,8 @@ def _prospect(
     if ref and id_node is not None and id_node.get("source"):
         ref = f"{clean(id_node.get('source'), 80)}:{ref}"
     comments = _text(_first(customer, "comments")) if customer is not None else None
+    if phone_from_message:
+        contact = _with_message_phone(contact, comments)
     address = _first(contact_node, "address") if contact_node is not None else None
     if address is not None:
         for key in ("postalcode", "city", "country"):
@@ -183,7 +200,10 @@ def parse_adf(
     source: Source = "adf",
     fallback_ref: str | None = None,
     fallback_date: datetime | None = None,
+    phone_from_message: bool = False,
 ) -> list[Outcome]:
+    """One outcome per prospect. ``phone_from_message``: a contact without a phone takes the
+    first phone written in its message (La Centrale's rule)."""
     root = load(xml)
     base_ref = (
         fallback_ref
@@ -202,14 +222,28 @@ def parse_adf(
                 source=source,
                 fallback_ref=base_ref if index == 0 else f"{base_ref}#{index + 1}",
                 fallback_date=fallback_date,
+                phone_from_message=phone_from_message,
             )
             for index, prospect in enumerate(prospects)
         ]
-    return [_loose(root, source=source, fallback_ref=base_ref, fallback_date=fallback_date)]
+    return [
+        _loose(
+            root,
+            source=source,
+            fallback_ref=base_ref,
+            fallback_date=fallback_date,
+            phone_from_message=phone_from_message,
+        )
+    ]
 
 
 def _loose(
-    root: ET.Element, *, source: Source, fallback_ref: str, fallback_date: datetime | None
+    root: ET.Element,
+    *,
+    source: Source,
+    fallback_ref: str,
+    fallback_date: datetime | None,
+    phone_from_message: bool,
 ) -> Outcome:
     """La Centrale's ADF-like XML: ``email``, ``phone``, ``name part="full"``, ``groupId``,
     ``make``, ``model``, ``content``/``comments`` anywhere in the tree."""
@@ -225,6 +259,9 @@ def _loose(
         email=_text(_find_any(root, "email")),
         phone=_text(_find_any(root, "phone")),
     )
+    message = _text(_find_any(root, "content")) or _text(_find_any(root, "comments"))
+    if phone_from_message:
+        contact = _with_message_phone(contact, message)
     if not contact.reachable:
         return Quarantine("xml_without_contact", "email/phone missing or invalid")
     ad_ref = _text(_find_any(root, "groupid")) or _text(_find_any(root, "stock"))
@@ -238,6 +275,6 @@ def _loose(
             make=_text(_find_any(root, "make")),
             model=_text(_find_any(root, "model")),
         ),
-        message=_text(_find_any(root, "content")) or _text(_find_any(root, "comments")),
+        message=message,
         layout="xml",
     )

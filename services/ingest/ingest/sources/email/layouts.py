@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import replace
 from html import unescape as html_unescape
 from typing import Any
@@ -13,7 +12,7 @@ from urllib.parse import unquote
 from ingest.canonical import Contact, LeadDraft, Outcome, Quarantine, Vehicle
 from ingest.canonical.contacts import clean, emails_in_text, phones_in_text, price_eur
 from ingest.canonical.drafts import Source
-from ingest.sources.adf.parser import AdfSyntaxError, load, parse_adf
+from ingest.sources.adf.parser import AdfSyntaxError, parse_adf
 from ingest.sources.email.mime import InboundEmail, html_fragment_text, html_to_text
 
 LEBONCOIN_MIN_FIELDS = 4
@@ -333,82 +332,18 @@ def _lacentrale_draft(
 
 
 _TRADE_IN = re.compile(r"\b(reprise|échange|echange)\b", re.I)
-_NO_CONTACT = ("xml_without_contact", "no_contact_details")
 
 
 def trade_in_mentioned(message: str | None) -> bool:
     return bool(message and _TRADE_IN.search(message))
 
 
-def _local(tag: object) -> str:
-    return tag.rsplit("}", 1)[-1].lower() if isinstance(tag, str) else ""
-
-
-def _first_child(element: ET.Element | None, name: str) -> ET.Element | None:
-    if element is None:
-        return None
-    return next((child for child in element if _local(child.tag) == name), None)
-
-
-def _first_anywhere(element: ET.Element, name: str) -> ET.Element | None:
-    return next((node for node in element.iter() if _local(node.tag) == name), None)
-
-
-def _node_text(element: ET.Element | None) -> str | None:
-    return None if element is None else clean("".join(element.itertext()))
-
-
-def _with_message_phone(xml: str) -> str | None:
-    """The XML again with the first phone of its message written as the contact's phone (the
-    place ``parse_adf`` reads it from), or ``None`` when the message holds no phone. Used when
-    the XML itself has neither an e-mail nor a phone, so that the rest maps as usual."""
-    root = load(xml)
-    if _local(root.tag) == "adf":  # ADF: the first prospect's customer/comments
-        customer = _first_child(_first_child(root, "prospect"), "customer")
-        if customer is None:
-            return None
-        container = _first_child(customer, "contact")
-        if container is None:
-            container = customer
-        message = _node_text(_first_child(customer, "comments"))
-        phone_node = _first_child(container, "phone")
-    else:  # ADF-like: content (or comments) and phone anywhere
-        container = root
-        message = _node_text(_first_anywhere(root, "content")) or _node_text(
-            _first_anywhere(root, "comments")
-        )
-        phone_node = _first_anywhere(root, "phone")
-    phones = phones_in_text(message or "")
-    if not phones:
-        return None
-    if phone_node is None:
-        phone_node = ET.SubElement(container, "phone")
-    for child in list(phone_node):
-        phone_node.remove(child)
-    phone_node.text = phones[0]
-    return ET.tostring(root, encoding="unicode")
-
-
 def _parse_lacentrale_xml(xml: str, ref: str, mail: InboundEmail) -> Outcome:
-    """``parse_adf`` on the XML part, then the La Centrale rule: a phone found only in the
+    """``parse_adf`` on the XML part, with La Centrale's rule: a phone found only in the
     message (``content``/``comments``) is the contact's phone."""
-    outcome = parse_adf(xml, source="lacentrale", fallback_ref=ref, fallback_date=mail.date)[0]
-    if isinstance(outcome, Quarantine) and outcome.reason in _NO_CONTACT:
-        try:
-            patched = _with_message_phone(xml)
-            if patched is not None:
-                outcome = parse_adf(
-                    patched, source="lacentrale", fallback_ref=ref, fallback_date=mail.date
-                )[0]
-        except (AdfSyntaxError, RecursionError, ValueError, TypeError):
-            pass  # keep the first answer
-    elif isinstance(outcome, LeadDraft) and not (
-        outcome.contact.phone or outcome.contact.phone_raw
-    ):
-        found = phones_in_text(outcome.message or "")
-        if found:
-            outcome = replace(outcome, contact=replace(outcome.contact, phone=found[0]))
-    return outcome
+    return parse_adf(
+        xml, source="lacentrale", fallback_ref=ref, fallback_date=mail.date, phone_from_message=True
+    )[0]
 
 
 def lacentrale_xml(mail: InboundEmail, fallback_ref: str) -> Outcome | None:
