@@ -75,8 +75,11 @@ async def build_history(system: System) -> tuple[str, list[str]]:
 
     async def whole_timeline() -> dict[str, Any] | None:
         client = await _client(system)
-        kinds = {entry["kind"] for entry in client["timeline"]} if client else set()
-        return client if {"lead.received", "lead.qualified"} <= kinds else None
+        timeline = client["timeline"] if client else []
+        kinds = {entry["kind"] for entry in timeline}
+        leads = {entry["lead_id"] for entry in timeline}
+        complete = {"lead.received", "lead.qualified"} <= kinds and leads >= set(lead_ids)
+        return client if complete else None
 
     client = await eventually(whole_timeline, timeout_s=60)
     assert {entry["lead_id"] for entry in client["timeline"]} == set(lead_ids)
