@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 
@@ -43,7 +44,16 @@ async def drop_database(url: str, admin_url: str = POSTGRES_URL) -> None:
     name = make_url(url).database
     connection = await asyncpg.connect(_asyncpg_dsn(admin_url), timeout=5)
     try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for attempt in range(40):
+            try:
+                await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except asyncpg.InsufficientPrivilegeError:
+                # FORCE may not end an autovacuum worker busy on the database (it runs as the
+                # superuser); it finishes within moments on a test database.
+                if attempt == 39:
+                    raise
+                await asyncio.sleep(0.25)
     finally:
         await connection.close()
 
