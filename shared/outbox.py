@@ -25,37 +25,58 @@ from shared.events.catalogue import spec_for
 from shared.events.envelope import Envelope
 from shared.metrics import ServiceMetrics
 from shared.redact import safe_error_text
+from shared.tracing import current_traceparent
 
 log = structlog.get_logger(__name__)
 
 _MAX_BACKOFF_S = 5.0
 
 
-def outbox_row(envelope: Envelope, *, payload: BaseModel | None = None) -> dict[str, Any]:
-    """The outbox row of an event. Its data is checked against the catalogue's payload model,
-    unless the caller hands in the instance of that very model the data was dumped from."""
-    spec = spec_for(envelope.type)
+def event_row(*, source: str, event_type: str, subject: str, payload: BaseModel) -> dict[str, Any]:
+    """The outbox row of ``payload``'s event (CloudEvents envelope, current trace context).
+
+    The data is dumped from the payload; it is validated again only when the payload is not the
+    catalogue's model for ``event_type`` (a dump of that very model cannot break its schema).
+    """
+    spec = spec_for(event_type)
+    data = payload.model_dump(mode="json")
     if type(payload) is not spec.payload:
-        spec.payload.model_validate(envelope.data)
+        spec.payload.model_validate(data)
+    envelope = Envelope(
+        source=source,
+        type=event_type,
+        subject=subject,
+        traceparent=current_traceparent.get(),
+        data=data,
+    )
     return {
         "event_id": envelope.id,
-        "event_type": envelope.type,
+        "event_type": event_type,
         "topic": spec.topic,
         "key": envelope.to_key(),
         "value": envelope.to_value(),
         "headers": [[name, value.decode()] for name, value in envelope.to_headers()],
-        "subject": envelope.subject,
+        "subject": subject,
         "created_at": utcnow(),
         "attempts": 0,
         "last_error": None,
     }
 
 
-async def enqueue(
-    session: AsyncSession, outbox: Table, envelope: Envelope, *, payload: BaseModel | None = None
+async def stage(
+    session: AsyncSession,
+    outbox: Table,
+    *,
+    source: str,
+    event_type: str,
+    subject: str,
+    payload: BaseModel,
 ) -> None:
     """Stage an event for publishing; it is committed with the caller's transaction."""
-    await session.execute(insert_into(outbox), outbox_row(envelope, payload=payload))
+    await session.execute(
+        insert_into(outbox),
+        event_row(source=source, event_type=event_type, subject=subject, payload=payload),
+    )
 
 
 @cache

@@ -25,7 +25,7 @@ from shared.events.privacy import (
     ExportProvidedV1,
     ExportRequestedV1,
 )
-from shared.outbox import enqueue
+from shared.outbox import stage
 from shared.runtime import Runtime
 
 ERASURE_REQUESTED = "privacy.erasure-requested.v1"
@@ -74,15 +74,13 @@ def erasure_handler(
             erased=erased,
             completed_at=utcnow(),
         )
-        await enqueue(
+        await stage(
             session,
             outbox,
-            Envelope(
-                source=f"/vo-leads/{service}",
-                type=ERASURE_COMPLETED,
-                subject=request.client_id,
-                data=answer.model_dump(mode="json"),
-            ),
+            source=f"/vo-leads/{service}",
+            event_type=ERASURE_COMPLETED,
+            subject=request.client_id,
+            payload=answer,
         )
 
     return handle
@@ -160,15 +158,13 @@ def export_handler(*, service: str, outbox: Table, export: Exporter) -> Handler:
             data=await export(session, request),
             provided_at=utcnow(),
         )
-        await enqueue(
+        await stage(
             session,
             outbox,
-            Envelope(
-                source=f"/vo-leads/{service}",
-                type=EXPORT_PROVIDED,
-                subject=request.client_id,
-                data=share.model_dump(mode="json"),
-            ),
+            source=f"/vo-leads/{service}",
+            event_type=EXPORT_PROVIDED,
+            subject=request.client_id,
+            payload=share,
         )
 
     return handle

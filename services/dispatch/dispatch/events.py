@@ -5,10 +5,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.models import infra
-from shared.events import Envelope
 from shared.events.payloads import EventPayload
-from shared.outbox import enqueue
-from shared.tracing import current_traceparent
+from shared.outbox import stage
 
 EVENT_SOURCE = "/vo-leads/dispatch"
 
@@ -17,11 +15,11 @@ async def publish(
     session: AsyncSession, event_type: str, subject: str, payload: EventPayload
 ) -> None:
     """Stage the event in the outbox, in the caller's transaction (subject = lead id)."""
-    envelope = Envelope(
+    await stage(
+        session,
+        infra.outbox_event,
         source=EVENT_SOURCE,
-        type=event_type,
+        event_type=event_type,
         subject=subject,
-        traceparent=current_traceparent.get(),
-        data=payload.model_dump(mode="json"),
+        payload=payload,
     )
-    await enqueue(session, infra.outbox_event, envelope)

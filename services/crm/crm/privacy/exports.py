@@ -15,9 +15,8 @@ from sqlalchemy.orm import selectinload
 from crm.models import Client, export_part, export_request, infra
 from shared.clock import utcnow
 from shared.errors import NotFound
-from shared.events import Envelope
 from shared.events.privacy import ExportProvidedV1, ExportRequestedV1
-from shared.outbox import enqueue
+from shared.outbox import stage
 from shared.privacy import ERASURE_PARTICIPANTS, EXPORT_REQUESTED
 
 EXPORT_KEPT = timedelta(days=30)
@@ -63,15 +62,13 @@ async def request_export(
     event = ExportRequestedV1(
         request_id=request_id, client_id=client_id, lead_ids=lead_ids, requested_at=now
     )
-    await enqueue(
+    await stage(
         session,
         infra.outbox_event,
-        Envelope(
-            source="/vo-leads/crm",
-            type=EXPORT_REQUESTED,
-            subject=client_id,
-            data=event.model_dump(mode="json"),
-        ),
+        source="/vo-leads/crm",
+        event_type=EXPORT_REQUESTED,
+        subject=client_id,
+        payload=event,
     )
     row = await latest_request(session, client_id)
     assert row is not None

@@ -14,10 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm.models import contact_objection, infra
 from shared.clock import utcnow
 from shared.errors import InvalidRequest
-from shared.events import Envelope
 from shared.events.privacy import ContactSuppressedV1
 from shared.normalize import normalize_email, normalize_phone
-from shared.outbox import enqueue
+from shared.outbox import stage
 from shared.privacy import CONTACT_SUPPRESSED, contact_hash
 
 Reason = Literal["objection", "opt_out", "legal_request"]
@@ -87,15 +86,13 @@ async def record_objection(
             .on_conflict_do_nothing(index_elements=["contact_hash"])
         )
     event = ContactSuppressedV1(contact_hashes=hashes, reason=body.reason, suppressed_at=now)
-    await enqueue(
+    await stage(
         session,
         infra.outbox_event,
-        Envelope(
-            source="/vo-leads/crm",
-            type=CONTACT_SUPPRESSED,
-            subject=hashes[0],
-            data=event.model_dump(mode="json"),
-        ),
+        source="/vo-leads/crm",
+        event_type=CONTACT_SUPPRESSED,
+        subject=hashes[0],
+        payload=event,
     )
     return ObjectionOut(suppressed=True, reason=body.reason, since=now)
 

@@ -17,9 +17,8 @@ from crm.privacy.repository import ErasureRepository
 from crm.privacy.schemas import ErasureRequestOut, ServiceProgress
 from shared.clock import utcnow
 from shared.errors import NotFound
-from shared.events import Envelope
 from shared.events.privacy import ErasureCompletedV1, ErasureRequestedV1
-from shared.outbox import enqueue
+from shared.outbox import stage
 from shared.privacy import ERASURE_PARTICIPANTS, ERASURE_REQUESTED, contact_hash
 
 EVENT_SOURCE = "/vo-leads/crm"
@@ -63,15 +62,13 @@ async def request_erasure(
         contact_hashes=hashes,
         requested_at=now,
     )
-    await enqueue(
+    await stage(
         session,
         infra.outbox_event,
-        Envelope(
-            source=EVENT_SOURCE,
-            type=ERASURE_REQUESTED,
-            subject=client_id,
-            data=event.model_dump(mode="json"),
-        ),
+        source=EVENT_SOURCE,
+        event_type=ERASURE_REQUESTED,
+        subject=client_id,
+        payload=event,
     )
     created = await repository.get(request_id)
     assert created is not None

@@ -20,10 +20,8 @@ from ingest.leads.repository import LeadRepository
 from ingest.leads.schemas import LeadIn
 from ingest.models import Lead, infra
 from shared.clock import utcnow
-from shared.events import Envelope
 from shared.events.payloads import ContactV1, LeadReceivedV1, VehicleV1
-from shared.outbox import insert_into, outbox_row
-from shared.tracing import current_traceparent
+from shared.outbox import event_row as outbox_event_row, insert_into
 
 EVENT_SOURCE = "/vo-leads/ingest"
 
@@ -82,11 +80,15 @@ def lead_row(draft: LeadDraft, *, raw_input_id: str | None = None) -> dict[str, 
     }
 
 
-def event_row(row: dict[str, Any]) -> dict[str, Any]:
+def event_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """The outbox row of ``lead.received.v1`` for a new lead row (built in the caller's trace
     context)."""
-    payload, envelope = lead_received_event(row)
-    return outbox_row(envelope, payload=payload)
+    return outbox_event_row(
+        source=EVENT_SOURCE,
+        event_type="lead.received.v1",
+        subject=row["id"],
+        payload=lead_received(row),
+    )
 
 
 async def accept_draft(
@@ -123,9 +125,9 @@ def insert_lead(dialect: str) -> Any:
     )
 
 
-def lead_received_event(row: Mapping[str, Any]) -> tuple[LeadReceivedV1, Envelope]:
-    """``lead.received.v1`` of a lead row: the payload model and its envelope."""
-    payload = LeadReceivedV1(
+def lead_received(row: Mapping[str, Any]) -> LeadReceivedV1:
+    """The ``lead.received.v1`` payload of a lead row."""
+    return LeadReceivedV1(
         lead_id=row["id"],
         kind=row["kind"],
         source=row["source"],
@@ -142,11 +144,4 @@ def lead_received_event(row: Mapping[str, Any]) -> tuple[LeadReceivedV1, Envelop
         ),
         vehicle=VehicleV1(**row["vehicle"]),
         message=row["message"],
-    )
-    return payload, Envelope(
-        source=EVENT_SOURCE,
-        type="lead.received.v1",
-        subject=row["id"],
-        traceparent=current_traceparent.get(),
-        data=payload.model_dump(mode="json"),
     )
