@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, validate_email
 
 # [A-Za-z] spelled out, never re.IGNORECASE: that flag lets [a-z] match the Kelvin sign.
 PLAIN_ADDRESS = re.compile(
@@ -46,6 +46,6 @@ def normalize_email(raw: str | None) -> str | None:
         return plain
     try:
         result = validate_email(address, check_deliverability=False)
-    except EmailNotValidError:
+    except ValueError:  # EmailNotValidError, and codec errors on odd input
         return None
     return result.normalized.casefold()

@@ -9,7 +9,11 @@ import unicodedata
 from typing import Any
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
+
+from shared.normalize import (
+    normalize_email as shared_normalize_email,
+    normalize_phone as shared_normalize_phone,
+)
 
 OVERSEAS_REGIONS = ("RE", "GP", "MQ", "GF", "YT", "PM")
 RELAY_DOMAINS = ("messagerie.lacentrale.fr",)
@@ -26,32 +30,27 @@ def clean(text: str | None, max_length: int = 10_000) -> str | None:
 
 
 def normalize_phone(raw: str | None) -> tuple[str | None, str | None]:
-    """(E.164, None) for a valid number; (None, raw) for an invalid one; (None, None) if empty."""
+    """(E.164, None) for a valid number; (None, raw) for an invalid one; (None, None) if empty.
+    France first, then the overseas departments."""
     text = clean(raw, 60)
     if text is None:
         return None, None
     text = text.removeprefix("tel:").removeprefix("Tel:").strip()
     for region in ("FR", *OVERSEAS_REGIONS):
-        try:
-            number = phonenumbers.parse(text, region)
-        except phonenumbers.NumberParseException:
-            return None, text
-        if phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
+        e164 = shared_normalize_phone(text, region=region)
+        if e164 is not None:
+            return e164, None
         if text.startswith("+") or text.startswith("00"):
             break  # an explicit country code: other default regions change nothing
     return None, text
 
 
 def normalize_email(raw: str | None) -> str | None:
+    """The shared rule, after the wrappers e-mails put around addresses (``mailto:``, ``<>``)."""
     text = clean(raw, 320)
     if text is None:
         return None
-    text = text.removeprefix("mailto:").strip("<>()[] ,;.")
-    try:
-        return validate_email(text, check_deliverability=False).normalized.casefold()
-    except (EmailNotValidError, ValueError, UnicodeError):
-        return None
+    return shared_normalize_email(text.removeprefix("mailto:").strip("<>()[] ,;."))
 
 
 def is_relay(email: str) -> bool:
