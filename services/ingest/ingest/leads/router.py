@@ -65,18 +65,19 @@ _PROBLEMS: dict[int | str, dict[str, str]] = {
     responses=_PROBLEMS,
 )
 async def post_lead(request: Request, _: Submitter) -> Response:
+    runtime = runtime_of(request)
     settings = settings_of(request)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in JSON_TYPES and media_type not in XML_TYPES:
         raise UnsupportedMediaType("Send application/json or ADF as application/xml.")
     body = await read_limited(request, settings.max_json_bytes)
     if media_type in XML_TYPES:
-        async with session_scope(runtime_of(request).session_factory) as session:
+        async with session_scope(runtime.session_factory) as session:
             intake = await _post_adf(session, body, media_type)
-        count_input(runtime_of(request).metrics, "api", intake.status)
+        count_input(runtime.metrics, "api", intake.status)
         return JSONResponse(intake.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
     accepted = await _post_json(request, body)
-    count_input(runtime_of(request).metrics, "api", accepted.status)
+    count_input(runtime.metrics, "api", accepted.status)
     # Serialised here: FastAPI would validate the answer against the response model again.
     return Response(
         accepted.model_dump_json(), status_code=status.HTTP_202_ACCEPTED, media_type=JSON
@@ -109,14 +110,7 @@ def _invalid_lead(exc: ValidationError) -> InvalidRequest:
     if any(error["type"] == "json_invalid" for error in errors):
         return InvalidRequest(
             "The body is not valid JSON.",
-            errors=[
-                {
-                    "field": "body",
-                    "location": "body",
-                    "type": "json_invalid",
-                    "message": "invalid JSON",
-                }
-            ],
+            errors=[_JSON_INVALID],
         )
     problems = validation_errors(errors)
     fields = ", ".join(sorted({error["field"] for error in problems}))
