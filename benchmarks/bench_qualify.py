@@ -68,7 +68,7 @@ async def fresh_database() -> AsyncIterator[str]:
             await admin.close()
 
 
-async def seed(runtime: Runtime, count: int) -> None:
+async def seed(runtime: Runtime[Any], count: int) -> None:
     rng = random.Random(count)
     base = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
     rows: list[dict[str, Any]] = []
@@ -101,7 +101,7 @@ async def seed(runtime: Runtime, count: int) -> None:
         await autocommit.execute(text("VACUUM ANALYZE queued_lead"))
 
 
-async def plan_nodes(runtime: Runtime) -> list[str]:
+async def plan_nodes(runtime: Runtime[Any]) -> list[str]:
     """The node types of the queue query's plan (first page, with the claim condition)."""
     query = text(
         "EXPLAIN (FORMAT JSON) SELECT * FROM queued_lead WHERE is_open = true AND "
@@ -125,7 +125,7 @@ async def plan_nodes(runtime: Runtime) -> list[str]:
 @dataclass
 class Env:
     size: int
-    runtime: Runtime
+    runtime: Runtime[Any]
     clients: list[httpx.AsyncClient]
     list_ms: list[float] = field(default_factory=list)
     deep_ms: list[float] = field(default_factory=list)
@@ -144,7 +144,7 @@ async def environment(size: int) -> AsyncIterator[Env]:
         app = SERVICE.create_app(settings)
         app.state.policy.clock = lambda: datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
         async with app.router.lifespan_context(app):
-            runtime: Runtime = app.state.runtime
+            runtime: Runtime[Any] = app.state.runtime
             await seed(runtime, size)
             tokens = [f"vo_bench-{index}-{uuid.uuid4().hex}" for index in range(OPERATORS)]
             async with session_scope(runtime.session_factory) as session:

@@ -1,24 +1,52 @@
-"""FastAPI dependencies every service uses: the runtime, a unit of work per request, and the
-caller's principal with its roles."""
+"""FastAPI dependencies every service uses: the runtime (typed by each service's ``deps.py``), its
+settings, clock and components, a unit of work per request, the caller's principal with its
+roles, and the OpenAPI ``responses`` of problem classes."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import ROLES, Principal, authenticate
 from shared.db.session import session_scope
-from shared.errors import Forbidden, Unauthorized
+from shared.errors import PROBLEM_MEDIA_TYPE, Forbidden, Problem, Unauthorized
+from shared.outbox import Outbox
 from shared.runtime import Runtime
 
+ComponentT = TypeVar("ComponentT")
 
-def runtime_of(request: Request) -> Runtime:
+
+def runtime_of(request: Request) -> Runtime[Any]:
     runtime = request.app.state.runtime
     assert isinstance(runtime, Runtime)
     return runtime
+
+
+def settings_of(request: Request) -> Any:
+    """The service's settings; each ``deps.py`` annotates them with its own settings class."""
+    return runtime_of(request).settings
+
+
+def now_of(request: Request) -> datetime:
+    """ "Now" from the runtime's clock (tests pass their own clock to ``create_app``)."""
+    return runtime_of(request).clock()
+
+
+def outbox_of(request: Request) -> Outbox:
+    return runtime_of(request).outbox
+
+
+def component(kind: type[ComponentT]) -> Callable[[Request], ComponentT]:
+    """Dependency: the per-process component of type ``kind`` (see ``Runtime.provide``)."""
+
+    def dependency(request: Request) -> ComponentT:
+        return runtime_of(request).component(kind)
+
+    return dependency
 
 
 async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -27,8 +55,10 @@ async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
+RuntimeDep = Annotated[Runtime[Any], Depends(runtime_of)]
 SessionDep = Annotated[AsyncSession, Depends(request_session, scope="function")]
+NowDep = Annotated[datetime, Depends(now_of)]
+OutboxDep = Annotated[Outbox, Depends(outbox_of)]
 
 
 def bearer_token(request: Request) -> str:
@@ -60,3 +90,36 @@ def require_roles(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
         return principal
 
     return dependency
+
+
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+    "required": ["type", "title", "status"],
+}
+
+
+def problem_responses(
+    *problems: type[Problem], **described: str
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` of the given problem classes: their status, their docstring as the
+    description, a problem+json body. ``described`` overrides a description by status
+    (``s404="Unknown lead"``)."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for problem in problems:
+        text = described.get(f"s{problem.status}") or (problem.__doc__ or problem.title)
+        responses[problem.status] = {
+            "description": f"{text.strip()} (problem+json)",
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_SCHEMA}},
+        }
+    return responses
+
+
+# Every route behind a role answers these; routers declare them once (``APIRouter(responses=…)``).
+AUTH_PROBLEMS = problem_responses(Unauthorized, Forbidden)

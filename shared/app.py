@@ -1,30 +1,40 @@
-"""The FastAPI application every service builds: lifespan-owned runtime, problem+json errors,
-request context middleware, health, readiness and metrics."""
+"""The FastAPI application every service builds: lifespan-owned runtime (with the service's own
+start-up hooks), problem+json errors, request context middleware, health, readiness, metrics."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from shared.clock import Clock, utcnow
 from shared.db.infra import InfraTables
 from shared.errors import install_problem_handlers
 from shared.health import router as health_router
 from shared.http import RequestContextMiddleware
 from shared.logging import configure_logging
 from shared.metrics import ServiceMetrics
-from shared.runtime import Runtime
-from shared.settings import ServiceSettings
+from shared.runtime import Runtime, SettingsT
+
+# Entered after the runtime opens, exited before it closes (in reverse order): builds and owns a
+# per-process component (``runtime.provide(...)``), e.g. ingest's group commit.
+LifespanHook = Callable[[Runtime[Any]], AbstractAsyncContextManager[None]]
+# Edits the generated OpenAPI document once (e.g. a body a route reads itself).
+OpenApiHook = Callable[[dict[str, Any]], None]
 
 
 def create_service_app(
-    settings: ServiceSettings,
+    settings: SettingsT,
     *,
     infra: InfraTables,
     routers: Sequence[APIRouter],
     title: str,
     description: str,
+    clock: Clock = utcnow,
+    lifespan_hooks: Sequence[LifespanHook] = (),
+    openapi_hooks: Sequence[OpenApiHook] = (),
     configure_logs: bool = True,
 ) -> FastAPI:
     if configure_logs:
@@ -35,10 +45,13 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await Runtime.open(settings, infra, metrics, role="api")
+        runtime = await Runtime.open(settings, infra, metrics, role="api", clock=clock)
         app.state.runtime = runtime
         try:
-            yield
+            async with AsyncExitStack() as hooks:
+                for hook in lifespan_hooks:
+                    await hooks.enter_async_context(hook(runtime))
+                yield
         finally:
             await runtime.close()
 
@@ -50,4 +63,20 @@ def create_service_app(
     app.include_router(health_router)
     for router in routers:
         app.include_router(router)
+    if openapi_hooks:
+        _customise_openapi(app, openapi_hooks)
     return app
+
+
+def _customise_openapi(app: FastAPI, hooks: Sequence[OpenApiHook]) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for hook in hooks:
+                hook(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic
 
 import uvicorn
 from fastapi import FastAPI
@@ -18,6 +19,7 @@ from shared.db.infra import InfraTables
 from shared.db.migrate import upgrade
 from shared.db.session import make_session_factory, session_scope
 from shared.heap import freeze_startup_heap
+from shared.runtime import SettingsT
 from shared.settings import ServiceSettings
 from shared.worker import ConsumerFactory, Worker
 
@@ -25,8 +27,8 @@ from shared.worker import ConsumerFactory, Worker
 def run_service_cli(
     argv: Sequence[str] | None,
     *,
-    settings_factory: type[ServiceSettings],
-    create_app: Callable[[ServiceSettings], FastAPI],
+    settings_factory: type[SettingsT],
+    create_app: Callable[[SettingsT], FastAPI],
     infra: InfraTables,
     consumers: ConsumerFactory,
     migrations: Path,
@@ -81,11 +83,11 @@ async def _store(
 
 
 @dataclass(frozen=True)
-class ServiceDefinition:
+class ServiceDefinition(Generic[SettingsT]):
     """Everything the entry point and the tests need to run one service."""
 
-    settings_factory: type[ServiceSettings]
-    create_app: Callable[[ServiceSettings], FastAPI]
+    settings_factory: type[SettingsT]
+    create_app: Callable[[SettingsT], FastAPI]
     infra: InfraTables
     consumers: ConsumerFactory
     migrations: Path

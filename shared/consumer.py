@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 import structlog
 from sqlalchemy import func, insert, select
@@ -292,7 +293,7 @@ class EventConsumer:
 
 
 def build_consumer(
-    runtime: Runtime, *, name: str, topics: Sequence[str], handlers: Mapping[str, Handler]
+    runtime: Runtime[Any], *, name: str, topics: Sequence[str], handlers: Mapping[str, Handler]
 ) -> EventConsumer:
     """A consumer wired to a process's runtime and settings (retries, backoff)."""
     settings = runtime.settings

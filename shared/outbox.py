@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -77,6 +78,32 @@ async def stage(
         insert_into(outbox),
         event_row(source=source, event_type=event_type, subject=subject, payload=payload),
     )
+
+
+def event_source(service: str) -> str:
+    """The CloudEvents ``source`` of a service's events."""
+    return f"/vo-leads/{service}"
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """A service's outbox table bound to its event source: ``stage`` is all callers need."""
+
+    table: Table
+    source: str
+
+    async def stage(
+        self, session: AsyncSession, event_type: str, subject: str, payload: BaseModel
+    ) -> None:
+        """Stage an event for publishing; it is committed with the caller's transaction."""
+        await stage(
+            session,
+            self.table,
+            source=self.source,
+            event_type=event_type,
+            subject=subject,
+            payload=payload,
+        )
 
 
 @cache

@@ -120,7 +120,7 @@ def lead_scoped_eraser(
 
 
 def privacy_consumer(
-    runtime: Runtime,
+    runtime: Runtime[Any],
     *,
     erase: Eraser,
     export: Exporter,

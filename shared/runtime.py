@@ -1,9 +1,11 @@
-"""A service process's resources: engine, session factory, bus, metrics. Built at start-up from
-settings (never at import time) and closed at shutdown."""
+"""A service process's resources: settings, engine, session factory, bus, metrics, clock, outbox
+and the service's own components. Built at start-up from settings (never at import time) and
+closed at shutdown."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 import structlog
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
@@ -12,40 +14,69 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.auth import ROLES, store_token
 from shared.bus.factory import build_bus
 from shared.bus.protocol import Bus
+from shared.clock import Clock, utcnow
 from shared.db.engine import create_engine
 from shared.db.infra import InfraTables
 from shared.db.session import SessionFactory, make_session_factory, session_scope
 from shared.metrics import ServiceMetrics
+from shared.outbox import Outbox, event_source
 from shared.redact import safe_error_text
 from shared.settings import ServiceSettings
 from shared.token_cache import TokenCache
 
 log = structlog.get_logger(__name__)
 
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+ComponentT = TypeVar("ComponentT")
+
 
 @dataclass
-class Runtime:
-    settings: ServiceSettings
+class Runtime(Generic[SettingsT]):
+    settings: SettingsT
     infra: InfraTables
     engine: AsyncEngine
     session_factory: SessionFactory
     bus: Bus
     metrics: ServiceMetrics
+    clock: Clock = utcnow
     tokens: TokenCache = field(default_factory=TokenCache)
+    # Objects a service builds once per process (its policy, a group commit, …), by type.
+    _components: dict[type[Any], Any] = field(default_factory=dict)
 
     @classmethod
     async def open(
-        cls, settings: ServiceSettings, infra: InfraTables, metrics: ServiceMetrics, *, role: str
-    ) -> Runtime:
+        cls,
+        settings: SettingsT,
+        infra: InfraTables,
+        metrics: ServiceMetrics,
+        *,
+        role: str,
+        clock: Clock = utcnow,
+    ) -> Runtime[SettingsT]:
         engine = create_engine(
             settings.resolved_database_url(), application_name=f"{settings.service_name}.{role}"
         )
         bus = build_bus(settings)
         await bus.start()
-        runtime = cls(settings, infra, engine, make_session_factory(engine), bus, metrics)
+        runtime = cls(settings, infra, engine, make_session_factory(engine), bus, metrics, clock)
         if settings.dev_token is not None:
             await runtime._store_dev_token(settings.dev_token.get_secret_value())
         return runtime
+
+    @property
+    def outbox(self) -> Outbox:
+        """This service's outbox, bound to its event source."""
+        return Outbox(self.infra.outbox_event, event_source(self.settings.service_name))
+
+    def provide(self, component: object) -> None:
+        """Register a per-process component, found again by its type."""
+        self._components[type(component)] = component
+
+    def component(self, kind: type[ComponentT]) -> ComponentT:
+        found = self._components.get(kind)
+        if not isinstance(found, kind):
+            raise LookupError(f"no {kind.__name__} in this runtime")
+        return found
 
     async def _store_dev_token(self, token: str) -> None:
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from prometheus_client import start_http_server
@@ -13,6 +13,7 @@ from prometheus_client import start_http_server
 from shared.aio import sleep_or_stop
 from shared.bus.factory import topic_specs
 from shared.bus.protocol import BusUnavailable
+from shared.clock import Clock, utcnow
 from shared.db.infra import InfraTables
 from shared.logging import configure_logging
 from shared.metrics import ServiceMetrics
@@ -32,7 +33,7 @@ class Loop(Protocol):
     async def run(self, stop: asyncio.Event) -> None: ...
 
 
-ConsumerFactory = Callable[[Runtime], Sequence[Loop]]
+ConsumerFactory = Callable[[Runtime[Any]], Sequence[Loop]]
 
 
 class Worker:
@@ -44,17 +45,21 @@ class Worker:
         *,
         infra: InfraTables,
         consumers: ConsumerFactory,
+        clock: Clock = utcnow,
     ) -> None:
         self.settings = settings
+        self._clock = clock
         self._infra = infra
         self._consumer_factory = consumers
         self.metrics = ServiceMetrics(settings.service_name)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self.runtime: Runtime | None = None
+        self.runtime: Runtime[Any] | None = None
 
     async def start(self) -> None:
-        self.runtime = await Runtime.open(self.settings, self._infra, self.metrics, role="worker")
+        self.runtime = await Runtime.open(
+            self.settings, self._infra, self.metrics, role="worker", clock=self._clock
+        )
         try:
             # Built before any task starts: a wiring error stops the worker loudly.
             consumers = self._consumer_factory(self.runtime)

@@ -24,7 +24,7 @@ from shared.events import Envelope, Topics
 from shared.settings import ServiceSettings
 from shared.worker import Worker
 
-SERVICES: dict[str, ServiceDefinition] = {
+SERVICES: dict[str, ServiceDefinition[Any]] = {
     definition.name: definition for definition in (INGEST, QUALIFY, DISPATCH, CRM)
 }
 DEV_TOKEN = "vo_test-token-with-every-role"
@@ -34,7 +34,7 @@ T = TypeVar("T")
 
 @dataclass
 class RunningService:
-    definition: ServiceDefinition
+    definition: ServiceDefinition[Any]
     settings: ServiceSettings
     app: FastAPI
     client: httpx.AsyncClient
@@ -66,7 +66,8 @@ def settings_for(name: str, **values: Any) -> ServiceSettings:
     values.setdefault("log_json", True)
     values.setdefault("consumer_retry_backoff_s", 0.01)
     values.setdefault("outbox_poll_interval_s", 0.05)
-    return SERVICES[name].settings_factory(**values)
+    settings: ServiceSettings = SERVICES[name].settings_factory(**values)
+    return settings
 
 
 async def migrate(settings: ServiceSettings) -> None:

@@ -60,7 +60,7 @@ class Clock:
 class DispatchApi:
     """The running dispatch app, its clock, an admin client and helpers."""
 
-    runtime: Runtime
+    runtime: Runtime[Any]
     settings: DispatchSettings
     clock: Clock
     admin: httpx.AsyncClient

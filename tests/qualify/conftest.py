@@ -41,7 +41,7 @@ class Clock:
 class QualifyApi:
     """The running qualify app, its clock and per-operator clients."""
 
-    runtime: Runtime
+    runtime: Runtime[Any]
     policy: Policy
     clock: Clock
     base: httpx.AsyncClient

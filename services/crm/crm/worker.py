@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from crm.clients.handlers import on_lead_received
 from crm.clients.timeline import TIMELINE_EVENT_TYPES, on_lead_event
@@ -18,7 +19,7 @@ from shared.runtime import Runtime
 from shared.worker import Loop
 
 
-def consumers(runtime: Runtime) -> Sequence[Loop]:
+def consumers(runtime: Runtime[Any]) -> Sequence[Loop]:
     return [
         build_consumer(
             runtime,

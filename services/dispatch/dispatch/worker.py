@@ -4,6 +4,7 @@ webhook delivery (one shared ``httpx.AsyncClient``, created when the loop starts
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,7 +34,7 @@ def qualified_handler(settings: DispatchSettings) -> Handler:
     return on_lead_qualified
 
 
-def consumers(runtime: Runtime) -> Sequence[Loop]:
+def consumers(runtime: Runtime[Any]) -> Sequence[Loop]:
     settings = runtime.settings
     assert isinstance(settings, DispatchSettings)
     metrics = DispatchMetrics(settings.service_name, runtime.metrics.registry)
@@ -62,7 +63,7 @@ def consumers(runtime: Runtime) -> Sequence[Loop]:
 
 
 def webhook_loop(
-    runtime: Runtime, settings: DispatchSettings, metrics: DispatchMetrics | None = None
+    runtime: Runtime[Any], settings: DispatchSettings, metrics: DispatchMetrics | None = None
 ) -> StepLoop:
     client: httpx.AsyncClient | None = None
     sender: WebhookSender | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import httpx
 
@@ -23,7 +24,7 @@ from shared.worker import Loop
 LEAD_KEYS = {"lead": "id"}
 
 
-def consumers(runtime: Runtime) -> Sequence[Loop]:
+def consumers(runtime: Runtime[Any]) -> Sequence[Loop]:
     settings = runtime.settings
     assert isinstance(settings, IngestSettings)
     loops: list[Loop] = [
@@ -41,7 +42,7 @@ def consumers(runtime: Runtime) -> Sequence[Loop]:
     return loops
 
 
-def raw_input_purge(runtime: Runtime, settings: IngestSettings) -> PeriodicJob:
+def raw_input_purge(runtime: Runtime[Any], settings: IngestSettings) -> PeriodicJob:
     """Raw payloads are kept INGEST_RAW_INPUT_RETENTION_DAYS (30 by default), then deleted."""
 
     async def purge() -> None:
@@ -54,7 +55,7 @@ def raw_input_purge(runtime: Runtime, settings: IngestSettings) -> PeriodicJob:
     return PeriodicJob(name="ingest.raw-input-retention", action=purge, interval_s=3600)
 
 
-def facebook_fetcher(runtime: Runtime, settings: IngestSettings) -> StepLoop:
+def facebook_fetcher(runtime: Runtime[Any], settings: IngestSettings) -> StepLoop:
     client: httpx.AsyncClient | None = None
 
     async def step() -> float:

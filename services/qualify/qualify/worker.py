@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from qualify.models import metadata
 from qualify.policy import Policy
@@ -19,7 +20,7 @@ from shared.privacy import (
 from shared.runtime import Runtime
 
 
-def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
+def consumers(runtime: Runtime[Any]) -> Sequence[EventConsumer]:
     policy = Policy.from_settings(runtime.settings)
     return [
         build_consumer(

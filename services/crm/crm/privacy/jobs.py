@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from crm.privacy.exports import EXPORT_KEPT, forget_exports
 from crm.privacy.retention import daily_run_due, run_retention
@@ -13,7 +14,7 @@ from shared.jobs import PeriodicJob
 from shared.runtime import Runtime
 
 
-def retention_job(runtime: Runtime) -> PeriodicJob:
+def retention_job(runtime: Runtime[Any]) -> PeriodicJob:
     settings = runtime.settings
     assert isinstance(settings, CrmSettings)
 

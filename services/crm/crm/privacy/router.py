@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy import select
@@ -97,7 +97,7 @@ async def list_open_erasure_requests(
     )
 
 
-def _crm_settings(runtime: Runtime) -> CrmSettings:
+def _crm_settings(runtime: Runtime[Any]) -> CrmSettings:
     settings = runtime.settings
     assert isinstance(settings, CrmSettings)
     return settings

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from crm.sla.handlers import CONSUMER_NAME, make_handler
 from crm.sla.observations import handled_types
 from crm.sla.stages import policy_from_settings
@@ -10,7 +12,7 @@ from shared.events.catalogue import CATALOGUE
 from shared.runtime import Runtime
 
 
-def sla_consumer(runtime: Runtime) -> EventConsumer:
+def sla_consumer(runtime: Runtime[Any]) -> EventConsumer:
     handler = make_handler(policy_from_settings(runtime.settings), runtime.metrics)
     types = handled_types(sorted(CATALOGUE))
     return build_consumer(
