@@ -22,7 +22,7 @@ test: install infra-up ## the whole suite against real PostgreSQL and Kafka (sta
 	REQUIRE_INTEGRATION=1 ALLOW_BROKER_RESTART=1 $(PY) -m pytest
 
 test-unit: install ## only the tests that need no server
-	$(PY) -m pytest tests/unit
+	$(PY) -m pytest -m "not postgres and not kafka and not imap and not broker_restart"
 
 infra-up: install ## start PostgreSQL, Kafka and Dovecot (IMAP) on 127.0.0.1 (idempotent)
 	@scripts/infra.sh start

@@ -31,7 +31,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from ingest.sources.email.classifier import parse_email
-from tests.infra import KAFKA_BOOTSTRAP, create_database, drop_database
+from tests.support.infra import KAFKA_BOOTSTRAP, create_database, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = sorted((ROOT / "tests/ingest/fixtures/email").glob("*.eml"))

@@ -24,10 +24,10 @@ from sqlalchemy import insert
 
 from crm.models import Client, TimelineEntry
 from crm.privacy.retention import run_retention
-from crm.service import SERVICE as CRM
+from crm.bootstrap import SERVICE as CRM
 from shared.db import create_engine, make_session_factory
 from shared.db.migrate import upgrade
-from tests.harness import SERVICES, eventually, run_system, settings_for
+from tests.support.harness import SERVICES, eventually, run_system, settings_for
 
 ERASURES = 20
 SIZES = (100_000, 1_000_000)

@@ -27,7 +27,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from crm.models import sla_fact
-from crm.service import SERVICE
+from crm.bootstrap import SERVICE
 from crm.settings import CrmSettings
 from crm.sla.stages import STAGES
 from shared.db.migrate import upgrade

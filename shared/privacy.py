@@ -25,7 +25,7 @@ from shared.events.privacy import (
     ExportProvidedV1,
     ExportRequestedV1,
 )
-from shared.outbox import stage
+from shared.outbox import event_source, stage
 from shared.runtime import Runtime
 
 ERASURE_REQUESTED = "privacy.erasure-requested.v1"
@@ -77,7 +77,7 @@ def erasure_handler(
         await stage(
             session,
             outbox,
-            source=f"/vo-leads/{service}",
+            source=event_source(service),
             event_type=ERASURE_COMPLETED,
             subject=request.client_id,
             payload=answer,
@@ -161,7 +161,7 @@ def export_handler(*, service: str, outbox: Table, export: Exporter) -> Handler:
         await stage(
             session,
             outbox,
-            source=f"/vo-leads/{service}",
+            source=event_source(service),
             event_type=EXPORT_PROVIDED,
             subject=request.client_id,
             payload=share,

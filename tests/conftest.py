@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from shared.settings import ServiceSettings
-from tests.harness import SERVICES, settings_for
-from tests.infra import create_database, drop_database, require_kafka
+from tests.support.harness import SERVICES, settings_for
+from tests.support.infra import create_database, drop_database, require_kafka
 
 INTEGRATION_MARKERS = ("postgres", "kafka", "imap")
 

@@ -1,7 +1,7 @@
 """E-mail addresses: syntax checked with ``email-validator`` (no DNS look-up), case-folded.
 
 Plain ASCII addresses, nearly all of them, take a fast path: a conservative pattern whose every
-match email-validator accepts as it is (``tests/unit/test_normalize.py`` checks the two agree
+match email-validator accepts as it is (``tests/shared/test_normalize.py`` checks the two agree
 with property-based tests). The library costs ~75 µs an address, a third of a lead's
 validation; the pattern ~2 µs. Anything else (internationalised, quoted, unusual characters,
 ``--`` in the domain, a special-use domain) goes to email-validator.

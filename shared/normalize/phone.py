@@ -3,7 +3,7 @@
 French numbers written the usual ways (``06 12 34 56 78``, ``06.12.34.56.78``,
 ``+33 6 12 34 56 78``, ``0033…``) skip ``phonenumbers.parse`` (~60 µs, the costliest step of a
 lead's validation): the number is built from its digits and still checked by
-``phonenumbers.is_valid_number``. ``tests/unit/test_normalize.py`` checks with property-based
+``phonenumbers.is_valid_number``. ``tests/shared/test_normalize.py`` checks with property-based
 tests that both paths give the same answer.
 """
 

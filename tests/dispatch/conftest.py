@@ -36,7 +36,7 @@ from shared.auth import store_token
 from shared.db.session import session_scope
 from shared.events.payloads import ContactV1, LeadQualifiedV1
 from shared.runtime import Runtime
-from tests.harness import DEV_TOKEN, migrate, settings_for
+from tests.support.harness import DEV_TOKEN, migrate, settings_for
 
 PARIS = ZoneInfo("Europe/Paris")
 # A Tuesday, inside the stores' hours and the legal calling window.

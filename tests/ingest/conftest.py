@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from ingest.models import infra
 from ingest.settings import IngestSettings
-from tests.harness import RunningService, migrate, run_app, run_worker, settings_for
+from tests.support.harness import RunningService, migrate, run_app, run_worker, settings_for
 
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"

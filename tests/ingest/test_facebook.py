@@ -6,15 +6,14 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from ingest.models import FacebookFetch, RawInput
 from ingest.sources.facebook.signature import sign
-from tests.harness import RunningService, eventually
 from tests.ingest.conftest import APP_SECRET, VERIFY_TOKEN, IngestFactory, outbox_count
 from tests.ingest.fake_graph import FakeGraph, serve_fake_graph
+from tests.support.harness import RunningService, eventually
 
 WEBHOOK = "/v1/sources/facebook/webhook"
 
@@ -116,23 +115,21 @@ async def _count(service: RunningService, model: type[Any]) -> int:
 
 
 async def test_handshake_echoes_challenge_or_refuses(ingest_service: IngestFactory) -> None:
-    async with ingest_service() as service:
-        bare = httpx.AsyncClient(transport=service.client._transport, base_url="http://i.test")
-        async with bare:
-            params = {
-                "hub.mode": "subscribe",
-                "hub.verify_token": VERIFY_TOKEN,
-                "hub.challenge": "1158201444",
-            }
-            ok = await bare.get(WEBHOOK, params=params)
-            assert ok.status_code == 200
-            assert ok.text == "1158201444"
-            assert ok.headers["content-type"].startswith("text/plain")
-            wrong = await bare.get(WEBHOOK, params={**params, "hub.verify_token": "nope"})
-            assert wrong.status_code == 403
-            assert wrong.headers["content-type"] == "application/problem+json"
-            mode = await bare.get(WEBHOOK, params={**params, "hub.mode": "unsubscribe"})
-            assert mode.status_code == 403
+    async with ingest_service() as service, service.client_as(None) as bare:
+        params = {
+            "hub.mode": "subscribe",
+            "hub.verify_token": VERIFY_TOKEN,
+            "hub.challenge": "1158201444",
+        }
+        ok = await bare.get(WEBHOOK, params=params)
+        assert ok.status_code == 200
+        assert ok.text == "1158201444"
+        assert ok.headers["content-type"].startswith("text/plain")
+        wrong = await bare.get(WEBHOOK, params={**params, "hub.verify_token": "nope"})
+        assert wrong.status_code == 403
+        assert wrong.headers["content-type"] == "application/problem+json"
+        mode = await bare.get(WEBHOOK, params={**params, "hub.mode": "unsubscribe"})
+        assert mode.status_code == 403
 
 
 async def test_bad_or_missing_signature_is_401_and_stores_nothing(

@@ -17,8 +17,8 @@ from ingest.leads import group_commit, service
 from ingest.leads.schemas import LeadIn
 from ingest.models import Lead, infra
 from shared.db import create_engine
-from tests.harness import migrate, settings_for
 from tests.ingest.conftest import IngestFactory, outbox_count
+from tests.support.harness import migrate, settings_for
 
 
 def _lead(source_ref: str) -> dict[str, Any]:

@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from ingest.imap.poller import ImapPoller
 from ingest.models import Lead
 from ingest.settings import IngestSettings
-from tests.harness import RunningService, eventually
 from tests.ingest.conftest import IngestFactory, outbox_count
 from tests.ingest.corpus import FIXTURES
+from tests.support.harness import RunningService, eventually
 
 pytestmark = pytest.mark.imap
 

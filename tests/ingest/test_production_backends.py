@@ -12,11 +12,11 @@ import pytest
 
 from shared.bus import build_bus
 from shared.events import Envelope
-from tests.infra import create_database, drop_database
 from tests.ingest.conftest import IngestFactory
 from tests.ingest.corpus import FIXTURES
 from tests.ingest.test_api import ADF_TWO
 from tests.ingest.test_facebook import MESSENGER, signed
+from tests.support.infra import create_database, drop_database
 
 
 @pytest.mark.postgres

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from ingest.models import RawInput, RawInputPurge
 from ingest.raw_inputs.retention import purge_raw_inputs
-from ingest.service import SERVICE
+from ingest.bootstrap import SERVICE
 from shared.db import create_engine, make_session_factory, session_scope
 from shared.db.migrate import upgrade
 

@@ -22,7 +22,7 @@ from shared.db.session import session_scope
 from shared.events.payloads import ContactV1, LeadReceivedV1, VehicleV1
 from shared.runtime import Runtime
 from shared.settings import ServiceSettings
-from tests.harness import run_system, settings_for
+from tests.support.harness import run_system, settings_for
 
 PARIS = ZoneInfo("Europe/Paris")
 # A Tuesday, inside the call centre's hours and the legal calling window.

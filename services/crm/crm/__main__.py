@@ -2,7 +2,7 @@
 
 import sys
 
-from crm.service import SERVICE
+from crm.bootstrap import SERVICE
 
 if __name__ == "__main__":
     sys.exit(SERVICE.main())

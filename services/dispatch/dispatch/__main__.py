@@ -2,7 +2,7 @@
 
 import sys
 
-from dispatch.service import SERVICE
+from dispatch.bootstrap import SERVICE
 
 if __name__ == "__main__":
     sys.exit(SERVICE.main())

@@ -2,7 +2,7 @@
 
 import sys
 
-from ingest.service import SERVICE
+from ingest.bootstrap import SERVICE
 
 if __name__ == "__main__":
     sys.exit(SERVICE.main())

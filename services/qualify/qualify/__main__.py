@@ -2,7 +2,7 @@
 
 import sys
 
-from qualify.service import SERVICE
+from qualify.bootstrap import SERVICE
 
 if __name__ == "__main__":
     sys.exit(SERVICE.main())

@@ -10,14 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from shared.auth import store_token
 from shared.bus.embedded import EmbeddedBus
 from shared.db import create_engine, make_session_factory, session_scope
 from shared.settings import ServiceSettings
-from tests.harness import SERVICES, eventually, migrate, run_app, run_system, settings_for
+from tests.support.harness import SERVICES, eventually, migrate, run_app, run_system, settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBLEM = "application/problem+json"
@@ -168,8 +167,7 @@ async def test_roles_are_enforced(embedded_settings: dict[str, ServiceSettings])
                 roles=["seller"],
             )
         await engine.dispose()
-        transport = system.qualify._transport
-        async with httpx.AsyncClient(transport=transport, base_url="http://q") as anonymous:
+        async with system.client_as("qualify", None) as anonymous:
             assert (await anonymous.get("/v1/queue")).status_code == 401
             wrong = await anonymous.get("/v1/queue", headers={"Authorization": "Bearer nope"})
             assert wrong.status_code == 401

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.settings import ServiceSettings
-from tests.harness import System, eventually, run_system
+from tests.support.harness import System, eventually, run_system
 
 PHONE = "06 21 43 65 87"
 CONSENT = {

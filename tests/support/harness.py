@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 import httpx
 from fastapi import FastAPI
 
-from crm.service import SERVICE as CRM
-from dispatch.service import SERVICE as DISPATCH
-from ingest.service import SERVICE as INGEST
-from qualify.service import SERVICE as QUALIFY
+from crm.bootstrap import SERVICE as CRM
+from dispatch.bootstrap import SERVICE as DISPATCH
+from ingest.bootstrap import SERVICE as INGEST
+from qualify.bootstrap import SERVICE as QUALIFY
 from shared.bus import build_bus
 from shared.cli import ServiceDefinition
 from shared.db.migrate import upgrade
@@ -37,8 +37,17 @@ class RunningService:
     definition: ServiceDefinition[Any]
     settings: ServiceSettings
     app: FastAPI
+    transport: httpx.ASGITransport
     client: httpx.AsyncClient
     worker: Worker | None
+
+    def client_as(self, token: str | None) -> httpx.AsyncClient:
+        """Another client of the same app: with ``token``, or with no Authorization at all.
+        The caller closes it (``async with``)."""
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        return httpx.AsyncClient(
+            transport=self.transport, base_url=str(self.client.base_url), headers=headers
+        )
 
 
 class System:
@@ -47,6 +56,9 @@ class System:
 
     def client(self, name: str) -> httpx.AsyncClient:
         return self.services[name].client
+
+    def client_as(self, name: str, token: str | None) -> httpx.AsyncClient:
+        return self.services[name].client_as(token)
 
     @property
     def ingest(self) -> httpx.AsyncClient:
@@ -79,15 +91,16 @@ async def migrate(settings: ServiceSettings) -> None:
 async def run_app(settings: ServiceSettings) -> AsyncIterator[RunningService]:
     definition = SERVICES[settings.service_name]
     app = definition.create_app(settings)
+    transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
+            transport=transport,
             base_url=f"http://{settings.service_name}.test",
             headers={"Authorization": f"Bearer {DEV_TOKEN}"},
         ) as client,
     ):
-        yield RunningService(definition, settings, app, client, None)
+        yield RunningService(definition, settings, app, transport, client, None)
 
 
 @asynccontextmanager

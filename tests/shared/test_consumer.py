@@ -13,9 +13,9 @@ from shared.consumer import EventConsumer
 from shared.events import Envelope, Topics
 from shared.metrics import ServiceMetrics
 from shared.privacy import remember_erased
-from tests.harness import eventually
-from tests.infra import create_database, drop_database, require_kafka
-from tests.integration.messaging import (
+from tests.support.harness import eventually
+from tests.support.infra import create_database, drop_database, require_kafka
+from tests.support.messaging import (
     Harness,
     MessagingSettings,
     infra,

@@ -32,8 +32,8 @@ from shared.events.payloads import (
     LeadWonV1,
     VehicleV1,
 )
-from tests.harness import SERVICES, System
-from tests.sla.conftest import CrmFactory, record
+from tests.crm.conftest import CrmFactory, record
+from tests.support.harness import SERVICES, System
 
 PARIS = ZoneInfo("Europe/Paris")
 PROBLEM = "application/problem+json"
@@ -273,11 +273,7 @@ async def _client_with_role(system: System, role: str) -> httpx.AsyncClient:
         await store_token(
             session, SERVICES["crm"].infra.api_token, token=f"vo_{role}", name=role, roles=[role]
         )
-    return httpx.AsyncClient(
-        transport=system.crm._transport,
-        base_url="http://crm.test",
-        headers={"Authorization": f"Bearer vo_{role}"},
-    )
+    return system.client_as("crm", f"vo_{role}")
 
 
 async def test_manager_role_is_required(crm: CrmFactory) -> None:
@@ -287,7 +283,7 @@ async def test_manager_role_is_required(crm: CrmFactory) -> None:
                 for path in ("/v1/sla/summary", "/v1/sla/funnel", "/v1/sla/breaches"):
                     response = await client.get(path, params=RANGE)
                     assert response.status_code == status, (role, path, response.text)
-        async with httpx.AsyncClient(transport=system.crm._transport, base_url="http://c") as bare:
+        async with system.client_as("crm", None) as bare:
             response = await bare.get("/v1/sla/summary", params=RANGE)
             assert response.status_code == 401
             assert response.headers["content-type"] == PROBLEM

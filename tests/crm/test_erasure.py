@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from shared.auth import store_token
 from shared.db import create_engine, make_session_factory, session_scope
 from shared.settings import ServiceSettings
-from tests.harness import SERVICES, System, eventually, run_system
+from tests.support.harness import SERVICES, System, eventually, run_system
 
 LEAD: dict[str, Any] = {
     "source": "facebook",
@@ -80,9 +78,7 @@ async def test_only_managers_request_erasure(embedded_settings: dict[str, Servic
                 roles=["operator"],
             )
         await engine.dispose()
-        async with httpx.AsyncClient(
-            transport=system.crm._transport, base_url="http://c"
-        ) as client:
+        async with system.client_as("crm", None) as client:
             refused = await client.post(
                 "/v1/privacy/erasure-requests",
                 json={"client_id": "x"},

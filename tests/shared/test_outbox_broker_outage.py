@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from ingest.service import SERVICE as INGEST
+from ingest.bootstrap import SERVICE as INGEST
 from qualify.models import QueuedLead, infra as qualify_infra
 from shared.db import create_engine
 from shared.settings import ServiceSettings
-from tests.harness import eventually, migrate, run_app, run_system, run_worker
+from tests.support.harness import eventually, migrate, run_app, run_system, run_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "scripts" / "infra.sh"

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 from shared.settings import ServiceSettings
-from tests.harness import System, eventually, run_system
+from tests.support.harness import System, eventually, run_system
 
 LEAD: dict[str, Any] = {
     "source": "leboncoin",
@@ -99,8 +98,7 @@ async def test_requests_without_token_are_refused(
     embedded_settings: dict[str, ServiceSettings],
 ) -> None:
     async with run_system(embedded_settings, workers=False) as system:
-        bare = httpx.AsyncClient(transport=system.ingest._transport, base_url="http://ingest.test")
-        async with bare:
+        async with system.client_as("ingest", None) as bare:
             response = await bare.post("/v1/leads", json=LEAD)
         assert response.status_code == 401
         assert response.headers["content-type"] == "application/problem+json"

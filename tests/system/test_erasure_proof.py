@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from shared.settings import ServiceSettings
-from tests.harness import System, eventually, migrate, run_app, run_system, run_worker
-from tests.pii_scan import bus_hits, database_hits
+from tests.support.harness import System, eventually, migrate, run_app, run_system, run_worker
+from tests.support.pii_scan import bus_hits, database_hits
 
 NAME, FIRST, LAST = "Mathilde Garnier", "Mathilde", "Garnier"
 PHONE, EMAIL = "06 44 55 66 77", "Mathilde.Garnier@exemple.fr"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from crm.privacy.retention import daily_run_due
 from shared.db import create_engine, make_session_factory
 from shared.settings import ServiceSettings
-from tests.harness import System, eventually, run_system
+from tests.support.harness import System, eventually, run_system
 
 
 def lead(ref: str, phone: str, received_at: datetime) -> dict[str, object]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.events import Envelope
 from shared.settings import ServiceSettings
-from tests.harness import System, eventually, publish_events, run_system
+from tests.support.harness import System, eventually, publish_events, run_system
 
 LEAD: dict[str, Any] = {
     "source": "lacentrale",

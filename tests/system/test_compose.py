@@ -14,7 +14,7 @@ from dispatch.metrics import DispatchMetrics
 from shared.bus.factory import topic_specs
 from shared.events.catalogue import all_topics
 from shared.metrics import ServiceMetrics
-from tests.harness import SERVICES
+from tests.support.harness import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,8 +14,8 @@ from crm.sla.repository import SlaRepository
 from crm.sla.stages import policy_from_settings
 from shared.db import session_scope
 from shared.runtime import Runtime
-from tests.harness import RunningService, run_system, settings_for
-from tests.infra import create_database, drop_database
+from tests.support.harness import RunningService, run_system, settings_for
+from tests.support.infra import create_database, drop_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

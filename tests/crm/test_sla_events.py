@@ -13,8 +13,8 @@ from shared.bus.embedded import EmbeddedBus
 from shared.clock import utcnow
 from shared.events import Envelope
 from shared.settings import ServiceSettings
-from tests.harness import System, eventually, run_system
-from tests.logs import CapturedLogs
+from tests.support.harness import System, eventually, run_system
+from tests.support.logs import CapturedLogs
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 LEAD: dict[str, Any] = {

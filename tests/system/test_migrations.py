@@ -14,8 +14,8 @@ from sqlalchemy.engine import Connection
 
 from shared.db import create_engine
 from shared.db.migrate import upgrade
-from tests.harness import SERVICES
-from tests.infra import create_database, drop_database
+from tests.support.harness import SERVICES
+from tests.support.infra import create_database, drop_database
 
 
 def _metadata(name: str) -> MetaData:

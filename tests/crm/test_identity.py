@@ -12,7 +12,7 @@ import pytest
 from shared.events import Envelope
 from shared.events.payloads import ContactV1, LeadReceivedV1, VehicleV1
 from shared.settings import ServiceSettings
-from tests.harness import System, eventually, publish_events, run_system
+from tests.support.harness import System, eventually, publish_events, run_system
 
 RELAY = "mq7x1c@messagerie.lacentrale.fr"
 

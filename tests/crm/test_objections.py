@@ -8,7 +8,7 @@ from shared.db import create_engine
 from shared.events import Envelope, Topics
 from shared.privacy import CONTACT_SUPPRESSED
 from shared.settings import ServiceSettings
-from tests.harness import eventually, run_system
+from tests.support.harness import eventually, run_system
 
 
 async def test_objection_is_stored_hashed_and_announced(
