@@ -22,9 +22,9 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from crm.bootstrap import SERVICE as CRM
 from crm.models import Client, TimelineEntry
 from crm.privacy.retention import run_retention
-from crm.bootstrap import SERVICE as CRM
 from shared.db import create_engine, make_session_factory
 from shared.db.migrate import upgrade
 from tests.support.harness import SERVICES, eventually, run_system, settings_for

@@ -26,8 +26,8 @@ import httpx
 from sqlalchemy import insert, text, update
 from sqlalchemy.engine import make_url
 
-from qualify.models import QueuedLead, infra
 from qualify.bootstrap import SERVICE
+from qualify.models import QueuedLead, infra
 from qualify.settings import QualifySettings
 from shared.auth import store_token
 from shared.db.migrate import upgrade

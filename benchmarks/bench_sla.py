@@ -26,8 +26,8 @@ import httpx
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
-from crm.models import sla_fact
 from crm.bootstrap import SERVICE
+from crm.models import sla_fact
 from crm.settings import CrmSettings
 from crm.sla.stages import STAGES
 from shared.db.migrate import upgrade

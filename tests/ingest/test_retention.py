@@ -11,9 +11,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from ingest.bootstrap import SERVICE
 from ingest.models import RawInput, RawInputPurge
 from ingest.raw_inputs.retention import purge_raw_inputs
-from ingest.bootstrap import SERVICE
 from shared.db import create_engine, make_session_factory, session_scope
 from shared.db.migrate import upgrade
 
