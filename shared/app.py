@@ -55,7 +55,15 @@ def create_service_app(
         finally:
             await runtime.close()
 
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    # No trailing-slash redirects: Starlette builds their Location from the Host header (an
+    # open redirect to whatever host the caller names); an unknown path is a 404 problem.
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
     install_problem_handlers(app)
     app.add_middleware(
         RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
