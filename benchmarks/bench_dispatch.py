@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dispatch import MIGRATIONS_DIR
-from dispatch.models import DispatchLead, Seller, Site, metadata
+from dispatch.models import DispatchLead, Seller, Site, infra, metadata
 from dispatch.routing.engine import decide
 from dispatch.routing.strategy import strategy_named
 from dispatch.settings import DispatchSettings
@@ -36,6 +36,7 @@ from dispatch.webhooks.service import render_body
 from shared.db import create_engine
 from shared.db.migrate import upgrade
 from shared.db.session import SessionFactory, make_session_factory, session_scope
+from shared.outbox import Outbox, event_source
 
 TABLES = metadata.tables
 OPEN_ASSIGNMENTS = 100_000
@@ -257,7 +258,8 @@ async def _webhooks(directory: Path) -> tuple[float, float]:
                 ],
             )
         async with httpx.AsyncClient() as client:
-            sender = WebhookSender(factory, settings, client, clock=lambda: NOW)
+            outbox = Outbox(infra.outbox_event, event_source("dispatch"))
+            sender = WebhookSender(factory, settings, client, outbox=outbox, clock=lambda: NOW)
             started = time.perf_counter()
             sent = 0
             while sent < DELIVERIES:

@@ -1,6 +1,7 @@
-"""Fixtures of dispatch's tests: the dispatch app alone (no worker) with a clock the test moves,
-helpers to create sites, sellers and qualified leads, the timer runner and webhook sender on the
-same clock, and a real HTTP receiver on 127.0.0.1 that verifies Standard Webhooks signatures."""
+"""Fixtures of dispatch's tests: the dispatch app alone (no worker) with a clock the test moves
+(``tests/support/clock.py``), helpers to create sites, sellers and qualified leads, the timer
+runner and webhook sender on the same clock, and a real HTTP receiver on 127.0.0.1 that verifies
+Standard Webhooks signatures."""
 
 from __future__ import annotations
 
@@ -11,15 +12,15 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 import uvicorn
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,7 +28,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dispatch.app import create_app
-from dispatch.assignments.service import DispatchService
+from dispatch.assignments.deadlines import timer_handlers
+from dispatch.assignments.intake import on_qualified
+from dispatch.assignments.step import Step
 from dispatch.models import infra
 from dispatch.settings import DispatchSettings
 from dispatch.timers.runner import TimerRunner
@@ -36,46 +39,44 @@ from shared.auth import store_token
 from shared.db.session import session_scope
 from shared.events.payloads import ContactV1, LeadQualifiedV1
 from shared.runtime import Runtime
+from tests.support.clock import Clock
 from tests.support.harness import DEV_TOKEN, migrate, settings_for
 
-PARIS = ZoneInfo("Europe/Paris")
-# A Tuesday, inside the stores' hours and the legal calling window.
-TUESDAY_11H = datetime(2026, 11, 24, 11, 0, tzinfo=PARIS)
 STORE_HOURS = "mon-fri 09:00-12:30,14:00-19:00; sat 09:00-12:00"
 
 
 @dataclass
-class Clock:
-    now: datetime = TUESDAY_11H
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now = self.now + timedelta(**delta)
-        return self.now
-
-
-@dataclass
 class DispatchApi:
-    """The running dispatch app, its clock, an admin client and helpers."""
+    """The running dispatch app, its clock, an admin client (on ``transport``) and helpers."""
 
-    runtime: Runtime[Any]
+    runtime: Runtime[DispatchSettings]
     settings: DispatchSettings
     clock: Clock
+    transport: httpx.ASGITransport
     admin: httpx.AsyncClient
     clients: list[httpx.AsyncClient] = field(default_factory=list)
 
     @property
     def timers(self) -> TimerRunner:
-        return TimerRunner(self.runtime.session_factory, self.settings, clock=self.clock)
+        handlers = timer_handlers(self.settings, self.runtime.outbox)
+        return TimerRunner(self.runtime.session_factory, self.settings, handlers, clock=self.clock)
 
     def sender(self, client: httpx.AsyncClient) -> WebhookSender:
-        return WebhookSender(self.runtime.session_factory, self.settings, client, self.clock)
+        return WebhookSender(
+            self.runtime.session_factory,
+            self.settings,
+            client,
+            outbox=self.runtime.outbox,
+            clock=self.clock,
+        )
+
+    def step(self, session: AsyncSession) -> Step:
+        """A step of the life cycle in ``session``, at the clock's now (as the worker makes)."""
+        return Step(session, self.settings, self.runtime.outbox, self.clock())
 
     def client_with(self, token: str) -> httpx.AsyncClient:
         client = httpx.AsyncClient(
-            transport=self.admin._transport,
+            transport=self.transport,
             base_url=str(self.admin.base_url),
             headers={"Authorization": f"Bearer {token}"},
         )
@@ -133,7 +134,7 @@ class DispatchApi:
             **values,
         )
         async with session_scope(self.runtime.session_factory) as session:
-            await DispatchService(session, self.settings, self.clock()).on_qualified(payload)
+            await on_qualified(self.step(session), payload)
         return lead_id
 
     async def assignments(self, lead_id: str) -> list[dict[str, Any]]:
@@ -166,15 +167,16 @@ class DispatchApi:
 async def start_dispatch(settings: DispatchSettings, clock: Clock) -> AsyncIterator[DispatchApi]:
     await migrate(settings)
     app = create_app(settings, clock=clock)
+    transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
+            transport=transport,
             base_url="http://dispatch.test",
             headers={"Authorization": f"Bearer {DEV_TOKEN}"},
         ) as admin,
     ):
-        api = DispatchApi(app.state.runtime, settings, clock, admin)
+        api = DispatchApi(app.state.runtime, settings, clock, transport, admin)
         try:
             yield api
         finally:

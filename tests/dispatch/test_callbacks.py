@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.dispatch.conftest import Clock, DispatchApi
+from tests.dispatch.conftest import DispatchApi
+from tests.support.clock import Clock
 
 PROBLEM = "application/problem+json"
 

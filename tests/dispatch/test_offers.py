@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from dispatch.models import Timer
-from tests.dispatch.conftest import PARIS, Clock, DispatchApi
+from tests.dispatch.conftest import DispatchApi
+from tests.support.clock import PARIS, Clock
 
 
 async def test_decline_then_expiry_then_escalation_then_reroute(

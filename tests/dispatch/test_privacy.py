@@ -15,7 +15,7 @@ from dispatch.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
-from dispatch.privacy import dispatch_eraser, suppression_handler
+from dispatch.privacy.handlers import dispatch_eraser, suppression_handler
 from shared.db.session import session_scope
 from shared.events import Envelope
 from shared.events.privacy import ContactSuppressedV1, ErasureRequestedV1
@@ -108,7 +108,7 @@ async def test_objection_stops_followups(dispatch: DispatchApi) -> None:
         data=event.model_dump(mode="json"),
     )
     async with session_scope(dispatch.runtime.session_factory) as session:
-        await suppression_handler()(session, envelope)
+        await suppression_handler(dispatch.clock)(session, envelope)
     assert await dispatch.count(Timer, *pending) == 0
 
     # A new enquiry from the same person is still answered, without follow-ups.

@@ -15,7 +15,8 @@ from dispatch.routing.strategy import (
     strategy_named,
     strategy_names,
 )
-from tests.dispatch.conftest import PARIS, Clock, DispatchApi
+from tests.dispatch.conftest import DispatchApi
+from tests.support.clock import PARIS, Clock
 
 
 async def offered_to(api: DispatchApi, lead_id: str) -> str | None:

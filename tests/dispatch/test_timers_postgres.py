@@ -5,19 +5,23 @@ fail is rolled back and fired later: nothing fires twice, nothing is missed."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.assignments.service import DispatchService
+from dispatch.assignments.deadlines import timer_handlers
 from dispatch.models import Timer
+from dispatch.timers.kinds import TimerOutcome
 from dispatch.timers.runner import TimerRunner
 from dispatch.webhooks.delivery import WebhookSender
 from shared.db import create_engine
 from shared.db.session import make_session_factory
-from tests.dispatch.conftest import Clock, Receiver, dispatch_settings, start_dispatch
+from tests.dispatch.conftest import Receiver, dispatch_settings, start_dispatch
+from tests.support.clock import Clock
 
 LEADS = 40
 
@@ -36,7 +40,7 @@ async def _timer_counts(api: Any) -> dict[tuple[str, str | None], int]:
 
 @pytest.mark.postgres
 async def test_two_replicas_fire_each_timer_once_and_restart_misses_nothing(
-    postgres_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    postgres_url: str, clock: Clock
 ) -> None:
     settings = dispatch_settings(postgres_url.replace("postgresql://", "postgresql+asyncpg://"))
     async with start_dispatch(settings, clock) as api:
@@ -47,28 +51,34 @@ async def test_two_replicas_fire_each_timer_once_and_restart_misses_nothing(
         clock.advance(minutes=16)
 
         # Replica 1 starts, fires a few, then "crashes" on one timer: rolled back, retried.
+        handlers = timer_handlers(settings, api.runtime.outbox)
+        reroute = handlers["reroute"]
+        crash = {"next": False}
+
+        async def flaky(session: AsyncSession, timer: Timer, now: datetime) -> TimerOutcome:
+            if crash["next"]:
+                crash["next"] = False
+                raise RuntimeError("worker died mid-way")
+            return await reroute(session, timer, now)
+
         engines = [create_engine(settings.resolved_database_url()) for _ in range(3)]
         try:
             factories = [make_session_factory(engine) for engine in engines]
-            first = TimerRunner(factories[0], settings, clock=clock, name="replica-1")
+            first = TimerRunner(
+                factories[0],
+                settings,
+                {**handlers, "reroute": flaky},
+                clock=clock,
+                name="replica-1",
+            )
             assert await first.fire_due(limit=5) == 5
 
-            original = DispatchService.fire
-            calls = {"n": 0}
-
-            async def flaky(self: DispatchService, timer: Timer) -> str:
-                calls["n"] += 1
-                if calls["n"] == 1:
-                    raise RuntimeError("worker died mid-way")
-                return await original(self, timer)
-
-            monkeypatch.setattr(DispatchService, "fire", flaky)
+            crash["next"] = True
             assert await first.fire_one() == "failed"
-            monkeypatch.setattr(DispatchService, "fire", original)
 
             # Replica 1 is gone; a restarted replica 2 and replica 3 run concurrently.
-            second = TimerRunner(factories[1], settings, clock=clock, name="replica-2")
-            third = TimerRunner(factories[2], settings, clock=clock, name="replica-3")
+            second = TimerRunner(factories[1], settings, handlers, clock=clock, name="replica-2")
+            third = TimerRunner(factories[2], settings, handlers, clock=clock, name="replica-3")
             fired = await asyncio.gather(second.fire_due(limit=1000), third.fire_due(limit=1000))
             assert sum(fired) == LEADS - 5 - 1  # the failed one is postponed a minute
 
@@ -107,7 +117,13 @@ async def test_two_webhook_senders_deliver_each_message_once(
         try:
             async with httpx.AsyncClient() as client:
                 senders = [
-                    WebhookSender(make_session_factory(engine), settings, client, clock)
+                    WebhookSender(
+                        make_session_factory(engine),
+                        settings,
+                        client,
+                        outbox=api.runtime.outbox,
+                        clock=clock,
+                    )
                     for engine in engines
                 ]
 

@@ -12,7 +12,8 @@ import pytest
 
 from dispatch.models import ManagerAlert, WebhookDelivery
 from dispatch.webhooks.delivery import parse_retry_after
-from tests.dispatch.conftest import Clock, DispatchApi, Receiver
+from tests.dispatch.conftest import DispatchApi, Receiver
+from tests.support.clock import Clock
 
 
 async def _seller_with_hook(dispatch: DispatchApi, receiver: Receiver, name: str) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from shared.bus.factory import build_bus
 from shared.events import Envelope, Topics
 from shared.events.payloads import ContactV1, LeadQualifiedV1
 from shared.tracing import trace_id_of
-from tests.dispatch.conftest import Clock, Receiver, dispatch_settings, start_dispatch
+from tests.dispatch.conftest import Receiver, dispatch_settings, start_dispatch
+from tests.support.clock import Clock
 from tests.support.harness import eventually, run_worker
 
 TRACEPARENT = "00-5c0f8f6b3e7a4d0c9a1b2c3d4e5f6a7b-1a2b3c4d5e6f7a8b-01"

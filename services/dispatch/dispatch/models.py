@@ -15,6 +15,10 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from dispatch.assignments.state import AssignmentStatus, LeadStatus
+from dispatch.directory.schemas import SellerMode
+from dispatch.timers.kinds import TimerKind, TimerOutcome
+from dispatch.webhooks.schemas import DeliveryStatus
 from shared.db import add_infra_tables, make_metadata
 from shared.db.types import UtcDateTime
 
@@ -62,7 +66,7 @@ class Seller(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     display_name: Mapped[str] = mapped_column(String(120))
-    mode: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[SellerMode] = mapped_column(String(16))
     site_id: Mapped[str | None] = mapped_column(ForeignKey("site.id"))
     skills: Mapped[list[str]] = mapped_column(JSON)
     capacity: Mapped[int] = mapped_column(Integer)
@@ -110,8 +114,8 @@ class VehicleStock(Base):
 
 
 class DispatchLead(Base):
-    """A qualified lead to route. ``status``: unassigned, offered, assigned, won, lost, closed.
-    ``qualification`` is the received payload (personal data, erased with the lead)."""
+    """A qualified lead to route. ``status``: see ``assignments/state.py``. ``qualification`` is
+    the received payload (personal data, erased with the lead)."""
 
     __tablename__ = "dispatch_lead"
     __table_args__ = (
@@ -129,9 +133,9 @@ class DispatchLead(Base):
     do_not_contact: Mapped[bool] = mapped_column(Boolean)
     followups_blocked: Mapped[bool] = mapped_column(Boolean)
     qualification: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[LeadStatus] = mapped_column(String(16))
     seller_id: Mapped[str | None] = mapped_column(String(36))
-    routed_to: Mapped[str | None] = mapped_column(String(16))
+    routed_to: Mapped[SellerMode | None] = mapped_column(String(16))
     escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     escalation_reason: Mapped[str | None] = mapped_column(String(32))
     close_reason: Mapped[str | None] = mapped_column(String(32))
@@ -167,7 +171,8 @@ class Assignment(Base):
     """One offer of a lead to a seller and, once accepted, the seller's work on it.
 
     ``status``: offered → accepted → contacted → appointment → sold | lost; or offered → declined
-    | expired | withdrawn. ``is_open`` is true while it counts in the seller's load.
+    | expired | withdrawn (``assignments/state.py``). ``is_open`` is true while it counts in the
+    seller's load.
     """
 
     __tablename__ = "assignment"
@@ -181,7 +186,7 @@ class Assignment(Base):
     lead_id: Mapped[str] = mapped_column(ForeignKey("dispatch_lead.lead_id", ondelete="CASCADE"))
     seller_id: Mapped[str] = mapped_column(ForeignKey("seller.id"))
     site_id: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[AssignmentStatus] = mapped_column(String(16))
     is_open: Mapped[bool] = mapped_column(Boolean)
     strategy: Mapped[str] = mapped_column(String(32))
     offered_at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -207,13 +212,13 @@ class Timer(Base):
     )
 
     id: Mapped[int] = mapped_column(_BIGINT_ID, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[TimerKind] = mapped_column(String(32))
     lead_id: Mapped[str] = mapped_column(String(36))
     assignment_id: Mapped[str | None] = mapped_column(String(36))
     due_at: Mapped[datetime] = mapped_column(UtcDateTime())
     fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     fired_by: Mapped[str | None] = mapped_column(String(64))
-    outcome: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[TimerOutcome | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
@@ -232,7 +237,7 @@ class WebhookDelivery(Base):
     lead_id: Mapped[str | None] = mapped_column(String(36))
     event_type: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[DeliveryStatus] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_status_code: Mapped[int | None] = mapped_column(Integer)

@@ -1,44 +1,39 @@
 """Dispatch's worker: the outbox relay, the consumer of qualified leads, the durable timers and
-webhook delivery (one shared ``httpx.AsyncClient``, created when the loop starts)."""
+webhook delivery (one shared ``httpx.AsyncClient``, created when the loop starts). Everything
+runs on the runtime's settings, clock and outbox."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.assignments.service import DispatchService
+from dispatch.assignments.deadlines import timer_handlers
+from dispatch.assignments.intake import qualified_handler
 from dispatch.metrics import DispatchMetrics
 from dispatch.models import metadata
-from dispatch.privacy import dispatch_eraser, suppression_handler
+from dispatch.privacy.handlers import dispatch_eraser, suppression_handler
 from dispatch.settings import DispatchSettings
 from dispatch.timers.runner import TimerRunner
 from dispatch.webhooks.delivery import WebhookSender
-from shared.clock import utcnow
-from shared.consumer import Handler, build_consumer
-from shared.events import Envelope, Topics
-from shared.events.payloads import LeadQualifiedV1
+from shared.consumer import build_consumer
+from shared.events import Topics
 from shared.jobs import StepLoop
 from shared.privacy import CONTACT_SUPPRESSED, lead_scoped_exporter, privacy_consumer
 from shared.runtime import Runtime
 from shared.worker import Loop
 
 
-def qualified_handler(settings: DispatchSettings) -> Handler:
-    async def on_lead_qualified(session: AsyncSession, envelope: Envelope) -> None:
-        payload = LeadQualifiedV1.model_validate(envelope.data)
-        await DispatchService(session, settings, utcnow()).on_qualified(payload)
-
-    return on_lead_qualified
-
-
-def consumers(runtime: Runtime[Any]) -> Sequence[Loop]:
+def consumers(runtime: Runtime[DispatchSettings]) -> Sequence[Loop]:
     settings = runtime.settings
-    assert isinstance(settings, DispatchSettings)
     metrics = DispatchMetrics(settings.service_name, runtime.metrics.registry)
-    timers = TimerRunner(runtime.session_factory, settings, metrics=metrics)
+    timers = TimerRunner(
+        runtime.session_factory,
+        settings,
+        timer_handlers(settings, runtime.outbox),
+        clock=runtime.clock,
+        metrics=metrics,
+    )
 
     async def fire_timers() -> float:
         fired = await timers.fire_due()
@@ -49,22 +44,23 @@ def consumers(runtime: Runtime[Any]) -> Sequence[Loop]:
             runtime,
             name="dispatch.leads",
             topics=[Topics.LEADS],
-            handlers={"lead.qualified.v1": qualified_handler(settings)},
+            handlers={"lead.qualified.v1": qualified_handler(runtime)},
         ),
         privacy_consumer(
             runtime,
-            erase=dispatch_eraser(),
+            erase=dispatch_eraser(runtime.clock),
             export=lead_scoped_exporter(metadata),
-            extra_handlers={CONTACT_SUPPRESSED: suppression_handler()},
+            extra_handlers={CONTACT_SUPPRESSED: suppression_handler(runtime.clock)},
         ),
         StepLoop(name="dispatch.timers", step=fire_timers),
-        webhook_loop(runtime, settings, metrics),
+        webhook_loop(runtime, metrics),
     ]
 
 
 def webhook_loop(
-    runtime: Runtime[Any], settings: DispatchSettings, metrics: DispatchMetrics | None = None
+    runtime: Runtime[DispatchSettings], metrics: DispatchMetrics | None = None
 ) -> StepLoop:
+    settings = runtime.settings
     client: httpx.AsyncClient | None = None
     sender: WebhookSender | None = None
 
@@ -76,7 +72,14 @@ def webhook_loop(
                 follow_redirects=False,
                 limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
             )
-            sender = WebhookSender(runtime.session_factory, settings, client, metrics=metrics)
+            sender = WebhookSender(
+                runtime.session_factory,
+                settings,
+                client,
+                outbox=runtime.outbox,
+                clock=runtime.clock,
+                metrics=metrics,
+            )
         sent = await sender.send_due()
         return 0.0 if sent >= settings.webhook_batch_size else settings.webhook_poll_interval_s
 

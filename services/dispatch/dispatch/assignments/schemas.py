@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from dispatch.assignments.state import AssignmentStatus, LeadStatus
+from dispatch.directory.schemas import SellerMode
 from shared.events.payloads import ContactChannel, DeclineReason, LostReason
+
+Deadline = Literal["accept", "first_contact"]
 
 
 class _In(BaseModel):
@@ -37,7 +42,7 @@ class AssignmentOut(BaseModel):
     lead_id: str
     seller_id: str
     site_id: str | None
-    status: str
+    status: AssignmentStatus
     strategy: str
     offered_at: datetime
     accept_due_at: datetime
@@ -59,8 +64,8 @@ class LeadState(BaseModel):
     source: str
     channel: str
     site_id: str | None
-    routed_to: str | None
-    status: str
+    routed_to: SellerMode | None
+    status: LeadStatus
     seller_id: str | None
     escalated_at: datetime | None
     escalation_reason: str | None
@@ -72,8 +77,8 @@ class BoardItem(BaseModel):
     assignment_id: str | None
     seller_id: str | None
     site_id: str | None
-    status: str
-    deadline: str | None = Field(description="accept or first_contact")
+    status: AssignmentStatus
+    deadline: Deadline | None = Field(description="accept or first_contact")
     due_at: datetime | None
 
 

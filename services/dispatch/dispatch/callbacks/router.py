@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from dispatch.assignments import callbacks
 from dispatch.assignments.schemas import (
     AppointmentIn,
     AssignmentOut,
@@ -18,92 +19,94 @@ from dispatch.assignments.schemas import (
     DeclineIn,
     LostIn,
 )
-from dispatch.assignments.service import DispatchService
-from dispatch.clock import NowDep, SettingsDep
-from dispatch.directory.repository import DirectoryRepository
-from dispatch.models import Assignment, Seller
-from shared.api import SessionDep, require_roles
-from shared.auth import Principal
-from shared.errors import Forbidden
+from dispatch.assignments.step import Step
+from dispatch.deps import Seller, StepDep
+from dispatch.models import Assignment
+from dispatch.problems import (
+    IllegalTransition,
+    NotYourAssignment,
+    UnknownAssignment,
+    UnknownSite,
+)
+from shared.api import AUTH_PROBLEMS, problem_responses
+from shared.errors import InvalidRequest
 
-router = APIRouter(prefix="/v1/assignments", tags=["call-backs"])
+router = APIRouter(
+    prefix="/v1/assignments",
+    tags=["call-backs"],
+    responses={
+        **AUTH_PROBLEMS,
+        **problem_responses(
+            NotYourAssignment,
+            UnknownAssignment,
+            s403="Not a seller, or another seller's assignment",
+        ),
+    },
+)
 
-SellerPrincipal = Annotated[Principal, Depends(require_roles("seller"))]
-
-PROBLEMS: dict[int | str, dict[str, str]] = {
-    401: {"description": "No valid token (problem+json)"},
-    403: {"description": "Not a seller, or another seller's assignment (problem+json)"},
-    404: {"description": "Unknown assignment (problem+json)"},
-    409: {"description": "Illegal transition for the current status (problem+json)"},
-    422: {"description": "Invalid body (problem+json)"},
-}
-
-
-async def _acting_seller(session: SessionDep, principal: Principal) -> Seller | None:
-    """The seller behind the token; None for an admin (who may act on any assignment)."""
-    seller = await DirectoryRepository.from_session(session).seller_by_token(principal.token_id)
-    if seller is not None:
-        return seller
-    if "admin" in principal.roles:
-        return None
-    raise Forbidden("This token belongs to no seller of the directory.")
+MOVE_PROBLEMS = problem_responses(IllegalTransition, InvalidRequest)
+APPOINTMENT_PROBLEMS = problem_responses(
+    UnknownAssignment,
+    UnknownSite,
+    IllegalTransition,
+    InvalidRequest,
+    s404="Unknown assignment or site",
+)
 
 
 @dataclass(frozen=True)
 class Callback:
-    """The service of this request and the caller's own assignment (403 for another seller's)."""
+    """The request's step and the caller's own assignment (403 for another seller's)."""
 
-    service: DispatchService
+    step: Step
     assignment: Assignment
 
 
-async def _callback(
-    assignment_id: str,
-    session: SessionDep,
-    principal: SellerPrincipal,
-    settings: SettingsDep,
-    now: NowDep,
-) -> Callback:
-    service = DispatchService(session, settings, now)
-    seller = await _acting_seller(session, principal)
-    return Callback(service, await service.assignment_for(assignment_id, seller))
+async def _own_assignment(assignment_id: str, step: StepDep, caller: Seller) -> Callback:
+    return Callback(step, await callbacks.own_assignment(step, assignment_id, caller))
 
 
-OwnAssignment = Annotated[Callback, Depends(_callback)]
+OwnAssignment = Annotated[Callback, Depends(_own_assignment)]
 
 
-@router.get("/{assignment_id}", response_model=AssignmentOut, responses=PROBLEMS)
+@router.get("/{assignment_id}", response_model=AssignmentOut)
 async def get_assignment(own: OwnAssignment) -> AssignmentOut:
     return AssignmentOut.model_validate(own.assignment)
 
 
-@router.post("/{assignment_id}/accept", response_model=AssignmentOut, responses=PROBLEMS)
+@router.post("/{assignment_id}/accept", response_model=AssignmentOut, responses=MOVE_PROBLEMS)
 async def accept(own: OwnAssignment) -> AssignmentOut:
-    return AssignmentOut.model_validate(await own.service.accept(own.assignment))
+    return AssignmentOut.model_validate(await callbacks.accept(own.step, own.assignment))
 
 
-@router.post("/{assignment_id}/decline", response_model=AssignmentOut, responses=PROBLEMS)
+@router.post("/{assignment_id}/decline", response_model=AssignmentOut, responses=MOVE_PROBLEMS)
 async def decline(body: DeclineIn, own: OwnAssignment) -> AssignmentOut:
-    return AssignmentOut.model_validate(await own.service.decline(own.assignment, body.reason))
-
-
-@router.post("/{assignment_id}/contacted", response_model=AssignmentOut, responses=PROBLEMS)
-async def contacted(body: ContactedIn, own: OwnAssignment) -> AssignmentOut:
-    return AssignmentOut.model_validate(await own.service.contacted(own.assignment, body.channel))
-
-
-@router.post("/{assignment_id}/appointment", response_model=AssignmentOut, responses=PROBLEMS)
-async def appointment(body: AppointmentIn, own: OwnAssignment) -> AssignmentOut:
     return AssignmentOut.model_validate(
-        await own.service.appointment(own.assignment, body.appointment_at, body.site_id)
+        await callbacks.decline(own.step, own.assignment, body.reason)
     )
 
 
-@router.post("/{assignment_id}/sold", response_model=AssignmentOut, responses=PROBLEMS)
+@router.post("/{assignment_id}/contacted", response_model=AssignmentOut, responses=MOVE_PROBLEMS)
+async def contacted(body: ContactedIn, own: OwnAssignment) -> AssignmentOut:
+    return AssignmentOut.model_validate(
+        await callbacks.contacted(own.step, own.assignment, body.channel)
+    )
+
+
+@router.post(
+    "/{assignment_id}/appointment", response_model=AssignmentOut, responses=APPOINTMENT_PROBLEMS
+)
+async def appointment(body: AppointmentIn, own: OwnAssignment) -> AssignmentOut:
+    return AssignmentOut.model_validate(
+        await callbacks.appointment(own.step, own.assignment, body.appointment_at, body.site_id)
+    )
+
+
+@router.post("/{assignment_id}/sold", response_model=AssignmentOut, responses=MOVE_PROBLEMS)
 async def sold(own: OwnAssignment) -> AssignmentOut:
-    return AssignmentOut.model_validate(await own.service.sold(own.assignment))
+    return AssignmentOut.model_validate(await callbacks.sold(own.step, own.assignment))
 
 
-@router.post("/{assignment_id}/lost", response_model=AssignmentOut, responses=PROBLEMS)
+@router.post("/{assignment_id}/lost", response_model=AssignmentOut, responses=MOVE_PROBLEMS)
 async def lost(body: LostIn, own: OwnAssignment) -> AssignmentOut:
-    return AssignmentOut.model_validate(await own.service.lost(own.assignment, body.reason))
+    return AssignmentOut.model_validate(await callbacks.lost(own.step, own.assignment, body.reason))

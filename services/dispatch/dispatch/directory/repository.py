@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.models import ContactSchedule, Seller, Site, VehicleStock
 from dispatch.settings import DispatchSettings
+from shared.db.repository import Repository
 
 
 @dataclass(frozen=True)
@@ -22,13 +22,14 @@ class Schedule:
     escalation_seller_id: str | None
 
 
-@dataclass
-class DirectoryRepository:
-    session: AsyncSession
+class DirectoryRepository(Repository):
+    async def add(self, row: Site | Seller | ContactSchedule | VehicleStock) -> None:
+        """A new row of the directory, flushed (its id and defaults are known after)."""
+        self.session.add(row)
+        await self.session.flush()
 
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> DirectoryRepository:
-        return cls(session)
+    async def flush(self) -> None:
+        await self.session.flush()
 
     async def site(self, site_id: str | None) -> Site | None:
         return None if site_id is None else await self.session.get(Site, site_id)

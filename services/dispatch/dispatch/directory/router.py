@@ -7,9 +7,9 @@ import secrets
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 
-from dispatch.clock import NowDep
+from dispatch.deps import Admin, NowDep
 from dispatch.directory.calendars import site_calendar
 from dispatch.directory.repository import DirectoryRepository
 from dispatch.directory.schemas import (
@@ -26,21 +26,21 @@ from dispatch.directory.schemas import (
     VehicleOut,
 )
 from dispatch.models import ContactSchedule, Seller, Site, VehicleStock, infra
-from shared.api import SessionDep, require_roles
-from shared.auth import Principal, store_token
-from shared.errors import Conflict, NotFound
+from dispatch.problems import DirectoryConflict, UnknownSeller, UnknownSite
+from shared.api import AUTH_PROBLEMS, SessionDep, problem_responses
+from shared.auth import store_token
+from shared.errors import InvalidRequest
 
-router = APIRouter(prefix="/v1", tags=["directory"])
+router = APIRouter(prefix="/v1", tags=["directory"], responses=AUTH_PROBLEMS)
 
-Admin = Annotated[Principal, Depends(require_roles("admin"))]
-
-PROBLEMS: dict[int | str, dict[str, str]] = {
-    401: {"description": "No valid token (problem+json)"},
-    403: {"description": "Missing role (problem+json)"},
-    404: {"description": "Unknown site or seller (problem+json)"},
-    409: {"description": "Conflict with the current state (problem+json)"},
-    422: {"description": "Invalid body (problem+json)"},
-}
+# A body naming an unknown site or seller (manager, escalation target) is a 404 too.
+WRITE_PROBLEMS = problem_responses(
+    UnknownSite, DirectoryConflict, InvalidRequest, s404="Unknown site or seller"
+)
+SITE_PROBLEMS = problem_responses(UnknownSite)
+SITE_REF_PROBLEMS = problem_responses(UnknownSite, InvalidRequest)
+SELLER_PROBLEMS = problem_responses(UnknownSeller, InvalidRequest)
+LIST_PROBLEMS = problem_responses(InvalidRequest)
 
 
 def new_webhook_secret() -> str:
@@ -52,11 +52,11 @@ def _site_out(site: Site, now_open: bool | None = None) -> SiteOut:
     return out.model_copy(update={"open_now": now_open})
 
 
-@router.post("/sites", status_code=201, response_model=SiteOut, responses=PROBLEMS)
+@router.post("/sites", status_code=201, response_model=SiteOut, responses=WRITE_PROBLEMS)
 async def create_site(body: SiteIn, session: SessionDep, _: Admin, now: NowDep) -> SiteOut:
-    repo = DirectoryRepository.from_session(session)
+    repo = DirectoryRepository(session)
     if await repo.site(body.id) is not None:
-        raise Conflict("A site has this id already.")
+        raise DirectoryConflict("A site has this id already.")
     await _check_manager(repo, body.manager_seller_id)
     site = Site(
         **body.model_dump(exclude={"closures"}),
@@ -64,21 +64,20 @@ async def create_site(body: SiteIn, session: SessionDep, _: Admin, now: NowDep) 
         created_at=now,
         updated_at=now,
     )
-    session.add(site)
-    await session.flush()
+    await repo.add(site)
     return _site_out(site, site_calendar(site).is_open(now))
 
 
-@router.put("/sites/{site_id}", response_model=SiteOut, responses=PROBLEMS)
+@router.put("/sites/{site_id}", response_model=SiteOut, responses=WRITE_PROBLEMS)
 async def replace_site(
     site_id: str, body: SiteIn, session: SessionDep, _: Admin, now: NowDep
 ) -> SiteOut:
-    repo = DirectoryRepository.from_session(session)
+    repo = DirectoryRepository(session)
     site = await repo.site(site_id)
     if site is None:
-        raise NotFound("No site has this id.")
+        raise UnknownSite("No site has this id.")
     if body.id != site_id:
-        raise Conflict("The body's id differs from the path's.")
+        raise DirectoryConflict("The body's id differs from the path's.")
     await _check_manager(repo, body.manager_seller_id)
     for name, value in body.model_dump(exclude={"closures", "id"}).items():
         setattr(site, name, value)
@@ -87,32 +86,32 @@ async def replace_site(
     return _site_out(site, site_calendar(site).is_open(now))
 
 
-@router.get("/sites", response_model=list[SiteOut], responses=PROBLEMS)
+@router.get("/sites", response_model=list[SiteOut])
 async def list_sites(session: SessionDep, _: Admin, now: NowDep) -> list[SiteOut]:
-    sites = await DirectoryRepository.from_session(session).sites()
+    sites = await DirectoryRepository(session).sites()
     return [_site_out(site, site_calendar(site).is_open(now)) for site in sites]
 
 
-@router.get("/sites/{site_id}", response_model=SiteOut, responses=PROBLEMS)
+@router.get("/sites/{site_id}", response_model=SiteOut, responses=SITE_PROBLEMS)
 async def get_site(site_id: str, session: SessionDep, _: Admin, now: NowDep) -> SiteOut:
-    site = await DirectoryRepository.from_session(session).site(site_id)
+    site = await DirectoryRepository(session).site(site_id)
     if site is None:
-        raise NotFound("No site has this id.")
+        raise UnknownSite("No site has this id.")
     return _site_out(site, site_calendar(site).is_open(now))
 
 
 async def _check_manager(repo: DirectoryRepository, seller_id: str | None) -> None:
     if seller_id is not None and await repo.seller(seller_id) is None:
-        raise NotFound("No seller has the manager_seller_id.")
+        raise UnknownSeller("No seller has the manager_seller_id.")
 
 
-@router.post("/sellers", status_code=201, response_model=SellerCreated, responses=PROBLEMS)
+@router.post("/sellers", status_code=201, response_model=SellerCreated, responses=SITE_REF_PROBLEMS)
 async def create_seller(
     body: SellerIn, session: SessionDep, _: Admin, now: NowDep
 ) -> SellerCreated:
-    repo = DirectoryRepository.from_session(session)
+    repo = DirectoryRepository(session)
     if body.site_id is not None and await repo.site(body.site_id) is None:
-        raise NotFound("No site has the site_id.")
+        raise UnknownSite("No site has the site_id.")
     secret = body.webhook_secret
     if body.webhook_url is not None and secret is None:
         secret = new_webhook_secret()
@@ -137,13 +136,12 @@ async def create_seller(
         created_at=now,
         updated_at=now,
     )
-    session.add(seller)
-    await session.flush()
+    await repo.add(seller)
     created = SellerCreated.model_validate(seller)
     return created.model_copy(update={"webhook_secret": secret})
 
 
-@router.get("/sellers", response_model=list[SellerOut], responses=PROBLEMS)
+@router.get("/sellers", response_model=list[SellerOut], responses=LIST_PROBLEMS)
 async def list_sellers(
     session: SessionDep,
     _: Admin,
@@ -151,27 +149,25 @@ async def list_sellers(
     after: Annotated[str | None, Query(max_length=36, description="Last id of the page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[SellerOut]:
-    sellers = await DirectoryRepository.from_session(session).sellers(
-        site_id=site_id, after=after, limit=limit
-    )
+    sellers = await DirectoryRepository(session).sellers(site_id=site_id, after=after, limit=limit)
     return [SellerOut.model_validate(seller) for seller in sellers]
 
 
-@router.get("/sellers/{seller_id}", response_model=SellerOut, responses=PROBLEMS)
+@router.get("/sellers/{seller_id}", response_model=SellerOut, responses=SELLER_PROBLEMS)
 async def get_seller(seller_id: str, session: SessionDep, _: Admin) -> SellerOut:
-    seller = await DirectoryRepository.from_session(session).seller(seller_id)
+    seller = await DirectoryRepository(session).seller(seller_id)
     if seller is None:
-        raise NotFound("No seller has this id.")
+        raise UnknownSeller("No seller has this id.")
     return SellerOut.model_validate(seller)
 
 
-@router.patch("/sellers/{seller_id}", response_model=SellerOut, responses=PROBLEMS)
+@router.patch("/sellers/{seller_id}", response_model=SellerOut, responses=SELLER_PROBLEMS)
 async def update_seller(
     seller_id: str, body: SellerPatch, session: SessionDep, _: Admin, now: NowDep
 ) -> SellerOut:
-    seller = await DirectoryRepository.from_session(session).seller_for_update(seller_id)
+    seller = await DirectoryRepository(session).seller_for_update(seller_id)
     if seller is None:
-        raise NotFound("No seller has this id.")
+        raise UnknownSeller("No seller has this id.")
     changes = body.model_dump(exclude_unset=True)
     for name in ("display_name", "capacity", "shifts", "active"):
         if name in changes and changes[name] is not None:
@@ -191,13 +187,16 @@ async def update_seller(
 
 
 @router.post(
-    "/sellers/{seller_id}/token", status_code=201, response_model=SellerToken, responses=PROBLEMS
+    "/sellers/{seller_id}/token",
+    status_code=201,
+    response_model=SellerToken,
+    responses=SELLER_PROBLEMS,
 )
 async def create_seller_token(seller_id: str, session: SessionDep, _: Admin) -> SellerToken:
     """A new bearer token with the seller role for this seller (replaces the previous one)."""
-    seller = await DirectoryRepository.from_session(session).seller_for_update(seller_id)
+    seller = await DirectoryRepository(session).seller_for_update(seller_id)
     if seller is None:
-        raise NotFound("No seller has this id.")
+        raise UnknownSeller("No seller has this id.")
     token = "vo_" + secrets.token_urlsafe(32)
     seller.token_id = await store_token(
         session, infra.api_token, token=token, name=f"seller:{seller.id}", roles=("seller",)
@@ -205,29 +204,28 @@ async def create_seller_token(seller_id: str, session: SessionDep, _: Admin) -> 
     return SellerToken(seller_id=seller.id, token=token)
 
 
-@router.post("/schedules", status_code=201, response_model=ScheduleOut, responses=PROBLEMS)
+@router.post("/schedules", status_code=201, response_model=ScheduleOut, responses=WRITE_PROBLEMS)
 async def create_schedule(
     body: ScheduleIn, session: SessionDep, _: Admin, now: NowDep
 ) -> ScheduleOut:
-    repo = DirectoryRepository.from_session(session)
+    repo = DirectoryRepository(session)
     if body.site_id is not None and await repo.site(body.site_id) is None:
-        raise NotFound("No site has the site_id.")
+        raise UnknownSite("No site has the site_id.")
     await _check_manager(repo, body.escalation_seller_id)
     if await repo.schedule_exists(source=body.source, site_id=body.site_id):
-        raise Conflict("A schedule exists for this source and site.")
+        raise DirectoryConflict("A schedule exists for this source and site.")
     schedule = ContactSchedule(id=str(uuid.uuid4()), created_at=now, **body.model_dump())
-    session.add(schedule)
-    await session.flush()
+    await repo.add(schedule)
     return ScheduleOut.model_validate(schedule)
 
 
-@router.get("/schedules", response_model=list[ScheduleOut], responses=PROBLEMS)
+@router.get("/schedules", response_model=list[ScheduleOut])
 async def list_schedules(session: SessionDep, _: Admin) -> list[ScheduleOut]:
-    rows = await DirectoryRepository.from_session(session).schedules()
+    rows = await DirectoryRepository(session).schedules()
     return [ScheduleOut.model_validate(row) for row in rows]
 
 
-@router.put("/vehicles/{ad_ref}", response_model=VehicleOut, responses=PROBLEMS)
+@router.put("/vehicles/{ad_ref}", response_model=VehicleOut, responses=SITE_REF_PROBLEMS)
 async def put_vehicle(
     ad_ref: Annotated[str, Path(max_length=100)],
     body: VehicleIn,
@@ -236,18 +234,18 @@ async def put_vehicle(
     now: NowDep,
 ) -> VehicleOut:
     """Where a vehicle (ad reference) is held: in-store leads for it go to that site."""
-    repo = DirectoryRepository.from_session(session)
+    repo = DirectoryRepository(session)
     if await repo.site(body.site_id) is None:
-        raise NotFound("No site has the site_id.")
+        raise UnknownSite("No site has the site_id.")
     vehicle = await repo.vehicle(ad_ref)
     if vehicle is None:
         vehicle = VehicleStock(
             ad_ref=ad_ref, site_id=body.site_id, make=body.make, sold_at=None, updated_at=now
         )
-        session.add(vehicle)
+        await repo.add(vehicle)
     else:
         vehicle.site_id = body.site_id
         vehicle.make = body.make
         vehicle.updated_at = now
-    await session.flush()
+        await repo.flush()
     return VehicleOut.model_validate(vehicle)

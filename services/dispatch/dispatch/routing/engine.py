@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
 from dispatch.directory.calendars import PARIS, full_web_calendar, on_shift, site_calendar
-from dispatch.models import DispatchLead, Seller, Site, VehicleStock
-from dispatch.routing.strategy import RoutingStrategy
+from dispatch.directory.repository import DirectoryRepository
+from dispatch.directory.schemas import SellerMode
+from dispatch.models import DispatchLead, Seller, Site
+from dispatch.routing.repository import SellerPoolRepository
+from dispatch.routing.strategy import RoutingStrategy, SortKey
 from dispatch.settings import DispatchSettings
 from shared.business_time import BusinessCalendar
 
@@ -30,7 +30,7 @@ _BATCH = 16
 class Target:
     """Where a lead is routed: a pool, the site (in_store) and that pool's business calendar."""
 
-    pool: str
+    pool: SellerMode
     site: Site | None
     calendar: BusinessCalendar
     reason: str
@@ -42,29 +42,29 @@ class Target:
 
 @dataclass
 class SqlCandidatePool:
-    session: AsyncSession
+    """The ``CandidatePool`` of one decision: the database sorts and pages the pool; the
+    rules it cannot index (skills, shifts, absences, this round's exclusions) are applied here."""
+
+    sellers: SellerPoolRepository
     target: Target
     now: datetime
     required_skills: frozenset[str] = frozenset()
     excluded: frozenset[str] = frozenset()
     examined: int = field(default=0)
 
-    async def ordered(self, order_by: Sequence[ColumnElement[Any]]) -> AsyncIterator[Seller]:
-        query = select(Seller).where(
-            Seller.active.is_(True),
-            Seller.mode == self.target.pool,
-            Seller.open_count < Seller.capacity,
-        )
-        if self.target.pool == "in_store":
-            query = query.where(Seller.site_id == self.target.site_id)
+    async def ordered(self, order: Sequence[SortKey]) -> AsyncIterator[Seller]:
         if self.target.pool == "in_store" and not self.target.calendar.is_open(self.now):
             return  # the store is closed (night, lunch break, holiday, closure)
         timezone = self.target.site.timezone if self.target.site is not None else PARIS
         offset = 0
         while True:
-            batch = (
-                await self.session.scalars(query.order_by(*order_by).offset(offset).limit(_BATCH))
-            ).all()
+            batch = await self.sellers.page(
+                pool=self.target.pool,
+                site_id=self.target.site_id,
+                order=order,
+                offset=offset,
+                limit=_BATCH,
+            )
             for seller in batch:
                 self.examined += 1
                 if seller.id in self.excluded:
@@ -96,15 +96,16 @@ async def target_for(
     full_web = Target("full_web", None, full_web_calendar(settings.full_web_hours), "full_web")
     if lead.channel != "in_store":
         return full_web
+    directory = DirectoryRepository(session)
     site: Site | None = None
     reason = "qualified_site"
     if lead.vehicle_ad_ref:
-        stock = await session.get(VehicleStock, lead.vehicle_ad_ref)
+        stock = await directory.vehicle(lead.vehicle_ad_ref)
         if stock is not None:
-            site = await session.get(Site, stock.site_id)
+            site = await directory.site(stock.site_id)
             reason = "vehicle_site"
     if site is None and lead.site_id:
-        site = await session.get(Site, lead.site_id)
+        site = await directory.site(lead.site_id)
     if site is None:
         return Target(full_web.pool, None, full_web.calendar, "no_site_fallback")
     calendar = site_calendar(site)
@@ -134,12 +135,14 @@ async def decide(
 ) -> Decision:
     """Choose a seller for the lead (None when nobody eligible is available now)."""
     target = await target_for(session, lead, settings, now)
-    stock = await session.get(VehicleStock, lead.vehicle_ad_ref) if lead.vehicle_ad_ref else None
+    ad_ref = lead.vehicle_ad_ref
+    stock = await DirectoryRepository(session).vehicle(ad_ref) if ad_ref else None
     skills = required_skills(lead, stock.make if stock is not None else None)
-    pool = SqlCandidatePool(session, target, now, skills, excluded)
+    sellers = SellerPoolRepository(session)
+    pool = SqlCandidatePool(sellers, target, now, skills, excluded)
     seller = await strategy.choose(pool)
     if seller is None and skills:
-        pool = SqlCandidatePool(session, target, now, frozenset(), excluded)
+        pool = SqlCandidatePool(sellers, target, now, frozenset(), excluded)
         seller = await strategy.choose(pool)
         return Decision(target, seller, strategy.name, relaxed_skills=seller is not None)
     return Decision(target, seller, strategy.name)

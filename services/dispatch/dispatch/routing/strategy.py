@@ -9,15 +9,18 @@ decision barely grows with the number of sellers. Register a new strategy with `
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Protocol
-
-from sqlalchemy.sql.elements import ColumnElement
+from typing import Literal, Protocol
 
 from dispatch.models import Seller
 
+# What a strategy may order the pool by, each ascending (the pool's repository maps them to the
+# indexed columns): ``load`` = open offers and assignments, ``last_offered`` = least recently
+# offered first (never offered before anyone), ``id`` = a stable last tie-break.
+SortKey = Literal["load", "last_offered", "id"]
+
 
 class CandidatePool(Protocol):
-    def ordered(self, order_by: Sequence[ColumnElement[Any]]) -> AsyncIterator[Seller]:
+    def ordered(self, order: Sequence[SortKey]) -> AsyncIterator[Seller]:
         """Eligible sellers in this order (ties must be broken by the caller's order)."""
         ...
 
@@ -34,12 +37,7 @@ class LeastLoaded:
     name = "least_loaded"
 
     async def choose(self, pool: CandidatePool) -> Seller | None:
-        order: list[ColumnElement[Any]] = [
-            Seller.open_count.asc(),
-            Seller.last_offered_at.asc().nulls_first(),
-            Seller.id.asc(),
-        ]
-        async for seller in pool.ordered(order):
+        async for seller in pool.ordered(("load", "last_offered", "id")):
             return seller
         return None
 
@@ -50,11 +48,7 @@ class RoundRobin:
     name = "round_robin"
 
     async def choose(self, pool: CandidatePool) -> Seller | None:
-        order: list[ColumnElement[Any]] = [
-            Seller.last_offered_at.asc().nulls_first(),
-            Seller.id.asc(),
-        ]
-        async for seller in pool.ordered(order):
+        async for seller in pool.ordered(("last_offered", "id")):
             return seller
         return None
 

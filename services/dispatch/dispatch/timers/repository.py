@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.models import Timer
-
-ACCEPT_DEADLINE = "accept_deadline"
-FIRST_CONTACT = "first_contact"
-FOLLOWUP = "followup"
-REROUTE = "reroute"
-KINDS = (ACCEPT_DEADLINE, FIRST_CONTACT, FOLLOWUP, REROUTE)
+from dispatch.timers.kinds import KINDS, TimerKind
+from shared.db.repository import Repository
 
 
-@dataclass
-class TimerRepository:
-    session: AsyncSession
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> TimerRepository:
-        return cls(session)
-
+class TimerRepository(Repository):
     async def schedule(
         self,
-        kind: str,
+        kind: TimerKind,
         *,
         lead_id: str,
         due_at: datetime,
@@ -54,7 +41,7 @@ class TimerRepository:
         now: datetime,
         assignment_id: str | None = None,
         lead_id: str | None = None,
-        kinds: Sequence[str] = KINDS,
+        kinds: Sequence[TimerKind] = KINDS,
     ) -> None:
         """Mark pending timers as cancelled (kept for the audit trail, never fired)."""
         query = update(Timer).where(Timer.fired_at.is_(None), Timer.kind.in_(list(kinds)))
@@ -80,6 +67,9 @@ class TimerRepository:
         if self.session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         return await self.session.scalar(query)
+
+    async def get(self, timer_id: int) -> Timer | None:
+        return await self.session.get(Timer, timer_id)
 
     async def pending(self, lead_id: str) -> Sequence[Timer]:
         return (

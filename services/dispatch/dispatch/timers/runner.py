@@ -4,21 +4,26 @@ A timer is claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` (PostgreSQL), appl
 fired in the same transaction: with two replicas each timer is fired by exactly one of them; a
 crash before the commit rolls everything back and the timer stays due (nothing missed); a
 restarted worker picks up timers that fell due while it was down.
+
+What a timer does is not the runner's business: the worker's wiring hands it one handler per
+kind (``dispatch.assignments.deadlines.timer_handlers``).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Literal
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.assignments.service import DispatchService
-from dispatch.clock import Clock
 from dispatch.metrics import DispatchMetrics
 from dispatch.models import Timer
 from dispatch.settings import DispatchSettings
+from dispatch.timers.kinds import TimerKind, TimerOutcome
 from dispatch.timers.repository import TimerRepository
-from shared.clock import utcnow
+from shared.clock import Clock, utcnow
 from shared.db.session import SessionFactory, session_scope
 from shared.redact import safe_error_text
 
@@ -26,12 +31,17 @@ log = structlog.get_logger(__name__)
 
 _RETRY_FAILED = timedelta(minutes=1)
 
+# Applies one due timer in the caller's transaction, at ``now``; returns its outcome (stored on
+# the timer row and counted in the metrics).
+TimerHandler = Callable[[AsyncSession, Timer, datetime], Awaitable[TimerOutcome]]
+
 
 class TimerRunner:
     def __init__(
         self,
         session_factory: SessionFactory,
         settings: DispatchSettings,
+        handlers: Mapping[TimerKind, TimerHandler],
         *,
         clock: Clock = utcnow,
         name: str = "dispatch.timers",
@@ -40,6 +50,7 @@ class TimerRunner:
         self._metrics = metrics
         self._session_factory = session_factory
         self._settings = settings
+        self._handlers = handlers
         self._clock = clock
         self.name = name
 
@@ -53,16 +64,20 @@ class TimerRunner:
             fired += 1
         return fired
 
-    async def fire_one(self) -> str | None:
+    async def fire_one(self) -> TimerOutcome | Literal["failed"] | None:
+        """Fire the oldest due timer; None when none is due, ``failed`` when its effects raised
+        (rolled back, the timer postponed)."""
         now = self._clock()
+        outcome: TimerOutcome
         failed: int | None = None
         try:
             async with session_scope(self._session_factory) as session:
-                timer = await TimerRepository.from_session(session).claim_one(now)
+                timer = await TimerRepository(session).claim_one(now)
                 if timer is None:
                     return None
                 failed = timer.id
-                outcome = await DispatchService(session, self._settings, now).fire(timer)
+                handler = self._handlers.get(timer.kind)
+                outcome = "unknown_kind" if handler is None else await handler(session, timer, now)
                 timer.fired_at = now
                 timer.fired_by = self.name
                 timer.outcome = outcome
@@ -81,6 +96,6 @@ class TimerRunner:
     async def _postpone(self, timer_id: int) -> None:
         """A timer whose effects failed is retried later (never dropped)."""
         async with session_scope(self._session_factory) as session:
-            timer = await session.get(Timer, timer_id)
+            timer = await TimerRepository(session).get(timer_id)
             if timer is not None and timer.fired_at is None:
                 timer.due_at = self._clock() + _RETRY_FAILED

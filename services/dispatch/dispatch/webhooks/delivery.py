@@ -17,17 +17,18 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks.webhooks import Webhook
 
-from dispatch.clock import Clock
+from dispatch.directory.repository import DirectoryRepository
 from dispatch.metrics import DispatchMetrics
-from dispatch.models import Seller, WebhookAttempt, WebhookDelivery
+from dispatch.models import WebhookAttempt
 from dispatch.settings import DispatchSettings
+from dispatch.webhooks.repository import WebhookRepository
 from dispatch.webhooks.service import disable_endpoint
-from shared.clock import utcnow
+from shared.clock import Clock, utcnow
 from shared.db.session import SessionFactory, session_scope
+from shared.outbox import Outbox
 
 log = structlog.get_logger(__name__)
 
@@ -94,19 +95,28 @@ def outcome_of(status_code: int) -> str:
 
 
 class WebhookSender:
+    """``clock`` schedules (due deliveries, retries, the delivery log); ``wall_clock`` stamps and
+    signs each attempt and reads ``Retry-After`` dates: the receiver checks the timestamp against
+    its own clock, so it is real time whatever ``clock`` says (tests move ``clock``)."""
+
     def __init__(
         self,
         session_factory: SessionFactory,
         settings: DispatchSettings,
         client: httpx.AsyncClient,
+        *,
+        outbox: Outbox,
         clock: Clock = utcnow,
+        wall_clock: Clock = utcnow,
         metrics: DispatchMetrics | None = None,
     ) -> None:
         self._metrics = metrics
         self._session_factory = session_factory
         self._settings = settings
         self._client = client
+        self._outbox = outbox
         self._clock = clock
+        self._wall_clock = wall_clock
 
     async def send_due(self) -> int:
         """One pass: claim due deliveries, send them, record the results. Returns how many."""
@@ -120,18 +130,13 @@ class WebhookSender:
         now = self._clock()
         lease = now + timedelta(seconds=self._settings.webhook_lease_s)
         async with session_scope(self._session_factory) as session:
-            query = (
-                select(WebhookDelivery)
-                .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
-                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-                .limit(self._settings.webhook_batch_size)
+            deliveries = await WebhookRepository(session).claim_due(
+                now, self._settings.webhook_batch_size
             )
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True, of=WebhookDelivery)
-            deliveries = (await session.scalars(query)).all()
+            directory = DirectoryRepository(session)
             jobs = []
             for delivery in deliveries:
-                seller = await session.get(Seller, delivery.seller_id)
+                seller = await directory.seller(delivery.seller_id)
                 assert seller is not None
                 delivery.next_attempt_at = lease
                 usable = seller.webhook_disabled_at is None and seller.webhook_url
@@ -151,7 +156,7 @@ class WebhookSender:
     async def _deliver(self, job: Job) -> Result:
         if job.url is None or job.secret is None:
             return Result(None, "endpoint_disabled", 0)
-        headers = signed_headers(job.secret, job.delivery_id, job.body, utcnow())
+        headers = signed_headers(job.secret, job.delivery_id, job.body, self._wall_clock())
         if job.traceparent is not None:
             headers["traceparent"] = job.traceparent
         started = time.perf_counter()
@@ -170,7 +175,7 @@ class WebhookSender:
         else:
             status = response.status_code
             retry_after = (
-                parse_retry_after(response.headers.get("retry-after"), utcnow())
+                parse_retry_after(response.headers.get("retry-after"), self._wall_clock())
                 if status in THROTTLED
                 else None
             )
@@ -191,8 +196,9 @@ class WebhookSender:
     async def _record(self, session: AsyncSession, job: Job, result: Result) -> None:
         now = self._clock()
         settings = self._settings
-        delivery = await session.get(WebhookDelivery, job.delivery_id)
-        seller = await session.get(Seller, job.seller_id)
+        deliveries = WebhookRepository(session)
+        delivery = await deliveries.delivery(job.delivery_id)
+        seller = await DirectoryRepository(session).seller(job.seller_id)
         if delivery is None or seller is None:  # erased meanwhile
             return
         if result.outcome == "endpoint_disabled":
@@ -203,7 +209,7 @@ class WebhookSender:
         delivery.attempts += 1
         delivery.last_status_code = result.status_code
         delivery.last_outcome = result.outcome
-        session.add(
+        deliveries.add(
             WebhookAttempt(
                 delivery_id=delivery.id,
                 attempt=delivery.attempts,
@@ -222,14 +228,16 @@ class WebhookSender:
             delivery.status = "failed"
             delivery.next_attempt_at = None
             seller.webhook_failures += 1
-            await disable_endpoint(session, seller, reason="gone", now=now)
+            await disable_endpoint(session, seller, reason="gone", now=now, outbox=self._outbox)
         else:
             seller.webhook_failures += 1
             schedule = settings.webhook_retry_schedule_s
             if seller.webhook_failures >= settings.webhook_disable_after_failures:
                 delivery.status = "failed"
                 delivery.next_attempt_at = None
-                await disable_endpoint(session, seller, reason="too_many_failures", now=now)
+                await disable_endpoint(
+                    session, seller, reason="too_many_failures", now=now, outbox=self._outbox
+                )
             elif delivery.attempts >= len(schedule):
                 delivery.status = "failed"
                 delivery.last_outcome = "exhausted"

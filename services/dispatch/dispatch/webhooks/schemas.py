@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+# pending: to send (now or at ``next_attempt_at``); delivered: a 2xx; failed: attempts
+# exhausted, 410 Gone or the endpoint disabled (a replay makes it pending again).
+DeliveryStatus = Literal["pending", "delivered", "failed"]
 
 
 class DeliveryOut(BaseModel):
@@ -14,7 +19,7 @@ class DeliveryOut(BaseModel):
     seller_id: str
     lead_id: str | None
     event_type: str
-    status: str
+    status: DeliveryStatus
     attempts: int
     next_attempt_at: datetime | None
     last_status_code: int | None

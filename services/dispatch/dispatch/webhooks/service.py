@@ -1,5 +1,6 @@
-"""Queueing webhook messages to sellers' tools (in the caller's transaction) and the endpoint's
-state (disable on 410 or after repeated failures, with a manager alert and an event)."""
+"""Queueing webhook messages to sellers' tools (in the caller's transaction), the endpoint's
+state (disable on 410 or after repeated failures, with a manager alert and an event; re-enable),
+and managers' replays."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.events import publish
+from dispatch.directory.repository import DirectoryRepository
 from dispatch.models import ManagerAlert, Seller, WebhookDelivery
+from dispatch.problems import EndpointDisabled, UnknownDelivery, UnknownSeller
+from dispatch.webhooks.repository import WebhookRepository
 from shared.events.payloads import SellerWebhookDisabledV1
+from shared.outbox import Outbox
 from shared.tracing import current_traceparent
 
 # Webhook event types (Standard Webhooks: dot-separated, [a-zA-Z0-9_]).
@@ -33,6 +37,11 @@ def render_body(event_type: str, data: dict[str, Any], now: datetime) -> str:
     )
 
 
+def can_receive(seller: Seller) -> bool:
+    """The seller's tool has an endpoint and a secret, and it is not disabled."""
+    return bool(seller.webhook_url and seller.webhook_secret and not seller.webhook_disabled_at)
+
+
 async def queue_webhook(
     session: AsyncSession,
     seller: Seller,
@@ -43,7 +52,7 @@ async def queue_webhook(
     lead_id: str | None,
 ) -> WebhookDelivery | None:
     """Stage one message for the seller's tool; None when the seller has no usable endpoint."""
-    if not seller.webhook_url or not seller.webhook_secret or seller.webhook_disabled_at:
+    if not can_receive(seller):
         return None
     delivery = WebhookDelivery(
         id=f"msg_{uuid.uuid4().hex}",
@@ -60,19 +69,19 @@ async def queue_webhook(
         delivered_at=None,
         traceparent=current_traceparent.get(),
     )
-    session.add(delivery)
+    WebhookRepository(session).add(delivery)
     return delivery
 
 
 async def disable_endpoint(
-    session: AsyncSession, seller: Seller, *, reason: str, now: datetime
+    session: AsyncSession, seller: Seller, *, reason: str, now: datetime, outbox: Outbox
 ) -> None:
     """Stop delivering to the seller's tool; managers see an alert and an event is published."""
     if seller.webhook_disabled_at is not None:
         return
     seller.webhook_disabled_at = now
     seller.webhook_disabled_reason = reason
-    session.add(
+    WebhookRepository(session).add(
         ManagerAlert(
             kind=f"webhook_disabled_{reason}",
             seller_id=seller.id,
@@ -82,7 +91,7 @@ async def disable_endpoint(
             acknowledged_at=None,
         )
     )
-    await publish(
+    await outbox.stage(
         session,
         "seller.webhook-disabled.v1",
         seller.id,
@@ -93,3 +102,53 @@ async def disable_endpoint(
             disabled_at=now,
         ),
     )
+
+
+async def enable_endpoint(session: AsyncSession, seller_id: str) -> Seller:
+    """Re-enable a disabled endpoint (failures reset; failed messages stay failed)."""
+    seller = await DirectoryRepository(session).seller(seller_id)
+    if seller is None:
+        raise UnknownSeller("No seller has this id.")
+    seller.webhook_disabled_at = None
+    seller.webhook_disabled_reason = None
+    seller.webhook_failures = 0
+    return seller
+
+
+async def replay(session: AsyncSession, delivery_id: str, *, now: datetime) -> WebhookDelivery:
+    """Send the same message again (same ``webhook-id``, new timestamp and signature)."""
+    delivery = await WebhookRepository(session).delivery(delivery_id)
+    if delivery is None:
+        raise UnknownDelivery("No delivery has this id.")
+    seller = await DirectoryRepository(session).seller(delivery.seller_id)
+    if seller is None or seller.webhook_disabled_at is not None or not seller.webhook_url:
+        raise EndpointDisabled("The seller's endpoint is disabled; enable it first.")
+    _reset(delivery, now)
+    return delivery
+
+
+async def recover(
+    session: AsyncSession,
+    seller_id: str,
+    *,
+    since: datetime,
+    until: datetime | None,
+    now: datetime,
+) -> int:
+    """Replay every failed delivery of the seller created since ``since`` (until ``until``)."""
+    seller = await DirectoryRepository(session).seller(seller_id)
+    if seller is None:
+        raise UnknownSeller("No seller has this id.")
+    if seller.webhook_disabled_at is not None or not seller.webhook_url:
+        raise EndpointDisabled("The seller's endpoint is disabled; enable it first.")
+    failed = await WebhookRepository(session).failed_between(seller_id, since=since, until=until)
+    for delivery in failed:
+        _reset(delivery, now)
+    return len(failed)
+
+
+def _reset(delivery: WebhookDelivery, now: datetime) -> None:
+    delivery.status = "pending"
+    delivery.attempts = 0
+    delivery.next_attempt_at = now
+    delivery.last_outcome = "replayed"

@@ -1,0 +1,74 @@
+"""Intake of qualified leads (``lead.qualified.v1``): record the lead, its contact hashes and
+whether the person objected to follow-ups, close it at once when it must not be routed, else
+route it."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.assignments.closing import close_lead, is_vehicle_sold
+from dispatch.assignments.offers import route
+from dispatch.assignments.state import LEAD_UNASSIGNED
+from dispatch.assignments.step import Step
+from dispatch.models import DispatchLead
+from dispatch.privacy.contacts import contact_hashes
+from dispatch.privacy.repository import PrivacyRepository
+from dispatch.settings import DispatchSettings
+from shared.consumer import Handler
+from shared.events import Envelope
+from shared.events.payloads import LeadQualifiedV1
+from shared.runtime import Runtime
+
+
+async def on_qualified(step: Step, payload: LeadQualifiedV1) -> DispatchLead:
+    """Record a qualified lead and route it (idempotent on the lead id)."""
+    existing = await step.assignments.lead(payload.lead_id)
+    if existing is not None:
+        return existing
+    phone_consent = payload.consents.get("phone")
+    lead = DispatchLead(
+        lead_id=payload.lead_id,
+        source=payload.source,
+        channel=payload.channel,
+        site_id=payload.site,
+        vehicle_ad_ref=payload.vehicle_ad_ref,
+        language=payload.language[:8],
+        financing_wanted=payload.financing_wanted,
+        do_not_contact=phone_consent is not None and not phone_consent.granted,
+        followups_blocked=False,
+        qualification=payload.model_dump(mode="json"),
+        status=LEAD_UNASSIGNED,
+        seller_id=None,
+        routed_to=None,
+        escalated_at=None,
+        escalation_reason=None,
+        close_reason=None,
+        received_at=payload.received_at,
+        qualified_at=payload.qualified_at,
+        updated_at=step.now,
+    )
+    await step.assignments.add_lead(lead)
+    hashes = contact_hashes(
+        payload.contact, step.settings.privacy_hmac_key.get_secret_value().encode()
+    )
+    privacy = PrivacyRepository(step.session)
+    privacy.add_contact_keys(lead.lead_id, hashes)
+    lead.followups_blocked = await privacy.is_suppressed(hashes)
+    if lead.do_not_contact:
+        await close_lead(step, lead, "do_not_contact")
+    elif await is_vehicle_sold(step, lead.vehicle_ad_ref):
+        await close_lead(step, lead, "vehicle_sold")
+    else:
+        await route(step, lead)
+    return lead
+
+
+def qualified_handler(runtime: Runtime[DispatchSettings]) -> Handler:
+    """The worker's handler of ``lead.qualified.v1`` (the runtime's settings, outbox, clock)."""
+    settings, outbox, clock = runtime.settings, runtime.outbox, runtime.clock
+
+    async def on_lead_qualified(session: AsyncSession, envelope: Envelope) -> None:
+        payload = LeadQualifiedV1.model_validate(envelope.data)
+        await on_qualified(Step(session, settings, outbox, clock()), payload)
+
+    return on_lead_qualified

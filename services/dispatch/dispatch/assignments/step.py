@@ -1,0 +1,122 @@
+"""One step of an assignment's life (a consumed event, a call-back, a fired timer, a manager's
+action) and the moves every step shares.
+
+A step works in the caller's unit of work: state, timers, webhook messages and events are
+committed together or not at all. Everything in it happens at one instant, ``now``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.assignments.repository import AssignmentRepository
+from dispatch.assignments.state import AssignmentStatus
+from dispatch.directory.repository import DirectoryRepository, Schedule
+from dispatch.models import Assignment, DispatchLead, Seller
+from dispatch.settings import DispatchSettings
+from dispatch.timers.repository import TimerRepository
+from dispatch.webhooks.service import queue_webhook
+from shared.events.payloads import EventPayload
+from shared.outbox import Outbox
+
+
+@dataclass(frozen=True)
+class SellerMessage:
+    """A webhook for a seller's tool (``assignment.offered``, ``assignment.withdrawn``…)."""
+
+    seller: Seller
+    event_type: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Step:
+    session: AsyncSession
+    settings: DispatchSettings
+    outbox: Outbox
+    now: datetime
+
+    @cached_property
+    def assignments(self) -> AssignmentRepository:
+        return AssignmentRepository(self.session)
+
+    @cached_property
+    def timers(self) -> TimerRepository:
+        return TimerRepository(self.session)
+
+    @cached_property
+    def directory(self) -> DirectoryRepository:
+        return DirectoryRepository(self.session)
+
+    # -- the shared moves ------------------------------------------------------------------
+
+    async def announce(
+        self,
+        lead_id: str,
+        event_type: str,
+        event: EventPayload,
+        message: SellerMessage | None = None,
+    ) -> None:
+        """Queue the message to the seller's tool (when there is one), then stage the event."""
+        if message is not None:
+            await queue_webhook(
+                self.session,
+                message.seller,
+                message.event_type,
+                message.data,
+                now=self.now,
+                lead_id=lead_id,
+            )
+        await self.outbox.stage(self.session, event_type, lead_id, event)
+
+    async def end(
+        self,
+        assignment: Assignment,
+        seller: Seller,
+        *,
+        status: AssignmentStatus,
+        reason: str,
+        event_type: str,
+        event: EventPayload,
+        message: SellerMessage | None = None,
+    ) -> None:
+        """End an assignment: release the seller's slot → queue the webhook → publish the
+        event. Every way an assignment ends (declined, expired, withdrawn, sold, lost) is this."""
+        assignment.status = status
+        assignment.end_reason = reason
+        assignment.ended_at = self.now
+        if assignment.is_open:
+            assignment.is_open = False
+            # An atomic decrement in SQL (concurrent call-backs of other leads of the seller).
+            seller.open_count = Seller.open_count - 1
+            await self.assignments.flush()
+        await self.announce(assignment.lead_id, event_type, event, message)
+
+    # -- reads every step needs ------------------------------------------------------------
+
+    async def lead(self, lead_id: str) -> DispatchLead:
+        """A lead known to exist (an assignment or a timer points to it)."""
+        lead = await self.assignments.lead(lead_id)
+        assert lead is not None
+        return lead
+
+    async def seller(self, seller_id: str) -> Seller:
+        """A seller known to exist (an assignment points to it)."""
+        seller = await self.assignments.seller(seller_id)
+        assert seller is not None
+        return seller
+
+    async def schedule(self, lead: DispatchLead, site_id: str | None) -> Schedule:
+        """The contact schedule of the lead at this site (the lead's own site by default)."""
+        return await self.directory.schedule_for(
+            self.settings, source=lead.source, site_id=site_id or lead.site_id
+        )
+
+    def url(self, path: str) -> str:
+        """An absolute URL of this API, as sellers' tools must call it."""
+        return f"{self.settings.public_base_url.rstrip('/')}{path}"

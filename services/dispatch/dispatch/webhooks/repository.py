@@ -1,0 +1,67 @@
+"""SQL of webhook deliveries, their attempts (the delivery log) and managers' alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+
+from dispatch.models import ManagerAlert, WebhookAttempt, WebhookDelivery
+from dispatch.webhooks.schemas import DeliveryStatus
+from shared.db.repository import Repository
+
+
+class WebhookRepository(Repository):
+    def add(self, row: WebhookDelivery | WebhookAttempt | ManagerAlert) -> None:
+        """A new row, written with the caller's next flush or commit."""
+        self.session.add(row)
+
+    async def delivery(self, delivery_id: str) -> WebhookDelivery | None:
+        return await self.session.get(WebhookDelivery, delivery_id)
+
+    async def deliveries(
+        self, *, seller_id: str | None, status: DeliveryStatus | None, limit: int
+    ) -> Sequence[WebhookDelivery]:
+        """The delivery log, newest first."""
+        query = select(WebhookDelivery).order_by(WebhookDelivery.created_at.desc()).limit(limit)
+        if seller_id is not None:
+            query = query.where(WebhookDelivery.seller_id == seller_id)
+        if status is not None:
+            query = query.where(WebhookDelivery.status == status)
+        return (await self.session.scalars(query)).all()
+
+    async def attempts(self, delivery_id: str) -> Sequence[WebhookAttempt]:
+        return (
+            await self.session.scalars(
+                select(WebhookAttempt)
+                .where(WebhookAttempt.delivery_id == delivery_id)
+                .order_by(WebhookAttempt.attempt)
+            )
+        ).all()
+
+    async def failed_between(
+        self, seller_id: str, *, since: datetime, until: datetime | None
+    ) -> Sequence[WebhookDelivery]:
+        """The seller's failed deliveries created since ``since`` (until ``until``)."""
+        query = select(WebhookDelivery).where(
+            WebhookDelivery.seller_id == seller_id,
+            WebhookDelivery.status == "failed",
+            WebhookDelivery.created_at >= since,
+        )
+        if until is not None:
+            query = query.where(WebhookDelivery.created_at < until)
+        return (await self.session.scalars(query)).all()
+
+    async def claim_due(self, now: datetime, limit: int) -> Sequence[WebhookDelivery]:
+        """Pending deliveries due by ``now``, oldest first, locked for this transaction; on
+        PostgreSQL ``SKIP LOCKED`` lets replicas claim different ones."""
+        query = (
+            select(WebhookDelivery)
+            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+            .limit(limit)
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=WebhookDelivery)
+        return (await self.session.scalars(query)).all()
