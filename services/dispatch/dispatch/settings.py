@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -18,8 +18,11 @@ class DispatchSettings(ServiceSettings):
 
     http_port: int = 8003
     public_base_url: str = Field(
-        default="http://127.0.0.1:8003",
-        description="Base of the call-back URLs put in webhook payloads.",
+        default="",
+        description=(
+            "Base of every URL sent to sellers' tools (call-backs, board). Default: this API's "
+            "own address, http://<http_host>:<http_port> (127.0.0.1 for a wildcard host)."
+        ),
     )
     routing_strategy: str = Field(default="least_loaded", description="Default strategy.")
     full_web_hours: str = Field(
@@ -47,3 +50,21 @@ class DispatchSettings(ServiceSettings):
     webhook_batch_size: int = Field(default=50, ge=1)
     webhook_poll_interval_s: float = Field(default=0.5, gt=0)
     webhook_lease_s: int = Field(default=60, ge=1, description="In-flight claim of a delivery.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _public_base_url_follows_the_api(cls, data: Any) -> Any:
+        """Unset, the call-back base is where this API listens (``http_host``/``http_port`` as
+        configured), so a dispatch moved to another port still sends URLs that reach it."""
+        if not isinstance(data, dict) or data.get("public_base_url"):
+            return data
+        host = str(data.get("http_host") or cls.model_fields["http_host"].default)
+        port = data.get("http_port") or cls.model_fields["http_port"].default
+        if host in _WILDCARD_HOSTS:
+            host = "127.0.0.1"  # a bind-everything address is no address to call back
+        elif ":" in host:
+            host = f"[{host}]"  # IPv6 literal
+        return {**data, "public_base_url": f"http://{host}:{port}"}
+
+
+_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::"})
