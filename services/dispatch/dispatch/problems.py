@@ -1,6 +1,7 @@
 """Dispatch's problems (RFC 9457). Each keeps the type and title of the shared problem it
-refines (``/problems/not-found``…); the class says which resource or rule, for the OpenAPI
-document. Details name ids and states, never personal data."""
+refines (``/problems/not-found``…); the class names the resource or rule, and its docstring is
+its description in the OpenAPI document (one line). Details name ids and states, never personal
+data. ``IllegalTransition`` carries ``status_now`` and ``allowed_from``."""
 
 from __future__ import annotations
 
@@ -32,15 +33,13 @@ class NotYourAssignment(Forbidden):
 
 
 class IllegalTransition(Conflict):
-    """The assignment's status does not allow this call-back (``status_now``, ``allowed_from``),
-    or the offer's accept deadline has passed."""
+    """The assignment's status does not allow this call-back, or the accept deadline passed."""
 
     slug, title = "illegal-transition", "Illegal transition"
 
 
 class DirectoryConflict(Conflict):
-    """The directory already holds this (site id, schedule scope), or the body's id differs
-    from the path's."""
+    """The site id or the schedule's scope is taken, or the body's id differs from the path's."""
 
 
 class EndpointDisabled(Conflict):

@@ -44,7 +44,8 @@ router = APIRouter(
     },
 )
 
-MOVE_PROBLEMS = problem_responses(IllegalTransition, InvalidRequest)
+MOVE_PROBLEMS = problem_responses(IllegalTransition)
+MOVE_WITH_BODY_PROBLEMS = problem_responses(IllegalTransition, InvalidRequest)
 APPOINTMENT_PROBLEMS = problem_responses(
     UnknownAssignment,
     UnknownSite,
@@ -79,14 +80,18 @@ async def accept(own: OwnAssignment) -> AssignmentOut:
     return AssignmentOut.model_validate(await callbacks.accept(own.step, own.assignment))
 
 
-@router.post("/{assignment_id}/decline", response_model=AssignmentOut, responses=MOVE_PROBLEMS)
+@router.post(
+    "/{assignment_id}/decline", response_model=AssignmentOut, responses=MOVE_WITH_BODY_PROBLEMS
+)
 async def decline(body: DeclineIn, own: OwnAssignment) -> AssignmentOut:
     return AssignmentOut.model_validate(
         await callbacks.decline(own.step, own.assignment, body.reason)
     )
 
 
-@router.post("/{assignment_id}/contacted", response_model=AssignmentOut, responses=MOVE_PROBLEMS)
+@router.post(
+    "/{assignment_id}/contacted", response_model=AssignmentOut, responses=MOVE_WITH_BODY_PROBLEMS
+)
 async def contacted(body: ContactedIn, own: OwnAssignment) -> AssignmentOut:
     return AssignmentOut.model_validate(
         await callbacks.contacted(own.step, own.assignment, body.channel)
@@ -107,6 +112,8 @@ async def sold(own: OwnAssignment) -> AssignmentOut:
     return AssignmentOut.model_validate(await callbacks.sold(own.step, own.assignment))
 
 
-@router.post("/{assignment_id}/lost", response_model=AssignmentOut, responses=MOVE_PROBLEMS)
+@router.post(
+    "/{assignment_id}/lost", response_model=AssignmentOut, responses=MOVE_WITH_BODY_PROBLEMS
+)
 async def lost(body: LostIn, own: OwnAssignment) -> AssignmentOut:
     return AssignmentOut.model_validate(await callbacks.lost(own.step, own.assignment, body.reason))
