@@ -144,7 +144,12 @@ start() {
   install_dovecot
   resolve_dir # the dovecot user exists now
   write_config
-  dovecot -c "$CONF"
+  # Standard streams to a file: the daemon inherits them, and a pipe it held open would keep
+  # the caller (make, CI, scripts/smtp.sh) waiting for its end.
+  if ! dovecot -c "$CONF" </dev/null >>"$DIR/start.log" 2>&1; then
+    cat "$DIR/start.log" >&2
+    exit 1
+  fi
   for _ in $(seq 1 50); do
     if listening; then
       wait_for_lmtp

@@ -143,7 +143,7 @@ start() {
   if is_running; then
     if answers; then echo "postfix running on 127.0.0.1:$PORT"; return; fi
     echo "postfix holds $PIDFILE but does not answer on 127.0.0.1:$PORT: restarting" >&2
-    postfix -c "$CONF_DIR" stop >/dev/null 2>&1 || true
+    postfix -c "$CONF_DIR" stop </dev/null >/dev/null 2>&1 || true
   fi
   # Delivery goes to Dovecot's LMTP: start it first (a no-op when it runs).
   "$ROOT/scripts/imap.sh" start >/dev/null
@@ -153,7 +153,9 @@ start() {
   resolve_dir # the postfix user exists now
   write_config "$lmtp_socket"
   postfix -c "$CONF_DIR" check
-  postfix -c "$CONF_DIR" start 2>>"$DIR/start.log"
+  # All three standard streams away from the caller: the master daemon inherits them, and a
+  # pipe it held open would keep the caller (make, CI) waiting for its end.
+  postfix -c "$CONF_DIR" start </dev/null >>"$DIR/start.log" 2>&1
   for _ in $(seq 1 100); do
     if answers; then echo "postfix started on 127.0.0.1:$PORT (domain $DOMAIN → LMTP $lmtp_socket)"; return; fi
     sleep 0.1
@@ -164,7 +166,7 @@ start() {
 
 stop() {
   if ! is_running; then echo "postfix not running"; return; fi
-  postfix -c "$CONF_DIR" stop 2>>"$DIR/start.log" || kill "$(tr -d ' ' <"$PIDFILE")"
+  postfix -c "$CONF_DIR" stop </dev/null >>"$DIR/start.log" 2>&1 || kill "$(tr -d ' ' <"$PIDFILE")"
   for _ in $(seq 1 100); do
     if ! is_running; then echo "postfix stopped"; return; fi
     sleep 0.1
