@@ -152,7 +152,6 @@ start() {
   install_postfix
   resolve_dir # the postfix user exists now
   write_config "$lmtp_socket"
-  postfix -c "$CONF_DIR" check
   # All three standard streams away from the caller: the master daemon inherits them, and a
   # pipe it held open would keep the caller (make, CI) waiting for its end.
   postfix -c "$CONF_DIR" start </dev/null >>"$DIR/start.log" 2>&1
