@@ -1,0 +1,135 @@
+"""Building an outgoing e-mail to a prospect: text and HTML parts, thread and unsubscribe headers.
+
+The message is 7-bit clean on the wire (quoted-printable bodies, RFC 2047 headers), so French
+accents survive any relay. Its Message-ID and its Reply-To plus-address carry the lead's signed
+token (``lead_tokens``): the prospect's reply comes back to the lead, by either header.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, getaddresses
+
+from shared.messaging.lead_tokens import LeadTokens
+
+# SMTP line endings and line length; bodies encoded to 7 bits (quoted-printable).
+WIRE_POLICY = policy.SMTP.clone(cte_type="7bit")
+ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    """The two ways to object that ``List-Unsubscribe`` offers (RFC 2369, RFC 8058)."""
+
+    mailto: str  # an address; a reply to it unsubscribes
+    url: str  # https URL accepting the one-click POST
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith("https://"):
+            raise ValueError("the one-click unsubscribe URL must be https (RFC 8058)")
+        if "@" not in self.mailto or any(char in self.mailto for char in "<> ,"):
+            raise ValueError("invalid unsubscribe mailbox")
+
+    @classmethod
+    def for_lead(
+        cls, tokens: LeadTokens, lead_id: str, *, mailbox: str, url_base: str
+    ) -> Unsubscribe:
+        """Both links carry the lead's signed token: ``mailbox``'s plus-address and
+        ``{url_base}/{token}``."""
+        return cls(
+            mailto=tokens.reply_address(lead_id, mailbox=mailbox),
+            url=f"{url_base.rstrip('/')}/{tokens.token(lead_id)}",
+        )
+
+    def header(self) -> str:
+        return f"<mailto:{self.mailto}?subject=unsubscribe>, <{self.url}>"
+
+
+def text_to_html(text: str) -> str:
+    """A minimal HTML rendering of a plain text (escaped, paragraphs and line breaks kept)."""
+    paragraphs = [part.strip("\n") for part in text.replace("\r\n", "\n").split("\n\n")]
+    body = "\n".join(
+        "<p>" + html_lib.escape(part).replace("\n", "<br>\n") + "</p>"
+        for part in paragraphs
+        if part
+    )
+    head = '<!DOCTYPE html>\n<html lang="fr">\n<meta charset="utf-8">\n'
+    return f"{head}<body>\n{body}\n</body>\n</html>\n"
+
+
+def _address(value: str | Address) -> Address:
+    if isinstance(value, Address):
+        return value
+    parsed = getaddresses([value])
+    if len(parsed) != 1 or "@" not in parsed[0][1]:
+        raise ValueError("expected one e-mail address")
+    display_name, addr_spec = parsed[0]
+    return Address(display_name=display_name, addr_spec=addr_spec)
+
+
+def build_email(
+    *,
+    tokens: LeadTokens,
+    lead_id: str,
+    message_key: str,
+    sender: str | Address,
+    to: str | Address,
+    reply_mailbox: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    date: datetime,
+    unsubscribe: Unsubscribe | None = None,
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
+    auto_reply: bool = False,
+    message_id_domain: str | None = None,
+) -> EmailMessage:
+    """One e-mail to a prospect about one lead.
+
+    - ``message_key``: the sender's unique key of this message (e.g. its row id, ``[A-Za-z0-9_-]``);
+      the Message-ID is ``<m-{message_key}.{token}@{domain}>`` (domain of ``reply_mailbox``
+      unless ``message_id_domain`` is given).
+    - ``reply_mailbox``: ``user@domain`` read by the inbound channel (the IMAP poller); Reply-To
+      becomes its plus-address with the lead's token.
+    - ``in_reply_to`` / ``references``: when answering the prospect's own message, so that their
+      mail client threads the conversation.
+    - ``auto_reply``: ``Auto-Submitted: auto-replied`` (RFC 3834) for the automatic first answer,
+      so that out-of-office robots do not answer it.
+    - ``html``: rendered from ``text`` when not given.
+    """
+    reply_to = tokens.reply_address(lead_id, mailbox=reply_mailbox)
+    domain = message_id_domain or reply_mailbox.rpartition("@")[2]
+    message = EmailMessage(policy=WIRE_POLICY)
+    message["Message-ID"] = tokens.message_id(lead_id, message_key=message_key, domain=domain)
+    message["Date"] = format_datetime(date)
+    message["From"] = _address(sender)
+    message["To"] = _address(to)
+    message["Reply-To"] = reply_to
+    message["Subject"] = subject
+    if in_reply_to:
+        message["In-Reply-To"] = in_reply_to
+    thread = list(references)
+    if in_reply_to and in_reply_to not in thread:
+        thread.append(in_reply_to)
+    if thread:
+        message["References"] = " ".join(thread)
+    if auto_reply:
+        message["Auto-Submitted"] = "auto-replied"
+    if unsubscribe is not None:
+        message["List-Unsubscribe"] = unsubscribe.header()
+        message["List-Unsubscribe-Post"] = ONE_CLICK
+    message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    message.add_alternative(
+        html if html is not None else text_to_html(text),
+        subtype="html",
+        charset="utf-8",
+        cte="quoted-printable",
+    )
+    return message

@@ -1,0 +1,1 @@
+"""SMS providers behind one interface (``provider.SmsProvider``); OVHcloud is the one adapter."""

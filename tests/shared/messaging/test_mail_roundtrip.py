@@ -1,0 +1,109 @@
+"""The whole mail loop on real servers: built e-mail → Postfix (scripts/smtp.sh) → Dovecot →
+read back over IMAP (scripts/imap.sh); the prospect's reply comes back to the lead; a message to
+an unknown mailbox comes back as a real DSN that names our Message-ID and the lead."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+import pytest
+
+from shared.messaging.bounces import parse_bounce
+from shared.messaging.errors import PermanentSendError
+from shared.messaging.inbound_match import lead_of_message
+from shared.messaging.lead_tokens import LeadTokens
+from shared.messaging.outgoing_email import Unsubscribe, build_email
+from shared.messaging.smtp_sender import SmtpSender
+from tests.support.mail import DEALER, PROSPECT, UNKNOWN, imap_mailbox, require_smtp
+
+pytestmark = [pytest.mark.smtp, pytest.mark.imap]
+
+TOKENS = LeadTokens("roundtrip-test-key")
+
+
+def _first_answer(lead_id: str, to: str) -> EmailMessage:
+    return build_email(
+        tokens=TOKENS,
+        lead_id=lead_id,
+        message_key=uuid.uuid4().hex,
+        sender=f"Garage Dupont Automobiles <{DEALER}>",
+        to=f"Hélène Gaël <{to}>",
+        reply_mailbox=DEALER,
+        subject="Votre demande : Citroën C3, réf. AD-1",
+        text="Bonjour Hélène,\n\nMerci pour votre intérêt. Gaëlle vous rappelle à 17 h.\n",
+        date=datetime.now(UTC),
+        unsubscribe=Unsubscribe.for_lead(
+            TOKENS, lead_id, mailbox=DEALER, url_base="https://leads.example.fr/v1/unsubscribe"
+        ),
+        auto_reply=True,
+    )
+
+
+async def test_sent_message_is_read_back_and_the_reply_joins_the_lead() -> None:
+    sender = SmtpSender(require_smtp())
+    lead_id = str(uuid.uuid4())
+    message = _first_answer(lead_id, PROSPECT)
+    message_id = str(message["Message-ID"])
+
+    sent = await sender.send(message)
+    assert sent.queue_id
+    assert sent.message_id == message_id
+
+    async with imap_mailbox(PROSPECT) as inbox:
+        received = await inbox.wait_for("Message-ID", message_id)
+    parsed = message_from_bytes(received.as_bytes(), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    assert parsed["Subject"] == "Votre demande : Citroën C3, réf. AD-1"
+    assert TOKENS.lead_of_address(str(parsed["Reply-To"])) == lead_id
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    plain = parsed.get_body(("plain",))
+    assert plain is not None
+    assert "Gaëlle vous rappelle à 17 h." in plain.get_content()
+
+    # The prospect answers: to the Reply-To plus-address, quoting our Message-ID.
+    reply = EmailMessage()
+    reply["From"] = f"Hélène Gaël <{PROSPECT}>"
+    reply["To"] = str(parsed["Reply-To"])
+    reply["Subject"] = f"Re: {parsed['Subject']}"
+    reply["In-Reply-To"] = message_id
+    reply["References"] = message_id
+    reply["Message-ID"] = f"<{uuid.uuid4().hex}@{PROSPECT.partition('@')[2]}>"
+    reply.set_content("Oui, 17 h me convient. Hélène")
+    await sender.send(reply)
+
+    async with imap_mailbox(DEALER) as dealer_inbox:
+        answer = await dealer_inbox.wait_for("Message-ID", str(reply["Message-ID"]))
+    assert lead_of_message(answer, TOKENS) == lead_id
+
+
+async def test_unknown_mailbox_bounces_with_a_dsn_naming_our_message_and_lead() -> None:
+    sender = SmtpSender(require_smtp())
+    lead_id = str(uuid.uuid4())
+    message = _first_answer(lead_id, UNKNOWN)
+    message_id = str(message["Message-ID"])
+    # The envelope sender (Return-Path) is the lead's plus-address: the DSN comes back to it.
+    await sender.send(message, envelope_from=TOKENS.reply_address(lead_id, mailbox=DEALER))
+
+    async with imap_mailbox(DEALER) as inbox:
+        dsn = await inbox.wait_for_text(message_id.strip("<>"))
+    bounce = parse_bounce(dsn)
+    assert bounce is not None
+    assert bounce.original_message_id == message_id
+    assert bounce.hard
+    [recipient] = bounce.recipients
+    assert (recipient.recipient, recipient.action, recipient.status) == (UNKNOWN, "failed", "5.1.1")
+    assert recipient.smtp_code == 550
+    assert TOKENS.ref_of_message_id(message_id) is not None
+    assert lead_of_message(dsn, TOKENS) == lead_id  # through the plus-address it was sent to
+
+
+async def test_a_recipient_refused_at_rcpt_time_is_permanent() -> None:
+    sender = SmtpSender(require_smtp())
+    message = _first_answer(str(uuid.uuid4()), PROSPECT)
+    with pytest.raises(PermanentSendError) as caught:
+        await sender.send(message, recipients=["x@-bad-.test"])
+    assert caught.value.code == 501
+    assert str(caught.value) == "SMTP RCPT refused: 501 5.1.3"
