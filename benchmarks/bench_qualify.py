@@ -26,6 +26,7 @@ import httpx
 from sqlalchemy import insert, text, update
 from sqlalchemy.engine import make_url
 
+from qualify.app import create_app
 from qualify.bootstrap import SERVICE
 from qualify.models import QueuedLead, infra
 from qualify.settings import QualifySettings
@@ -141,8 +142,7 @@ async def environment(size: int) -> AsyncIterator[Env]:
     async with fresh_database() as url:
         await asyncio.to_thread(upgrade, SERVICE.migrations, url)
         settings = QualifySettings(database_url=url, log_level="WARNING")
-        app = SERVICE.create_app(settings)
-        app.state.policy.clock = lambda: datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+        app = create_app(settings, clock=lambda: datetime(2026, 11, 24, 10, 0, tzinfo=UTC))
         async with app.router.lifespan_context(app):
             runtime: Runtime[Any] = app.state.runtime
             await seed(runtime, size)

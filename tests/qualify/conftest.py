@@ -1,67 +1,68 @@
-"""Fixtures of qualify's API tests: the qualify app alone (no worker), a controllable clock,
+"""Fixtures of qualify's API tests: the qualify app alone (no worker) on a clock the test moves,
 tokens of distinct operators, and leads put in the queue as ``lead.received.v1`` would."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
+from qualify.app import create_app
 from qualify.models import infra
 from qualify.policy import Policy
 from qualify.queue.handlers import queue_lead
+from qualify.settings import QualifySettings
 from shared.auth import store_token
 from shared.db.session import session_scope
 from shared.events.payloads import ContactV1, LeadReceivedV1, VehicleV1
 from shared.runtime import Runtime
-from shared.settings import ServiceSettings
-from tests.support.harness import run_system, settings_for
-
-PARIS = ZoneInfo("Europe/Paris")
-# A Tuesday, inside the call centre's hours and the legal calling window.
-TUESDAY_11H = datetime(2026, 11, 24, 11, 0, tzinfo=PARIS)
-
-
-@dataclass
-class Clock:
-    now: datetime = TUESDAY_11H
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.support.clock import PARIS, Clock
+from tests.support.harness import DEV_TOKEN, migrate
 
 
 @dataclass
 class QualifyApi:
     """The running qualify app, its clock and per-operator clients."""
 
-    runtime: Runtime[Any]
-    policy: Policy
+    runtime: Runtime[QualifySettings]
     clock: Clock
+    transport: httpx.ASGITransport
     base: httpx.AsyncClient
-    clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    clients: list[httpx.AsyncClient] = field(default_factory=list)
+    by_name: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def policy(self) -> Policy:
+        return self.runtime.component(Policy)
+
+    def client_as(self, token: str | None) -> httpx.AsyncClient:
+        """Another client of the app: with ``token``, or with no Authorization at all."""
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        client = httpx.AsyncClient(
+            transport=self.transport, base_url=str(self.base.base_url), headers=headers
+        )
+        self.clients.append(client)
+        return client
 
     async def client(self, name: str, roles: tuple[str, ...] = ("operator",)) -> httpx.AsyncClient:
         """A client authenticated as the operator ``name`` (token stored on first use)."""
-        if name not in self.clients:
+        if name not in self.by_name:
             token = f"vo_{name}-{uuid.uuid4().hex}"
             async with session_scope(self.runtime.session_factory) as session:
                 self.ids[name] = await store_token(
                     session, infra.api_token, token=token, name=name, roles=roles
                 )
-            self.clients[name] = httpx.AsyncClient(
-                transport=self.base._transport,
-                base_url=str(self.base.base_url),
-                headers={"Authorization": f"Bearer {token}"},
-            )
-        return self.clients[name]
+            self.by_name[name] = self.client_as(token)
+        return self.by_name[name]
 
     async def add_lead(
         self,
@@ -87,48 +88,61 @@ class QualifyApi:
             }
         )
         async with session_scope(self.runtime.session_factory) as session:
-            await queue_lead(session, self.policy, event)
+            await queue_lead(session, self.policy, event, now=self.runtime.clock())
         return lead_id
 
     async def close(self) -> None:
-        for client in self.clients.values():
+        for client in self.clients:
             await client.aclose()
 
 
-async def open_api(settings: ServiceSettings) -> AsyncIterator[QualifyApi]:
-    async with run_system({"qualify": settings}, workers=False) as system:
-        service = system.services["qualify"]
-        policy = service.app.state.policy
-        assert isinstance(policy, Policy)
-        clock = Clock()
-        policy.clock = clock
-        api = QualifyApi(service.app.state.runtime, policy, clock, service.client)
+@asynccontextmanager
+async def open_api(settings: QualifySettings, clock: Clock) -> AsyncIterator[QualifyApi]:
+    """Qualify's app on ``clock`` (migrated database, lifespan entered), with an admin client."""
+    await migrate(settings)
+    app = create_app(settings, clock=clock)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=transport,
+            base_url="http://qualify.test",
+            headers={"Authorization": f"Bearer {DEV_TOKEN}"},
+        ) as base,
+    ):
+        api = QualifyApi(app.state.runtime, clock, transport, base)
         try:
             yield api
         finally:
             await api.close()
 
 
-def qualify_settings(database_url: str, tmp_path: Path, **values: Any) -> ServiceSettings:
-    return settings_for(
-        "qualify",
+def qualify_settings(database_url: str, tmp_path: Path, **values: Any) -> QualifySettings:
+    return QualifySettings(
         database_url=database_url,
         bus="embedded",
         embedded_bus_path=tmp_path / "bus.db",
+        dev_token=SecretStr(DEV_TOKEN),
+        log_json=True,
         **values,
     )
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[QualifyApi]:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def api(tmp_path: Path, clock: Clock) -> AsyncIterator[QualifyApi]:
     settings = qualify_settings(
         f"sqlite+aiosqlite:///{tmp_path / 'qualify.db'}",
         tmp_path,
         first_contact_minutes_by_source={"facebook": 5},
         unreachable_after_attempts=3,
     )
-    async for value in open_api(settings):
-        yield value
+    async with open_api(settings, clock) as api:
+        yield api
 
 
 def paris_now(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:

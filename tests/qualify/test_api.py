@@ -12,7 +12,8 @@ from sqlalchemy import select, update
 
 from qualify.models import QueuedLead, infra
 from shared.db.session import session_scope
-from tests.qualify.conftest import PARIS, TUESDAY_11H, QualifyApi, paris_now
+from tests.qualify.conftest import QualifyApi, paris_now
+from tests.support.clock import PARIS, TUESDAY_11H
 
 PROBLEM = "application/problem+json"
 
@@ -143,12 +144,12 @@ async def test_claim_lease_conflict_expiry_renewal_and_release(api: QualifyApi) 
     assert "alice" not in json.dumps(body)
     assert lead not in await queue_ids(bob)
 
-    api.clock.now += timedelta(minutes=9)
+    api.clock.advance(minutes=9)
     renewed = (await alice.post(f"/v1/leads/{lead}/claim/renewal")).json()
     assert renewed["expires_at"] == "2026-11-24T10:19:00Z"
     assert_problem(await bob.post(f"/v1/leads/{lead}/claim/renewal"), 409, "lead-claimed")
 
-    api.clock.now += timedelta(minutes=10, seconds=1)  # expired: back in the queue
+    api.clock.advance(minutes=10, seconds=1)  # expired: back in the queue
     assert lead in await queue_ids(bob)
     assert_problem(await alice.post(f"/v1/leads/{lead}/claim/renewal"), 409, "claim-required")
     assert (await bob.post(f"/v1/leads/{lead}/claim")).status_code == 200
@@ -276,7 +277,7 @@ async def test_a_refusal_blocks_further_calls(api: QualifyApi) -> None:
         f"/v1/leads/{lead}/attempts", json={"channel": "phone", "outcome": "refused"}
     )
     assert refused.status_code == 201
-    api.clock.now += timedelta(days=1)
+    api.clock.advance(days=1)
     await claimed(api, "alice", lead)
     body = assert_problem(
         await alice.post(
@@ -496,8 +497,7 @@ async def test_operator_stats(api: QualifyApi) -> None:
 
 async def test_auth_problems(api: QualifyApi) -> None:
     lead = await api.add_lead()
-    bare = httpx.AsyncClient(transport=api.base._transport, base_url=str(api.base.base_url))
-    async with bare:
+    async with api.client_as(None) as bare:
         for method, path in [
             ("GET", "/v1/queue"),
             ("POST", f"/v1/leads/{lead}/claim"),

@@ -11,15 +11,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.qualify.conftest import TUESDAY_11H, QualifyApi, open_api, qualify_settings
+from tests.qualify.conftest import QualifyApi, open_api, qualify_settings
+from tests.support.clock import TUESDAY_11H, Clock
 
 OPERATORS = 20
 
 
 @pytest.fixture
-async def pg_api(postgres_url: str, tmp_path: Path) -> AsyncIterator[QualifyApi]:
-    async for value in open_api(qualify_settings(postgres_url, tmp_path)):
-        yield value
+async def pg_api(postgres_url: str, tmp_path: Path, clock: Clock) -> AsyncIterator[QualifyApi]:
+    async with open_api(qualify_settings(postgres_url, tmp_path), clock) as api:
+        yield api
 
 
 async def _operators(api: QualifyApi) -> list[httpx.AsyncClient]:

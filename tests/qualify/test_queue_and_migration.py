@@ -15,7 +15,8 @@ from qualify.models import QueuedLead
 from shared.db import create_engine
 from shared.db.migrate import alembic_config, upgrade
 from shared.db.session import session_scope
-from tests.qualify.conftest import TUESDAY_11H, QualifyApi
+from tests.qualify.conftest import QualifyApi
+from tests.support.clock import TUESDAY_11H
 
 
 async def test_deadline_per_source_and_idempotent_queueing(api: QualifyApi) -> None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
 from fastapi import FastAPI
 
 from qualify.attempts.router import router as attempts_router
@@ -12,13 +17,21 @@ from qualify.operators.router import router as operators_router
 from qualify.policy import Policy
 from qualify.qualification.router import router as qualification_router
 from qualify.queue.router import router as queue_router
+from qualify.settings import QualifySettings
 from shared.app import create_service_app
-from shared.settings import ServiceSettings
+from shared.clock import Clock, utcnow
+from shared.runtime import Runtime
 
 
-def create_app(settings: ServiceSettings) -> FastAPI:
+def create_app(settings: QualifySettings, *, clock: Clock = utcnow) -> FastAPI:
     policy = Policy.from_settings(settings)
-    app = create_service_app(
+
+    @asynccontextmanager
+    async def provide_policy(runtime: Runtime[Any]) -> AsyncIterator[None]:
+        runtime.provide(policy)  # routers take it as PolicyDep
+        yield
+
+    return create_service_app(
         settings,
         infra=infra,
         routers=[
@@ -31,6 +44,15 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         ],
         title="VO leads — qualify",
         description="The digital operators' work queue and qualification API.",
+        clock=_in_utc(clock),
+        lifespan_hooks=[provide_policy],
     )
-    app.state.policy = policy
-    return app
+
+
+def _in_utc(clock: Clock) -> Clock:
+    # The instants the API answers and publishes are UTC whatever zone the given clock answers
+    # in (a test's Paris clock), as they are in production.
+    def now() -> datetime:
+        return clock().astimezone(UTC)
+
+    return now

@@ -9,8 +9,16 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from qualify.leads.state import LeadStatus
 from shared.db import add_infra_tables, make_metadata
 from shared.db.types import UtcDateTime
+from shared.events.payloads import (
+    AttemptOutcome,
+    ContactChannel,
+    DisqualificationReason,
+    LeadKind,
+    LeadSource,
+)
 
 
 class Base(DeclarativeBase):
@@ -38,10 +46,10 @@ class QueuedLead(Base):
     )
 
     lead_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[LeadStatus] = mapped_column(String(16))
     is_open: Mapped[bool] = mapped_column(Boolean)
-    kind: Mapped[str] = mapped_column(String(16))
-    source: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[LeadKind] = mapped_column(String(16))
+    source: Mapped[LeadSource] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
     due_at: Mapped[datetime] = mapped_column(UtcDateTime())
     site: Mapped[str | None] = mapped_column(String(64))
@@ -61,7 +69,7 @@ class QueuedLead(Base):
     unanswered_count: Mapped[int] = mapped_column(Integer, default=0)
     handled_by: Mapped[str | None] = mapped_column(String(36))
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    disqualification_reason: Mapped[str | None] = mapped_column(String(32))
+    disqualification_reason: Mapped[DisqualificationReason | None] = mapped_column(String(32))
     duplicate_of: Mapped[str | None] = mapped_column(String(36))
     disqualification_note: Mapped[str | None] = mapped_column(Text)
 
@@ -79,8 +87,8 @@ class ContactAttempt(Base):
     lead_id: Mapped[str] = mapped_column(ForeignKey("queued_lead.lead_id", ondelete="CASCADE"))
     operator_id: Mapped[str] = mapped_column(String(36))
     operator_name: Mapped[str] = mapped_column(String(120))
-    channel: Mapped[str] = mapped_column(String(16))
-    outcome: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[ContactChannel] = mapped_column(String(16))
+    outcome: Mapped[AttemptOutcome] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     attempted_at: Mapped[datetime] = mapped_column(UtcDateTime())
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -1,31 +1,24 @@
-"""The service's rules built once from its settings: business calendar, calling rules, clock."""
+"""The service's rules built once from its settings: business calendar and calling rules. "Now"
+is not the policy's: routers take the runtime's clock (``NowDep``), the worker ``runtime.clock``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-
-from fastapi import Request
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from qualify.settings import QualifySettings
 from shared.business_time import BusinessCalendar
-from shared.clock import utcnow
 from shared.contact_rules import CallingRules
-from shared.settings import ServiceSettings
 
 
-@dataclass
+@dataclass(frozen=True)
 class Policy:
     settings: QualifySettings
     calendar: BusinessCalendar
     calling: CallingRules
-    clock: Callable[[], datetime] = field(default=utcnow)
 
     @classmethod
-    def from_settings(cls, settings: ServiceSettings) -> Policy:
-        if not isinstance(settings, QualifySettings):
-            raise TypeError("qualify needs QualifySettings")
+    def from_settings(cls, settings: QualifySettings) -> Policy:
         calendar = BusinessCalendar.from_spec(
             settings.business_hours,
             timezone=settings.business_timezone,
@@ -45,9 +38,6 @@ class Policy:
         )
         return cls(settings=settings, calendar=calendar, calling=calling)
 
-    def now(self) -> datetime:
-        return self.clock().astimezone(UTC)
-
     def first_contact_minutes(self, source: str) -> int:
         by_source = self.settings.first_contact_minutes_by_source
         return by_source.get(source, self.settings.first_contact_minutes)
@@ -58,9 +48,3 @@ class Policy:
     @property
     def lease(self) -> timedelta:
         return timedelta(minutes=self.settings.claim_lease_minutes)
-
-
-def policy_of(request: Request) -> Policy:
-    policy = request.app.state.policy
-    assert isinstance(policy, Policy)
-    return policy

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from qualify.models import metadata
 from qualify.policy import Policy
 from qualify.queue.handlers import lead_received_handler
-from qualify.suppression import on_contact_suppressed
+from qualify.settings import QualifySettings
+from qualify.suppression.handlers import on_contact_suppressed
 from shared.consumer import EventConsumer, build_consumer
 from shared.events import Topics
 from shared.privacy import (
@@ -20,14 +20,14 @@ from shared.privacy import (
 from shared.runtime import Runtime
 
 
-def consumers(runtime: Runtime[Any]) -> Sequence[EventConsumer]:
+def consumers(runtime: Runtime[QualifySettings]) -> Sequence[EventConsumer]:
     policy = Policy.from_settings(runtime.settings)
     return [
         build_consumer(
             runtime,
             name="qualify.queue",
             topics=[Topics.LEADS],
-            handlers={"lead.received.v1": lead_received_handler(policy)},
+            handlers={"lead.received.v1": lead_received_handler(policy, runtime.clock)},
         ),
         privacy_consumer(
             runtime,

@@ -6,11 +6,15 @@ from fastapi import APIRouter, status
 
 from qualify.attempts import service
 from qualify.attempts.schemas import AttemptIn, AttemptOut, AttemptRecorded
-from qualify.deps import LEAD_PROBLEMS, PolicyDep, Worker
+from qualify.deps import Operator, PolicyDep
 from qualify.models import ContactAttempt
-from shared.api import SessionDep
+from qualify.problems import ContactNotAllowed, LeadNotFound
+from shared.api import AUTH_PROBLEMS, NowDep, OutboxDep, SessionDep, problem_responses
+from shared.errors import InvalidRequest
 
-router = APIRouter(prefix="/v1/leads/{lead_id}/attempts", tags=["attempts"])
+router = APIRouter(
+    prefix="/v1/leads/{lead_id}/attempts", tags=["attempts"], responses=AUTH_PROBLEMS
+)
 
 
 @router.post(
@@ -18,12 +22,26 @@ router = APIRouter(prefix="/v1/leads/{lead_id}/attempts", tags=["attempts"])
     status_code=status.HTTP_201_CREATED,
     response_model=AttemptRecorded,
     summary="Record a call, SMS or e-mail (the contact rules are enforced: 409 with a reason)",
-    responses=LEAD_PROBLEMS,
+    responses=problem_responses(
+        LeadNotFound,
+        ContactNotAllowed,
+        InvalidRequest,
+        s409="Illegal in the lead's state, no claim, no contact detail for the channel, or "
+        "refused by a contact rule (reason)",
+    ),
 )
 async def post_attempt(
-    lead_id: str, body: AttemptIn, session: SessionDep, principal: Worker, policy: PolicyDep
+    lead_id: str,
+    body: AttemptIn,
+    session: SessionDep,
+    principal: Operator,
+    policy: PolicyDep,
+    outbox: OutboxDep,
+    now: NowDep,
 ) -> AttemptRecorded:
-    recorded = await service.record(session, policy, principal, lead_id, body)
+    recorded = await service.record(
+        session, principal, lead_id, body, policy=policy, outbox=outbox, now=now
+    )
     return AttemptRecorded(
         attempt=attempt_out(recorded.attempt),
         lead_status=recorded.lead.status,

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from qualify.leads.state import LeadStatus
 from shared.events.payloads import AttemptOutcome, ContactChannel
 
 
@@ -46,8 +47,8 @@ class AttemptOut(BaseModel):
     id: str
     lead_id: str
     operator_id: str
-    channel: str
-    outcome: str
+    channel: ContactChannel
+    outcome: AttemptOutcome
     note: str | None
     attempted_at: datetime
     recorded_at: datetime
@@ -56,7 +57,7 @@ class AttemptOut(BaseModel):
 
 class AttemptRecorded(BaseModel):
     attempt: AttemptOut
-    lead_status: str = Field(description="The lead's status after the attempt.")
+    lead_status: LeadStatus = Field(description="The lead's status after the attempt.")
     auto_disqualified: bool = Field(
         description="True when this attempt reached the unanswered limit (lead unreachable)."
     )

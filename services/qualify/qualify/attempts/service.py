@@ -10,7 +10,6 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qualify.attempts.schemas import AttemptIn
-from qualify.events import publish
 from qualify.leads import state
 from qualify.leads.repository import LeadRepository
 from qualify.models import ContactAttempt, QueuedLead
@@ -20,6 +19,7 @@ from shared.auth import Principal
 from shared.contact_rules import RequestedSlot, allowed, rules_for_phone
 from shared.errors import InvalidRequest
 from shared.events.payloads import LeadContactAttemptedV1, LeadDisqualifiedV1
+from shared.outbox import Outbox
 
 log = structlog.get_logger(__name__)
 
@@ -49,9 +49,15 @@ def _invalid_time(message: str) -> InvalidRequest:
 
 
 async def record(
-    session: AsyncSession, policy: Policy, principal: Principal, lead_id: str, body: AttemptIn
+    session: AsyncSession,
+    principal: Principal,
+    lead_id: str,
+    body: AttemptIn,
+    *,
+    policy: Policy,
+    outbox: Outbox,
+    now: datetime,
 ) -> Recorded:
-    now = policy.now()
     repository = LeadRepository.from_session(session)
     lead = await repository.get_for_update(lead_id)
     state.require_holder(lead, principal.token_id, now)
@@ -116,7 +122,7 @@ async def record(
             else None
         ),
     )
-    session.add(attempt)
+    repository.add_attempt(attempt)
     lead.status = state.CONTACTING
     lead.attempt_count += 1
     if lead.first_attempt_at is None or attempted_at < lead.first_attempt_at:
@@ -124,7 +130,7 @@ async def record(
         lead.first_attempt_by = principal.token_id
     if body.outcome in UNANSWERED:
         lead.unanswered_count += 1
-    await publish(
+    await outbox.stage(
         session,
         "lead.contact-attempted.v1",
         lead.lead_id,
@@ -141,7 +147,7 @@ async def record(
 
     auto = lead.unanswered_count >= policy.settings.unreachable_after_attempts
     if auto:
-        await disqualify_unreachable(session, lead, principal.token_id, now)
+        await disqualify_unreachable(session, outbox, lead, principal.token_id, now)
     await session.flush()
     log.info(
         "attempt.recorded",
@@ -154,11 +160,11 @@ async def record(
 
 
 async def disqualify_unreachable(
-    session: AsyncSession, lead: QueuedLead, operator_id: str, now: datetime
+    session: AsyncSession, outbox: Outbox, lead: QueuedLead, operator_id: str, now: datetime
 ) -> None:
     state.close(lead, state.DISQUALIFIED, by=operator_id, at=now)
     lead.disqualification_reason = "unreachable"
-    await publish(
+    await outbox.stage(
         session,
         "lead.disqualified.v1",
         lead.lead_id,

@@ -6,41 +6,51 @@ from fastapi import APIRouter, status
 
 from qualify.claims import service
 from qualify.claims.schemas import ClaimOut
-from qualify.deps import LEAD_PROBLEMS, PolicyDep, Worker, is_manager
-from shared.api import SessionDep
+from qualify.deps import Operator, PolicyDep, is_manager
+from qualify.problems import LeadClaimed, LeadClosed, LeadNotFound
+from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
+from shared.errors import InvalidRequest
 
-router = APIRouter(prefix="/v1/leads/{lead_id}/claim", tags=["claims"])
+router = APIRouter(prefix="/v1/leads/{lead_id}/claim", tags=["claims"], responses=AUTH_PROBLEMS)
+
+CLAIM_PROBLEMS = problem_responses(
+    LeadNotFound,
+    LeadClosed,
+    LeadClaimed,
+    InvalidRequest,
+    s409="The lead is closed, another operator holds it, or (renewal, release) it is not claimed",
+)
 
 
 @router.post(
     "",
     response_model=ClaimOut,
     summary="Claim the lead (a lease); 409 when another operator holds it or it is closed",
-    responses=LEAD_PROBLEMS,
+    responses=CLAIM_PROBLEMS,
 )
 async def claim(
-    lead_id: str, session: SessionDep, principal: Worker, policy: PolicyDep
+    lead_id: str, session: SessionDep, principal: Operator, policy: PolicyDep, now: NowDep
 ) -> ClaimOut:
-    return ClaimOut.of(await service.claim(session, policy, principal, lead_id))
+    return ClaimOut.of(await service.claim(session, policy, principal, lead_id, now))
 
 
 @router.post(
     "/renewal",
     response_model=ClaimOut,
     summary="Extend the caller's unexpired claim by one lease",
-    responses=LEAD_PROBLEMS,
+    responses=CLAIM_PROBLEMS,
 )
 async def renew(
-    lead_id: str, session: SessionDep, principal: Worker, policy: PolicyDep
+    lead_id: str, session: SessionDep, principal: Operator, policy: PolicyDep, now: NowDep
 ) -> ClaimOut:
-    return ClaimOut.of(await service.renew(session, policy, principal, lead_id))
+    return ClaimOut.of(await service.renew(session, policy, principal, lead_id, now))
 
 
 @router.delete(
     "",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Give the lead back to the queue (the holder, or a manager)",
-    responses=LEAD_PROBLEMS,
+    responses=CLAIM_PROBLEMS,
 )
-async def release(lead_id: str, session: SessionDep, principal: Worker, policy: PolicyDep) -> None:
-    await service.release(session, policy, principal, lead_id, manager=is_manager(principal))
+async def release(lead_id: str, session: SessionDep, principal: Operator, now: NowDep) -> None:
+    await service.release(session, principal, lead_id, now, manager=is_manager(principal))

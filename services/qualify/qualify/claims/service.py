@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qualify.leads import state
@@ -14,11 +16,10 @@ from shared.auth import Principal
 
 
 async def claim(
-    session: AsyncSession, policy: Policy, principal: Principal, lead_id: str
+    session: AsyncSession, policy: Policy, principal: Principal, lead_id: str, now: datetime
 ) -> QueuedLead:
     """Claim (or re-claim, which renews) a lead. A conditional UPDATE decides the winner; the
     loser gets a 409 problem saying why."""
-    now = policy.now()
     won = await QueueRepository.from_session(session).claim(
         lead_id,
         now=now,
@@ -26,7 +27,7 @@ async def claim(
         operator_name=principal.name,
         expires_at=now + policy.lease,
     )
-    lead = await session.get(QueuedLead, lead_id, populate_existing=True)
+    lead = await LeadRepository.from_session(session).reload(lead_id)
     if lead is None:
         raise LeadNotFound()
     if not won:
@@ -36,9 +37,8 @@ async def claim(
 
 
 async def renew(
-    session: AsyncSession, policy: Policy, principal: Principal, lead_id: str
+    session: AsyncSession, policy: Policy, principal: Principal, lead_id: str, now: datetime
 ) -> QueuedLead:
-    now = policy.now()
     lead = await LeadRepository.from_session(session).get_for_update(lead_id)
     state.require_holder(lead, principal.token_id, now)
     lead.claim_expires_at = now + policy.lease
@@ -46,10 +46,9 @@ async def renew(
 
 
 async def release(
-    session: AsyncSession, policy: Policy, principal: Principal, lead_id: str, *, manager: bool
+    session: AsyncSession, principal: Principal, lead_id: str, now: datetime, *, manager: bool
 ) -> None:
     """The holder (or a manager) gives the lead back to the queue."""
-    now = policy.now()
     lead = await LeadRepository.from_session(session).get_for_update(lead_id)
     state.require_open(lead)
     if not state.has_active_claim(lead, now):

@@ -1,4 +1,5 @@
-"""SQL of leads: load (locked for a change), attempts, qualification, per-consumer history."""
+"""SQL of leads: load (locked for a change), add, attempts, qualification, per-consumer
+history."""
 
 from __future__ import annotations
 
@@ -7,26 +8,32 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from qualify.models import ContactAttempt, Qualification, QueuedLead
 from qualify.problems import LeadNotFound
+from shared.db.repository import Repository
 
 
-class LeadRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> LeadRepository:
-        return cls(session)
-
+class LeadRepository(Repository):
     @property
     def is_postgres(self) -> bool:
         return self.session.get_bind().dialect.name == "postgresql"
 
     async def get(self, lead_id: str) -> QueuedLead | None:
         return await self.session.get(QueuedLead, lead_id)
+
+    async def reload(self, lead_id: str) -> QueuedLead | None:
+        """The lead as the database has it now (after a bulk UPDATE the session did not see)."""
+        return await self.session.get(QueuedLead, lead_id, populate_existing=True)
+
+    def add(self, lead: QueuedLead) -> None:
+        self.session.add(lead)
+
+    def add_attempt(self, attempt: ContactAttempt) -> None:
+        self.session.add(attempt)
+
+    def add_qualification(self, qualification: Qualification) -> None:
+        self.session.add(qualification)
 
     async def get_for_update(self, lead_id: str) -> QueuedLead:
         """The lead, row-locked until the end of the transaction (PostgreSQL; SQLite serialises

@@ -11,18 +11,18 @@ from datetime import datetime
 from fastapi import APIRouter
 
 from qualify.attempts.router import attempt_out
-from qualify.deps import LEAD_PROBLEMS, PolicyDep, Worker, is_manager
+from qualify.deps import Operator, is_manager
 from qualify.leads import state
 from qualify.leads.repository import LeadRepository
 from qualify.leads.schemas import ClaimState, ContactOut, DisqualificationState, LeadOut
 from qualify.models import QueuedLead
 from qualify.problems import LeadNotFound
 from qualify.qualification.schemas import QualificationIn, QualificationOut
-from shared.api import SessionDep
+from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
 from shared.auth import Principal
-from shared.errors import Forbidden
+from shared.errors import Forbidden, InvalidRequest
 
-router = APIRouter(prefix="/v1/leads", tags=["leads"])
+router = APIRouter(prefix="/v1/leads", tags=["leads"], responses=AUTH_PROBLEMS)
 
 
 def _visible(lead: QueuedLead, principal: Principal, now: datetime) -> bool:
@@ -38,12 +38,14 @@ def _visible(lead: QueuedLead, principal: Principal, now: datetime) -> bool:
     "/{lead_id}",
     response_model=LeadOut,
     summary="The lead, its attempts and its qualification",
-    responses=LEAD_PROBLEMS,
+    responses=problem_responses(
+        Forbidden,
+        LeadNotFound,
+        InvalidRequest,
+        s403="Missing role, or another operator's lead (a manager may read it)",
+    ),
 )
-async def get_lead(
-    lead_id: str, session: SessionDep, principal: Worker, policy: PolicyDep
-) -> LeadOut:
-    now = policy.now()
+async def get_lead(lead_id: str, session: SessionDep, principal: Operator, now: NowDep) -> LeadOut:
     repository = LeadRepository.from_session(session)
     lead = await repository.get(lead_id)
     if lead is None:

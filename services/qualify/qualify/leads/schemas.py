@@ -7,7 +7,9 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from qualify.attempts.schemas import AttemptOut
+from qualify.leads.state import LeadStatus
 from qualify.qualification.schemas import QualificationOut
+from shared.events.payloads import DisqualificationReason, LeadKind, LeadSource
 
 
 class ContactOut(BaseModel):
@@ -23,16 +25,16 @@ class ClaimState(BaseModel):
 
 
 class DisqualificationState(BaseModel):
-    reason: str
+    reason: DisqualificationReason
     duplicate_of: str | None
     note: str | None
 
 
 class LeadOut(BaseModel):
     lead_id: str
-    status: str
-    kind: str
-    source: str
+    status: LeadStatus
+    kind: LeadKind
+    source: LeadSource
     site: str | None
     received_at: datetime
     due_at: datetime

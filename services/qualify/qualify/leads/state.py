@@ -13,12 +13,15 @@ need the caller to hold an unexpired claim.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from qualify.models import QueuedLead
 from qualify.problems import ClaimRequired, LeadClaimed, LeadClosed
 
+if TYPE_CHECKING:  # models type their status columns with the Literals below
+    from qualify.models import QueuedLead
+
 LeadStatus = Literal["waiting", "contacting", "qualified", "disqualified"]
+OpenStatus = Literal["waiting", "contacting"]
 WAITING: LeadStatus = "waiting"
 CONTACTING: LeadStatus = "contacting"
 QUALIFIED: LeadStatus = "qualified"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from qualify.deps import LEAD_PROBLEMS, PolicyDep, Worker
+from qualify.deps import Operator, PolicyDep
+from qualify.problems import ContactSuppressed, LeadClosed, LeadNotFound
 from qualify.qualification import service
 from qualify.qualification.schemas import (
     DisqualificationIn,
@@ -12,9 +13,10 @@ from qualify.qualification.schemas import (
     QualificationIn,
     QualificationOut,
 )
-from shared.api import SessionDep
+from shared.api import AUTH_PROBLEMS, NowDep, OutboxDep, SessionDep, problem_responses
+from shared.errors import InvalidRequest
 
-router = APIRouter(prefix="/v1/leads/{lead_id}", tags=["qualification"])
+router = APIRouter(prefix="/v1/leads/{lead_id}", tags=["qualification"], responses=AUTH_PROBLEMS)
 
 
 @router.post(
@@ -22,12 +24,26 @@ router = APIRouter(prefix="/v1/leads/{lead_id}", tags=["qualification"])
     status_code=status.HTTP_201_CREATED,
     response_model=QualificationOut,
     summary="Qualify the claimed lead (publishes lead.qualified.v1)",
-    responses=LEAD_PROBLEMS,
+    responses=problem_responses(
+        LeadNotFound,
+        ContactSuppressed,
+        InvalidRequest,
+        s409="Illegal in the lead's state, no claim, or a marketing consent for a person on "
+        "the do-not-contact list",
+    ),
 )
 async def post_qualification(
-    lead_id: str, body: QualificationIn, session: SessionDep, principal: Worker, policy: PolicyDep
+    lead_id: str,
+    body: QualificationIn,
+    session: SessionDep,
+    principal: Operator,
+    policy: PolicyDep,
+    outbox: OutboxDep,
+    now: NowDep,
 ) -> QualificationOut:
-    qualification = await service.qualify(session, policy, principal, lead_id, body)
+    qualification = await service.qualify(
+        session, principal, lead_id, body, policy=policy, outbox=outbox, now=now
+    )
     return QualificationOut(
         lead_id=qualification.lead_id,
         operator_id=qualification.operator_id,
@@ -41,16 +57,19 @@ async def post_qualification(
     status_code=status.HTTP_201_CREATED,
     response_model=DisqualificationOut,
     summary="Disqualify the claimed lead (publishes lead.disqualified.v1)",
-    responses=LEAD_PROBLEMS,
+    responses=problem_responses(
+        LeadNotFound, LeadClosed, InvalidRequest, s409="Illegal in the lead's state, or no claim"
+    ),
 )
 async def post_disqualification(
     lead_id: str,
     body: DisqualificationIn,
     session: SessionDep,
-    principal: Worker,
-    policy: PolicyDep,
+    principal: Operator,
+    outbox: OutboxDep,
+    now: NowDep,
 ) -> DisqualificationOut:
-    lead = await service.disqualify(session, policy, principal, lead_id, body)
+    lead = await service.disqualify(session, principal, lead_id, body, outbox=outbox, now=now)
     assert lead.closed_at is not None
     assert lead.disqualification_reason is not None
     return DisqualificationOut(

@@ -173,6 +173,6 @@ class DisqualificationIn(Strict):
 
 class DisqualificationOut(BaseModel):
     lead_id: str
-    reason: str
+    reason: DisqualificationReason
     duplicate_of: str | None
     disqualified_at: datetime

@@ -3,33 +3,38 @@ event is staged in the outbox in the same transaction."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qualify.events import publish
 from qualify.leads import state
 from qualify.leads.repository import LeadRepository
 from qualify.models import Qualification, QueuedLead
 from qualify.policy import Policy
 from qualify.problems import ContactSuppressed
 from qualify.qualification.schemas import DisqualificationIn, QualificationIn
-from qualify.suppression import is_suppressed
+from qualify.suppression.service import is_suppressed
 from shared.auth import Principal
 from shared.errors import InvalidRequest
 from shared.events.payloads import ContactV1, LeadDisqualifiedV1, LeadQualifiedV1
+from shared.outbox import Outbox
 
 log = structlog.get_logger(__name__)
 
 
 async def qualify(
     session: AsyncSession,
-    policy: Policy,
     principal: Principal,
     lead_id: str,
     body: QualificationIn,
+    *,
+    policy: Policy,
+    outbox: Outbox,
+    now: datetime,
 ) -> Qualification:
-    now = policy.now()
-    lead = await LeadRepository.from_session(session).get_for_update(lead_id)
+    repository = LeadRepository.from_session(session)
+    lead = await repository.get_for_update(lead_id)
     state.require_holder(lead, principal.token_id, now)
     marketing = any(consent.granted for consent in body.consents.values())
     key = policy.settings.privacy_hmac_key.get_secret_value().encode()
@@ -50,8 +55,8 @@ async def qualify(
         qualified_at=now,
         data=data,
     )
-    session.add(qualification)
-    await publish(
+    repository.add_qualification(qualification)
+    await outbox.stage(
         session,
         "lead.qualified.v1",
         lead.lead_id,
@@ -76,12 +81,13 @@ async def qualify(
 
 async def disqualify(
     session: AsyncSession,
-    policy: Policy,
     principal: Principal,
     lead_id: str,
     body: DisqualificationIn,
+    *,
+    outbox: Outbox,
+    now: datetime,
 ) -> QueuedLead:
-    now = policy.now()
     repository = LeadRepository.from_session(session)
     lead = await repository.get_for_update(lead_id)
     state.require_holder(lead, principal.token_id, now)
@@ -94,7 +100,7 @@ async def disqualify(
     lead.disqualification_reason = body.reason
     lead.duplicate_of = body.duplicate_of
     lead.disqualification_note = body.note
-    await publish(
+    await outbox.stage(
         session,
         "lead.disqualified.v1",
         lead.lead_id,

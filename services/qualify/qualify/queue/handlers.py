@@ -3,34 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qualify.leads.repository import LeadRepository
 from qualify.leads.state import WAITING
 from qualify.models import QueuedLead
 from qualify.policy import Policy
+from shared.clock import Clock
 from shared.events import Envelope
 from shared.events.payloads import LeadReceivedV1
 
-__all__ = ["WAITING", "lead_received_handler", "queue_lead"]
-
 
 def lead_received_handler(
-    policy: Policy,
+    policy: Policy, clock: Clock
 ) -> Callable[[AsyncSession, Envelope], Awaitable[None]]:
     async def on_lead_received(session: AsyncSession, envelope: Envelope) -> None:
         event = LeadReceivedV1.model_validate(envelope.data)
-        await queue_lead(session, policy, event)
+        await queue_lead(session, policy, event, now=clock())
 
     return on_lead_received
 
 
-async def queue_lead(session: AsyncSession, policy: Policy, event: LeadReceivedV1) -> bool:
+async def queue_lead(
+    session: AsyncSession, policy: Policy, event: LeadReceivedV1, *, now: datetime
+) -> bool:
     """Queue the lead, due ``first_contact_minutes`` business minutes after receipt. Idempotent:
     a lead re-published under a new event id is already queued (returns False)."""
-    if await session.get(QueuedLead, event.lead_id) is not None:
+    repository = LeadRepository.from_session(session)
+    if await repository.get(event.lead_id) is not None:
         return False
-    session.add(
+    repository.add(
         QueuedLead(
             lead_id=event.lead_id,
             status=WAITING,
@@ -44,7 +48,7 @@ async def queue_lead(session: AsyncSession, policy: Policy, event: LeadReceivedV
             email=event.contact.email,
             ad_ref=event.vehicle.ad_ref,
             message=event.message,
-            enqueued_at=policy.now(),
+            enqueued_at=now,
             attempt_count=0,
             unanswered_count=0,
         )

@@ -7,16 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, or_, select, true, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from qualify.leads.state import OpenStatus
 from qualify.models import QueuedLead
+from shared.db.repository import Repository
 
 
 @dataclass(frozen=True)
 class QueueFilter:
     source: str | None = None
     site: str | None = None
-    status: str | None = None
+    status: OpenStatus | None = None
     overdue: bool | None = None
 
 
@@ -27,14 +28,7 @@ def claimable(now: datetime) -> ColumnElement[bool]:
     )
 
 
-class QueueRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> QueueRepository:
-        return cls(session)
-
+class QueueRepository(Repository):
     def _query(self, filters: QueueFilter, now: datetime) -> list[ColumnElement[bool]]:
         conditions = [claimable(now)]
         if filters.source is not None:

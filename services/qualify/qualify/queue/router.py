@@ -3,35 +3,35 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from qualify.claims.schemas import ClaimOut
-from qualify.deps import PROBLEMS, PolicyDep, Worker
+from qualify.deps import Operator, PolicyDep
+from qualify.leads.state import OpenStatus
 from qualify.models import QueuedLead
 from qualify.problems import QueueEmpty
 from qualify.queue.repository import QueueFilter, QueueRepository
 from qualify.queue.schemas import QueueItem, QueuePage
-from shared.api import SessionDep
+from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
+from shared.errors import InvalidRequest
 from shared.events.payloads import LeadSource
 from shared.pagination import decode_cursor, encode_cursor
 
-router = APIRouter(prefix="/v1/queue", tags=["queue"])
-
-OpenStatus = Literal["waiting", "contacting"]
+router = APIRouter(prefix="/v1/queue", tags=["queue"], responses=AUTH_PROBLEMS)
 
 
 @router.get(
     "",
     response_model=QueuePage,
     summary="Open, unclaimed leads, earliest first-contact deadline first",
-    responses=PROBLEMS,
+    responses=problem_responses(InvalidRequest),
 )
 async def list_queue(
     session: SessionDep,
-    _: Worker,
-    policy: PolicyDep,
+    _: Operator,
+    now: NowDep,
     source: LeadSource | None = None,
     site: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     status: OpenStatus | None = None,
@@ -40,7 +40,6 @@ async def list_queue(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> QueuePage:
     after = decode_cursor(cursor) if cursor else None
-    now = policy.now()
     rows = await QueueRepository.from_session(session).page(
         filters=QueueFilter(source=source, site=site, status=status, overdue=overdue),
         now=now,
@@ -60,16 +59,16 @@ async def list_queue(
     "/claim",
     response_model=ClaimOut,
     summary="Claim the lead with the earliest deadline (never one another operator holds)",
-    responses={**PROBLEMS, 404: {"description": "Nothing to claim (problem+json)"}},
+    responses=problem_responses(QueueEmpty, InvalidRequest),
 )
 async def claim_next(
     session: SessionDep,
-    principal: Worker,
+    principal: Operator,
     policy: PolicyDep,
+    now: NowDep,
     source: LeadSource | None = None,
     site: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
 ) -> ClaimOut:
-    now = policy.now()
     lead = await QueueRepository.from_session(session).claim_next(
         filters=QueueFilter(source=source, site=site),
         now=now,

@@ -6,12 +6,15 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from qualify.leads.state import LeadStatus
+from shared.events.payloads import LeadKind, LeadSource
+
 
 class QueueItem(BaseModel):
     lead_id: str
-    status: str
-    kind: str
-    source: str
+    status: LeadStatus
+    kind: LeadKind
+    source: LeadSource
     site: str | None
     received_at: datetime
     due_at: datetime
