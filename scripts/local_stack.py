@@ -23,10 +23,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from shared.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    import httpx
 
 _POLL_S = 0.25
 
@@ -131,6 +133,8 @@ def is_running(pid: int) -> bool:
 
 
 def _answers(client: httpx.Client, url: str) -> bool:
+    import httpx  # already loaded by wait()
+
     try:
         return client.get(f"{url}/readyz").status_code == 200
     except httpx.HTTPError:
@@ -146,6 +150,8 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 def wait(processes: list[Process], logs: Path, timeout_s: float) -> int:
     """Until every API answers while every process runs; the first exit or the timeout fails."""
+    import httpx  # here: the other commands start faster without it
+
     started = time.monotonic()
     apis = [process for process in processes if process.url is not None]
     with httpx.Client(timeout=2.0, trust_env=False) as client:

@@ -54,8 +54,10 @@ while read -r service url; do URL[$service]=$url; done <<<"$endpoints"
 export DISPATCH_PUBLIC_BASE_URL=${DISPATCH_PUBLIC_BASE_URL:-${URL[dispatch]}}
 
 pids=()
+# Stops every process started here; then exits with `status`, or dies of `signal` (so that make
+# or a calling shell sees an interrupt, not an error).
 stop_all() {
-    local status=${1:-0}
+    local status=${1:-0} signal=${2:-}
     trap - INT TERM EXIT
     if ((${#pids[@]})); then
         say "stopping…"
@@ -70,10 +72,13 @@ stop_all() {
         wait 2>/dev/null || true
         say "stopped"
     fi
+    if [[ -n $signal ]]; then
+        kill "-$signal" $$
+    fi
     exit "$status"
 }
-trap 'stop_all 130' INT
-trap 'stop_all 143' TERM
+trap 'stop_all 130 INT' INT
+trap 'stop_all 143 TERM' TERM
 trap 'stop_all $?' EXIT
 
 # Long steps run in the background and are `wait`ed for, so a signal stops them at once.
