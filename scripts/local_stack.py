@@ -74,19 +74,22 @@ def port_taken(host: str, port: int) -> bool:
 
 def endpoints(services: list[str]) -> int:
     taken: list[str] = []
+    claimed: dict[int, str] = {}  # port → the variable that already asks for it
     for service in services:
         settings = settings_of(service)
-        ports = [("API", settings.http_port)]
+        ports = [("API", "HTTP_PORT", settings.http_port)]
         if settings.worker_metrics_port is not None:
-            ports.append(("worker metrics", settings.worker_metrics_port))
-        for what, port in ports:
-            if port_taken(settings.http_host, port):
-                prefix = service.upper()
-                variable = "HTTP_PORT" if what == "API" else "WORKER_METRICS_PORT"
+            ports.append(("worker metrics", "WORKER_METRICS_PORT", settings.worker_metrics_port))
+        for what, suffix, port in ports:
+            variable = f"{service.upper()}_{suffix}"
+            if port in claimed:
+                taken.append(f"run: {variable} and {claimed[port]} are both {port}")
+            elif port_taken(settings.http_host, port):
                 taken.append(
                     f"run: {settings.http_host}:{port} ({service} {what}) is already in use — "
-                    f"another stack still running? Stop it, or set {prefix}_{variable}."
+                    f"another stack still running? Stop it, or set {variable}."
                 )
+            claimed.setdefault(port, variable)
         print(service, base_url(settings.http_host, settings.http_port))
     for line in taken:
         print(line, file=sys.stderr)

@@ -269,7 +269,7 @@ async def test_make_run_serves_a_first_in_store_lead_on_its_own_ports(tmp_path: 
             await _first_lead(clients)
             # The seed is idempotent: a second run finds everything and creates nothing.
             again = await asyncio.create_subprocess_exec(
-                str(ROOT / ".venv/bin/python"),
+                sys.executable,
                 str(ROOT / "scripts/demo_seed.py"),
                 urls["dispatch"],
                 env={**os.environ, "DEV_TOKEN": TOKEN},
