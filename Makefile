@@ -17,7 +17,7 @@ export TEST_SMTP_PORT ?= $(SMTP_PORT)
 install: ## create .venv from uv.lock (installs uv if missing)
 	@scripts/bootstrap.sh
 
-run: install ## the four APIs + workers on 127.0.0.1:8001-8004, SQLite + embedded bus
+run: install ## migrations, the four APIs + workers (127.0.0.1:8001-8004 or <SVC>_HTTP_PORT), SQLite + embedded bus, a demo directory; prints progress, then "ready"
 	@scripts/run_local.sh
 
 test: install infra-up ## the whole suite against real PostgreSQL and Kafka (started here)

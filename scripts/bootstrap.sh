@@ -20,5 +20,9 @@ uv_bin() {
     echo .tools/bin/uv
 }
 
-"$(uv_bin)" sync --frozen --all-packages --quiet
+uv=$(uv_bin)
+if [[ ! -x .venv/bin/python ]]; then
+    echo "bootstrap: creating .venv from uv.lock (first time only; downloads the packages)…" >&2
+fi
+"$uv" sync --frozen --all-packages --quiet
 echo "bootstrap: .venv ready ($(.venv/bin/python --version))" >&2

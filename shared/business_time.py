@@ -243,13 +243,6 @@ class BusinessCalendar:
             return max(opens, moment)
         raise CalendarError("the calendar never opens")  # pragma: no cover - iterator raises
 
-    def next_close(self, moment: datetime) -> datetime:
-        """The end of the opening interval containing ``moment`` or of the next one."""
-        moment = _aware(moment).astimezone(UTC)
-        for _opens, closes in self._intervals_from(moment):
-            return closes
-        raise CalendarError("the calendar never opens")  # pragma: no cover - iterator raises
-
     def add_business_minutes(self, start: datetime, minutes: float) -> datetime:
         """The instant ``minutes`` of opening time after ``start`` (UTC).
 

@@ -21,11 +21,6 @@ def _asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@pytest.fixture(scope="session")
-def postgres_admin_url() -> str:
-    return POSTGRES_URL
-
-
 async def create_database(admin_url: str = POSTGRES_URL) -> str:
     """A new, empty database; skips the test when PostgreSQL is unreachable."""
     name = f"test_{uuid.uuid4().hex[:12]}"
