@@ -95,16 +95,17 @@ async def test_a_worker_writes_few_lines_during_a_broker_outage(
         "INGEST_LOG_JSON": "true",
     }
     python = sys.executable
-    subprocess.run([python, "-m", "ingest", "migrate"], env=env, check=True, timeout=120)
+    migrate = [python, "-m", "ingest", "migrate"]
+    await asyncio.to_thread(subprocess.run, migrate, env=env, check=True, timeout=120)
     log_path = tmp_path / "worker.log"
     with log_path.open("wb") as log_file:
-        worker = subprocess.Popen(
-            [python, "-m", "ingest", "worker"], env=env, stdout=log_file, stderr=log_file
+        worker = await asyncio.create_subprocess_exec(
+            python, "-m", "ingest", "worker", env=env, stdout=log_file, stderr=log_file
         )
         try:
             deadline = time.monotonic() + 60
             while not any("worker.started" in line for line in lines(log_path)):
-                assert worker.poll() is None, lines(log_path)[-20:]
+                assert worker.returncode is None, lines(log_path)[-20:]
                 assert time.monotonic() < deadline, "the worker did not start"
                 await asyncio.sleep(0.2)
             await asyncio.sleep(3.0)  # consumers join their groups
@@ -119,7 +120,7 @@ async def test_a_worker_writes_few_lines_during_a_broker_outage(
                 await asyncio.to_thread(kafka, "start")
         finally:
             worker.terminate()
-            worker.wait(timeout=60)
+            await asyncio.wait_for(worker.wait(), 60)
     events = [json.loads(line) for line in during if line.startswith("{")]
     assert any(event.get("event") == "outbox.publish_failed" for event in events), during[-20:]
     assert len(during) <= MAX_LINES_IN_OUTAGE, (
