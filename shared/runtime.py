@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import structlog
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.auth import ROLES, store_token
@@ -88,7 +88,8 @@ class Runtime(Generic[SettingsT]):
         except IntegrityError:
             pass  # the service's other process stored it at the same moment
         except Exception as exc:
-            if not is_outage(exc):
+            # Unreachable, or not migrated yet (no api_token table): not a reason to crash.
+            if not (is_outage(exc) or isinstance(exc, DBAPIError)):
                 raise
             # Start anyway: /readyz reports the database, requests answer 503 until it is back.
             log.warning("runtime.dev_token_not_stored", error=safe_error_text(exc))
