@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import func, insert, select
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.aio import sleep_or_stop
@@ -27,6 +27,7 @@ from shared.db.session import SessionFactory, session_scope
 from shared.events.catalogue import CATALOGUE, Topics
 from shared.events.envelope import Envelope, EnvelopeError
 from shared.metrics import ServiceMetrics
+from shared.outage import is_outage
 from shared.redact import safe_error_text
 from shared.runtime import Runtime
 from shared.tracing import current_traceparent, trace_id_of
@@ -35,14 +36,6 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 
-# Failures of the infrastructure, not of the message: never dead-letter for these.
-_INFRASTRUCTURE_ERRORS = (
-    OperationalError,
-    InterfaceError,
-    BusUnavailable,
-    ConnectionError,
-    OSError,
-)
 _MAX_PAUSE_S = 5.0
 
 
@@ -102,8 +95,10 @@ class EventConsumer:
     async def _observe_lag(self, consumer: Consumer) -> None:
         try:
             lags = await consumer.lag()
-        except _INFRASTRUCTURE_ERRORS:
-            return
+        except Exception as exc:
+            if is_outage(exc):
+                return
+            raise
         for (topic, partition), lag in lags.items():
             self._metrics.consumer_lag.labels(self._service, self.name, topic, str(partition)).set(
                 lag
@@ -137,7 +132,9 @@ class EventConsumer:
             committed[partition] = record.offset + 1
         try:
             await consumer.commit(committed)
-        except _INFRASTRUCTURE_ERRORS as exc:
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
             # The effects are recorded in processed_event: a redelivery will be a no-op.
             log.warning("consumer.commit_failed", consumer=self.name, error=safe_error_text(exc))
             return False
@@ -174,9 +171,10 @@ class EventConsumer:
         for attempt in range(1, self._max_attempts + 1):
             try:
                 outcome = await self._apply_once(envelope, handler)
-            except _INFRASTRUCTURE_ERRORS as exc:
-                raise InfrastructureDown() from exc
             except Exception as exc:
+                if is_outage(exc):
+                    # The database or the bus, not the message: never dead-letter for that.
+                    raise InfrastructureDown() from exc
                 last_error = exc
                 log.warning("consumer.handler_failed", attempt=attempt, error=safe_error_text(exc))
                 if attempt < self._max_attempts:
@@ -274,8 +272,12 @@ class EventConsumer:
                         created_at=utcnow(),
                     )
                 )
-        except (*_INFRASTRUCTURE_ERRORS, DBAPIError) as exc:
-            raise InfrastructureDown() from exc
+        except Exception as exc:
+            # Whatever stops the dead letter from being recorded, the record must not be
+            # skipped: it is tried again later.
+            if is_outage(exc) or isinstance(exc, DBAPIError):
+                raise InfrastructureDown() from exc
+            raise
         log.error(
             "consumer.dead_lettered",
             consumer=self.name,

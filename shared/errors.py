@@ -10,14 +10,12 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any, ClassVar
 
-import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
-
-log = structlog.get_logger(__name__)
+from starlette.routing import Match
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -136,19 +134,27 @@ def problem_response(problem: Problem, instance: str | None = None) -> JSONRespo
     )
 
 
-def validation_errors(errors: Any) -> list[dict[str, Any]]:
-    """pydantic errors without their ``input`` and ``ctx`` (they may quote personal data)."""
+_LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
+
+
+def validation_errors(errors: Any, *, location: str = "body") -> list[dict[str, Any]]:
+    """pydantic errors without their ``input`` and ``ctx`` (they may quote personal data).
+
+    FastAPI's errors start their ``loc`` with where the value was (``query``, ``path``…);
+    errors of a model validated by hand (``Model.model_validate_json(body)``) do not, and are
+    placed at ``location``."""
     cleaned = []
     for error in errors:
-        location = [str(part) for part in error.get("loc", ())]
-        field_path = [part for part in location if part not in ("body", "query", "path", "header")]
+        loc = [str(part) for part in error.get("loc", ())]
+        where = location
+        if loc and loc[0] in _LOCATIONS:
+            where, loc = loc[0], loc[1:]
         if error.get("type") == "json_invalid":
-            field_path = []  # the location is a character position, not a field
-        field = ".".join(field_path) or (location[0] if location else "body")
+            loc = []  # the location is a character position, not a field
         cleaned.append(
             {
-                "field": field,
-                "location": location[0] if location else "body",
+                "field": ".".join(loc) or where,
+                "location": where,
                 "type": error.get("type", "invalid"),
                 "message": error.get("msg", "invalid value"),
             }
@@ -156,13 +162,32 @@ def validation_errors(errors: Any) -> list[dict[str, Any]]:
     return cleaned
 
 
+def invalid_parameter(
+    field: str, message: str, *, location: str = "query", kind: str = "value_error"
+) -> InvalidRequest:
+    """The 422 problem of one parameter refused by the code rather than by the schema (a phone
+    that does not parse, an inverted range…), shaped as FastAPI's own validation errors."""
+    return InvalidRequest(
+        f"Invalid parameter: {field}",
+        errors=[{"field": field, "location": location, "type": kind, "message": message}],
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    """Problems, validation errors and Starlette's HTTP errors as problem+json. Anything else
+    is answered by ``shared.last_resort.LastResortMiddleware`` (503 for an outage, else 500)."""
+
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
         return problem_response(exc, instance=request.url.path)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
+        if _json_body_in_another_type(request, exc):
+            return problem_response(
+                UnsupportedMediaType("This operation takes an application/json body."),
+                instance=request.url.path,
+            )
         errors = validation_errors(exc.errors())
         fields = ", ".join(sorted({error["field"] for error in errors}))
         return problem_response(
@@ -172,6 +197,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
         body = problem_body(
             status=exc.status_code,
             slug=_HTTP_SLUGS.get(exc.status_code, "http-error"),
@@ -180,31 +208,55 @@ def install_problem_handlers(app: FastAPI) -> None:
             instance=request.url.path,
         )
         return JSONResponse(
-            body,
-            status_code=exc.status_code,
-            media_type=PROBLEM_MEDIA_TYPE,
-            headers=dict(exc.headers or {}),
+            body, status_code=exc.status_code, media_type=PROBLEM_MEDIA_TYPE, headers=headers
         )
-
-    async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
-        # The database is unreachable or dropped the connection: a 503 to retry, not a 500.
-        log.warning("http.database_unavailable", error_type=type(exc).__name__)
-        return problem_response(
-            ServiceUnavailable("The database is unavailable; retry shortly."),
-            instance=request.url.path,
-        )
-
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("http.unhandled_error", error_type=type(exc).__name__, path=request.url.path)
-        return problem_response(Problem(), instance=request.url.path)
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(OperationalError, on_database_down)
-    app.add_exception_handler(InterfaceError, on_database_down)
-    app.add_exception_handler(ConnectionError, on_database_down)  # refused before any driver
-    app.add_exception_handler(Exception, on_unexpected)
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """``application/json`` or any ``application/*+json``, parameters ignored."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+def _json_body_in_another_type(request: Request, exc: RequestValidationError) -> bool:
+    """A route whose body is JSON, called with a body of another declared type: FastAPI hands
+    the raw bytes to the model (a 422 about the body); the contract says 415."""
+    content_type = request.headers.get("content-type")
+    if not content_type or is_json_media_type(content_type):
+        return False
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or route.body_field is None:
+        return False
+    if isinstance(route.body_field.field_info, (params.Form, params.File)):
+        return False
+    return any(tuple(error.get("loc", ()))[:1] == ("body",) for error in exc.errors())
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path (Starlette's 405 names only the first
+    route's). Each method is tried against the app's routes as routing would (only on a 405)."""
+    allowed = []
+    for method in _METHODS:
+        probe = {
+            "type": "http",
+            "method": method,
+            "path": request.scope["path"],
+            "root_path": request.scope.get("root_path", ""),
+            "headers": [],
+            "query_string": b"",
+        }
+        if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 _HTTP_SLUGS = {

@@ -1,8 +1,10 @@
-"""``/healthz`` (the process answers), ``/readyz`` (database and bus reachable), ``/metrics``."""
+"""``/healthz`` (the process answers), ``/readyz`` (database reachable, bus reachable and taking
+this service's events), ``/metrics``."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter, Response
 from sqlalchemy import func, select, text
@@ -11,6 +13,7 @@ from shared.api import RuntimeDep
 from shared.bus.protocol import BusUnavailable
 from shared.errors import ServiceUnavailable
 from shared.redact import safe_error_text
+from shared.runtime import Runtime
 
 router = APIRouter(tags=["operations"])
 
@@ -40,9 +43,40 @@ async def readyz(runtime: RuntimeDep) -> dict[str, str]:
         checks["bus"] = "ok"
     except (BusUnavailable, TimeoutError) as exc:
         checks["bus"] = safe_error_text(exc)
+    if checks["database"] == "ok":
+        relay = await _relay_check(runtime)
+        if relay != "ok":
+            checks["bus"] = relay if checks["bus"] == "ok" else f"{relay}; {checks['bus']}"
     if any(value != "ok" for value in checks.values()):
         raise ServiceUnavailable("A dependency is not ready.", checks=checks)
     return {"status": "ready", **checks}
+
+
+async def _relay_check(runtime: Runtime[Any]) -> str:
+    """The worker's relay publishes from the outbox, in another process: an event it failed to
+    publish (``attempts`` > 0, still there) means the bus cannot take this service's events."""
+    table = runtime.infra.outbox_event
+    try:
+        async with runtime.session_factory() as session:
+            oldest = (
+                await asyncio.wait_for(
+                    session.execute(
+                        select(table.c.attempts, table.c.last_error)
+                        .where(table.c.attempts > 0)
+                        .order_by(table.c.id)
+                        .limit(1)
+                    ),
+                    _CHECK_TIMEOUT_S,
+                )
+            ).first()
+    except Exception as exc:
+        return safe_error_text(exc)
+    if oldest is None:
+        return "ok"
+    return (
+        f"cannot publish: the relay failed {oldest.attempts} time(s) on the oldest waiting event"
+        f" ({oldest.last_error or 'no error text'})"
+    )
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

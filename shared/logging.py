@@ -3,7 +3,8 @@ counts and types only: never names, phones or e-mails.
 
 Our own loggers render natively (no stdlib ``LogRecord`` and handler per line: the access log
 is written for every request, and the stdlib route cost four times as much); stdlib loggers of
-libraries (uvicorn, SQLAlchemy, aiokafka) go through the same processors to the same stream."""
+libraries (uvicorn, SQLAlchemy, aiokafka) go through the same processors to the same stream.
+Repeated warnings and errors are summarised (``shared.log_limit``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from typing import Any
 
 import orjson
 import structlog
+
+from shared.log_limit import RepeatLimiter, StdlibRepeatFilter, structlog_limiter
 
 
 class StderrLogger:
@@ -45,14 +48,20 @@ def configure_logging(*, level: str = "INFO", json: bool = True, service: str = 
         if json
         else structlog.dev.ConsoleRenderer()
     )
+    limiter = RepeatLimiter()
     structlog.configure(
-        processors=[*shared_processors, structlog.processors.format_exc_info, renderer],
+        processors=[
+            structlog_limiter(limiter),
+            *shared_processors,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
         logger_factory=_stderr_logger,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared_processors,
+        foreign_pre_chain=[*shared_processors, structlog.stdlib.ExtraAdder(allow=("suppressed",))],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             renderer,
@@ -60,6 +69,7 @@ def configure_logging(*, level: str = "INFO", json: bool = True, service: str = 
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(StdlibRepeatFilter(limiter))
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)

@@ -9,13 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import structlog
 from pydantic import BaseModel
-from sqlalchemy import Insert, Table, delete, func, insert, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Row,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.aio import sleep_or_stop
@@ -112,6 +125,16 @@ def insert_into(outbox: Table) -> Insert:
     return insert(outbox)
 
 
+def _exactly(table: Table, rows: Sequence[Row[Any]]) -> ColumnElement[bool]:
+    """The rows read, and only them: by id *and* event id. On SQLite ``FOR UPDATE`` locks
+    nothing, so an eraser may delete a row the relay holds and stage a new one meanwhile; the
+    event id (a fresh UUID per event) keeps a row the relay never published out of its reach."""
+    return and_(
+        table.c.id.in_([row.id for row in rows]),
+        table.c.event_id.in_([row.event_id for row in rows]),
+    )
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -156,7 +179,7 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            ids = [row.id for row in rows]
+            published = _exactly(table, rows)
             try:
                 await self._bus.publish_many(
                     [
@@ -172,12 +195,12 @@ class OutboxRelay:
             except BusUnavailable as exc:
                 await session.execute(
                     update(table)
-                    .where(table.c.id.in_(ids))
+                    .where(published)
                     .values(attempts=table.c.attempts + 1, last_error=safe_error_text(exc))
                 )
                 await session.commit()
                 raise
-            await session.execute(delete(table).where(table.c.id.in_(ids)))
+            await session.execute(delete(table).where(published))
         for row in rows:
             self._metrics.events_published.labels(self._service, row.event_type).inc()
         return len(rows)

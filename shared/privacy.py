@@ -1,6 +1,6 @@
 """GDPR plumbing every service shares: keyed hashes of contact keys, and the erasure handler that
 runs a service's own ``erase`` function and answers ``privacy.erasure-completed.v1`` in the same
-transaction."""
+transaction, then (once committed) empties the SQLite write-ahead log of the erased rows."""
 
 from __future__ import annotations
 
@@ -9,15 +9,18 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, MetaData, Table, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from shared.clock import utcnow
 from shared.consumer import EventConsumer, Handler, build_consumer
+from shared.db.engine import truncate_wal
+from shared.db.session import after_commit
 from shared.events import Envelope, Topics
 from shared.events.privacy import (
     ErasureCompletedV1,
@@ -82,8 +85,20 @@ def erasure_handler(
             subject=request.client_id,
             payload=answer,
         )
+        # Once the deletions are committed, no older copy of the rows may stay in the SQLite
+        # write-ahead log (PostgreSQL: docs/operations.md).
+        engine = _engine_of(session)
+        if engine is not None:
+            after_commit(session, partial(truncate_wal, engine))
 
     return handle
+
+
+def _engine_of(session: AsyncSession) -> AsyncEngine | None:
+    bind = session.bind
+    if isinstance(bind, AsyncConnection):
+        return bind.engine
+    return bind
 
 
 def lead_scoped_eraser(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import structlog
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.auth import ROLES, store_token
@@ -19,6 +19,7 @@ from shared.db.engine import create_engine
 from shared.db.infra import InfraTables
 from shared.db.session import SessionFactory, make_session_factory, session_scope
 from shared.metrics import ServiceMetrics
+from shared.outage import is_outage
 from shared.outbox import Outbox, event_source
 from shared.redact import safe_error_text
 from shared.settings import ServiceSettings
@@ -86,7 +87,10 @@ class Runtime(Generic[SettingsT]):
                 )
         except IntegrityError:
             pass  # the service's other process stored it at the same moment
-        except (OperationalError, InterfaceError, OSError) as exc:
+        except Exception as exc:
+            # Unreachable, or not migrated yet (no api_token table): not a reason to crash.
+            if not (is_outage(exc) or isinstance(exc, DBAPIError)):
+                raise
             # Start anyway: /readyz reports the database, requests answer 503 until it is back.
             log.warning("runtime.dev_token_not_stored", error=safe_error_text(exc))
 

@@ -28,6 +28,9 @@ class ServiceSettings(BaseSettings):
     )
     bus: BusBackend = Field(default="embedded", description="Event bus backend.")
     kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092")
+    kafka_publish_timeout_s: float = Field(
+        default=20.0, gt=0, description="A publish not acknowledged by then has failed."
+    )
     embedded_bus_path: Path = Field(
         default=Path("var/bus.db"), description="SQLite file of the embedded bus, shared by all."
     )

@@ -52,6 +52,8 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     await connection.execute("PRAGMA journal_mode=WAL")
     await connection.execute("PRAGMA busy_timeout=30000")
     await connection.execute("PRAGMA synchronous=NORMAL")
+    # Erased records are overwritten with zeros, not left in free pages.
+    await connection.execute("PRAGMA secure_delete=ON")
     return connection
 
 
@@ -142,7 +144,18 @@ class EmbeddedBus:
                 f"DELETE FROM bus_message WHERE topic IN ({topic_marks}) AND key IN ({key_marks})",
                 (*[self.physical(topic) for topic in topics], *keys),
             )
+        if cursor.rowcount:
+            await self.checkpoint()  # no older copy of the erased records in the -wal file
         return cursor.rowcount
+
+    async def checkpoint(self) -> None:
+        """Copy the write-ahead log into the bus file and empty the log (waits for readers)."""
+        connection = self._require()
+        async with self._lock:
+            cursor = await connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            row = await cursor.fetchone()
+        if row is not None and row[0]:
+            raise BusUnavailable("embedded bus checkpoint busy: readers kept it from completing")
 
     async def ping(self) -> None:
         try:

@@ -15,6 +15,7 @@ def build_bus(settings: ServiceSettings) -> Bus:
             settings.kafka_bootstrap_servers,
             prefix=settings.topic_prefix,
             client_id=settings.service_name,
+            publish_timeout_s=settings.kafka_publish_timeout_s,
         )
     return EmbeddedBus(settings.embedded_bus_path, prefix=settings.topic_prefix)
 

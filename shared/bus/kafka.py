@@ -1,10 +1,18 @@
-"""Apache Kafka backend (aiokafka). Producer: acks=all, idempotent. Consumers: manual commits."""
+"""Apache Kafka backend (aiokafka). Producer: acks=all, idempotent. Consumers: manual commits.
+
+A producer that failed a publish is replaced: an idempotent producer keeps sequence numbers per
+partition, and after a broker restart the old one could stay wedged on
+``OutOfOrderSequenceNumber`` for good. Until a publish succeeds again, ``ping`` (``/readyz``)
+says the bus cannot publish.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
+import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -12,20 +20,54 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from shared.bus.protocol import BusUnavailable, Record, TopicPartition, TopicSpec
 from shared.events.envelope import Headers
 
+log = structlog.get_logger(__name__)
+
 _TOPIC_ALREADY_EXISTS = 36
 _PING_TIMEOUT_S = 5.0
+_CLOSE_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class KafkaAddress:
+    """Where a bus's clients connect and how they name topics (shared by producer and
+    consumers)."""
+
+    bootstrap_servers: str
+    client_id: str
+    prefix: str = ""
+
+    def physical(self, topic: str) -> str:
+        return f"{self.prefix}{topic}"
+
+    def logical(self, physical: str) -> str:
+        return physical.removeprefix(self.prefix)
 
 
 class KafkaBus:
-    def __init__(self, bootstrap_servers: str, *, prefix: str = "", client_id: str) -> None:
-        self._bootstrap = bootstrap_servers
-        self._prefix = prefix
-        self._client_id = client_id
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        prefix: str = "",
+        client_id: str,
+        publish_timeout_s: float = 20.0,
+    ) -> None:
+        self.address = KafkaAddress(bootstrap_servers, client_id, prefix)
+        self._publish_timeout_s = publish_timeout_s
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
+        self._publish_failure: str | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+        # How many producers this bus started: a failed publish makes the next one start anew.
+        self.producers_started = 0
 
     def physical(self, topic: str) -> str:
-        return f"{self._prefix}{topic}"
+        return self.address.physical(topic)
+
+    @property
+    def publish_failure(self) -> str | None:
+        """Why the last publish failed, until one succeeds again (None: publishing works)."""
+        return self._publish_failure
 
     async def start(self) -> None:
         """Connect lazily: a service must start (and accept work) while the broker is down."""
@@ -34,14 +76,16 @@ class KafkaBus:
         if self._producer is not None:
             producer, self._producer = self._producer, None
             await producer.stop()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._producer is not None:
                 return self._producer
             producer = AIOKafkaProducer(
-                bootstrap_servers=self._bootstrap,
-                client_id=self._client_id,
+                bootstrap_servers=self.address.bootstrap_servers,
+                client_id=self.address.client_id,
                 acks="all",
                 enable_idempotence=True,
                 request_timeout_ms=15_000,
@@ -52,8 +96,25 @@ class KafkaBus:
             except (KafkaError, OSError) as exc:
                 await producer.stop()
                 raise BusUnavailable(f"kafka unreachable: {type(exc).__name__}") from exc
+            self.producers_started += 1
             self._producer = producer
             return producer
+
+    def _replace(self, producer: AIOKafkaProducer) -> None:
+        """Forget ``producer`` (the next publish starts a new one) and close it in the
+        background: its pending batches are abandoned, the outbox publishes them again."""
+        if self._producer is producer:
+            self._producer = None
+            closing = asyncio.create_task(self._close_quietly(producer))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _close_quietly(producer: AIOKafkaProducer) -> None:
+        try:
+            await asyncio.wait_for(producer.stop(), _CLOSE_TIMEOUT_S)
+        except Exception as exc:
+            log.info("kafka.producer_close_failed", error_type=type(exc).__name__)
 
     async def publish(
         self, topic: str, *, key: bytes | None, value: bytes, headers: Headers
@@ -63,22 +124,39 @@ class KafkaBus:
     async def publish_many(
         self, records: Sequence[tuple[str, bytes | None, bytes, Headers]]
     ) -> None:
-        producer = await self._ensure_producer()
         try:
-            # Enqueue all, then wait: the idempotent producer keeps per-partition order.
-            futures = [
-                await producer.send(self.physical(topic), value, key=key, headers=headers)
-                for topic, key, value, headers in records
-            ]
-            await asyncio.gather(*futures)
-        except KafkaError as exc:
-            raise BusUnavailable(f"kafka publish failed: {type(exc).__name__}") from exc
+            producer = await self._ensure_producer()
+        except BusUnavailable as exc:
+            self._publish_failure = str(exc)
+            raise
+        try:
+            # A producer whose broker went away retries without end: bounded here.
+            await asyncio.wait_for(self._send_all(producer, records), self._publish_timeout_s)
+        except (KafkaError, TimeoutError) as exc:
+            self._publish_failure = f"kafka publish failed: {type(exc).__name__}"
+            self._replace(producer)
+            raise BusUnavailable(self._publish_failure) from exc
+        self._publish_failure = None
+
+    async def _send_all(
+        self,
+        producer: AIOKafkaProducer,
+        records: Sequence[tuple[str, bytes | None, bytes, Headers]],
+    ) -> None:
+        # Enqueue all, then wait: the idempotent producer keeps per-partition order.
+        futures = [
+            await producer.send(self.physical(topic), value, key=key, headers=headers)
+            for topic, key, value, headers in records
+        ]
+        await asyncio.gather(*futures)
 
     def consumer(self, *, group_id: str, topics: Sequence[str]) -> KafkaConsumer:
-        return KafkaConsumer(self, group_id=group_id, topics=topics)
+        return KafkaConsumer(self.address, group_id=group_id, topics=topics)
 
     async def ensure_topics(self, topics: Sequence[TopicSpec]) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=self._client_id)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.address.bootstrap_servers, client_id=self.address.client_id
+        )
         try:
             await admin.start()
             existing = set(await admin.list_topics())
@@ -112,6 +190,8 @@ class KafkaBus:
         return 0
 
     async def ping(self) -> None:
+        if self._publish_failure is not None:
+            raise BusUnavailable(f"cannot publish ({self._publish_failure})")
         producer = await self._ensure_producer()
         try:
             await asyncio.wait_for(producer.client.fetch_all_metadata(), _PING_TIMEOUT_S)
@@ -120,20 +200,17 @@ class KafkaBus:
 
 
 class KafkaConsumer:
-    def __init__(self, bus: KafkaBus, *, group_id: str, topics: Sequence[str]) -> None:
-        self._bus = bus
+    def __init__(self, address: KafkaAddress, *, group_id: str, topics: Sequence[str]) -> None:
+        self._address = address
         self._group_id = group_id
         self._topics = list(topics)
         self._consumer: AIOKafkaConsumer | None = None
 
-    def _logical(self, physical: str) -> str:
-        return physical.removeprefix(self._bus._prefix)
-
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(
-            *[self._bus.physical(topic) for topic in self._topics],
-            bootstrap_servers=self._bus._bootstrap,
-            client_id=self._bus._client_id,
+            *[self._address.physical(topic) for topic in self._topics],
+            bootstrap_servers=self._address.bootstrap_servers,
+            client_id=self._address.client_id,
             group_id=self._group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -157,12 +234,15 @@ class KafkaConsumer:
         return self._consumer
 
     async def poll(self, *, timeout_s: float, max_records: int) -> list[Record]:
-        batches = await self._require().getmany(
-            timeout_ms=int(timeout_s * 1000), max_records=max_records
-        )
+        try:
+            batches = await self._require().getmany(
+                timeout_ms=int(timeout_s * 1000), max_records=max_records
+            )
+        except KafkaError as exc:
+            raise BusUnavailable(f"kafka poll failed: {type(exc).__name__}") from exc
         records = [
             Record(
-                topic=self._logical(message.topic),
+                topic=self._address.logical(message.topic),
                 partition=message.partition,
                 offset=message.offset,
                 key=message.key,
@@ -180,7 +260,7 @@ class KafkaConsumer:
         try:
             await self._require().commit(
                 {
-                    KafkaTopicPartition(self._bus.physical(topic), partition): offset
+                    KafkaTopicPartition(self._address.physical(topic), partition): offset
                     for (topic, partition), offset in offsets.items()
                 }
             )
@@ -188,6 +268,8 @@ class KafkaConsumer:
             # A rebalance moved the partition: the next owner re-reads from the last commit and
             # the processed-event table turns the redelivery into a no-op.
             return
+        except KafkaError as exc:
+            raise BusUnavailable(f"kafka commit failed: {type(exc).__name__}") from exc
 
     async def lag(self) -> dict[TopicPartition, int]:
         consumer = self._require()
@@ -196,9 +278,12 @@ class KafkaConsumer:
             highwater = consumer.highwater(tp)
             if highwater is None:
                 continue  # no fetch answered yet for this partition
-            position = await consumer.position(tp)
-            lags[(self._logical(tp.topic), tp.partition)] = max(highwater - position, 0)
+            try:
+                position = await consumer.position(tp)
+            except KafkaError as exc:
+                raise BusUnavailable(f"kafka position unknown: {type(exc).__name__}") from exc
+            lags[(self._address.logical(tp.topic), tp.partition)] = max(highwater - position, 0)
         return lags
 
     async def seek(self, topic: str, partition: int, offset: int) -> None:
-        self._require().seek(KafkaTopicPartition(self._bus.physical(topic), partition), offset)
+        self._require().seek(KafkaTopicPartition(self._address.physical(topic), partition), offset)

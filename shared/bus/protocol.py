@@ -75,5 +75,6 @@ class Bus(Protocol):
         """Raise BusUnavailable when the bus cannot serve requests."""
 
     async def erase_keys(self, topics: Sequence[str], keys: Sequence[bytes]) -> int:
-        """Delete stored records with these keys (erasure). Returns how many were deleted; a
-        backend that cannot delete (Kafka: retention-bounded topics) returns 0."""
+        """Delete stored records with these keys (erasure), leaving no copy of them on disk
+        (the embedded log zeroes and checkpoints). Returns how many were deleted; a backend that
+        cannot delete (Kafka: retention-bounded topics) returns 0."""

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
@@ -16,7 +17,8 @@ def is_postgres(url: str) -> bool:
 
 
 def create_engine(url: str, *, application_name: str = "vo-leads") -> AsyncEngine:
-    """Build the engine; SQLite gets WAL, a busy timeout and foreign keys on every connection."""
+    """Build the engine; SQLite gets WAL, a busy timeout, foreign keys and secure delete on every
+    connection."""
     if make_url(url).get_backend_name() == "sqlite":
         ensure_sqlite_folder(url)
         # hide_parameters: error texts must never quote values (they may be personal data).
@@ -41,6 +43,19 @@ def create_engine(url: str, *, application_name: str = "vo-leads") -> AsyncEngin
     )
 
 
+async def truncate_wal(engine: AsyncEngine) -> None:
+    """SQLite: copy the write-ahead log into the database and empty the log file, so that rows
+    deleted (and zeroed, ``secure_delete``) leave no older copy in the ``-wal`` file. Waits for
+    readers (busy timeout). PostgreSQL: nothing to do here (docs/operations.md)."""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as connection:
+        result = await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        busy = result.scalar()  # 1 when readers or a writer kept it from completing
+    if busy:
+        raise OperationalError("PRAGMA wal_checkpoint(TRUNCATE)", None, Exception("busy"))
+
+
 def json_text(value: Any) -> str:
     """JSON columns through orjson: several times faster than ``json`` for the dicts written
     with every lead and event (non-string keys become strings, as ``json`` did)."""
@@ -59,4 +74,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted rows are overwritten with zeros, not left in free space (erasure, GDPR Art. 17).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()

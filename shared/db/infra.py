@@ -50,6 +50,9 @@ def add_infra_tables(metadata: MetaData) -> InfraTables:
         Column("created_at", UtcDateTime(), nullable=False),
         Column("attempts", Integer, nullable=False, default=0),
         Column("last_error", Text, nullable=True),
+        # SQLite: never hand out an id again (a plain rowid reuses the largest after a delete,
+        # and a relay may still hold the deleted row). PostgreSQL sequences never reuse one.
+        sqlite_autoincrement=True,
     )
     processed_event = Table(
         "processed_event",

@@ -30,6 +30,11 @@ def upgrade(script_location: Path, url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(script_location, url), revision)
 
 
+def downgrade(script_location: Path, url: str, revision: str) -> None:
+    """Blocking, like ``upgrade`` (tests step a database back to check a revision's upgrade)."""
+    command.downgrade(alembic_config(script_location, url), revision)
+
+
 def run_migrations(metadata: MetaData) -> None:
     """Body of every service's env.py (online mode, async engine)."""
     config = context.config

@@ -37,6 +37,21 @@ def bus_hits(path: Path, needles: list[str]) -> int:
     return sum(1 for row in rows if _contains(_text(row), needles))
 
 
+def file_hits(folder: Path, needles: list[str]) -> dict[str, int]:
+    """SQLite files (databases and their ``-wal`` logs) under ``folder`` whose raw bytes hold
+    one of ``needles`` (ASCII case-insensitive): file name -> occurrences. What an erasure must
+    leave on disk, whatever the tables say."""
+    hits: dict[str, int] = {}
+    for path in sorted(folder.iterdir()):
+        if not (path.name.endswith(".db") or path.name.endswith(".db-wal")):
+            continue
+        raw = path.read_bytes().lower()
+        count = sum(raw.count(needle.lower().encode()) for needle in needles)
+        if count:
+            hits[path.name] = count
+    return hits
+
+
 def _text(row: tuple[object, ...]) -> str:
     parts = []
     for value in row:

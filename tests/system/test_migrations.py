@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, delete, insert, select, text
 from sqlalchemy.engine import Connection
 
 from shared.db import create_engine
-from shared.db.migrate import upgrade
+from shared.db.migrate import downgrade, upgrade
 from tests.support.harness import SERVICES
 from tests.support.infra import create_database, drop_database
 
@@ -53,3 +54,41 @@ async def test_upgrade_to_head_on_postgres_matches_models(name: str) -> None:
         await _check(name, url)
     finally:
         await drop_database(url)
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+async def test_sqlite_outbox_ids_are_never_reused_after_upgrade(name: str, tmp_path: Path) -> None:
+    """A database from before the AUTOINCREMENT revision keeps its pending events, and from
+    then on an id freed by a delete is never handed out again (issue 11, item 1)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / name}.db"
+    migrations = SERVICES[name].migrations
+    await asyncio.to_thread(upgrade, migrations, url, "head")
+    await asyncio.to_thread(downgrade, migrations, url, "-1")
+    outbox = SERVICES[name].infra.outbox_event
+    row = {
+        "event_type": "lead.received.v1",
+        "topic": "vo.leads",
+        "key": b"lead",
+        "value": b"{}",
+        "headers": [],
+        "subject": "lead",
+        "created_at": datetime.now(UTC),
+        "attempts": 0,
+    }
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(insert(outbox).values(event_id="pending", **row))
+        await asyncio.to_thread(upgrade, migrations, url, "head")
+        async with engine.begin() as connection:
+            schema = await connection.scalar(
+                text("SELECT sql FROM sqlite_master WHERE name = 'outbox_event'")
+            )
+            assert "AUTOINCREMENT" in str(schema)
+            kept = (await connection.execute(select(outbox.c.id, outbox.c.event_id))).all()
+            assert [tuple(found) for found in kept] == [(1, "pending")]
+            await connection.execute(delete(outbox))
+            await connection.execute(insert(outbox).values(event_id="next", **row))
+            assert await connection.scalar(select(outbox.c.id)) == 2
+    finally:
+        await engine.dispose()
