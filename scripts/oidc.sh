@@ -35,7 +35,7 @@ LOG="$KC_DIR/server.log"
 BUILD_OPTIONS=(--db=dev-file)
 # Small heap; C1 only: a test server on two shared cores starts sooner without the C2 compiler.
 HEAP_OPTS="-Xms64m -Xmx512m"
-JVM_APPEND="-XX:TieredStopAtLevel=1"
+JVM_APPEND="${KEYCLOAK_JVM_APPEND--XX:TieredStopAtLevel=1}"
 
 say() { printf '%s\n' "$*"; }
 die() {

@@ -50,10 +50,10 @@ async def test_keycloak_tokens_give_the_person_with_roles_and_sites(
     machine = (await verifier.verify(await keycloak.client_token())).principal()
 
     assert manager.roles == {"manager"}  # the realm also gives "auditor": not a role here
-    assert manager.sites == {"lyon-est", "paris-sud"}
+    assert manager.sites == frozenset({"lyon-est", "paris-sud"})
     assert manager.name == "Marc Manager"
     assert operator.roles == {"operator"}
-    assert operator.sites == {"lyon-est"}
+    assert operator.sites == frozenset({"lyon-est"})
     assert admin.roles == {"admin"}
     assert admin.sites is None
     assert machine.roles == {"source"}

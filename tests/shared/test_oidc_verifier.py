@@ -104,7 +104,7 @@ async def test_a_valid_token_gives_the_person_with_known_roles_and_sites(
     principal = identity.principal()
 
     assert principal.roles == {"operator"}  # "auditor" is no role of this project
-    assert principal.sites == {"lyon-est"}
+    assert principal.sites == frozenset({"lyon-est"})
     assert principal.name == "Alice Example"
     assert principal.via == "oidc"
     assert principal.subject == "f4c1d2e3-0000-4000-8000-00000000a11c"
@@ -128,9 +128,7 @@ async def test_the_same_person_keeps_one_actor_id_across_tokens(
 
 
 async def test_claims_at_a_dotted_path_and_as_strings(key: LocalKey, clock: Clock) -> None:
-    verifier = make_verifier(
-        Jwks(key), clock, roles_claim="realm_access.roles", sites_claim="site"
-    )
+    verifier = make_verifier(Jwks(key), clock, roles_claim="realm_access.roles", sites_claim="site")
     token = key.sign(
         token_claims(clock, realm_access={"roles": ["manager", "seller"]}, site="lyon-est")
     )
@@ -138,7 +136,7 @@ async def test_claims_at_a_dotted_path_and_as_strings(key: LocalKey, clock: Cloc
     principal = (await verifier.verify(token)).principal()
 
     assert principal.roles == {"manager", "seller"}
-    assert principal.sites == {"lyon-est"}
+    assert principal.sites == frozenset({"lyon-est"})
 
 
 async def test_no_sites_claim_leaves_the_sites_unlimited_and_a_bad_one_limits_to_none(
@@ -281,7 +279,10 @@ async def test_encryption_and_secret_keys_of_the_set_are_never_used(
     key: LocalKey, clock: Clock
 ) -> None:
     jwks = Jwks()
-    jwks.keys = [key.jwk(use="enc"), {"kty": "oct", "kid": "hmac", "k": b64url(b"s" * 32), "alg": "HS256"}]
+    jwks.keys = [
+        key.jwk(use="enc"),
+        {"kty": "oct", "kid": "hmac", "k": b64url(b"s" * 32), "alg": "HS256"},
+    ]
     verifier = make_verifier(jwks, clock, min_refresh_interval_s=0)
 
     assert await refusal(verifier, key.sign(token_claims(clock))) == "unknown-key"
@@ -332,9 +333,7 @@ async def test_a_new_kid_triggers_one_refresh_then_verifies(key: LocalKey, clock
     assert jwks.fetches == 2
 
 
-async def test_unknown_kids_refresh_at_most_once_per_interval(
-    key: LocalKey, clock: Clock
-) -> None:
+async def test_unknown_kids_refresh_at_most_once_per_interval(key: LocalKey, clock: Clock) -> None:
     jwks = Jwks(key)
     monotonic = Monotonic()
     verifier = make_verifier(jwks, clock, monotonic=monotonic, min_refresh_interval_s=30)
@@ -352,9 +351,7 @@ async def test_unknown_kids_refresh_at_most_once_per_interval(
     assert jwks.fetches == 2
 
 
-async def test_keys_older_than_their_max_age_are_fetched_again(
-    key: LocalKey, clock: Clock
-) -> None:
+async def test_keys_older_than_their_max_age_are_fetched_again(key: LocalKey, clock: Clock) -> None:
     jwks = Jwks(key)
     monotonic = Monotonic()
     verifier = make_verifier(jwks, clock, monotonic=monotonic)
