@@ -105,7 +105,7 @@ class ServiceSettings(BaseSettings):
         default=3600.0, ge=60, description="Keys are fetched again after this age."
     )
     oidc_jwks_min_refresh_interval_s: float = Field(
-        default=30.0,
+        default=10.0,
         ge=0,
         description="At most one early fetch of the keys (unknown `kid`, failure) per interval.",
     )

@@ -18,7 +18,7 @@ class OidcConfig:
     algorithms: tuple[str, ...] = ("RS256", "PS256", "ES256")
     leeway_s: float = 30.0
     jwks_max_age_s: float = 3600.0
-    jwks_min_refresh_interval_s: float = 30.0
+    jwks_min_refresh_interval_s: float = 10.0
     http_timeout_s: float = 5.0
 
     @property

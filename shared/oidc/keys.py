@@ -88,7 +88,7 @@ class JwksCache:
         source: JwksSource | Callable[[], Awaitable[Mapping[str, Any]]],
         *,
         max_age_s: float = 3600.0,
-        min_refresh_interval_s: float = 30.0,
+        min_refresh_interval_s: float = 10.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
@@ -106,10 +106,10 @@ class JwksCache:
     async def key_for(self, kid: str, algorithm: str) -> PyJWK:
         """The key ``kid`` for verifying ``algorithm``. Raises TokenRejected (no such key) or
         KeysUnavailable (no keys can be had now)."""
-        if self._stale():
+        if self._due():
             await self._refresh()
-        if kid not in self._keys and self._may_fetch_early():
-            await self._refresh()
+        if kid not in self._keys and self._may_fetch_now():
+            await self._refresh()  # a key published since the last fetch (a rotation)
         jwk = self._keys.get(kid)
         if jwk is None:
             if self._last_failed:
@@ -118,12 +118,13 @@ class JwksCache:
             raise TokenRejected("unknown-key")
         return self._parse(kid, jwk, algorithm)
 
-    def _stale(self) -> bool:
-        if self._fetched_at is None:
-            return self._may_fetch_early()
-        return self._monotonic() - self._fetched_at >= self._max_age_s and self._may_fetch_early()
+    def _due(self) -> bool:
+        """Never fetched, or fetched longer than ``max_age_s`` ago (and not rate-limited)."""
+        if not self._may_fetch_now():
+            return False
+        return self._fetched_at is None or self._monotonic() - self._fetched_at >= self._max_age_s
 
-    def _may_fetch_early(self) -> bool:
+    def _may_fetch_now(self) -> bool:
         return (
             self._attempted_at is None
             or self._monotonic() - self._attempted_at >= self._min_interval_s
