@@ -11,6 +11,7 @@
 #
 # Environment: OIDC_PORT (18080), KEYCLOAK_VERSION (26.7.3),
 #              KEYCLOAK_JAVA_HOME (the JDK to run it with; default: `java` on PATH, 17+),
+#              KEYCLOAK_JVM_APPEND (-XX:TieredStopAtLevel=1) extra JVM flags,
 #              OIDC_TIMEOUT (300) seconds to wait for readiness.
 set -euo pipefail
 
