@@ -11,6 +11,8 @@ export IMAP_PORT ?= 10143
 export TEST_IMAP_PORT ?= $(IMAP_PORT)
 export SMTP_PORT ?= 10025
 export TEST_SMTP_PORT ?= $(SMTP_PORT)
+export OIDC_PORT ?= 18080
+export TEST_OIDC_URL ?= http://127.0.0.1:$(OIDC_PORT)
 
 .PHONY: install run test test-unit infra-up infra-down infra-status lint fmt schemas bench revision migrate token
 
@@ -24,14 +26,16 @@ test: install infra-up ## the whole suite against real PostgreSQL and Kafka (sta
 	REQUIRE_INTEGRATION=1 ALLOW_BROKER_RESTART=1 $(PY) -m pytest
 
 test-unit: install ## only the tests that need no server
-	$(PY) -m pytest -m "not postgres and not kafka and not imap and not smtp and not broker_restart"
+	$(PY) -m pytest -m "not postgres and not kafka and not imap and not smtp and not oidc and not broker_restart"
 
-infra-up: install ## start PostgreSQL, Kafka, Dovecot (IMAP) and Postfix (SMTP) on 127.0.0.1 (idempotent)
+infra-up: install ## start PostgreSQL, Kafka, Dovecot (IMAP), Postfix (SMTP) and Keycloak (OIDC) on 127.0.0.1 (idempotent)
 	@scripts/infra.sh start
 	@scripts/imap.sh start
 	@scripts/smtp.sh start
+	@scripts/oidc.sh start
 
 infra-down:
+	@scripts/oidc.sh stop
 	@scripts/smtp.sh stop
 	@scripts/imap.sh stop
 	@scripts/infra.sh stop
@@ -40,6 +44,7 @@ infra-status:
 	@scripts/infra.sh status
 	@scripts/imap.sh status
 	@scripts/smtp.sh status
+	@scripts/oidc.sh status
 
 lint: install ## ruff (lint + format check) and mypy strict
 	.venv/bin/ruff check .

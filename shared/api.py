@@ -13,7 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import ROLES, Principal, authenticate
 from shared.db.session import session_scope
-from shared.errors import PROBLEM_MEDIA_TYPE, Forbidden, Problem, Unauthorized
+from shared.errors import (
+    PROBLEM_MEDIA_TYPE,
+    Forbidden,
+    Problem,
+    ServiceUnavailable,
+    Unauthorized,
+)
+from shared.oidc import KeysUnavailable, TokenRejected, looks_like_jwt, oidc_verifier
 from shared.outbox import Outbox
 from shared.runtime import Runtime
 
@@ -70,7 +77,10 @@ def bearer_token(request: Request) -> str:
 
 
 def require_roles(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
-    """Dependency: the caller's principal, which must hold one of ``roles`` (admin always may)."""
+    """Dependency: the caller's principal, which must hold one of ``roles`` (admin always may).
+
+    The bearer token is an OIDC access token when the service has single sign-on configured
+    and the token looks like a JWT; otherwise it is an API token."""
     for role in roles:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
@@ -78,18 +88,38 @@ def require_roles(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
     async def dependency(request: Request) -> Principal:
         runtime = runtime_of(request)
         token = bearer_token(request)
-        principal = runtime.tokens.get(token)
-        if principal is None:
-            async with runtime.session_factory() as session:
-                principal = await authenticate(session, runtime.infra.api_token, token)
-            if principal is None:
-                raise Unauthorized("The token is unknown or revoked.")
-            runtime.tokens.put(token, principal)
+        if runtime.settings.oidc_enabled and looks_like_jwt(token):
+            principal = await _signed_in_principal(runtime, token)
+        else:
+            principal = await _api_token_principal(runtime, token)
         if not principal.has_any(roles):
             raise Forbidden(f"This operation needs one of the roles: {', '.join(roles)}.")
         return principal
 
     return dependency
+
+
+async def _api_token_principal(runtime: Runtime[Any], token: str) -> Principal:
+    principal = runtime.tokens.get(token)
+    if principal is None:
+        async with runtime.session_factory() as session:
+            principal = await authenticate(session, runtime.infra.api_token, token)
+        if principal is None:
+            raise Unauthorized("The token is unknown or revoked.")
+        runtime.tokens.put(token, principal)
+    return principal
+
+
+async def _signed_in_principal(runtime: Runtime[Any], token: str) -> Principal:
+    try:
+        identity = await oidc_verifier(runtime).verify(token)
+    except TokenRejected as refusal:
+        raise Unauthorized(refusal.public_detail) from None
+    except KeysUnavailable:
+        raise ServiceUnavailable(
+            "The identity provider's signing keys cannot be fetched; retry shortly."
+        ) from None
+    return identity.principal()
 
 
 _PROBLEM_SCHEMA: dict[str, Any] = {

@@ -1,6 +1,8 @@
 """Bearer tokens with roles. Tokens are random; only their SHA-256 is stored (``api_token``).
 
 Roles: operator, manager, seller, admin (every right), source (systems that post leads).
+A caller is a ``Principal``: from an API token (machines, shared tokens), or from an OIDC access
+token of the dealer group's identity provider (single sign-on, ``shared.oidc``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,14 +23,30 @@ ROLES: tuple[str, ...] = ("operator", "manager", "seller", "admin", "source")
 TOKEN_PREFIX = "vo_"
 
 
+PrincipalSource = Literal["api_token", "oidc"]
+
+
 @dataclass(frozen=True)
 class Principal:
+    """Who calls. ``token_id`` is the caller's stable id, recorded as the actor (``claimed_by``,
+    ``operator_id``…): an API token's id, or for single sign-on a UUID derived from the issuer
+    and the subject (the same person keeps it across tokens)."""
+
     token_id: str
     name: str
     roles: frozenset[str]
+    # The identity provider's subject (``sub``); None for an API token.
+    subject: str | None = None
+    # The sites the caller is limited to; None: not limited by its credentials.
+    sites: frozenset[str] | None = None
+    via: PrincipalSource = "api_token"
 
     def has_any(self, roles: Iterable[str]) -> bool:
         return "admin" in self.roles or bool(self.roles.intersection(roles))
+
+    def covers_site(self, site_id: str) -> bool:
+        """Whether the caller may act for ``site_id`` (an admin, or no site limit, always may)."""
+        return "admin" in self.roles or self.sites is None or site_id in self.sites
 
 
 def hash_token(token: str) -> str:

@@ -7,12 +7,28 @@ instantiated at import time.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BusBackend = Literal["kafka", "embedded"]
+
+# Signature algorithms an OIDC access token may use: public-key ones only. ``none`` and the
+# HMAC family (HS*) are never accepted: a service holds no shared secret with the provider, and
+# accepting HS* would let a public key be used as an HMAC secret.
+OIDC_ALGORITHMS: tuple[str, ...] = (
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+)  # fmt: skip
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def is_https_or_loopback(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return bool(parts.hostname)
+    return parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
 
 
 class ServiceSettings(BaseSettings):
@@ -60,6 +76,72 @@ class ServiceSettings(BaseSettings):
     worker_metrics_port: int | None = Field(
         default=None, description="Port of the worker's own /metrics (None: not served)."
     )
+    # Single sign-on: OIDC access tokens (JWT) beside API tokens. Off while oidc_issuer is unset.
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="Issuer of accepted OIDC access tokens (their `iss`, exactly); unset: none.",
+    )
+    oidc_audience: str | None = Field(
+        default=None, description="Audience the access tokens must name in `aud` (required)."
+    )
+    oidc_jwks_url: str | None = Field(
+        default=None,
+        description="JWKS of the provider; unset: `jwks_uri` of the issuer's discovery document.",
+    )
+    oidc_roles_claim: str = Field(
+        default="roles", description="Claim holding the roles (a dotted path: realm_access.roles)."
+    )
+    oidc_sites_claim: str = Field(
+        default="sites", description="Claim holding the sites the person is limited to (if any)."
+    )
+    oidc_name_claim: str = Field(
+        default="name", description="Claim naming the person (else `preferred_username`)."
+    )
+    oidc_algorithms: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("RS256", "PS256", "ES256"),
+        description="Accepted signature algorithms, comma-separated (public-key ones only).",
+    )
+    oidc_leeway_s: float = Field(
+        default=30.0, ge=0, le=300, description="Clock skew tolerated on `exp`, `nbf`, `iat`."
+    )
+    oidc_jwks_max_age_s: float = Field(
+        default=3600.0, ge=60, description="Keys are fetched again after this age."
+    )
+    oidc_jwks_min_refresh_interval_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="At most one early fetch of the keys (unknown `kid`, failure) per interval.",
+    )
+    oidc_http_timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+    @field_validator("oidc_algorithms", mode="before")
+    @classmethod
+    def _split_algorithms(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _check_oidc(self) -> ServiceSettings:
+        if self.oidc_issuer is None:
+            if self.oidc_audience is not None or self.oidc_jwks_url is not None:
+                raise ValueError("oidc_audience / oidc_jwks_url need oidc_issuer")
+            return self
+        if not self.oidc_audience:
+            raise ValueError("oidc_issuer needs oidc_audience (no token for any audience)")
+        for name, url in (("oidc_issuer", self.oidc_issuer), ("oidc_jwks_url", self.oidc_jwks_url)):
+            if url is not None and not is_https_or_loopback(url):
+                raise ValueError(f"{name} must be an https URL (http only on 127.0.0.1/localhost)")
+        unsafe = sorted(set(self.oidc_algorithms).difference(OIDC_ALGORITHMS))
+        if unsafe or not self.oidc_algorithms:
+            raise ValueError(
+                f"oidc_algorithms must be a non-empty subset of {', '.join(OIDC_ALGORITHMS)}"
+            )
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_issuer is not None
 
     def resolved_database_url(self) -> str:
         """The configured URL, or a SQLite file under var/ named after the service."""

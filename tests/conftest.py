@@ -17,7 +17,7 @@ from shared.settings import ServiceSettings
 from tests.support.harness import SERVICES, settings_for
 from tests.support.infra import create_database, drop_database, require_kafka
 
-INTEGRATION_MARKERS = ("postgres", "kafka", "imap", "smtp")
+INTEGRATION_MARKERS = ("postgres", "kafka", "imap", "smtp", "oidc")
 
 
 @pytest.hookimpl(wrapper=True)
