@@ -33,24 +33,28 @@ def runtime_of(request: Request) -> Runtime[Any]:
     return runtime
 
 
-def settings_of(request: Request) -> Any:
+# The dependencies below are ``async def`` although they never wait: FastAPI runs a plain ``def``
+# dependency in the thread pool, a thread hop per request (measured: ~0.1-0.3 ms each under load).
+
+
+async def settings_of(request: Request) -> Any:
     """The service's settings; each ``deps.py`` annotates them with its own settings class."""
     return runtime_of(request).settings
 
 
-def now_of(request: Request) -> datetime:
+async def now_of(request: Request) -> datetime:
     """ "Now" from the runtime's clock (tests pass their own clock to ``create_app``)."""
     return runtime_of(request).clock()
 
 
-def outbox_of(request: Request) -> Outbox:
+async def outbox_of(request: Request) -> Outbox:
     return runtime_of(request).outbox
 
 
-def component(kind: type[ComponentT]) -> Callable[[Request], ComponentT]:
+def component(kind: type[ComponentT]) -> Callable[[Request], Awaitable[ComponentT]]:
     """Dependency: the per-process component of type ``kind`` (see ``Runtime.provide``)."""
 
-    def dependency(request: Request) -> ComponentT:
+    async def dependency(request: Request) -> ComponentT:
         return runtime_of(request).component(kind)
 
     return dependency
