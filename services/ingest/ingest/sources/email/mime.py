@@ -49,10 +49,6 @@ class InboundEmail:
     def best_text(self) -> str:
         return self.html_text or self.text
 
-    @property
-    def all_text(self) -> str:
-        return f"{self.text}\n{self.html_text}"
-
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _LINE_BREAKS = re.compile(r"[\r\n]+")
