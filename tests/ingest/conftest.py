@@ -1,4 +1,5 @@
-"""Fixtures of the ingest tests: the ingest service alone (SQLite + embedded bus by default)."""
+"""Fixtures of the ingest tests: the ingest service alone (SQLite + embedded bus by default), on
+the real clock or on a test clock (``tests/support/clock.py``) its app and worker share."""
 
 from __future__ import annotations
 
@@ -7,12 +8,17 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
+from ingest.app import create_app
+from ingest.bootstrap import SERVICE
 from ingest.models import infra
 from ingest.settings import IngestSettings
-from tests.support.harness import RunningService, migrate, run_app, run_worker, settings_for
+from shared.clock import Clock, utcnow
+from shared.worker import Worker
+from tests.support.harness import DEV_TOKEN, RunningService, migrate, settings_for
 
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
@@ -36,21 +42,43 @@ def ingest_settings(tmp_path: Path, **values: Any) -> IngestSettings:
 
 @pytest.fixture
 def ingest_service(tmp_path: Path) -> IngestFactory:
-    """``async with ingest_service(worker=False, **settings) as service``."""
+    """``async with ingest_service(worker=False, clock=utcnow, **settings) as service``."""
 
     @asynccontextmanager
-    async def start(*, worker: bool = False, **values: Any) -> AsyncIterator[RunningService]:
+    async def start(
+        *, worker: bool = False, clock: Clock = utcnow, **values: Any
+    ) -> AsyncIterator[RunningService]:
         settings = ingest_settings(tmp_path, **values)
         await migrate(settings)
-        async with run_app(settings) as service:
+        async with run_ingest(settings, clock) as service:
             if worker:
-                async with run_worker(settings) as running:
-                    service.worker = running
+                running = Worker(settings, infra=infra, consumers=SERVICE.consumers, clock=clock)
+                await running.start()
+                service.worker = running
+                try:
                     yield service
+                finally:
+                    await running.stop()
             else:
                 yield service
 
     return start
+
+
+@asynccontextmanager
+async def run_ingest(settings: IngestSettings, clock: Clock) -> AsyncIterator[RunningService]:
+    """``tests.support.harness.run_app`` with the app on ``clock``."""
+    app = create_app(settings, clock=clock)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=transport,
+            base_url="http://ingest.test",
+            headers={"Authorization": f"Bearer {DEV_TOKEN}"},
+        ) as client,
+    ):
+        yield RunningService(SERVICE, settings, app, transport, client, None)
 
 
 async def outbox_count(service: RunningService) -> int:

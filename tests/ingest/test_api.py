@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
 import ingest.sources.email.layouts as layouts
 from tests.ingest.conftest import IngestFactory, outbox_count
 from tests.ingest.corpus import FIXTURES
+from tests.support.clock import TUESDAY_11H, Clock
 
 EMAIL = {"Content-Type": "message/rfc822"}
 PROBLEM = "application/problem+json"
@@ -265,13 +268,11 @@ async def test_every_corpus_email_is_accepted_with_202(ingest_service: IngestFac
 async def test_raw_inputs_purge_by_age_and_retry_then_answers_409(
     ingest_service: IngestFactory,
 ) -> None:
-    from datetime import timedelta
-
     from ingest.raw_inputs.repository import RawInputRepository
-    from shared.clock import utcnow
     from shared.db.session import session_scope
 
-    async with ingest_service() as service:
+    clock = Clock()
+    async with ingest_service(clock=clock) as service:
         client = service.client
         held = (
             await client.post(
@@ -281,11 +282,46 @@ async def test_raw_inputs_purge_by_age_and_retry_then_answers_409(
         factory = service.app.state.runtime.session_factory
         async with session_scope(factory) as session:
             repository = RawInputRepository.from_session(session)
-            assert await repository.purge_received_before(utcnow() - timedelta(days=30)) == 0
-            assert await repository.purge_received_before(utcnow() + timedelta(seconds=1)) == 1
+            assert await repository.purge_received_before(clock.now - timedelta(days=30)) == 0
+            assert await repository.purge_received_before(clock.now + timedelta(seconds=1)) == 1
         answer = await client.post(f"/v1/quarantine/{held['id']}/retry")
         assert answer.status_code == 409
         assert "purged" in answer.json()["detail"]
+
+
+async def test_every_timestamp_comes_from_the_runtime_clock(ingest_service: IngestFactory) -> None:
+    """HTTP answers follow the clock the app was made with (tests move it; none sleeps)."""
+    from ingest.raw_inputs.repository import RawInputRepository
+
+    clock = Clock()
+    async with ingest_service(clock=clock) as service:
+        client = service.client
+        json_lead = {"source": "api", "source_ref": "clock-1", "contact": {"phone": "0612345678"}}
+        accepted = (await client.post("/v1/leads", json=json_lead)).json()
+        lead = (await client.get(f"/v1/leads/{accepted['id']}")).json()
+        assert _instant(lead["received_at"]) == TUESDAY_11H
+
+        held = (
+            await client.post(
+                "/v1/sources/email", content=fixture("leboncoin_form_incomplete.eml"), headers=EMAIL
+            )
+        ).json()
+        async with service.app.state.runtime.session_factory() as session:
+            raw = await RawInputRepository.from_session(session).get(held["raw_input_id"])
+        assert raw is not None
+        assert raw.received_at == TUESDAY_11H
+        entry = (await client.get(f"/v1/quarantine/{held['id']}")).json()
+        assert _instant(entry["created_at"]) == TUESDAY_11H
+
+        later = clock.advance(hours=2)
+        assert (await client.post(f"/v1/quarantine/{held['id']}/retry")).status_code == 200
+        entry = (await client.get(f"/v1/quarantine/{held['id']}")).json()
+        assert _instant(entry["created_at"]) == TUESDAY_11H
+        assert _instant(entry["updated_at"]) == later
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 async def test_no_input_gets_a_500(ingest_service: IngestFactory) -> None:

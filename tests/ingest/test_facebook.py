@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from ingest.models import FacebookFetch, RawInput
 from ingest.sources.facebook.signature import sign
 from tests.ingest.conftest import APP_SECRET, VERIFY_TOKEN, IngestFactory, outbox_count
 from tests.ingest.fake_graph import FakeGraph, serve_fake_graph
+from tests.support.clock import TUESDAY_11H, Clock
 from tests.support.harness import RunningService, eventually
 
 WEBHOOK = "/v1/sources/facebook/webhook"
@@ -252,6 +255,41 @@ async def test_failed_fetches_are_retried_with_backoff_then_quarantined(
         lead_id = await eventually(done)
         lead = (await service.client.get(f"/v1/leads/{lead_id}")).json()
         assert lead["source_ref"] == "111"
+
+
+async def test_a_failed_fetch_waits_for_its_backoff_on_the_runtime_clock(
+    ingest_service: IngestFactory, graph: FakeGraph
+) -> None:
+    graph.leads["222"] = {**LEAD, "id": "222"}
+    graph.failures["222"] = [500]
+    clock = Clock()
+    async with ingest_service(
+        worker=True, clock=clock, facebook_graph_url=graph.url, facebook_fetch_backoff_s=60
+    ) as service:
+        body, headers = signed(leadgen("222"))
+        assert (await service.client.post(WEBHOOK, content=body, headers=headers)).is_success
+
+        async def failed_once() -> FacebookFetch | None:
+            async with service.app.state.runtime.session_factory() as session:
+                row = await session.scalar(select(FacebookFetch))
+            return row if row is not None and row.attempts == 1 else None
+
+        fetch = await eventually(failed_once)
+        assert fetch.next_attempt_at == TUESDAY_11H + timedelta(seconds=60)
+        await asyncio.sleep(0.3)  # several polls of the worker: the clock has not moved
+        assert len(graph.requests) == 1
+
+        clock.advance(seconds=60)
+
+        async def done() -> str | None:
+            async with service.app.state.runtime.session_factory() as session:
+                row = await session.scalar(select(FacebookFetch))
+            return row.lead_id if row is not None and row.status == "done" else None
+
+        lead_id = await eventually(done)
+        assert len(graph.requests) == 2
+        lead = (await service.client.get(f"/v1/leads/{lead_id}")).json()
+        assert lead["source_ref"] == "222"
 
 
 async def test_messenger_message_becomes_a_message_lead_without_contact(

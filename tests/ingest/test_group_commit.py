@@ -16,8 +16,10 @@ from sqlalchemy.exc import DBAPIError
 from ingest.leads import group_commit, service
 from ingest.leads.schemas import LeadIn
 from ingest.models import Lead, infra
-from shared.db import create_engine
+from shared.db import create_engine, make_session_factory
+from shared.outbox import Outbox, event_source
 from tests.ingest.conftest import IngestFactory, outbox_count
+from tests.support.clock import TUESDAY_11H
 from tests.support.harness import migrate, settings_for
 
 
@@ -29,10 +31,9 @@ def _lead(source_ref: str) -> dict[str, Any]:
     }
 
 
-def _rows(source_ref: str, **overrides: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    lead = service.lead_row(service.draft_from_api(LeadIn.model_validate(_lead(source_ref))))
-    event = service.event_row(lead)
-    return {**lead, **overrides}, event
+def _row(source_ref: str, **overrides: Any) -> dict[str, Any]:
+    draft = service.draft_from_api(LeadIn.model_validate(_lead(source_ref)))
+    return {**service.lead_row(draft, now=TUESDAY_11H), **overrides}
 
 
 async def test_concurrent_posts_share_batches_and_replays_get_the_first_id(
@@ -72,11 +73,13 @@ async def test_a_bad_row_fails_only_its_own_request(postgres_url: str, tmp_path:
     await migrate(settings)
     engine = create_engine(postgres_url)
     try:
-        writer = group_commit.LeadGroupCommit(engine)
-        good = [_rows(f"good-{index}") for index in range(3)]
-        bad = _rows("bad", kind="k" * 40)  # over the column's 16 characters: PostgreSQL refuses
+        outbox = Outbox(infra.outbox_event, event_source("ingest"))
+        writer = group_commit.LeadGroupCommit(make_session_factory(engine), outbox)
+        good = [_row(f"good-{index}") for index in range(3)]
+        # Over the column's 100 characters (a valid event, a row PostgreSQL refuses).
+        bad = _row("bad", first_name="C" * 150)
         results = await asyncio.gather(
-            *(writer.accept(*rows) for rows in [good[0], bad, *good[1:]]),
+            *(writer.accept(row) for row in [good[0], bad, *good[1:]]),
             return_exceptions=True,
         )
         assert isinstance(results[1], DBAPIError)
@@ -95,9 +98,8 @@ async def test_a_caller_that_goes_away_does_not_lose_its_lead(
     ingest_service: IngestFactory,
 ) -> None:
     async with ingest_service() as svc:
-        writer = svc.app.state.lead_group_commit
-        assert isinstance(writer, group_commit.LeadGroupCommit)
-        first = asyncio.create_task(writer.accept(*_rows("left-early")))
+        writer = svc.app.state.runtime.component(group_commit.LeadGroupCommit)
+        first = asyncio.create_task(writer.accept(_row("left-early")))
         await asyncio.sleep(0)
         first.cancel()
         with pytest.raises(asyncio.CancelledError):

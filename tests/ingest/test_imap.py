@@ -18,7 +18,6 @@ from sqlalchemy import func, select
 
 from ingest.imap.poller import ImapPoller
 from ingest.models import Lead
-from ingest.settings import IngestSettings
 from tests.ingest.conftest import IngestFactory, outbox_count
 from tests.ingest.corpus import FIXTURES
 from tests.support.harness import RunningService, eventually
@@ -87,9 +86,7 @@ async def mailbox() -> AsyncIterator[Mailbox]:
 
 
 def _poller(service: RunningService) -> ImapPoller:
-    settings = service.settings
-    assert isinstance(settings, IngestSettings)
-    return ImapPoller(settings, service.app.state.runtime.session_factory)
+    return ImapPoller(service.app.state.runtime)
 
 
 async def _leads(service: RunningService) -> int:

@@ -4,7 +4,7 @@ fetches, plus the shared infrastructure tables."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
@@ -19,8 +19,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from ingest.quarantine.schemas import QuarantineStatus
 from shared.db import add_infra_tables, make_metadata
 from shared.db.types import UtcDateTime
+from shared.events.payloads import LeadKind, LeadSource
+
+# What became of a raw input ("fetching": a Lead Ads notification whose leads the worker fetches).
+RawOutcome = Literal["pending", "fetching", "lead", "ignored", "quarantined"]
+FetchStatus = Literal["pending", "done", "quarantined"]
 
 
 class Base(DeclarativeBase):
@@ -37,8 +43,8 @@ class Lead(Base):
     __table_args__ = (UniqueConstraint("source", "source_ref"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    source: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[LeadKind] = mapped_column(String(16))
+    source: Mapped[LeadSource] = mapped_column(String(32))
     source_ref: Mapped[str] = mapped_column(String(200))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
     first_name: Mapped[str | None] = mapped_column(String(100))
@@ -72,7 +78,7 @@ class RawInput(Base):
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
-    outcome: Mapped[str] = mapped_column(String(16))  # pending, lead, ignored, quarantined
+    outcome: Mapped[RawOutcome] = mapped_column(String(16))
     lead_id: Mapped[str | None] = mapped_column(String(36))
     reason: Mapped[str | None] = mapped_column(String(120))
 
@@ -98,7 +104,7 @@ class QuarantinedInput(Base):
     channel: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(120))
     detail: Mapped[str | None] = mapped_column(String(500))  # field names and types, no values
-    status: Mapped[str] = mapped_column(String(16), index=True)  # open, resolved, ignored
+    status: Mapped[QuarantineStatus] = mapped_column(String(16), index=True)
     attempts: Mapped[int] = mapped_column(Integer)
     lead_id: Mapped[str | None] = mapped_column(String(36))
     facebook_fetch_id: Mapped[str | None] = mapped_column(String(36))
@@ -130,7 +136,7 @@ class FacebookFetch(Base):
     form_id: Mapped[str | None] = mapped_column(String(64))
     ad_id: Mapped[str | None] = mapped_column(String(64))
     raw_input_id: Mapped[str] = mapped_column(String(36))
-    status: Mapped[str] = mapped_column(String(16), index=True)  # pending, done, quarantined
+    status: Mapped[FetchStatus] = mapped_column(String(16), index=True)
     attempts: Mapped[int] = mapped_column(Integer)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     last_error: Mapped[str | None] = mapped_column(String(200))

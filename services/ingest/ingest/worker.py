@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 import httpx
 
@@ -14,7 +13,6 @@ from ingest.models import metadata
 from ingest.raw_inputs.retention import purge_raw_inputs
 from ingest.settings import IngestSettings
 from ingest.sources.facebook.fetcher import graph_client, run_due
-from shared.clock import utcnow
 from shared.jobs import PeriodicJob, StepLoop
 from shared.privacy import lead_scoped_eraser, lead_scoped_exporter, privacy_consumer
 from shared.runtime import Runtime
@@ -24,45 +22,41 @@ from shared.worker import Loop
 LEAD_KEYS = {"lead": "id"}
 
 
-def consumers(runtime: Runtime[Any]) -> Sequence[Loop]:
-    settings = runtime.settings
-    assert isinstance(settings, IngestSettings)
+def consumers(runtime: Runtime[IngestSettings]) -> Sequence[Loop]:
     loops: list[Loop] = [
-        facebook_fetcher(runtime, settings),
+        facebook_fetcher(runtime),
         privacy_consumer(
             runtime,
             erase=lead_scoped_eraser(metadata, key_columns=LEAD_KEYS),
             export=lead_scoped_exporter(metadata, key_columns=LEAD_KEYS),
         ),
-        raw_input_purge(runtime, settings),
+        raw_input_purge(runtime),
     ]
-    if settings.imap_host:
-        poller = ImapPoller(settings, runtime.session_factory, runtime.metrics)
+    if runtime.settings.imap_host:
+        poller = ImapPoller(runtime)
         loops.append(StepLoop(name="ingest.imap", step=poller.step, close=poller.close))
     return loops
 
 
-def raw_input_purge(runtime: Runtime[Any], settings: IngestSettings) -> PeriodicJob:
+def raw_input_purge(runtime: Runtime[IngestSettings]) -> PeriodicJob:
     """Raw payloads are kept INGEST_RAW_INPUT_RETENTION_DAYS (30 by default), then deleted."""
+    retention = timedelta(days=runtime.settings.raw_input_retention_days)
 
     async def purge() -> None:
-        await purge_raw_inputs(
-            runtime.session_factory,
-            retention=timedelta(days=settings.raw_input_retention_days),
-            now=utcnow(),
-        )
+        await purge_raw_inputs(runtime.session_factory, retention=retention, now=runtime.clock())
 
     return PeriodicJob(name="ingest.raw-input-retention", action=purge, interval_s=3600)
 
 
-def facebook_fetcher(runtime: Runtime[Any], settings: IngestSettings) -> StepLoop:
+def facebook_fetcher(runtime: Runtime[IngestSettings]) -> StepLoop:
+    settings = runtime.settings
     client: httpx.AsyncClient | None = None
 
     async def step() -> float:
         nonlocal client
         if client is None:
             client = graph_client(settings)
-        tried = await run_due(runtime.session_factory, settings, client, runtime.metrics)
+        tried = await run_due(runtime, client)
         return 0.0 if tried else settings.facebook_fetch_poll_interval_s
 
     async def close() -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from ingest.canonical.contacts import contact_from_raw
+from shared.events.payloads import LeadKind, LeadSource
 
-Kind = Literal["enquiry", "message"]
-Source = Literal["facebook", "leboncoin", "lacentrale", "email", "adf", "api"]
+# The event's lists (one source of truth): a draft becomes a ``lead.received.v1``.
+Kind = LeadKind
+Source = LeadSource
 
 
 @dataclass(frozen=True)

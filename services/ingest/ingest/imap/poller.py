@@ -14,9 +14,9 @@ import structlog
 from ingest.intake.metrics import count_input
 from ingest.settings import IngestSettings
 from ingest.sources.email.service import take_email
-from shared.db.session import SessionFactory, session_scope
-from shared.metrics import ServiceMetrics
+from shared.db.session import session_scope
 from shared.redact import SafeError, safe_error_text
+from shared.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -28,15 +28,9 @@ class ImapError(SafeError):
 
 
 class ImapPoller:
-    def __init__(
-        self,
-        settings: IngestSettings,
-        session_factory: SessionFactory,
-        metrics: ServiceMetrics | None = None,
-    ) -> None:
-        self.settings = settings
-        self.session_factory = session_factory
-        self.metrics = metrics
+    def __init__(self, runtime: Runtime[IngestSettings]) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
         self._client: aioimaplib.IMAP4 | None = None
 
     async def _connect(self) -> aioimaplib.IMAP4:
@@ -106,9 +100,12 @@ class ImapPoller:
             if body is None:
                 log.warning("imap.message_without_body", uid=uid)
                 continue
-            async with session_scope(self.session_factory) as session:
-                answer = await take_email(session, body, channel="imap")
-            count_input(self.metrics, "imap", answer.status)
+            runtime = self.runtime
+            async with session_scope(runtime.session_factory) as session:
+                answer = await take_email(
+                    session, body, channel="imap", outbox=runtime.outbox, now=runtime.clock()
+                )
+            count_input(runtime.metrics, "imap", answer.status)
             await self._ok(client.uid("move", uid, self.settings.imap_processed_mailbox), "move")
             log.info("imap.message_taken", uid=uid, status=answer.status, id=answer.id)
         return len(uids)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.canonical import Ignore, LeadDraft, Outcome, Quarantine
 from ingest.intake.schemas import IntakeOut, LeadRef
 from ingest.leads.service import accept_draft
-from ingest.models import IgnoredInput, QuarantinedInput, RawInput
-from shared.clock import utcnow
+from ingest.models import QuarantinedInput, RawInput
+from ingest.quarantine.repository import QuarantineRepository
+from shared.outbox import Outbox
 
 
 def _checked(outcome: Outcome) -> Outcome:
@@ -29,20 +29,14 @@ async def quarantine(
     raw: RawInput,
     reason: Quarantine,
     *,
+    now: datetime,
     existing: QuarantinedInput | None = None,
     facebook_fetch_id: str | None = None,
 ) -> QuarantinedInput:
-    now = utcnow()
     if existing is None:
-        existing = QuarantinedInput(
-            id=str(uuid.uuid4()),
-            raw_input_id=raw.id,
-            channel=raw.channel,
-            attempts=0,
-            created_at=now,
-            facebook_fetch_id=facebook_fetch_id,
+        existing = QuarantineRepository.from_session(session).add(
+            raw, now=now, facebook_fetch_id=facebook_fetch_id
         )
-        session.add(existing)
     existing.reason = reason.reason[:120]
     existing.detail = (reason.detail or None) and reason.detail[:500]
     existing.status = "open"
@@ -58,14 +52,21 @@ async def settle(
     raw: RawInput,
     outcomes: Sequence[Outcome],
     *,
+    outbox: Outbox,
+    now: datetime,
     existing: QuarantinedInput | None = None,
 ) -> IntakeOut:
+    """The answer to ``raw``: its leads accepted (events staged in ``outbox``), else its
+    quarantine entries, else the record of why it is ignored. ``existing``: the entry a retry
+    re-parses."""
     checked = [_checked(outcome) for outcome in outcomes] or [Quarantine("no_outcome")]
     leads: list[LeadRef] = []
     quarantined: list[QuarantinedInput] = []
     for outcome in checked:
         if isinstance(outcome, LeadDraft):
-            acceptance = await accept_draft(session, outcome, raw_input_id=raw.id)
+            acceptance = await accept_draft(
+                session, outcome, outbox=outbox, now=now, raw_input_id=raw.id
+            )
             leads.append(
                 LeadRef(
                     id=acceptance.lead_id,
@@ -76,7 +77,7 @@ async def settle(
         if isinstance(outcome, Quarantine):
             quarantined.append(
                 await quarantine(
-                    session, raw, outcome, existing=existing if not quarantined else None
+                    session, raw, outcome, now=now, existing=existing if not quarantined else None
                 )
             )
     if leads:
@@ -86,7 +87,7 @@ async def settle(
         if existing is not None and existing not in quarantined:
             existing.status = "resolved"
             existing.lead_id = leads[0].id
-            existing.updated_at = utcnow()
+            existing.updated_at = now
         return IntakeOut(
             status=leads[0].status,
             id=leads[0].id,
@@ -103,19 +104,14 @@ async def settle(
             quarantine_ids=[item.id for item in quarantined],
         )
     ignore = next(outcome for outcome in checked if isinstance(outcome, Ignore))
-    record = IgnoredInput(
-        id=str(uuid.uuid4()),
-        raw_input_id=raw.id,
-        channel=raw.channel,
-        reason=ignore.reason[:120],
-        created_at=utcnow(),
+    record = QuarantineRepository.from_session(session).add_ignored(
+        raw, reason=ignore.reason[:120], now=now
     )
-    session.add(record)
     raw.outcome = "ignored"
     raw.reason = ignore.reason[:120]
     if existing is not None:
         existing.status = "ignored"
-        existing.updated_at = utcnow()
+        existing.updated_at = now
     await session.flush()
     return IntakeOut(status="ignored", id=record.id, reason=record.reason, raw_input_id=raw.id)
 
@@ -129,20 +125,15 @@ async def replayed(session: AsyncSession, raw: RawInput) -> IntakeOut | None:
             raw_input_id=raw.id,
             leads=[LeadRef(id=raw.lead_id, status="duplicate")],
         )
+    entries = QuarantineRepository.from_session(session)
     if raw.outcome == "ignored":
-        ignored = await session.scalar(
-            select(IgnoredInput).where(IgnoredInput.raw_input_id == raw.id).limit(1)
-        )
+        ignored = await entries.ignored_of(raw.id)
         if ignored is not None:
             return IntakeOut(
                 status="ignored", id=ignored.id, reason=ignored.reason, raw_input_id=raw.id
             )
     if raw.outcome == "quarantined":
-        held = await session.scalar(
-            select(QuarantinedInput)
-            .where(QuarantinedInput.raw_input_id == raw.id, QuarantinedInput.status == "open")
-            .limit(1)
-        )
+        held = await entries.open_of(raw.id)
         if held is not None:
             return IntakeOut(
                 status="quarantined",

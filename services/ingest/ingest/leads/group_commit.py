@@ -12,18 +12,20 @@ A batch that fails is retried lead by lead, so one bad row fails only its own re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import structlog
-from sqlalchemy import Table, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ingest.leads.service import Acceptance, insert_lead
-from ingest.models import Lead, infra
-from shared.outbox import insert_into
+from ingest.leads.repository import LeadRepository
+from ingest.leads.service import Acceptance, event_row
+from ingest.settings import IngestSettings
+from shared.db.session import SessionFactory, session_scope
+from shared.outbox import Outbox
 from shared.redact import safe_error_text
+from shared.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -39,20 +41,27 @@ class _Pending:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
+    @property
+    def ref(self) -> tuple[str, str]:
+        return self.lead["source"], self.lead["source_ref"]
+
 
 class LeadGroupCommit:
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = MAX_BATCH) -> None:
-        self._engine = engine
+    def __init__(
+        self, sessions: SessionFactory, outbox: Outbox, *, max_batch: int = MAX_BATCH
+    ) -> None:
+        self._sessions = sessions
+        self._outbox = outbox
         self._max_batch = max_batch
         self._queue: list[_Pending] = []
         # One writer at a time (measured: a second one in flight gains nothing, batches shrink).
         self._writer: asyncio.Task[None] | None = None
-        self._dialect = engine.dialect.name
 
-    async def accept(self, lead: dict[str, Any], event: dict[str, Any]) -> Acceptance:
-        """Write ``lead`` with its outbox ``event`` (or find the lead it replays); returns once
-        committed. A cancelled caller does not cancel the write."""
-        pending = _Pending(lead, event)
+    async def accept(self, lead: dict[str, Any]) -> Acceptance:
+        """Write ``lead`` (a ``lead_row``) with its ``lead.received.v1`` event (or find the lead
+        it replays); returns once committed. A cancelled caller does not cancel the write."""
+        # The event is built here, in the caller's trace context, not in the writer's task.
+        pending = _Pending(lead, event_row(lead, source=self._outbox.source))
         self._queue.append(pending)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain(), name="lead-group-commit")
@@ -84,42 +93,34 @@ class LeadGroupCommit:
                         _fail(pending, single)
 
     async def _write(self, batch: Sequence[_Pending]) -> list[Acceptance]:
-        async with self._engine.begin() as connection:
-            inserted = set(
-                (
-                    await connection.execute(
-                        insert_lead(self._dialect), [pending.lead for pending in batch]
-                    )
-                ).scalars()
-            )
+        """One transaction: the new leads, their events, and the ids replays point at (stored
+        earlier, or by this very batch)."""
+        async with session_scope(self._sessions) as session:
+            leads = LeadRepository.from_session(session)
+            inserted = await leads.insert_new([pending.lead for pending in batch])
             fresh = [pending.event for pending in batch if pending.lead["id"] in inserted]
             if fresh:
-                await connection.execute(insert_into(infra.outbox_event), fresh)
-            replays = [pending for pending in batch if pending.lead["id"] not in inserted]
-            existing = await _existing_ids(connection, replays) if replays else {}
+                await leads.stage_events(self._outbox, fresh)
+            replays = {pending.ref for pending in batch if pending.lead["id"] not in inserted}
+            existing = await leads.ids_by_source_ref(replays) if replays else {}
         return [
             Acceptance(pending.lead["id"], duplicate=False)
             if pending.lead["id"] in inserted
-            else Acceptance(existing[_ref(pending)], duplicate=True)
+            else Acceptance(existing[pending.ref], duplicate=True)
             for pending in batch
         ]
 
 
-def _ref(pending: _Pending) -> tuple[str, str]:
-    return pending.lead["source"], pending.lead["source_ref"]
-
-
-async def _existing_ids(
-    connection: AsyncConnection, replays: Sequence[_Pending]
-) -> dict[tuple[str, str], str]:
-    """Ids of the leads that replays point at (stored earlier, or by this very batch)."""
-    table = cast(Table, Lead.__table__)
-    rows = await connection.execute(
-        select(table.c.source, table.c.source_ref, table.c.id).where(
-            tuple_(table.c.source, table.c.source_ref).in_({_ref(p) for p in replays})
-        )
-    )
-    return {(source, source_ref): lead_id for source, source_ref, lead_id in rows}
+@asynccontextmanager
+async def lead_group_commit(runtime: Runtime[IngestSettings]) -> AsyncIterator[None]:
+    """Lifespan hook of the API: the group commit is made once the runtime is open and closed
+    (its batch in flight written) before the runtime's engine is disposed."""
+    writer = LeadGroupCommit(runtime.session_factory, runtime.outbox)
+    runtime.provide(writer)
+    try:
+        yield
+    finally:
+        await writer.close()
 
 
 def _settle(batch: Sequence[_Pending], results: Sequence[Acceptance]) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ingest.deps import GroupCommitDep, Reader, SettingsDep, Submitter
 from ingest.intake.metrics import count_input
 from ingest.intake.schemas import IntakeOut
 from ingest.intake.service import settle
@@ -19,28 +21,23 @@ from ingest.leads.schemas import ContactOut, LeadAccepted, LeadIn, LeadOut, Vehi
 from ingest.models import Lead
 from ingest.raw_inputs.repository import RawInputRepository
 from ingest.sources.adf.parser import AdfSyntaxError, parse_adf
-from ingest.sources.limits import read_limited, settings_of
-from shared.api import SessionDep, require_roles, runtime_of
-from shared.auth import Principal
+from ingest.sources.limits import read_limited
+from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses, runtime_of
 from shared.db.session import session_scope
-from shared.errors import InvalidRequest, NotFound, UnsupportedMediaType, validation_errors
+from shared.errors import (
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    validation_errors,
+)
+from shared.outbox import Outbox
 
-router = APIRouter(prefix="/v1/leads", tags=["leads"])
-
-Submitter = Annotated[Principal, Depends(require_roles("source", "operator", "manager"))]
-Reader = Annotated[Principal, Depends(require_roles("operator", "manager"))]
+router = APIRouter(prefix="/v1/leads", tags=["leads"], responses=AUTH_PROBLEMS)
 
 JSON = "application/json"
 JSON_TYPES = ("application/json", "")
 XML_TYPES = ("application/xml", "text/xml", "application/x-adf+xml")
-
-_PROBLEMS: dict[int | str, dict[str, str]] = {
-    401: {"description": "No valid token (problem+json)"},
-    403: {"description": "Missing role (problem+json)"},
-    413: {"description": "Body too large, 1 MiB by default (problem+json)"},
-    415: {"description": "Neither JSON nor ADF XML (problem+json)"},
-    422: {"description": "Malformed JSON/XML or invalid fields, each named (problem+json)"},
-}
 
 
 @router.post(
@@ -62,21 +59,30 @@ _PROBLEMS: dict[int | str, dict[str, str]] = {
             },
         }
     },
-    responses=_PROBLEMS,
+    responses=problem_responses(
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        InvalidRequest,
+        s413="Body too large, 1 MiB by default",
+        s415="Neither JSON nor ADF XML",
+        s422="Malformed JSON/XML or invalid fields, each named",
+    ),
 )
-async def post_lead(request: Request, _: Submitter) -> Response:
+async def post_lead(
+    request: Request, _: Submitter, settings: SettingsDep, writer: GroupCommitDep, now: NowDep
+) -> Response:
     runtime = runtime_of(request)
-    settings = settings_of(request)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in JSON_TYPES and media_type not in XML_TYPES:
         raise UnsupportedMediaType("Send application/json or ADF as application/xml.")
     body = await read_limited(request, settings.max_json_bytes)
     if media_type in XML_TYPES:
+        # Its own unit of work: the JSON path below needs no session.
         async with session_scope(runtime.session_factory) as session:
-            intake = await _post_adf(session, body, media_type)
+            intake = await _post_adf(session, body, media_type, outbox=runtime.outbox, now=now)
         count_input(runtime.metrics, "api", intake.status)
         return JSONResponse(intake.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
-    accepted = await _post_json(request, body)
+    accepted = await _post_json(writer, body, now)
     count_input(runtime.metrics, "api", accepted.status)
     # Serialised here: FastAPI would validate the answer against the response model again.
     return Response(
@@ -84,14 +90,14 @@ async def post_lead(request: Request, _: Submitter) -> Response:
     )
 
 
-async def _post_json(request: Request, body: bytes) -> LeadAccepted:
+async def _post_json(writer: LeadGroupCommit, body: bytes, now: datetime) -> LeadAccepted:
     try:
         # Parsed and validated in one pass by pydantic-core.
         lead_in = LeadIn.model_validate_json(body)
     except ValidationError as exc:
         raise _invalid_lead(exc) from None
-    lead = lead_service.lead_row(lead_service.draft_from_api(lead_in))
-    acceptance = await group_commit_of(request).accept(lead, lead_service.event_row(lead))
+    lead = lead_service.lead_row(lead_service.draft_from_api(lead_in), now=now)
+    acceptance = await writer.accept(lead)
     return LeadAccepted(
         id=acceptance.lead_id, status="duplicate" if acceptance.duplicate else "accepted"
     )
@@ -117,14 +123,9 @@ def _invalid_lead(exc: ValidationError) -> InvalidRequest:
     return InvalidRequest(f"Invalid or missing fields: {fields}", errors=problems)
 
 
-def group_commit_of(request: Request) -> LeadGroupCommit:
-    """The app's group commit of JSON leads (made by the app's lifespan, ``ingest.app``)."""
-    writer = request.app.state.lead_group_commit
-    assert isinstance(writer, LeadGroupCommit)
-    return writer
-
-
-async def _post_adf(session: AsyncSession, body: bytes, media_type: str) -> IntakeOut:
+async def _post_adf(
+    session: AsyncSession, body: bytes, media_type: str, *, outbox: Outbox, now: datetime
+) -> IntakeOut:
     try:
         outcomes = parse_adf(body)
     except AdfSyntaxError:
@@ -135,18 +136,18 @@ async def _post_adf(session: AsyncSession, body: bytes, media_type: str) -> Inta
             ],
         ) from None
     raw = await RawInputRepository.from_session(session).store(
-        channel="api", content_type=media_type, body=body
+        channel="api", content_type=media_type, body=body, received_at=now
     )
-    return await settle(session, raw, outcomes)
+    return await settle(session, raw, outcomes, outbox=outbox, now=now)
 
 
 @router.get(
     "/{lead_id}",
     response_model=LeadOut,
     summary="The canonical lead",
-    responses={**_PROBLEMS, 404: {"description": "Unknown lead (problem+json)"}},
+    responses=problem_responses(NotFound, s404="Unknown lead"),
 )
-async def get_lead(lead_id: str, session: SessionDep, _: Reader) -> LeadOut:
+async def get_lead(lead_id: str, _: Reader, session: SessionDep) -> LeadOut:
     lead = await LeadRepository.from_session(session).get(lead_id)
     if lead is None:
         raise NotFound("No lead has this id.")
@@ -156,8 +157,8 @@ async def get_lead(lead_id: str, session: SessionDep, _: Reader) -> LeadOut:
 def to_out(lead: Lead) -> LeadOut:
     return LeadOut(
         id=lead.id,
-        kind=lead.kind,  # type: ignore[arg-type]
-        source=lead.source,  # type: ignore[arg-type]
+        kind=lead.kind,
+        source=lead.source,
         source_ref=lead.source_ref,
         received_at=lead.received_at,
         contact=ContactOut(
@@ -176,3 +177,14 @@ def to_out(lead: Lead) -> LeadOut:
         extra=dict(lead.extra or {}),
         raw_input_id=lead.raw_input_id,
     )
+
+
+def document_lead_in(schema: dict[str, Any]) -> None:
+    """OpenAPI hook: ``POST /v1/leads`` reads its body itself (JSON or ADF), so ``LeadIn`` is
+    published here as the schema of its JSON body."""
+    lead_in = LeadIn.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(lead_in.pop("$defs", {}))
+    components["LeadIn"] = lead_in
+    body = schema["paths"]["/v1/leads"]["post"]["requestBody"]["content"]
+    body[JSON]["schema"] = {"$ref": "#/components/schemas/LeadIn"}

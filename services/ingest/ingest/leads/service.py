@@ -8,22 +8,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
-from typing import Any, cast
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.canonical import Contact, LeadDraft, Vehicle
 from ingest.leads.repository import LeadRepository
 from ingest.leads.schemas import LeadIn
-from ingest.models import Lead, infra
-from shared.clock import utcnow
 from shared.events.payloads import ContactV1, LeadReceivedV1, VehicleV1
-from shared.outbox import event_row as outbox_event_row, insert_into
+from shared.outbox import Outbox, event_row as outbox_event_row
 
-EVENT_SOURCE = "/vo-leads/ingest"
+LEAD_RECEIVED = "lead.received.v1"
 
 
 @dataclass(frozen=True)
@@ -53,9 +49,8 @@ def draft_from_api(lead_in: LeadIn) -> LeadDraft:
     )
 
 
-def lead_row(draft: LeadDraft, *, raw_input_id: str | None = None) -> dict[str, Any]:
-    """The ``lead`` row of a draft, with a new id."""
-    now = utcnow()
+def lead_row(draft: LeadDraft, *, now: datetime, raw_input_id: str | None = None) -> dict[str, Any]:
+    """The ``lead`` row of a draft, with a new id (received ``now`` unless the draft says when)."""
     contact = draft.contact
     return {
         "id": str(uuid.uuid4()),
@@ -80,49 +75,33 @@ def lead_row(draft: LeadDraft, *, raw_input_id: str | None = None) -> dict[str, 
     }
 
 
-def event_row(row: Mapping[str, Any]) -> dict[str, Any]:
+def event_row(row: Mapping[str, Any], *, source: str) -> dict[str, Any]:
     """The outbox row of ``lead.received.v1`` for a new lead row (built in the caller's trace
-    context)."""
+    context; ``source``: the service's event source, ``Outbox.source``)."""
     return outbox_event_row(
-        source=EVENT_SOURCE,
-        event_type="lead.received.v1",
-        subject=row["id"],
-        payload=lead_received(row),
+        source=source, event_type=LEAD_RECEIVED, subject=row["id"], payload=lead_received(row)
     )
 
 
 async def accept_draft(
-    session: AsyncSession, draft: LeadDraft, *, raw_input_id: str | None = None
+    session: AsyncSession,
+    draft: LeadDraft,
+    *,
+    outbox: Outbox,
+    now: datetime,
+    raw_input_id: str | None = None,
 ) -> Acceptance:
-    """Store a new lead and its event, or return the existing lead for a replayed source ref.
-
-    One ``INSERT … ON CONFLICT DO NOTHING RETURNING`` decides (PostgreSQL and SQLite): no
-    read-before-write, no savepoint, and concurrent replays cannot both win.
-    """
-    values = lead_row(draft, raw_input_id=raw_input_id)
-    inserted = await session.scalar(insert_lead(session.get_bind().dialect.name), values)
-    if inserted is None:
-        existing = await LeadRepository.from_session(session).get_by_source_ref(
-            draft.source, values["source_ref"]
-        )
+    """Store a new lead and stage its event, or return the existing lead for a replayed source
+    ref (no read before the write: the insert decides, see ``LeadRepository.insert_if_new``)."""
+    values = lead_row(draft, now=now, raw_input_id=raw_input_id)
+    leads = LeadRepository.from_session(session)
+    if not await leads.insert_if_new(values):
+        existing = await leads.get_by_source_ref(draft.source, values["source_ref"])
         if existing is None:  # pragma: no cover - the conflict row cannot vanish mid-transaction
             raise RuntimeError("lead conflict without a lead")
         return Acceptance(existing.id, duplicate=True)
-    await session.execute(insert_into(infra.outbox_event), event_row(values))
+    await outbox.stage(session, LEAD_RECEIVED, values["id"], lead_received(values))
     return Acceptance(values["id"], duplicate=False)
-
-
-@cache
-def insert_lead(dialect: str) -> Any:
-    """Built once per dialect, executed with the row as parameters: a Core statement skips the
-    ORM bulk path and the per-call construction (the hot path of every accepted lead)."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = cast(Table, Lead.__table__)
-    return (
-        insert(table)
-        .on_conflict_do_nothing(index_elements=["source", "source_ref"])
-        .returning(table.c.id)
-    )
 
 
 def lead_received(row: Mapping[str, Any]) -> LeadReceivedV1:

@@ -2,27 +2,61 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from ingest.models import IgnoredInput, QuarantinedInput
+from ingest.models import IgnoredInput, QuarantinedInput, RawInput
+from ingest.quarantine.schemas import QuarantineStatus
+from shared.db.repository import Repository
 
 
-class QuarantineRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+class QuarantineRepository(Repository):
+    def add(
+        self, raw: RawInput, *, now: datetime, facebook_fetch_id: str | None = None
+    ) -> QuarantinedInput:
+        """A new entry for ``raw`` (its reason and status are set by the caller)."""
+        entry = QuarantinedInput(
+            id=str(uuid.uuid4()),
+            raw_input_id=raw.id,
+            channel=raw.channel,
+            attempts=0,
+            created_at=now,
+            facebook_fetch_id=facebook_fetch_id,
+        )
+        self.session.add(entry)
+        return entry
 
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> QuarantineRepository:
-        return cls(session)
+    def add_ignored(self, raw: RawInput, *, reason: str, now: datetime) -> IgnoredInput:
+        record = IgnoredInput(
+            id=str(uuid.uuid4()),
+            raw_input_id=raw.id,
+            channel=raw.channel,
+            reason=reason,
+            created_at=now,
+        )
+        self.session.add(record)
+        return record
+
+    async def open_of(self, raw_input_id: str) -> QuarantinedInput | None:
+        """The open entry of a raw input, if any."""
+        return await self.session.scalar(
+            select(QuarantinedInput)
+            .where(QuarantinedInput.raw_input_id == raw_input_id, QuarantinedInput.status == "open")
+            .limit(1)
+        )
+
+    async def ignored_of(self, raw_input_id: str) -> IgnoredInput | None:
+        return await self.session.scalar(
+            select(IgnoredInput).where(IgnoredInput.raw_input_id == raw_input_id).limit(1)
+        )
 
     async def get(self, quarantine_id: str) -> QuarantinedInput | None:
         return await self.session.get(QuarantinedInput, quarantine_id)
 
     async def page(
-        self, *, status: str | None, after: tuple[datetime, str] | None, limit: int
+        self, *, status: QuarantineStatus | None, after: tuple[datetime, str] | None, limit: int
     ) -> list[QuarantinedInput]:
         table = QuarantinedInput
         statement = select(table).order_by(table.created_at.desc(), table.id.desc()).limit(limit)

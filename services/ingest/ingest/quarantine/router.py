@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
+from ingest.deps import Fixer, Reader
 from ingest.models import IgnoredInput, QuarantinedInput
 from ingest.quarantine import service as quarantine_service
 from ingest.quarantine.repository import QuarantineRepository
@@ -14,23 +15,16 @@ from ingest.quarantine.schemas import (
     IgnoredPage,
     QuarantinedOut,
     QuarantinePage,
+    QuarantineStatus,
     RetryOut,
 )
-from shared.api import SessionDep, require_roles
-from shared.auth import Principal
-from shared.errors import NotFound
+from shared.api import AUTH_PROBLEMS, NowDep, OutboxDep, SessionDep, problem_responses
+from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.pagination import decode_cursor, encode_cursor
 
-router = APIRouter(tags=["quarantine"])
+router = APIRouter(tags=["quarantine"], responses=AUTH_PROBLEMS)
 
-Reader = Annotated[Principal, Depends(require_roles("operator", "manager"))]
-Fixer = Annotated[Principal, Depends(require_roles("operator", "manager"))]
-
-_PROBLEMS: dict[int | str, dict[str, str]] = {
-    401: {"description": "No valid token (problem+json)"},
-    403: {"description": "Missing role (problem+json)"},
-    422: {"description": "Invalid parameters (problem+json)"},
-}
+_INVALID = problem_responses(InvalidRequest, s422="Invalid parameters")
 
 
 def _out(item: QuarantinedInput) -> QuarantinedOut:
@@ -41,12 +35,12 @@ def _out(item: QuarantinedInput) -> QuarantinedOut:
     "/v1/quarantine",
     response_model=QuarantinePage,
     summary="Quarantined inputs, newest first, with their reason",
-    responses=_PROBLEMS,
+    responses=_INVALID,
 )
 async def list_quarantine(
-    session: SessionDep,
     _: Reader,
-    status: Literal["open", "resolved", "ignored"] | None = "open",
+    session: SessionDep,
+    status: QuarantineStatus | None = "open",
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> QuarantinePage:
@@ -66,9 +60,9 @@ async def list_quarantine(
     "/v1/quarantine/{quarantine_id}",
     response_model=QuarantinedOut,
     summary="One quarantined input",
-    responses={**_PROBLEMS, 404: {"description": "Unknown id (problem+json)"}},
+    responses=problem_responses(NotFound, s404="Unknown id"),
 )
-async def get_quarantined(quarantine_id: str, session: SessionDep, _: Reader) -> QuarantinedOut:
+async def get_quarantined(quarantine_id: str, _: Reader, session: SessionDep) -> QuarantinedOut:
     item = await QuarantineRepository.from_session(session).get(quarantine_id)
     if item is None:
         raise NotFound("No quarantine entry has this id.")
@@ -79,17 +73,17 @@ async def get_quarantined(quarantine_id: str, session: SessionDep, _: Reader) ->
     "/v1/quarantine/{quarantine_id}/retry",
     response_model=RetryOut,
     summary="Re-parse the stored input with today's parsers (or re-queue a Graph API fetch)",
-    responses={
-        **_PROBLEMS,
-        404: {"description": "Unknown id (problem+json)"},
-        409: {"description": "Not open, or its raw input was purged (problem+json)"},
-    },
+    responses=problem_responses(
+        NotFound, Conflict, s404="Unknown id", s409="Not open, or its raw input was purged"
+    ),
 )
-async def retry_quarantined(quarantine_id: str, session: SessionDep, _: Fixer) -> RetryOut:
+async def retry_quarantined(
+    quarantine_id: str, _: Fixer, session: SessionDep, outbox: OutboxDep, now: NowDep
+) -> RetryOut:
     item = await QuarantineRepository.from_session(session).get(quarantine_id)
     if item is None:
         raise NotFound("No quarantine entry has this id.")
-    return await quarantine_service.retry(session, item)
+    return await quarantine_service.retry(session, item, outbox=outbox, now=now)
 
 
 def _ignored(item: IgnoredInput) -> IgnoredOut:
@@ -100,11 +94,11 @@ def _ignored(item: IgnoredInput) -> IgnoredOut:
     "/v1/ignored",
     response_model=IgnoredPage,
     summary="Inputs recorded as known non-leads (alerts, newsletters, bounces…), newest first",
-    responses=_PROBLEMS,
+    responses=_INVALID,
 )
 async def list_ignored(
-    session: SessionDep,
     _: Reader,
+    session: SessionDep,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> IgnoredPage:

@@ -7,6 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+QuarantineStatus = Literal["open", "resolved", "ignored"]
+RetryStatus = Literal["resolved", "ignored", "open", "requeued"]
+
 
 class QuarantinedOut(BaseModel):
     id: str
@@ -14,7 +17,7 @@ class QuarantinedOut(BaseModel):
     channel: str
     reason: str
     detail: str | None
-    status: Literal["open", "resolved", "ignored"]
+    status: QuarantineStatus
     attempts: int
     lead_id: str | None
     created_at: datetime
@@ -41,6 +44,6 @@ class IgnoredPage(BaseModel):
 
 class RetryOut(BaseModel):
     quarantine_id: str
-    status: Literal["resolved", "ignored", "open", "requeued"]
+    status: RetryStatus
     reason: str | None = None
     lead_ids: list[str] = []

@@ -7,21 +7,15 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from ingest.models import RawInput
-from shared.clock import utcnow
+from ingest.models import RawInput, RawInputPurge
+from shared.db.repository import Repository
 
 
-class RawInputRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> RawInputRepository:
-        return cls(session)
-
-    async def store(self, *, channel: str, content_type: str, body: bytes) -> RawInput:
+class RawInputRepository(Repository):
+    async def store(
+        self, *, channel: str, content_type: str, body: bytes, received_at: datetime
+    ) -> RawInput:
         raw = RawInput(
             id=str(uuid.uuid4()),
             channel=channel,
@@ -29,7 +23,7 @@ class RawInputRepository:
             body=body,
             size=len(body),
             sha256=hashlib.sha256(body).hexdigest(),
-            received_at=utcnow(),
+            received_at=received_at,
             outcome="pending",
         )
         self.session.add(raw)
@@ -54,6 +48,12 @@ class RawInputRepository:
         )
 
     async def purge_received_before(self, cutoff: datetime) -> int:
-        """Delete raw inputs older than ``cutoff`` (retention job, issue 6). Returns the count."""
+        """Delete raw inputs older than ``cutoff`` (the retention job). Returns the count."""
         result = await self.session.execute(delete(RawInput).where(RawInput.received_at < cutoff))
         return int(getattr(result, "rowcount", 0) or 0)
+
+    def record_purge(self, *, ran_at: datetime, cutoff: datetime, purged: int) -> RawInputPurge:
+        """The evidence row of a retention run (no data: time, cutoff, count)."""
+        evidence = RawInputPurge(id=str(uuid.uuid4()), ran_at=ran_at, cutoff=cutoff, purged=purged)
+        self.session.add(evidence)
+        return evidence

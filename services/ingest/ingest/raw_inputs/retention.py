@@ -3,7 +3,6 @@ each run leaves an evidence row (time, cutoff, count)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 import structlog
@@ -20,8 +19,8 @@ async def purge_raw_inputs(
 ) -> RawInputPurge:
     cutoff = now - retention
     async with session_scope(sessions) as session:
-        purged = await RawInputRepository.from_session(session).purge_received_before(cutoff)
-        evidence = RawInputPurge(id=str(uuid.uuid4()), ran_at=now, cutoff=cutoff, purged=purged)
-        session.add(evidence)
+        raw_inputs = RawInputRepository.from_session(session)
+        purged = await raw_inputs.purge_received_before(cutoff)
+        evidence = raw_inputs.record_purge(ran_at=now, cutoff=cutoff, purged=purged)
     log.info("retention.raw_inputs_purged", purged=purged, cutoff=cutoff.isoformat())
     return evidence

@@ -1,4 +1,4 @@
-"""Per-route body limits and the service's typed settings, for routes that read raw bodies.
+"""Per-route body limits, for routes that read raw bodies.
 
 The shared middleware enforces ``max_body_bytes`` (the raw e-mail limit, the largest); JSON and
 XML routes read their body through ``read_limited`` with ``max_json_bytes``.
@@ -8,15 +8,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from ingest.settings import IngestSettings
-from shared.api import runtime_of
 from shared.errors import PayloadTooLarge
-
-
-def settings_of(request: Request) -> IngestSettings:
-    settings = runtime_of(request).settings
-    assert isinstance(settings, IngestSettings)
-    return settings
 
 
 async def read_limited(request: Request, limit: int) -> bytes:

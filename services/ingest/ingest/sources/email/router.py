@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Request, status
 
-from fastapi import APIRouter, Depends, Request, status
-
+from ingest.deps import SettingsDep, Submitter
 from ingest.intake.metrics import count_input
 from ingest.intake.schemas import IntakeOut
 from ingest.sources.email.service import take_email
-from ingest.sources.limits import read_limited, settings_of
-from shared.api import SessionDep, require_roles, runtime_of
-from shared.auth import Principal
-from shared.errors import InvalidRequest, UnsupportedMediaType
+from ingest.sources.limits import read_limited
+from shared.api import AUTH_PROBLEMS, NowDep, OutboxDep, SessionDep, problem_responses, runtime_of
+from shared.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
-router = APIRouter(prefix="/v1/sources", tags=["e-mail"])
+router = APIRouter(prefix="/v1/sources", tags=["e-mail"], responses=AUTH_PROBLEMS)
 
-Submitter = Annotated[Principal, Depends(require_roles("source", "operator", "manager"))]
 MEDIA_TYPES = ("message/rfc822",)
 
 
@@ -31,20 +28,29 @@ MEDIA_TYPES = ("message/rfc822",)
             "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
         }
     },
-    responses={
-        401: {"description": "No valid token (problem+json)"},
-        413: {"description": "Over the e-mail limit, 15 MiB by default (problem+json)"},
-        415: {"description": "Content-Type is not message/rfc822 (problem+json)"},
-        422: {"description": "Empty body (problem+json)"},
-    },
+    responses=problem_responses(
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        InvalidRequest,
+        s413="Over the e-mail limit, 15 MiB by default",
+        s415="Content-Type is not message/rfc822",
+        s422="Empty body",
+    ),
 )
-async def post_email(request: Request, session: SessionDep, _: Submitter) -> IntakeOut:
+async def post_email(
+    request: Request,
+    _: Submitter,
+    session: SessionDep,
+    settings: SettingsDep,
+    outbox: OutboxDep,
+    now: NowDep,
+) -> IntakeOut:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in MEDIA_TYPES:
         raise UnsupportedMediaType("Send one message with Content-Type: message/rfc822.")
-    body = await read_limited(request, settings_of(request).max_body_bytes)
+    body = await read_limited(request, settings.max_body_bytes)
     if not body.strip():
         raise InvalidRequest("The body is empty.")
-    answer = await take_email(session, body, channel="email")
+    answer = await take_email(session, body, channel="email", outbox=outbox, now=now)
     count_input(runtime_of(request).metrics, "email", answer.status)
     return answer

@@ -4,59 +4,29 @@ backoff, quarantine after the configured number of attempts (the retry endpoint 
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import timedelta
 
 import httpx
 import structlog
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.canonical import Outcome, Quarantine
 from ingest.intake.metrics import count_input
 from ingest.intake.service import quarantine, settle
-from ingest.models import FacebookFetch, RawInput
 from ingest.raw_inputs.repository import RawInputRepository
 from ingest.settings import IngestSettings
 from ingest.sources.facebook.leads import map_lead
-from ingest.sources.facebook.notifications import LeadgenRef
-from shared.clock import utcnow
-from shared.db.session import SessionFactory, session_scope
-from shared.metrics import ServiceMetrics
+from ingest.sources.facebook.repository import FacebookFetchRepository
+from shared.db.session import session_scope
+from shared.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
 FIELDS = "id,created_time,ad_id,form_id,platform,is_organic,field_data,custom_disclaimer_responses"
+BATCH = 50
 
 
 class GraphError(Exception):
     """The Graph API refused or failed; the text names the status only."""
-
-
-async def enqueue_fetch(session: AsyncSession, ref: LeadgenRef, *, raw_input_id: str) -> bool:
-    """Stage a fetch; False when this leadgen id is already known (a webhook retry)."""
-    existing = await session.scalar(
-        select(FacebookFetch.id).where(FacebookFetch.leadgen_id == ref.leadgen_id)
-    )
-    if existing is not None:
-        return False
-    now = utcnow()
-    session.add(
-        FacebookFetch(
-            id=str(uuid.uuid4()),
-            leadgen_id=ref.leadgen_id,
-            page_id=ref.page_id,
-            form_id=ref.form_id,
-            ad_id=ref.ad_id,
-            raw_input_id=raw_input_id,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-    )
-    await session.flush()
-    return True
 
 
 def graph_client(settings: IngestSettings) -> httpx.AsyncClient:
@@ -91,63 +61,48 @@ def backoff(settings: IngestSettings, attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, settings.facebook_fetch_max_backoff_s))
 
 
-async def run_due(
-    session_factory: SessionFactory,
-    settings: IngestSettings,
-    client: httpx.AsyncClient,
-    metrics: ServiceMetrics | None = None,
-) -> int:
+async def run_due(runtime: Runtime[IngestSettings], client: httpx.AsyncClient) -> int:
     """Try every due fetch once. Returns how many were tried."""
-    async with session_factory() as session:
-        ids = list(
-            await session.scalars(
-                select(FacebookFetch.id)
-                .where(FacebookFetch.status == "pending", FacebookFetch.next_attempt_at <= utcnow())
-                .order_by(FacebookFetch.next_attempt_at)
-                .limit(50)
-            )
+    async with runtime.session_factory() as session:
+        ids = await FacebookFetchRepository.from_session(session).due_ids(
+            now=runtime.clock(), limit=BATCH
         )
     for fetch_id in ids:
-        outcome = await _try_one(session_factory, settings, client, fetch_id)
+        outcome = await _try_one(runtime, client, fetch_id)
         if outcome is not None:  # committed
-            count_input(metrics, "facebook_graph", outcome)
+            count_input(runtime.metrics, "facebook_graph", outcome)
     return len(ids)
 
 
 async def _try_one(
-    session_factory: SessionFactory,
-    settings: IngestSettings,
-    client: httpx.AsyncClient,
-    fetch_id: str,
+    runtime: Runtime[IngestSettings], client: httpx.AsyncClient, fetch_id: str
 ) -> str | None:
     """The fetch's outcome once settled (``quarantined`` after the last failed attempt), None
     while it waits for another attempt or belongs to another replica."""
-    async with session_scope(session_factory) as session:
-        statement = select(FacebookFetch).where(
-            FacebookFetch.id == fetch_id, FacebookFetch.status == "pending"
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            statement = statement.with_for_update(skip_locked=True)
-        fetch = await session.scalar(statement)
+    settings = runtime.settings
+    async with session_scope(runtime.session_factory) as session:
+        fetch = await FacebookFetchRepository.from_session(session).claim(fetch_id)
         if fetch is None:
             return None  # another replica has it, or it is done
         fetch.attempts += 1
         try:
             body = await fetch_lead(client, settings, fetch.leadgen_id)
         except GraphError as exc:
+            now = runtime.clock()
             fetch.last_error = str(exc)[:200]
             if fetch.attempts >= settings.facebook_fetch_max_attempts:
                 fetch.status = "quarantined"
-                raw = await session.get(RawInput, fetch.raw_input_id)
+                raw = await RawInputRepository.from_session(session).get(fetch.raw_input_id)
                 if raw is not None:
                     await quarantine(
                         session,
                         raw,
                         Quarantine("graph_fetch_failed", fetch.last_error),
+                        now=now,
                         facebook_fetch_id=fetch.id,
                     )
             else:
-                fetch.next_attempt_at = utcnow() + backoff(settings, fetch.attempts)
+                fetch.next_attempt_at = now + backoff(settings, fetch.attempts)
             log.warning(
                 "facebook.fetch_failed",
                 fetch_id=fetch.id,
@@ -155,11 +110,12 @@ async def _try_one(
                 error=fetch.last_error,
             )
             return "quarantined" if fetch.status == "quarantined" else None
+        now = runtime.clock()
         raw = await RawInputRepository.from_session(session).store(
-            channel="facebook_graph", content_type="application/json", body=body
+            channel="facebook_graph", content_type="application/json", body=body, received_at=now
         )
         outcome = parse_graph_body(body, leadgen_id=fetch.leadgen_id, page_id=fetch.page_id)
-        answer = await settle(session, raw, [outcome])
+        answer = await settle(session, raw, [outcome], outbox=runtime.outbox, now=now)
         fetch.status = "done"
         fetch.lead_id = answer.id if answer.leads else None
         fetch.last_error = None if answer.leads else answer.reason
