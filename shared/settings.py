@@ -6,12 +6,19 @@ instantiated at import time.
 
 from __future__ import annotations
 
+import os
+from datetime import date, timedelta
+from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.business_time import CalendarError
+from shared.contact_rules import LEGAL_CALLING_HOURS, OPTIN_REGIME_START, CallingRules
 
 BusBackend = Literal["kafka", "embedded"]
 
@@ -146,3 +153,109 @@ class ServiceSettings(BaseSettings):
     def resolved_database_url(self) -> str:
         """The configured URL, or a SQLite file under var/ named after the service."""
         return self.database_url or f"sqlite+aiosqlite:///var/{self.service_name}.db"
+
+
+class CallingRulesSettings(BaseSettings):
+    """The legal calling rules (``shared.contact_rules.CallingRules``), read from the same
+    **unprefixed** variables (``CALLING_HOURS``, ``CALLING_TIMEZONE``…) by every service that
+    places or plans calls (qualify's operators, dispatch's first-contact deadlines and
+    reminders): one configuration, one set of rules. Mixed into a service's settings before
+    ``ServiceSettings``; ``validation_alias`` bypasses the service's env prefix, and the field
+    names stay accepted as keyword arguments."""
+
+    model_config = SettingsConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    calling_hours: str = Field(
+        default=LEGAL_CALLING_HOURS,
+        validation_alias="CALLING_HOURS",
+        description="Legal calling window (D223-9), weekly hours in the consumer's time zone.",
+    )
+    calling_timezone: str = Field(default="Europe/Paris", validation_alias="CALLING_TIMEZONE")
+    calling_holiday_subdivision: str | None = Field(
+        default=None,
+        validation_alias="CALLING_HOLIDAY_SUBDIVISION",
+        description="Regional holidays of the consumers (None: the national list).",
+    )
+    calling_max_calls: int = Field(default=4, ge=1, validation_alias="CALLING_MAX_CALLS")
+    calling_period_days: int = Field(default=30, ge=1, validation_alias="CALLING_PERIOD_DAYS")
+    refusal_block_days: int = Field(default=60, ge=1, validation_alias="CALLING_REFUSAL_BLOCK_DAYS")
+    refusal_permanent_from: date | None = Field(
+        default=OPTIN_REGIME_START, validation_alias="CALLING_REFUSAL_PERMANENT_FROM"
+    )
+    own_request_exempt: bool = Field(
+        default=True,
+        validation_alias="CALLING_OWN_REQUEST_EXEMPT",
+        description="An answer to the consumer's own enquiry may be outside the legal hours.",
+    )
+    own_request_max_age_hours: int = Field(
+        default=48, ge=0, validation_alias="CALLING_OWN_REQUEST_MAX_AGE_HOURS"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_prefixed_copy(cls, data: Any) -> Any:
+        """``<SVC>_CALLING_HOURS`` and the like would be a second configuration (it is what
+        qualify read before): refused at start, naming the variable to set instead."""
+        prefix = str(cls.model_config.get("env_prefix") or "").upper()
+        if prefix:
+            present = {name.upper() for name in os.environ}
+            stale = sorted(
+                f"{prefix}{name.upper()}"
+                for name in CallingRulesSettings.model_fields
+                if f"{prefix}{name.upper()}" in present
+            )
+            if stale:
+                raise ValueError(
+                    f"{', '.join(stale)}: the calling rules are read from the unprefixed CALLING_* "
+                    "variables only (one configuration for every service)"
+                )
+        return data
+
+    @model_validator(mode="after")
+    def _rules_build(self) -> Self:
+        """Hours, time zone and subdivision are checked once, when the settings load."""
+        try:
+            ZoneInfo(self.calling_timezone)
+            self.calling_rules()
+        except (CalendarError, ValueError, KeyError) as exc:
+            raise ValueError(f"invalid calling rules: {exc}") from None
+        return self
+
+    def calling_rules(self) -> CallingRules:
+        """The rules these settings describe (built once per distinct configuration)."""
+        return _calling_rules(
+            self.calling_hours,
+            self.calling_timezone,
+            self.calling_holiday_subdivision,
+            self.calling_max_calls,
+            self.calling_period_days,
+            self.refusal_block_days,
+            self.refusal_permanent_from,
+            self.own_request_exempt,
+            self.own_request_max_age_hours,
+        )
+
+
+@lru_cache(maxsize=16)
+def _calling_rules(
+    hours: str,
+    timezone: str,
+    subdivision: str | None,
+    max_calls: int,
+    period_days: int,
+    refusal_block_days: int,
+    refusal_permanent_from: date | None,
+    own_request_exempt: bool,
+    own_request_max_age_hours: int,
+) -> CallingRules:
+    return CallingRules(
+        hours=hours,
+        timezone=timezone,
+        subdivision=subdivision,
+        max_calls=max_calls,
+        period=timedelta(days=period_days),
+        refusal_block=timedelta(days=refusal_block_days),
+        refusal_permanent_from=refusal_permanent_from,
+        own_request_exempt=own_request_exempt,
+        own_request_max_age=timedelta(hours=own_request_max_age_hours),
+    )

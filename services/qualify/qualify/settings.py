@@ -9,11 +9,13 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.business_time import DEFAULT_CALL_CENTRE_HOURS, parse_weekly_hours
-from shared.contact_rules import LEGAL_CALLING_HOURS, OPTIN_REGIME_START
-from shared.settings import ServiceSettings
+from shared.settings import CallingRulesSettings, ServiceSettings
 
 
-class QualifySettings(ServiceSettings):
+class QualifySettings(CallingRulesSettings, ServiceSettings):
+    """The legal calling rules come from ``CallingRulesSettings``: unprefixed ``CALLING_*``
+    variables, the same configuration dispatch reads."""
+
     model_config = SettingsConfigDict(env_prefix="QUALIFY_", extra="ignore", frozen=True)
     service_name: ClassVar[str] = "qualify"
 
@@ -50,23 +52,7 @@ class QualifySettings(ServiceSettings):
         default=24 * 60, ge=0, description="How far in the past an attempt's time may be."
     )
 
-    # Legal calling rules (Code de la consommation D223-9 and loi 2025-594).
-    calling_hours: str = LEGAL_CALLING_HOURS
-    calling_timezone: str = "Europe/Paris"
-    calling_holiday_subdivision: str | None = Field(
-        default=None, description="Regional holidays of the consumers (None: national list)."
-    )
-    calling_max_calls: int = Field(default=4, ge=1)
-    calling_period_days: int = Field(default=30, ge=1)
-    refusal_block_days: int = Field(default=60, ge=1)
-    refusal_permanent_from: date | None = OPTIN_REGIME_START
-    own_request_exempt: bool = Field(
-        default=True,
-        description="An answer to the consumer's own enquiry may be outside the legal hours.",
-    )
-    own_request_max_age_hours: int = Field(default=48, ge=0)
-
-    @field_validator("business_hours", "calling_hours")
+    @field_validator("business_hours")
     @classmethod
     def hours_parse(cls, value: str) -> str:
         parse_weekly_hours(value)
