@@ -10,8 +10,12 @@ from shared.events.payloads import (
     AssignmentAcceptedV1,
     AssignmentDeclinedV1,
     AssignmentEndedV1,
+    AssignmentHandedBackV1,
     AssignmentOfferedV1,
+    AssignmentReassignedV1,
     EventPayload,
+    LeadAppointmentMissedV1,
+    LeadAppointmentRescheduledV1,
     LeadAppointmentSetV1,
     LeadAssignedV1,
     LeadContactAttemptedV1,
@@ -23,9 +27,12 @@ from shared.events.payloads import (
     LeadQualifiedV1,
     LeadReceivedV1,
     LeadWonV1,
+    LeadWonV2,
     SellerWebhookDisabledV1,
+    SiteCalendarChangedV1,
 )
 from shared.events.privacy import (
+    ClientRectifiedV1,
     ContactSuppressedV1,
     ErasureCompletedV1,
     ErasureRequestedV1,
@@ -35,10 +42,12 @@ from shared.events.privacy import (
 
 
 class Topics:
-    """Logical topic names; the bus adds the configured prefix. Key = lead id or client id."""
+    """Logical topic names; the bus adds the configured prefix. Key = lead id or client id
+    (directory: site id)."""
 
     LEADS = "vo.leads"
     PRIVACY = "vo.privacy"
+    DIRECTORY = "vo.directory"  # reference data (sites' calendars): no personal data
 
     @staticmethod
     def dlq(topic: str) -> str:
@@ -215,6 +224,14 @@ CATALOGUE: dict[str, EventSpec] = {
             personal_data=False,
         ),
         EventSpec(
+            type="lead.won.v2",
+            topic=Topics.LEADS,
+            payload=LeadWonV2,
+            producer="dispatch",
+            description="The prospect bought (sale price, site); subject = lead id.",
+            personal_data=False,
+        ),
+        EventSpec(
             type="lead.lost.v1",
             topic=Topics.LEADS,
             payload=LeadLostV1,
@@ -229,6 +246,54 @@ CATALOGUE: dict[str, EventSpec] = {
             producer="dispatch",
             description="A follow-up of the contact schedule is due; subject = lead id.",
             personal_data=False,
+        ),
+        EventSpec(
+            type="assignment.reassigned.v1",
+            topic=Topics.LEADS,
+            payload=AssignmentReassignedV1,
+            producer="dispatch",
+            description="A manager moved the lead by hand (who, to whom, how); subject = lead id.",
+            personal_data=False,
+        ),
+        EventSpec(
+            type="assignment.handed-back.v1",
+            topic=Topics.LEADS,
+            payload=AssignmentHandedBackV1,
+            producer="dispatch",
+            description="The seller gave the lead back to routing (reason); subject = lead id.",
+            personal_data=False,
+        ),
+        EventSpec(
+            type="lead.appointment-rescheduled.v1",
+            topic=Topics.LEADS,
+            payload=LeadAppointmentRescheduledV1,
+            producer="dispatch",
+            description="The appointment moved to a new time; subject = lead id.",
+            personal_data=False,
+        ),
+        EventSpec(
+            type="lead.appointment-missed.v1",
+            topic=Topics.LEADS,
+            payload=LeadAppointmentMissedV1,
+            producer="dispatch",
+            description="The prospect did not come to the appointment; subject = lead id.",
+            personal_data=False,
+        ),
+        EventSpec(
+            type="site.calendar-changed.v1",
+            topic=Topics.DIRECTORY,
+            payload=SiteCalendarChangedV1,
+            producer="dispatch",
+            description="A site's (or the full-web pool's) whole calendar; subject = site id.",
+            personal_data=False,
+        ),
+        EventSpec(
+            type="privacy.client-rectified.v1",
+            topic=Topics.PRIVACY,
+            payload=ClientRectifiedV1,
+            producer="crm",
+            description="A client's corrected contact details (Art. 16); subject = client id.",
+            personal_data=True,
         ),
         EventSpec(
             type="seller.webhook-disabled.v1",

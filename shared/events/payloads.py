@@ -5,7 +5,7 @@ A new version is a new class: consumers keep reading the old one until producers
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -147,6 +147,11 @@ LostReason = Literal[
     "not_interested", "bought_elsewhere", "unreachable", "vehicle_sold", "do_not_contact", "other"
 ]
 EscalationReason = Literal["no_seller_available", "first_contact_overdue"]
+HandBackReason = Literal["absent", "overloaded", "not_my_skill", "wrong_site", "other"]
+# How a manager moved a lead: offered to the chosen seller (who accepts or declines), assigned to
+# them directly (they hold it at once), or sent back to routing.
+ManualMode = Literal["offer", "direct", "routing"]
+ManualReason = Literal["manager_choice", "absence"]
 
 
 class AssignmentOfferedV1(EventPayload):
@@ -246,6 +251,21 @@ class LeadWonV1(EventPayload):
     won_at: datetime
 
 
+class LeadWonV2(EventPayload):
+    """The prospect bought: the lead is won, with the sale price when the seller gave it.
+    Replaces ``lead.won.v1`` (same fields plus ``sale_price_eur``)."""
+
+    lead_id: str
+    assignment_id: str
+    seller_id: str
+    site_id: str | None = None
+    vehicle_ad_ref: str | None = None
+    sale_price_eur: int | None = Field(
+        default=None, description="Sale price in whole euros, taxes included; None: not given."
+    )
+    won_at: datetime
+
+
 class LeadLostV1(EventPayload):
     """The lead is closed without a sale (by its seller, or because the vehicle was sold)."""
 
@@ -266,6 +286,61 @@ class LeadFollowupDueV1(EventPayload):
     due_at: datetime
 
 
+class AssignmentReassignedV1(EventPayload):
+    """A manager moved the lead by hand: to a chosen seller (``offer``: an offer to accept;
+    ``direct``: the seller holds it at once) or back to routing (``routing``). The previous
+    holder's assignment, if any, was withdrawn (``assignment.withdrawn.v1``, reason
+    ``reassigned``) just before."""
+
+    lead_id: str
+    mode: ManualMode
+    reason: ManualReason
+    assignment_id: str | None = Field(
+        default=None, description="The new assignment (None when sent back to routing)."
+    )
+    seller_id: str | None = Field(
+        default=None, description="The new seller (routing: the one offered; None: nobody)."
+    )
+    previous_assignment_id: str | None = None
+    previous_seller_id: str | None = None
+    reassigned_by: str = Field(description="Id of the manager's token, never a name.")
+    reassigned_at: datetime
+
+
+class AssignmentHandedBackV1(EventPayload):
+    """The seller gave the lead back (not a loss): it is routed again, never to this seller in
+    the same round."""
+
+    lead_id: str
+    assignment_id: str
+    seller_id: str
+    reason: HandBackReason
+    handed_back_at: datetime
+
+
+class LeadAppointmentRescheduledV1(EventPayload):
+    """The appointment moved to a new time (the previous one is kept in dispatch's history)."""
+
+    lead_id: str
+    assignment_id: str
+    seller_id: str
+    appointment_at: datetime
+    previous_appointment_at: datetime
+    site_id: str | None = None
+    rescheduled_at: datetime
+
+
+class LeadAppointmentMissedV1(EventPayload):
+    """The prospect did not come (no-show): the lead goes back to its seller's follow-ups."""
+
+    lead_id: str
+    assignment_id: str
+    seller_id: str
+    appointment_at: datetime
+    site_id: str | None = None
+    reported_at: datetime
+
+
 class SellerWebhookDisabledV1(EventPayload):
     """Dispatch stopped delivering to a seller's tool (410 Gone or repeated failures)."""
 
@@ -273,3 +348,30 @@ class SellerWebhookDisabledV1(EventPayload):
     reason: Literal["gone", "too_many_failures"]
     consecutive_failures: int
     disabled_at: datetime
+
+
+# -- dispatch's directory: calendars (topic vo.directory, key = site id) ---------------------
+
+FULL_WEB_POOL = "full_web"
+"""The key of the full-web pool's calendar (no site id can be spelt so)."""
+
+
+class SiteCalendarChangedV1(EventPayload):
+    """A site's business calendar (or the full-web pool's) as dispatch enforces it: created,
+    changed, or re-published whole. State, not a diff: the latest event of a key is the truth,
+    so a consumer can be (re)built from these events alone. No personal data."""
+
+    calendar_id: str = Field(description="The site id, or `full_web` for the full-web pool.")
+    site_id: str | None = Field(default=None, description="None for the full-web pool.")
+    pool: Literal["in_store", "full_web"]
+    timezone: str = Field(description="IANA time zone of the hours, e.g. Europe/Paris.")
+    opening_hours: str = Field(
+        description='Weekly hours with breaks: "mon-fri 09:00-12:30,14:00-19:00; sat 09:00-12:00".'
+    )
+    holiday_subdivision: str | None = Field(
+        default=None, description="Subdivision of the `holidays` library (57, 67, 68, 974…)."
+    )
+    observe_holidays: bool = Field(default=True, description="Closed on public holidays.")
+    closures: list[date] = Field(default_factory=list, description="Extra closed days.")
+    change: Literal["created", "updated", "republished"]
+    changed_at: datetime

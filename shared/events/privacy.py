@@ -1,12 +1,12 @@
-"""Payloads of the privacy topic (key = client id). They carry ids and keyed hashes, never the
-personal data itself."""
+"""Payloads of the privacy topic (key = client id). Requests carry ids and keyed hashes; only an
+export's share and a rectification (the corrected values) carry personal data."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shared.events.payloads import EventPayload
 
@@ -60,3 +60,30 @@ class ExportProvidedV1(EventPayload):
     service: str
     data: dict[str, list[dict[str, Any]]]
     provided_at: datetime
+
+
+RectifiableField = Literal["full_name", "phone", "email"]
+
+
+class ClientRectifiedV1(EventPayload):
+    """Art. 16: a client's contact details were corrected in crm. Carries the NEW values of the
+    fields named in ``fields`` (personal data; a field named with no value was removed); every
+    service holding the leads replaces its copy, and dispatch tells the sellers' tools."""
+
+    client_id: str
+    lead_ids: list[str]
+    fields: list[RectifiableField] = Field(min_length=1)
+    full_name: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=32, description="E.164 phone number.")
+    email: str | None = Field(default=None, max_length=254, description="Case-folded e-mail.")
+    rectified_by: str = Field(description="Id of the token of who corrected it, never a name.")
+    rectified_at: datetime
+
+    @model_validator(mode="after")
+    def _values_are_named(self) -> Self:
+        if len(set(self.fields)) != len(self.fields):
+            raise ValueError("fields must not repeat")
+        for name in ("full_name", "phone", "email"):
+            if getattr(self, name) is not None and name not in self.fields:
+                raise ValueError(f"{name} has a value but is not named in fields")
+        return self
