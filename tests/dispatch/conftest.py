@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from dispatch.assignments.intake import on_qualified
 from dispatch.assignments.step import Step
 from dispatch.models import infra
 from dispatch.settings import DispatchSettings
+from dispatch.timers.repository import TimerRepository
 from dispatch.timers.runner import TimerRunner
 from dispatch.webhooks.delivery import WebhookSender
 from shared.auth import store_token
@@ -84,10 +85,16 @@ class DispatchApi:
         return client
 
     async def client_for_roles(self, *roles: str) -> httpx.AsyncClient:
+        return (await self.principal(*roles))[0]
+
+    async def principal(self, *roles: str) -> tuple[httpx.AsyncClient, str]:
+        """A client with a new token of these roles, and the token's id (what events name)."""
         token = f"vo_{'-'.join(roles)}-{uuid.uuid4().hex}"
         async with session_scope(self.runtime.session_factory) as session:
-            await store_token(session, infra.api_token, token=token, name="test", roles=roles)
-        return self.client_with(token)
+            token_id = await store_token(
+                session, infra.api_token, token=token, name="test", roles=roles
+            )
+        return self.client_with(token), token_id
 
     async def site(self, site_id: str = "lyon", **values: Any) -> dict[str, Any]:
         body = {
@@ -127,7 +134,9 @@ class DispatchApi:
             received_at=self.clock.now - timedelta(minutes=30),
             qualified_at=self.clock.now,
             operator_id="op-1",
-            contact=ContactV1(full_name="Jeanne Martin", phone="+33612345678"),
+            contact=values.pop(
+                "contact", ContactV1(full_name="Jeanne Martin", phone="+33612345678")
+            ),
             intent="buy",
             channel=values.pop("channel", "in_store"),
             site=values.pop("site", "lyon"),
@@ -156,6 +165,22 @@ class DispatchApi:
         async with self.runtime.session_factory() as session:
             rows = (await session.execute(query)).all()
         return [{"type": row.event_type, "data": json.loads(row.value)} for row in rows]
+
+    async def open_count(self, seller_id: str) -> int:
+        response = await self.admin.get(f"/v1/sellers/{seller_id}")
+        assert response.status_code == 200, response.text
+        return int(response.json()["open_count"])
+
+    async def pending_timers(self, lead_id: str) -> list[tuple[str, str | None, datetime]]:
+        """(kind, assignment id, due) of the lead's pending timers, soonest first."""
+        async with self.runtime.session_factory() as session:
+            timers = await TimerRepository(session).pending(lead_id)
+        return [(timer.kind, timer.assignment_id, timer.due_at) for timer in timers]
+
+    async def deliver(self) -> int:
+        """Send every due webhook once (to the test's receiver)."""
+        async with httpx.AsyncClient() as client:
+            return await self.sender(client).send_due()
 
     async def count(self, model: Any, *where: Any) -> int:
         async with self.runtime.session_factory() as session:

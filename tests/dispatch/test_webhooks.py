@@ -47,9 +47,13 @@ async def test_offer_is_signed_and_carries_lead_deadlines_and_callbacks(
         "decline",
         "contacted",
         "appointment",
+        "reschedule",
+        "no-show",
         "sold",
         "lost",
+        "hand-back",
     }
+    assert data["callbacks"]["no-show"].endswith(f"/{data['assignment']['id']}/no-show")
     assert data["deadlines"]["accept_by"]
     [delivery] = await _deliveries(dispatch, seller_id=seller["id"])
     assert delivery["status"] == "delivered"
@@ -160,10 +164,15 @@ async def test_410_gone_disables_the_endpoint_with_an_alert(
     assert await dispatch.count(ManagerAlert, ManagerAlert.seller_id == seller["id"]) == 1
     [event] = await dispatch.events("seller.webhook-disabled.v1")
     assert event["data"]["reason"] == "gone"
-    # Nothing more is queued for a disabled endpoint; replay is refused until re-enabled.
+    # Nothing more is sent to a disabled endpoint: a new message is held (the seller's feed
+    # shows it) and never attempted; replay is refused until re-enabled.
     await dispatch.qualify()
-    assert len(await _deliveries(dispatch)) == 1
-    [delivery] = await _deliveries(dispatch)
+    [delivery] = await _deliveries(dispatch, status="failed")
+    [held] = await _deliveries(dispatch, status="held")
+    assert (held["attempts"], held["last_outcome"]) == (0, "endpoint_disabled")
+    async with httpx.AsyncClient() as client:
+        assert await dispatch.sender(client).send_due() == 0
+    assert len(receiver.of("erin")) == 1
     replay = await dispatch.admin.post(f"/v1/webhook-deliveries/{delivery['id']}/replay")
     assert replay.status_code == 409
     enabled = await dispatch.admin.post(f"/v1/sellers/{seller['id']}/webhook/enable")
@@ -172,7 +181,16 @@ async def test_410_gone_disables_the_endpoint_with_an_alert(
     assert replay.status_code == 200
     async with httpx.AsyncClient() as client:
         assert await dispatch.sender(client).send_due() == 1
-    assert (await _deliveries(dispatch))[0]["status"] == "delivered"
+    assert [d["id"] for d in await _deliveries(dispatch, status="delivered")] == [delivery["id"]]
+    # The held message is sent by a recovery once the endpoint is back.
+    recover = await dispatch.admin.post(
+        f"/v1/sellers/{seller['id']}/webhook/recover", json={"since": held["created_at"]}
+    )
+    assert recover.json()["replayed"] == 1
+    async with httpx.AsyncClient() as client:
+        assert await dispatch.sender(client).send_due() == 1
+    assert {d["status"] for d in await _deliveries(dispatch)} == {"delivered"}
+    assert [m.webhook_id for m in receiver.of("erin")][-1] == held["id"]
 
 
 async def test_repeated_failures_auto_disable_then_recover_replays_failures(

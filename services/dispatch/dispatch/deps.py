@@ -1,5 +1,6 @@
 """FastAPI dependencies of dispatch: its settings, "now" from the runtime's clock, the callers'
-roles, and the step of the assignments' life cycle a request works in."""
+roles, the seller a seller token belongs to, and the step of the assignments' life cycle a
+request works in."""
 
 from __future__ import annotations
 
@@ -7,12 +8,24 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from dispatch import models
 from dispatch.assignments.step import Step
+from dispatch.directory.repository import DirectoryRepository
+from dispatch.problems import NotASeller
 from dispatch.settings import DispatchSettings
 from shared.api import NowDep, OutboxDep, SessionDep, require_roles, settings_of
 from shared.auth import Principal
 
-__all__ = ["Admin", "Manager", "NowDep", "Seller", "SettingsDep", "Staff", "StepDep"]
+__all__ = [
+    "Admin",
+    "Manager",
+    "NowDep",
+    "OwnSeller",
+    "Seller",
+    "SettingsDep",
+    "Staff",
+    "StepDep",
+]
 
 SettingsDep = Annotated[DispatchSettings, Depends(settings_of)]
 
@@ -31,3 +44,15 @@ def request_step(
 
 
 StepDep = Annotated[Step, Depends(request_step)]
+
+
+async def seller_of_token(caller: Seller, session: SessionDep) -> models.Seller:
+    """The directory's seller this seller token was issued to (403 for any other token, an
+    admin's included: "me" is a seller)."""
+    seller = await DirectoryRepository(session).seller_by_token(caller.token_id)
+    if seller is None:
+        raise NotASeller("This token belongs to no seller of the directory.")
+    return seller
+
+
+OwnSeller = Annotated[models.Seller, Depends(seller_of_token)]

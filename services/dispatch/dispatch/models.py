@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from dispatch.assignments.state import AssignmentStatus, LeadStatus
+from dispatch.assignments.state import AppointmentStatus, AssignmentStatus, LeadStatus
 from dispatch.directory.schemas import SellerMode
 from dispatch.timers.kinds import TimerKind, TimerOutcome
 from dispatch.webhooks.schemas import DeliveryStatus
@@ -170,9 +170,11 @@ class SuppressedContact(Base):
 class Assignment(Base):
     """One offer of a lead to a seller and, once accepted, the seller's work on it.
 
-    ``status``: offered → accepted → contacted → appointment → sold | lost; or offered → declined
-    | expired | withdrawn (``assignments/state.py``). ``is_open`` is true while it counts in the
-    seller's load.
+    ``status``: offered → accepted → contacted → appointment → sold | lost | handed_back; or
+    offered → declined | expired; or withdrawn (``assignments/state.py``). ``is_open`` is true
+    while it counts in the seller's load. An assignment that takes over from another (a
+    manager's reassignment, a hand-back) names it in ``previous_assignment_id`` and carries its
+    progress (first contact, follow-ups sent, appointment).
     """
 
     __tablename__ = "assignment"
@@ -199,6 +201,31 @@ class Assignment(Base):
     followups_sent: Mapped[int] = mapped_column(Integer)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     end_reason: Mapped[str | None] = mapped_column(String(32))
+    # J+n follow-ups count from here: the first contact, or the last no-show.
+    followups_from_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    previous_assignment_id: Mapped[str | None] = mapped_column(String(36))
+    # Id of the manager's token when a manager made this assignment by hand (never a name).
+    assigned_by: Mapped[str | None] = mapped_column(String(64))
+    sale_price_eur: Mapped[int | None] = mapped_column(Integer)
+
+
+class Appointment(Base):
+    """One appointment with the prospect, kept when it is moved or missed (the history).
+    ``status``: scheduled (the current one), rescheduled (replaced by a later one), missed
+    (no-show). Ids and times only."""
+
+    __tablename__ = "appointment"
+    __table_args__ = (Index("ix_appointment_lead", "lead_id", "set_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    lead_id: Mapped[str] = mapped_column(ForeignKey("dispatch_lead.lead_id", ondelete="CASCADE"))
+    assignment_id: Mapped[str] = mapped_column(String(36))
+    seller_id: Mapped[str] = mapped_column(String(36))
+    site_id: Mapped[str | None] = mapped_column(String(64))
+    appointment_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    status: Mapped[AppointmentStatus] = mapped_column(String(16))
+    set_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class Timer(Base):

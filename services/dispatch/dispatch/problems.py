@@ -1,7 +1,9 @@
 """Dispatch's problems (RFC 9457). Each keeps the type and title of the shared problem it
-refines (``/problems/not-found``…); the class names the resource or rule, and its docstring is
-its description in the OpenAPI document (one line). Details name ids and states, never personal
-data. ``IllegalTransition`` carries ``status_now`` and ``allowed_from``."""
+refines (``/problems/not-found``…), except the conflicts a client must tell apart, which have
+their own type (``/problems/illegal-transition``, ``/problems/seller-at-capacity``…); the class
+names the resource or rule, and its docstring is its description in the OpenAPI document (one
+line). Details name ids and states, never personal data. ``IllegalTransition`` carries
+``status_now`` and ``allowed_from``."""
 
 from __future__ import annotations
 
@@ -32,8 +34,13 @@ class NotYourAssignment(Forbidden):
     """The assignment belongs to another seller, or the token to no seller of the directory."""
 
 
+class NotASeller(Forbidden):
+    """The token belongs to no seller of the directory."""
+
+
 class IllegalTransition(Conflict):
-    """The assignment's status does not allow this call-back, or the accept deadline passed."""
+    """The assignment's status does not allow this move, the accept deadline passed, or a no-show
+    is reported before the appointment's time."""
 
     slug, title = "illegal-transition", "Illegal transition"
 
@@ -44,3 +51,27 @@ class DirectoryConflict(Conflict):
 
 class EndpointDisabled(Conflict):
     """The seller's webhook endpoint is disabled; enable it first."""
+
+
+class LeadClosed(Conflict):
+    """The lead is closed (won or lost): there is nothing to assign."""
+
+    slug, title = "lead-closed", "Lead closed"
+
+
+class LeadHeld(Conflict):
+    """A seller holds the lead: reassign their assignment instead."""
+
+    slug, title = "lead-held", "Lead held by a seller"
+
+
+class SellerUnavailable(Conflict):
+    """The chosen seller is inactive or absent now, or has the lead already."""
+
+    slug, title = "seller-unavailable", "Seller unavailable"
+
+
+class SellerAtCapacity(Conflict):
+    """The chosen seller has no room left (set allow_over_capacity to go beyond it)."""
+
+    slug, title = "seller-at-capacity", "Seller at capacity"

@@ -7,10 +7,13 @@ from typing import Any, ClassVar
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import CallingRulesSettings, ServiceSettings
 
 
-class DispatchSettings(ServiceSettings):
+class DispatchSettings(CallingRulesSettings, ServiceSettings):
+    """The legal calling window (first-contact deadlines, reminders) comes from
+    ``CallingRulesSettings``: unprefixed ``CALLING_*`` variables, the same ones qualify reads."""
+
     model_config = SettingsConfigDict(
         env_prefix="DISPATCH_", extra="ignore", frozen=True, env_ignore_empty=True
     )
@@ -50,6 +53,25 @@ class DispatchSettings(ServiceSettings):
     webhook_batch_size: int = Field(default=50, ge=1)
     webhook_poll_interval_s: float = Field(default=0.5, gt=0)
     webhook_lease_s: int = Field(default=60, ge=1, description="In-flight claim of a delivery.")
+    seller_feed_settle_s: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "The sellers' feed shows messages older than this: a message of a transaction still "
+            "committing is never skipped by a cursor."
+        ),
+    )
+    calendar_republish_interval_s: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="The worker re-publishes every calendar at start and then at this interval.",
+    )
+    publish_lead_won_v1: bool = Field(
+        default=True,
+        description=(
+            "Publish lead.won.v1 beside lead.won.v2 (sale price) until every consumer reads v2."
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -1,6 +1,7 @@
-"""Dispatch's worker: the outbox relay, the consumer of qualified leads, the durable timers and
-webhook delivery (one shared ``httpx.AsyncClient``, created when the loop starts). Everything
-runs on the runtime's settings, clock and outbox."""
+"""Dispatch's worker: the outbox relay, the consumer of qualified leads, the privacy consumer
+(erasure, export, objections, rectifications), the durable timers, webhook delivery (one shared
+``httpx.AsyncClient``, created when the loop starts) and the re-publication of the calendars.
+Everything runs on the runtime's settings, clock and outbox."""
 
 from __future__ import annotations
 
@@ -10,15 +11,17 @@ import httpx
 
 from dispatch.assignments.deadlines import timer_handlers
 from dispatch.assignments.intake import qualified_handler
+from dispatch.directory.calendar_events import republish_job
 from dispatch.metrics import DispatchMetrics
 from dispatch.models import metadata
 from dispatch.privacy.handlers import dispatch_eraser, suppression_handler
+from dispatch.privacy.rectification import CLIENT_RECTIFIED, rectification_handler
 from dispatch.settings import DispatchSettings
 from dispatch.timers.runner import TimerRunner
 from dispatch.webhooks.delivery import WebhookSender
 from shared.consumer import build_consumer
 from shared.events import Topics
-from shared.jobs import StepLoop
+from shared.jobs import PeriodicJob, StepLoop
 from shared.privacy import CONTACT_SUPPRESSED, lead_scoped_exporter, privacy_consumer
 from shared.runtime import Runtime
 from shared.worker import Loop
@@ -50,10 +53,20 @@ def consumers(runtime: Runtime[DispatchSettings]) -> Sequence[Loop]:
             runtime,
             erase=dispatch_eraser(runtime.clock),
             export=lead_scoped_exporter(metadata),
-            extra_handlers={CONTACT_SUPPRESSED: suppression_handler(runtime.clock)},
+            extra_handlers={
+                CONTACT_SUPPRESSED: suppression_handler(runtime.clock),
+                CLIENT_RECTIFIED: rectification_handler(settings, runtime.clock),
+            },
         ),
         StepLoop(name="dispatch.timers", step=fire_timers),
         webhook_loop(runtime, metrics),
+        # Every calendar at start, then periodically: consumers can be rebuilt from events.
+        PeriodicJob(
+            name="dispatch.calendars",
+            action=republish_job(runtime.session_factory, runtime.outbox, settings, runtime.clock),
+            interval_s=settings.calendar_republish_interval_s,
+            initial_delay_s=0.0,
+        ),
     ]
 
 

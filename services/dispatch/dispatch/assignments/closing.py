@@ -48,7 +48,7 @@ async def close_lead(step: Step, lead: DispatchLead, reason: LostReason) -> None
     """Withdraw open offers and assignments of the lead and close it as lost."""
     open_ones = await step.assignments.open_assignments(lead.lead_id)
     for assignment in open_ones:
-        await _withdraw(step, assignment, reason)
+        await withdraw(step, assignment, reason)
     lead.status = LEAD_LOST
     lead.close_reason = reason
     lead.updated_at = step.now
@@ -67,7 +67,10 @@ async def close_lead(step: Step, lead: DispatchLead, reason: LostReason) -> None
     )
 
 
-async def _withdraw(step: Step, assignment: Assignment, reason: str) -> None:
+async def withdraw(step: Step, assignment: Assignment, reason: str) -> None:
+    """Take an open offer or assignment away from its seller: their tool is told
+    (``assignment.withdrawn``) and ``assignment.withdrawn.v1`` is published. The timers of the
+    assignment are the caller's business."""
     seller = await step.seller(assignment.seller_id)
     await step.end(
         assignment,

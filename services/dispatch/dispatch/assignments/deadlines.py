@@ -13,10 +13,17 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.assignments.offers import callback_urls, escalate, route
-from dispatch.assignments.state import ACCEPTED, CONTACTED, EXPIRED, LEAD_UNASSIGNED, OFFERED
+from dispatch.assignments.state import (
+    ACCEPTED,
+    CONTACTED,
+    EXPIRED,
+    LEAD_ASSIGNED,
+    LEAD_UNASSIGNED,
+    OFFERED,
+    working_status,
+)
 from dispatch.assignments.step import SellerMessage, Step
-from dispatch.directory.calendars import in_legal_window
-from dispatch.models import Assignment, Timer
+from dispatch.models import Assignment, DispatchLead, Timer
 from dispatch.settings import DispatchSettings
 from dispatch.timers.kinds import (
     ACCEPT_DEADLINE,
@@ -28,13 +35,17 @@ from dispatch.timers.kinds import (
 )
 from dispatch.timers.runner import TimerHandler
 from dispatch.webhooks.service import FOLLOWUP_DUE, WITHDRAWN as WITHDRAWN_WEBHOOK
+from shared.business_time import BusinessCalendar
 from shared.events.payloads import AssignmentEndedV1, LeadFollowupDueV1
 from shared.outbox import Outbox
 
 
 async def reroute(step: Step, timer: Timer) -> TimerOutcome:
     """An unassigned lead is offered again (everybody is eligible in the new round)."""
-    lead = await step.lead(timer.lead_id)
+    # Locked: a manager assigning the lead at the same moment waits, or makes this obsolete.
+    lead = await step.assignments.locked_lead(timer.lead_id)
+    if lead is None:
+        raise LookupError("the timer's lead is gone")
     if lead.status != LEAD_UNASSIGNED:
         return "obsolete"
     assignment = await route(step, lead)
@@ -85,6 +96,9 @@ async def followup_due(step: Step, assignment: Assignment) -> TimerOutcome:
     """J+n after the first contact, no appointment yet: remind the seller, plan the next."""
     if assignment.status != CONTACTED:
         return "obsolete"
+    lead = await step.lead(assignment.lead_id)
+    if lead.followups_blocked:
+        return "obsolete"  # an objection arrived while the timer was firing
     assignment.followups_sent += 1
     seller = await step.seller(assignment.seller_id)
     await step.announce(
@@ -104,7 +118,7 @@ async def followup_due(step: Step, assignment: Assignment) -> TimerOutcome:
                 "lead_id": assignment.lead_id,
                 "assignment_id": assignment.id,
                 "followup_number": assignment.followups_sent,
-                "call_from": in_legal_window(step.now).isoformat(),
+                "call_from": step.in_legal_window(step.now, lead).isoformat(),
                 "callbacks": callback_urls(step, assignment.id),
             },
         ),
@@ -114,17 +128,50 @@ async def followup_due(step: Step, assignment: Assignment) -> TimerOutcome:
 
 
 async def schedule_followup(step: Step, assignment: Assignment) -> Timer | None:
-    """The next follow-up (J+n after the first contact), inside a legal calling window."""
+    """The next follow-up (J+n after the first contact, or after the last no-show), inside a
+    legal calling window."""
     lead = await step.lead(assignment.lead_id)
     schedule = await step.schedule(lead, assignment.site_id)
     if lead.followups_blocked or assignment.followups_sent >= len(schedule.followup_days):
         return None
-    assert assignment.contacted_at is not None
+    since = assignment.followups_from_at or assignment.contacted_at
+    assert since is not None
     day = schedule.followup_days[assignment.followups_sent]
-    due = in_legal_window(assignment.contacted_at + timedelta(days=day))
+    due = step.in_legal_window(since + timedelta(days=day), lead)
     return await step.timers.schedule(
         FOLLOWUP, lead_id=lead.lead_id, assignment_id=assignment.id, due_at=due, now=step.now
     )
+
+
+async def start_work(
+    step: Step, assignment: Assignment, lead: DispatchLead, calendar: BusinessCalendar
+) -> None:
+    """The seller now holds the lead (accepted, or assigned by a manager): its status follows
+    the lead's progress and the contact schedule's next deadline is set. Not contacted yet: a
+    first contact due within the schedule's minutes (business time of ``calendar``, moved into
+    the legal calling window). Contacted: the next follow-up. Appointment: none (the
+    appointment is the next step)."""
+    now = step.now
+    assignment.status = working_status(
+        assignment.contacted_at is not None, assignment.appointment_at is not None
+    )
+    assignment.accepted_at = now
+    lead.status = LEAD_ASSIGNED
+    lead.seller_id = assignment.seller_id
+    lead.updated_at = now
+    await step.timers.cancel(now=now, assignment_id=assignment.id)
+    await step.timers.cancel(now=now, lead_id=lead.lead_id, kinds=(REROUTE,))
+    if assignment.status == ACCEPTED:
+        schedule = await step.schedule(lead, assignment.site_id)
+        due = step.in_legal_window(
+            calendar.add_business_minutes(now, schedule.first_contact_within_minutes), lead
+        )
+        assignment.first_contact_due_at = due
+        await step.timers.schedule(
+            FIRST_CONTACT, lead_id=lead.lead_id, assignment_id=assignment.id, due_at=due, now=now
+        )
+    elif assignment.status == CONTACTED:
+        await schedule_followup(step, assignment)
 
 
 AssignmentDeadline = Callable[[Step, Assignment], Awaitable[TimerOutcome]]

@@ -19,7 +19,7 @@ from dispatch.assignments.state import (
 )
 from dispatch.assignments.step import SellerMessage, Step
 from dispatch.models import Assignment, DispatchLead, Seller
-from dispatch.routing.engine import Decision, Target, decide
+from dispatch.routing.engine import Target, decide
 from dispatch.routing.strategy import strategy_named
 from dispatch.timers.kinds import ACCEPT_DEADLINE, REROUTE
 from dispatch.webhooks.service import ESCALATED, OFFERED as OFFERED_WEBHOOK
@@ -30,12 +30,20 @@ log = structlog.get_logger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-async def route(step: Step, lead: DispatchLead) -> Assignment | None:
-    """Offer the lead to the next eligible seller, or escalate it (never parked silently)."""
-    if not is_routable(lead.status) or lead.do_not_contact:
+async def route(
+    step: Step, lead: DispatchLead, *, reopen: bool = False, carry: Assignment | None = None
+) -> Assignment | None:
+    """Offer the lead to the next eligible seller, or escalate it (never parked silently).
+
+    ``reopen``: the lead's holder just gave it up (hand-back, a manager sending it back to
+    routing): it is routed although it was assigned. The new offer carries the progress the
+    lead made with an earlier seller (first contact, appointment), if it made any."""
+    if lead.do_not_contact or not (reopen or is_routable(lead.status)):
         return None
-    # Sellers offered this lead since its last escalation are not offered it again this round.
-    excluded = await step.assignments.sellers_offered_since(
+    carry = carry or await step.assignments.last_with_progress(lead.lead_id)
+    # Sellers offered this lead since its last escalation (and those who gave it back or had it
+    # taken away since) are not offered it again this round.
+    excluded = await step.assignments.sellers_out_of_round(
         lead.lead_id, lead.escalated_at or _EPOCH
     )
     decision = await decide(
@@ -50,14 +58,34 @@ async def route(step: Step, lead: DispatchLead) -> Assignment | None:
     if decision.seller is None:
         await _escalate_unassigned(step, lead, decision.target)
         return None
-    return await _offer(step, lead, decision, decision.seller)
+    assignment = await offer(
+        step, lead, decision.seller, decision.target, strategy=decision.strategy, carry=carry
+    )
+    log.info(
+        "dispatch.offered",
+        lead_id=lead.lead_id,
+        assignment_id=assignment.id,
+        seller_id=decision.seller.id,
+        pool=decision.target.pool,
+        reason=decision.target.reason,
+    )
+    return assignment
 
 
-async def _offer(step: Step, lead: DispatchLead, decision: Decision, seller: Seller) -> Assignment:
+async def new_assignment(
+    step: Step,
+    lead: DispatchLead,
+    seller: Seller,
+    target: Target,
+    *,
+    strategy: str,
+    accept_due_at: datetime,
+    carry: Assignment | None = None,
+    assigned_by: str | None = None,
+) -> Assignment:
+    """A new open assignment of the lead to the seller (it counts in their load at once). With
+    ``carry``, it takes over that assignment's progress (first contact, follow-ups, appointment)."""
     now = step.now
-    target = decision.target
-    schedule = await step.schedule(lead, target.site_id)
-    accept_due = target.calendar.add_business_minutes(now, schedule.accept_within_minutes)
     assignment = Assignment(
         id=str(uuid.uuid4()),
         lead_id=lead.lead_id,
@@ -65,25 +93,58 @@ async def _offer(step: Step, lead: DispatchLead, decision: Decision, seller: Sel
         site_id=target.site_id,
         status=OFFERED,
         is_open=True,
-        strategy=decision.strategy,
+        strategy=strategy,
         offered_at=now,
-        accept_due_at=accept_due,
+        accept_due_at=accept_due_at,
         accepted_at=None,
         first_contact_due_at=None,
-        contacted_at=None,
-        contact_channel=None,
-        appointment_at=None,
-        followups_sent=0,
+        contacted_at=carry.contacted_at if carry else None,
+        contact_channel=carry.contact_channel if carry else None,
+        appointment_at=carry.appointment_at if carry else None,
+        followups_sent=carry.followups_sent if carry else 0,
         ended_at=None,
         end_reason=None,
+        followups_from_at=carry.followups_from_at if carry else None,
+        previous_assignment_id=carry.id if carry else None,
+        assigned_by=assigned_by,
+        sale_price_eur=None,
     )
     step.assignments.add(assignment)
     # An atomic increment in SQL (concurrent offers to the same seller).
     seller.open_count = Seller.open_count + 1
     seller.last_offered_at = now
-    lead.status = LEAD_OFFERED
     lead.updated_at = now
     await step.assignments.flush()
+    return assignment
+
+
+async def offer(
+    step: Step,
+    lead: DispatchLead,
+    seller: Seller,
+    target: Target,
+    *,
+    strategy: str,
+    carry: Assignment | None = None,
+    assigned_by: str | None = None,
+) -> Assignment:
+    """Offer the lead to the seller: ``assignment.offered`` to their tool, an accept deadline
+    (the schedule's minutes in the pool's business time)."""
+    now = step.now
+    schedule = await step.schedule(lead, target.site_id)
+    accept_due = target.calendar.add_business_minutes(now, schedule.accept_within_minutes)
+    assignment = await new_assignment(
+        step,
+        lead,
+        seller,
+        target,
+        strategy=strategy,
+        accept_due_at=accept_due,
+        carry=carry,
+        assigned_by=assigned_by,
+    )
+    lead.status = LEAD_OFFERED
+    lead.seller_id = None
     await step.timers.schedule(
         ACCEPT_DEADLINE,
         lead_id=lead.lead_id,
@@ -101,17 +162,9 @@ async def _offer(step: Step, lead: DispatchLead, decision: Decision, seller: Sel
             site_id=target.site_id,
             offered_at=now,
             accept_due_at=accept_due,
-            strategy=decision.strategy,
+            strategy=strategy,
         ),
-        SellerMessage(seller, OFFERED_WEBHOOK, _offer_data(step, lead, assignment)),
-    )
-    log.info(
-        "dispatch.offered",
-        lead_id=lead.lead_id,
-        assignment_id=assignment.id,
-        seller_id=seller.id,
-        pool=target.pool,
-        reason=target.reason,
+        SellerMessage(seller, OFFERED_WEBHOOK, offer_data(step, lead, assignment)),
     )
     return assignment
 
@@ -121,8 +174,10 @@ def callback_urls(step: Step, assignment_id: str) -> dict[str, str]:
     return {action: step.url(f"/v1/assignments/{assignment_id}/{action}") for action in TRANSITIONS}
 
 
-def _offer_data(step: Step, lead: DispatchLead, assignment: Assignment) -> dict[str, Any]:
-    return {
+def offer_data(step: Step, lead: DispatchLead, assignment: Assignment) -> dict[str, Any]:
+    """The body of ``assignment.offered``: the lead, the offer, its deadline, the call-backs
+    (and the progress the lead had, when it comes from another seller)."""
+    data: dict[str, Any] = {
         "lead": lead.qualification,
         "assignment": {
             "id": assignment.id,
@@ -133,6 +188,26 @@ def _offer_data(step: Step, lead: DispatchLead, assignment: Assignment) -> dict[
         "deadlines": {"accept_by": assignment.accept_due_at.isoformat()},
         "callbacks": callback_urls(step, assignment.id),
     }
+    if assignment.previous_assignment_id is not None:
+        data["progress"] = progress_data(assignment)
+    if assignment.assigned_by is not None:
+        data["assigned_by"] = "manager"
+    return data
+
+
+def progress_data(assignment: Assignment) -> dict[str, Any]:
+    """How far the lead went with the seller(s) before: first contact, appointment, follow-ups."""
+    return {
+        "previous_assignment_id": assignment.previous_assignment_id,
+        "contacted_at": _iso(assignment.contacted_at),
+        "contact_channel": assignment.contact_channel,
+        "appointment_at": _iso(assignment.appointment_at),
+        "followups_sent": assignment.followups_sent,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 async def _escalate_unassigned(step: Step, lead: DispatchLead, target: Target) -> None:

@@ -9,19 +9,39 @@ from sqlalchemy import and_, or_, select
 
 from dispatch.assignments.state import (
     ACCEPTED,
+    HANDED_BACK,
     LEAD_UNASSIGNED,
     OFFERED,
     OPEN_LEAD_STATUSES,
+    REASSIGNED_REASON,
+    SCHEDULED,
 )
-from dispatch.models import Assignment, DispatchLead, Seller
+from dispatch.models import Appointment, Assignment, DispatchLead, Seller
 from shared.db.repository import Repository
 
 
 class AssignmentRepository(Repository):
+    """Locks, when a step takes several, are taken in one order: assignments (by id), then
+    their leads, then timers (skipping those a firing holds); sellers' loads change by atomic
+    increments. So a manager's move, a call-back and a timer on the same lead wait for each
+    other instead of deadlocking."""
+
+    @property
+    def _locks(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
+
     # -- leads ----------------------------------------------------------------------------
 
     async def lead(self, lead_id: str) -> DispatchLead | None:
         return await self.session.get(DispatchLead, lead_id)
+
+    async def locked_lead(self, lead_id: str) -> DispatchLead | None:
+        """The lead, locked for this transaction on PostgreSQL and read afresh (a step that
+        waited for the lock sees what the other one committed)."""
+        query = select(DispatchLead).where(DispatchLead.lead_id == lead_id)
+        if self._locks:
+            query = query.with_for_update()
+        return await self.session.scalar(query.execution_options(populate_existing=True))
 
     async def add_lead(self, lead: DispatchLead) -> None:
         self.session.add(lead)
@@ -61,9 +81,50 @@ class AssignmentRepository(Repository):
         """The assignment, locked for this transaction on PostgreSQL (concurrent call-backs and
         timers on it wait for each other)."""
         query = select(Assignment).where(Assignment.id == assignment_id)
-        if self.session.get_bind().dialect.name == "postgresql":
+        if self._locks:
             query = query.with_for_update()
-        return await self.session.scalar(query)
+        return await self.session.scalar(query.execution_options(populate_existing=True))
+
+    async def locked_open_of_lead(self, lead_id: str) -> Sequence[Assignment]:
+        """The lead's open assignments, locked (by id), read afresh."""
+        query = (
+            select(Assignment)
+            .where(Assignment.lead_id == lead_id, Assignment.is_open.is_(True))
+            .order_by(Assignment.id)
+        )
+        if self._locks:
+            query = query.with_for_update()
+        return (await self.session.scalars(query.execution_options(populate_existing=True))).all()
+
+    async def locked_open_of_seller(self, seller_id: str) -> Sequence[Assignment]:
+        """The seller's open offers and assignments, locked (by id), read afresh."""
+        query = (
+            select(Assignment)
+            .where(Assignment.seller_id == seller_id, Assignment.is_open.is_(True))
+            .order_by(Assignment.id)
+        )
+        if self._locks:
+            query = query.with_for_update()
+        return (await self.session.scalars(query.execution_options(populate_existing=True))).all()
+
+    async def open_of_seller(self, seller_id: str, *, limit: int) -> Sequence[Assignment]:
+        """The seller's open offers and assignments, in the order they were offered."""
+        return (
+            await self.session.scalars(
+                select(Assignment)
+                .where(Assignment.seller_id == seller_id, Assignment.is_open.is_(True))
+                .order_by(Assignment.offered_at, Assignment.id)
+                .limit(limit)
+            )
+        ).all()
+
+    async def leads(self, lead_ids: Sequence[str]) -> dict[str, DispatchLead]:
+        if not lead_ids:
+            return {}
+        rows = await self.session.scalars(
+            select(DispatchLead).where(DispatchLead.lead_id.in_(list(lead_ids)))
+        )
+        return {lead.lead_id: lead for lead in rows}
 
     async def assignments_of_lead(self, lead_id: str) -> Sequence[Assignment]:
         """Every assignment of the lead, open or ended, in the order they were offered."""
@@ -86,10 +147,34 @@ class AssignmentRepository(Repository):
             )
         ).all()
 
-    async def sellers_offered_since(self, lead_id: str, since: datetime) -> frozenset[str]:
+    async def last_with_progress(self, lead_id: str) -> Assignment | None:
+        """The lead's latest assignment that reached the prospect or set an appointment."""
+        return await self.session.scalar(
+            select(Assignment)
+            .where(
+                Assignment.lead_id == lead_id,
+                or_(Assignment.contacted_at.is_not(None), Assignment.appointment_at.is_not(None)),
+            )
+            .order_by(Assignment.offered_at.desc(), Assignment.id.desc())
+            .limit(1)
+        )
+
+    async def sellers_out_of_round(self, lead_id: str, since: datetime) -> frozenset[str]:
+        """Sellers not to offer the lead again in the round that began at ``since``: those
+        offered it since, and those who gave it back or had it taken away since."""
         rows = await self.session.scalars(
             select(Assignment.seller_id).where(
-                Assignment.lead_id == lead_id, Assignment.offered_at >= since
+                Assignment.lead_id == lead_id,
+                or_(
+                    Assignment.offered_at >= since,
+                    and_(
+                        Assignment.ended_at >= since,
+                        or_(
+                            Assignment.status == HANDED_BACK,
+                            Assignment.end_reason == REASSIGNED_REASON,
+                        ),
+                    ),
+                ),
             )
         )
         return frozenset(rows.all())
@@ -108,6 +193,36 @@ class AssignmentRepository(Repository):
         if site_id is not None:
             query = query.where(Assignment.site_id == site_id)
         return (await self.session.scalars(query)).all()
+
+    # -- appointments ---------------------------------------------------------------------
+
+    def add_appointment(self, appointment: Appointment) -> None:
+        self.session.add(appointment)
+
+    async def current_appointment(self, lead_id: str) -> Appointment | None:
+        """The lead's scheduled appointment (the latest set), if any."""
+        return await self.session.scalar(
+            select(Appointment)
+            .where(Appointment.lead_id == lead_id, Appointment.status == SCHEDULED)
+            .order_by(Appointment.set_at.desc(), Appointment.id.desc())
+            .limit(1)
+        )
+
+    async def appointments_of_lead(self, lead_id: str) -> Sequence[Appointment]:
+        """The lead's appointments, in the order they were set (the history; of two set at the
+        same instant, the one already ended first)."""
+        return (
+            await self.session.scalars(
+                select(Appointment)
+                .where(Appointment.lead_id == lead_id)
+                .order_by(
+                    Appointment.set_at,
+                    Appointment.ended_at.is_(None),
+                    Appointment.ended_at,
+                    Appointment.id,
+                )
+            )
+        ).all()
 
     # -- sellers' load ---------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """Managers' views and actions: the unassigned list, the board (unassigned, at risk, breached per
-site), a lead's assignments, vehicle sold, do-not-contact."""
+site), a lead's assignments and appointments, assigning and reassigning leads by hand, vehicle
+sold, do-not-contact."""
 
 from __future__ import annotations
 
@@ -8,12 +9,33 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from dispatch.assignments import closing
+from dispatch.assignments import closing, manual
 from dispatch.assignments.board import board as build_board
+from dispatch.assignments.manual import Move, Moved
 from dispatch.assignments.repository import AssignmentRepository
-from dispatch.assignments.schemas import AssignmentOut, Board, LeadState, VehicleSoldOut
+from dispatch.assignments.schemas import (
+    AppointmentOut,
+    AssignIn,
+    AssignmentOut,
+    Board,
+    LeadState,
+    MovedOut,
+    ReassignAllIn,
+    ReassignedAllOut,
+    ReassignIn,
+    VehicleSoldOut,
+)
 from dispatch.deps import Manager, NowDep, SettingsDep, Staff, StepDep
-from dispatch.problems import UnknownLead
+from dispatch.problems import (
+    IllegalTransition,
+    LeadClosed,
+    LeadHeld,
+    SellerAtCapacity,
+    SellerUnavailable,
+    UnknownAssignment,
+    UnknownLead,
+    UnknownSeller,
+)
 from shared.api import AUTH_PROBLEMS, SessionDep, problem_responses
 from shared.errors import InvalidRequest
 
@@ -21,6 +43,42 @@ router = APIRouter(prefix="/v1", tags=["managers"], responses=AUTH_PROBLEMS)
 
 QUERY_PROBLEMS = problem_responses(InvalidRequest)
 LEAD_PROBLEMS = problem_responses(UnknownLead)
+ASSIGN_PROBLEMS = problem_responses(
+    UnknownLead,
+    LeadClosed,
+    LeadHeld,
+    SellerUnavailable,
+    SellerAtCapacity,
+    InvalidRequest,
+    s404="Unknown lead or seller",
+    s409=(
+        "The lead is closed (lead-closed) or held by a seller (lead-held), or the chosen seller "
+        "is inactive, absent (seller-unavailable) or full (seller-at-capacity)"
+    ),
+)
+REASSIGN_PROBLEMS = problem_responses(
+    UnknownAssignment,
+    IllegalTransition,
+    SellerUnavailable,
+    SellerAtCapacity,
+    InvalidRequest,
+    s404="Unknown assignment or seller",
+    s409=(
+        "The assignment is not open (illegal-transition), or the chosen seller has the lead "
+        "already, is inactive, absent (seller-unavailable) or full (seller-at-capacity)"
+    ),
+)
+REASSIGN_ALL_PROBLEMS = problem_responses(
+    UnknownSeller,
+    SellerUnavailable,
+    SellerAtCapacity,
+    InvalidRequest,
+    s404="Unknown seller (the path's or the body's)",
+    s409=(
+        "The chosen seller is the same, inactive, absent (seller-unavailable) or has no room for "
+        "all the leads (seller-at-capacity)"
+    ),
+)
 
 
 @router.get("/unassigned", response_model=list[LeadState], responses=QUERY_PROBLEMS)
@@ -83,3 +141,84 @@ async def vehicle_sold(
 ) -> VehicleSoldOut:
     """The vehicle is sold (elsewhere): every open lead for it is closed, offers withdrawn."""
     return VehicleSoldOut(ad_ref=ad_ref, closed_leads=await closing.vehicle_sold(step, ad_ref))
+
+
+@router.get(
+    "/leads/{lead_id}/appointments", response_model=list[AppointmentOut], responses=LEAD_PROBLEMS
+)
+async def lead_appointments(lead_id: str, session: SessionDep, _: Staff) -> list[AppointmentOut]:
+    """The lead's appointments in the order they were set: the scheduled one, those moved
+    (rescheduled) and those the prospect missed."""
+    repo = AssignmentRepository(session)
+    if await repo.lead(lead_id) is None:
+        raise UnknownLead("No lead has this id.")
+    return [AppointmentOut.model_validate(row) for row in await repo.appointments_of_lead(lead_id)]
+
+
+def _moved_out(moved: Moved) -> MovedOut:
+    return MovedOut(
+        lead_id=moved.lead.lead_id,
+        lead_status=moved.lead.status,
+        previous_assignment_id=moved.previous.id if moved.previous else None,
+        previous_seller_id=moved.previous.seller_id if moved.previous else None,
+        assignment=AssignmentOut.model_validate(moved.assignment) if moved.assignment else None,
+    )
+
+
+@router.post("/leads/{lead_id}/assign", response_model=MovedOut, responses=ASSIGN_PROBLEMS)
+async def assign(lead_id: str, body: AssignIn, step: StepDep, caller: Manager) -> MovedOut:
+    """Give a lead nobody holds (unassigned, escalated, or only offered) to the chosen seller:
+    an offer (``mode=offer``) or at once (``mode=direct``). A pending offer is withdrawn."""
+    move = Move(
+        body.seller_id,
+        body.mode,
+        caller.token_id,
+        allow_over_capacity=body.allow_over_capacity,
+    )
+    return _moved_out(await manual.assign(step, lead_id, move))
+
+
+@router.post(
+    "/assignments/{assignment_id}/reassign", response_model=MovedOut, responses=REASSIGN_PROBLEMS
+)
+async def reassign(
+    assignment_id: str, body: ReassignIn, step: StepDep, caller: Manager
+) -> MovedOut:
+    """Take one open offer or assignment away from its seller (``assignment.withdrawn`` to their
+    tool) and give the lead to another seller, or back to routing (``seller_id`` null). The
+    lead's progress (contact, appointment) goes with it."""
+    move = Move(
+        body.seller_id,
+        body.mode if body.seller_id is not None else "routing",
+        caller.token_id,
+        allow_over_capacity=body.allow_over_capacity,
+    )
+    return _moved_out(await manual.reassign(step, assignment_id, move))
+
+
+@router.post(
+    "/sellers/{seller_id}/reassign",
+    response_model=ReassignedAllOut,
+    responses=REASSIGN_ALL_PROBLEMS,
+)
+async def reassign_all(
+    seller_id: str, body: ReassignAllIn, step: StepDep, caller: Manager
+) -> ReassignedAllOut:
+    """Every open offer and assignment of the seller (an absence) to another seller, or back to
+    routing (``seller_id`` null); with ``absence``, the absence is recorded too."""
+    move = Move(
+        body.seller_id,
+        body.mode if body.seller_id is not None else "routing",
+        caller.token_id,
+        reason="absence",
+        allow_over_capacity=body.allow_over_capacity,
+    )
+    moved = await manual.reassign_all(step, seller_id, move)
+    if body.absence is not None:
+        # Last: the seller's row is locked only after their assignments (the one lock order).
+        await manual.record_absence(step, seller_id, body.absence)
+    return ReassignedAllOut(
+        seller_id=seller_id,
+        absence_recorded=body.absence is not None,
+        moved=[_moved_out(item) for item in moved],
+    )

@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from dispatch.assignments.state import AssignmentStatus, LeadStatus
-from dispatch.directory.schemas import SellerMode
-from shared.events.payloads import ContactChannel, DeclineReason, LostReason
+from dispatch.assignments.state import AppointmentStatus, AssignmentStatus, LeadStatus
+from dispatch.directory.schemas import Absence, SellerMode
+from shared.events.payloads import ContactChannel, DeclineReason, HandBackReason, LostReason
 
 Deadline = Literal["accept", "first_contact"]
 
@@ -35,6 +35,54 @@ class LostIn(_In):
     reason: LostReason
 
 
+class SoldIn(_In):
+    price_eur: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="Sale price in whole euros, taxes included (optional).",
+    )
+
+
+class HandBackIn(_In):
+    reason: HandBackReason
+
+
+# -- managers' moves ---------------------------------------------------------------------
+
+ChosenMode = Literal["offer", "direct"]
+
+
+class _MoveIn(_In):
+    mode: ChosenMode = Field(
+        default="offer",
+        description=(
+            "offer: the seller is offered the lead and accepts it (or declines); direct: the "
+            "seller holds it at once (no accept step, no accept time charged)."
+        ),
+    )
+    allow_over_capacity: bool = Field(
+        default=False, description="Go beyond the chosen seller's capacity (else 409)."
+    )
+
+
+class AssignIn(_MoveIn):
+    seller_id: str = Field(max_length=36)
+
+
+class ReassignIn(_MoveIn):
+    seller_id: str | None = Field(
+        default=None, max_length=36, description="The new seller; null: back to routing."
+    )
+
+
+class ReassignAllIn(ReassignIn):
+    absence: Absence | None = Field(
+        default=None,
+        description="Also record this absence of the seller (routing skips them meanwhile).",
+    )
+
+
 class AssignmentOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -53,6 +101,26 @@ class AssignmentOut(BaseModel):
     followups_sent: int
     ended_at: datetime | None
     end_reason: str | None
+    previous_assignment_id: str | None = Field(
+        default=None, description="The assignment this one took over from (its progress)."
+    )
+    assigned_by: str | None = Field(
+        default=None, description="Token id of the manager who made it by hand."
+    )
+    sale_price_eur: int | None = None
+
+
+class AppointmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    assignment_id: str
+    seller_id: str
+    site_id: str | None
+    appointment_at: datetime
+    status: AppointmentStatus
+    set_at: datetime
+    ended_at: datetime | None
 
 
 class LeadState(BaseModel):
@@ -98,3 +166,20 @@ class Board(BaseModel):
 class VehicleSoldOut(BaseModel):
     ad_ref: str
     closed_leads: int
+
+
+class MovedOut(BaseModel):
+    """One lead a manager moved: the assignment taken away and the new one (None: routing
+    found nobody, the lead is escalated)."""
+
+    lead_id: str
+    lead_status: LeadStatus
+    previous_assignment_id: str | None
+    previous_seller_id: str | None
+    assignment: AssignmentOut | None
+
+
+class ReassignedAllOut(BaseModel):
+    seller_id: str
+    absence_recorded: bool
+    moved: list[MovedOut]

@@ -16,11 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.assignments.repository import AssignmentRepository
 from dispatch.assignments.state import AssignmentStatus
+from dispatch.directory.calendars import in_legal_window
 from dispatch.directory.repository import DirectoryRepository, Schedule
 from dispatch.models import Assignment, DispatchLead, Seller
 from dispatch.settings import DispatchSettings
 from dispatch.timers.repository import TimerRepository
 from dispatch.webhooks.service import queue_webhook
+from shared.contact_rules import CallingRules, rules_for_phone
 from shared.events.payloads import EventPayload
 from shared.outbox import Outbox
 
@@ -64,15 +66,20 @@ class Step:
     ) -> None:
         """Queue the message to the seller's tool (when there is one), then stage the event."""
         if message is not None:
-            await queue_webhook(
-                self.session,
-                message.seller,
-                message.event_type,
-                message.data,
-                now=self.now,
-                lead_id=lead_id,
-            )
+            await self.tell(lead_id, message)
         await self.outbox.stage(self.session, event_type, lead_id, event)
+
+    async def tell(self, lead_id: str | None, message: SellerMessage) -> None:
+        """Queue a message to the seller's tool (kept as ``held`` when it has no usable
+        endpoint: the seller's feed still shows it)."""
+        await queue_webhook(
+            self.session,
+            message.seller,
+            message.event_type,
+            message.data,
+            now=self.now,
+            lead_id=lead_id,
+        )
 
     async def end(
         self,
@@ -116,6 +123,17 @@ class Step:
         return await self.directory.schedule_for(
             self.settings, source=lead.source, site_id=site_id or lead.site_id
         )
+
+    def calling_rules(self, lead: DispatchLead) -> CallingRules:
+        """The legal calling rules of the settings, in the consumer's own zone (overseas
+        numbers get their time zone and holidays)."""
+        contact = lead.qualification.get("contact") or {}
+        phone = contact.get("phone") if isinstance(contact, dict) else None
+        return rules_for_phone(self.settings.calling_rules(), phone)
+
+    def in_legal_window(self, moment: datetime, lead: DispatchLead) -> datetime:
+        """``moment``, or the next instant a seller may call the lead's prospect."""
+        return in_legal_window(moment, self.calling_rules(lead))
 
     def url(self, path: str) -> str:
         """An absolute URL of this API, as sellers' tools must call it."""

@@ -1,4 +1,5 @@
-"""Sellers' call-backs on their assignments: accept, decline, contacted, appointment, sold, lost.
+"""Sellers' call-backs on their assignments: accept, decline, contacted, appointment,
+reschedule, no-show, sold, lost, hand-back.
 
 The caller is the seller's token (role ``seller``); a seller acting on another seller's
 assignment gets 403, an illegal transition 409 (problem+json with the current status).
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Body, Depends
 
 from dispatch.assignments import callbacks
 from dispatch.assignments.schemas import (
@@ -17,7 +18,9 @@ from dispatch.assignments.schemas import (
     AssignmentOut,
     ContactedIn,
     DeclineIn,
+    HandBackIn,
     LostIn,
+    SoldIn,
 )
 from dispatch.assignments.step import Step
 from dispatch.deps import Seller, StepDep
@@ -107,9 +110,29 @@ async def appointment(body: AppointmentIn, own: OwnAssignment) -> AssignmentOut:
     )
 
 
-@router.post("/{assignment_id}/sold", response_model=AssignmentOut, responses=MOVE_PROBLEMS)
-async def sold(own: OwnAssignment) -> AssignmentOut:
-    return AssignmentOut.model_validate(await callbacks.sold(own.step, own.assignment))
+@router.post(
+    "/{assignment_id}/reschedule", response_model=AssignmentOut, responses=APPOINTMENT_PROBLEMS
+)
+async def reschedule(body: AppointmentIn, own: OwnAssignment) -> AssignmentOut:
+    """Move the appointment to a new time (and site); the previous one stays in the history."""
+    return AssignmentOut.model_validate(
+        await callbacks.reschedule(own.step, own.assignment, body.appointment_at, body.site_id)
+    )
+
+
+@router.post("/{assignment_id}/no-show", response_model=AssignmentOut, responses=MOVE_PROBLEMS)
+async def no_show(own: OwnAssignment) -> AssignmentOut:
+    """The prospect did not come (after the appointment's time): back to follow-ups."""
+    return AssignmentOut.model_validate(await callbacks.no_show(own.step, own.assignment))
+
+
+@router.post(
+    "/{assignment_id}/sold", response_model=AssignmentOut, responses=MOVE_WITH_BODY_PROBLEMS
+)
+async def sold(own: OwnAssignment, body: Annotated[SoldIn | None, Body()] = None) -> AssignmentOut:
+    """The prospect bought; the body (optional) gives the sale price."""
+    price = body.price_eur if body is not None else None
+    return AssignmentOut.model_validate(await callbacks.sold(own.step, own.assignment, price))
 
 
 @router.post(
@@ -117,3 +140,13 @@ async def sold(own: OwnAssignment) -> AssignmentOut:
 )
 async def lost(body: LostIn, own: OwnAssignment) -> AssignmentOut:
     return AssignmentOut.model_validate(await callbacks.lost(own.step, own.assignment, body.reason))
+
+
+@router.post(
+    "/{assignment_id}/hand-back", response_model=AssignmentOut, responses=MOVE_WITH_BODY_PROBLEMS
+)
+async def hand_back(body: HandBackIn, own: OwnAssignment) -> AssignmentOut:
+    """Give the lead back (not a loss): it is routed again, never to this seller this round."""
+    return AssignmentOut.model_validate(
+        await callbacks.hand_back(own.step, own.assignment, body.reason)
+    )

@@ -45,15 +45,11 @@ def shift_calendar(spec: str, timezone: str) -> BusinessCalendar:
     return _calendar(spec, timezone, None, (), False)
 
 
-@lru_cache(maxsize=1)
-def calling_rules() -> CallingRules:
-    return CallingRules()
-
-
-def in_legal_window(moment: datetime) -> datetime:
+def in_legal_window(moment: datetime, rules: CallingRules) -> datetime:
     """``moment`` if a seller may call then, else the start of the next legal calling window
-    (D223-9 hours, public holidays): a reminder never asks for a call at a forbidden time."""
-    return calling_rules().calendar.next_open(moment)
+    (D223-9 hours, public holidays; ``rules`` come from the shared ``CALLING_*`` settings, in the
+    consumer's zone): a reminder never asks for a call at a forbidden time."""
+    return rules.calendar.next_open(moment)
 
 
 def is_absent(seller: Seller, now: datetime) -> bool:

@@ -1,4 +1,6 @@
-"""Directory API (admin): sites, sellers, contact schedules and the vehicle stock."""
+"""Directory API (admin): sites, sellers, contact schedules and the vehicle stock. A site's
+calendar, when created or changed, is published (``site.calendar-changed.v1``); all of them can
+be published again on request."""
 
 from __future__ import annotations
 
@@ -9,10 +11,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from dispatch.deps import Admin, NowDep
+from dispatch.deps import Admin, NowDep, SettingsDep
+from dispatch.directory.calendar_events import calendar_of, publish_site_calendar, republish_all
 from dispatch.directory.calendars import site_calendar
 from dispatch.directory.repository import DirectoryRepository
 from dispatch.directory.schemas import (
+    CalendarsPublished,
     ScheduleIn,
     ScheduleOut,
     SellerCreated,
@@ -27,7 +31,7 @@ from dispatch.directory.schemas import (
 )
 from dispatch.models import ContactSchedule, Seller, Site, VehicleStock, infra
 from dispatch.problems import DirectoryConflict, UnknownSeller, UnknownSite
-from shared.api import AUTH_PROBLEMS, SessionDep, problem_responses
+from shared.api import AUTH_PROBLEMS, OutboxDep, SessionDep, problem_responses
 from shared.auth import store_token
 from shared.errors import InvalidRequest
 
@@ -53,24 +57,27 @@ def _site_out(site: Site, now_open: bool | None = None) -> SiteOut:
 
 
 @router.post("/sites", status_code=201, response_model=SiteOut, responses=WRITE_PROBLEMS)
-async def create_site(body: SiteIn, session: SessionDep, _: Admin, now: NowDep) -> SiteOut:
+async def create_site(
+    body: SiteIn, session: SessionDep, outbox: OutboxDep, _: Admin, now: NowDep
+) -> SiteOut:
     repo = DirectoryRepository(session)
     if await repo.site(body.id) is not None:
         raise DirectoryConflict("A site has this id already.")
     await _check_manager(repo, body.manager_seller_id)
     site = Site(
         **body.model_dump(exclude={"closures"}),
-        closures=[day.isoformat() for day in body.closures],
+        closures=sorted(day.isoformat() for day in body.closures),
         created_at=now,
         updated_at=now,
     )
     await repo.add(site)
+    await publish_site_calendar(session, outbox, site, "created", now)
     return _site_out(site, site_calendar(site).is_open(now))
 
 
 @router.put("/sites/{site_id}", response_model=SiteOut, responses=WRITE_PROBLEMS)
 async def replace_site(
-    site_id: str, body: SiteIn, session: SessionDep, _: Admin, now: NowDep
+    site_id: str, body: SiteIn, session: SessionDep, outbox: OutboxDep, _: Admin, now: NowDep
 ) -> SiteOut:
     repo = DirectoryRepository(session)
     site = await repo.site(site_id)
@@ -79,11 +86,23 @@ async def replace_site(
     if body.id != site_id:
         raise DirectoryConflict("The body's id differs from the path's.")
     await _check_manager(repo, body.manager_seller_id)
+    calendar_before = calendar_of(site)
     for name, value in body.model_dump(exclude={"closures", "id"}).items():
         setattr(site, name, value)
-    site.closures = [day.isoformat() for day in body.closures]
+    site.closures = sorted(day.isoformat() for day in body.closures)
     site.updated_at = now
+    if calendar_of(site) != calendar_before:
+        await publish_site_calendar(session, outbox, site, "updated", now)
     return _site_out(site, site_calendar(site).is_open(now))
+
+
+@router.post("/calendars/republish", response_model=CalendarsPublished)
+async def republish_calendars(
+    session: SessionDep, outbox: OutboxDep, settings: SettingsDep, _: Admin, now: NowDep
+) -> CalendarsPublished:
+    """Publish every site's calendar and the full-web pool's again (``site.calendar-changed.v1``,
+    change ``republished``), e.g. to build a new consumer from the events alone."""
+    return CalendarsPublished(published=await republish_all(session, outbox, settings, now))
 
 
 @router.get("/sites", response_model=list[SiteOut])

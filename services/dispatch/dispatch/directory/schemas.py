@@ -116,6 +116,12 @@ def _absences(absences: list[Absence]) -> list[Absence]:
     return ordered
 
 
+def merge_absence(absences: list[dict[str, str]], absence: Absence) -> list[Absence]:
+    """A seller's stored absences plus one more, ordered (ValueError when they overlap)."""
+    stored = [Absence.model_validate(entry) for entry in absences]
+    return _absences([*stored, absence])
+
+
 class SellerIn(_In):
     display_name: str = Field(min_length=1, max_length=120)
     mode: SellerMode
@@ -239,3 +245,7 @@ class VehicleOut(BaseModel):
     site_id: str
     make: str | None
     sold_at: datetime | None
+
+
+class CalendarsPublished(BaseModel):
+    published: int = Field(description="Calendars published: every site's and the full-web pool.")

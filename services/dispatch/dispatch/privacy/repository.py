@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from dispatch.models import (
     Assignment,
@@ -22,6 +22,19 @@ class PrivacyRepository(Repository):
     def add_contact_keys(self, lead_id: str, hashes: Sequence[str]) -> None:
         for digest in hashes:
             self.session.add(LeadContactKey(lead_id=lead_id, contact_hash=digest))
+
+    async def replace_contact_keys(self, lead_id: str, hashes: Sequence[str]) -> None:
+        """The lead's contact hashes after a rectification (the old ones go)."""
+        await self.session.execute(delete(LeadContactKey).where(LeadContactKey.lead_id == lead_id))
+        self.add_contact_keys(lead_id, hashes)
+
+    async def messages_of_lead(self, lead_id: str) -> Sequence[WebhookDelivery]:
+        """Every message kept for the lead (for retries, replay and the sellers' feed)."""
+        return (
+            await self.session.scalars(
+                select(WebhookDelivery).where(WebhookDelivery.lead_id == lead_id)
+            )
+        ).all()
 
     async def is_suppressed(self, hashes: Sequence[str]) -> bool:
         """Whether any of these contacts objected."""

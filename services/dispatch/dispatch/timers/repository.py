@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from dispatch.models import Timer
 from dispatch.timers.kinds import KINDS, TimerKind
@@ -43,14 +43,23 @@ class TimerRepository(Repository):
         lead_id: str | None = None,
         kinds: Sequence[TimerKind] = KINDS,
     ) -> None:
-        """Mark pending timers as cancelled (kept for the audit trail, never fired)."""
-        query = update(Timer).where(Timer.fired_at.is_(None), Timer.kind.in_(list(kinds)))
+        """Mark pending timers as cancelled (kept for the audit trail, never fired).
+
+        On PostgreSQL a timer being fired right now (claimed, so locked, by a runner) is
+        skipped rather than waited for: the runner waits for this step's locks (the assignment
+        or the lead) and then finds its timer obsolete. Waiting for it instead would deadlock
+        (the runner holds the timer and waits for the assignment, this step the reverse)."""
+        pending = select(Timer.id).where(Timer.fired_at.is_(None), Timer.kind.in_(list(kinds)))
         if assignment_id is not None:
-            query = query.where(Timer.assignment_id == assignment_id)
+            pending = pending.where(Timer.assignment_id == assignment_id)
         if lead_id is not None:
-            query = query.where(Timer.lead_id == lead_id)
+            pending = pending.where(Timer.lead_id == lead_id)
+        if self.session.get_bind().dialect.name == "postgresql":
+            pending = pending.with_for_update(skip_locked=True)
         await self.session.execute(
-            query.values(fired_at=now, outcome="cancelled", fired_by=None),
+            update(Timer)
+            .where(Timer.id.in_(pending.scalar_subquery()))
+            .values(fired_at=now, outcome="cancelled", fired_by=None),
             execution_options={"synchronize_session": False},
         )
 
@@ -70,6 +79,21 @@ class TimerRepository(Repository):
 
     async def get(self, timer_id: int) -> Timer | None:
         return await self.session.get(Timer, timer_id)
+
+    async def next_due(self, assignment_ids: Sequence[str], kind: TimerKind) -> dict[str, datetime]:
+        """The earliest pending timer of ``kind`` of each of these assignments."""
+        if not assignment_ids:
+            return {}
+        rows = await self.session.execute(
+            select(Timer.assignment_id, func.min(Timer.due_at))
+            .where(
+                Timer.assignment_id.in_(list(assignment_ids)),
+                Timer.kind == kind,
+                Timer.fired_at.is_(None),
+            )
+            .group_by(Timer.assignment_id)
+        )
+        return {assignment_id: due for assignment_id, due in rows.all() if assignment_id}
 
     async def pending(self, lead_id: str) -> Sequence[Timer]:
         return (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from dispatch.models import ManagerAlert, WebhookAttempt, WebhookDelivery
 from dispatch.webhooks.schemas import DeliveryStatus
@@ -40,17 +40,43 @@ class WebhookRepository(Repository):
             )
         ).all()
 
-    async def failed_between(
+    async def undelivered_between(
         self, seller_id: str, *, since: datetime, until: datetime | None
     ) -> Sequence[WebhookDelivery]:
-        """The seller's failed deliveries created since ``since`` (until ``until``)."""
+        """The seller's failed or held messages created since ``since`` (until ``until``)."""
         query = select(WebhookDelivery).where(
             WebhookDelivery.seller_id == seller_id,
-            WebhookDelivery.status == "failed",
+            WebhookDelivery.status.in_(("failed", "held")),
             WebhookDelivery.created_at >= since,
         )
         if until is not None:
             query = query.where(WebhookDelivery.created_at < until)
+        return (await self.session.scalars(query)).all()
+
+    async def seller_feed(
+        self,
+        seller_id: str,
+        *,
+        after: tuple[datetime, str] | None,
+        until: datetime,
+        limit: int,
+    ) -> Sequence[WebhookDelivery]:
+        """The seller's messages written after the keyset ``after`` (time, id) and by
+        ``until``, in the order written (``ix_webhook_delivery_seller``)."""
+        query = (
+            select(WebhookDelivery)
+            .where(WebhookDelivery.seller_id == seller_id, WebhookDelivery.created_at <= until)
+            .order_by(WebhookDelivery.created_at, WebhookDelivery.id)
+            .limit(limit)
+        )
+        if after is not None:
+            written_at, message_id = after
+            query = query.where(
+                or_(
+                    WebhookDelivery.created_at > written_at,
+                    and_(WebhookDelivery.created_at == written_at, WebhookDelivery.id > message_id),
+                )
+            )
         return (await self.session.scalars(query)).all()
 
     async def claim_due(self, now: datetime, limit: int) -> Sequence[WebhookDelivery]:

@@ -8,8 +8,10 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 # pending: to send (now or at ``next_attempt_at``); delivered: a 2xx; failed: attempts
-# exhausted, 410 Gone or the endpoint disabled (a replay makes it pending again).
-DeliveryStatus = Literal["pending", "delivered", "failed"]
+# exhausted, 410 Gone or the endpoint disabled (a replay makes it pending again); held: never
+# sent, the seller had no usable endpoint when it was written (disabled, or none): the seller's
+# feed shows it, and ``recover`` sends it once the endpoint is enabled.
+DeliveryStatus = Literal["pending", "delivered", "failed", "held"]
 
 
 class DeliveryOut(BaseModel):

@@ -21,9 +21,11 @@ from shared.tracing import current_traceparent
 
 # Webhook event types (Standard Webhooks: dot-separated, [a-zA-Z0-9_]).
 OFFERED = "assignment.offered"
+ASSIGNED = "assignment.assigned"  # a manager gave the seller the lead directly
 WITHDRAWN = "assignment.withdrawn"
 FOLLOWUP_DUE = "followup.due"
 ESCALATED = "lead.escalated"
+LEAD_UPDATED = "lead.updated"  # GDPR Art. 16: the prospect's corrected contact
 LEAD_ERASED = "lead.erased"  # GDPR: the seller's tool must delete the lead
 
 
@@ -50,27 +52,32 @@ async def queue_webhook(
     *,
     now: datetime,
     lead_id: str | None,
-) -> WebhookDelivery | None:
-    """Stage one message for the seller's tool; None when the seller has no usable endpoint."""
-    if not can_receive(seller):
-        return None
+) -> WebhookDelivery:
+    """Stage one message for the seller's tool. Without a usable endpoint (none, or disabled)
+    it is kept as ``held``: never sent, but in the seller's feed, and ``recover`` sends it once
+    the endpoint is enabled."""
+    sendable = can_receive(seller)
     delivery = WebhookDelivery(
         id=f"msg_{uuid.uuid4().hex}",
         seller_id=seller.id,
         lead_id=lead_id,
         event_type=event_type,
         body=render_body(event_type, data, now),
-        status="pending",
+        status="pending" if sendable else "held",
         attempts=0,
-        next_attempt_at=now,
+        next_attempt_at=now if sendable else None,
         last_status_code=None,
-        last_outcome=None,
+        last_outcome=None if sendable else _held_outcome(seller),
         created_at=now,
         delivered_at=None,
         traceparent=current_traceparent.get(),
     )
     WebhookRepository(session).add(delivery)
     return delivery
+
+
+def _held_outcome(seller: Seller) -> str:
+    return "endpoint_disabled" if seller.webhook_disabled_at is not None else "no_endpoint"
 
 
 async def disable_endpoint(
@@ -135,13 +142,16 @@ async def recover(
     until: datetime | None,
     now: datetime,
 ) -> int:
-    """Replay every failed delivery of the seller created since ``since`` (until ``until``)."""
+    """Send again every failed or held message of the seller created since ``since`` (until
+    ``until``)."""
     seller = await DirectoryRepository(session).seller(seller_id)
     if seller is None:
         raise UnknownSeller("No seller has this id.")
     if seller.webhook_disabled_at is not None or not seller.webhook_url:
         raise EndpointDisabled("The seller's endpoint is disabled; enable it first.")
-    failed = await WebhookRepository(session).failed_between(seller_id, since=since, until=until)
+    failed = await WebhookRepository(session).undelivered_between(
+        seller_id, since=since, until=until
+    )
     for delivery in failed:
         _reset(delivery, now)
     return len(failed)
