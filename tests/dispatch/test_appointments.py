@@ -71,6 +71,7 @@ async def test_a_rescheduled_appointment_keeps_its_history(
     assert datetime.fromisoformat(data["appointment_at"]) == second
     assert data["site_id"] == "vienne"
     assert len(await dispatch.events("lead.appointment-set.v1")) == 1
+    assert (await dispatch.admin.get("/v1/leads/nope/appointments")).status_code == 404
     # Moved again without a site: it stays where the last one was.
     third = second + timedelta(days=1)
     again = await client.post(f"{url}/reschedule", json={"appointment_at": third.isoformat()})
