@@ -1,7 +1,7 @@
 """manual assignment, appointments, sale price
 
 Revision ID: 49db2cf1c876
-Revises: 20ea59d82796
+Revises: 9d1b175562c1
 Create Date: 2026-12-02 14:08:55.986247
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "49db2cf1c876"
-down_revision: str | Sequence[str] | None = "20ea59d82796"
+down_revision: str | Sequence[str] | None = "9d1b175562c1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
