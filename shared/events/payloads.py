@@ -47,6 +47,12 @@ class LeadReceivedV1(EventPayload):
     contact: ContactV1
     vehicle: VehicleV1
     message: str | None = None
+    relay_email: str | None = Field(
+        default=None,
+        description="A marketplace's relay address (La Centrale, Leboncoin messaging): it "
+        "reaches the buyer but identifies nobody, so it is never used as an identity key. "
+        "Answers to the lead go there. Optional, added after v1 was first published.",
+    )
 
 
 # --- qualify: the digital operators' work -------------------------------------------------
@@ -375,3 +381,109 @@ class SiteCalendarChangedV1(EventPayload):
     closures: list[date] = Field(default_factory=list, description="Extra closed days.")
     change: Literal["created", "updated", "republished"]
     changed_at: datetime
+
+
+# -- messages to and from the prospect (issue 13) --------------------------------------------
+# Outgoing messages are qualify's (first answer, operator messages); the inbound channels are
+# ingest's (IMAP, POST /v1/sources/email, the SMS provider). Bodies travel only in
+# ``lead.message-received.v1`` (personal data); the other events carry ids, kinds and times.
+
+MessageChannel = Literal["email", "sms"]
+MessageKind = Literal["first_answer", "follow_up", "operator_reply"]
+MessageOutcome = Literal["delivered", "bounced", "failed", "unconfirmed", "cancelled"]
+BounceKind = Literal["hard", "soft"]
+OptOutVia = Literal["stop_reply", "one_click"]
+
+
+class LeadMessageSentV1(EventPayload):
+    """Qualify handed a message to the SMTP server or the SMS provider (no body, no address)."""
+
+    lead_id: str
+    message_id: str = Field(description="Qualify's id of the message (the key in its Message-ID).")
+    channel: MessageChannel
+    kind: MessageKind
+    operator_id: str | None = Field(
+        default=None, description="Id of the operator's token; None for an automatic message."
+    )
+    attempt_id: str | None = Field(
+        default=None, description="The contact attempt an operator's message was recorded as."
+    )
+    created_at: datetime = Field(description="When the message was decided (queued).")
+    sent_at: datetime = Field(description="When the server or provider accepted it.")
+
+
+class LeadMessageStatusChangedV1(EventPayload):
+    """A message reached a later state: delivered (SMS receipt), bounced (hard bounce), failed
+    (refused for good, or never handed over), unconfirmed (handed over but the answer was lost in
+    a crash: never resent), cancelled (expired, or the person opted out before it left)."""
+
+    lead_id: str
+    message_id: str
+    channel: MessageChannel
+    kind: MessageKind
+    status: MessageOutcome
+    reason: str | None = Field(
+        default=None,
+        description="A code, never a text from outside: hard_bounce, not_delivered, "
+        "permanent_error, gave_up, expired, opted_out, unreachable, crashed_mid_send…",
+    )
+    changed_at: datetime
+
+
+class LeadMessageReceivedV1(EventPayload):
+    """The prospect wrote back (an e-mail reply matched to the lead by its Reply-To plus-address
+    or the Message-ID it quotes, or an SMS reply). Published by ingest. Personal data: sender,
+    subject, text."""
+
+    lead_id: str
+    message_id: str = Field(
+        description="Ingest's id of the inbound message (stable: a redelivery has the same id)."
+    )
+    channel: MessageChannel
+    received_at: datetime
+    sender: str = Field(
+        max_length=320, description="The e-mail address or the E.164 number that wrote."
+    )
+    subject: str | None = Field(default=None, max_length=998)
+    text: str = Field(
+        max_length=20_000,
+        description="The new text of the reply (quoted history removed when "
+        "possible), cut to 20,000 characters.",
+    )
+    in_reply_to: str | None = Field(
+        default=None,
+        description="Qualify's message id this answers (the key of our Message-ID it quotes), "
+        "when known.",
+    )
+    email_message_id: str | None = Field(
+        default=None,
+        max_length=998,
+        description="The reply's own Message-ID header (e-mail), so that an answer to it "
+        "threads in the prospect's mail client.",
+    )
+    stop_request: bool = Field(
+        default=False,
+        description='The reply asks to stop messages (an SMS "STOP", or an e-mail to the '
+        "List-Unsubscribe mailto address).",
+    )
+
+
+class LeadMessageBouncedV1(EventPayload):
+    """A delivery status notification came back for one of our e-mails. Published by ingest."""
+
+    lead_id: str
+    message_id: str = Field(description="Qualify's message id, from our Message-ID in the DSN.")
+    bounce: BounceKind = Field(description="hard: failed with a 5.x.x status; soft: 4.x.x/delayed.")
+    status: str | None = Field(default=None, max_length=16, description='e.g. "5.1.1"')
+    smtp_code: int | None = Field(default=None, description="e.g. 550, when the DSN names one.")
+    bounced_at: datetime
+
+
+class LeadOptedOutV1(EventPayload):
+    """The prospect asked qualify's messages to stop on a channel (an SMS STOP, an e-mail
+    unsubscribe reply, or the one-click unsubscribe link). crm records it as an objection."""
+
+    lead_id: str
+    channel: MessageChannel
+    via: OptOutVia
+    opted_out_at: datetime

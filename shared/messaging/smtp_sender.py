@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 import ssl
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
+from typing import Any
 
 import aiosmtplib
 
@@ -96,6 +97,29 @@ def classify_smtp_error(exc: BaseException) -> SendError:
     return TransientSendError(f"SMTP failure ({type(exc).__name__})")
 
 
+BeforeData = Callable[[], Awaitable[None]]
+
+
+class _HookedSMTP(aiosmtplib.SMTP):
+    """An SMTP client that awaits a hook just before DATA: the envelope was accepted (MAIL,
+    RCPT), nothing is irreversible yet; from DATA's final dot on, the server may hold the
+    message."""
+
+    def __init__(self, *args: Any, before_data: BeforeData, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._before_data = before_data
+
+    async def data(self, message: str | bytes, /, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+        await self._before_data()
+        return await super().data(message, **kwargs)
+
+
+class _HookFailed(Exception):
+    def __init__(self, error: BaseException) -> None:
+        super().__init__("before_data failed")
+        self.error = error
+
+
 class SmtpSender:
     """Sends ``EmailMessage``s through the configured server."""
 
@@ -106,10 +130,12 @@ class SmtpSender:
     def configured(self) -> bool:
         return bool(self.settings.smtp_host)
 
-    def _client(self) -> aiosmtplib.SMTP:
+    def _client(self, before_data: BeforeData | None = None) -> aiosmtplib.SMTP:
         settings = self.settings
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
-        return aiosmtplib.SMTP(
+        options: dict[str, Any] = {} if before_data is None else {"before_data": before_data}
+        return (aiosmtplib.SMTP if before_data is None else _HookedSMTP)(
+            **options,
             hostname=settings.smtp_host,
             port=settings.smtp_port,
             use_tls=settings.smtp_tls == "tls",
@@ -127,19 +153,38 @@ class SmtpSender:
         *,
         envelope_from: str | None = None,
         recipients: Sequence[str] | None = None,
+        before_data: BeforeData | None = None,
     ) -> SentEmail:
         """Hand ``message`` over; raises ``TransientSendError`` (retry later) or
         ``PermanentSendError``. ``envelope_from`` (the Return-Path, where bounces go) defaults to
-        From; ``recipients`` to To/Cc/Bcc."""
+        From; ``recipients`` to To/Cc/Bcc.
+
+        ``before_data`` is awaited once the server accepted the envelope, just before DATA (the
+        one irreversible step): a sender records there that the message may now leave. An
+        exception it raises aborts the transaction (nothing is sent) and propagates unchanged.
+        A failure after it without a server reply (``code`` None: connection lost, timeout) is
+        ambiguous: the server may hold the message."""
         if not self.configured:
             raise NotConfigured("SMTP not configured (smtp_host unset)")
         if not recipients and not any(message.get_all(name) for name in ("To", "Cc", "Bcc")):
             raise PermanentSendError("message without recipient")
+        hook: BeforeData | None = None
+        if before_data is not None:
+            hooked = before_data
+
+            async def hook() -> None:
+                try:
+                    await hooked()
+                except Exception as exc:
+                    raise _HookFailed(exc) from exc
+
         try:
-            async with self._client() as client:
+            async with self._client(hook) as client:
                 refused, response = await client.send_message(
                     message, sender=envelope_from, recipients=recipients
                 )
+        except _HookFailed as failed:
+            raise failed.error from None
         except ValueError:
             raise PermanentSendError("message without sender or recipient") from None
         except Exception as exc:

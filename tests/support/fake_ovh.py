@@ -219,6 +219,18 @@ class FakeOvh:
                 }
             )
 
+        @app.get("/1.0/sms/{service}/outgoing")
+        async def outgoing_ids(service: str, tag: str | None = None) -> Response:
+            if (missing := known(service)) is not None:
+                return missing
+            return JSONResponse(
+                sorted(
+                    message_id
+                    for message_id, sms in self.outgoing.items()
+                    if tag is None or sms["tag"] == tag
+                )
+            )
+
         @app.get("/1.0/sms/{service}/outgoing/{message_id}")
         async def outgoing(service: str, message_id: int) -> Response:
             if (missing := known(service)) is not None:

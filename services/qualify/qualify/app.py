@@ -1,4 +1,5 @@
-"""Qualify: the digital operators' API (queue, claims, attempts, qualification)."""
+"""Qualify: the digital operators' API (queue, claims, attempts, qualification, messages to the
+prospect and their templates)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,18 @@ from fastapi import FastAPI
 from qualify.attempts.router import router as attempts_router
 from qualify.claims.router import router as claims_router
 from qualify.leads.router import router as leads_router
+from qualify.messages.channels import sms_provider
+from qualify.messages.compose import Composer
+from qualify.messages.public_router import router as public_router
+from qualify.messages.receipts import ReceiptCallback
+from qualify.messages.router import router as messages_router
 from qualify.models import infra
 from qualify.operators.router import router as operators_router
 from qualify.policy import Policy
 from qualify.qualification.router import router as qualification_router
 from qualify.queue.router import router as queue_router
 from qualify.settings import QualifySettings
+from qualify.templates.router import router as templates_router
 from shared.app import create_service_app
 from shared.clock import Clock, utcnow
 from shared.runtime import Runtime
@@ -29,7 +36,20 @@ def create_app(settings: QualifySettings, *, clock: Clock = utcnow) -> FastAPI:
     @asynccontextmanager
     async def provide_policy(runtime: Runtime[Any]) -> AsyncIterator[None]:
         runtime.provide(policy)  # routers take it as PolicyDep
+        runtime.provide(Composer(settings, policy))  # ComposerDep: messages, templates
         yield
+
+    @asynccontextmanager
+    async def provide_receipts(runtime: Runtime[Any]) -> AsyncIterator[None]:
+        provider = sms_provider(settings)
+        secret = settings.message_sms_receipt_secret
+        runtime.provide(
+            ReceiptCallback(provider, secret.get_secret_value() if secret is not None else None)
+        )
+        try:
+            yield
+        finally:
+            await provider.aclose()
 
     return create_service_app(
         settings,
@@ -41,11 +61,14 @@ def create_app(settings: QualifySettings, *, clock: Clock = utcnow) -> FastAPI:
             qualification_router,
             leads_router,
             operators_router,
+            messages_router,
+            templates_router,
+            public_router,
         ],
         title="VO leads — qualify",
         description="The digital operators' work queue and qualification API.",
         clock=_in_utc(clock),
-        lifespan_hooks=[provide_policy],
+        lifespan_hooks=[provide_policy, provide_receipts],
     )
 
 

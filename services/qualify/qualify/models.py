@@ -6,18 +6,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from qualify.leads.state import LeadStatus
+from qualify.messages.state import (
+    BlockReason,
+    MessageStatus,
+    TemplateKind,
+)
 from shared.db import add_infra_tables, make_metadata
 from shared.db.types import UtcDateTime
 from shared.events.payloads import (
     AttemptOutcome,
+    BounceKind,
     ContactChannel,
     DisqualificationReason,
     LeadKind,
     LeadSource,
+    MessageChannel,
+    MessageKind,
 )
 
 
@@ -58,6 +66,12 @@ class QueuedLead(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     ad_ref: Mapped[str | None] = mapped_column(String(100))
     message: Mapped[str | None] = mapped_column(Text)
+    # What the messages to the prospect need (templates, a marketplace's relay address).
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    vehicle: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    relay_email: Mapped[str | None] = mapped_column(String(254))
+    # Replies of the prospect no operator has marked read (conversation).
+    unread_replies: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     enqueued_at: Mapped[datetime] = mapped_column(UtcDateTime())
     claimed_by: Mapped[str | None] = mapped_column(String(36))
     claimed_by_name: Mapped[str | None] = mapped_column(String(120))
@@ -121,3 +135,117 @@ class SuppressedContact(Base):
     contact_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     reason: Mapped[str] = mapped_column(String(32))
     suppressed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+# -- messages to and from the prospect (qualify/messages, qualify/templates) -----------------
+
+
+class MessageTemplate(Base):
+    """An admin's override of a built-in template, for every lead, a site, a source or both.
+    ``scope`` is the unique key of (site, source): NULLs are distinct in unique indexes."""
+
+    __tablename__ = "message_template"
+    __table_args__ = (UniqueConstraint("kind", "channel", "scope"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[TemplateKind] = mapped_column(String(32))
+    channel: Mapped[MessageChannel] = mapped_column(String(8))
+    site: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[LeadSource | None] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(120))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_by: Mapped[str] = mapped_column(String(36))
+
+
+class OutgoingMessage(Base):
+    """A message to the prospect, written in the transaction that decided it (an outbox of
+    messages) and sent by the worker's sender. Personal data: address, subject, bodies.
+
+    ``dedupe_key`` makes an automatic message unique per lead, kind and channel. A send is a
+    claim (``claim_token``, ``lease_expires_at``) committed before any network call;
+    ``handed_over_at`` is committed just before the irreversible step (SMTP DATA, the provider's
+    POST): an expired claim without it is safe to retry, one with it is never blindly resent
+    (docs/messaging.md).
+    """
+
+    __tablename__ = "outgoing_message"
+    __table_args__ = (
+        Index("ix_outgoing_message_due", "status", "next_attempt_at"),
+        Index("ix_outgoing_message_lead", "lead_id", "created_at"),
+        Index("ix_outgoing_message_provider_id", "provider_message_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    lead_id: Mapped[str] = mapped_column(ForeignKey("queued_lead.lead_id", ondelete="CASCADE"))
+    dedupe_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    kind: Mapped[MessageKind] = mapped_column(String(32))
+    channel: Mapped[MessageChannel] = mapped_column(String(8))
+    status: Mapped[MessageStatus] = mapped_column(String(16))
+    operator_id: Mapped[str | None] = mapped_column(String(36))
+    attempt_id: Mapped[str | None] = mapped_column(String(36))
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    message_id_header: Mapped[str | None] = mapped_column(String(255))
+    in_reply_to: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    handed_over_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    provider_message_id: Mapped[str | None] = mapped_column(String(100))
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    waiting_reason: Mapped[str | None] = mapped_column(String(40))
+    reason: Mapped[str | None] = mapped_column(String(40))
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    bounce: Mapped[BounceKind | None] = mapped_column(String(8))
+    bounce_status: Mapped[str | None] = mapped_column(String(16))
+    bounced_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    receipt_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class IncomingMessage(Base):
+    """A reply of the prospect (``lead.message-received.v1``). Personal data: sender, bodies."""
+
+    __tablename__ = "incoming_message"
+    __table_args__ = (
+        UniqueConstraint("channel", "source_message_id"),
+        Index("ix_incoming_message_lead", "lead_id", "received_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    lead_id: Mapped[str] = mapped_column(ForeignKey("queued_lead.lead_id", ondelete="CASCADE"))
+    channel: Mapped[MessageChannel] = mapped_column(String(8))
+    source_message_id: Mapped[str] = mapped_column(String(100))
+    sender: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(998))
+    text: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    in_reply_to: Mapped[str | None] = mapped_column(String(36))
+    message_id_header: Mapped[str | None] = mapped_column(String(998))
+    stop_request: Mapped[bool] = mapped_column(Boolean, default=False)
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    read_by: Mapped[str | None] = mapped_column(String(36))
+
+
+class BlockedContact(Base):
+    """A phone or address qualify must not write to on one channel: the person said STOP or
+    unsubscribed, or the address bounced hard. The keyed hash only (it survives erasure, as the
+    do-not-contact list does: it is what keeps the opt-out honoured)."""
+
+    __tablename__ = "blocked_contact"
+
+    contact_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[MessageChannel] = mapped_column(String(8), primary_key=True)
+    reason: Mapped[BlockReason] = mapped_column(String(16))
+    blocked_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -8,13 +8,24 @@ from typing import ClassVar
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from qualify.messages.settings import MessagingSettings
 from shared.business_time import DEFAULT_CALL_CENTRE_HOURS, parse_weekly_hours
+from shared.messaging.settings import LeadTokenSettings, OvhSmsSettings, SmtpSettings
 from shared.settings import CallingRulesSettings, ServiceSettings
 
 
-class QualifySettings(CallingRulesSettings, ServiceSettings):
+class QualifySettings(
+    CallingRulesSettings,
+    ServiceSettings,
+    MessagingSettings,
+    SmtpSettings,
+    LeadTokenSettings,
+    OvhSmsSettings,
+):
     """The legal calling rules come from ``CallingRulesSettings``: unprefixed ``CALLING_*``
-    variables, the same configuration dispatch reads."""
+    variables, the same configuration dispatch reads. The messages to the prospect read
+    ``QUALIFY_MESSAGE_*``, ``QUALIFY_SMTP_*``, ``QUALIFY_OVH_*`` and ``QUALIFY_LEAD_TOKEN_KEY``
+    (docs/messaging.md)."""
 
     model_config = SettingsConfigDict(env_prefix="QUALIFY_", extra="ignore", frozen=True)
     service_name: ClassVar[str] = "qualify"

@@ -1,15 +1,21 @@
-"""Qualify's worker: the outbox relay, the queue's consumer of lead events, erasure."""
+"""Qualify's worker: the outbox relay, the queue's consumer of lead events (new leads and their
+first answer, the prospect's replies and bounces), erasure and export, the do-not-contact list,
+and the messaging loops (the sender, SMS receipts)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from qualify.messages.compose import Composer
+from qualify.messages.handlers import bounce_handler, reply_handler
+from qualify.messages.loops import FirstAnswerStep, messaging_loops
+from qualify.messages.wakeup import SenderWakeup
 from qualify.models import metadata
 from qualify.policy import Policy
 from qualify.queue.handlers import lead_received_handler
 from qualify.settings import QualifySettings
 from qualify.suppression.handlers import on_contact_suppressed
-from shared.consumer import EventConsumer, build_consumer
+from shared.consumer import build_consumer
 from shared.events import Topics
 from shared.privacy import (
     CONTACT_SUPPRESSED,
@@ -18,16 +24,27 @@ from shared.privacy import (
     privacy_consumer,
 )
 from shared.runtime import Runtime
+from shared.worker import Loop
 
 
-def consumers(runtime: Runtime[QualifySettings]) -> Sequence[EventConsumer]:
-    policy = Policy.from_settings(runtime.settings)
+def consumers(runtime: Runtime[QualifySettings]) -> Sequence[Loop]:
+    settings = runtime.settings
+    policy = Policy.from_settings(settings)
+    composer = Composer(settings, policy)
+    wakeup = SenderWakeup()  # the consumer's new messages wake the sender at once
+    key = settings.privacy_hmac_key.get_secret_value().encode()
     return [
         build_consumer(
             runtime,
             name="qualify.queue",
             topics=[Topics.LEADS],
-            handlers={"lead.received.v1": lead_received_handler(policy, runtime.clock)},
+            handlers={
+                "lead.received.v1": lead_received_handler(
+                    policy, runtime.clock, FirstAnswerStep(composer, wakeup)
+                ),
+                "lead.message-received.v1": reply_handler(runtime.outbox, runtime.clock, key),
+                "lead.message-bounced.v1": bounce_handler(runtime.outbox, runtime.clock, key),
+            },
         ),
         privacy_consumer(
             runtime,
@@ -35,4 +52,5 @@ def consumers(runtime: Runtime[QualifySettings]) -> Sequence[EventConsumer]:
             export=lead_scoped_exporter(metadata),
             extra_handlers={CONTACT_SUPPRESSED: on_contact_suppressed},
         ),
+        *messaging_loops(runtime, composer, wakeup),
     ]

@@ -12,6 +12,9 @@
   2 not delivered, 4 buffered, 8 accepted by the operator, 16 refused by the operator) in the
   query string. Asked: ``GET /sms/{serviceName}/outgoing/{id}`` (``deliveryReceipt``, same codes,
   0 while none came back).
+- Finding a sent SMS by its ``tag`` (our message key): ``GET /sms/{serviceName}/outgoing?tag=…``
+  lists the ids (``find_sent``), so that a sender that crashed after the POST learns whether it
+  left instead of sending it again.
 - Inbound messages (replies to the short number used when no sender name is set,
   ``senderForResponse``): ``GET /sms/{serviceName}/incoming`` lists ids, ``GET …/incoming/{id}``
   gives ``{id, creationDatetime, message, sender, tag, credits}``, ``DELETE …/incoming/{id}``
@@ -29,6 +32,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -248,6 +252,16 @@ class OvhSmsProvider:
             provider_message_id=ids[0],
             credits=float(credits) if isinstance(credits, int | float) else None,
         )
+
+    async def find_sent(self, tag: str) -> list[str]:
+        """Ids of the SMS sent with ``tag`` (``GET /sms/{serviceName}/outgoing?tag=…``): whether
+        a message whose sending report was lost (a crash after the POST) did leave."""
+        path = self._service_path("/outgoing") + "?" + urlencode({"tag": tag})
+        response = await self._call("GET", path)
+        try:
+            return [str(int(value)) for value in response.json()]
+        except (ValueError, TypeError):
+            raise InvalidProviderPayload("OVH outgoing list unreadable") from None
 
     async def set_delivery_callback(self, url: str) -> None:
         """Point the SMS account's delivery receipts at ``url`` (``PUT /sms/{serviceName}``)."""

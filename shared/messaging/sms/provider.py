@@ -75,6 +75,11 @@ class SmsProvider(Protocol):
         """The current state of a sent message, asked of the provider."""
         ...
 
+    async def find_sent(self, tag: str) -> list[str]:
+        """Provider ids of the messages sent with ``tag`` (``OutgoingSms.tag``): after a crash
+        between the send call and its record, whether the message left."""
+        ...
+
     async def fetch_inbound(self) -> list[InboundSms]:
         """Inbound messages waiting at the provider (until ``acknowledge_inbound``)."""
         ...

@@ -72,7 +72,7 @@ async def record(
 
     if body.channel in ("phone", "sms") and not lead.phone:
         raise MissingContactDetail("The lead has no phone number.", channel=body.channel)
-    if body.channel == "email" and not lead.email:
+    if body.channel == "email" and not (lead.email or lead.relay_email):
         raise MissingContactDetail("The lead has no e-mail address.", channel=body.channel)
 
     exemption: str | None = None

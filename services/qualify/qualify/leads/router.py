@@ -6,32 +6,20 @@ sees every lead.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter
 
 from qualify.attempts.router import attempt_out
-from qualify.deps import Operator, is_manager
+from qualify.deps import Operator
 from qualify.leads import state
+from qualify.leads.access import can_read
 from qualify.leads.repository import LeadRepository
 from qualify.leads.schemas import ClaimState, ContactOut, DisqualificationState, LeadOut
-from qualify.models import QueuedLead
 from qualify.problems import LeadNotFound
 from qualify.qualification.schemas import QualificationIn, QualificationOut
 from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
-from shared.auth import Principal
 from shared.errors import Forbidden, InvalidRequest
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"], responses=AUTH_PROBLEMS)
-
-
-def _visible(lead: QueuedLead, principal: Principal, now: datetime) -> bool:
-    if is_manager(principal):
-        return True
-    me = principal.token_id
-    if not lead.is_open:
-        return lead.handled_by == me
-    return lead.claimed_by == me or not state.has_active_claim(lead, now)
 
 
 @router.get(
@@ -50,7 +38,7 @@ async def get_lead(lead_id: str, session: SessionDep, principal: Operator, now: 
     lead = await repository.get(lead_id)
     if lead is None:
         raise LeadNotFound()
-    if not _visible(lead, principal, now):
+    if not can_read(lead, principal, now):
         raise Forbidden("This lead is another operator's; a manager may read it.")
     attempts = await repository.attempts(lead_id)
     qualification = await repository.qualification(lead_id)
@@ -75,7 +63,13 @@ async def get_lead(lead_id: str, session: SessionDep, principal: Operator, now: 
         received_at=lead.received_at,
         due_at=lead.due_at,
         overdue=lead.is_open and lead.due_at < now and lead.first_attempt_at is None,
-        contact=ContactOut(full_name=lead.full_name, phone=lead.phone, email=lead.email),
+        contact=ContactOut(
+            full_name=lead.full_name,
+            phone=lead.phone,
+            email=lead.email,
+            relay_email=lead.relay_email,
+        ),
+        unread_replies=lead.unread_replies,
         ad_ref=lead.ad_ref,
         message=lead.message,
         claim=claim,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from qualify.attempts.schemas import AttemptOut
 from qualify.leads.state import LeadStatus
@@ -16,6 +16,9 @@ class ContactOut(BaseModel):
     full_name: str | None
     phone: str | None
     email: str | None
+    relay_email: str | None = Field(
+        default=None, description="A marketplace's relay address: messages go there."
+    )
 
 
 class ClaimState(BaseModel):
@@ -40,6 +43,9 @@ class LeadOut(BaseModel):
     due_at: datetime
     overdue: bool
     contact: ContactOut
+    unread_replies: int = Field(
+        default=0, description="Replies of the prospect not marked read (conversation)."
+    )
     ad_ref: str | None
     message: str | None
     claim: ClaimState | None

@@ -15,42 +15,51 @@ from shared.clock import Clock
 from shared.events import Envelope
 from shared.events.payloads import LeadReceivedV1
 
+# The first answer to a new lead (qualify.messages), decided in the transaction that queues it.
+FirstAnswer = Callable[[AsyncSession, QueuedLead, datetime], Awaitable[object]]
+
 
 def lead_received_handler(
-    policy: Policy, clock: Clock
+    policy: Policy, clock: Clock, first_answer: FirstAnswer | None = None
 ) -> Callable[[AsyncSession, Envelope], Awaitable[None]]:
     async def on_lead_received(session: AsyncSession, envelope: Envelope) -> None:
         event = LeadReceivedV1.model_validate(envelope.data)
-        await queue_lead(session, policy, event, now=clock())
+        now = clock()
+        lead = await queue_lead(session, policy, event, now=now)
+        if lead is not None and first_answer is not None:
+            await first_answer(session, lead, now)  # a new lead only: never on a replay
 
     return on_lead_received
 
 
 async def queue_lead(
     session: AsyncSession, policy: Policy, event: LeadReceivedV1, *, now: datetime
-) -> bool:
+) -> QueuedLead | None:
     """Queue the lead, due ``first_contact_minutes`` business minutes after receipt. Idempotent:
-    a lead re-published under a new event id is already queued (returns False)."""
+    a lead re-published under a new event id is already queued (returns None)."""
     repository = LeadRepository.from_session(session)
     if await repository.get(event.lead_id) is not None:
-        return False
-    repository.add(
-        QueuedLead(
-            lead_id=event.lead_id,
-            status=WAITING,
-            is_open=True,
-            kind=event.kind,
-            source=event.source,
-            received_at=event.received_at,
-            due_at=policy.due_at(event.source, event.received_at),
-            full_name=event.contact.full_name,
-            phone=event.contact.phone,
-            email=event.contact.email,
-            ad_ref=event.vehicle.ad_ref,
-            message=event.message,
-            enqueued_at=now,
-            attempt_count=0,
-            unanswered_count=0,
-        )
+        return None
+    lead = QueuedLead(
+        lead_id=event.lead_id,
+        status=WAITING,
+        is_open=True,
+        kind=event.kind,
+        source=event.source,
+        received_at=event.received_at,
+        due_at=policy.due_at(event.source, event.received_at),
+        full_name=event.contact.full_name,
+        phone=event.contact.phone,
+        email=event.contact.email,
+        ad_ref=event.vehicle.ad_ref,
+        message=event.message,
+        first_name=event.contact.first_name,
+        vehicle=event.vehicle.model_dump(exclude_none=True) or None,
+        relay_email=event.relay_email,
+        unread_replies=0,
+        enqueued_at=now,
+        attempt_count=0,
+        unanswered_count=0,
     )
-    return True
+    repository.add(lead)
+    return lead

@@ -92,6 +92,7 @@ def queue_item(row: QueuedLead, now: datetime) -> QueueItem:
         due_at=row.due_at,
         overdue=row.due_at < now,
         attempt_count=row.attempt_count,
+        unread_replies=row.unread_replies,
         full_name=row.full_name,
         phone=row.phone,
         email=row.email,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from qualify.leads.state import LeadStatus
 from shared.events.payloads import LeadKind, LeadSource
@@ -20,6 +20,9 @@ class QueueItem(BaseModel):
     due_at: datetime
     overdue: bool
     attempt_count: int
+    unread_replies: int = Field(
+        default=0, description="Replies of the prospect not marked read (conversation)."
+    )
     full_name: str | None
     phone: str | None
     email: str | None

@@ -1,11 +1,17 @@
-"""Whether a lead's contact is on the do-not-contact list."""
+"""Whether a lead's contact is on the do-not-contact list (crm's objections, the whole
+person), or blocked on one channel in qualify (an SMS STOP, an unsubscribe, a hard bounce)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qualify.messages.state import BlockReason
 from qualify.models import QueuedLead
 from qualify.suppression.repository import SuppressionRepository
+from shared.events.payloads import MessageChannel
 from shared.privacy import contact_hash
 
 
@@ -14,3 +20,33 @@ async def is_suppressed(session: AsyncSession, lead: QueuedLead, key: bytes) -> 
     if not hashes:
         return False
     return await SuppressionRepository.from_session(session).any_listed(hashes)
+
+
+def address_hash(address: str, key: bytes) -> str:
+    """The keyed hash of a phone (E.164) or e-mail address (case-folded)."""
+    return contact_hash(address.strip().casefold() if "@" in address else address.strip(), key)
+
+
+async def blocked_reason(
+    session: AsyncSession, channel: MessageChannel, addresses: Sequence[str], key: bytes
+) -> BlockReason | None:
+    """Why ``channel`` is blocked for one of ``addresses`` (STOP, unsubscribe, hard bounce)."""
+    found = await SuppressionRepository.from_session(session).blocked(
+        [address_hash(address, key) for address in addresses if address], channel
+    )
+    return next(iter(found.values()), None)
+
+
+async def block(
+    session: AsyncSession,
+    channel: MessageChannel,
+    addresses: Sequence[str],
+    *,
+    reason: BlockReason,
+    at: datetime,
+    key: bytes,
+) -> None:
+    hashes = sorted({address_hash(address, key) for address in addresses if address})
+    await SuppressionRepository.from_session(session).block(
+        hashes, channel=channel, reason=reason, at=at
+    )

@@ -1,0 +1,101 @@
+"""The automatic first answer to a new lead: one e-mail (to the lead's address, or the
+marketplace's relay) and, to a mobile number, one SMS, saying when the dealer will call.
+
+Decided in the transaction that queues the lead (``lead.received.v1``, a new lead only: a replay
+queues nothing), at any hour: it answers the person's own request, which is not canvassing. Never
+to a person on the do-not-contact list, nor on a channel they blocked (STOP, unsubscribe, hard
+bounce); never twice for one lead (``dedupe_key``: one row per lead, kind and channel, whatever
+retries, restarts and replicas do).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qualify.messages.compose import Composer, facts_of
+from qualify.messages.repository import MessageRepository
+from qualify.messages.service import contact_addresses, destination, new_message
+from qualify.models import OutgoingMessage, QueuedLead
+from qualify.suppression.service import blocked_reason, is_suppressed
+from qualify.templates.defaults import DEFAULTS
+from shared.errors import InvalidRequest
+from shared.events.payloads import MessageChannel
+
+log = structlog.get_logger(__name__)
+
+
+async def schedule_first_answer(
+    session: AsyncSession, composer: Composer, lead: QueuedLead, *, now: datetime
+) -> list[OutgoingMessage]:
+    """Queue the first answer of ``lead``; the rows this call wrote (none when it was already
+    decided, or nothing may be sent)."""
+    settings = composer.settings
+    key = settings.privacy_hmac_key.get_secret_value().encode()
+    if await is_suppressed(session, lead, key):
+        log.info("first_answer.skipped", lead_id=lead.lead_id, reason="suppressed")
+        return []
+    channels: list[MessageChannel] = []
+    if settings.message_first_answer_email:
+        channels.append("email")
+    if settings.message_first_answer_sms:
+        channels.append("sms")
+    repository = MessageRepository.from_session(session)
+    written: list[OutgoingMessage] = []
+    for channel in channels:
+        to = destination(lead, channel)
+        if to is None:
+            continue
+        if await blocked_reason(session, channel, contact_addresses(lead, channel), key):
+            log.info(
+                "first_answer.skipped", lead_id=lead.lead_id, channel=channel, reason="blocked"
+            )
+            continue
+        try:
+            composed = await composer.compose(
+                session,
+                kind="first_answer",
+                channel=channel,
+                lead_id=lead.lead_id,
+                facts=facts_of(lead),
+                site=lead.site,
+                source=lead.source,
+                now=now,
+            )
+        except InvalidRequest:
+            # An override that no longer checks (saved before a variable was retired) must not
+            # hold the lead back: the built-in default answers instead.
+            log.warning("first_answer.template_invalid", lead_id=lead.lead_id, channel=channel)
+            composed = await composer.compose(
+                session,
+                kind="first_answer",
+                channel=channel,
+                lead_id=lead.lead_id,
+                facts=facts_of(lead),
+                site=lead.site,
+                source=lead.source,
+                now=now,
+                content=DEFAULTS[("first_answer", channel)],
+            )
+        message = new_message(
+            composer,
+            lead,
+            composed,
+            kind="first_answer",
+            channel=channel,
+            to=to,
+            now=now,
+            valid_for=timedelta(minutes=settings.message_first_answer_valid_minutes),
+            unique=True,
+        )
+        if await repository.add_once(message):
+            written.append(message)
+    if written:
+        log.info(
+            "first_answer.queued",
+            lead_id=lead.lead_id,
+            channels=[message.channel for message in written],
+        )
+    return written

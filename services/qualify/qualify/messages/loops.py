@@ -1,0 +1,143 @@
+"""The worker's messaging loops: the sender (woken at once by the worker's own consumer, else
+polling) and the SMS receipts poller (which also points the provider's receipt callback at us)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qualify.messages.channels import EmailChannel, SmsChannel, sms_provider
+from qualify.messages.compose import Composer
+from qualify.messages.first_answer import schedule_first_answer
+from qualify.messages.metrics import MessagingMetrics
+from qualify.messages.receipts import ReceiptPoller
+from qualify.messages.sender import MessageSender
+from qualify.messages.wakeup import SenderWakeup
+from qualify.models import QueuedLead
+from qualify.settings import QualifySettings
+from shared.jobs import StepLoop
+from shared.messaging.sms.ovh import OvhSmsProvider
+from shared.messaging.smtp_sender import SmtpSender
+from shared.redact import safe_error_text
+from shared.runtime import Runtime
+from shared.worker import Loop
+
+log = structlog.get_logger(__name__)
+
+_PAUSE_AFTER_ERROR_S = 5.0
+
+
+class FirstAnswerStep:
+    """The queue consumer's hook on a new lead: decide the first answer in its transaction, and
+    wake the sender once that transaction committed."""
+
+    def __init__(self, composer: Composer, wakeup: SenderWakeup) -> None:
+        self._composer = composer
+        self._wakeup = wakeup
+
+    async def __call__(self, session: AsyncSession, lead: QueuedLead, now: datetime) -> None:
+        written = await schedule_first_answer(session, self._composer, lead, now=now)
+        if written:
+            self._wakeup.notify_after_commit(session)
+
+
+class SenderLoop:
+    """Runs the sender until stopped: a full batch goes on at once; otherwise it waits for a
+    wake-up (a message this process decided) or the poll interval. A stop lets the sends in
+    flight finish (their answers are recorded)."""
+
+    name = "qualify.messages"
+
+    def __init__(
+        self,
+        runtime: Runtime[QualifySettings],
+        composer: Composer,
+        wakeup: SenderWakeup,
+        metrics: MessagingMetrics | None = None,
+    ) -> None:
+        self._runtime = runtime
+        self._composer = composer
+        self._wakeup = wakeup
+        self._metrics = metrics
+
+    async def run(self, stop: asyncio.Event) -> None:
+        runtime = self._runtime
+        settings = runtime.settings
+        provider = sms_provider(settings)
+        sender = MessageSender(
+            runtime.session_factory,
+            settings,
+            {
+                "email": EmailChannel(SmtpSender(settings), self._composer),
+                "sms": SmsChannel(provider),
+            },
+            outbox=runtime.outbox,
+            clock=runtime.clock,
+            metrics=self._metrics,
+        )
+        try:
+            while not stop.is_set():
+                self._wakeup.clear()  # a wake-up during the pass makes the next wait return
+                try:
+                    claimed = await sender.send_due()
+                except Exception as exc:
+                    log.error("message.sender_failed", error=safe_error_text(exc))
+                    pause = _PAUSE_AFTER_ERROR_S
+                else:
+                    pause = (
+                        0.0 if claimed >= sender.batch_size else settings.message_poll_interval_s
+                    )
+                if pause > 0:
+                    await self._wakeup.wait(stop, pause)
+                else:
+                    await asyncio.sleep(0)
+        finally:
+            await provider.aclose()
+
+
+def receipt_loop(runtime: Runtime[QualifySettings]) -> StepLoop | None:
+    """Asks the provider for SMS receipts; registers our callback URL first when one is set."""
+    settings = runtime.settings
+    secret = settings.message_sms_receipt_secret
+    base = settings.message_public_base_url
+    callback_url = (
+        f"{base}/v1/sms/delivery-receipts/{secret.get_secret_value()}" if base and secret else None
+    )
+    interval = settings.message_sms_receipt_poll_s
+    if not settings.ovh_configured or (interval <= 0 and callback_url is None):
+        return None
+    provider = OvhSmsProvider(settings)
+    poller = ReceiptPoller(
+        runtime.session_factory,
+        provider,
+        outbox=runtime.outbox,
+        interval=timedelta(seconds=max(interval, 1.0)),
+    )
+    registered = callback_url is None
+
+    async def step() -> float:
+        nonlocal registered
+        if not registered and callback_url is not None:
+            await provider.set_delivery_callback(callback_url)
+            registered = True
+            log.info("message.receipt_callback_registered")
+        if interval <= 0:
+            return 3600.0
+        await poller.poll_once(runtime.clock())
+        return interval
+
+    return StepLoop(name="qualify.sms-receipts", step=step, close=provider.aclose)
+
+
+def messaging_loops(
+    runtime: Runtime[QualifySettings], composer: Composer, wakeup: SenderWakeup
+) -> list[Loop]:
+    metrics = MessagingMetrics(runtime.settings.service_name, runtime.metrics.registry)
+    loops: list[Loop] = [SenderLoop(runtime, composer, wakeup, metrics)]
+    receipts = receipt_loop(runtime)
+    if receipts is not None:
+        loops.append(receipts)
+    return loops

@@ -1,0 +1,236 @@
+"""SQL of the messages to and from the prospect: the outgoing messages (an outbox the sender
+claims from), the prospect's replies, and a hook to act once a transaction committed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, event, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from qualify.messages.state import QUEUED, SENDING, SENT
+from qualify.models import IncomingMessage, OutgoingMessage, QueuedLead
+from shared.db.repository import Repository
+from shared.events.payloads import MessageChannel
+
+
+def call_after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the session's transaction has committed (not on a rollback): a
+    message row is visible to the sender only then."""
+
+    def committed(_: Session) -> None:
+        callback()
+
+    event.listen(session.sync_session, "after_commit", committed, once=True)
+
+
+def _row(message: Any) -> dict[str, Any]:
+    table = message.__table__
+    return {column.key: getattr(message, column.key) for column in table.columns}
+
+
+class MessageRepository(Repository):
+    @property
+    def _insert(self) -> Any:
+        return pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
+
+    # --- writing --------------------------------------------------------------------------
+
+    def add(self, message: OutgoingMessage) -> None:
+        self.session.add(message)
+
+    async def add_once(self, message: OutgoingMessage) -> bool:
+        """Insert unless a message with its ``dedupe_key`` exists (replicas, retries, replays):
+        True when this call inserted it."""
+        result = cast(
+            CursorResult[Any],
+            await self.session.execute(
+                self._insert(OutgoingMessage)
+                .values(_row(message))
+                .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            ),
+        )
+        return bool(result.rowcount == 1)
+
+    async def add_incoming(self, message: IncomingMessage) -> bool:
+        """Insert unless this inbound message (channel, ingest's id) was recorded already."""
+        result = cast(
+            CursorResult[Any],
+            await self.session.execute(
+                self._insert(IncomingMessage)
+                .values(_row(message))
+                .on_conflict_do_nothing(index_elements=["channel", "source_message_id"])
+            ),
+        )
+        return bool(result.rowcount == 1)
+
+    # --- reading --------------------------------------------------------------------------
+
+    async def get(self, message_id: str) -> OutgoingMessage | None:
+        return await self.session.get(OutgoingMessage, message_id, populate_existing=True)
+
+    async def get_incoming(self, message_id: str) -> IncomingMessage | None:
+        return await self.session.get(IncomingMessage, message_id)
+
+    async def outgoing_of(self, lead_id: str) -> Sequence[OutgoingMessage]:
+        return (
+            await self.session.scalars(
+                select(OutgoingMessage)
+                .where(OutgoingMessage.lead_id == lead_id)
+                .order_by(OutgoingMessage.created_at, OutgoingMessage.id)
+            )
+        ).all()
+
+    async def incoming_of(self, lead_id: str) -> Sequence[IncomingMessage]:
+        return (
+            await self.session.scalars(
+                select(IncomingMessage)
+                .where(IncomingMessage.lead_id == lead_id)
+                .order_by(IncomingMessage.received_at, IncomingMessage.id)
+            )
+        ).all()
+
+    async def by_provider_id(
+        self, channel: MessageChannel, provider_message_id: str
+    ) -> OutgoingMessage | None:
+        return await self.session.scalar(
+            select(OutgoingMessage)
+            .where(
+                OutgoingMessage.channel == channel,
+                OutgoingMessage.provider_message_id == provider_message_id,
+            )
+            .with_for_update()
+        )
+
+    async def queued_to(
+        self, channel: MessageChannel, addresses: Collection[str]
+    ) -> Sequence[OutgoingMessage]:
+        """Messages not yet claimed to any of ``addresses`` on ``channel`` (to cancel them)."""
+        return (
+            await self.session.scalars(
+                select(OutgoingMessage)
+                .where(
+                    OutgoingMessage.status == QUEUED,
+                    OutgoingMessage.channel == channel,
+                    OutgoingMessage.to_address.in_(list(addresses)),
+                )
+                .with_for_update()
+            )
+        ).all()
+
+    # --- replies read ---------------------------------------------------------------------
+
+    async def mark_read(self, lead_id: str, *, at: datetime, by: str) -> int:
+        result = cast(
+            CursorResult[Any],
+            await self.session.execute(
+                update(IncomingMessage)
+                .where(IncomingMessage.lead_id == lead_id, IncomingMessage.read_at.is_(None))
+                .values(read_at=at, read_by=by)
+                .execution_options(synchronize_session=False)
+            ),
+        )
+        await self.session.execute(
+            update(QueuedLead)
+            .where(QueuedLead.lead_id == lead_id)
+            .values(unread_replies=0)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount or 0)
+
+    async def count_unread(self, lead_id: str) -> int:
+        return int(
+            await self.session.scalar(
+                select(func.count())
+                .select_from(IncomingMessage)
+                .where(IncomingMessage.lead_id == lead_id, IncomingMessage.read_at.is_(None))
+            )
+            or 0
+        )
+
+    # --- the sender -----------------------------------------------------------------------
+
+    async def claim_due(
+        self, now: datetime, channels: Collection[MessageChannel], limit: int
+    ) -> Sequence[OutgoingMessage]:
+        """Queued messages due by ``now`` on ``channels``, oldest first, locked for this
+        transaction (``SKIP LOCKED`` on PostgreSQL: replicas claim different ones)."""
+        query = (
+            select(OutgoingMessage)
+            .where(
+                OutgoingMessage.status == QUEUED,
+                OutgoingMessage.next_attempt_at <= now,
+                OutgoingMessage.channel.in_(list(channels)),
+            )
+            .order_by(OutgoingMessage.next_attempt_at, OutgoingMessage.id)
+            .limit(limit)
+        )
+        if self.is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        return (await self.session.scalars(query)).all()
+
+    async def next_due_at(self, channels: Collection[MessageChannel]) -> datetime | None:
+        return await self.session.scalar(
+            select(func.min(OutgoingMessage.next_attempt_at)).where(
+                OutgoingMessage.status == QUEUED, OutgoingMessage.channel.in_(list(channels))
+            )
+        )
+
+    async def expired_claims(self, now: datetime, limit: int) -> Sequence[OutgoingMessage]:
+        """Messages whose sender's lease ran out (the sender died, or stalled)."""
+        query = (
+            select(OutgoingMessage)
+            .where(OutgoingMessage.status == SENDING, OutgoingMessage.lease_expires_at <= now)
+            .order_by(OutgoingMessage.lease_expires_at)
+            .limit(limit)
+        )
+        if self.is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        return (await self.session.scalars(query)).all()
+
+    async def update_claimed(self, message_id: str, held_by: str, /, **values: Any) -> bool:
+        """Change a message only while the claim ``held_by`` (a claim token) holds it: the token
+        is the fence, a sender whose claim was taken over changes nothing. True when it did."""
+        result = cast(
+            CursorResult[Any],
+            await self.session.execute(
+                update(OutgoingMessage)
+                .where(
+                    OutgoingMessage.id == message_id,
+                    OutgoingMessage.claim_token == held_by,
+                    OutgoingMessage.status == SENDING,
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            ),
+        )
+        return bool(result.rowcount == 1)
+
+    async def sms_awaiting_receipt(
+        self, *, sent_after: datetime, sent_before: datetime, checked_before: datetime, limit: int
+    ) -> Sequence[OutgoingMessage]:
+        checked = OutgoingMessage.receipt_checked_at
+        return (
+            await self.session.scalars(
+                select(OutgoingMessage)
+                .where(
+                    OutgoingMessage.channel == "sms",
+                    OutgoingMessage.status == SENT,
+                    OutgoingMessage.provider_message_id.is_not(None),
+                    OutgoingMessage.sent_at > sent_after,
+                    OutgoingMessage.sent_at <= sent_before,
+                    or_(checked.is_(None), checked <= checked_before),
+                )
+                .order_by(OutgoingMessage.sent_at)
+                .limit(limit)
+            )
+        ).all()

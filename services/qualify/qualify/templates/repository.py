@@ -1,0 +1,81 @@
+"""SQL of the message templates (admins' overrides of the built-in ones)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, or_, select
+
+from qualify.messages.state import TemplateKind
+from qualify.models import MessageTemplate
+from shared.db.repository import Repository
+from shared.events.payloads import MessageChannel
+
+
+def scope_key(site: str | None, source: str | None) -> str:
+    """The unique key of a template's (site, source): unique indexes treat NULLs as distinct."""
+    return f"site={site or '*'};source={source or '*'}"
+
+
+class TemplateRepository(Repository):
+    def add(self, template: MessageTemplate) -> None:
+        self.session.add(template)
+
+    async def get(self, template_id: str) -> MessageTemplate | None:
+        return await self.session.get(MessageTemplate, template_id)
+
+    async def delete(self, template: MessageTemplate) -> None:
+        await self.session.delete(template)
+
+    async def in_scope(
+        self, kind: TemplateKind, channel: MessageChannel, scope: str
+    ) -> MessageTemplate | None:
+        return await self.session.scalar(
+            select(MessageTemplate).where(
+                MessageTemplate.kind == kind,
+                MessageTemplate.channel == channel,
+                MessageTemplate.scope == scope,
+            )
+        )
+
+    async def listed(
+        self,
+        *,
+        kind: TemplateKind | None = None,
+        channel: MessageChannel | None = None,
+        site: str | None = None,
+        source: str | None = None,
+    ) -> Sequence[MessageTemplate]:
+        query = select(MessageTemplate).order_by(
+            MessageTemplate.kind, MessageTemplate.channel, MessageTemplate.scope
+        )
+        if kind is not None:
+            query = query.where(MessageTemplate.kind == kind)
+        if channel is not None:
+            query = query.where(MessageTemplate.channel == channel)
+        if site is not None:
+            query = query.where(MessageTemplate.site == site)
+        if source is not None:
+            query = query.where(MessageTemplate.source == source)
+        return (await self.session.scalars(query)).all()
+
+    async def candidates(
+        self, kind: TemplateKind, channel: MessageChannel, *, site: str | None, source: str | None
+    ) -> Sequence[MessageTemplate]:
+        """The overrides that apply to a lead of ``site`` and ``source`` (at most four)."""
+        site_matches: ColumnElement[bool] = MessageTemplate.site.is_(None)
+        if site is not None:
+            site_matches = or_(site_matches, MessageTemplate.site == site)
+        source_matches: ColumnElement[bool] = MessageTemplate.source.is_(None)
+        if source is not None:
+            source_matches = or_(source_matches, MessageTemplate.source == source)
+        return (
+            await self.session.scalars(
+                select(MessageTemplate).where(
+                    MessageTemplate.kind == kind,
+                    MessageTemplate.channel == channel,
+                    site_matches,
+                    source_matches,
+                )
+            )
+        ).all()

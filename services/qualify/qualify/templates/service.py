@@ -1,0 +1,150 @@
+"""Managing templates and choosing the one that applies: an admin's override for the lead's
+site and source, else for its site, else for its source, else for every lead, else the built-in
+French default (the most specific wins)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qualify.messages.state import TemplateKind
+from qualify.models import MessageTemplate
+from qualify.templates.defaults import DEFAULTS, TemplateContent
+from qualify.templates.problems import TemplateExists, TemplateNotFound, invalid_template
+from qualify.templates.rendering import check
+from qualify.templates.repository import TemplateRepository, scope_key
+from qualify.templates.schemas import TemplateContentIn, TemplateIn
+from shared.auth import Principal
+from shared.events.payloads import MessageChannel
+
+TemplateScope = Literal["default", "all_leads", "source", "site", "site_and_source", "given"]
+
+
+@dataclass(frozen=True)
+class ResolvedTemplate:
+    content: TemplateContent
+    template_id: str | None  # None: the built-in default (or a content given to the preview)
+    scope: TemplateScope
+
+
+def scope_of(template: MessageTemplate) -> TemplateScope:
+    if template.site is not None and template.source is not None:
+        return "site_and_source"
+    if template.site is not None:
+        return "site"
+    if template.source is not None:
+        return "source"
+    return "all_leads"
+
+
+_RANK: dict[TemplateScope, int] = {"site_and_source": 3, "site": 2, "source": 1, "all_leads": 0}
+
+
+def content_of(template: MessageTemplate) -> TemplateContent:
+    return TemplateContent(subject=template.subject, text=template.text, html=template.html)
+
+
+async def resolve(
+    session: AsyncSession,
+    kind: TemplateKind,
+    channel: MessageChannel,
+    *,
+    site: str | None,
+    source: str | None,
+) -> ResolvedTemplate:
+    candidates = await TemplateRepository.from_session(session).candidates(
+        kind, channel, site=site, source=source
+    )
+    if candidates:
+        best = max(candidates, key=lambda template: _RANK[scope_of(template)])
+        return ResolvedTemplate(content_of(best), best.id, scope_of(best))
+    return ResolvedTemplate(DEFAULTS[(kind, channel)], None, "default")
+
+
+def checked(content: TemplateContentIn, kind: TemplateKind) -> TemplateContent:
+    """The content as stored, or a 422 naming each unknown variable and stray brace."""
+    stored = TemplateContent(subject=content.subject, text=content.text, html=content.html)
+    errors = check(stored, kind)
+    if errors:
+        raise invalid_template(errors)
+    return stored
+
+
+async def create(
+    session: AsyncSession, body: TemplateIn, principal: Principal, now: datetime
+) -> MessageTemplate:
+    content = checked(body, body.kind)
+    repository = TemplateRepository.from_session(session)
+    scope = scope_key(body.site, body.source)
+    if await repository.in_scope(body.kind, body.channel, scope) is not None:
+        raise TemplateExists(
+            "A template of this kind and channel exists for this site and source: update it."
+        )
+    template = MessageTemplate(
+        id=str(uuid.uuid4()),
+        kind=body.kind,
+        channel=body.channel,
+        site=body.site,
+        source=body.source,
+        scope=scope,
+        subject=content.subject,
+        text=content.text,
+        html=content.html,
+        created_at=now,
+        updated_at=now,
+        updated_by=principal.token_id,
+    )
+    repository.add(template)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise TemplateExists("A concurrent request created this template.") from None
+    return template
+
+
+async def listed(
+    session: AsyncSession,
+    *,
+    kind: TemplateKind | None,
+    channel: MessageChannel | None,
+    site: str | None,
+    source: str | None,
+) -> Sequence[MessageTemplate]:
+    return await TemplateRepository.from_session(session).listed(
+        kind=kind, channel=channel, site=site, source=source
+    )
+
+
+async def get(session: AsyncSession, template_id: str) -> MessageTemplate:
+    template = await TemplateRepository.from_session(session).get(template_id)
+    if template is None:
+        raise TemplateNotFound()
+    return template
+
+
+async def replace_content(
+    session: AsyncSession,
+    template_id: str,
+    body: TemplateContentIn,
+    principal: Principal,
+    now: datetime,
+) -> MessageTemplate:
+    template = await get(session, template_id)
+    content = checked(body, template.kind)
+    body.require_channel_fields(template.channel)
+    template.subject, template.text, template.html = content.subject, content.text, content.html
+    template.updated_at = now
+    template.updated_by = principal.token_id
+    return template
+
+
+async def delete(session: AsyncSession, template_id: str) -> None:
+    repository = TemplateRepository.from_session(session)
+    template = await get(session, template_id)
+    await repository.delete(template)
