@@ -18,10 +18,14 @@ from pydantic import SecretStr
 from qualify.app import create_app
 from qualify.models import infra
 from qualify.policy import Policy
-from qualify.queue.handlers import queue_lead
+from qualify.messages.compose import Composer
+from qualify.messages.loops import FirstAnswerStep
+from qualify.messages.wakeup import SenderWakeup
+from qualify.queue.handlers import lead_received_handler
 from qualify.settings import QualifySettings
 from shared.auth import store_token
 from shared.db.session import session_scope
+from shared.events import Envelope
 from shared.events.payloads import ContactV1, LeadReceivedV1, VehicleV1
 from shared.runtime import Runtime
 from tests.support.clock import PARIS, Clock
@@ -37,6 +41,7 @@ class QualifyApi:
     transport: httpx.ASGITransport
     base: httpx.AsyncClient
     clients: list[httpx.AsyncClient] = field(default_factory=list)
+    wakeup: SenderWakeup = field(default_factory=SenderWakeup)
     by_name: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
 
@@ -74,7 +79,12 @@ class QualifyApi:
         email: str | None = "camille@example.fr",
         ad_ref: str | None = "AD-1",
         lead_id: str | None = None,
+        first_name: str | None = None,
+        relay_email: str | None = None,
+        vehicle: dict[str, Any] | None = None,
+        first_answer: bool = False,
     ) -> str:
+        """Queue a lead as ``lead.received.v1`` does (with its first answer when asked)."""
         lead_id = lead_id or str(uuid.uuid4())
         event = LeadReceivedV1.model_validate(
             {
@@ -83,13 +93,28 @@ class QualifyApi:
                 "source": source,
                 "source_ref": f"ref-{lead_id}",
                 "received_at": received_at or self.clock.now,
-                "contact": ContactV1(full_name="Camille Durand", phone=phone, email=email),
-                "vehicle": VehicleV1(ad_ref=ad_ref),
+                "contact": ContactV1(
+                    first_name=first_name, full_name="Camille Durand", phone=phone, email=email
+                ),
+                "vehicle": VehicleV1(ad_ref=ad_ref, **(vehicle or {})),
+                "relay_email": relay_email,
             }
         )
+        handler = lead_received_handler(
+            self.policy, self.runtime.clock, self.first_answer if first_answer else None
+        )
         async with session_scope(self.runtime.session_factory) as session:
-            await queue_lead(session, self.policy, event, now=self.runtime.clock())
+            await handler(session, Envelope(source="/test", type="lead.received.v1",
+                                            subject=lead_id, data=event.model_dump(mode="json")))
         return lead_id
+
+    @property
+    def composer(self) -> Composer:
+        return self.runtime.component(Composer)
+
+    @property
+    def first_answer(self) -> FirstAnswerStep:
+        return FirstAnswerStep(self.composer, self.wakeup)
 
     async def close(self) -> None:
         for client in self.clients:

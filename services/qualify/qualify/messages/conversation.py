@@ -74,19 +74,20 @@ async def conversation(
 ) -> ConversationOut:
     lead = await readable_lead(session, lead_id, principal, now)
     messages = MessageRepository.from_session(session)
-    timed: list[tuple[datetime, str, ConversationItem]] = [
-        (message.created_at, message.id, outgoing_out(message))
+    # Oldest first; at the same instant, ours before theirs, e-mail before SMS (stable).
+    timed: list[tuple[datetime, int, str, str, ConversationItem]] = [
+        (message.created_at, 0, message.channel, message.id, outgoing_out(message))
         for message in await messages.outgoing_of(lead_id)
     ]
     timed += [
-        (message.received_at, message.id, incoming_out(message))
+        (message.received_at, 1, message.channel, message.id, incoming_out(message))
         for message in await messages.incoming_of(lead_id)
     ]
-    timed.sort(key=lambda item: (item[0], item[1]))
+    timed.sort(key=lambda item: item[:4])
     return ConversationOut(
         lead_id=lead.lead_id,
         unread_replies=lead.unread_replies,
-        items=[item for _, _, item in timed],
+        items=[item[4] for item in timed],
     )
 
 
