@@ -16,11 +16,11 @@ import pytest
 from pydantic import SecretStr
 
 from qualify.app import create_app
-from qualify.models import infra
-from qualify.policy import Policy
 from qualify.messages.compose import Composer
 from qualify.messages.loops import FirstAnswerStep
 from qualify.messages.wakeup import SenderWakeup
+from qualify.models import infra
+from qualify.policy import Policy
 from qualify.queue.handlers import lead_received_handler
 from qualify.settings import QualifySettings
 from shared.auth import store_token
@@ -104,8 +104,15 @@ class QualifyApi:
             self.policy, self.runtime.clock, self.first_answer if first_answer else None
         )
         async with session_scope(self.runtime.session_factory) as session:
-            await handler(session, Envelope(source="/test", type="lead.received.v1",
-                                            subject=lead_id, data=event.model_dump(mode="json")))
+            await handler(
+                session,
+                Envelope(
+                    source="/test",
+                    type="lead.received.v1",
+                    subject=lead_id,
+                    data=event.model_dump(mode="json"),
+                ),
+            )
         return lead_id
 
     @property

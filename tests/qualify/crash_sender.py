@@ -21,8 +21,8 @@ from qualify.policy import Policy
 from qualify.settings import QualifySettings
 from shared.db.engine import create_engine
 from shared.db.session import make_session_factory
-from shared.messaging.smtp_sender import SmtpSender
 from shared.messaging.sms.ovh import OvhSmsProvider
+from shared.messaging.smtp_sender import SmtpSender
 from shared.outbox import Outbox, event_source
 
 

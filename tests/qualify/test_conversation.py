@@ -118,12 +118,16 @@ async def test_a_reply_joins_the_conversation_and_marks_the_lead_unread(api: Qua
     assert first_reply["read_at"] is None
     assert items[3]["in_reply_to"] is None
     assert {item["id"] for item in items}.isdisjoint(
-        {item["id"] for item in (await alice.get(f"/v1/leads/{other}/conversation")).json()["items"]}
+        {
+            item["id"]
+            for item in (await alice.get(f"/v1/leads/{other}/conversation")).json()["items"]
+        }
     )
 
     assert (await alice.get(f"/v1/leads/{lead}")).json()["unread_replies"] == 2
     queue = {item["lead_id"]: item for item in (await alice.get("/v1/queue")).json()["items"]}
-    assert queue[lead]["unread_replies"] == 2 and queue[other]["unread_replies"] == 0
+    assert queue[lead]["unread_replies"] == 2
+    assert queue[other]["unread_replies"] == 0
 
     read = await alice.post(f"/v1/leads/{lead}/conversation/read")
     assert read.status_code == 200, read.text
@@ -184,14 +188,17 @@ async def test_a_hard_bounce_bounces_the_message_and_blocks_the_address(api: Qua
     assert (await outgoing(api, second))[0].reason == "unreachable"
     events = [(kind, data) for kind, data in await outbox(api, lead)]
     assert events[-1][0] == "lead.message-status-changed.v1"
-    assert events[-1][1]["status"] == "bounced" and events[-1][1]["reason"] == "hard_bounce"
+    assert events[-1][1]["status"] == "bounced"
+    assert events[-1][1]["reason"] == "hard_bounce"
     assert "nobody" not in str(events)
 
     # No more e-mails to that address: neither a first answer nor an operator's.
     third = await api.add_lead(email="nobody@example.fr", first_answer=True)
     assert [message.channel for message in await outgoing(api, third)] == ["sms"]
     alice = await claimed(api, "alice", third)
-    refused = await alice.post(f"/v1/leads/{third}/messages", json={"channel": "email", "text": "x"})
+    refused = await alice.post(
+        f"/v1/leads/{third}/messages", json={"channel": "email", "text": "x"}
+    )
     assert assert_problem(refused, 409)["reason"] == "address_unreachable"
 
     # A bounce of another lead's message id, or an unknown one, changes nothing.
@@ -231,7 +238,8 @@ async def test_stop_suppresses_sms_to_that_number_at_once(api: QualifyApi) -> No
     events = [kind for kind, _ in await outbox(api, lead)]
     assert "lead.opted-out.v1" in events
     opted = next(data for kind, data in await outbox(api, lead) if kind == "lead.opted-out.v1")
-    assert opted["channel"] == "sms" and opted["via"] == "stop_reply"
+    assert opted["channel"] == "sms"
+    assert opted["via"] == "stop_reply"
 
     # The STOP shows in the conversation, and no SMS goes to that number any more.
     alice = await api.client("alice")
@@ -252,7 +260,8 @@ async def test_one_click_unsubscribe_blocks_email(api: QualifyApi) -> None:
     token = api.composer.tokens.token(lead)
     anonymous = api.client_as(None)
     page = await anonymous.get(f"/v1/unsubscribe/{token}")
-    assert page.status_code == 200 and "<form method=\"post\"" in page.text
+    assert page.status_code == 200
+    assert '<form method="post"' in page.text
     assert (await outgoing(api, lead))[0].status == "queued"  # a GET never unsubscribes
 
     response = await anonymous.post(

@@ -28,8 +28,8 @@ from qualify.models import OutgoingMessage
 from qualify.settings import QualifySettings
 from shared.clock import utcnow
 from shared.db.session import session_scope
-from shared.messaging.smtp_sender import SmtpSender
 from shared.messaging.sms.ovh import OvhSmsProvider
+from shared.messaging.smtp_sender import SmtpSender
 from tests.qualify.conftest import QualifyApi, open_api, qualify_settings
 from tests.support.clock import Clock
 from tests.support.fake_ovh import FakeOvh, serve_fake_ovh

@@ -27,7 +27,9 @@ KEY = b"dev-only-privacy-key"
 @pytest.fixture
 async def api(tmp_path: Path, clock: Clock) -> AsyncIterator[QualifyApi]:
     settings = qualify_settings(
-        f"sqlite+aiosqlite:///{tmp_path / 'qualify.db'}", tmp_path, message_dealer_name="Garage Dupont"
+        f"sqlite+aiosqlite:///{tmp_path / 'qualify.db'}",
+        tmp_path,
+        message_dealer_name="Garage Dupont",
     )
     async with open_api(settings, clock) as api:
         yield api
@@ -51,20 +53,23 @@ async def test_a_new_lead_gets_one_email_and_one_sms_saying_when_the_dealer_call
     )
     email, sms = await messages(api, lead)
     assert (email.channel, sms.channel) == ("email", "sms")
-    assert email.to_address == "camille@example.fr" and sms.to_address == "+33612345678"
+    assert email.to_address == "camille@example.fr"
+    assert sms.to_address == "+33612345678"
     for message in (email, sms):
         assert message.kind == "first_answer"
         assert message.status == "queued"
         assert message.dedupe_key == f"{lead}:first_answer:{message.channel}"
         assert message.created_at == api.clock.now
         assert message.expires_at == api.clock.now + timedelta(minutes=120)
-        assert message.operator_id is None and message.attempt_id is None
+        assert message.operator_id is None
+        assert message.attempt_id is None
     # make run without SMTP or SMS provider: they wait, and say why.
     assert email.waiting_reason == "smtp_not_configured"
     assert sms.waiting_reason == "sms_not_configured"
     assert email.subject == "Votre demande : Renault Clio (2020)"
     assert "Garage Dupont vous appelle aujourd'hui avant 11h15." in email.text
-    assert email.html is not None and "<p>" in email.html
+    assert email.html is not None
+    assert "<p>" in email.html
     assert sms.text == (
         "Bonjour Camille, merci pour votre demande (Renault Clio (2020)). Garage Dupont vous "
         "appelle aujourd'hui avant 11h15.\nSTOP au 36111"
@@ -72,7 +77,8 @@ async def test_a_new_lead_gets_one_email_and_one_sms_saying_when_the_dealer_call
     tokens = LeadTokens("dev-only-lead-token-key")
     assert email.message_id_header is not None
     ref = tokens.ref_of_message_id(email.message_id_header)
-    assert ref is not None and (ref.lead_id, ref.message_key) == (lead, email.id)
+    assert ref is not None
+    assert (ref.lead_id, ref.message_key) == (lead, email.id)
     # The sender is woken once the transaction committed.
     assert api.wakeup._event.is_set()
 

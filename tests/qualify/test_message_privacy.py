@@ -23,8 +23,15 @@ from tests.support.logs import CapturedLogs
 from tests.support.pii_scan import database_hits
 
 KEY = b"dev-only-privacy-key"
-SECRETS = ["Hélène", "Gaël", "helene.gael@example.fr", "+33698765432", "33698765432",
-           "garde-meuble", "Rappelez-moi"]
+SECRETS = [
+    "Hélène",
+    "Gaël",
+    "helene.gael@example.fr",
+    "+33698765432",
+    "33698765432",
+    "garde-meuble",
+    "Rappelez-moi",
+]
 
 
 @pytest.fixture
@@ -102,7 +109,8 @@ async def test_export_carries_the_messages_and_erasure_deletes_them(
                 request_id="r2", client_id="c1", lead_ids=[lead], requested_at=api.clock.now
             ),
         )
-    assert erased["outgoing_message"] == 3 and erased["incoming_message"] == 2
+    assert erased["outgoing_message"] == 3
+    assert erased["incoming_message"] == 2
     url = f"sqlite+aiosqlite:///{tmp_path / 'qualify.db'}"
     assert await database_hits(url, SECRETS) == {}
     assert "blocked_contact" not in erased  # keyed hashes only: the opt-out stays honoured

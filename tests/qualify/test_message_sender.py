@@ -29,9 +29,9 @@ from qualify.suppression.repository import SuppressionRepository
 from qualify.suppression.service import address_hash
 from shared.db.session import session_scope
 from shared.messaging.lead_tokens import LeadTokens
-from shared.messaging.smtp_sender import SmtpSender
 from shared.messaging.sms.ovh import OvhSmsProvider
 from shared.messaging.sms.provider import OutgoingSms
+from shared.messaging.smtp_sender import SmtpSender
 from tests.qualify.conftest import QualifyApi, open_api, qualify_settings
 from tests.qualify.test_api import outbox
 from tests.support.clock import Clock
@@ -124,8 +124,10 @@ async def test_first_answer_goes_out_by_email_and_sms(parts: Parts) -> None:
     rows = await parts.messages(lead)
     mail, sms = rows["email"], rows["sms"]
     assert (mail.status, sms.status) == ("sent", "sent")
-    assert mail.provider_message_id and sms.provider_message_id
-    assert mail.sent_at == api.clock.now and mail.attempts == 1
+    assert mail.provider_message_id
+    assert sms.provider_message_id
+    assert mail.sent_at == api.clock.now
+    assert mail.attempts == 1
     assert mail.waiting_reason is None
 
     async with imap_mailbox(PROSPECT) as box:
@@ -141,22 +143,26 @@ async def test_first_answer_goes_out_by_email_and_sms(parts: Parts) -> None:
     )
     assert str(parsed["From"]) == f"Garage Dupont <{DEALER}>"
     plain, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
-    assert plain is not None and html is not None
+    assert plain is not None
+    assert html is not None
     assert "Bonjour Hélène," in plain.get_content()
     assert "Bonjour Hélène," in html.get_content()
     # The Return-Path is the lead's plus-address: a bounce comes back to the lead.
     assert tokens.lead_of_address(str(parsed["Return-Path"])) == lead
 
     job = parts.ovh.jobs[-1]
-    assert job["receivers"] == [MOBILE] and job["tag"] == sms.id
-    assert job["message"] == sms.text and job["noStopClause"] is True
+    assert job["receivers"] == [MOBILE]
+    assert job["tag"] == sms.id
+    assert job["message"] == sms.text
+    assert job["noStopClause"] is True
     assert str(job["ids"][0]) == sms.provider_message_id
 
     events = [(kind, data) for kind, data in await outbox(api, lead)]
     sent = [data for kind, data in events if kind == "lead.message-sent.v1"]
     assert {data["channel"] for data in sent} == {"email", "sms"}
     assert all(data["kind"] == "first_answer" and data["operator_id"] is None for data in sent)
-    assert "Hélène" not in str(events) and PROSPECT not in str(events)
+    assert "Hélène" not in str(events)
+    assert PROSPECT not in str(events)
 
 
 async def test_sms_delivery_receipts_pushed_and_polled(parts: Parts) -> None:
@@ -165,7 +171,10 @@ async def test_sms_delivery_receipts_pushed_and_polled(parts: Parts) -> None:
     second = await api.add_lead(email=None, phone="+33612345679", first_answer=True)
     third = await api.add_lead(email=None, phone="+33612345670", first_answer=True)
     assert await parts.sender().send_due() == 3
-    ids = {lead: (await parts.messages(lead))["sms"].provider_message_id for lead in (first, second, third)}
+    ids = {
+        lead: (await parts.messages(lead))["sms"].provider_message_id
+        for lead in (first, second, third)
+    }
 
     app = api.transport.app
     async with serve(app) as base:
@@ -207,7 +216,8 @@ async def test_transient_failures_retry_with_backoff_then_send(parts: Parts) -> 
     assert await down.send_due() == 2
     rows = await parts.messages(lead)
     for row in rows.values():
-        assert row.status == "queued" and row.attempts == 1
+        assert row.status == "queued"
+        assert row.attempts == 1
         assert api.clock.now + timedelta(seconds=13) <= row.next_attempt_at
         assert row.next_attempt_at <= api.clock.now + timedelta(seconds=17)
     assert rows["email"].last_error == "SMTP connection failed (SMTPConnectError)"
@@ -237,9 +247,7 @@ async def test_permanent_failures_and_giving_up(parts: Parts) -> None:
         "OVH refused the SMS: invalid receiver",
     )
     failed = [
-        data
-        for kind, data in await outbox(api, lead)
-        if kind == "lead.message-status-changed.v1"
+        data for kind, data in await outbox(api, lead) if kind == "lead.message-status-changed.v1"
     ]
     assert {(data["channel"], data["status"]) for data in failed} == {
         ("email", "failed"),
@@ -279,7 +287,8 @@ async def test_without_smtp_emails_wait_and_say_why(parts: Parts) -> None:
     unconfigured = parts.sender(smtp_host=None)
     assert await unconfigured.send_due() == 1  # the SMS only
     rows = await parts.messages(lead)
-    assert rows["email"].status == "queued" and rows["email"].attempts == 0
+    assert rows["email"].status == "queued"
+    assert rows["email"].attempts == 0
     assert rows["sms"].status == "sent"
     assert await parts.sender().send_due() == 1  # SMTP configured again: it leaves
 

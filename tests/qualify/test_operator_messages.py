@@ -41,10 +41,13 @@ async def test_an_email_is_recorded_as_an_attempt_and_queued(api: QualifyApi) ->
     assert response.status_code == 201, response.text
     body = response.json()
     message, attempt = body["message"], body["attempt"]
-    assert attempt["channel"] == "email" and attempt["outcome"] == "no_answer"
+    assert attempt["channel"] == "email"
+    assert attempt["outcome"] == "no_answer"
     assert attempt["operator_id"] == api.ids["alice"]
-    assert body["lead_status"] == "contacting" and body["auto_disqualified"] is False
-    assert message["status"] == "queued" and message["kind"] == "operator_reply"
+    assert body["lead_status"] == "contacting"
+    assert body["auto_disqualified"] is False
+    assert message["status"] == "queued"
+    assert message["kind"] == "operator_reply"
     assert message["attempt_id"] == attempt["id"]
     assert message["operator_id"] == api.ids["alice"]
     assert message["to"] == "camille@example.fr"
@@ -67,7 +70,8 @@ async def test_a_follow_up_sms_from_the_template(api: QualifyApi) -> None:
     response = await send(alice, lead, channel="sms", template="follow_up", outcome="voicemail")
     assert response.status_code == 201, response.text
     message = response.json()["message"]
-    assert message["kind"] == "follow_up" and message["to"] == "+33612345678"
+    assert message["kind"] == "follow_up"
+    assert message["to"] == "+33612345678"
     assert message["text"].startswith("Bonjour, nous avons essayé de vous joindre")
     assert message["text"].endswith("alice, Votre concession\nSTOP au 36111")
     assert response.json()["attempt"]["outcome"] == "voicemail"
@@ -111,7 +115,8 @@ async def test_refused_outside_the_rules_and_then_nothing_is_recorded(api: Quali
     assert opted_out["reason"] == "opted_out"
     bounced = assert_problem(await send(alice, lead, channel="email", text="x"), 409)
     assert bounced["reason"] == "address_unreachable"
-    assert "camille" not in json.dumps(bounced) and "+336" not in json.dumps(opted_out)
+    assert "camille" not in json.dumps(bounced)
+    assert "+336" not in json.dumps(opted_out)
 
     landline = await api.add_lead(phone="+33140000000", email=None)
     carol = await claimed(api, "carol", landline)
@@ -162,7 +167,11 @@ async def test_an_answer_to_the_prospects_email_threads(api: QualifyApi) -> None
     alice = await claimed(api, "alice", lead)
     api.clock.advance(minutes=3)
     response = await send(
-        alice, lead, channel="email", text="Oui, elle l'est.", in_reply_to=reply.id,
+        alice,
+        lead,
+        channel="email",
+        text="Oui, elle l'est.",
+        in_reply_to=reply.id,
         outcome="reached",
     )
     assert response.status_code == 201, response.text

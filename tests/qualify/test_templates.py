@@ -91,7 +91,8 @@ async def test_crud(api: QualifyApi) -> None:
         "text": "{{greeting}}, merci ! Nous vous appelons {{call_time}}.",
     }
     created = await create(api.base, **body)
-    assert created["source"] == "leboncoin" and created["site"] is None
+    assert created["source"] == "leboncoin"
+    assert created["site"] is None
     assert created["updated_by"]
     assert_problem(await api.base.post(TEMPLATES, json=body), 409, "template-exists")
 
@@ -226,7 +227,8 @@ async def test_the_most_specific_template_wins(api: QualifyApi) -> None:
 
 async def test_preview_of_a_sample_lead_email_and_sms(api: QualifyApi) -> None:
     email = await preview(api.base, kind="first_answer", channel="email", source="facebook")
-    assert email["sample"] is True and email["scope"] == "default"
+    assert email["sample"] is True
+    assert email["scope"] == "default"
     values = email["variables"]
     assert values["greeting"] == "Bonjour Camille"
     assert values["vehicle"] == "Peugeot 208 (2019)"
@@ -238,8 +240,9 @@ async def test_preview_of_a_sample_lead_email_and_sms(api: QualifyApi) -> None:
     assert "Un conseiller de Garage Dupont vous appelle aujourd'hui avant 11h15." in text
     assert "Vous pouvez aussi nous joindre au 04 72 00 00 00." in text
     # The footer names the dealer and gives the unsubscribe link (the lead's token inside).
-    assert "Pour ne plus recevoir nos messages : https://leads.garage-dupont.fr/v1/unsubscribe/" in (
-        text
+    assert (
+        "Pour ne plus recevoir nos messages : https://leads.garage-dupont.fr/v1/unsubscribe/"
+        in (text)
     )
     assert "\n\n\n" not in text
     assert message["html"].startswith("<!DOCTYPE html>")
@@ -260,11 +263,9 @@ async def test_preview_fits_a_long_sms_within_two_segments_with_the_opt_out_line
     api: QualifyApi,
 ) -> None:
     long_text = "{{greeting}}, " + "votre véhicule vous attend chez nous. " * 12
-    sms = (
-        await preview(
-            api.base, kind="follow_up", channel="sms", content={"text": long_text}
-        )
-    )["sms"]
+    sms = (await preview(api.base, kind="follow_up", channel="sms", content={"text": long_text}))[
+        "sms"
+    ]
     assert sms["truncated"] is True
     assert sms["segments"] == 2
     assert sms["text"].endswith("...\nSTOP au 36111")
