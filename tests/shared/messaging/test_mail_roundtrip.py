@@ -4,6 +4,7 @@ an unknown mailbox comes back as a real DSN that names our Message-ID and the le
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -107,3 +108,33 @@ async def test_a_recipient_refused_at_rcpt_time_is_permanent() -> None:
         await sender.send(message, recipients=["x@-bad-.test"])
     assert caught.value.code == 501
     assert str(caught.value) == "SMTP RCPT refused: 501 5.1.3"
+
+
+async def test_before_data_runs_once_the_envelope_is_accepted_and_can_abort() -> None:
+    sender = SmtpSender(require_smtp())
+    calls: list[str] = []
+
+    async def record() -> None:
+        calls.append("before_data")
+
+    message = _first_answer(str(uuid.uuid4()), PROSPECT)
+    sent = await sender.send(message, before_data=record)
+    assert calls == ["before_data"]
+    assert sent.queue_id
+
+    class ClaimTaken(Exception):
+        pass
+
+    async def refuse() -> None:
+        raise ClaimTaken()
+
+    aborted = _first_answer(str(uuid.uuid4()), PROSPECT)
+    with pytest.raises(ClaimTaken):  # unchanged: the caller's own exception
+        await sender.send(aborted, before_data=refuse)
+    # A recipient refused at RCPT never reaches the hook.
+    with pytest.raises(PermanentSendError):
+        await sender.send(aborted, recipients=["x@-bad-.test"], before_data=refuse)
+    async with imap_mailbox(PROSPECT) as inbox:
+        await inbox.wait_for("Message-ID", str(message["Message-ID"]))
+        await asyncio.sleep(1.0)
+        assert await inbox.search(f'HEADER Message-ID "{aborted["Message-ID"]}"') == []

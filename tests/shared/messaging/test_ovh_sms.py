@@ -265,3 +265,11 @@ def test_unreadable_inbound(payload: dict[str, object]) -> None:
     with pytest.raises(InvalidProviderPayload) as caught:
         OvhSmsProvider(OvhSmsSettings()).parse_inbound(payload)
     assert PHONE not in str(caught.value)
+
+
+async def test_sent_sms_are_found_by_their_tag(ovh: FakeOvh, provider: OvhSmsProvider) -> None:
+    assert await provider.find_sent("m-1") == []
+    sent = await provider.send(OutgoingSms(PHONE, "Bonjour\nSTOP au 36111", tag="m-1"))
+    await provider.send(OutgoingSms(PHONE, "Autre", tag="m-2"))
+    assert await provider.find_sent("m-1") == [sent.provider_message_id]
+    assert ovh.refused == []  # signed with the query string, as OVH checks
