@@ -7,6 +7,7 @@ is never resent (``unconfirmed``)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -351,3 +352,16 @@ async def test_after_the_hand_over_an_email_is_never_resent_and_an_sms_is_looked
     assert await parts.sender().send_due() == 1  # looked up (absent), queued, sent
     assert (await parts.messages(other))["sms"].status == "sent"
     assert [job_["tag"] for job_ in parts.ovh.jobs].count(job.message_id) == 1
+
+
+async def test_a_send_that_starts_too_late_in_its_lease_hands_nothing_over(parts: Parts) -> None:
+    api = parts.api
+    lead = await api.add_lead(email=PROSPECT, first_answer=True)
+    sender = parts.sender()
+    for job in await sender.claim():
+        await sender.send(dataclasses.replace(job, deadline=0.0))  # waited past half its lease
+    rows = await parts.messages(lead)
+    assert {(row.status, row.last_error) for row in rows.values()} == {("queued", "send timeout")}
+    assert {row.handed_over_at for row in rows.values()} == {None}
+    assert parts.ovh.jobs == []
+    assert await mailbox_copies(str(rows["email"].message_id_header)) == 0

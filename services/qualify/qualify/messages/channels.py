@@ -38,6 +38,8 @@ class Job:
     attempts: int
     operator_id: str | None
     attempt_id: str | None
+    # Event-loop time by which this sender must be done with it (half its lease after the claim).
+    deadline: float = 0.0
 
 
 class Channel(Protocol):

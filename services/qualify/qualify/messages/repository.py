@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, event, func, or_, select, update
+from sqlalchemy import CursorResult, event, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -147,16 +147,6 @@ class MessageRepository(Repository):
         )
         return int(result.rowcount or 0)
 
-    async def count_unread(self, lead_id: str) -> int:
-        return int(
-            await self.session.scalar(
-                select(func.count())
-                .select_from(IncomingMessage)
-                .where(IncomingMessage.lead_id == lead_id, IncomingMessage.read_at.is_(None))
-            )
-            or 0
-        )
-
     # --- the sender -----------------------------------------------------------------------
 
     async def claim_due(
@@ -177,13 +167,6 @@ class MessageRepository(Repository):
         if self.is_postgres:
             query = query.with_for_update(skip_locked=True)
         return (await self.session.scalars(query)).all()
-
-    async def next_due_at(self, channels: Collection[MessageChannel]) -> datetime | None:
-        return await self.session.scalar(
-            select(func.min(OutgoingMessage.next_attempt_at)).where(
-                OutgoingMessage.status == QUEUED, OutgoingMessage.channel.in_(list(channels))
-            )
-        )
 
     async def expired_claims(self, now: datetime, limit: int) -> Sequence[OutgoingMessage]:
         """Messages whose sender's lease ran out (the sender died, or stalled)."""

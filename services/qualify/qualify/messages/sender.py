@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,14 +54,7 @@ class ClaimLost(Exception):
     over, nor record anything about it."""
 
 
-@dataclass(frozen=True)
-class Recovery:
-    message_id: str
-    claim_token: str
-    job: Job
-
-
-def _job(message: OutgoingMessage, in_reply_to_header: str | None) -> Job:
+def _job(message: OutgoingMessage, in_reply_to_header: str | None, deadline: float) -> Job:
     assert message.claim_token is not None
     return Job(
         message_id=message.id,
@@ -80,6 +71,7 @@ def _job(message: OutgoingMessage, in_reply_to_header: str | None) -> Job:
         attempts=message.attempts,
         operator_id=message.operator_id,
         attempt_id=message.attempt_id,
+        deadline=deadline,
     )
 
 
@@ -146,6 +138,8 @@ class MessageSender:
         if not channels:
             return []
         now = self._clock()
+        # Sends wait for a slot of the concurrency limit: the time counts from the claim.
+        deadline = asyncio.get_running_loop().time() + self._send_timeout_s
         jobs: list[Job] = []
         async with session_scope(self._sessions) as session:
             repository = MessageRepository.from_session(session)
@@ -167,7 +161,7 @@ class MessageSender:
                 if message.in_reply_to is not None and message.channel == "email":
                     replied = await repository.get_incoming(message.in_reply_to)
                     header = replied.message_id_header if replied is not None else None
-                jobs.append(_job(message, header))
+                jobs.append(_job(message, header, deadline))
         return jobs
 
     async def _blocked(self, session: AsyncSession, message: OutgoingMessage) -> str | None:
@@ -200,19 +194,19 @@ class MessageSender:
 
     async def send(self, job: Job) -> None:
         channel = self._channels[job.channel]
-        claimed = time.monotonic()
+        loop = asyncio.get_running_loop()
         handed = False
 
         async def hand_over() -> None:
             nonlocal handed
-            if time.monotonic() - claimed > self._send_timeout_s:
-                raise ClaimLost()  # stalled: the lease may be someone else's by now
+            if loop.time() >= job.deadline:
+                raise TimeoutError()  # late: not handed over, so retried
             if not await self._update(job, handed_over_at=self._clock()):
-                raise ClaimLost()
+                raise ClaimLost()  # taken over: the message is someone else's now
             handed = True
 
         try:
-            async with asyncio.timeout(self._send_timeout_s):
+            async with asyncio.timeout_at(job.deadline):
                 provider_id = await channel.send(job, hand_over)
         except ClaimLost:
             self._count(job, "claim_lost")
@@ -401,7 +395,7 @@ class MessageSender:
     async def recover_expired(self) -> int:
         """Resolve the claims whose lease ran out (their sender died or stalled)."""
         now = self._clock()
-        to_verify: list[Recovery] = []
+        to_verify: list[Job] = []  # handed-over SMS: ask the provider
         resolved = 0
         async with session_scope(self._sessions) as session:
             repository = MessageRepository.from_session(session)
@@ -420,7 +414,8 @@ class MessageSender:
                     # Ask the provider, outside this transaction: take the claim over first.
                     message.claim_token = str(uuid.uuid4())
                     message.lease_expires_at = now + self._lease
-                    to_verify.append(Recovery(message.id, message.claim_token, _job(message, None)))
+                    deadline = asyncio.get_running_loop().time() + self._send_timeout_s
+                    to_verify.append(_job(message, None, deadline))
                 else:
                     message.status = state.UNCONFIRMED
                     message.reason = "crashed_mid_send"
@@ -438,12 +433,11 @@ class MessageSender:
                     log.warning(
                         "message.claim_expired", message_id=message.id, action="unconfirmed"
                     )
-        for recovery in to_verify:
-            await self._verify(recovery)
+        for job in to_verify:
+            await self._verify(job)
         return resolved
 
-    async def _verify(self, recovery: Recovery) -> None:
-        job = recovery.job
+    async def _verify(self, job: Job) -> None:
         channel = self._channels[job.channel]
         try:
             provider_id = await channel.find_sent(job)

@@ -26,12 +26,9 @@ BOUNCED: MessageStatus = "bounced"
 FAILED: MessageStatus = "failed"
 UNCONFIRMED: MessageStatus = "unconfirmed"
 CANCELLED: MessageStatus = "cancelled"
-# Out of the sender's hands: a receipt or a bounce may still move sent/unconfirmed on.
-FINAL: frozenset[str] = frozenset({DELIVERED, BOUNCED, FAILED, CANCELLED})
 
 TemplateKind = MessageKind  # first_answer, follow_up, operator_reply
 BlockReason = Literal["stop", "unsubscribe", "hard_bounce"]
-Direction = Literal["out", "in"]
 
 # Why a queued message cannot leave yet (``waiting_reason``).
 SMTP_NOT_CONFIGURED = "smtp_not_configured"
