@@ -1,7 +1,7 @@
 """messages to and from the prospect
 
 Revision ID: a98e66d49add
-Revises: bb8d19e234f4
+Revises: ea5c6be84923
 Create Date: 2026-12-02 14:34:40.958273
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "a98e66d49add"
-down_revision: str | Sequence[str] | None = "bb8d19e234f4"
+down_revision: str | Sequence[str] | None = "ea5c6be84923"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

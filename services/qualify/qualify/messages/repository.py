@@ -1,32 +1,20 @@
 """SQL of the messages to and from the prospect: the outgoing messages (an outbox the sender
-claims from), the prospect's replies, and a hook to act once a transaction committed."""
+claims from) and the prospect's replies."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, event, or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from qualify.messages.state import QUEUED, SENDING, SENT
 from qualify.models import IncomingMessage, OutgoingMessage, QueuedLead
 from shared.db.repository import Repository
 from shared.events.payloads import MessageChannel
-
-
-def call_after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
-    """Run ``callback`` once the session's transaction has committed (not on a rollback): a
-    message row is visible to the sender only then."""
-
-    def committed(_: Session) -> None:
-        callback()
-
-    event.listen(session.sync_session, "after_commit", committed, once=True)
 
 
 def _row(message: Any) -> dict[str, Any]:

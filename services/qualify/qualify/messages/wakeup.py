@@ -9,7 +9,7 @@ import contextlib
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qualify.messages.repository import call_after_commit
+from shared.db.session import after_commit
 
 
 class SenderWakeup:
@@ -21,7 +21,11 @@ class SenderWakeup:
 
     def notify_after_commit(self, session: AsyncSession) -> None:
         """Wake the sender once ``session`` committed: the new rows are visible then."""
-        call_after_commit(session, self.notify)
+
+        async def wake() -> None:
+            self.notify()
+
+        after_commit(session, wake)
 
     def clear(self) -> None:
         self._event.clear()
