@@ -283,3 +283,22 @@ async def test_one_click_unsubscribe_blocks_email(api: QualifyApi) -> None:
     forged = token[:-1] + ("a" if token[-1] != "a" else "b")
     assert_problem(await anonymous.post(f"/v1/unsubscribe/{forged}"), 404, "unknown-link")
     assert_problem(await anonymous.get(f"/v1/unsubscribe/{forged}"), 404, "unknown-link")
+
+
+async def test_openapi_lists_the_messaging_api(api: QualifyApi) -> None:
+    document = (await api.base.get("/openapi.json")).json()
+    paths = document["paths"]
+    assert {
+        "/v1/leads/{lead_id}/messages",
+        "/v1/leads/{lead_id}/conversation",
+        "/v1/leads/{lead_id}/conversation/read",
+        "/v1/message-templates",
+        "/v1/message-templates/catalogue",
+        "/v1/message-templates/preview",
+        "/v1/message-templates/{template_id}",
+        "/v1/unsubscribe/{token}",
+        "/v1/sms/delivery-receipts/{secret}",
+    } <= set(paths)
+    post = paths["/v1/leads/{lead_id}/messages"]["post"]["responses"]
+    assert {"201", "401", "403", "404", "409", "422"} <= set(post)
+    assert "application/problem+json" in post["409"]["content"]

@@ -365,3 +365,16 @@ async def test_a_send_that_starts_too_late_in_its_lease_hands_nothing_over(parts
     assert {row.handed_over_at for row in rows.values()} == {None}
     assert parts.ovh.jobs == []
     assert await mailbox_copies(str(rows["email"].message_id_header)) == 0
+
+
+async def test_an_sms_lost_at_each_hand_over_is_given_up_after_its_attempts(parts: Parts) -> None:
+    api = parts.api
+    lead = await api.add_lead(email=None, first_answer=True)
+    sender = parts.sender(message_max_attempts=1)
+    (job,) = await sender.claim()
+    await parts.set(job.message_id, handed_over_at=api.clock.now)  # no answer ever came back
+    api.clock.advance(seconds=121)
+    assert await sender.send_due() == 0
+    row = (await parts.messages(lead))["sms"]
+    assert (row.status, row.reason) == ("failed", "gave_up")
+    assert parts.ovh.jobs == []

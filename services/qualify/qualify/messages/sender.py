@@ -451,6 +451,10 @@ class MessageSender:
             await self._sent(job, provider_id)
             self._count(job, "recovered_sent")
             return
+        if job.attempts >= self._settings.message_max_attempts:
+            # Not sent, and out of attempts (each ended without an answer): give up.
+            await self._fail(job, "gave_up", "no answer from the provider, not sent")
+            return
         now = self._clock()
 
         async def requeue(session: AsyncSession) -> bool:
