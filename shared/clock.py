@@ -11,3 +11,15 @@ Clock = Callable[[], datetime]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def in_utc(clock: Clock) -> Clock:
+    """``clock`` answering in UTC whatever zone it answers in (a test's Paris clock): the instants
+    a service stores, answers and publishes are UTC, as they are in production."""
+    if clock is utcnow:
+        return clock
+
+    def now() -> datetime:
+        return clock().astimezone(UTC)
+
+    return now

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.auth import ROLES, store_token
 from shared.bus.factory import build_bus
 from shared.bus.protocol import Bus
-from shared.clock import Clock, utcnow
+from shared.clock import Clock, in_utc, utcnow
 from shared.db.engine import create_engine
 from shared.db.infra import InfraTables
 from shared.db.session import SessionFactory, make_session_factory, session_scope
@@ -59,7 +59,9 @@ class Runtime(Generic[SettingsT]):
         )
         bus = build_bus(settings)
         await bus.start()
-        runtime = cls(settings, infra, engine, make_session_factory(engine), bus, metrics, clock)
+        runtime = cls(
+            settings, infra, engine, make_session_factory(engine), bus, metrics, in_utc(clock)
+        )
         if settings.dev_token is not None:
             await runtime._store_dev_token(settings.dev_token.get_secret_value())
         return runtime

@@ -15,7 +15,9 @@ LeadKind = Literal["enquiry", "message"]
 
 
 class EventPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Tolerant reader: a consumer ignores fields it does not know, so adding an optional field
+    # keeps the version (docs/conventions.md); the producer's own model is what validates.
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class ContactV1(EventPayload):

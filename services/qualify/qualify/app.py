@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -67,15 +66,6 @@ def create_app(settings: QualifySettings, *, clock: Clock = utcnow) -> FastAPI:
         ],
         title="VO leads — qualify",
         description="The digital operators' work queue and qualification API.",
-        clock=_in_utc(clock),
+        clock=clock,
         lifespan_hooks=[provide_policy, provide_receipts],
     )
-
-
-def _in_utc(clock: Clock) -> Clock:
-    # The instants the API answers and publishes are UTC whatever zone the given clock answers
-    # in (a test's Paris clock), as they are in production.
-    def now() -> datetime:
-        return clock().astimezone(UTC)
-
-    return now
