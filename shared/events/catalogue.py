@@ -31,6 +31,7 @@ from shared.events.payloads import (
     LeadOptedOutV1,
     LeadQualifiedV1,
     LeadReceivedV1,
+    LeadReopenedV1,
     LeadWonV1,
     LeadWonV2,
     SellerWebhookDisabledV1,
@@ -137,7 +138,8 @@ CATALOGUE: dict[str, EventSpec] = {
             topic=Topics.LEADS,
             payload=LeadQualifiedV1,
             producer="qualify",
-            description="An operator qualified the lead (whole qualification); subject = lead id.",
+            description="An operator, or the direct routing policy, qualified the lead (whole "
+            "qualification, path); subject = lead id.",
             personal_data=True,
         ),
         EventSpec(
@@ -186,6 +188,15 @@ CATALOGUE: dict[str, EventSpec] = {
             payload=LeadOptedOutV1,
             producer="qualify",
             description="The prospect asked messages to stop on a channel; subject = lead id.",
+            personal_data=False,
+        ),
+        EventSpec(
+            type="lead.reopened.v1",
+            topic=Topics.LEADS,
+            payload=LeadReopenedV1,
+            producer="qualify",
+            description="A disqualified lead went back to the operators' queue (who, why); "
+            "subject = lead id.",
             personal_data=False,
         ),
         EventSpec(

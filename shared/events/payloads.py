@@ -66,6 +66,10 @@ SalesChannel = Literal["in_store", "full_web"]
 DisqualificationReason = Literal[
     "spam", "duplicate", "unreachable", "not_interested", "vehicle_sold", "wrong_contact"
 ]
+RoutingPath = Literal["qualify", "direct"]
+# The operator_id of a machine qualification (direct routing): not a token id.
+DIRECT_ROUTING_OPERATOR = "routing:direct"
+ReopenReason = Literal["disqualified_by_mistake", "prospect_came_back", "not_a_duplicate", "other"]
 
 
 class LeadContactAttemptedV1(EventPayload):
@@ -112,13 +116,25 @@ class ConsentV1(EventPayload):
 
 
 class LeadQualifiedV1(EventPayload):
-    """The whole qualification of a lead. Carries personal data (contact, trade-in, notes)."""
+    """The whole qualification of a lead. Carries personal data (contact, trade-in, notes).
+
+    ``path`` says how: ``qualify`` (an operator qualified it) or ``direct`` (the routing policy
+    of its source or site sent it to dispatch at receipt: a machine qualification whose
+    ``operator_id`` is ``DIRECT_ROUTING_OPERATOR``)."""
 
     lead_id: str
     source: LeadSource
     received_at: datetime
     qualified_at: datetime
-    operator_id: str = Field(description="Id of the operator's token, never a name.")
+    operator_id: str = Field(
+        description="Id of the operator's token, never a name; on the direct path the machine "
+        "id 'routing:direct'."
+    )
+    path: RoutingPath = Field(
+        default="qualify",
+        description="qualify: qualified by an operator; direct: qualified by the routing policy "
+        "at receipt, without an operator (absent from events published before it existed).",
+    )
     contact: ContactV1
     intent: QualificationIntent
     channel: SalesChannel
@@ -146,6 +162,19 @@ class LeadDisqualifiedV1(EventPayload):
         default=None, description="Id of the operator's token; None when a rule decided."
     )
     automatic: bool = False
+
+
+class LeadReopenedV1(EventPayload):
+    """A disqualified lead went back to the operators' queue (a mistake corrected)."""
+
+    lead_id: str
+    reopened_at: datetime
+    operator_id: str = Field(description="Id of the token of who reopened it, never a name.")
+    reason: ReopenReason
+    previous_reason: DisqualificationReason = Field(
+        description="The disqualification reason it had."
+    )
+    due_at: datetime = Field(description="When its next contact is due.")
 
 
 # -- dispatch (issue 5): ids, times and reasons only, no personal data -----------------------
