@@ -1,5 +1,5 @@
-"""Qualify: the digital operators' API (queue, claims, attempts, qualification, messages to the
-prospect and their templates)."""
+"""Qualify: the digital operators' API (queue, claims, attempts, call-backs, qualification,
+reopening, messages to the prospect and their templates) and the routing policy."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from qualify.attempts.router import router as attempts_router
+from qualify.callbacks.router import router as callbacks_router
 from qualify.claims.router import router as claims_router
 from qualify.leads.router import router as leads_router
 from qualify.messages.channels import sms_provider
@@ -22,6 +23,7 @@ from qualify.operators.router import router as operators_router
 from qualify.policy import Policy
 from qualify.qualification.router import router as qualification_router
 from qualify.queue.router import router as queue_router
+from qualify.routing.router import router as routing_router
 from qualify.settings import QualifySettings
 from qualify.templates.router import router as templates_router
 from shared.app import create_service_app
@@ -59,10 +61,12 @@ def create_app(settings: QualifySettings, *, clock: Clock = utcnow) -> FastAPI:
             attempts_router,
             qualification_router,
             leads_router,
+            callbacks_router,
             operators_router,
             messages_router,
             templates_router,
             public_router,
+            routing_router,
         ],
         title="VO leads — qualify",
         description="The digital operators' work queue and qualification API.",

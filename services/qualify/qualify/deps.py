@@ -19,7 +19,7 @@ SettingsDep = Annotated[QualifySettings, Depends(settings_of)]
 # Operators work the queue; managers may do everything operators may (admins anything).
 Operator = Annotated[Principal, Depends(require_roles("operator", "manager"))]
 Manager = Annotated[Principal, Depends(require_roles("manager"))]
-# Templates are the dealer's voice: admins manage them.
+# Templates are the dealer's voice, routing rules decide where leads go: admins manage them.
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
 
 PolicyDep = Annotated[Policy, Depends(component(Policy))]

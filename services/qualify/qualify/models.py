@@ -4,9 +4,23 @@ qualifications, plus the shared infrastructure tables."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    true,
+)
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from qualify.leads.state import LeadStatus
@@ -15,6 +29,7 @@ from qualify.messages.state import (
     MessageStatus,
     TemplateKind,
 )
+from qualify.settings import DirectIntent
 from shared.db import add_infra_tables, make_metadata
 from shared.db.types import UtcDateTime
 from shared.events.payloads import (
@@ -26,7 +41,17 @@ from shared.events.payloads import (
     LeadSource,
     MessageChannel,
     MessageKind,
+    ReopenReason,
+    RoutingPath,
+    SalesChannel,
 )
+
+# Routing rules apply to a source, or to a site (recognised by the lead's ad reference).
+RuleScope = Literal["source", "site"]
+
+# Queue ranks: a call-back whose time came is served before every ordinary lead.
+CALLBACK_RANK = 0
+ORDINARY_RANK = 1
 
 
 class Base(DeclarativeBase):
@@ -40,17 +65,27 @@ class QueuedLead(Base):
     """A lead waiting for (or handled by) a digital operator. Personal data: contact, message.
 
     ``is_open`` is true while the lead waits for a decision (status waiting or contacting); the
-    queue reads the index (is_open, due_at, lead_id). A claim is the triple claimed_by /
+    queue reads the index (is_open, queue_rank, due_at, lead_id), skipping leads whose
+    ``available_at`` is still ahead (a call-back, the wait before a retry). ``due_at`` is when the
+    next contact is due (``leads/schedule.py`` moves it). A claim is the triple claimed_by /
     claimed_at / claim_expires_at; an expired claim is no claim (the lead is back in the queue).
     """
 
     __tablename__ = "queued_lead"
     __table_args__ = (
-        Index("ix_queued_lead_queue", "is_open", "due_at", "lead_id"),
-        Index("ix_queued_lead_queue_source", "is_open", "source", "due_at", "lead_id"),
+        Index("ix_queued_lead_queue_rank", "is_open", "queue_rank", "due_at", "lead_id"),
+        Index(
+            "ix_queued_lead_queue_rank_source",
+            "is_open",
+            "source",
+            "queue_rank",
+            "due_at",
+            "lead_id",
+        ),
         Index("ix_queued_lead_handled", "handled_by", "closed_at"),
         Index("ix_queued_lead_claimed_by", "claimed_by"),
         Index("ix_queued_lead_phone", "phone"),
+        Index("ix_queued_lead_callback_by", "callback_by", "callback_at"),
     )
 
     lead_id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -86,6 +121,35 @@ class QueuedLead(Base):
     disqualification_reason: Mapped[DisqualificationReason | None] = mapped_column(String(32))
     duplicate_of: Mapped[str | None] = mapped_column(String(36))
     disqualification_note: Mapped[str | None] = mapped_column(Text)
+    # The contact schedule: not in the queue before available_at (NULL: now); rank 0 first.
+    available_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    queue_rank: Mapped[int] = mapped_column(
+        SmallInteger, default=ORDINARY_RANK, server_default=str(ORDINARY_RANK)
+    )
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The call-back the prospect asked for (personal data: the note), owned by callback_by.
+    callback_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    callback_timezone: Mapped[str | None] = mapped_column(String(40))
+    callback_by: Mapped[str | None] = mapped_column(String(36))
+    callback_set_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    callback_note: Mapped[str | None] = mapped_column(Text)
+    routing_path: Mapped[RoutingPath] = mapped_column(
+        String(16), default="qualify", server_default="qualify"
+    )
+    reopened_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    reopened_by: Mapped[str | None] = mapped_column(String(36))
+    reopen_reason: Mapped[ReopenReason | None] = mapped_column(String(32))
+
+    @hybrid_method
+    def is_overdue(self, now: datetime) -> bool:
+        """THE computation of "overdue" (queue items, the lead, figures, the queue's filter):
+        an open lead whose next contact was due before ``now``."""
+        return self.is_open and self.due_at < now
+
+    @is_overdue.expression
+    @classmethod
+    def _is_overdue_sql(cls, now: datetime) -> ColumnElement[bool]:
+        return and_(cls.is_open == true(), cls.due_at < now)
 
 
 class ContactAttempt(Base):
@@ -124,7 +188,21 @@ class Qualification(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
-metadata = Base.metadata
+class RoutingRule(Base):
+    """Where leads of a source, or of a site, go at receipt: the operators' queue (``qualify``)
+    or dispatch at once (``direct``). A site rule recognises its leads by the prefixes of their
+    ad references (qualify learns no site at receipt otherwise). No personal data."""
+
+    __tablename__ = "routing_rule"
+
+    scope: Mapped[RuleScope] = mapped_column(String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    path: Mapped[RoutingPath] = mapped_column(String(16))
+    channel: Mapped[SalesChannel | None] = mapped_column(String(16))
+    intent: Mapped[DirectIntent | None] = mapped_column(String(16))
+    ad_ref_prefixes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_by: Mapped[str] = mapped_column(String(36))
 
 
 class SuppressedContact(Base):
@@ -249,3 +327,6 @@ class BlockedContact(Base):
     channel: Mapped[MessageChannel] = mapped_column(String(8), primary_key=True)
     reason: Mapped[BlockReason] = mapped_column(String(16))
     blocked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+metadata = Base.metadata

@@ -26,6 +26,30 @@ class LeadClosed(Conflict):
     slug, title = "lead-closed", "Lead closed"
 
 
+class LeadQualified(Conflict):
+    """The lead was qualified: it belongs to dispatch and is never reopened."""
+
+    slug, title = "lead-qualified", "Lead qualified"
+
+
+class LeadOpen(Conflict):
+    """The lead is open: there is nothing to reopen."""
+
+    slug, title = "lead-open", "Lead open"
+
+
+class CallbackScheduled(Conflict):
+    """Another operator's call-back is scheduled on the lead and its time has not come."""
+
+    slug, title = "callback-scheduled", "Call-back scheduled by another operator"
+
+
+class CallbackNotFound(NotFound):
+    """The lead has no scheduled call-back."""
+
+    slug, title = "callback-not-found", "No call-back scheduled"
+
+
 class LeadClaimed(Conflict):
     """Another operator holds the lead."""
 
@@ -51,6 +75,22 @@ class MissingContactDetail(Conflict):
 
 
 class ContactNotAllowed(Conflict):
-    """The contact rules forbid this attempt now (``reason`` says which rule)."""
+    """The contact rules forbid this call (``reason`` says which rule, ``next_allowed_at`` the
+    first instant they allow one)."""
 
     slug, title = "contact-not-allowed", "Contact not allowed"
+
+
+class RoutingRuleNotFound(NotFound):
+    """No routing rule for this source or site."""
+
+    slug, title = "routing-rule-not-found", "No routing rule"
+
+    def __init__(self) -> None:
+        super().__init__("No routing rule for this source or site.")
+
+
+class AdRefPrefixTaken(Conflict):
+    """Another site's rule already claims one of these ad-reference prefixes."""
+
+    slug, title = "ad-ref-prefix-taken", "Ad-reference prefix taken"

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from qualify.messages.settings import MessagingSettings
 from shared.business_time import DEFAULT_CALL_CENTRE_HOURS, parse_weekly_hours
+from shared.events.payloads import RoutingPath, SalesChannel
 from shared.messaging.settings import LeadTokenSettings, OvhSmsSettings, SmtpSettings
 from shared.settings import CallingRulesSettings, ServiceSettings
+
+# The intents a machine qualification may carry (the others need what only a person asks).
+DirectIntent = Literal["buy", "info"]
 
 
 class QualifySettings(
@@ -63,10 +67,52 @@ class QualifySettings(
         default=24 * 60, ge=0, description="How far in the past an attempt's time may be."
     )
 
+    # The contact schedule after an attempt (business minutes of the call centre, then moved
+    # into the legal calling window when the next contact is a call).
+    retry_ladder_business_minutes: list[int] = Field(
+        default_factory=lambda: [30, 120, 540],
+        min_length=1,
+        max_length=20,
+        description="Wait before the next try after the 1st, 2nd, 3rd… unanswered attempt "
+        "(the last step repeats); 540 is one call-centre day (JSON list).",
+    )
+    followup_after_reached_business_minutes: int = Field(
+        default=540,
+        ge=1,
+        le=100_000,
+        description="Next contact after the prospect was reached (or refused, or the number "
+        "was wrong) and the lead not closed.",
+    )
+
+    # Call-backs the prospect asked for.
+    callback_max_days_ahead: int = Field(default=30, ge=1, le=365)
+
+    # Reopening a disqualified lead: its operator within this delay, a manager any time.
+    reopen_window_hours: int = Field(default=24, ge=0, le=24 * 365)
+
+    # Direct routing (the API's per-source and per-site rules come first).
+    routing_default_path: RoutingPath = Field(
+        default="qualify",
+        description="Path of a lead no routing rule matches: qualify (operators) or direct "
+        "(to dispatch at receipt).",
+    )
+    direct_channel: SalesChannel = Field(
+        default="in_store",
+        description="Sales channel of a machine qualification when its rule names none.",
+    )
+    direct_intent: DirectIntent = "buy"
+
     @field_validator("business_hours")
     @classmethod
     def hours_parse(cls, value: str) -> str:
         parse_weekly_hours(value)
+        return value
+
+    @field_validator("retry_ladder_business_minutes")
+    @classmethod
+    def ladder_steps(cls, value: list[int]) -> list[int]:
+        if any(not 1 <= minutes <= 100_000 for minutes in value):
+            raise ValueError("each step is 1 to 100,000 business minutes")
         return value
 
     @field_validator("first_contact_minutes_by_source")

@@ -40,7 +40,7 @@ def consumers(runtime: Runtime[QualifySettings]) -> Sequence[Loop]:
             topics=[Topics.LEADS],
             handlers={
                 "lead.received.v1": lead_received_handler(
-                    policy, runtime.clock, FirstAnswerStep(composer, wakeup)
+                    policy, runtime.clock, runtime.outbox, FirstAnswerStep(composer, wakeup)
                 ),
                 "lead.message-received.v1": reply_handler(runtime.outbox, runtime.clock, key),
                 "lead.message-bounced.v1": bounce_handler(runtime.outbox, runtime.clock, key),

@@ -1,4 +1,5 @@
-"""Recording an attempt: state and claim checks, the legal rules, the unreachable rule."""
+"""Recording an attempt: state and claim checks, the legal rules, the unreachable rule, and the
+lead's next contact (``leads/schedule.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qualify.attempts.schemas import AttemptIn
-from qualify.leads import state
+from qualify.leads import schedule, state
 from qualify.leads.repository import LeadRepository
 from qualify.models import ContactAttempt, QueuedLead
 from qualify.policy import Policy
@@ -23,7 +24,7 @@ from shared.outbox import Outbox
 
 log = structlog.get_logger(__name__)
 
-UNANSWERED = frozenset({"no_answer", "voicemail"})
+UNANSWERED = schedule.UNANSWERED
 _FUTURE_TOLERANCE = timedelta(minutes=2)
 
 
@@ -130,6 +131,10 @@ async def record(
         lead.first_attempt_by = principal.token_id
     if body.outcome in UNANSWERED:
         lead.unanswered_count += 1
+    # A late record of an older attempt does not move the schedule the newer one set.
+    latest = lead.last_attempt_at is None or attempted_at >= lead.last_attempt_at
+    if latest:
+        lead.last_attempt_at = attempted_at
     await outbox.stage(
         session,
         "lead.contact-attempted.v1",
@@ -148,6 +153,8 @@ async def record(
     auto = lead.unanswered_count >= policy.settings.unreachable_after_attempts
     if auto:
         await disqualify_unreachable(session, outbox, lead, principal.token_id, now)
+    elif latest:
+        await _reschedule(repository, policy, lead, body, attempted_at)
     await session.flush()
     log.info(
         "attempt.recorded",
@@ -157,6 +164,33 @@ async def record(
         auto_disqualified=auto,
     )
     return Recorded(attempt, lead, auto)
+
+
+async def _reschedule(
+    repository: LeadRepository,
+    policy: Policy,
+    lead: QueuedLead,
+    body: AttemptIn,
+    attempted_at: datetime,
+) -> None:
+    """The lead's next contact after this attempt. A call fulfils a scheduled call-back; an SMS
+    or e-mail before it leaves it as it is (the prospect still expects the call)."""
+    if body.channel == "phone":
+        state.clear_callback(lead)
+    elif lead.callback_at is not None:
+        return
+    calls: list[datetime] = []
+    refusals: list[datetime] = []
+    if lead.phone:
+        calls, refusals = await repository.consumer_phone_history(
+            lead.phone, attempted_at - policy.calling.period
+        )
+    schedule.set_next_contact(
+        lead,
+        schedule.after_attempt(
+            policy, lead, body.outcome, attempted_at, calls=calls, refusals=refusals
+        ),
+    )
 
 
 async def disqualify_unreachable(

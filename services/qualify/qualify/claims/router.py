@@ -7,7 +7,7 @@ from fastapi import APIRouter, status
 from qualify.claims import service
 from qualify.claims.schemas import ClaimOut
 from qualify.deps import Operator, PolicyDep, is_manager
-from qualify.problems import LeadClaimed, LeadClosed, LeadNotFound
+from qualify.problems import CallbackScheduled, LeadClaimed, LeadClosed, LeadNotFound
 from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
 from shared.errors import InvalidRequest
 
@@ -17,8 +17,10 @@ CLAIM_PROBLEMS = problem_responses(
     LeadNotFound,
     LeadClosed,
     LeadClaimed,
+    CallbackScheduled,
     InvalidRequest,
-    s409="The lead is closed, another operator holds it, or (renewal, release) it is not claimed",
+    s409="The lead is closed, another operator holds it, another operator's call-back is "
+    "scheduled on it (before its time), or (renewal, release) it is not claimed",
 )
 
 

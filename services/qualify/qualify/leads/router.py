@@ -9,13 +9,20 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from qualify.attempts.router import attempt_out
+from qualify.callbacks.schemas import CallbackOut
 from qualify.deps import Operator
 from qualify.leads import state
 from qualify.leads.access import can_read
 from qualify.leads.repository import LeadRepository
-from qualify.leads.schemas import ClaimState, ContactOut, DisqualificationState, LeadOut
+from qualify.leads.schemas import (
+    ClaimState,
+    ContactOut,
+    DisqualificationState,
+    LeadOut,
+    ReopeningState,
+)
 from qualify.problems import LeadNotFound
-from qualify.qualification.schemas import QualificationIn, QualificationOut
+from qualify.qualification.schemas import MACHINE, QualificationIn, QualificationOut
 from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
 from shared.errors import Forbidden, InvalidRequest
 
@@ -59,10 +66,13 @@ async def get_lead(lead_id: str, session: SessionDep, principal: Operator, now: 
         status=lead.status,
         kind=lead.kind,
         source=lead.source,
+        path=lead.routing_path,
         site=lead.site,
         received_at=lead.received_at,
         due_at=lead.due_at,
-        overdue=lead.is_open and lead.due_at < now and lead.first_attempt_at is None,
+        overdue=lead.is_overdue(now),
+        available_at=lead.available_at,
+        callback=CallbackOut.of(lead) if lead.callback_at is not None else None,
         contact=ContactOut(
             full_name=lead.full_name,
             phone=lead.phone,
@@ -83,7 +93,10 @@ async def get_lead(lead_id: str, session: SessionDep, principal: Operator, now: 
                 lead_id=qualification.lead_id,
                 operator_id=qualification.operator_id,
                 qualified_at=qualification.qualified_at,
-                qualification=QualificationIn.model_validate(qualification.data),
+                qualification=QualificationIn.model_validate(
+                    qualification.data,
+                    context=MACHINE if lead.routing_path == "direct" else None,
+                ),
             )
             if qualification is not None
             else None
@@ -95,6 +108,17 @@ async def get_lead(lead_id: str, session: SessionDep, principal: Operator, now: 
                 note=lead.disqualification_note,
             )
             if lead.disqualification_reason is not None
+            else None
+        ),
+        reopening=(
+            ReopeningState(
+                reopened_at=lead.reopened_at,
+                operator_id=lead.reopened_by,
+                reason=lead.reopen_reason,
+            )
+            if lead.reopened_at is not None
+            and lead.reopened_by is not None
+            and lead.reopen_reason is not None
             else None
         ),
     )

@@ -7,9 +7,16 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from qualify.attempts.schemas import AttemptOut
+from qualify.callbacks.schemas import CallbackOut
 from qualify.leads.state import LeadStatus
 from qualify.qualification.schemas import QualificationOut
-from shared.events.payloads import DisqualificationReason, LeadKind, LeadSource
+from shared.events.payloads import (
+    DisqualificationReason,
+    LeadKind,
+    LeadSource,
+    ReopenReason,
+    RoutingPath,
+)
 
 
 class ContactOut(BaseModel):
@@ -33,15 +40,26 @@ class DisqualificationState(BaseModel):
     note: str | None
 
 
+class ReopeningState(BaseModel):
+    reopened_at: datetime
+    operator_id: str
+    reason: ReopenReason
+
+
 class LeadOut(BaseModel):
     lead_id: str
     status: LeadStatus
     kind: LeadKind
     source: LeadSource
+    path: RoutingPath = Field(description="qualify (operators) or direct (routing policy).")
     site: str | None
     received_at: datetime
-    due_at: datetime
+    due_at: datetime = Field(description="When the next contact is due.")
     overdue: bool
+    available_at: datetime | None = Field(
+        description="Out of the queue until then (a call-back, the wait before a retry)."
+    )
+    callback: CallbackOut | None
     contact: ContactOut
     unread_replies: int = Field(
         default=0, description="Replies of the prospect not marked read (conversation)."
@@ -56,3 +74,4 @@ class LeadOut(BaseModel):
     closed_at: datetime | None
     qualification: QualificationOut | None
     disqualification: DisqualificationState | None
+    reopening: ReopeningState | None = Field(description="The last reopening, if any.")

@@ -69,3 +69,30 @@ class OperatorStatsRepository(Repository):
             for row in rows
             if row.first_attempt_at is not None
         ]
+
+    async def overdue_held(self, operator_id: str, now: datetime) -> int:
+        """Open leads under the operator's unexpired claim whose next contact is overdue."""
+        count = await self.session.scalar(
+            select(func.count()).where(
+                QueuedLead.claimed_by == operator_id,
+                QueuedLead.claim_expires_at > now,
+                QueuedLead.is_overdue(now),
+            )
+        )
+        return int(count or 0)
+
+    async def callbacks(self, operator_id: str, now: datetime) -> tuple[int, int]:
+        """(call-backs the operator set on open leads, those of them whose time came)."""
+        row = (
+            await self.session.execute(
+                select(
+                    func.count(),
+                    func.count().filter(QueuedLead.callback_at <= now),
+                ).where(
+                    QueuedLead.callback_by == operator_id,
+                    QueuedLead.callback_at.is_not(None),
+                    QueuedLead.is_open.is_(True),
+                )
+            )
+        ).one()
+        return int(row[0] or 0), int(row[1] or 0)

@@ -27,6 +27,8 @@ async def stats_of(
     closed = await repository.closed_by_status(operator_id, start, end)
     attempts = await repository.attempts(operator_id, start, end)
     claimed = await repository.claims_held(operator_id, now)
+    overdue = await repository.overdue_held(operator_id, now)
+    callbacks, callbacks_due = await repository.callbacks(operator_id, now)
     firsts = await repository.first_attempts(operator_id, start, end)
     wall = [(first - received).total_seconds() / 60 for received, first in firsts]
     business = [
@@ -42,6 +44,9 @@ async def stats_of(
         disqualified_today=disqualified,
         attempts_today=attempts,
         claimed_now=claimed,
+        overdue_claimed_now=overdue,
+        callbacks_scheduled=callbacks,
+        callbacks_due=callbacks_due,
         first_attempts_today=len(firsts),
         avg_minutes_to_first_attempt=round(sum(wall) / len(wall), 1) if wall else None,
         avg_business_minutes_to_first_attempt=(

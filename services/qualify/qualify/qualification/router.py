@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from qualify.deps import Operator, PolicyDep
-from qualify.problems import ContactSuppressed, LeadClosed, LeadNotFound
+from qualify.deps import Operator, PolicyDep, is_manager
+from qualify.problems import (
+    ContactSuppressed,
+    LeadClosed,
+    LeadNotFound,
+    LeadOpen,
+    LeadQualified,
+)
 from qualify.qualification import service
 from qualify.qualification.schemas import (
     DisqualificationIn,
     DisqualificationOut,
     QualificationIn,
     QualificationOut,
+    ReopeningIn,
+    ReopeningOut,
 )
 from shared.api import AUTH_PROBLEMS, NowDep, OutboxDep, SessionDep, problem_responses
-from shared.errors import InvalidRequest
+from shared.errors import Forbidden, InvalidRequest
 
 router = APIRouter(prefix="/v1/leads/{lead_id}", tags=["qualification"], responses=AUTH_PROBLEMS)
 
@@ -77,4 +85,51 @@ async def post_disqualification(
         reason=lead.disqualification_reason,
         duplicate_of=lead.duplicate_of,
         disqualified_at=lead.closed_at,
+    )
+
+
+@router.post(
+    "/reopening",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReopeningOut,
+    summary="Reopen a disqualified lead (its operator within a day, a manager any time); "
+    "publishes lead.reopened.v1",
+    responses=problem_responses(
+        Forbidden,
+        LeadNotFound,
+        LeadQualified,
+        LeadOpen,
+        InvalidRequest,
+        s403="Missing role, not the operator who disqualified it, or their delay is over (a "
+        "manager may)",
+        s409="The lead is qualified (it belongs to dispatch) or open",
+    ),
+)
+async def post_reopening(
+    lead_id: str,
+    body: ReopeningIn,
+    session: SessionDep,
+    principal: Operator,
+    policy: PolicyDep,
+    outbox: OutboxDep,
+    now: NowDep,
+) -> ReopeningOut:
+    lead, previous = await service.reopen(
+        session,
+        principal,
+        lead_id,
+        body,
+        policy=policy,
+        outbox=outbox,
+        now=now,
+        manager=is_manager(principal),
+    )
+    assert lead.status in ("waiting", "contacting")
+    return ReopeningOut(
+        lead_id=lead.lead_id,
+        status="contacting" if lead.status == "contacting" else "waiting",
+        reason=body.reason,
+        previous_reason=previous,
+        reopened_at=now,
+        due_at=lead.due_at,
     )

@@ -20,12 +20,18 @@ from shared.events.payloads import (
     ContactChannel,
     DisqualificationReason,
     QualificationIntent,
+    ReopenReason,
     SalesChannel,
 )
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _SITE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _CLOCK_SKEW = timedelta(minutes=5)
+
+# Validation context of a machine qualification (direct routing), when made and when read back:
+# an in-store lead may leave its site to dispatch (the site holding the vehicle, else the
+# full-web pool), since nobody asked the prospect.
+MACHINE: dict[str, bool] = {"machine": True}
 
 
 class Strict(BaseModel):
@@ -121,7 +127,8 @@ class QualificationIn(Strict):
     @field_validator("site")
     @classmethod
     def site_for_in_store(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None and info.data.get("channel") == "in_store":
+        machine = bool(info.context and info.context.get("machine"))
+        if value is None and info.data.get("channel") == "in_store" and not machine:
             raise ValueError("required when channel is in_store")
         return value
 
@@ -176,3 +183,16 @@ class DisqualificationOut(BaseModel):
     reason: DisqualificationReason
     duplicate_of: str | None
     disqualified_at: datetime
+
+
+class ReopeningIn(Strict):
+    reason: ReopenReason = Field(description="Why the disqualification is undone.")
+
+
+class ReopeningOut(BaseModel):
+    lead_id: str
+    status: Literal["waiting", "contacting"]
+    reason: ReopenReason
+    previous_reason: DisqualificationReason
+    reopened_at: datetime
+    due_at: datetime

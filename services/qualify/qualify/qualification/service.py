@@ -3,21 +3,28 @@ event is staged in the outbox in the same transaction."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qualify.leads import state
+from qualify.leads import schedule, state
 from qualify.leads.repository import LeadRepository
 from qualify.models import Qualification, QueuedLead
 from qualify.policy import Policy
-from qualify.problems import ContactSuppressed
-from qualify.qualification.schemas import DisqualificationIn, QualificationIn
+from qualify.problems import ContactSuppressed, LeadOpen, LeadQualified
+from qualify.qualification.schemas import DisqualificationIn, QualificationIn, ReopeningIn
 from qualify.suppression.service import is_suppressed
 from shared.auth import Principal
-from shared.errors import InvalidRequest
-from shared.events.payloads import ContactV1, LeadDisqualifiedV1, LeadQualifiedV1
+from shared.errors import Forbidden, InvalidRequest
+from shared.events.payloads import (
+    ContactV1,
+    DisqualificationReason,
+    LeadDisqualifiedV1,
+    LeadQualifiedV1,
+    LeadReopenedV1,
+    RoutingPath,
+)
 from shared.outbox import Outbox
 
 log = structlog.get_logger(__name__)
@@ -42,20 +49,48 @@ async def qualify(
         raise ContactSuppressed(
             "This person is on the do-not-contact list: record no marketing consent."
         )
+    qualification = await record_qualification(
+        session,
+        outbox,
+        lead,
+        body,
+        operator_id=principal.token_id,
+        operator_name=principal.name,
+        now=now,
+    )
+    await session.flush()
+    log.info("lead.qualified", lead_id=lead.lead_id, intent=body.intent, channel=body.channel)
+    return qualification
+
+
+async def record_qualification(
+    session: AsyncSession,
+    outbox: Outbox,
+    lead: QueuedLead,
+    body: QualificationIn,
+    *,
+    operator_id: str,
+    operator_name: str,
+    now: datetime,
+    path: RoutingPath = "qualify",
+) -> Qualification:
+    """Close the lead as qualified, store the qualification and stage ``lead.qualified.v1``
+    (an operator's, or the direct routing's machine qualification)."""
     if body.vehicle_ad_ref is None and lead.ad_ref is not None:
         body = body.model_copy(update={"vehicle_ad_ref": lead.ad_ref})
-    state.close(lead, state.QUALIFIED, by=principal.token_id, at=now)
+    state.close(lead, state.QUALIFIED, by=operator_id, at=now)
+    lead.routing_path = path
     if body.site is not None:
         lead.site = body.site
     data = body.model_dump(mode="json")
     qualification = Qualification(
         lead_id=lead.lead_id,
-        operator_id=principal.token_id,
-        operator_name=principal.name,
+        operator_id=operator_id,
+        operator_name=operator_name,
         qualified_at=now,
         data=data,
     )
-    repository.add_qualification(qualification)
+    LeadRepository.from_session(session).add_qualification(qualification)
     await outbox.stage(
         session,
         "lead.qualified.v1",
@@ -67,15 +102,14 @@ async def qualify(
                 "source": lead.source,
                 "received_at": lead.received_at,
                 "qualified_at": now,
-                "operator_id": principal.token_id,
+                "operator_id": operator_id,
+                "path": path,
                 "contact": ContactV1(
                     full_name=lead.full_name, email=lead.email, phone=lead.phone
                 ).model_dump(),
             }
         ),
     )
-    await session.flush()
-    log.info("lead.qualified", lead_id=lead.lead_id, intent=body.intent, channel=body.channel)
     return qualification
 
 
@@ -115,6 +149,59 @@ async def disqualify(
     await session.flush()
     log.info("lead.disqualified", lead_id=lead.lead_id, reason=body.reason)
     return lead
+
+
+async def reopen(
+    session: AsyncSession,
+    principal: Principal,
+    lead_id: str,
+    body: ReopeningIn,
+    *,
+    policy: Policy,
+    outbox: Outbox,
+    now: datetime,
+    manager: bool,
+) -> tuple[QueuedLead, DisqualificationReason]:
+    """Undo a disqualification: the operator who made it within ``reopen_window_hours``, a
+    manager any time. The lead is open again, due within the first-contact delay from now, and
+    ``lead.reopened.v1`` says who and why. A qualified lead is dispatch's: 409."""
+    lead = await LeadRepository.from_session(session).get_for_update(lead_id)
+    if lead.status == state.QUALIFIED:
+        raise LeadQualified("A qualified lead belongs to dispatch; it cannot be reopened.")
+    if lead.is_open:
+        raise LeadOpen("The lead is open; there is nothing to reopen.")
+    assert lead.closed_at is not None
+    assert lead.disqualification_reason is not None
+    if not manager:
+        if lead.handled_by != principal.token_id:
+            raise Forbidden(
+                "Only the operator who disqualified the lead, or a manager, may reopen it."
+            )
+        until = lead.closed_at + timedelta(hours=policy.settings.reopen_window_hours)
+        if now > until:
+            raise Forbidden(
+                "The delay for the operator to reopen the lead is over; a manager may.",
+                reopen_until=until.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            )
+    previous = lead.disqualification_reason
+    state.reopen(lead, by=principal.token_id, at=now, reason=body.reason)
+    schedule.set_next_contact(lead, schedule.first_contact(policy, lead.source, now))
+    await outbox.stage(
+        session,
+        "lead.reopened.v1",
+        lead.lead_id,
+        LeadReopenedV1(
+            lead_id=lead.lead_id,
+            reopened_at=now,
+            operator_id=principal.token_id,
+            reason=body.reason,
+            previous_reason=previous,
+            due_at=lead.due_at,
+        ),
+    )
+    await session.flush()
+    log.info("lead.reopened", lead_id=lead.lead_id, reason=body.reason, previous=previous)
+    return lead, previous
 
 
 def _invalid_duplicate(message: str) -> InvalidRequest:

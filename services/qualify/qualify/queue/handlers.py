@@ -11,23 +11,30 @@ from qualify.leads.repository import LeadRepository
 from qualify.leads.state import WAITING
 from qualify.models import QueuedLead
 from qualify.policy import Policy
+from qualify.routing.service import route_at_receipt
 from shared.clock import Clock
 from shared.events import Envelope
 from shared.events.payloads import LeadReceivedV1
+from shared.outbox import Outbox
 
 # The first answer to a new lead (qualify.messages), decided in the transaction that queues it.
 FirstAnswer = Callable[[AsyncSession, QueuedLead, datetime], Awaitable[object]]
 
 
 def lead_received_handler(
-    policy: Policy, clock: Clock, first_answer: FirstAnswer | None = None
+    policy: Policy, clock: Clock, outbox: Outbox, first_answer: FirstAnswer | None = None
 ) -> Callable[[AsyncSession, Envelope], Awaitable[None]]:
     async def on_lead_received(session: AsyncSession, envelope: Envelope) -> None:
         event = LeadReceivedV1.model_validate(envelope.data)
         now = clock()
         lead = await queue_lead(session, policy, event, now=now)
-        if lead is not None and first_answer is not None:
-            await first_answer(session, lead, now)  # a new lead only: never on a replay
+        if lead is None:  # a replay: nothing new
+            return
+        # Its routing policy first: a direct lead is qualified by the machine at once and never
+        # enters the queue (it stays recorded here, and a site rule tells its site)…
+        await route_at_receipt(session, policy, lead, outbox=outbox, now=now)
+        if first_answer is not None:  # …then the first answer goes out on either path
+            await first_answer(session, lead, now)
 
     return on_lead_received
 

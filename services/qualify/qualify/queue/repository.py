@@ -1,4 +1,5 @@
-"""SQL of the queue: open, unclaimed leads by first-contact due time (index-backed keyset)."""
+"""SQL of the queue: open, unclaimed leads whose time came (not waiting for a call-back or a
+retry), call-backs first, then by due time (index-backed keyset on rank, due time, lead id)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, or_, select, true, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    ColumnExpressionArgument,
+    not_,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
 
 from qualify.leads.state import OpenStatus
 from qualify.models import QueuedLead
@@ -21,6 +31,10 @@ class QueueFilter:
     overdue: bool | None = None
 
 
+QueuePosition = tuple[int, datetime, str]
+"""(queue_rank, due_at, lead_id): the queue's order and its keyset cursor."""
+
+
 def claimable(now: datetime) -> ColumnElement[bool]:
     """Open and not under an unexpired claim (an expired claim is no claim)."""
     return (QueuedLead.is_open == true()) & or_(
@@ -28,9 +42,26 @@ def claimable(now: datetime) -> ColumnElement[bool]:
     )
 
 
+def available(now: datetime) -> ColumnElement[bool]:
+    """Not waiting for a call-back's time or a retry's (``leads/schedule.py``)."""
+    return or_(QueuedLead.available_at.is_(None), QueuedLead.available_at <= now)
+
+
+def free_of_callback(operator_id: str, now: datetime) -> ColumnElement[bool]:
+    """No call-back of another operator before its time (the one who set it is preferred)."""
+    return or_(
+        QueuedLead.callback_at.is_(None),
+        QueuedLead.callback_at <= now,
+        QueuedLead.callback_by == operator_id,
+    )
+
+
+ORDER = (QueuedLead.queue_rank, QueuedLead.due_at, QueuedLead.lead_id)
+
+
 class QueueRepository(Repository):
-    def _query(self, filters: QueueFilter, now: datetime) -> list[ColumnElement[bool]]:
-        conditions = [claimable(now)]
+    def _query(self, filters: QueueFilter, now: datetime) -> list[ColumnExpressionArgument[bool]]:
+        conditions: list[ColumnExpressionArgument[bool]] = [claimable(now), available(now)]
         if filters.source is not None:
             conditions.append(QueuedLead.source == filters.source)
         if filters.site is not None:
@@ -38,9 +69,9 @@ class QueueRepository(Repository):
         if filters.status is not None:
             conditions.append(QueuedLead.status == filters.status)
         if filters.overdue is True:
-            conditions.append(QueuedLead.due_at < now)
+            conditions.append(QueuedLead.is_overdue(now))
         elif filters.overdue is False:
-            conditions.append(QueuedLead.due_at >= now)
+            conditions.append(not_(QueuedLead.is_overdue(now)))
         return conditions
 
     async def page(
@@ -48,17 +79,14 @@ class QueueRepository(Repository):
         *,
         filters: QueueFilter,
         now: datetime,
-        after: tuple[datetime, str] | None,
+        after: QueuePosition | None,
         limit: int,
     ) -> Sequence[QueuedLead]:
-        """Earliest due first, keyset-paginated on (due_at, lead_id)."""
+        """Call-backs first, then earliest due, keyset-paginated on (rank, due_at, lead_id)."""
         query = select(QueuedLead).where(*self._query(filters, now))
         if after is not None:
-            due_at, lead_id = after
-            query = query.where(
-                tuple_(QueuedLead.due_at, QueuedLead.lead_id) > tuple_(due_at, lead_id)
-            )
-        query = query.order_by(QueuedLead.due_at, QueuedLead.lead_id).limit(limit)
+            query = query.where(tuple_(*ORDER) > tuple_(*after))
+        query = query.order_by(*ORDER).limit(limit)
         return (await self.session.scalars(query)).all()
 
     async def claim_next(
@@ -77,7 +105,7 @@ class QueueRepository(Repository):
             candidate = (
                 select(QueuedLead.lead_id)
                 .where(*self._query(filters, now))
-                .order_by(QueuedLead.due_at, QueuedLead.lead_id)
+                .order_by(*ORDER)
                 .limit(1)
                 .with_for_update(skip_locked=True)
             )
@@ -104,7 +132,8 @@ class QueueRepository(Repository):
         expires_at: datetime,
     ) -> bool:
         """Conditional UPDATE: claims the lead only if it is open and free (or already the
-        caller's). Exactly one of concurrent callers wins."""
+        caller's), and no other operator's call-back is pending on it. Exactly one of concurrent
+        callers wins."""
         result = await self.session.execute(
             update(QueuedLead)
             .where(
@@ -115,6 +144,7 @@ class QueueRepository(Repository):
                     QueuedLead.claim_expires_at <= now,
                     QueuedLead.claimed_by == operator_id,
                 ),
+                free_of_callback(operator_id, now),
             )
             .values(
                 claimed_by=operator_id,

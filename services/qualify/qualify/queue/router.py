@@ -10,9 +10,9 @@ from fastapi import APIRouter, Query
 from qualify.claims.schemas import ClaimOut
 from qualify.deps import Operator, PolicyDep
 from qualify.leads.state import OpenStatus
-from qualify.models import QueuedLead
+from qualify.models import ORDINARY_RANK, QueuedLead
 from qualify.problems import QueueEmpty
-from qualify.queue.repository import QueueFilter, QueueRepository
+from qualify.queue.repository import QueueFilter, QueuePosition, QueueRepository
 from qualify.queue.schemas import QueueItem, QueuePage
 from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
 from shared.errors import InvalidRequest
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/v1/queue", tags=["queue"], responses=AUTH_PROBLEMS)
 @router.get(
     "",
     response_model=QueuePage,
-    summary="Open, unclaimed leads, earliest first-contact deadline first",
+    summary="Open, unclaimed leads whose time came: call-backs first, then earliest due",
     responses=problem_responses(InvalidRequest),
 )
 async def list_queue(
@@ -39,7 +39,7 @@ async def list_queue(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> QueuePage:
-    after = decode_cursor(cursor) if cursor else None
+    after = position_of(cursor) if cursor else None
     rows = await QueueRepository.from_session(session).page(
         filters=QueueFilter(source=source, site=site, status=status, overdue=overdue),
         now=now,
@@ -47,18 +47,14 @@ async def list_queue(
         limit=limit + 1,
     )
     items = [queue_item(row, now) for row in rows[:limit]]
-    next_cursor = (
-        encode_cursor(rows[limit - 1].due_at, rows[limit - 1].lead_id)
-        if len(rows) > limit
-        else None
-    )
+    next_cursor = cursor_of(rows[limit - 1]) if len(rows) > limit else None
     return QueuePage(items=items, next_cursor=next_cursor)
 
 
 @router.post(
     "/claim",
     response_model=ClaimOut,
-    summary="Claim the lead with the earliest deadline (never one another operator holds)",
+    summary="Claim the first lead of the queue (never one another operator holds)",
     responses=problem_responses(QueueEmpty, InvalidRequest),
 )
 async def claim_next(
@@ -90,7 +86,8 @@ def queue_item(row: QueuedLead, now: datetime) -> QueueItem:
         site=row.site,
         received_at=row.received_at,
         due_at=row.due_at,
-        overdue=row.due_at < now,
+        overdue=row.is_overdue(now),
+        callback_at=row.callback_at,
         attempt_count=row.attempt_count,
         unread_replies=row.unread_replies,
         full_name=row.full_name,
@@ -98,3 +95,14 @@ def queue_item(row: QueuedLead, now: datetime) -> QueueItem:
         email=row.email,
         ad_ref=row.ad_ref,
     )
+
+
+def cursor_of(row: QueuedLead) -> str:
+    # The rank rides in the key: "<rank>/<lead id>" (a key without it is an ordinary lead's).
+    return encode_cursor(row.due_at, f"{row.queue_rank}/{row.lead_id}")
+
+
+def position_of(cursor: str) -> QueuePosition:
+    due_at, key = decode_cursor(cursor)
+    rank, _, lead_id = key.rpartition("/")
+    return (int(rank) if rank.isdigit() else ORDINARY_RANK, due_at, lead_id)

@@ -19,6 +19,9 @@ class QueueItem(BaseModel):
     received_at: datetime
     due_at: datetime
     overdue: bool
+    callback_at: datetime | None = Field(
+        description="The call-back the prospect asked for (served first from its time)."
+    )
     attempt_count: int
     unread_replies: int = Field(
         default=0, description="Replies of the prospect not marked read (conversation)."

@@ -1,0 +1,1 @@
+"""Call-backs the prospect asked for: scheduled, replaced, cancelled, listed per operator."""

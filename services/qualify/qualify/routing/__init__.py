@@ -1,0 +1,1 @@
+"""Direct routing: per source and per site, leads go to the operators or to dispatch at once."""
