@@ -101,7 +101,10 @@ class QualifyApi:
             }
         )
         handler = lead_received_handler(
-            self.policy, self.runtime.clock, self.first_answer if first_answer else None
+            self.policy,
+            self.runtime.clock,
+            self.runtime.outbox,
+            self.first_answer if first_answer else None,
         )
         async with session_scope(self.runtime.session_factory) as session:
             await handler(

@@ -1,4 +1,6 @@
-"""Claims on PostgreSQL under contention: 20 operators at once, each lead claimed exactly once."""
+"""Claims on PostgreSQL under contention: 20 operators at once, each lead claimed exactly once;
+a pending call-back keeps its lead for its operator; call-backs lead the queue across cursor
+pages; concurrent reopenings reopen once."""
 
 from __future__ import annotations
 
@@ -7,11 +9,13 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.qualify.conftest import QualifyApi, open_api, qualify_settings
+from tests.qualify.test_api import outbox
 from tests.support.clock import TUESDAY_11H, Clock
 
 OPERATORS = 20
@@ -80,3 +84,79 @@ async def test_twenty_operators_drain_the_queue_each_lead_once(pg_api: QualifyAp
     )
     assert winners == dict.fromkeys(fresh, 1)
     assert all(response.status_code in (200, 409) for response in responses)
+
+
+@pytest.mark.postgres
+async def test_a_pending_callback_keeps_its_lead_for_its_operator(pg_api: QualifyApi) -> None:
+    lead = await pg_api.add_lead()
+    operators = await _operators(pg_api)
+    owner = operators[0]
+    assert (await owner.post(f"/v1/leads/{lead}/claim")).status_code == 200
+    response = await owner.put(f"/v1/leads/{lead}/callback", json={"at": "2026-11-24T17:30:00"})
+    assert response.status_code == 200, response.text
+
+    responses = await asyncio.gather(
+        *(client.post(f"/v1/leads/{lead}/claim") for client in operators[1:])
+    )
+    assert {response.json()["type"] for response in responses} == {"/problems/callback-scheduled"}
+    # Its operator may take it before its time, even while the others keep trying.
+    responses = await asyncio.gather(
+        *(client.post(f"/v1/leads/{lead}/claim") for client in operators)
+    )
+    assert responses[0].status_code == 200
+    assert {response.status_code for response in responses[1:]} == {409}
+    assert (await owner.delete(f"/v1/leads/{lead}/claim")).status_code == 204
+
+    pg_api.clock.now = TUESDAY_11H.replace(hour=17, minute=30)  # its time: anyone, once
+    responses = await asyncio.gather(*(client.post("/v1/queue/claim") for client in operators))
+    winners = [response for response in responses if response.status_code == 200]
+    assert [response.json()["lead_id"] for response in winners] == [lead]
+    assert {response.status_code for response in responses} == {200, 404}
+
+
+@pytest.mark.postgres
+async def test_callbacks_come_first_across_cursor_pages(pg_api: QualifyApi) -> None:
+    ordinary = [
+        await pg_api.add_lead(received_at=TUESDAY_11H - timedelta(minutes=index))
+        for index in range(5)
+    ]
+    alice = (await _operators(pg_api))[0]
+    callbacks = []
+    for minute in (45, 40):
+        lead = await pg_api.add_lead(phone=f"+336000000{minute}")
+        assert (await alice.post(f"/v1/leads/{lead}/claim")).status_code == 200
+        at = f"2026-11-24T11:{minute}:00"
+        assert (await alice.put(f"/v1/leads/{lead}/callback", json={"at": at})).status_code == 200
+        callbacks.append(lead)
+    pg_api.clock.now = TUESDAY_11H.replace(minute=50)
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await alice.get("/v1/queue", params=params)).json()
+        seen += [item["lead_id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    # Call-backs first (11:40 before 11:45), then ordinary leads by due time.
+    assert seen == [callbacks[1], callbacks[0], *reversed(ordinary)]
+
+
+@pytest.mark.postgres
+async def test_managers_reopening_at_once_reopen_once(pg_api: QualifyApi) -> None:
+    lead = await pg_api.add_lead()
+    alice = (await _operators(pg_api))[0]
+    assert (await alice.post(f"/v1/leads/{lead}/claim")).status_code == 200
+    closed = await alice.post(f"/v1/leads/{lead}/disqualification", json={"reason": "spam"})
+    assert closed.status_code == 201
+    managers = [await pg_api.client(f"boss-{index}", roles=("manager",)) for index in range(10)]
+    responses = await asyncio.gather(
+        *(
+            client.post(f"/v1/leads/{lead}/reopening", json={"reason": "other"})
+            for client in managers
+        )
+    )
+    assert Counter(response.status_code for response in responses) == {201: 1, 409: 9}
+    assert {r.json()["type"] for r in responses if r.status_code == 409} == {"/problems/lead-open"}
+    kinds = [kind for kind, _ in await outbox(pg_api, lead)]
+    assert kinds.count("lead.reopened.v1") == 1

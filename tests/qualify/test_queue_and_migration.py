@@ -48,7 +48,16 @@ async def test_openapi_document_lists_the_operators_api(api: QualifyApi) -> None
         "/v1/leads/{lead_id}",
         "/v1/operators/me/stats",
         "/v1/operators/{operator_id}/stats",
+        "/v1/leads/{lead_id}/callback",
+        "/v1/leads/{lead_id}/reopening",
+        "/v1/operators/me/callbacks",
+        "/v1/operators/{operator_id}/callbacks",
+        "/v1/routing",
+        "/v1/routing/sources/{source}",
+        "/v1/routing/sites/{site}",
     } <= paths
+    callback = document["paths"]["/v1/leads/{lead_id}/callback"]["put"]["responses"]
+    assert {"200", "401", "403", "404", "409", "422"} <= set(callback)
 
 
 async def test_migration_keeps_queued_leads_and_downgrades(tmp_path: Path) -> None:
@@ -90,5 +99,52 @@ async def test_migration_keeps_queued_leads_and_downgrades(tmp_path: Path) -> No
             }
         assert "contact_attempt" not in tables
         assert "queued_lead" in tables
+    finally:
+        await engine.dispose()
+
+
+async def test_migration_to_the_contact_schedule_keeps_leads_in_the_queue(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'before.db'}"
+    await asyncio.to_thread(upgrade, MIGRATIONS_DIR, url, "a98e66d49add")
+    engine = create_engine(url)
+    at = datetime(2026, 11, 20, 9, 0)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO queued_lead (lead_id, status, is_open, kind, source, "
+                    "received_at, due_at, enqueued_at, attempt_count, unanswered_count) VALUES "
+                    "('old', 'contacting', 1, 'enquiry', 'email', :at, :at, :at, 2, 2)"
+                ),
+                {"at": at},
+            )
+            for index, minutes in enumerate((5, 30)):
+                await connection.execute(
+                    text(
+                        "INSERT INTO contact_attempt (id, lead_id, operator_id, operator_name, "
+                        "channel, outcome, attempted_at, recorded_at) VALUES "
+                        "(:id, 'old', 'op', 'Op', 'sms', 'no_answer', :at, :at)"
+                    ),
+                    {"id": f"a{index}", "at": at + timedelta(minutes=minutes)},
+                )
+        await asyncio.to_thread(upgrade, MIGRATIONS_DIR, url)
+        async with engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    text(
+                        "SELECT queue_rank, available_at, routing_path, last_attempt_at, "
+                        "callback_at FROM queued_lead"
+                    )
+                )
+            ).one()
+        assert (row.queue_rank, row.available_at, row.routing_path) == (1, None, "qualify")
+        assert str(row.last_attempt_at).startswith("2026-11-20 09:30:00")
+        assert row.callback_at is None
+        await asyncio.to_thread(
+            command.downgrade, alembic_config(MIGRATIONS_DIR, url), "a98e66d49add"
+        )
+        async with engine.connect() as connection:
+            kept = (await connection.execute(text("SELECT lead_id FROM queued_lead"))).all()
+        assert [tuple(found) for found in kept] == [("old",)]
     finally:
         await engine.dispose()
