@@ -1,5 +1,6 @@
-"""Every later step of a lead becomes a timeline entry of its client: attempts, qualification,
-assignment, seller contacts, appointment, outcome. Only ids, times and outcomes are copied: the
+"""Every later step of a lead becomes a timeline entry of its client: attempts, qualification
+(with its path: an operator's or direct), disqualification and reopening, assignment, seller
+contacts, appointment, outcome. Only ids, times and outcomes are copied: the
 timeline must not become a second store of notes and contact details."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ TIMELINE_EVENT_TYPES: tuple[str, ...] = (
     "lead.contact-attempted.v1",
     "lead.qualified.v1",
     "lead.disqualified.v1",
+    "lead.reopened.v1",
     "assignment.offered.v1",
     "assignment.accepted.v1",
     "assignment.declined.v1",
@@ -55,6 +57,8 @@ _DETAIL_KEYS = frozenset(
         "vehicle_ad_ref",
         "escalated_to",
         "attempt",
+        "path",
+        "previous_reason",
     }
 )
 

@@ -21,6 +21,7 @@ def sla_fact_table(metadata: MetaData) -> Table:
         Column("site", String(64)),
         Column("seller_id", String(64)),
         Column("operator_id", String(64)),
+        Column("path", String(16)),  # qualify or direct, once known
         Column("outcome", String(16)),
         Column("closed_at", UtcDateTime()),
         Column("updated_at", UtcDateTime(), nullable=False),
@@ -42,4 +43,5 @@ def sla_fact_table(metadata: MetaData) -> Table:
         Index("ix_sla_fact_site_received_at", "site", "received_at"),
         Index("ix_sla_fact_seller_id_received_at", "seller_id", "received_at"),
         Index("ix_sla_fact_operator_id_received_at", "operator_id", "received_at"),
+        Index("ix_sla_fact_path_received_at", "path", "received_at"),
     )

@@ -1,5 +1,6 @@
 """What an event tells the SLA facts: milestones reached (with their instants) and the lead's
-dimensions (source, site, seller, operator). Ids and instants only: no personal data is kept.
+dimensions (source, site, seller, operator, path). Ids and instants only: no personal data is
+kept. A reopening (``lead.reopened.v1``) takes back the disqualification it undoes.
 
 Every payload is read through its pydantic model from ``shared/events/payloads.py``.
 """
@@ -23,6 +24,7 @@ from shared.events.payloads import (
     LeadLostV1,
     LeadQualifiedV1,
     LeadReceivedV1,
+    LeadReopenedV1,
     LeadWonV1,
 )
 
@@ -35,6 +37,8 @@ class Observation:
     site: str | None = None
     seller_id: str | None = None
     operator_id: str | None = None
+    path: str | None = None  # "qualify" (operators) or "direct" (qualify's routing policy)
+    reopened_at: datetime | None = None  # undoes a disqualification made before it
 
 
 def _received(data: dict[str, Any]) -> Observation:
@@ -47,7 +51,7 @@ def _attempted(data: dict[str, Any]) -> Observation:
     milestones = {"first_attempt": event.attempted_at}
     if event.outcome == "reached":
         milestones["reached"] = event.attempted_at
-    return Observation(event.lead_id, milestones, operator_id=event.operator_id)
+    return Observation(event.lead_id, milestones, operator_id=event.operator_id, path="qualify")
 
 
 def _qualified(data: dict[str, Any]) -> Observation:
@@ -57,15 +61,25 @@ def _qualified(data: dict[str, Any]) -> Observation:
         {"qualified": event.qualified_at, "received": event.received_at},
         source=event.source,
         site=event.site,
-        operator_id=event.operator_id,
+        # A direct lead's qualifier is a machine, not an operator to measure.
+        operator_id=event.operator_id if event.path == "qualify" else None,
+        path=event.path,
     )
 
 
 def _disqualified(data: dict[str, Any]) -> Observation:
     event = LeadDisqualifiedV1.model_validate(data)
     return Observation(
-        event.lead_id, {"disqualified": event.disqualified_at}, operator_id=event.operator_id
+        event.lead_id,
+        {"disqualified": event.disqualified_at},
+        operator_id=event.operator_id,
+        path="qualify",
     )
+
+
+def _reopened(data: dict[str, Any]) -> Observation:
+    event = LeadReopenedV1.model_validate(data)
+    return Observation(event.lead_id, path="qualify", reopened_at=event.reopened_at)
 
 
 def _offered(data: dict[str, Any]) -> Observation:
@@ -121,6 +135,7 @@ READERS: dict[str, Callable[[dict[str, Any]], Observation]] = {
     "lead.contact-attempted.v1": _attempted,
     "lead.qualified.v1": _qualified,
     "lead.disqualified.v1": _disqualified,
+    "lead.reopened.v1": _reopened,
     "assignment.offered.v1": _offered,
     "assignment.accepted.v1": _accepted,
     "lead.assigned.v1": _assigned,

@@ -33,7 +33,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm.models import sla_fact
 from crm.sla.observations import Observation
 from crm.sla.percentiles import PERCENTILES
-from crm.sla.stages import CLOSING_MILESTONES, STAGES, SlaPolicy, Stage, StageMeasure
+from crm.sla.stages import (
+    CLOSING_MILESTONES,
+    OPERATOR_STAGES,
+    STAGES,
+    SlaPolicy,
+    Stage,
+    StageMeasure,
+)
 from shared.clock import utcnow
 
 GROUP_COLUMNS: dict[str, str] = {
@@ -41,6 +48,7 @@ GROUP_COLUMNS: dict[str, str] = {
     "site": "site",
     "seller": "seller_id",
     "operator": "operator_id",
+    "path": "path",
 }
 
 
@@ -52,6 +60,7 @@ class Filters:
     site: str | None = None
     seller: str | None = None
     operator: str | None = None
+    path: str | None = None
 
     def where(self) -> list[ColumnElement[bool]]:
         c = sla_fact.c
@@ -61,6 +70,7 @@ class Filters:
             ("site", self.site),
             ("seller", self.seller),
             ("operator", self.operator),
+            ("path", self.path),
         ):
             if value is not None:
                 clauses.append(c[GROUP_COLUMNS[name]] == value)
@@ -134,6 +144,17 @@ class SlaRepository:
             column = f"{milestone}_at"
             current = state[column]
             state[column] = instant if current is None else min(current, instant)
+        disqualified_at, reopened_at = state["disqualified_at"], observation.reopened_at
+        if (
+            reopened_at is not None
+            and disqualified_at is not None
+            and disqualified_at <= reopened_at
+        ):
+            # Reopened: no longer disqualified (a later disqualification counts anew).
+            state["disqualified_at"] = None
+        # The qualification's path decides; operators' events say "qualify" until then.
+        if observation.path is not None and (state["path"] is None or observation.path == "direct"):
+            state["path"] = observation.path
         state["source"] = state["source"] or observation.source
         state["operator_id"] = state["operator_id"] or observation.operator_id
         state["site"] = observation.site or state["site"]
@@ -148,6 +169,8 @@ class SlaRepository:
             measure = policy.measure(
                 stage, state[stage.start_column], state[stage.end_column], state["site"]
             )
+            if state["path"] == "direct" and stage.name in OPERATOR_STAGES:
+                measure = StageMeasure(None, None, None, None)  # no operator on this path
             state[stage.business_column] = measure.business_s
             state[stage.wall_column] = measure.wall_s
             state[stage.due_column] = measure.due_at

@@ -19,6 +19,7 @@ from shared.api import RuntimeDep, SessionDep, require_roles
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.errors import InvalidRequest
+from shared.events.payloads import RoutingPath
 from shared.pagination import decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/v1/sla", tags=["sla"])
@@ -76,6 +77,10 @@ async def filters_of(
     site: Dimension = None,
     seller: Dimension = None,
     operator: Dimension = None,
+    path: Annotated[
+        RoutingPath | None,
+        Query(description="qualify (operators) or direct (routing policy at receipt)."),
+    ] = None,
 ) -> Filters:
     begin, finish = _instant(start, "from"), _instant(end, "to")
     if finish <= begin:
@@ -83,7 +88,7 @@ async def filters_of(
     max_days = int(getattr(runtime.settings, "sla_max_range_days", 400))
     if finish - begin > timedelta(days=max_days):
         raise _invalid("to", f"the range may span at most {max_days} days")
-    return Filters(begin, finish, source, site, seller, operator)
+    return Filters(begin, finish, source, site, seller, operator, path)
 
 
 FiltersDep = Annotated[Filters, Depends(filters_of)]
@@ -95,6 +100,7 @@ def _filters_out(filters: Filters) -> dict[str, str]:
         "site": filters.site,
         "seller": filters.seller,
         "operator": filters.operator,
+        "path": filters.path,
     }
     return {name: value for name, value in values.items() if value is not None}
 
@@ -111,7 +117,7 @@ async def get_summary(
     filters: FiltersDep,
     policy: PolicyDep,
     group_by: Annotated[
-        str | None, Query(max_length=32, description="source, site, seller or operator")
+        str | None, Query(max_length=32, description="source, site, seller, operator or path")
     ] = None,
 ) -> SummaryOut:
     if group_by is not None and group_by not in GROUP_COLUMNS:
@@ -140,7 +146,8 @@ async def get_funnel(
     _: Manager,
     filters: FiltersDep,
     group_by: Annotated[
-        str, Query(max_length=64, description="Comma-separated: source, site, seller, operator")
+        str,
+        Query(max_length=64, description="Comma-separated: source, site, seller, operator, path"),
     ] = "source,site",
 ) -> FunnelOut:
     names = [name.strip() for name in group_by.split(",") if name.strip()]

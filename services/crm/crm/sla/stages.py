@@ -38,6 +38,10 @@ MILESTONES: tuple[str, ...] = (
 
 CLOSING_MILESTONES: tuple[str, ...] = ("disqualified", "won", "lost")
 
+OPERATOR_STAGES: frozenset[str] = frozenset({"first_attempt", "reached"})
+"""Stages only the call centre's operators run: a lead routed ``direct`` (qualified by qualify's
+routing policy at receipt) never enters them, so they have no deadline there."""
+
 
 @dataclass(frozen=True)
 class Stage:
