@@ -107,7 +107,8 @@ async def plan_nodes(runtime: Runtime[Any]) -> list[str]:
     query = text(
         "EXPLAIN (FORMAT JSON) SELECT * FROM queued_lead WHERE is_open = true AND "
         "(claim_expires_at IS NULL OR claim_expires_at <= now()) "
-        "ORDER BY due_at, lead_id LIMIT 51"
+        "AND (available_at IS NULL OR available_at <= now()) "
+        "ORDER BY queue_rank, due_at, lead_id LIMIT 51"
     )
     async with runtime.engine.connect() as connection:
         raw = (await connection.execute(query)).scalar_one()
