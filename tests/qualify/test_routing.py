@@ -11,6 +11,7 @@ import pytest
 from shared.events.payloads import DIRECT_ROUTING_OPERATOR
 from tests.qualify.conftest import QualifyApi, open_api, qualify_settings
 from tests.qualify.test_api import QUALIFICATION, assert_problem, claimed, outbox, queue_ids
+from tests.qualify.test_conversation import outgoing
 from tests.support.clock import Clock
 
 
@@ -145,3 +146,17 @@ async def test_the_default_path_comes_from_the_settings(direct_api: QualifyApi) 
     assert await outbox(direct_api, operated) == []
     policy = (await admin.get("/v1/routing")).json()
     assert policy["default"]["path"] == "direct"
+
+
+async def test_a_direct_lead_still_gets_its_first_answer(api: QualifyApi) -> None:
+    admin = await api.client("root", roles=("admin",))
+    await admin.put("/v1/routing/sources/facebook", json={"path": "direct"})
+    await admin.put("/v1/routing/sites/lyon", json={"path": "direct", "ad_ref_prefixes": ["LYO-"]})
+    direct = await api.add_lead(source="facebook", first_answer=True)
+    by_site = await api.add_lead(ad_ref="LYO-3", first_answer=True)
+    for lead in (direct, by_site):
+        messages = await outgoing(api, lead)
+        assert sorted(message.channel for message in messages) == ["email", "sms"]
+        assert {message.kind for message in messages} == {"first_answer"}
+    [(kind, _)] = await outbox(api, direct)
+    assert kind == "lead.qualified.v1"
