@@ -151,9 +151,9 @@ async def test_a_seller_without_a_working_endpoint_reads_held_messages(
 ) -> None:
     await dispatch.site()
     ana = await dispatch.seller("Ana")  # no webhook URL: a tool that only reads the feed
+    lead = await dispatch.qualify()  # to Ana, the only seller yet
     bob = await dispatch.seller("Bob")
-    lead = await dispatch.qualify()  # to Ana
-    other = await dispatch.qualify()  # to Bob
+    other = await dispatch.qualify()  # to Bob, the least loaded
     clock.advance(seconds=SETTLE.total_seconds())
     ana_client = await dispatch.seller_client(ana["id"])
 
