@@ -58,7 +58,8 @@ fmt: install
 schemas: install ## regenerate docs/events/*.schema.json from the catalogue
 	$(PY) -m shared.events.schemas docs/events
 
-bench: install infra-up ## benchmarks → docs/benchmarks.md
+bench: install ## every benchmark → docs/benchmarks.md, written whole by this run (~20 min)
+	@scripts/infra.sh start
 	$(PY) -m benchmarks.run
 
 migrate: install ## upgrade the four databases (settings from the environment)
