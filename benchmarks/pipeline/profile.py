@@ -1,0 +1,143 @@
+"""Optional sampling profile of the service processes during one phase (``py-spy record``,
+raw collapsed stacks), and a summary of where each process's samples are: the top frames by
+self time and by inclusive time.
+
+Enabled by ``BENCH_PIPELINE_PROFILE=<directory>`` (py-spy from ``BENCH_PYSPY`` or the PATH,
+e.g. ``uv tool install py-spy``). Sampling costs CPU on a 2-core machine: a profiled run's
+figures are perturbed and are marked so.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.pipeline.system import Process
+
+SAMPLES_PER_SECOND = 50
+
+
+@dataclass
+class Profiler:
+    directory: Path
+    executable: str
+    running: list[tuple[Process, subprocess.Popen[bytes], Path]]
+
+    @classmethod
+    def find(cls, directory: str, executable: str | None) -> Profiler | None:
+        found = executable or shutil.which("py-spy")
+        if not found:
+            return None
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(path, found, [])
+
+    def start(self, processes: list[Process], seconds: float) -> None:
+        for process in processes:
+            output = self.directory / f"{process.name.replace(' ', '-')}.txt"
+            popen = subprocess.Popen(
+                [
+                    *(self.executable, "record", "--pid", str(process.pid)),
+                    *("--duration", str(int(seconds)), "--rate", str(SAMPLES_PER_SECOND)),
+                    *("--format", "raw", "--nonblocking", "--output", str(output)),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            self.running.append((process, popen, output))
+
+    def finish(self) -> str:
+        """Wait for the samplers; write and return the summary (Markdown)."""
+        parts = []
+        for process, popen, output in self.running:
+            try:
+                popen.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                popen.wait()
+            parts.append(summarise(process.name, output))
+        self.running.clear()
+        text = "\n\n".join(parts)
+        (self.directory / "summary.md").write_text(text + "\n")
+        return text
+
+
+# Leaves that are waiting, not working: the selector's poll (asyncio), uvloop's C loop (its
+# Python caller is the leaf), a thread blocked on a condition.
+IDLE_LEAVES = (
+    "EpollSelector.select (",
+    "_PollLikeSelector.select (",
+    "Runner.run (asyncio/runners.py)",
+    "Condition.wait (",
+)
+
+
+def summarise(name: str, output: Path, top: int = 8) -> str:
+    """Top frames of a collapsed-stack file over the working samples (idle leaves left out):
+    self samples (the leaf) and inclusive samples."""
+    leaf: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = idle = 0
+    try:
+        lines = output.read_text().splitlines()
+    except OSError:
+        return f"### {name}\n\nno profile ({output.name} missing)"
+    for line in lines:
+        stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_short(frame) for frame in stack.split(";") if frame]
+        if not frames:
+            continue
+        if frames[-1].startswith(IDLE_LEAVES):
+            idle += count
+            continue
+        total += count
+        leaf[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    if not total:
+        return f"### {name}\n\nno working samples ({idle} idle)"
+    rows = [
+        f"### {name} ({total} working samples, {idle} idle left out)",
+        "",
+        "| self % | frame |",
+        "|---:|---|",
+    ]
+    rows += [f"| {100 * n / total:.1f} | `{frame}` |" for frame, n in leaf.most_common(top)]
+    rows += ["", "| inclusive % | frame |", "|---:|---|"]
+    rows += [
+        f"| {100 * n / total:.1f} | `{frame}` |"
+        for frame, n in inclusive.most_common(top * 3)
+        if not frame.startswith(_BOILERPLATE)
+    ][: top * 2]
+    return "\n".join(rows)
+
+
+_BOILERPLATE = (
+    "<module>",
+    "_run_module_as_main",
+    "_run_code",
+    "run (",
+    "Runner.run",
+    "BaseEventLoop.run",
+    "BaseEventLoop._run_once",
+    "ServiceDefinition.main",
+    "run_service_cli",
+    "Server.run",
+    "asyncio_run",
+    "Handle._run",
+)
+
+
+def _short(frame: str) -> str:
+    """``func (path/to/module.py:123)`` → ``func (module.py)``: lines split one function."""
+    function, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    parts = Path(path).parts
+    module = "/".join(parts[-2:]) if len(parts) >= 2 else path
+    return f"{function} ({module})"
