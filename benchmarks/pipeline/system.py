@@ -37,6 +37,7 @@ SERVICES = ("ingest", "qualify", "dispatch", "crm")
 TOKEN = "vo_bench-pipeline-every-role"
 WEBHOOK_SECRET = "whsec_" + "QmVuY2hQaXBlbGluZVNlY3JldEtleTAxMjM0NTY3"
 LOGS = ROOT / "var/benchmarks/pipeline-logs"
+STARTUP_S = 600.0
 # Deadlines far beyond a run: no offer expires and is re-offered while leads are measured
 # (a re-offer would look like a doubled lead); the full-web pool works around the clock.
 DISPATCH_ENV = {
@@ -320,15 +321,22 @@ async def running_system(
                     )
                 )
         async with httpx.AsyncClient() as client:
-            await _wait_http(f"{system.receiver_url}/healthz", receiver, client, 60)
-            for process in system.services:
-                url = (
-                    process.metrics_url
-                    if process.role == "worker"
-                    else f"{system.urls[process.service]}/readyz"
-                )
-                assert url is not None
-                await _wait_http(url, process, client, 120)
+            # All at once, one deadline: on a loaded 2-core machine a dozen Python processes
+            # importing at the same time can take minutes.
+            await asyncio.gather(
+                _wait_http(f"{system.receiver_url}/healthz", receiver, client, STARTUP_S),
+                *(
+                    _wait_http(
+                        process.metrics_url
+                        if process.metrics_url is not None
+                        else f"{system.urls[process.service]}/readyz",
+                        process,
+                        client,
+                        STARTUP_S,
+                    )
+                    for process in system.services
+                ),
+            )
         for service in SERVICES:
             dsn = make_url(databases[service]).set(drivername="postgresql")
             connection = await asyncpg.connect(dsn.render_as_string(hide_password=False))
