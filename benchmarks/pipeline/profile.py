@@ -75,11 +75,15 @@ IDLE_LEAVES = (
 )
 
 
+PROJECT_PACKAGES = ("shared", "ingest", "qualify", "dispatch", "crm")
+
+
 def summarise(name: str, output: Path, top: int = 8) -> str:
-    """Top frames of a collapsed-stack file over the working samples (idle leaves left out):
-    self samples (the leaf) and inclusive samples."""
+    """Where a process's working samples are (idle leaves left out): self time by package,
+    the top leaf frames, and the project's own frames by inclusive time."""
     leaf: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
+    project: Counter[str] = Counter()
     total = idle = 0
     try:
         lines = output.read_text().splitlines()
@@ -90,54 +94,48 @@ def summarise(name: str, output: Path, top: int = 8) -> str:
         if not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [_short(frame) for frame in stack.split(";") if frame]
+        frames = [_parse(frame) for frame in stack.split(";") if frame]
         if not frames:
             continue
-        if frames[-1].startswith(IDLE_LEAVES):
+        if frames[-1][0].startswith(IDLE_LEAVES):
             idle += count
             continue
         total += count
-        leaf[frames[-1]] += count
-        for frame in set(frames):
-            inclusive[frame] += count
+        leaf[frames[-1][0]] += count
+        packages[frames[-1][1]] += count
+        for frame in {label for label, package in frames if package in PROJECT_PACKAGES}:
+            project[frame] += count
     if not total:
         return f"### {name}\n\nno working samples ({idle} idle)"
+    by_package = ", ".join(
+        f"{package} {100 * n / total:.0f} %" for package, n in packages.most_common(6)
+    )
     rows = [
         f"### {name} ({total} working samples, {idle} idle left out)",
+        "",
+        f"Self time by package: {by_package}.",
         "",
         "| self % | frame |",
         "|---:|---|",
     ]
     rows += [f"| {100 * n / total:.1f} | `{frame}` |" for frame, n in leaf.most_common(top)]
-    rows += ["", "| inclusive % | frame |", "|---:|---|"]
+    rows += ["", "| inclusive % | project frame |", "|---:|---|"]
     rows += [
         f"| {100 * n / total:.1f} | `{frame}` |"
-        for frame, n in inclusive.most_common(top * 3)
+        for frame, n in project.most_common(3 * top)
         if not frame.startswith(_BOILERPLATE)
-    ][: top * 2]
+    ][: 2 * top]
     return "\n".join(rows)
 
 
-_BOILERPLATE = (
-    "<module>",
-    "_run_module_as_main",
-    "_run_code",
-    "run (",
-    "Runner.run",
-    "BaseEventLoop.run",
-    "BaseEventLoop._run_once",
-    "ServiceDefinition.main",
-    "run_service_cli",
-    "Server.run",
-    "asyncio_run",
-    "Handle._run",
-)
+_BOILERPLATE = ("<module>", "ServiceDefinition.main", "run_service_cli", "Worker._supervise")
 
 
-def _short(frame: str) -> str:
-    """``func (path/to/module.py:123)`` → ``func (module.py)``: lines split one function."""
+def _parse(frame: str) -> tuple[str, str]:
+    """``func (pkg/mod/file.py:123)`` → (``func (mod/file.py)``, ``pkg``): lines would split
+    one function; the package says whose code it is."""
     function, _, where = frame.partition(" (")
     path = where.rstrip(")").rsplit(":", 1)[0]
     parts = Path(path).parts
     module = "/".join(parts[-2:]) if len(parts) >= 2 else path
-    return f"{function} ({module})"
+    return f"{function} ({module})", parts[0] if parts else path
