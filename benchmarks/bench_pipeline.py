@@ -340,4 +340,5 @@ async def run() -> str:
         drain_seconds=DRAIN_SECONDS,
         infra_names=(POSTGRES, KAFKA, HARNESS),
         profiled=bool(PROFILE_DIRECTORY),
+        warmup_leads=WARMUP_LEADS,
     )

@@ -380,6 +380,7 @@ def section(
     drain_seconds: float,
     infra_names: tuple[str, ...],
     profiled: bool,
+    warmup_leads: int,
 ) -> str:
     rates = ", ".join(f"{p.rate:g}" for p in max(configs, key=lambda c: len(c.phases)).phases)
     partitions = ", ".join(
@@ -390,9 +391,9 @@ def section(
         "## Pipeline: the whole system under open-loop load (PostgreSQL + Kafka)",
         f"`benchmarks/bench_pipeline.py`. {durability}; Kafka as started by `scripts/infra.sh` "
         f"(partitions of `vo.leads`: {partitions}). Open-loop leads at {rates} leads/s, "
-        f"{seconds:.0f} s each, after {20} warm-up leads; drain cutoff {drain_seconds:.0f} s "
-        f"after the last POST; idle window {idle_seconds:.0f} s. Services log at INFO (JSON) to "
-        "files, as in production.",
+        f"{seconds:.0f} s each, after {warmup_leads} warm-up leads; drain cutoff "
+        f"{drain_seconds:.0f} s after the last POST; idle window {idle_seconds:.0f} s. "
+        "Services log at INFO (JSON) to files, as in production.",
     ]
     if profiled:
         parts.append(
