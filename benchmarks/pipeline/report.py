@@ -75,7 +75,7 @@ def _p50_p99(values: Sequence[float]) -> str:
 
 
 def _num(value: float, digits: int = 1) -> str:
-    return "n/a" if math.isnan(value) else f"{value:,.{digits}f}"
+    return "n/a" if math.isnan(value) else f"{value + 0.0:,.{digits}f}".replace("-0.0", "0.0")
 
 
 def _rate(phase: PhaseResult) -> str:
