@@ -59,6 +59,7 @@ SECONDS = float(os.environ.get("BENCH_PIPELINE_SECONDS", "30"))
 REPLICAS = tuple(int(r) for r in os.environ.get("BENCH_PIPELINE_REPLICAS", "1,2").split(","))
 IDLE_SECONDS = float(os.environ.get("BENCH_PIPELINE_IDLE_S", "20"))
 DRAIN_SECONDS = float(os.environ.get("BENCH_PIPELINE_DRAIN_S", "60"))
+FINAL_DRAIN_S = 120.0
 POLL_COST_SECONDS = 10.0
 WARMUP_LEADS = 20
 PROFILE_DIRECTORY = os.environ.get("BENCH_PIPELINE_PROFILE")
@@ -232,6 +233,22 @@ class Runner:
             polls=operator.polls,
         )
 
+    async def final_drain(self, phases: list[PhaseResult], timeout_s: float) -> float:
+        """Give late leads a last chance (until each has an offer, or ``timeout_s``), then
+        record every phase's offers: a lead still without one is lost, not late."""
+        leads = {lead for phase in phases for lead in phase.leads}
+        started = time.monotonic()
+        while time.monotonic() - started < timeout_s:
+            await self.fetch_records()
+            if len(Webhooks.of(self.records, leads).first_offer_at) >= len(leads):
+                break
+            self.system.check_alive()
+            await asyncio.sleep(1.0)
+        await self.fetch_records()
+        for phase in phases:
+            phase.final_offers = Webhooks.of(self.records, set(phase.leads)).offers
+        return time.monotonic() - started
+
     def _all_leads(self) -> set[str]:
         return {str(record["lead_id"]) for record in self.records if record.get("lead_id")}
 
@@ -324,6 +341,11 @@ async def run_config(replicas: int, infra: Infrastructure) -> ConfigResult:
             if not phase.drained:
                 result.skipped = [f"{r:g}" for r in RATES if r > rate]
                 break
+        if any(phase.missing for phase in result.phases):
+            sys.stderr.write(f"pipeline: {label}: waiting for late leads…\n")
+        result.final_wait_s = await runner.final_drain(
+            result.phases, FINAL_DRAIN_S if any(p.missing for p in result.phases) else 0.0
+        )
         result.direct_routing = await direct_routing_hook(system, client)
     return result
 

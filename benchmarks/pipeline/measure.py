@@ -100,7 +100,8 @@ class PhaseResult:
     counters: dict[str, dict[str, float]]
     operator_failures: Counter[str]
     polls: int
-    notes: list[str] = field(default_factory=list)
+    # Offers per lead at the end of the configuration, after a last wait for the late ones.
+    final_offers: Counter[str] | None = None
 
     @property
     def leads(self) -> list[str]:
@@ -111,20 +112,31 @@ class PhaseResult:
         return len(self.leads)
 
     @property
-    def post_errors(self) -> int:
-        return sum(1 for item in self.sent if item.status != 202)
+    def post_errors(self) -> Counter[str]:
+        return Counter(str(item.status or "no answer") for item in self.sent if item.status != 202)
 
     @property
     def offered_once(self) -> int:
         return sum(1 for lead in self.leads if self.webhooks.offers[lead] == 1)
 
     @property
+    def _offers(self) -> Counter[str]:
+        return self.final_offers if self.final_offers is not None else self.webhooks.offers
+
+    @property
     def doubled(self) -> int:
-        return sum(1 for lead in self.leads if self.webhooks.offers[lead] > 1)
+        """Leads offered more than once (by the end of the configuration)."""
+        return sum(1 for lead in self.leads if self._offers[lead] > 1)
 
     @property
     def missing(self) -> int:
+        """Leads without an offer when the phase's drain cutoff passed (late or lost)."""
         return sum(1 for lead in self.leads if self.webhooks.offers[lead] == 0)
+
+    @property
+    def lost(self) -> int:
+        """Leads without an offer at the end of the configuration, after the last wait."""
+        return sum(1 for lead in self.leads if self._offers[lead] == 0)
 
     def legs(self) -> dict[str, list[float]]:
         legs: dict[str, list[float]] = defaultdict(list)
@@ -179,6 +191,7 @@ class ConfigResult:
     direct_routing: str = ""
     processes: list[str] = field(default_factory=list)
     profile: str | None = None
+    final_wait_s: float = 0.0
 
     def idle_per_s(self, name: str) -> float:
         """CPU seconds per second the process spent idle (0 when unknown)."""

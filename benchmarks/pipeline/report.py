@@ -46,14 +46,16 @@ process that verifies each webhook's Standard Webhooks signature and records its
 - *CPU per lead* is each process's user + system CPU (`/proc/<pid>/stat`) over the phase's
   window (first POST → every offer received and the system quiet), less what the process
   spends idle over as long (measured in the idle window), divided by the leads accepted: the
-  leads' own cost. The raw figure (idle included) is given for the sum; with short windows
-  and an idle system that burns CPU, the idle share is large. In qualify's API it includes
+  leads' own cost ("~0": less than the process spends idle, within the noise). The raw
+  figure (idle included) is given for the sum; with short windows and an idle system that
+  burns CPU, the idle share is large. In qualify's API it includes
   the operator's queue polls (their cost alone is given under *Idle*). PostgreSQL (postmaster
   and every backend) and the Kafka broker are measured the same way when they run on this
   machine; they are not in the services' sum. The benchmark's own process (load generator and
   operator) and the receiver are shown for transparency.
 - *Leads*: every accepted lead must get exactly one `assignment.offered` webhook. "No offer"
-  counts leads without one when the drain cutoff passed (late or lost: the run stops waiting);
+  counts leads without one when the drain cutoff passed (late or lost); after the last rate
+  the run waits for those once more, and a lead still without an offer then is "lost";
   "doubled" counts leads offered twice; a redelivered webhook (same `webhook-id`) is counted
   apart, it is at-least-once delivery, not a second offer.
 - With two replicas, the per-process rows show how the work split: each worker's CPU and what
@@ -76,6 +78,11 @@ def _p50_p99(values: Sequence[float]) -> str:
 
 def _num(value: float, digits: int = 1) -> str:
     return "n/a" if math.isnan(value) else f"{value + 0.0:,.{digits}f}".replace("-0.0", "0.0")
+
+
+def _marginal(value: float) -> str:
+    """CPU above idle; below zero is idle noise (the process did less than when idle)."""
+    return "~0" if not math.isnan(value) and value < 0.05 else _num(value)
 
 
 def _rate(phase: PhaseResult) -> str:
@@ -101,8 +108,14 @@ def _leads_table(config: ConfigResult) -> str:
         rows.append(f"| {title} | " + " | ".join(str(v) for v in values) + " |")
 
     row("sent / accepted", [f"{len(p.sent)} / {p.accepted}" for p in phases])
-    row("offered exactly once", [p.offered_once for p in phases])
-    row("**no offer at the cutoff**", [p.missing for p in phases])
+    row("POST errors", [
+        ", ".join(f"{status} x{n}" for status, n in sorted(p.post_errors.items())) or "none"
+        for p in phases
+    ])  # fmt: skip
+    row("offered exactly once at the cutoff", [p.offered_once for p in phases])
+    row("no offer at the cutoff (late or lost)", [p.missing for p in phases])
+    wait = f" ({config.final_wait_s:.0f} s more)" if config.final_wait_s >= 1 else ""
+    row(f"**lost: still no offer at the end{wait}**", [p.lost for p in phases])
     row("**doubled (two offers or more)**", [p.doubled for p in phases])
     row("redelivered webhooks / bad signatures", [
         f"{p.webhooks.redelivered} / {p.webhooks.invalid}" for p in phases
@@ -140,7 +153,7 @@ def _cpu_table(config: ConfigResult, infra_names: tuple[str, ...]) -> str:
         add(
             name,
             _num(100 * config.idle_per_s(name)),
-            [_num(config.marginal_ms(p, name)) for p in phases],
+            [_marginal(config.marginal_ms(p, name)) for p in phases],
         )
     idle_total = sum(config.idle_per_s(name) for name in services)
     add(
@@ -159,7 +172,7 @@ def _cpu_table(config: ConfigResult, infra_names: tuple[str, ...]) -> str:
         add(
             name,
             _num(100 * config.idle_per_s(name)),
-            [_num(config.marginal_ms(p, name)) for p in phases],
+            [_marginal(config.marginal_ms(p, name)) for p in phases],
         )
     return "\n".join(rows)
 
@@ -282,8 +295,13 @@ def _capacity(config: ConfigResult) -> str:
         lines.append(
             f"- **p99 < 1 s is not a matter of cores today**: the machine legs' p99 was "
             f"{_ms(low_p99)} ms already at {lowest.rate:g} leads/s, where the busiest process "
-            f"was {100 * lowest_busiest:.0f} % of a core busy (and {_ms(p99)} ms at "
-            f"{reference.rate:g} leads/s): at low load the latency is waiting (fixed polls of "
+            f"was {100 * lowest_busiest:.0f} % of a core busy"
+            + (
+                f" (and {_ms(p99)} ms at {reference.rate:g} leads/s)"
+                if reference is not lowest
+                else ""
+            )
+            + ": at low load the latency is waiting (fixed polls of "
             "the outbox relays and of the webhook sender on the path, and on a shared machine "
             "the other work), which more cores do not remove; it must go first (wake on "
             "work), then the sizing above holds."
@@ -332,10 +350,10 @@ def _goals(configs: Sequence[ConfigResult]) -> str:
     two = next((c for c in configs if c.replicas == 2), None)
     if two is not None and two.phases:
         doubled = sum(p.doubled for p in two.phases)
-        missing = sum(p.missing for p in two.phases)
+        lost = sum(p.lost for p in two.phases)
         rows.append(
-            f"| two replicas: no double effect | {doubled} doubled, {missing} without offer | "
-            f"{'yes' if doubled == 0 and missing == 0 else 'no'} |"
+            f"| two replicas: no double effect, nothing lost | {doubled} doubled, {lost} lost | "
+            f"{'yes' if doubled == 0 and lost == 0 else 'no'} |"
         )
         rows.append(
             f"| two replicas: the load split | {_split(two)} | "
