@@ -195,14 +195,16 @@ class Runner:
         leads = {item.lead_id for item in sent if item.lead_id}
         deadline = time.monotonic() + DRAIN_SECONDS
         webhooks = Webhooks()
+        drained = False
         while time.monotonic() < deadline:
             await self.fetch_records()
             webhooks = Webhooks.of(self.records, leads)
-            if len(webhooks.first_offer_at) >= len(leads):
+            # A lead the operator failed to qualify never gets an offer: not waited for.
+            drained = set(webhooks.first_offer_at) >= leads - operator.failed
+            if drained:
                 break
             self.system.check_alive()
             await asyncio.sleep(0.5)
-        drained = len(webhooks.first_offer_at) >= len(leads)
         self.offered_events = sum(Webhooks.of(self.records, self._all_leads()).offers.values())
         settled = await self.settle(30.0 if drained else 5.0)
         stop.set()
@@ -231,6 +233,7 @@ class Runner:
             },
             operator_failures=operator.failures,
             polls=operator.polls,
+            unqualified=operator.failed & leads,
         )
 
     async def final_drain(self, phases: list[PhaseResult], timeout_s: float) -> float:
@@ -290,7 +293,7 @@ async def direct_routing_hook(system: System, client: httpx.AsyncClient) -> str:
     found = []
     for service in ("ingest", "qualify", "dispatch"):
         document = (await client.get(f"{system.urls[service]}/openapi.json")).text.lower()
-        if "routing-polic" in document or "routingpolic" in document or '"direct"' in document:
+        if "routing-polic" in document or "routingpolic" in document:
             found.append(service)
     if found:
         return (

@@ -25,6 +25,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SITES = ("bench-a", "bench-b")
 SELLERS_PER_POOL = 6
 ALWAYS = "mon-sun 00:00-24:00"
+KEEP_ALIVE_S = 3.0
 
 
 async def set_up_directory(system: System, client: httpx.AsyncClient) -> None:
@@ -102,17 +103,46 @@ class RawHttp:
     def __init__(self, base_url: str) -> None:
         host, port = base_url.removeprefix("http://").split(":")
         self.host, self.port = host, int(port)
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        # (reader, writer, when it was last used)
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
         self._head = f"Host: {host}:{port}\r\nAuthorization: Bearer {TOKEN}\r\n"
 
     async def request(
         self, method: str, target: str, payload: object | None = None
     ) -> tuple[int, Any]:
-        """Status and decoded JSON body (None when empty)."""
+        """Status and decoded JSON body (None when empty). A reused connection that the server
+        closed meanwhile (keep-alive expiry: nothing of the request was read) is retried once
+        on a new connection, as HTTP clients do; any other failure is the caller's."""
         body = b"" if payload is None else json.dumps(payload).encode()
-        reader, writer = (
-            self._idle.pop() if self._idle else await asyncio.open_connection(self.host, self.port)
-        )
+        connection = self._reusable()
+        if connection is not None:
+            try:
+                return await self._exchange(*connection, method, target, body)
+            except (ConnectionError, asyncio.IncompleteReadError) as exc:
+                if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+                    raise
+        fresh = await asyncio.open_connection(self.host, self.port)
+        return await self._exchange(*fresh, method, target, body)
+
+    def _reusable(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """An idle connection used less than ``KEEP_ALIVE_S`` ago (uvicorn closes idle ones
+        after 5 s); older ones are closed."""
+        now = time.monotonic()
+        while self._idle:
+            reader, writer, used = self._idle.pop()
+            if now - used < KEEP_ALIVE_S and not reader.at_eof():
+                return reader, writer
+            writer.close()
+        return None
+
+    async def _exchange(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        method: str,
+        target: str,
+        body: bytes,
+    ) -> tuple[int, Any]:
         try:
             writer.write(
                 f"{method} {target} HTTP/1.1\r\n{self._head}"
@@ -137,12 +167,12 @@ class RawHttp:
         if close:
             writer.close()
         else:
-            self._idle.append((reader, writer))
+            self._idle.append((reader, writer, time.monotonic()))
         return status, json.loads(data) if data else None
 
     async def close(self) -> None:
         while self._idle:
-            _, writer = self._idle.pop()
+            _, writer, _ = self._idle.pop()
             writer.close()
 
 
@@ -218,6 +248,7 @@ class ScriptedOperator:
     operators: int = 32
     traces: dict[str, OperatorTrace] = field(default_factory=dict)
     failures: Counter[str] = field(default_factory=Counter)
+    failed: set[str] = field(default_factory=set)  # leads the operator could not qualify
     polls: int = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -275,14 +306,17 @@ class ScriptedOperator:
                 claim, _ = await self._client.request("POST", f"/v1/leads/{lead_id}/claim")
                 if claim != 200:
                     self.failures[f"claim {claim}"] += 1
+                    self.failed.add(lead_id)
                     return
                 done, _ = await self._client.request(
                     "POST", f"/v1/leads/{lead_id}/qualification", qualification_for(lead_id)
                 )
             except HTTP_ERRORS as exc:
                 self.failures[f"qualify {type(exc).__name__}"] += 1
+                self.failed.add(lead_id)
                 return
             if done != 201:
                 self.failures[f"qualification {done}"] += 1
+                self.failed.add(lead_id)
                 return
             trace.qualified_at = time.time()

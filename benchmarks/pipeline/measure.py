@@ -100,6 +100,7 @@ class PhaseResult:
     counters: dict[str, dict[str, float]]
     operator_failures: Counter[str]
     polls: int
+    unqualified: set[str] = field(default_factory=set)  # the operator failed on them
     # Offers per lead at the end of the configuration, after a last wait for the late ones.
     final_offers: Counter[str] | None = None
 
@@ -135,8 +136,11 @@ class PhaseResult:
 
     @property
     def lost(self) -> int:
-        """Leads without an offer at the end of the configuration, after the last wait."""
-        return sum(1 for lead in self.leads if self._offers[lead] == 0)
+        """Qualified leads without an offer at the end of the configuration, after the last
+        wait (a lead the operator failed to qualify is the harness's, counted apart)."""
+        return sum(
+            1 for lead in self.leads if self._offers[lead] == 0 and lead not in self.unqualified
+        )
 
     def legs(self) -> dict[str, list[float]]:
         legs: dict[str, list[float]] = defaultdict(list)

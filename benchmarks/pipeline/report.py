@@ -55,7 +55,8 @@ process that verifies each webhook's Standard Webhooks signature and records its
   operator) and the receiver are shown for transparency.
 - *Leads*: every accepted lead must get exactly one `assignment.offered` webhook. "No offer"
   counts leads without one when the drain cutoff passed (late or lost); after the last rate
-  the run waits for those once more, and a lead still without an offer then is "lost";
+  the run waits for those once more, and a qualified lead still without an offer then is
+  "lost" (a lead the harness's operator failed to qualify is counted under operator failures);
   "doubled" counts leads offered twice; a redelivered webhook (same `webhook-id`) is counted
   apart, it is at-least-once delivery, not a second offer.
 - With two replicas, the per-process rows show how the work split: each worker's CPU and what
@@ -124,8 +125,9 @@ def _leads_table(config: ConfigResult) -> str:
         ", ".join(f"{t} {n}" for t, n in sorted(p.webhooks.types.items()) if t != OFFERED)
         or "none" for p in phases
     ])  # fmt: skip
-    row("operator failures", [
-        ", ".join(f"{k} {n}" for k, n in sorted(p.operator_failures.items())) or "none"
+    row("operator failures (leads not qualified)", [
+        (", ".join(f"{k} {n}" for k, n in sorted(p.operator_failures.items())) or "none")
+        + (f" ({len(p.unqualified)})" if p.unqualified else "")
         for p in phases
     ])  # fmt: skip
     row("window s (all drained / quiet)", [
