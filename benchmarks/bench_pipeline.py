@@ -52,7 +52,13 @@ from benchmarks.pipeline.measure import (
 )
 from benchmarks.pipeline.procstat import cpu_seconds, pid_listening_on, tree_cpu_seconds
 from benchmarks.pipeline.profile import Profiler
-from benchmarks.pipeline.system import SERVICES, System, running_system, topic_partitions
+from benchmarks.pipeline.system import (
+    SERVICES,
+    TOKEN,
+    System,
+    running_system,
+    topic_partitions,
+)
 
 RATES = tuple(float(r) for r in os.environ.get("BENCH_PIPELINE_RATES", "5,20,50").split(","))
 SECONDS = float(os.environ.get("BENCH_PIPELINE_SECONDS", "30"))
@@ -64,6 +70,8 @@ POLL_COST_SECONDS = 10.0
 WARMUP_LEADS = 20
 PROFILE_DIRECTORY = os.environ.get("BENCH_PIPELINE_PROFILE")
 PROFILE_RATE = 20.0
+DIRECT_SOURCE = "facebook"
+DIRECT_RATE = float(os.environ.get("BENCH_PIPELINE_DIRECT_RATE", "20"))
 
 
 def _port(address: str) -> int:
@@ -182,16 +190,29 @@ class Runner:
         return {str(row["lead_id"]): row["at"].timestamp() for row in rows}
 
     async def phase(
-        self, rate: float, seconds: float, tag: str, profiler: Profiler | None = None
+        self,
+        rate: float,
+        seconds: float,
+        tag: str,
+        profiler: Profiler | None = None,
+        *,
+        direct: bool = False,
     ) -> PhaseResult:
+        """One rate; ``direct``: leads of the direct-routing source, and no operator."""
         operator = ScriptedOperator(self.system.urls["qualify"])
         stop = asyncio.Event()
         before_counters = await self.system.worker_counters(self.client)
         before = self.snapshot()
-        operating = asyncio.create_task(operator.run(stop))
+        operating = asyncio.create_task(stop.wait() if direct else operator.run(stop))
         if profiler is not None:
             profiler.start(self.system.services, seconds + 15)
-        sent = await open_loop(self.system.urls["ingest"], rate=rate, seconds=seconds, tag=tag)
+        sent = await open_loop(
+            self.system.urls["ingest"],
+            rate=rate,
+            seconds=seconds,
+            tag=tag,
+            source=DIRECT_SOURCE if direct else "leboncoin",
+        )
         leads = {item.lead_id for item in sent if item.lead_id}
         deadline = time.monotonic() + DRAIN_SECONDS
         webhooks = Webhooks()
@@ -283,29 +304,27 @@ class Runner:
         }
 
 
-async def direct_routing_hook(system: System, client: httpx.AsyncClient) -> str:
-    """TODO(issue 13, direct routing): leads that skip qualification (a per-source/per-site
-    policy ``direct``) should be measured here like the qualified path, without the operator:
-    set the policy for the bench's source through its API, run the same rates, and report
-    POST → webhook and CPU per lead. Until the feature exists this is skipped with a note; when
-    it appears (an OpenAPI path or schema naming a routing policy), the note says so, so the
-    benchmark is extended rather than silently skipping it."""
-    found = []
-    for service in ("ingest", "qualify", "dispatch"):
-        document = (await client.get(f"{system.urls[service]}/openapi.json")).text.lower()
-        if "routing-polic" in document or "routingpolic" in document:
-            found.append(service)
-    if found:
-        return (
-            f"Direct routing: the feature appears in {', '.join(found)}'s API, but this benchmark "
-            "does not drive it yet (`direct_routing_hook` in benchmarks/bench_pipeline.py): "
-            "**not measured**."
-        )
-    return (
-        "Direct routing (leads that skip qualification, issue 13): not measured, the feature "
-        "does not exist yet (`direct_routing_hook` in benchmarks/bench_pipeline.py is the "
-        "place to add it)."
+async def direct_routing_hook(system: System, client: httpx.AsyncClient) -> str | None:
+    """Direct routing (issue 13): leads of a source whose policy is ``direct`` skip the
+    operator. Sets that policy for ``DIRECT_SOURCE`` through qualify's routing API (full-web
+    channel) and returns None; or, when the API is absent or refuses, the note saying why
+    the direct path is not measured."""
+    response = await client.put(
+        f"{system.urls['qualify']}/v1/routing/sources/{DIRECT_SOURCE}",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        json={"path": "direct", "channel": "full_web"},
     )
+    if response.status_code in (404, 405):
+        return (
+            "Direct routing (leads that skip qualification, issue 13): not measured, qualify "
+            "has no routing API (`direct_routing_hook` in benchmarks/bench_pipeline.py)."
+        )
+    if response.status_code >= 300:
+        return (
+            f"Direct routing: **not measured**, qualify refused the policy "
+            f"({response.status_code}; `direct_routing_hook` in benchmarks/bench_pipeline.py)."
+        )
+    return None
 
 
 async def run_config(replicas: int, infra: Infrastructure) -> ConfigResult:
@@ -349,7 +368,12 @@ async def run_config(replicas: int, infra: Infrastructure) -> ConfigResult:
         result.final_wait_s = await runner.final_drain(
             result.phases, FINAL_DRAIN_S if any(p.missing for p in result.phases) else 0.0
         )
-        result.direct_routing = await direct_routing_hook(system, client)
+        note = await direct_routing_hook(system, client)
+        if note is None:
+            sys.stderr.write(f"pipeline: {label}: direct routing, {DIRECT_RATE:g} leads/s…\n")
+            result.direct = await runner.phase(DIRECT_RATE, SECONDS, f"{label}-direct", direct=True)
+            note = ""
+        result.direct_routing = note
     return result
 
 

@@ -69,10 +69,10 @@ async def set_up_directory(system: System, client: httpx.AsyncClient) -> None:
                 raise RuntimeError(f"seller not created: {response.status_code} {response.text}")
 
 
-def lead_body(tag: str, index: int) -> dict[str, Any]:
+def lead_body(tag: str, index: int, source: str = "leboncoin") -> dict[str, Any]:
     """A distinct prospect per lead (crm keys clients by phone and e-mail)."""
     return {
-        "source": "leboncoin",
+        "source": source,
         "source_ref": f"bench-{tag}-{index}",
         "contact": {
             "first_name": "Camille",
@@ -197,7 +197,9 @@ class Sent:
     lead_id: str | None = None
 
 
-async def open_loop(ingest_url: str, *, rate: float, seconds: float, tag: str) -> list[Sent]:
+async def open_loop(
+    ingest_url: str, *, rate: float, seconds: float, tag: str, source: str = "leboncoin"
+) -> list[Sent]:
     """POST ``rate`` leads per second for ``seconds``, each at its scheduled time whatever the
     previous ones are doing (open loop: a slow system gets more concurrent requests, not fewer).
     Latencies count from the scheduled time, so a late send is not hidden."""
@@ -209,7 +211,7 @@ async def open_loop(ingest_url: str, *, rate: float, seconds: float, tag: str) -
     async def post(item: Sent) -> None:
         try:
             item.status, answer = await client.request(
-                "POST", "/v1/leads", lead_body(tag, item.index)
+                "POST", "/v1/leads", lead_body(tag, item.index, source)
             )
             if item.status == 202:
                 item.lead_id = answer["id"]

@@ -154,6 +154,8 @@ class PhaseResult:
             offer_at = self.webhooks.first_offer_at.get(lead)
             if lead in self.crm_at:
                 legs["crm"].append(self.crm_at[lead] - item.scheduled_at)
+            if offer_at is not None:
+                legs["end_to_end"].append(offer_at - item.scheduled_at)
             if trace is None:
                 continue
             visible = trace.visible_at - item.scheduled_at
@@ -167,7 +169,6 @@ class PhaseResult:
             offer = offer_at - trace.qualified_at
             legs["offer"].append(offer)
             legs["machine"].append(visible + (trace.qualified_at - trace.started_at) + offer)
-            legs["end_to_end"].append(offer_at - item.scheduled_at)
         return legs
 
     def cpu_ms_per_lead(self, name: str, idle_per_s: float = 0.0) -> float:
@@ -196,6 +197,7 @@ class ConfigResult:
     processes: list[str] = field(default_factory=list)
     profile: str | None = None
     final_wait_s: float = 0.0
+    direct: PhaseResult | None = None  # direct routing: leads that skip qualification
 
     def idle_per_s(self, name: str) -> float:
         """CPU seconds per second the process spent idle (0 when unknown)."""

@@ -179,6 +179,29 @@ def _cpu_table(config: ConfigResult, infra_names: tuple[str, ...]) -> str:
     return "\n".join(rows)
 
 
+def _direct_table(config: ConfigResult) -> str:
+    """Direct routing: leads that skip the operator, POST → webhook and CPU per lead."""
+    phase = config.direct
+    assert phase is not None
+    legs = phase.legs()
+    cpu = sum(config.marginal_ms(phase, name) for name in config.processes)
+    return (
+        f"Direct routing (issue 13: a `direct` policy for the lead's source, set through "
+        f"qualify's routing API; no operator): {phase.rate:g} leads/s for {phase.seconds:.0f} s."
+        "\n\n| figure | value |\n|---|---:|\n"
+        f"| sent / accepted | {len(phase.sent)} / {phase.accepted} |\n"
+        f"| POST answered, p50 / p99 ms | {_p50_p99(legs['post'])} |\n"
+        f"| **POST → webhook received (all machine), p50 / p99 ms** | "
+        f"{_p50_p99(legs['end_to_end'])} |\n"
+        f"| POST → crm recorded the offer, p50 / p99 ms | {_p50_p99(legs['crm'])} |\n"
+        f"| offered exactly once / no offer at the cutoff / doubled | {phase.offered_once} / "
+        f"{phase.missing} / {phase.doubled} |\n"
+        f"| CPU per lead, all service processes above idle (ms) | {_num(cpu)} |\n"
+        f"| window s (all drained / quiet) | {phase.window_s:.0f} "
+        f"({'yes' if phase.drained else 'NO'} / {'yes' if phase.settled else 'no'}) |"
+    )
+
+
 def _handled_table(config: ConfigResult) -> str:
     """Per worker process, over all rates: what it handled."""
     workers = [name for name in config.processes if " worker" in name]
@@ -439,7 +462,10 @@ def section(
                 f"Not run: {', '.join(config.skipped)} leads/s (the previous rate did not drain "
                 f"within {drain_seconds:.0f} s; a higher rate would only measure its backlog)."
             )
-        parts.append(config.direct_routing)
+        if config.direct is not None:
+            parts.append(_direct_table(config))
+        if config.direct_routing:
+            parts.append(config.direct_routing)
     parts += ["### Goals of issue 12, this run", _goals(configs)]
     one = next((c for c in configs if c.replicas == 1), configs[0])
     parts += [
