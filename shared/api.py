@@ -80,27 +80,42 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def require_roles(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
+class RoleRequirement:
     """Dependency: the caller's principal, which must hold one of ``roles`` (admin always may).
 
     The bearer token is an OIDC access token when the service has single sign-on configured
-    and the token looks like a JWT; otherwise it is an API token."""
-    for role in roles:
-        if role not in ROLES:
-            raise ValueError(f"unknown role {role!r}")
+    and the token looks like a JWT; otherwise it is an API token.
 
-    async def dependency(request: Request) -> Principal:
+    An object rather than a closure so that the roles can be read back: the app publishes them
+    in its OpenAPI document (``x-roles``, see ``shared.openapi_roles``), where the authorization
+    matrix test reads them."""
+
+    def __init__(self, *roles: str) -> None:
+        for role in roles:
+            if role not in ROLES:
+                raise ValueError(f"unknown role {role!r}")
+        self.roles = roles
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        """Every role that passes: the declared ones and admin."""
+        return frozenset(self.roles) | {"admin"}
+
+    async def __call__(self, request: Request) -> Principal:
         runtime = runtime_of(request)
         token = bearer_token(request)
         if runtime.settings.oidc_enabled and looks_like_jwt(token):
             principal = await _signed_in_principal(runtime, token)
         else:
             principal = await _api_token_principal(runtime, token)
-        if not principal.has_any(roles):
-            raise Forbidden(f"This operation needs one of the roles: {', '.join(roles)}.")
+        if not principal.has_any(self.roles):
+            raise Forbidden(f"This operation needs one of the roles: {', '.join(self.roles)}.")
         return principal
 
-    return dependency
+
+def require_roles(*roles: str) -> RoleRequirement:
+    """Dependency: the caller's principal, which must hold one of ``roles`` (admin always may)."""
+    return RoleRequirement(*roles)
 
 
 async def _api_token_principal(runtime: Runtime[Any], token: str) -> Principal:

@@ -18,6 +18,7 @@ from shared.input_guard import InputGuardMiddleware
 from shared.last_resort import LastResortMiddleware
 from shared.logging import configure_logging
 from shared.metrics import ServiceMetrics
+from shared.openapi_roles import publish_roles
 from shared.runtime import Runtime, SettingsT
 
 # Entered after the runtime opens, exited before it closes (in reverse order): builds and owns a
@@ -77,8 +78,8 @@ def create_service_app(
     app.include_router(health_router)
     for router in routers:
         app.include_router(router)
-    if openapi_hooks:
-        _customise_openapi(app, openapi_hooks)
+    # Who may call each operation (``x-roles``), then the service's own edits.
+    _customise_openapi(app, [publish_roles(app), *openapi_hooks])
     return app
 
 
