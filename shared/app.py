@@ -18,6 +18,7 @@ from shared.input_guard import InputGuardMiddleware
 from shared.last_resort import LastResortMiddleware
 from shared.logging import configure_logging
 from shared.metrics import ServiceMetrics
+from shared.openapi_problems import document_shared_answers
 from shared.openapi_roles import publish_roles
 from shared.runtime import Runtime, SettingsT
 
@@ -78,8 +79,9 @@ def create_service_app(
     app.include_router(health_router)
     for router in routers:
         app.include_router(router)
-    # Who may call each operation (``x-roles``), then the service's own edits.
-    _customise_openapi(app, [publish_roles(app), *openapi_hooks])
+    # Who may call each operation (``x-roles``), what the shared layer answers everywhere, then
+    # the service's own edits.
+    _customise_openapi(app, [publish_roles(app), document_shared_answers, *openapi_hooks])
     return app
 
 

@@ -197,6 +197,23 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and str(exc.detail) == _BODY_PARSE_ERROR:
+            # FastAPI's answer to a JSON body it cannot even decode (not UTF-8): bad input like
+            # any other malformed JSON, so the same 422 as FastAPI's own ``json_invalid``.
+            return problem_response(
+                InvalidRequest(
+                    "The body is not valid JSON.",
+                    errors=[
+                        {
+                            "field": "body",
+                            "location": "body",
+                            "type": "json_invalid",
+                            "message": "JSON decode error",
+                        }
+                    ],
+                ),
+                instance=request.url.path,
+            )
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(request))
@@ -238,6 +255,7 @@ def _json_body_in_another_type(request: Request, exc: RequestValidationError) ->
     return any(tuple(error.get("loc", ()))[:1] == ("body",) for error in exc.errors())
 
 
+_BODY_PARSE_ERROR = "There was an error parsing the body"
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
