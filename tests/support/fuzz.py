@@ -5,7 +5,7 @@ the schema on purpose) by Hypothesis, derandomised by default so a failure found
 again on a laptop; they are sent over ``httpx.ASGITransport`` to the running app and the answer is
 judged by schemathesis' conformance checks plus ours (every 4xx is problem+json).
 
-Knobs (environment): ``FUZZ_EXAMPLES`` (cases per operation and mode, default 15),
+Knobs (environment): ``FUZZ_EXAMPLES`` (cases per operation and mode, default 25),
 ``FUZZ_SEED`` (an integer: random but reproducible cases instead of the derandomised ones),
 ``FUZZ_REPORT`` (a file the run's figures are written to, JSON).
 """
@@ -50,7 +50,7 @@ CHECKS = [
 
 
 def examples_per_mode() -> int:
-    return int(os.environ.get("FUZZ_EXAMPLES", "15"))
+    return int(os.environ.get("FUZZ_EXAMPLES", "25"))
 
 
 @dataclass
