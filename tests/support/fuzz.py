@@ -7,7 +7,7 @@ judged by schemathesis' conformance checks plus ours (every 4xx is problem+json)
 
 Knobs (environment): ``FUZZ_EXAMPLES`` (cases per operation and mode, default 25),
 ``FUZZ_SEED`` (an integer: random but reproducible cases instead of the derandomised ones),
-``FUZZ_REPORT`` (a file the run's figures are written to, JSON).
+``RELIABILITY_REPORT`` (a file the run's figures are written to, JSON).
 """
 
 from __future__ import annotations
@@ -73,13 +73,18 @@ class Campaign:
         }
 
     def report(self, name: str) -> None:
-        target = os.environ.get("FUZZ_REPORT")
-        if not target:
-            return
-        path = Path(target)
-        figures = json.loads(path.read_text()) if path.exists() else {}
-        figures[name] = self.summary()
-        path.write_text(json.dumps(figures, indent=2) + "\n")
+        record_figures(name, self.summary())
+
+
+def record_figures(name: str, figures: dict[str, Any]) -> None:
+    """Adds a run's figures under ``name`` to the file ``RELIABILITY_REPORT`` names, if any."""
+    target = os.environ.get("RELIABILITY_REPORT")
+    if not target:
+        return
+    path = Path(target)
+    recorded = json.loads(path.read_text()) if path.exists() else {}
+    recorded[name] = figures
+    path.write_text(json.dumps(recorded, indent=2) + "\n")
 
 
 def operations_of(document: Mapping[str, Any]) -> list[Operation]:

@@ -1,15 +1,22 @@
 """The operations of the four services, read from their OpenAPI documents (built from each app
-without running it): what the authorization matrix, the fuzzer and the bad-input corpus walk."""
+without running it): what the authorization matrix, the fuzzer and the bad-input corpus walk; and
+the embedded system they run against."""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
+
+from shared.settings import ServiceSettings
 from tests.support.harness import SERVICES, settings_for
 
 PLACEHOLDER_ID = "matrix-unknown-id"
+# Sites, shifts and the full-web pool open at every hour: routing never waits for opening time.
+ALWAYS = "mon-sun 00:00-24:00"
 # A small well-formed e-mail for the operations that take ``message/rfc822``.
 TINY_EMAIL = (
     b"From: Prospect <prospect@example.org>\r\nTo: leads@example.com\r\n"
@@ -87,3 +94,23 @@ def operations(service: str | None = None) -> list[Operation]:
                 if method in {"get", "post", "put", "patch", "delete"}:
                     found.append(Operation(name, method.upper(), path, spec))
     return found
+
+
+def system_settings(tmp: Path, **database_urls: str) -> dict[str, ServiceSettings]:
+    """The four services on SQLite files (or the given databases) and one embedded bus."""
+    settings = {}
+    for name in SERVICES:
+        extra: dict[str, Any] = {"full_web_hours": ALWAYS} if name == "dispatch" else {}
+        settings[name] = settings_for(
+            name,
+            database_url=database_urls.get(name, f"sqlite+aiosqlite:///{tmp / name}.db"),
+            bus="embedded",
+            embedded_bus_path=tmp / "bus.db",
+            **extra,
+        )
+    return settings
+
+
+def is_problem(response: httpx.Response) -> bool:
+    content_type: str = response.headers.get("content-type", "")
+    return content_type.startswith("application/problem+json")

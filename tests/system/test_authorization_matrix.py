@@ -23,10 +23,9 @@ import pytest_asyncio
 
 from shared.auth import ROLES, store_token
 from shared.db.session import session_scope
-from shared.settings import ServiceSettings
-from tests.support.harness import SERVICES, System, eventually, run_system, settings_for
+from tests.support.harness import SERVICES, System, eventually, run_system
 from tests.support.infra import create_database, drop_database
-from tests.support.openapi_ops import Operation, operations
+from tests.support.openapi_ops import ALWAYS, Operation, is_problem, operations, system_settings
 
 # Operations that check no role, and why that is right.
 PUBLIC: dict[tuple[str, str, str], str] = {
@@ -63,7 +62,6 @@ OWNED_BY_SELLER = {
 KNOWN: dict[str, str] = {}
 
 OTHER_SCHEMES = {"Authorization": "Basic dm86dm8="}
-ALWAYS = "mon-sun 00:00-24:00"
 
 
 def public_reason(operation: Operation) -> str | None:
@@ -127,20 +125,6 @@ def all_roles() -> list[str]:
     return sorted(set(ROLES) | named)
 
 
-def system_settings(tmp: Path, **database_urls: str) -> dict[str, ServiceSettings]:
-    settings = {}
-    for name in SERVICES:
-        extra: dict[str, Any] = {"full_web_hours": ALWAYS} if name == "dispatch" else {}
-        settings[name] = settings_for(
-            name,
-            database_url=database_urls.get(name, f"sqlite+aiosqlite:///{tmp / name}.db"),
-            bus="embedded",
-            embedded_bus_path=tmp / "bus.db",
-            **extra,
-        )
-    return settings
-
-
 async def directory_seller(system: System, name: str, **values: Any) -> tuple[str, str]:
     """A seller of the dispatch directory and its own token: (seller id, token)."""
     body = {"display_name": name, "shifts": ALWAYS, "capacity": 1000, **values}
@@ -190,11 +174,6 @@ async def matrix(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Matr
     settings = system_settings(tmp_path_factory.mktemp("matrix"))
     async with run_system(settings, workers=False) as system:
         yield await build_matrix(system)
-
-
-def is_problem(response: httpx.Response) -> bool:
-    content_type: str = response.headers.get("content-type", "")
-    return content_type.startswith("application/problem+json")
 
 
 def expected(operation: Operation, caller: str) -> str:

@@ -25,8 +25,7 @@ from tests.support.bad_input import (
     body_properties,
 )
 from tests.support.harness import DEV_TOKEN, System, run_system, settings_for
-from tests.support.openapi_ops import Operation, documents, operations
-from tests.system.test_authorization_matrix import is_problem, system_settings
+from tests.support.openapi_ops import Operation, documents, is_problem, operations, system_settings
 
 FACEBOOK_SECRET = "corpus-app-secret"
 # Operations whose corpus finds a defect left to their service (strict xfail: remove the line

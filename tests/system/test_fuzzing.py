@@ -22,8 +22,7 @@ from tests.support.fuzz import (
     operations_of,
 )
 from tests.support.harness import DEV_TOKEN, System, run_system
-from tests.support.openapi_ops import Operation, operations
-from tests.system.test_authorization_matrix import system_settings
+from tests.support.openapi_ops import Operation, operations, system_settings
 
 # Operations whose fuzzing finds a defect left to their service (strict: a fix turns red until
 # the line goes).
