@@ -23,6 +23,7 @@ import pytest_asyncio
 
 from shared.auth import ROLES, store_token
 from shared.db.session import session_scope
+from tests.support.fuzz import record_figures
 from tests.support.harness import SERVICES, System, eventually, run_system
 from tests.support.infra import create_database, drop_database
 from tests.support.openapi_ops import ALWAYS, Operation, is_problem, operations, system_settings
@@ -175,7 +176,13 @@ async def build_matrix(system: System) -> Matrix:
 async def matrix(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Matrix]:
     settings = system_settings(tmp_path_factory.mktemp("matrix"))
     async with run_system(settings, workers=False) as system:
-        yield await build_matrix(system)
+        built = await build_matrix(system)
+        yield built
+        callers = len(next(iter(built.callers.values())))
+        record_figures(
+            "authorization matrix",
+            {"operations": len(operations()), "callers": callers, "requests": built.cells},
+        )
 
 
 def expected(operation: Operation, caller: str) -> str:

@@ -24,6 +24,7 @@ from tests.support.bad_input import (
     QUERY_VALUES,
     body_properties,
 )
+from tests.support.fuzz import record_figures
 from tests.support.harness import DEV_TOKEN, System, run_system, settings_for
 from tests.support.openapi_ops import Operation, documents, is_problem, operations, system_settings
 
@@ -112,7 +113,9 @@ async def corpus(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Corp
         facebook_verify_token="corpus-verify-token",
     )
     async with run_system(settings, workers=False) as system:
-        yield Corpus(system)
+        corpus = Corpus(system)
+        yield corpus
+        record_figures("bad-input corpus", {"requests": corpus.sent})
 
 
 def judge(operation: Operation, probe: Probe, response: httpx.Response) -> str | None:
