@@ -5,8 +5,9 @@ each worker is killed with SIGKILL mid-batch and restarted, PostgreSQL is restar
 tool is down for a while, and a poison event is published on the leads topic. After each fault
 every lead has reached its end state exactly once, counted in each service's database and in the
 tool's log (no lead lost; no second lead, qualification, offer, webhook, timeline entry or SLA
-fact). Then a batch of erasures under worker kills and a PostgreSQL restart: every request
-completes and no database holds the erased people's data.
+fact). Then a batch of erasures under the same faults (and a poison record on the privacy
+topic): every request completes, the tool is told once to forget each lead, and no database
+holds the erased people's data.
 
 Bounded: about 50 leads (``FAULTS_BATCH``) and 6 erasures; every wait is on a condition, with
 generous timeouts.
@@ -221,6 +222,9 @@ async def census(urls: dict[str, str], leads: dict[str, int], receiver: Receiver
             urls["dispatch"],
             "SELECT lead_id FROM webhook_delivery WHERE event_type = 'assignment.offered'",
         )
+        given_up = await rows(
+            urls["dispatch"], "SELECT count(*) FROM webhook_delivery WHERE status = 'failed'"
+        )
         timeline = await rows(urls["crm"], "SELECT lead_id, kind FROM timeline_entry")
         facts = [r[0] for r in await rows(urls["crm"], "SELECT lead_id FROM sla_fact")]
     except Exception as exc:  # a database restarting: not settled yet
@@ -234,6 +238,8 @@ async def census(urls: dict[str, str], leads: dict[str, int], receiver: Receiver
         if lead in expected and status != "accepted"
     ]
     problems += _exactly_once("offer webhook queued", [r[0] for r in offers], expected)
+    if given_up[0][0]:
+        problems.append(f"{given_up[0][0]} webhook deliveries given up")
     received: dict[str, set[str]] = {}
     for delivery in receiver.offers():
         if delivery.lead_id is not None:
@@ -278,8 +284,8 @@ async def running_stream(tmp_path: Path) -> AsyncIterator[Stream]:
         if name == "dispatch":
             extra = {
                 "FULL_WEB_HOURS": ALWAYS,
-                # Retries that outlast the tool's outage of this test (about 50 s in all).
-                "WEBHOOK_RETRY_SCHEDULE_S": "[0, 1, 2, 3, 5, 8, 13, 21]",
+                # Retries that outlast the tool's outages of this test (2 min in all).
+                "WEBHOOK_RETRY_SCHEDULE_S": "[0, 1, 2, 4, 8, 15, 30, 60]",
                 "WEBHOOK_DISABLE_AFTER_FAILURES": "1000",
                 "WEBHOOK_POLL_INTERVAL_S": "0.2",
                 "WEBHOOK_TIMEOUT_S": "5",
@@ -336,8 +342,8 @@ async def enrol_seller(stack: ProcessStack, receiver: Receiver) -> str:
         return str(token.json()["token"])
 
 
-async def publish_poison(prefix_settings: Mapping[str, str]) -> None:
-    """A record on the leads topic that is no event at all."""
+async def publish_poison(prefix_settings: Mapping[str, str], topic: str = Topics.LEADS) -> None:
+    """A record on ``topic`` that is no event at all."""
     settings = settings_for(
         "ingest",
         database_url="sqlite+aiosqlite://",
@@ -348,7 +354,7 @@ async def publish_poison(prefix_settings: Mapping[str, str]) -> None:
     bus = build_bus(settings)
     await bus.start()
     try:
-        await bus.publish(Topics.LEADS, key=b"poison", value=b"\x00 not an event {", headers=[])
+        await bus.publish(topic, key=b"poison", value=b"\x00 not an event {", headers=[])
     finally:
         await bus.stop()
 
@@ -433,14 +439,17 @@ async def test_every_lead_reaches_its_end_state_exactly_once_under_faults(
 
 
 async def erase_under_faults(stream: Stream) -> None:
-    """Six clients erased while the crm and dispatch workers are killed and PostgreSQL
-    restarts: every request completes, no database holds their names or phones."""
+    """Six clients erased under the same faults: the sellers' tool down, every worker killed
+    with SIGKILL and restarted, Kafka and PostgreSQL restarted. Every request completes, the
+    tool is told to forget each lead once, and no database holds their names or phones."""
     chosen = sorted(stream.leads.items(), key=lambda item: item[1])[:6]
+    erased_leads = {lead_id for lead_id, _ in chosen}
     needles = [surname(index) for _, index in chosen]
     needles += [phone(index).replace(" ", "")[1:] for _, index in chosen]
     kept = sorted(stream.leads.items(), key=lambda item: item[1])[-1][1]
     requests = []
     async with stream.stack.client("crm") as crm:
+        await stream.receiver.stop()
         for _, index in chosen:
             found = await retry(
                 functools.partial(crm.get, "/v1/clients", params={"phone": phone(index)})
@@ -452,14 +461,18 @@ async def erase_under_faults(stream: Stream) -> None:
             )
             assert created.status_code == 202, created.text
             requests.append(created.json()["id"])
-        for service in ("crm", "dispatch"):
-            worker = stream.stack.worker(service)
-            await worker.kill()
+        await publish_poison(stream.stack.env["ingest"], Topics.PRIVACY)
+        workers = [stream.stack.worker(service) for service in SERVICES]
+        await asyncio.gather(*(worker.kill() for worker in workers))
+        for worker in workers:
             await worker.start()
+        await asyncio.gather(*(worker.wait_ready() for worker in workers))
+        # Back within the retry window of the messages queued meanwhile.
+        await stream.receiver.start()
+        await infra("stop", "kafka")
+        await infra("start", "kafka")
         await infra("stop", "postgres")
         await infra("start", "postgres")
-        for service in ("crm", "dispatch"):
-            await stream.stack.worker(service).wait_ready()
 
         async def all_completed() -> bool:
             for request_id in requests:
@@ -472,9 +485,27 @@ async def erase_under_faults(stream: Stream) -> None:
             return True
 
         await eventually(all_completed, timeout_s=SETTLE_S, interval_s=1.0)
+
+    def forgotten() -> dict[str, set[str]]:
+        told: dict[str, set[str]] = {}
+        for delivery in stream.receiver.log:
+            if delivery.event_type == "lead.erased" and delivery.lead_id is not None:
+                told.setdefault(delivery.lead_id, set()).add(delivery.webhook_id)
+        return told
+
+    async def tool_told() -> bool:
+        return set(forgotten()) >= erased_leads
+
+    await eventually(tool_told, timeout_s=SETTLE_S, interval_s=1.0)
+    told = forgotten()
+    assert set(told) == erased_leads
+    assert all(len(ids) == 1 for ids in told.values()), told
     for name, url in stream.urls.items():
         hits = await database_hits(url, needles)
         assert hits == {}, f"{name} still holds erased data in {hits}"
     # The scan does see what was not erased.
     assert await database_hits(stream.urls["crm"], [surname(kept)]) != {}
-    stream.faults.append(f"{len(requests)} erasures under worker kills and a PostgreSQL restart")
+    stream.faults.append(
+        f"{len(requests)} erasures with the tool down, a poison record on the privacy topic, "
+        "every worker SIGKILLed, Kafka and PostgreSQL restarted"
+    )
