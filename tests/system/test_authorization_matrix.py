@@ -35,6 +35,9 @@ PUBLIC: dict[tuple[str, str, str], str] = {
     ("*", "GET", "/metrics"): "scraped by Prometheus inside the private network",
     ("ingest", "GET", "/v1/sources/facebook/webhook"): "Meta's handshake: the verify token",
     ("ingest", "POST", "/v1/sources/facebook/webhook"): "Meta's X-Hub-Signature-256 signature",
+    ("qualify", "GET", "/v1/unsubscribe/{token}"): "the prospect's link: the signed token",
+    ("qualify", "POST", "/v1/unsubscribe/{token}"): "one-click unsubscribe: the signed token",
+    ("qualify", "GET", "/v1/sms/delivery-receipts/{secret}"): "the SMS provider: the URL secret",
 }
 
 # Operations on something one caller holds: another caller of the same role is refused.
