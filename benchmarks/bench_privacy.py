@@ -23,10 +23,12 @@ from typing import Any
 from sqlalchemy import insert
 
 from crm.bootstrap import SERVICE as CRM
-from crm.models import Client, TimelineEntry
+from crm.models import Client, TimelineEntry, infra
 from crm.privacy.retention import run_retention
+from shared.clock import utcnow
 from shared.db import create_engine, make_session_factory
 from shared.db.migrate import upgrade
+from shared.outbox import Outbox, event_source
 from tests.support.harness import SERVICES, eventually, run_system, settings_for
 
 ERASURES = 20
@@ -129,9 +131,11 @@ async def retention_run(size: int) -> dict[str, Any]:
         started = time.perf_counter()
         await run_retention(
             make_session_factory(engine),
+            Outbox(infra.outbox_event, event_source("crm")),
+            clock=utcnow,
             retention=timedelta(days=3 * 365),
             dry_run=False,
-            trigger="bench",
+            trigger="manual",
             batch_size=500,
             hmac_key=b"bench",
         )

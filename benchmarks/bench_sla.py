@@ -27,8 +27,8 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from crm.bootstrap import SERVICE
-from crm.models import sla_fact
 from crm.settings import CrmSettings
+from crm.sla.models import sla_fact
 from crm.sla.stages import STAGES
 from shared.db.migrate import upgrade
 

@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from crm.clients.router import router as clients_router
 from crm.models import infra
 from crm.privacy.exports_router import router as exports_router
 from crm.privacy.router import router as privacy_router
+from crm.settings import CrmSettings
 from crm.sla.router import router as sla_router
+from crm.sla.stages import policy_from_settings
 from shared.app import create_service_app
-from shared.settings import ServiceSettings
+from shared.clock import Clock, utcnow
+from shared.runtime import Runtime
 
 
-def create_app(settings: ServiceSettings) -> FastAPI:
+@asynccontextmanager
+async def provide_sla_policy(runtime: Runtime[CrmSettings]) -> AsyncIterator[None]:
+    """The SLA policy, built once per process (bad SLA settings stop the start-up)."""
+    runtime.provide(policy_from_settings(runtime.settings))
+    yield
+
+
+def create_app(settings: CrmSettings, *, clock: Clock = utcnow) -> FastAPI:
     return create_service_app(
         settings,
         infra=infra,
         routers=[clients_router, exports_router, privacy_router, sla_router],
         title="VO leads — crm",
         description="Clients resolved across sources, with their timeline.",
+        clock=clock,
+        lifespan_hooks=[provide_sla_policy],
     )

@@ -1,4 +1,6 @@
-"""CRM's tables: clients resolved across sources and their timeline, plus infrastructure."""
+"""CRM's tables: clients resolved across sources and their timeline, plus infrastructure. The
+modules' own tables (``crm/privacy/models.py``, ``crm/sla/models.py``) subclass ``Base`` and join
+its metadata (one Alembic history): they are imported at the end of this module."""
 
 from __future__ import annotations
 
@@ -8,8 +10,6 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from crm.privacy.models import erasure_tables, export_tables
-from crm.sla.models import sla_fact_table
 from shared.db import add_infra_tables, make_metadata
 from shared.db.types import UtcDateTime
 
@@ -57,13 +57,8 @@ class TimelineEntry(Base):
     client: Mapped[Client] = relationship(back_populates="timeline", lazy="raise")
 
 
-sla_fact = sla_fact_table(Base.metadata)
-"""Managers' SLA facts, one row per lead (crm/sla/models.py)."""
-
-erasure_request, erasure_progress, retention_run, contact_objection = erasure_tables(Base.metadata)
-"""GDPR erasure requests, each service's answer, retention evidence (crm/privacy/models.py)."""
-
-export_request, export_part = export_tables(Base.metadata)
-"""Access and portability exports (crm/privacy/models.py)."""
-
 metadata = Base.metadata
+
+# Last: these modules import Base from here.
+import crm.privacy.models  # noqa: E402
+import crm.sla.models  # noqa: E402, F401

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from crm.clients.handlers import on_lead_received
+from crm.clients.handlers import lead_received_handler
 from crm.clients.timeline import TIMELINE_EVENT_TYPES, on_lead_event
 from crm.privacy.exports import export_client_data
-from crm.privacy.handlers import completion_handler, on_export_provided
+from crm.privacy.handlers import completion_handler, export_provided_handler
 from crm.privacy.jobs import retention_job
 from crm.privacy.service import erase_client_data
+from crm.settings import CrmSettings
 from crm.sla.consumer import sla_consumer
 from shared.consumer import build_consumer
 from shared.events import Topics
@@ -19,14 +19,14 @@ from shared.runtime import Runtime
 from shared.worker import Loop
 
 
-def consumers(runtime: Runtime[Any]) -> Sequence[Loop]:
+def consumers(runtime: Runtime[CrmSettings]) -> Sequence[Loop]:
     return [
         build_consumer(
             runtime,
             name="crm.clients",
             topics=[Topics.LEADS],
             handlers={
-                "lead.received.v1": on_lead_received,
+                "lead.received.v1": lead_received_handler(runtime.clock),
                 **dict.fromkeys(TIMELINE_EVENT_TYPES, on_lead_event),
             },
         ),
@@ -36,8 +36,8 @@ def consumers(runtime: Runtime[Any]) -> Sequence[Loop]:
             erase=erase_client_data,
             export=export_client_data,
             extra_handlers={
-                ERASURE_COMPLETED: completion_handler(runtime.bus),
-                EXPORT_PROVIDED: on_export_provided,
+                ERASURE_COMPLETED: completion_handler(runtime.bus, runtime.clock),
+                EXPORT_PROVIDED: export_provided_handler(runtime.clock),
             },
         ),
         retention_job(runtime),

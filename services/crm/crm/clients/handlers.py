@@ -3,21 +3,35 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clients.identity import identity_email
 from crm.clients.repository import ClientRepository
 from crm.models import Client, TimelineEntry
-from shared.clock import utcnow
+from shared.clock import Clock
+from shared.consumer import Handler
 from shared.events import Envelope
 from shared.events.payloads import LeadReceivedV1
 
 
-async def on_lead_received(session: AsyncSession, envelope: Envelope) -> None:
-    event = LeadReceivedV1.model_validate(envelope.data)
+def lead_received_handler(clock: Clock) -> Handler:
+    """Resolve the person of a new lead (``clock`` stamps a new client's creation)."""
+
+    async def on_lead_received(session: AsyncSession, envelope: Envelope) -> None:
+        await resolve_client(
+            session, LeadReceivedV1.model_validate(envelope.data), envelope.id, now=clock()
+        )
+
+    return on_lead_received
+
+
+async def resolve_client(
+    session: AsyncSession, event: LeadReceivedV1, entry_id: str, *, now: datetime
+) -> None:
     repository = ClientRepository.from_session(session)
-    if await repository.timeline_entry(envelope.id) is not None:
+    if await repository.timeline_entry(entry_id) is not None:
         return
     contact = event.contact
     email_key = identity_email(contact.email)
@@ -37,7 +51,7 @@ async def on_lead_received(session: AsyncSession, envelope: Envelope) -> None:
             full_name=contact.full_name,
             phone=contact.phone,
             email=email_key,
-            created_at=utcnow(),
+            created_at=now,
             last_contact_at=event.received_at,
         )
         session.add(client)
@@ -50,7 +64,7 @@ async def on_lead_received(session: AsyncSession, envelope: Envelope) -> None:
         client.last_contact_at = max(client.last_contact_at, event.received_at)
     session.add(
         TimelineEntry(
-            id=envelope.id,
+            id=entry_id,
             client_id=client.id,
             lead_id=event.lead_id,
             kind="lead.received",

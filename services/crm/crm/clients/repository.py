@@ -4,22 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import func, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import CursorResult, Delete, delete, func, select, tuple_
 from sqlalchemy.orm import selectinload
 
 from crm.models import Client, TimelineEntry
+from shared.db.repository import Repository
 
 
-class ClientRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> ClientRepository:
-        return cls(session)
-
+class ClientRepository(Repository):
     async def find_by_phone(self, phone: str) -> Client | None:
         return await self.session.scalar(
             select(Client).where(Client.phone == phone).order_by(Client.created_at).limit(1)
@@ -32,6 +26,15 @@ class ClientRepository:
 
     async def timeline_entry(self, entry_id: str) -> TimelineEntry | None:
         return await self.session.get(TimelineEntry, entry_id)
+
+    async def client_of_lead(self, lead_id: str) -> Client | None:
+        """The client whose timeline holds this lead."""
+        return await self.session.scalar(
+            select(Client)
+            .join(TimelineEntry, TimelineEntry.client_id == Client.id)
+            .where(TimelineEntry.lead_id == lead_id)
+            .limit(1)
+        )
 
     async def get_with_timeline(self, client_id: str) -> Client | None:
         return await self.session.scalar(
@@ -60,3 +63,24 @@ class ClientRepository:
             query = query.where(tuple_(Client.created_at, Client.id) > tuple_(*after))
         query = query.order_by(Client.created_at, Client.id).limit(limit)
         return (await self.session.scalars(query)).all()
+
+    async def last_contact_before(self, cutoff: datetime, *, after: str, limit: int) -> list[str]:
+        """Ids of the clients whose last own contact is older than ``cutoff``, in id order after
+        ``after`` (keyset pages: memory stays flat whatever the number of clients)."""
+        query = (
+            select(Client.id)
+            .where(Client.last_contact_at < cutoff, Client.id > after)
+            .order_by(Client.id)
+            .limit(limit)
+        )
+        return list((await self.session.scalars(query)).all())
+
+    async def delete_timeline_of_leads(self, lead_ids: Sequence[str]) -> int:
+        return await self._delete(delete(TimelineEntry).where(TimelineEntry.lead_id.in_(lead_ids)))
+
+    async def delete(self, client_id: str) -> int:
+        return await self._delete(delete(Client).where(Client.id == client_id))
+
+    async def _delete(self, statement: Delete) -> int:
+        result = cast(CursorResult[Any], await self.session.execute(statement))
+        return int(result.rowcount or 0)

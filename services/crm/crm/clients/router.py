@@ -4,26 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from crm.clients.repository import ClientRepository
-from crm.clients.schemas import ClientOut, ClientPage, ClientSplitOut
-from crm.clients.split import SplitIn, split_client
-from shared.api import SessionDep, require_roles
-from shared.auth import Principal
+from crm.clients.schemas import ClientOut, ClientPage, ClientSplitOut, SplitIn
+from crm.clients.split import split_client
+from crm.deps import Manager, Staff
+from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
 from shared.errors import InvalidRequest, NotFound
 from shared.normalize import normalize_email, normalize_phone
 from shared.pagination import decode_cursor, encode_cursor
 
-router = APIRouter(prefix="/v1/clients", tags=["clients"])
+router = APIRouter(prefix="/v1/clients", tags=["clients"], responses=AUTH_PROBLEMS)
 
-Staff = Annotated[Principal, Depends(require_roles("operator", "manager"))]
-
-_PROBLEMS: dict[int | str, dict[str, str]] = {
-    401: {"description": "No valid token (problem+json)"},
-    403: {"description": "Missing role (problem+json)"},
-    422: {"description": "Invalid parameter (problem+json)"},
-}
+_INVALID = problem_responses(InvalidRequest, s422="Invalid parameter")
+_UNKNOWN = problem_responses(NotFound, s404="Unknown client")
 
 
 def _invalid(field: str, message: str) -> InvalidRequest:
@@ -33,7 +28,7 @@ def _invalid(field: str, message: str) -> InvalidRequest:
     )
 
 
-@router.get("", response_model=ClientPage, summary="Find clients", responses=_PROBLEMS)
+@router.get("", response_model=ClientPage, summary="Find clients", responses=_INVALID)
 async def search_clients(
     session: SessionDep,
     _: Staff,
@@ -66,7 +61,7 @@ async def search_clients(
     "/{client_id}",
     response_model=ClientOut,
     summary="A client with their timeline",
-    responses={**_PROBLEMS, 404: {"description": "Unknown client (problem+json)"}},
+    responses={**_INVALID, **_UNKNOWN},
 )
 async def get_client(client_id: str, session: SessionDep, _: Staff) -> ClientOut:
     client = await ClientRepository.from_session(session).get_with_timeline(client_id)
@@ -75,20 +70,17 @@ async def get_client(client_id: str, session: SessionDep, _: Staff) -> ClientOut
     return ClientOut.model_validate(client)
 
 
-Manager = Annotated[Principal, Depends(require_roles("manager"))]
-
-
 @router.post(
     "/{client_id}/split",
     response_model=ClientSplitOut,
     summary="Undo a wrong merge: move these leads to a new client",
-    responses={**_PROBLEMS, 404: {"description": "Unknown client (problem+json)"}},
+    responses={**_INVALID, **_UNKNOWN},
 )
 async def split(
-    client_id: str, body: SplitIn, session: SessionDep, principal: Manager
+    client_id: str, body: SplitIn, session: SessionDep, principal: Manager, now: NowDep
 ) -> ClientSplitOut:
     client, new_client = await split_client(
-        session, client_id=client_id, lead_ids=body.lead_ids, by=principal.token_id
+        session, client_id=client_id, lead_ids=body.lead_ids, by=principal.token_id, now=now
     )
     repository = ClientRepository.from_session(session)
     session.expunge_all()  # reload both with their moved timelines

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class TimelineEntryOut(BaseModel):
@@ -41,3 +41,9 @@ class ClientPage(BaseModel):
 class ClientSplitOut(BaseModel):
     client: ClientOut
     new_client: ClientOut
+
+
+class SplitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lead_ids: list[str] = Field(min_length=1, max_length=500)

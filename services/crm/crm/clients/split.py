@@ -4,23 +4,16 @@ contact keys are then rebuilt from the leads it keeps, and both timelines record
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clients.repository import ClientRepository
 from crm.models import Client, TimelineEntry
-from shared.clock import utcnow
 from shared.errors import InvalidRequest, NotFound
 
 _CONTACT_FIELDS = ("first_name", "last_name", "full_name", "phone", "email")
-
-
-class SplitIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    lead_ids: list[str] = Field(min_length=1, max_length=500)
 
 
 def _invalid(message: str) -> InvalidRequest:
@@ -50,7 +43,7 @@ def _rebuild(client: Client, entries: list[TimelineEntry]) -> None:
 
 
 async def split_client(
-    session: AsyncSession, *, client_id: str, lead_ids: list[str], by: str
+    session: AsyncSession, *, client_id: str, lead_ids: list[str], by: str, now: datetime
 ) -> tuple[Client, Client]:
     repository = ClientRepository.from_session(session)
     client = await repository.get_with_timeline(client_id)
@@ -62,7 +55,6 @@ async def split_client(
         raise _invalid("Some leads are not this client's.")
     if moving == own_leads:
         raise _invalid("Keep at least one lead on the client.")
-    now = utcnow()
     new_client = Client(id=str(uuid.uuid4()), created_at=now, last_contact_at=now)
     session.add(new_client)
     kept: list[TimelineEntry] = []

@@ -8,11 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clients.repository import ClientRepository
-from crm.models import Client, TimelineEntry
+from crm.models import TimelineEntry
 from shared.events import Envelope
 
 log = structlog.get_logger(__name__)
@@ -74,12 +73,7 @@ async def on_lead_event(session: AsyncSession, envelope: Envelope) -> None:
     repository = ClientRepository.from_session(session)
     if envelope.subject is None or await repository.timeline_entry(envelope.id) is not None:
         return
-    client = await session.scalar(
-        select(Client)
-        .join(TimelineEntry, TimelineEntry.client_id == Client.id)
-        .where(TimelineEntry.lead_id == envelope.subject)
-        .limit(1)
-    )
+    client = await repository.client_of_lead(envelope.subject)
     if client is None:
         # Lead events are keyed by lead id, so its receipt came first: the client was erased.
         log.info("timeline.lead_without_client", lead_id=envelope.subject)

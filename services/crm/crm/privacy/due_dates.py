@@ -5,6 +5,8 @@ from __future__ import annotations
 import calendar
 from datetime import datetime, timedelta
 
+from crm.privacy.schemas import RequestStatus
+
 FLAG_BEFORE = timedelta(days=7)
 
 
@@ -17,7 +19,7 @@ def one_month_after(moment: datetime) -> datetime:
 
 def status_of(
     *, now: datetime, due_at: datetime, completed_at: datetime | None
-) -> tuple[str, bool, bool]:
+) -> tuple[RequestStatus, bool, bool]:
     """(status, flagged at D-7, overdue)."""
     if completed_at is not None:
         return "completed", False, completed_at > due_at

@@ -3,28 +3,31 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-from crm.privacy.exports import EXPORT_KEPT, forget_exports
+from crm.privacy.exports import EXPORT_KEPT
+from crm.privacy.repository import ExportRepository
 from crm.privacy.retention import daily_run_due, run_retention
 from crm.settings import CrmSettings
-from shared.clock import utcnow
 from shared.db.session import session_scope
 from shared.jobs import PeriodicJob
 from shared.runtime import Runtime
 
 
-def retention_job(runtime: Runtime[Any]) -> PeriodicJob:
+def retention_job(runtime: Runtime[CrmSettings]) -> PeriodicJob:
     settings = runtime.settings
-    assert isinstance(settings, CrmSettings)
 
     async def run_if_due() -> None:
-        if not await daily_run_due(runtime.session_factory, now=utcnow()):
+        now = runtime.clock()
+        if not await daily_run_due(runtime.session_factory, now=now):
             return
         async with session_scope(runtime.session_factory) as session:
-            await forget_exports(session, client_id=None, before=utcnow() - EXPORT_KEPT)
+            await ExportRepository.from_session(session).forget(
+                client_id=None, before=now - EXPORT_KEPT
+            )
         await run_retention(
             runtime.session_factory,
+            runtime.outbox,
+            clock=runtime.clock,
             retention=timedelta(days=settings.client_retention_days),
             dry_run=False,
             trigger="daily",

@@ -8,12 +8,15 @@ import uuid
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import insert, select, update
 
-from crm.models import Client, retention_run
+from crm.clients.repository import ClientRepository
 from crm.privacy import service as privacy_service
-from shared.clock import utcnow
+from crm.privacy.models import RetentionRun
+from crm.privacy.repository import RetentionRepository
+from crm.privacy.schemas import RetentionTrigger
+from shared.clock import Clock
 from shared.db.session import SessionFactory, session_scope
+from shared.outbox import Outbox
 
 log = structlog.get_logger(__name__)
 
@@ -22,21 +25,22 @@ DAILY = timedelta(days=1)
 
 async def run_retention(
     sessions: SessionFactory,
+    outbox: Outbox,
     *,
+    clock: Clock,
     retention: timedelta,
     dry_run: bool,
-    trigger: str,
+    trigger: RetentionTrigger,
     batch_size: int,
     hmac_key: bytes,
-    now: datetime | None = None,
 ) -> str:
     """Run once; returns the evidence record's id."""
-    started = now or utcnow()
+    started = clock()
     cutoff = started - retention
     run_id = str(uuid.uuid4())
     async with session_scope(sessions) as session:
-        await session.execute(
-            insert(retention_run).values(
+        await RetentionRepository.from_session(session).add(
+            RetentionRun(
                 id=run_id,
                 started_at=started,
                 finished_at=None,
@@ -51,15 +55,8 @@ async def run_retention(
     after = ""
     while True:
         async with session_scope(sessions) as session:
-            ids = list(
-                (
-                    await session.scalars(
-                        select(Client.id)
-                        .where(Client.last_contact_at < cutoff, Client.id > after)
-                        .order_by(Client.id)
-                        .limit(batch_size)
-                    )
-                ).all()
+            ids = await ClientRepository.from_session(session).last_contact_before(
+                cutoff, after=after, limit=batch_size
             )
             if not ids:
                 break
@@ -69,17 +66,17 @@ async def run_retention(
                 for client_id in ids:
                     _, created = await privacy_service.request_erasure(
                         session,
+                        outbox,
                         client_id=client_id,
                         reason="retention",
                         requested_by=None,
                         hmac_key=hmac_key,
+                        now=clock(),
                     )
                     requested += int(created)
     async with session_scope(sessions) as session:
-        await session.execute(
-            update(retention_run)
-            .where(retention_run.c.id == run_id)
-            .values(finished_at=utcnow(), clients_matched=matched, erasures_requested=requested)
+        await RetentionRepository.from_session(session).finish(
+            run_id, finished_at=clock(), matched=matched, requested=requested
         )
     log.info(
         "privacy.retention_run",
@@ -94,10 +91,5 @@ async def run_retention(
 async def daily_run_due(sessions: SessionFactory, *, now: datetime) -> bool:
     """True when no real (not dry) run started in the last 24 hours."""
     async with sessions() as session:
-        last = await session.scalar(
-            select(retention_run.c.started_at)
-            .where(retention_run.c.dry_run.is_(False))
-            .order_by(retention_run.c.started_at.desc())
-            .limit(1)
-        )
+        last = await RetentionRepository.from_session(session).last_real_start()
     return last is None or now - last >= DAILY

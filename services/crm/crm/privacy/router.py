@@ -1,43 +1,34 @@
-"""HTTP API of GDPR erasure requests (managers)."""
+"""HTTP API of GDPR erasure requests, retention runs (managers) and the do-not-contact list."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
-from sqlalchemy import select
+from fastapi import APIRouter, Query, Response, status
 
-from crm.models import retention_run
+from crm.deps import Manager, PrivacyKeyDep, RuntimeDep, Staff
 from crm.privacy import objections, service as privacy_service
-from crm.privacy.objections import ObjectionIn, ObjectionOut
-from crm.privacy.repository import ErasureRepository
+from crm.privacy.repository import ErasureRepository, RetentionRepository
 from crm.privacy.retention import run_retention
 from crm.privacy.schemas import (
     ErasureRequestIn,
     ErasureRequestOut,
     ErasureRequestPage,
+    ObjectionIn,
+    ObjectionOut,
     RetentionRunIn,
     RetentionRunOut,
     RetentionRunPage,
 )
-from crm.settings import CrmSettings
-from shared.api import RuntimeDep, SessionDep, require_roles
-from shared.auth import Principal
-from shared.clock import utcnow
+from shared.api import AUTH_PROBLEMS, NowDep, OutboxDep, SessionDep, problem_responses
 from shared.errors import InvalidRequest, NotFound
-from shared.runtime import Runtime
 
-router = APIRouter(prefix="/v1/privacy", tags=["privacy"])
+router = APIRouter(prefix="/v1/privacy", tags=["privacy"], responses=AUTH_PROBLEMS)
 
-Manager = Annotated[Principal, Depends(require_roles("manager"))]
-
-_PROBLEMS: dict[int | str, dict[str, str]] = {
-    401: {"description": "No valid token (problem+json)"},
-    403: {"description": "Not a manager (problem+json)"},
-    404: {"description": "Unknown client or request (problem+json)"},
-    422: {"description": "Invalid fields (problem+json)"},
-}
+_PROBLEMS = problem_responses(
+    NotFound, InvalidRequest, s404="Unknown client or request", s422="Invalid fields"
+)
 
 
 @router.post(
@@ -50,20 +41,24 @@ _PROBLEMS: dict[int | str, dict[str, str]] = {
 async def create_erasure_request(
     body: ErasureRequestIn,
     session: SessionDep,
-    runtime: RuntimeDep,
+    outbox: OutboxDep,
+    key: PrivacyKeyDep,
+    now: NowDep,
     principal: Manager,
     response: Response,
 ) -> ErasureRequestOut:
     request, created = await privacy_service.request_erasure(
         session,
+        outbox,
         client_id=body.client_id,
         reason=body.reason,
         requested_by=principal.token_id,
-        hmac_key=runtime.settings.privacy_hmac_key.get_secret_value().encode(),
+        hmac_key=key,
+        now=now,
     )
     if not created:
         response.status_code = status.HTTP_200_OK
-    return await privacy_service.describe(session, request, now=utcnow())
+    return await privacy_service.describe(session, request, now=now)
 
 
 @router.get(
@@ -73,12 +68,12 @@ async def create_erasure_request(
     responses=_PROBLEMS,
 )
 async def get_erasure_request(
-    request_id: str, session: SessionDep, _: Manager
+    request_id: str, session: SessionDep, now: NowDep, _: Manager
 ) -> ErasureRequestOut:
     request = await ErasureRepository.from_session(session).get(request_id)
     if request is None:
         raise NotFound("No erasure request has this id.")
-    return await privacy_service.describe(session, request, now=utcnow())
+    return await privacy_service.describe(session, request, now=now)
 
 
 @router.get(
@@ -88,19 +83,15 @@ async def get_erasure_request(
     responses=_PROBLEMS,
 )
 async def list_open_erasure_requests(
-    session: SessionDep, _: Manager, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    session: SessionDep,
+    now: NowDep,
+    _: Manager,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ErasureRequestPage:
-    now = utcnow()
     rows = await ErasureRepository.from_session(session).open_requests(limit)
     return ErasureRequestPage(
         items=[await privacy_service.describe(session, row, now=now) for row in rows]
     )
-
-
-def _crm_settings(runtime: Runtime[Any]) -> CrmSettings:
-    settings = runtime.settings
-    assert isinstance(settings, CrmSettings)
-    return settings
 
 
 @router.post(
@@ -111,22 +102,23 @@ def _crm_settings(runtime: Runtime[Any]) -> CrmSettings:
     responses=_PROBLEMS,
 )
 async def trigger_retention_run(
-    body: RetentionRunIn, runtime: RuntimeDep, _: Manager
+    body: RetentionRunIn, runtime: RuntimeDep, key: PrivacyKeyDep, _: Manager
 ) -> RetentionRunOut:
-    settings = _crm_settings(runtime)
+    settings = runtime.settings
     run_id = await run_retention(
         runtime.session_factory,
+        runtime.outbox,
+        clock=runtime.clock,
         retention=timedelta(days=settings.client_retention_days),
         dry_run=body.dry_run,
         trigger="manual",
         batch_size=settings.retention_batch_size,
-        hmac_key=settings.privacy_hmac_key.get_secret_value().encode(),
+        hmac_key=key,
     )
     async with runtime.session_factory() as session:
-        row = (
-            await session.execute(select(retention_run).where(retention_run.c.id == run_id))
-        ).one()
-    return RetentionRunOut.model_validate(row)
+        run = await RetentionRepository.from_session(session).get(run_id)
+        assert run is not None
+        return RetentionRunOut.model_validate(run)
 
 
 @router.get(
@@ -138,15 +130,8 @@ async def trigger_retention_run(
 async def list_retention_runs(
     session: SessionDep, _: Manager, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> RetentionRunPage:
-    rows = (
-        await session.execute(
-            select(retention_run).order_by(retention_run.c.started_at.desc()).limit(limit)
-        )
-    ).all()
-    return RetentionRunPage(items=[RetentionRunOut.model_validate(row) for row in rows])
-
-
-Staff = Annotated[Principal, Depends(require_roles("operator", "manager"))]
+    runs = await RetentionRepository.from_session(session).latest(limit)
+    return RetentionRunPage(items=[RetentionRunOut.model_validate(run) for run in runs])
 
 
 @router.post(
@@ -157,13 +142,15 @@ Staff = Annotated[Principal, Depends(require_roles("operator", "manager"))]
     responses=_PROBLEMS,
 )
 async def create_objection(
-    body: ObjectionIn, session: SessionDep, runtime: RuntimeDep, principal: Staff
+    body: ObjectionIn,
+    session: SessionDep,
+    outbox: OutboxDep,
+    key: PrivacyKeyDep,
+    now: NowDep,
+    principal: Staff,
 ) -> ObjectionOut:
     return await objections.record_objection(
-        session,
-        body=body,
-        recorded_by=principal.token_id,
-        hmac_key=runtime.settings.privacy_hmac_key.get_secret_value().encode(),
+        session, outbox, body=body, recorded_by=principal.token_id, hmac_key=key, now=now
     )
 
 
@@ -175,7 +162,7 @@ async def create_objection(
 )
 async def check_objection(
     session: SessionDep,
-    runtime: RuntimeDep,
+    key: PrivacyKeyDep,
     _: Staff,
     phone: Annotated[str | None, Query(max_length=40)] = None,
     email: Annotated[str | None, Query(max_length=254)] = None,
@@ -192,9 +179,4 @@ async def check_objection(
                 }
             ],
         )
-    return await objections.lookup(
-        session,
-        phone=phone,
-        email=email,
-        hmac_key=runtime.settings.privacy_hmac_key.get_secret_value().encode(),
-    )
+    return await objections.lookup(session, phone=phone, email=email, hmac_key=key)

@@ -1,11 +1,17 @@
-"""Bodies of the privacy API."""
+"""Bodies of the privacy API, and the values its tables hold (``Literal`` types)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ErasureReason = Literal["data_subject_request", "retention"]
+RequestStatus = Literal["in_progress", "completed"]
+RetentionTrigger = Literal["manual", "daily"]
+ContactKind = Literal["phone", "email"]
+ObjectionReason = Literal["objection", "opt_out", "legal_request"]
 
 
 class ErasureRequestIn(BaseModel):
@@ -23,11 +29,11 @@ class ServiceProgress(BaseModel):
 class ErasureRequestOut(BaseModel):
     id: str
     client_id: str
-    reason: str
+    reason: ErasureReason
     requested_at: datetime
     due_at: datetime
     completed_at: datetime | None
-    status: Literal["in_progress", "completed"]
+    status: RequestStatus
     flagged: bool = Field(description="Open and within 7 days of its legal due date.")
     overdue: bool
     lead_count: int
@@ -51,7 +57,7 @@ class RetentionRunOut(BaseModel):
     started_at: datetime
     finished_at: datetime | None
     dry_run: bool
-    trigger: str
+    trigger: RetentionTrigger
     cutoff: datetime
     clients_matched: int
     erasures_requested: int
@@ -59,3 +65,31 @@ class RetentionRunOut(BaseModel):
 
 class RetentionRunPage(BaseModel):
     items: list[RetentionRunOut]
+
+
+class ObjectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=254)
+    reason: ObjectionReason = "objection"
+
+    @model_validator(mode="after")
+    def one_key(self) -> ObjectionIn:
+        if not (self.phone or self.email):
+            raise ValueError("give a phone or an e-mail")
+        return self
+
+
+class ObjectionOut(BaseModel):
+    suppressed: bool
+    reason: ObjectionReason | None = None
+    since: datetime | None = None
+
+
+class ExportProgress(BaseModel):
+    request_id: str
+    client_id: str
+    requested_at: datetime
+    status: RequestStatus
+    services: dict[str, bool]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from crm.settings import CrmSettings
 from crm.sla.handlers import CONSUMER_NAME, make_handler
 from crm.sla.observations import handled_types
 from crm.sla.stages import policy_from_settings
@@ -12,8 +11,8 @@ from shared.events.catalogue import CATALOGUE
 from shared.runtime import Runtime
 
 
-def sla_consumer(runtime: Runtime[Any]) -> EventConsumer:
-    handler = make_handler(policy_from_settings(runtime.settings), runtime.metrics)
+def sla_consumer(runtime: Runtime[CrmSettings]) -> EventConsumer:
+    handler = make_handler(policy_from_settings(runtime.settings), runtime.metrics, runtime.clock)
     types = handled_types(sorted(CATALOGUE))
     return build_consumer(
         runtime,

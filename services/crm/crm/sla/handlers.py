@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm.sla.observations import observe
 from crm.sla.repository import SlaRepository
 from crm.sla.stages import SlaPolicy
+from shared.clock import Clock
 from shared.consumer import Handler
 from shared.events import Envelope
 from shared.metrics import ServiceMetrics
@@ -18,7 +19,7 @@ log = structlog.get_logger(__name__)
 CONSUMER_NAME = "crm.sla"
 
 
-def make_handler(policy: SlaPolicy, metrics: ServiceMetrics) -> Handler:
+def make_handler(policy: SlaPolicy, metrics: ServiceMetrics, clock: Clock) -> Handler:
     service = metrics.service
 
     async def on_lead_event(session: AsyncSession, envelope: Envelope) -> None:
@@ -26,7 +27,7 @@ def make_handler(policy: SlaPolicy, metrics: ServiceMetrics) -> Handler:
         observation = observe(envelope)
         if observation is None:
             return
-        ended = await SlaRepository.from_session(session).apply(observation, policy)
+        ended = await SlaRepository.from_session(session).apply(observation, policy, now=clock())
         for stage, measure, source in ended:
             assert measure.business_s is not None
             assert measure.wall_s is not None

@@ -3,18 +3,20 @@
 Milestones are ``<milestone>_at``; each stage has ``<stage>_business_s`` / ``<stage>_wall_s``
 (set once it ended) and ``<stage>_due_at`` / ``<stage>_risk_at`` (its deadline and at-risk instant,
 set once it started and when it has a target). The summary reads this table with indexed range
-queries on ``received_at`` and aggregates in the database.
+queries on ``received_at`` and aggregates in the database. Its columns follow the milestones and
+stages of ``crm/sla/stages.py``, so it stays a Core table built from them.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table
+from sqlalchemy import Column, Index, Integer, String, Table
 
-from crm.sla.stages import MILESTONES, STAGES
+from crm.models import Base
+from crm.sla.stages import MILESTONES, STAGES, milestone_column
 from shared.db.types import UtcDateTime
 
 
-def sla_fact_table(metadata: MetaData) -> Table:
+def _columns() -> list[Column[object]]:
     columns: list[Column[object]] = [
         Column("lead_id", String(36), primary_key=True),
         Column("source", String(32)),
@@ -26,7 +28,7 @@ def sla_fact_table(metadata: MetaData) -> Table:
         Column("closed_at", UtcDateTime()),
         Column("updated_at", UtcDateTime(), nullable=False),
     ]
-    columns += [Column(f"{milestone}_at", UtcDateTime()) for milestone in MILESTONES]
+    columns += [Column(milestone_column(milestone), UtcDateTime()) for milestone in MILESTONES]
     for stage in STAGES:
         columns += [
             Column(stage.business_column, Integer),
@@ -34,14 +36,17 @@ def sla_fact_table(metadata: MetaData) -> Table:
             Column(stage.due_column, UtcDateTime()),
             Column(stage.risk_column, UtcDateTime()),
         ]
-    return Table(
-        "sla_fact",
-        metadata,
-        *columns,
-        Index("ix_sla_fact_received_at", "received_at"),
-        Index("ix_sla_fact_source_received_at", "source", "received_at"),
-        Index("ix_sla_fact_site_received_at", "site", "received_at"),
-        Index("ix_sla_fact_seller_id_received_at", "seller_id", "received_at"),
-        Index("ix_sla_fact_operator_id_received_at", "operator_id", "received_at"),
-        Index("ix_sla_fact_path_received_at", "path", "received_at"),
-    )
+    return columns
+
+
+sla_fact = Table(
+    "sla_fact",
+    Base.metadata,
+    *_columns(),
+    Index("ix_sla_fact_received_at", "received_at"),
+    Index("ix_sla_fact_source_received_at", "source", "received_at"),
+    Index("ix_sla_fact_site_received_at", "site", "received_at"),
+    Index("ix_sla_fact_seller_id_received_at", "seller_id", "received_at"),
+    Index("ix_sla_fact_operator_id_received_at", "operator_id", "received_at"),
+    Index("ix_sla_fact_path_received_at", "path", "received_at"),
+)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from crm.sla.stages import Milestone
 from shared.events import Envelope
 from shared.events.payloads import (
     AssignmentAcceptedV1,
@@ -32,7 +33,7 @@ from shared.events.payloads import (
 @dataclass
 class Observation:
     lead_id: str
-    milestones: dict[str, datetime] = field(default_factory=dict)
+    milestones: dict[Milestone, datetime] = field(default_factory=dict)
     source: str | None = None
     site: str | None = None
     seller_id: str | None = None
@@ -48,7 +49,7 @@ def _received(data: dict[str, Any]) -> Observation:
 
 def _attempted(data: dict[str, Any]) -> Observation:
     event = LeadContactAttemptedV1.model_validate(data)
-    milestones = {"first_attempt": event.attempted_at}
+    milestones: dict[Milestone, datetime] = {"first_attempt": event.attempted_at}
     if event.outcome == "reached":
         milestones["reached"] = event.attempted_at
     return Observation(event.lead_id, milestones, operator_id=event.operator_id, path="qualify")

@@ -28,20 +28,21 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.models import sla_fact
+from crm.sla.models import sla_fact
 from crm.sla.observations import Observation
 from crm.sla.percentiles import PERCENTILES
 from crm.sla.stages import (
-    CLOSING_MILESTONES,
+    FUNNEL,
     OPERATOR_STAGES,
+    OUTCOMES,
     STAGES,
     SlaPolicy,
     Stage,
     StageMeasure,
+    milestone_column,
 )
-from shared.clock import utcnow
+from shared.db.repository import Repository
 
 GROUP_COLUMNS: dict[str, str] = {
     "source": "source",
@@ -106,22 +107,15 @@ def _group_expression(group_by: str | None) -> ColumnElement[Any]:
     return sla_fact.c[GROUP_COLUMNS[group_by]].label("g")
 
 
-class SlaRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class SlaRepository(Repository):
     @property
     def on_postgres(self) -> bool:
         return self.session.get_bind().dialect.name == "postgresql"
 
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> SlaRepository:
-        return cls(session)
-
     # -- writing ---------------------------------------------------------------------------
 
     async def apply(
-        self, observation: Observation, policy: SlaPolicy
+        self, observation: Observation, policy: SlaPolicy, *, now: datetime
     ) -> list[tuple[Stage, StageMeasure, str | None]]:
         """Merge an observation into the lead's row (earliest instant of each milestone wins:
         replays and re-deliveries change nothing). Returns the stages that ended just now."""
@@ -141,7 +135,7 @@ class SlaRepository:
         state = dict(before)
         state["lead_id"] = observation.lead_id
         for milestone, instant in observation.milestones.items():
-            column = f"{milestone}_at"
+            column = milestone_column(milestone)
             current = state[column]
             state[column] = instant if current is None else min(current, instant)
         disqualified_at, reopened_at = state["disqualified_at"], observation.reopened_at
@@ -159,11 +153,9 @@ class SlaRepository:
         state["operator_id"] = state["operator_id"] or observation.operator_id
         state["site"] = observation.site or state["site"]
         state["seller_id"] = observation.seller_id or state["seller_id"]
-        closings = [state[f"{name}_at"] for name in CLOSING_MILESTONES if state[f"{name}_at"]]
-        state["closed_at"] = min(closings) if closings else None
-        state["outcome"] = next(
-            (name for name in ("won", "lost", "disqualified") if state[f"{name}_at"]), None
-        )
+        reached = [name for name in OUTCOMES if state[milestone_column(name)]]
+        state["closed_at"] = min((state[milestone_column(name)] for name in reached), default=None)
+        state["outcome"] = reached[0] if reached else None
         ended: list[tuple[Stage, StageMeasure, str | None]] = []
         for stage in STAGES:
             measure = policy.measure(
@@ -180,7 +172,7 @@ class SlaRepository:
         changed = {key: value for key, value in state.items() if before.get(key) != value}
         if not changed and row is not None:
             return []
-        state["updated_at"] = changed["updated_at"] = utcnow()
+        state["updated_at"] = changed["updated_at"] = now
         if row is None:
             await self.session.execute(insert(sla_fact).values(**state))
         else:
@@ -297,20 +289,7 @@ class SlaRepository:
         c = sla_fact.c
         keys = [c[GROUP_COLUMNS[name]].label(name) for name in group_by]
         counted = [
-            func.count(c[f"{milestone}_at"]).label(milestone)
-            for milestone in (
-                "received",
-                "first_attempt",
-                "reached",
-                "qualified",
-                "offered",
-                "accepted",
-                "seller_contact",
-                "appointment",
-                "won",
-                "lost",
-                "disqualified",
-            )
+            func.count(c[milestone_column(milestone)]).label(milestone) for milestone in FUNNEL
         ]
         query = select(*keys, *counted).where(*filters.where())
         if group_by:

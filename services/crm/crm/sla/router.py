@@ -11,28 +11,22 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from crm.deps import Manager, SettingsDep, SlaPolicyDep
 from crm.sla import service
 from crm.sla.repository import GROUP_COLUMNS, Filters, SlaRepository
 from crm.sla.schemas import BreachOut, BreachPage, FunnelOut, Period, SummaryOut
-from crm.sla.stages import STAGES, SlaPolicy, policy_from_settings
-from shared.api import RuntimeDep, SessionDep, require_roles
-from shared.auth import Principal
-from shared.clock import utcnow
+from crm.sla.stages import STAGES
+from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
 from shared.errors import InvalidRequest
 from shared.events.payloads import RoutingPath
 from shared.pagination import decode_cursor, encode_cursor
 
-router = APIRouter(prefix="/v1/sla", tags=["sla"])
+router = APIRouter(prefix="/v1/sla", tags=["sla"], responses=AUTH_PROBLEMS)
 
-Manager = Annotated[Principal, Depends(require_roles("manager"))]
 PARIS = ZoneInfo("Europe/Paris")
 _EARLIEST, _LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 
-_PROBLEMS: dict[int | str, dict[str, str]] = {
-    401: {"description": "No valid token (problem+json)"},
-    403: {"description": "Missing role: manager (problem+json)"},
-    422: {"description": "Unbounded or inverted range, unknown group_by… (problem+json)"},
-}
+_PROBLEMS = problem_responses(InvalidRequest, s422="Unbounded or inverted range, unknown group_by…")
 
 
 def _invalid(field: str, message: str, kind: str = "value_error") -> InvalidRequest:
@@ -42,11 +36,6 @@ def _invalid(field: str, message: str, kind: str = "value_error") -> InvalidRequ
     )
 
 
-def _policy(runtime: RuntimeDep) -> SlaPolicy:
-    return policy_from_settings(runtime.settings)
-
-
-PolicyDep = Annotated[SlaPolicy, Depends(_policy)]
 Dimension = Annotated[str | None, Query(min_length=1, max_length=64)]
 
 
@@ -65,7 +54,7 @@ def _instant(value: datetime | None, field: str) -> datetime:
 
 
 async def filters_of(
-    runtime: RuntimeDep,
+    settings: SettingsDep,
     start: Annotated[
         datetime | None,
         Query(alias="from", description="Leads received from (ISO 8601; local Paris if naive)."),
@@ -85,7 +74,7 @@ async def filters_of(
     begin, finish = _instant(start, "from"), _instant(end, "to")
     if finish <= begin:
         raise _invalid("to", "must be after from (inverted or empty range)")
-    max_days = int(getattr(runtime.settings, "sla_max_range_days", 400))
+    max_days = settings.sla_max_range_days
     if finish - begin > timedelta(days=max_days):
         raise _invalid("to", f"the range may span at most {max_days} days")
     return Filters(begin, finish, source, site, seller, operator, path)
@@ -115,14 +104,14 @@ async def get_summary(
     session: SessionDep,
     _: Manager,
     filters: FiltersDep,
-    policy: PolicyDep,
+    policy: SlaPolicyDep,
+    now: NowDep,
     group_by: Annotated[
         str | None, Query(max_length=32, description="source, site, seller, operator or path")
     ] = None,
 ) -> SummaryOut:
     if group_by is not None and group_by not in GROUP_COLUMNS:
         raise _invalid("group_by", f"one of: {', '.join(GROUP_COLUMNS)}")
-    now = utcnow()
     groups = await service.summary(
         SlaRepository.from_session(session), policy, filters, group_by, now
     )
@@ -185,7 +174,8 @@ async def get_breaches(
     session: SessionDep,
     _: Manager,
     filters: FiltersDep,
-    policy: PolicyDep,
+    policy: SlaPolicyDep,
+    now: NowDep,
     stage: Annotated[str | None, Query(max_length=32, description="Only this stage")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     cursor: Annotated[str | None, Query(max_length=300)] = None,
@@ -206,7 +196,6 @@ async def get_breaches(
         if not lead_id or not position.isdigit() or moment.tzinfo is None:
             raise _invalid("cursor", "unknown cursor", "invalid_cursor")
         after = (moment, lead_id, int(position))
-    now = utcnow()
     repository = SlaRepository.from_session(session)
     found: list[tuple[datetime, str, int, Any]] = []
     for index, item in enumerate(STAGES):

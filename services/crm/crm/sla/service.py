@@ -10,21 +10,7 @@ from typing import Any
 from crm.sla.percentiles import PERCENTILES, from_histogram
 from crm.sla.repository import Breach, Filters, SlaRepository, StageHistogram
 from crm.sla.schemas import BreachOut, FunnelRow, StageSummary, SummaryGroup
-from crm.sla.stages import STAGES, SlaPolicy
-
-FUNNEL_MILESTONES: tuple[str, ...] = (
-    "received",
-    "first_attempt",
-    "reached",
-    "qualified",
-    "offered",
-    "accepted",
-    "seller_contact",
-    "appointment",
-    "won",
-    "lost",
-    "disqualified",
-)
+from crm.sla.stages import FUNNEL, STAGES, STAGES_BY_NAME, SlaPolicy
 
 
 async def summary(
@@ -114,7 +100,7 @@ async def funnel(
 ) -> list[FunnelRow]:
     rows = []
     for row in await repository.funnel(filters, group_by):
-        counts = {milestone: int(row[milestone]) for milestone in FUNNEL_MILESTONES}
+        counts: dict[str, int] = {milestone: int(row[milestone]) for milestone in FUNNEL}
         received = counts["received"]
         rows.append(
             FunnelRow(
@@ -130,7 +116,7 @@ async def funnel(
 
 
 def breach_out(breach: Breach, policy: SlaPolicy, now: datetime) -> BreachOut:
-    stage = next(stage for stage in STAGES if stage.name == breach.stage)
+    stage = STAGES_BY_NAME[breach.stage]
     target = policy.target(stage.name)
     assert target is not None
     if breach.business_s is not None:

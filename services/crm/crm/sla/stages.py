@@ -15,13 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Literal, get_args
 
+from crm.settings import CrmSettings
 from shared.business_time import BusinessCalendar
 
 Clock = Literal["call_centre", "site"]
 
-MILESTONES: tuple[str, ...] = (
+Milestone = Literal[
     "received",
     "first_attempt",
     "reached",
@@ -33,10 +34,24 @@ MILESTONES: tuple[str, ...] = (
     "appointment",
     "won",
     "lost",
-)
+]
 """Each milestone is a ``<name>_at`` column of ``sla_fact``: the earliest instant it happened."""
 
-CLOSING_MILESTONES: tuple[str, ...] = ("disqualified", "won", "lost")
+MILESTONES: tuple[Milestone, ...] = get_args(Milestone)
+
+OUTCOMES: tuple[Milestone, ...] = ("won", "lost", "disqualified")
+"""The milestones that close a lead, by precedence: its outcome is the first of them it has."""
+
+FUNNEL: tuple[Milestone, ...] = (
+    *(milestone for milestone in MILESTONES if milestone not in OUTCOMES),
+    *OUTCOMES,
+)
+"""The milestones in the order of the funnel: the way to a sale, then how leads end."""
+
+
+def milestone_column(milestone: Milestone) -> str:
+    return f"{milestone}_at"
+
 
 OPERATOR_STAGES: frozenset[str] = frozenset({"first_attempt", "reached"})
 """Stages only the call centre's operators run: a lead routed ``direct`` (qualified by qualify's
@@ -46,18 +61,18 @@ routing policy at receipt) never enters them, so they have no deadline there."""
 @dataclass(frozen=True)
 class Stage:
     name: str
-    start: str
-    end: str
+    start: Milestone
+    end: Milestone
     clock: Clock
     description: str
 
     @property
     def start_column(self) -> str:
-        return f"{self.start}_at"
+        return milestone_column(self.start)
 
     @property
     def end_column(self) -> str:
-        return f"{self.end}_at"
+        return milestone_column(self.end)
 
     @property
     def business_column(self) -> str:
@@ -187,8 +202,7 @@ def _cached_policy(
     )
 
 
-def policy_from_settings(settings: Any) -> SlaPolicy:
-    """The policy of a ``CrmSettings`` (typed ``Any``: shared code passes ``ServiceSettings``)."""
+def policy_from_settings(settings: CrmSettings) -> SlaPolicy:
     return build_policy(
         call_centre_hours=settings.sla_call_centre_hours,
         site_hours=settings.sla_site_hours,

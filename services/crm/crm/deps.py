@@ -1,0 +1,30 @@
+"""FastAPI dependencies of crm: its settings and runtime, the callers' roles, the privacy key and
+the SLA policy."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from crm.settings import CrmSettings
+from crm.sla.stages import SlaPolicy
+from shared.api import component, require_roles, runtime_of, settings_of
+from shared.auth import Principal
+from shared.runtime import Runtime
+
+SettingsDep = Annotated[CrmSettings, Depends(settings_of)]
+# For the routes that run their own transactions (the retention run): sessions, clock, outbox.
+RuntimeDep = Annotated[Runtime[CrmSettings], Depends(runtime_of)]
+
+Manager = Annotated[Principal, Depends(require_roles("manager"))]
+Staff = Annotated[Principal, Depends(require_roles("operator", "manager"))]
+
+
+def privacy_key(settings: SettingsDep) -> bytes:
+    """The key of the contact hashes (erasure requests, do-not-contact list)."""
+    return settings.privacy_hmac_key.get_secret_value().encode()
+
+
+PrivacyKeyDep = Annotated[bytes, Depends(privacy_key)]
+SlaPolicyDep = Annotated[SlaPolicy, Depends(component(SlaPolicy))]
