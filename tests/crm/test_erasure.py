@@ -1,14 +1,16 @@
 """crm's part of erasure: the request is recorded, published, answered by crm itself, idempotent,
-and refused to non-managers."""
+refused to non-managers, and due one month later on the app's clock."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
-from shared.auth import store_token
-from shared.db import create_engine, make_session_factory, session_scope
+from shared.events.payloads import ContactV1
 from shared.settings import ServiceSettings
-from tests.support.harness import SERVICES, System, eventually, run_system
+from tests.crm.conftest import CrmFactory, receive, store_role_token
+from tests.support.clock import Clock
+from tests.support.harness import System, eventually, run_system
 
 LEAD: dict[str, Any] = {
     "source": "facebook",
@@ -65,23 +67,36 @@ async def test_erasure_request_is_answered_by_crm_and_idempotent(
         assert [item["id"] for item in open_requests] == [request["id"]]
 
 
-async def test_only_managers_request_erasure(embedded_settings: dict[str, ServiceSettings]) -> None:
-    settings = embedded_settings["crm"]
-    async with run_system({"crm": settings}, workers=False) as system:
-        engine = create_engine(settings.resolved_database_url())
-        async with session_scope(make_session_factory(engine)) as session:
-            await store_token(
-                session,
-                SERVICES["crm"].infra.api_token,
-                token="vo_op",
-                name="op",
-                roles=["operator"],
-            )
-        await engine.dispose()
-        async with system.client_as("crm", None) as client:
-            refused = await client.post(
-                "/v1/privacy/erasure-requests",
-                json={"client_id": "x"},
-                headers={"Authorization": "Bearer vo_op"},
-            )
+async def test_only_managers_request_erasure(crm: CrmFactory) -> None:
+    async with crm.running() as system:
+        token = await store_role_token(system.services["crm"], "operator")
+        async with system.client_as("crm", token) as client:
+            refused = await client.post("/v1/privacy/erasure-requests", json={"client_id": "x"})
         assert refused.status_code == 403
+
+
+async def test_the_legal_due_date_is_flagged_then_overdue_as_time_passes(crm: CrmFactory) -> None:
+    clock = Clock()
+    async with crm.running(clock=clock) as system:
+        client_id = await receive(
+            system.services["crm"], ContactV1(full_name="Léa Martin", phone="+33611223344")
+        )
+        created = await system.crm.post(
+            "/v1/privacy/erasure-requests", json={"client_id": client_id}
+        )
+        assert created.status_code == 202, created.text
+        request = created.json()
+        assert datetime.fromisoformat(request["requested_at"]) == clock.now
+        assert datetime.fromisoformat(request["due_at"]) == clock.now + timedelta(days=30)
+        assert (request["flagged"], request["overdue"]) == (False, False)
+        url = f"/v1/privacy/erasure-requests/{request['id']}"
+
+        clock.advance(days=24)  # within the last week before the due date
+        progress = (await system.crm.get(url)).json()
+        assert (progress["flagged"], progress["overdue"]) == (True, False)
+
+        clock.advance(days=7)
+        progress = (await system.crm.get(url)).json()
+        assert (progress["flagged"], progress["overdue"]) == (True, True)
+        listed = (await system.crm.get("/v1/privacy/erasure-requests")).json()["items"]
+        assert [(item["id"], item["overdue"]) for item in listed] == [(request["id"], True)]

@@ -11,14 +11,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from crm.sla.observations import Observation, observe
 from crm.sla.percentiles import PERCENTILES, brute_force
 from crm.sla.repository import SlaRepository
-from shared.auth import store_token
-from shared.clock import utcnow
 from shared.db import session_scope
 from shared.events import Envelope
 from shared.events.payloads import (
@@ -32,8 +29,8 @@ from shared.events.payloads import (
     LeadWonV1,
     VehicleV1,
 )
-from tests.crm.conftest import CrmFactory, record
-from tests.support.harness import SERVICES, System
+from tests.crm.conftest import CrmFactory, record, runtime_of, store_role_token
+from tests.support.clock import Clock
 
 PARIS = ZoneInfo("Europe/Paris")
 PROBLEM = "application/problem+json"
@@ -166,8 +163,10 @@ async def test_breaches_json_pages_and_csv(crm: CrmFactory) -> None:
 
 async def test_at_risk_counts_running_stages_near_their_deadline(crm: CrmFactory) -> None:
     always = "mon-sun 00:00-24:00"
-    async with crm.running(sla_call_centre_hours=always, sla_site_hours=always) as system:
-        now = utcnow()
+    clock = Clock()
+    settings = {"sla_call_centre_hours": always, "sla_site_hours": always}
+    async with crm.running(clock=clock, **settings) as system:
+        now = clock.now
         await record(
             system.services["crm"],
             [
@@ -181,8 +180,14 @@ async def test_at_risk_counts_running_stages_near_their_deadline(crm: CrmFactory
             "to": (now + timedelta(minutes=1)).isoformat(),
         }
         body = (await system.crm.get("/v1/sla/summary", params=window)).json()
+        assert datetime.fromisoformat(body["generated_at"]) == now  # the app's clock
         first = stage(body["groups"][0], "first_attempt")
         assert (first["at_risk"], first["overdue"], first["count"]) == (1, 1, 0)
+        # Three minutes later the lead at risk is overdue too.
+        clock.advance(minutes=3)
+        body = (await system.crm.get("/v1/sla/summary", params=window)).json()
+        first = stage(body["groups"][0], "first_attempt")
+        assert (first["at_risk"], first["overdue"], first["count"]) == (0, 2, 0)
 
 
 async def test_percentiles_equal_a_brute_force_reference(crm: CrmFactory) -> None:
@@ -267,19 +272,11 @@ async def test_other_bad_parameters_are_422_problems(
         assert response.headers["content-type"] == PROBLEM
 
 
-async def _client_with_role(system: System, role: str) -> httpx.AsyncClient:
-    runtime = system.services["crm"].app.state.runtime
-    async with session_scope(runtime.session_factory) as session:
-        await store_token(
-            session, SERVICES["crm"].infra.api_token, token=f"vo_{role}", name=role, roles=[role]
-        )
-    return system.client_as("crm", f"vo_{role}")
-
-
 async def test_manager_role_is_required(crm: CrmFactory) -> None:
     async with crm.running() as system:
         for role, status in (("manager", 200), ("operator", 403), ("seller", 403)):
-            async with await _client_with_role(system, role) as client:
+            token = await store_role_token(system.services["crm"], role)
+            async with system.client_as("crm", token) as client:
                 for path in ("/v1/sla/summary", "/v1/sla/funnel", "/v1/sla/breaches"):
                     response = await client.get(path, params=RANGE)
                     assert response.status_code == status, (role, path, response.text)
@@ -392,7 +389,7 @@ async def test_dispatch_events_fill_the_seller_stages(crm: CrmFactory) -> None:
     observations = [observe(event) for event in events]
     async with crm.running(sla_hours_by_site={"lyon": "mon-fri 08:00-20:00"}) as system:
         await record(system.services["crm"], [item for item in observations if item is not None])
-        runtime = system.services["crm"].app.state.runtime
+        runtime = runtime_of(system.services["crm"])
         async with session_scope(runtime.session_factory) as session:
             fact = await SlaRepository.from_session(session).get("D1")
         assert fact is not None
