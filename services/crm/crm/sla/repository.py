@@ -63,18 +63,22 @@ class Filters:
     operator: str | None = None
     path: str | None = None
 
+    @property
+    def dimensions(self) -> dict[str, str]:
+        """The dimension filters given, by name (the keys of ``GROUP_COLUMNS``)."""
+        values = {
+            "source": self.source,
+            "site": self.site,
+            "seller": self.seller,
+            "operator": self.operator,
+            "path": self.path,
+        }
+        return {name: value for name, value in values.items() if value is not None}
+
     def where(self) -> list[ColumnElement[bool]]:
         c = sla_fact.c
         clauses: list[ColumnElement[bool]] = [c.received_at >= self.start, c.received_at < self.end]
-        for name, value in (
-            ("source", self.source),
-            ("site", self.site),
-            ("seller", self.seller),
-            ("operator", self.operator),
-            ("path", self.path),
-        ):
-            if value is not None:
-                clauses.append(c[GROUP_COLUMNS[name]] == value)
+        clauses += [c[GROUP_COLUMNS[name]] == value for name, value in self.dimensions.items()]
         return clauses
 
 

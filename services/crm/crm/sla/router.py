@@ -83,17 +83,6 @@ async def filters_of(
 FiltersDep = Annotated[Filters, Depends(filters_of)]
 
 
-def _filters_out(filters: Filters) -> dict[str, str]:
-    values = {
-        "source": filters.source,
-        "site": filters.site,
-        "seller": filters.seller,
-        "operator": filters.operator,
-        "path": filters.path,
-    }
-    return {name: value for name, value in values.items() if value is not None}
-
-
 @router.get(
     "/summary",
     response_model=SummaryOut,
@@ -118,7 +107,7 @@ async def get_summary(
     return SummaryOut(
         period=Period(start=filters.start, end=filters.end),
         group_by=group_by,
-        filters=_filters_out(filters),
+        filters=filters.dimensions,
         generated_at=now,
         groups=groups,
     )
@@ -147,7 +136,7 @@ async def get_funnel(
     return FunnelOut(
         period=Period(start=filters.start, end=filters.end),
         group_by=names,
-        filters=_filters_out(filters),
+        filters=filters.dimensions,
         rows=rows,
     )
 
