@@ -21,8 +21,9 @@ Manager = Annotated[Principal, Depends(require_roles("manager"))]
 Staff = Annotated[Principal, Depends(require_roles("operator", "manager"))]
 
 
-def privacy_key(settings: SettingsDep) -> bytes:
-    """The key of the contact hashes (erasure requests, do-not-contact list)."""
+async def privacy_key(settings: SettingsDep) -> bytes:
+    """The key of the contact hashes (erasure requests, do-not-contact list). ``async``: FastAPI
+    runs a plain ``def`` dependency in its thread pool."""
     return settings.privacy_hmac_key.get_secret_value().encode()
 
 

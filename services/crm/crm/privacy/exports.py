@@ -4,7 +4,7 @@ a client, gathered over the bus like erasure."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,7 +44,7 @@ async def request_export(
         id=str(uuid.uuid4()),
         client_id=client_id,
         requested_by=requested_by,
-        requested_at=now.astimezone(UTC),  # as it reads back from the table
+        requested_at=now,
         completed_at=None,
         lead_ids=sorted({entry.lead_id for entry in client.timeline}),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,7 +48,6 @@ async def record_objection(
     now: datetime,
 ) -> ObjectionOut:
     repository = ObjectionRepository.from_session(session)
-    recorded_at = now.astimezone(UTC)  # as it reads back from the table
     hashes = []
     for kind, key in keys_of(body.phone, body.email):
         digest = contact_hash(key, hmac_key)
@@ -57,14 +56,12 @@ async def record_objection(
             contact_hash=digest,
             kind=kind,
             reason=body.reason,
-            recorded_at=recorded_at,
+            recorded_at=now,
             recorded_by=recorded_by,
         )
-    event = ContactSuppressedV1(
-        contact_hashes=hashes, reason=body.reason, suppressed_at=recorded_at
-    )
+    event = ContactSuppressedV1(contact_hashes=hashes, reason=body.reason, suppressed_at=now)
     await outbox.stage(session, CONTACT_SUPPRESSED, hashes[0], event)
-    return ObjectionOut(suppressed=True, reason=body.reason, since=recorded_at)
+    return ObjectionOut(suppressed=True, reason=body.reason, since=now)
 
 
 async def lookup(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,7 +36,6 @@ async def request_erasure(
     client = await ClientRepository.from_session(session).get_with_timeline(client_id)
     if client is None:
         raise NotFound("No client has this id.")
-    requested_at = now.astimezone(UTC)  # the legal month is counted on UTC dates
     lead_ids = sorted({entry.lead_id for entry in client.timeline})
     hashes = sorted(contact_hash(key, hmac_key) for key in (client.phone, client.email) if key)
     request = ErasureRequest(
@@ -44,8 +43,8 @@ async def request_erasure(
         client_id=client_id,
         reason=reason,
         requested_by=requested_by,
-        requested_at=requested_at,
-        due_at=one_month_after(requested_at),
+        requested_at=now,
+        due_at=one_month_after(now),
         completed_at=None,
         lead_ids=lead_ids,
         contact_hashes=hashes,
@@ -56,7 +55,7 @@ async def request_erasure(
         client_id=client_id,
         lead_ids=lead_ids,
         contact_hashes=hashes,
-        requested_at=requested_at,
+        requested_at=now,
     )
     await outbox.stage(session, ERASURE_REQUESTED, client_id, event)
     return request, True
