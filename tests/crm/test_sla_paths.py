@@ -25,7 +25,7 @@ from shared.events.payloads import (
     LeadReopenedV1,
     VehicleV1,
 )
-from tests.crm.conftest import CrmFactory, record
+from tests.crm.conftest import CrmFactory, record, runtime_of
 from tests.support.harness import System
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -177,7 +177,7 @@ async def test_a_reopened_lead_is_no_longer_disqualified(crm: CrmFactory) -> Non
                 )
             ],
         )
-        async with session_scope(service.app.state.runtime.session_factory) as session:
+        async with session_scope(runtime_of(service).session_factory) as session:
             fact = await SlaRepository.from_session(session).get("L")
         assert fact is not None
         assert (fact["disqualified_at"], fact["closed_at"], fact["outcome"]) == (None, None, None)
@@ -214,7 +214,7 @@ async def test_a_reopened_lead_is_no_longer_disqualified(crm: CrmFactory) -> Non
                 ),
             ],
         )
-        async with session_scope(service.app.state.runtime.session_factory) as session:
+        async with session_scope(runtime_of(service).session_factory) as session:
             fact = await SlaRepository.from_session(session).get("L")
         assert fact is not None
         assert (fact["disqualified_at"], fact["outcome"]) == (again, "disqualified")
