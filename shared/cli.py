@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic
+from typing import Generic, Protocol, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
 
 from shared.auth import new_token, parse_roles, store_token
+from shared.clock import Clock, utcnow
 from shared.db.engine import create_engine
 from shared.db.infra import InfraTables
 from shared.db.migrate import upgrade
@@ -23,12 +24,20 @@ from shared.runtime import SettingsT
 from shared.settings import ServiceSettings
 from shared.worker import ConsumerFactory, Worker
 
+SettingsIn = TypeVar("SettingsIn", contravariant=True, bound=ServiceSettings)
+
+
+class AppFactory(Protocol[SettingsIn]):
+    """A service's ``create_app``: its settings, and the clock tests may move."""
+
+    def __call__(self, settings: SettingsIn, *, clock: Clock = utcnow) -> FastAPI: ...
+
 
 def run_service_cli(
     argv: Sequence[str] | None,
     *,
     settings_factory: type[SettingsT],
-    create_app: Callable[[SettingsT], FastAPI],
+    create_app: AppFactory[SettingsT],
     infra: InfraTables,
     consumers: ConsumerFactory,
     migrations: Path,
@@ -87,7 +96,7 @@ class ServiceDefinition(Generic[SettingsT]):
     """Everything the entry point and the tests need to run one service."""
 
     settings_factory: type[SettingsT]
-    create_app: Callable[[SettingsT], FastAPI]
+    create_app: AppFactory[SettingsT]
     infra: InfraTables
     consumers: ConsumerFactory
     migrations: Path

@@ -8,17 +8,15 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
-from ingest.app import create_app
 from ingest.bootstrap import SERVICE
 from ingest.models import infra
 from ingest.settings import IngestSettings
 from shared.clock import Clock, utcnow
 from shared.worker import Worker
-from tests.support.harness import DEV_TOKEN, RunningService, migrate, settings_for
+from tests.support.harness import RunningService, migrate, run_app, settings_for
 
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
@@ -50,7 +48,7 @@ def ingest_service(tmp_path: Path) -> IngestFactory:
     ) -> AsyncIterator[RunningService]:
         settings = ingest_settings(tmp_path, **values)
         await migrate(settings)
-        async with run_ingest(settings, clock) as service:
+        async with run_app(settings, clock=clock) as service:
             if worker:
                 running = Worker(settings, infra=infra, consumers=SERVICE.consumers, clock=clock)
                 await running.start()
@@ -63,22 +61,6 @@ def ingest_service(tmp_path: Path) -> IngestFactory:
                 yield service
 
     return start
-
-
-@asynccontextmanager
-async def run_ingest(settings: IngestSettings, clock: Clock) -> AsyncIterator[RunningService]:
-    """``tests.support.harness.run_app`` with the app on ``clock``."""
-    app = create_app(settings, clock=clock)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=transport,
-            base_url="http://ingest.test",
-            headers={"Authorization": f"Bearer {DEV_TOKEN}"},
-        ) as client,
-    ):
-        yield RunningService(SERVICE, settings, app, transport, client, None)
 
 
 async def outbox_count(service: RunningService) -> int:

@@ -19,6 +19,7 @@ from ingest.bootstrap import SERVICE as INGEST
 from qualify.bootstrap import SERVICE as QUALIFY
 from shared.bus import build_bus
 from shared.cli import ServiceDefinition
+from shared.clock import Clock, utcnow
 from shared.db.migrate import upgrade
 from shared.events import Envelope, Topics
 from shared.settings import ServiceSettings
@@ -88,9 +89,11 @@ async def migrate(settings: ServiceSettings) -> None:
 
 
 @asynccontextmanager
-async def run_app(settings: ServiceSettings) -> AsyncIterator[RunningService]:
+async def run_app(
+    settings: ServiceSettings, *, clock: Clock = utcnow
+) -> AsyncIterator[RunningService]:
     definition = SERVICES[settings.service_name]
-    app = definition.create_app(settings)
+    app = definition.create_app(settings, clock=clock)
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
