@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 import ingest.sources.email.layouts as layouts
+from ingest.models import infra
 from tests.ingest.conftest import IngestFactory, outbox_count
 from tests.ingest.corpus import FIXTURES
 from tests.support.clock import TUESDAY_11H, Clock
@@ -56,18 +59,47 @@ async def test_email_becomes_a_lead_and_a_replay_publishes_nothing(
         assert await outbox_count(service) == 1
 
 
-async def test_relay_address_is_not_published_as_identity(ingest_service: IngestFactory) -> None:
+async def test_relay_address_is_published_as_relay_never_as_identity(
+    ingest_service: IngestFactory,
+) -> None:
+    relay = "4f1c2d3e-5a6b-5c7d-8e9f-0a1b2c3d4e5f@messagerie.lacentrale.fr"
     async with ingest_service() as service:
         raw = fixture("lacentrale_text_relay.eml")
-        await service.client.post("/v1/sources/email", content=raw, headers=EMAIL)
-        from sqlalchemy import select
-
-        from ingest.models import infra
-
+        answer = await service.client.post("/v1/sources/email", content=raw, headers=EMAIL)
+        lead = (await service.client.get(f"/v1/leads/{answer.json()['id']}")).json()
+        assert lead["relay_email"] == relay
         async with service.app.state.runtime.session_factory() as session:
             value = await session.scalar(select(infra.outbox_event.c.value))
-        assert b"messagerie.lacentrale.fr" not in value
-        assert b"+33645678901" in value
+        event = json.loads(value)
+        assert event["contact"]["email"] is None  # consumers key identities on it
+        assert event["relay_email"] == relay  # where answers reach the buyer
+        assert event["contact"]["phone"] == "+33645678901"
+
+
+async def test_relay_reply_to_beside_a_real_address(ingest_service: IngestFactory) -> None:
+    """La Centrale's notification may show the buyer's own address and answer through a relay
+    ``Reply-To``: the address stays the identity key, the relay is where answers go."""
+    async with ingest_service() as service:
+        raw = fixture("lacentrale_text_reply_to_relay.eml")
+        answer = await service.client.post("/v1/sources/email", content=raw, headers=EMAIL)
+        assert answer.json()["status"] == "accepted"
+        async with service.app.state.runtime.session_factory() as session:
+            value = await session.scalar(select(infra.outbox_event.c.value))
+        event = json.loads(value)
+        assert event["contact"]["email"] == "karim.benali@exemple.fr"
+        assert event["relay_email"] == (
+            "8d4a1f62-0b3e-5c97-a2e8-1f6d9b0c3a74@messagerie.lacentrale.fr"
+        )
+
+
+async def test_leads_without_a_relay_publish_none(ingest_service: IngestFactory) -> None:
+    async with ingest_service() as service:
+        raw = fixture("leboncoin_message_text.eml")  # Leboncoin's messaging: no reply address
+        answer = await service.client.post("/v1/sources/email", content=raw, headers=EMAIL)
+        assert answer.json()["status"] == "accepted"
+        async with service.app.state.runtime.session_factory() as session:
+            value = await session.scalar(select(infra.outbox_event.c.value))
+        assert json.loads(value)["relay_email"] is None
 
 
 async def test_known_non_leads_are_recorded_as_ignored(ingest_service: IngestFactory) -> None:

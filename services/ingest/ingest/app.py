@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from ingest.conversations.tokens import lead_tokens
 from ingest.leads.group_commit import lead_group_commit
 from ingest.leads.router import document_lead_in, router as leads_router
 from ingest.models import infra
@@ -24,7 +25,8 @@ def create_app(settings: IngestSettings, *, clock: Clock = utcnow) -> FastAPI:
         description="Accepts leads from every source (canonical JSON, ADF, raw e-mail, Facebook "
         "webhook, IMAP) and publishes canonical lead events; quarantines what it cannot read.",
         clock=clock,
-        # The JSON intake's group commit (``GroupCommitDep``) lives inside the runtime.
-        lifespan_hooks=[lead_group_commit],
+        # The JSON intake's group commit (``GroupCommitDep``) and the lead tokens that match
+        # replies to leads (``LeadTokensDep``) live inside the runtime.
+        lifespan_hooks=[lead_group_commit, lead_tokens],
         openapi_hooks=[document_lead_in],
     )

@@ -1,6 +1,6 @@
 """FastAPI dependencies of ingest: its settings, the callers' roles, the JSON intake's group
-commit. Time (``NowDep``), the outbox (``OutboxDep``) and the unit of work (``SessionDep``) come
-from ``shared.api``."""
+commit, the lead tokens. Time (``NowDep``), the outbox (``OutboxDep``) and the unit of work
+(``SessionDep``) come from ``shared.api``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from ingest.leads.group_commit import LeadGroupCommit
 from ingest.settings import IngestSettings
 from shared.api import component, require_roles, settings_of
 from shared.auth import Principal
+from shared.messaging.lead_tokens import LeadTokens
 
 SettingsDep = Annotated[IngestSettings, Depends(settings_of)]
 
@@ -21,3 +22,4 @@ Reader = Annotated[Principal, Depends(require_roles("operator", "manager"))]
 Fixer = Annotated[Principal, Depends(require_roles("operator", "manager"))]
 
 GroupCommitDep = Annotated[LeadGroupCommit, Depends(component(LeadGroupCommit))]
+LeadTokensDep = Annotated[LeadTokens, Depends(component(LeadTokens))]

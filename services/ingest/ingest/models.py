@@ -1,5 +1,6 @@
 """Ingest's tables: raw inputs, canonical leads, quarantine, ignored inputs, pending Facebook
-fetches, plus the shared infrastructure tables."""
+fetches, the prospects' replies and bounces matched to leads, the SMS sent to leads, plus the
+shared infrastructure tables."""
 
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from ingest.quarantine.schemas import QuarantineStatus
 from shared.db import add_infra_tables, make_metadata
 from shared.db.types import UtcDateTime
-from shared.events.payloads import LeadKind, LeadSource
+from shared.events.payloads import LeadKind, LeadSource, MessageChannel
 
-# What became of a raw input ("fetching": a Lead Ads notification whose leads the worker fetches).
-RawOutcome = Literal["pending", "fetching", "lead", "ignored", "quarantined"]
+# What became of a raw input ("fetching": a Lead Ads notification whose leads the worker fetches;
+# "reply"/"bounce": a message of a lead's conversation, ``inbound_message``).
+RawOutcome = Literal["pending", "fetching", "lead", "ignored", "quarantined", "reply", "bounce"]
+InboundKind = Literal["reply", "bounce"]
 FetchStatus = Literal["pending", "done", "quarantined"]
 
 
@@ -62,6 +65,8 @@ class Lead(Base):
     phone_raw: Mapped[str | None] = mapped_column(String(60))
     consents: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # A marketplace's relay address (issue 13): answers go there; never an identity key.
+    relay_email: Mapped[str | None] = mapped_column(String(254))
 
 
 class RawInput(Base):
@@ -142,6 +147,40 @@ class FacebookFetch(Base):
     last_error: Mapped[str | None] = mapped_column(String(200))
     lead_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class InboundMessage(Base):
+    """A message matched to a lead's conversation instead of becoming a lead: the prospect's
+    reply (e-mail or SMS) or a bounce of one of qualify's e-mails. ``id`` is the ``message_id``
+    of its event, stable across redeliveries: one row, one event. Ids and flags only (the bytes
+    stay in ``raw_input``, 30 days); keyed by ``lead_id`` for erasure and export."""
+
+    __tablename__ = "inbound_message"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kind: Mapped[InboundKind] = mapped_column(String(8))
+    channel: Mapped[MessageChannel] = mapped_column(String(8))
+    lead_id: Mapped[str] = mapped_column(String(36), index=True)
+    raw_input_id: Mapped[str | None] = mapped_column(String(36))
+    # qualify's message id this answers (reply) or that bounced (bounce), when known
+    answers: Mapped[str | None] = mapped_column(String(100))
+    stop_request: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OutboundSms(Base):
+    """An SMS qualify sent to a lead (``lead.message-sent.v1``) with the keyed hash of the lead's
+    number (``privacy_hmac_key``, never the number): an inbound SMS answers the most recent SMS
+    sent to its sender's number."""
+
+    __tablename__ = "outbound_sms"
+    __table_args__ = (Index("ix_outbound_sms_phone_hash_sent_at", "phone_hash", "sent_at"),)
+
+    message_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    lead_id: Mapped[str] = mapped_column(String(36), index=True)
+    phone_hash: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 metadata = Base.metadata

@@ -7,12 +7,17 @@ from typing import ClassVar
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from shared.messaging.settings import LeadTokenSettings, OvhSmsSettings
 from shared.settings import ServiceSettings
 
 MIB = 1024 * 1024
 
 
-class IngestSettings(ServiceSettings):
+class IngestSettings(ServiceSettings, LeadTokenSettings, OvhSmsSettings):
+    """``INGEST_LEAD_TOKEN_KEY`` must equal qualify's (the replies' plus-addresses and
+    Message-IDs are signed with it); ``INGEST_OVH_*`` is the SMS account whose inbound messages
+    the worker polls (docs/ingest.md, Replies)."""
+
     model_config = SettingsConfigDict(
         env_prefix="INGEST_", extra="ignore", frozen=True, env_ignore_empty=True
     )
@@ -54,3 +59,13 @@ class IngestSettings(ServiceSettings):
     imap_processed_mailbox: str = "Processed"
     imap_poll_interval_s: float = Field(default=30.0, gt=0)
     imap_batch_size: int = Field(default=50, ge=1)
+
+    sms_inbound_poll_interval_s: float = Field(
+        default=15.0, gt=0, description="How often the worker asks the SMS provider for replies."
+    )
+    sms_inbound_match_wait_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="An SMS whose sender matches no lead yet is left at the provider this long "
+        "(the SMS it answers may not be known here yet), then recorded as ignored.",
+    )

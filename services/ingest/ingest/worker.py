@@ -1,5 +1,6 @@
-"""Ingest's worker: the outbox relay, the Graph API fetcher, the IMAP poller, the privacy
-consumer (erasure, export) and the raw-input retention purge."""
+"""Ingest's worker: the outbox relay, the Graph API fetcher, the IMAP poller, the inbound SMS
+loop, the consumer of qualify's sent SMS, the privacy consumer (erasure, export) and the
+raw-input retention purge."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ from datetime import timedelta
 
 import httpx
 
+from ingest.conversations.handlers import MESSAGE_SENT, sms_sent_handler
+from ingest.conversations.sms import SmsInbox
 from ingest.imap.poller import ImapPoller
 from ingest.models import metadata
 from ingest.raw_inputs.retention import purge_raw_inputs
 from ingest.settings import IngestSettings
 from ingest.sources.facebook.fetcher import graph_client, run_due
+from shared.consumer import EventConsumer, build_consumer
+from shared.events import Topics
 from shared.jobs import PeriodicJob, StepLoop
 from shared.privacy import lead_scoped_eraser, lead_scoped_exporter, privacy_consumer
 from shared.runtime import Runtime
@@ -31,11 +36,26 @@ def consumers(runtime: Runtime[IngestSettings]) -> Sequence[Loop]:
             export=lead_scoped_exporter(metadata, key_columns=LEAD_KEYS),
         ),
         raw_input_purge(runtime),
+        sent_sms_consumer(runtime),
     ]
     if runtime.settings.imap_host:
         poller = ImapPoller(runtime)
         loops.append(StepLoop(name="ingest.imap", step=poller.step, close=poller.close))
+    if runtime.settings.ovh_configured:
+        inbox = SmsInbox(runtime)
+        loops.append(StepLoop(name="ingest.sms-inbound", step=inbox.step, close=inbox.close))
     return loops
+
+
+def sent_sms_consumer(runtime: Runtime[IngestSettings]) -> EventConsumer:
+    """qualify's ``lead.message-sent.v1``: which lead each SMS went to (inbound SMS matching)."""
+    key = runtime.settings.privacy_hmac_key.get_secret_value().encode()
+    return build_consumer(
+        runtime,
+        name="ingest.conversations",
+        topics=[Topics.LEADS],
+        handlers={MESSAGE_SENT: sms_sent_handler(key)},
+    )
 
 
 def raw_input_purge(runtime: Runtime[IngestSettings]) -> PeriodicJob:

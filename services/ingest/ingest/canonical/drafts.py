@@ -76,6 +76,8 @@ class LeadDraft:
     consents: dict[str, bool] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     layout: str = ""  # which parser produced it (for metrics and docs, never personal)
+    # A marketplace's relay address (answers reach the buyer through it); never an identity key.
+    relay_email: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from ingest.intake.metrics import count_input
 from ingest.settings import IngestSettings
 from ingest.sources.email.service import take_email
 from shared.db.session import session_scope
+from shared.messaging.lead_tokens import LeadTokens
 from shared.redact import SafeError, safe_error_text
 from shared.runtime import Runtime
 
@@ -31,6 +32,7 @@ class ImapPoller:
     def __init__(self, runtime: Runtime[IngestSettings]) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
+        self.tokens = LeadTokens(runtime.settings.lead_token_key)
         self._client: aioimaplib.IMAP4 | None = None
 
     async def _connect(self) -> aioimaplib.IMAP4:
@@ -103,7 +105,12 @@ class ImapPoller:
             runtime = self.runtime
             async with session_scope(runtime.session_factory) as session:
                 answer = await take_email(
-                    session, body, channel="imap", outbox=runtime.outbox, now=runtime.clock()
+                    session,
+                    body,
+                    channel="imap",
+                    tokens=self.tokens,
+                    outbox=runtime.outbox,
+                    now=runtime.clock(),
                 )
             count_input(runtime.metrics, "imap", answer.status)
             await self._ok(client.uid("move", uid, self.settings.imap_processed_mailbox), "move")

@@ -130,7 +130,11 @@ async def replayed(session: AsyncSession, raw: RawInput) -> IntakeOut | None:
         ignored = await entries.ignored_of(raw.id)
         if ignored is not None:
             return IntakeOut(
-                status="ignored", id=ignored.id, reason=ignored.reason, raw_input_id=raw.id
+                status="ignored",
+                id=ignored.id,
+                reason=ignored.reason,
+                raw_input_id=raw.id,
+                lead_id=raw.lead_id,
             )
     if raw.outcome == "quarantined":
         held = await entries.open_of(raw.id)

@@ -173,6 +173,7 @@ def to_out(lead: Lead) -> LeadOut:
         ),
         vehicle=VehicleOut(**lead.vehicle),
         message=lead.message,
+        relay_email=lead.relay_email,
         consents=dict(lead.consents or {}),
         extra=dict(lead.extra or {}),
         raw_input_id=lead.raw_input_id,

@@ -119,6 +119,11 @@ class LeadOut(BaseModel):
     contact: ContactOut
     vehicle: VehicleOut
     message: str | None
+    relay_email: str | None = Field(
+        default=None,
+        description="A marketplace's relay address (La Centrale messaging): answers reach the "
+        "buyer there; never an identity key.",
+    )
     consents: dict[str, bool] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(
         default_factory=dict, description="Source-specific answers (custom questions, ids…)."

@@ -70,6 +70,7 @@ def lead_row(draft: LeadDraft, *, now: datetime, raw_input_id: str | None = None
         "vehicle": draft.vehicle.as_dict(),
         "consents": dict(draft.consents) or None,
         "extra": dict(draft.extra) or None,
+        "relay_email": draft.relay_email,
         "raw_input_id": raw_input_id,
         "created_at": now,
     }
@@ -123,4 +124,5 @@ def lead_received(row: Mapping[str, Any]) -> LeadReceivedV1:
         ),
         vehicle=VehicleV1(**row["vehicle"]),
         message=row["message"],
+        relay_email=row["relay_email"],
     )

@@ -11,6 +11,7 @@ from ingest.canonical import Ignore, Outcome, Quarantine
 from ingest.sources.adf.parser import AdfSyntaxError, parse_adf
 from ingest.sources.email import layouts
 from ingest.sources.email.mime import InboundEmail, parse_mime
+from ingest.sources.email.relay import with_relay
 
 LEBONCOIN_DOMAINS = ("leboncoin.fr", "mail.leboncoin.fr")
 LACENTRALE_DOMAINS = ("lacentrale.fr",)
@@ -112,8 +113,8 @@ def parse_email(raw: bytes) -> list[Outcome]:
                 )
             except AdfSyntaxError as exc:
                 return [Quarantine("xml_not_well_formed", str(exc))]
-            return list(outcomes)
-        return [classify(mail, ref)]
+            return [with_relay(mail, outcome) for outcome in outcomes]
+        return [with_relay(mail, classify(mail, ref))]
     except RecursionError:
         return [Quarantine("parser_error", "RecursionError")]
     except Exception as exc:  # a parser bug must quarantine the input, never lose it

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
-from ingest.deps import SettingsDep, Submitter
+from ingest.deps import LeadTokensDep, SettingsDep, Submitter
 from ingest.intake.metrics import count_input
 from ingest.intake.schemas import IntakeOut
 from ingest.sources.email.service import take_email
@@ -21,7 +21,8 @@ MEDIA_TYPES = ("message/rfc822",)
     "/email",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=IntakeOut,
-    summary="Take in one raw e-mail: a lead, an ignored record, or quarantine (all 202)",
+    summary="Take in one raw e-mail: a lead, a reply or bounce of a lead's conversation, an "
+    "ignored record, or quarantine (all 202)",
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -42,6 +43,7 @@ async def post_email(
     _: Submitter,
     session: SessionDep,
     settings: SettingsDep,
+    tokens: LeadTokensDep,
     outbox: OutboxDep,
     now: NowDep,
 ) -> IntakeOut:
@@ -51,6 +53,6 @@ async def post_email(
     body = await read_limited(request, settings.max_body_bytes)
     if not body.strip():
         raise InvalidRequest("The body is empty.")
-    answer = await take_email(session, body, channel="email", outbox=outbox, now=now)
+    answer = await take_email(session, body, channel="email", tokens=tokens, outbox=outbox, now=now)
     count_input(runtime_of(request).metrics, "email", answer.status)
     return answer
