@@ -241,10 +241,11 @@ async def take_sms(
         return SmsTaken("duplicate", known.lead_id)
     raw_inputs = RawInputRepository.from_session(session)
     body = sms_body(provider, sms)
-    received_at = min(sms.received_at or now, now)
+    arrived = sms.received_at or now  # at the provider
+    received_at = min(arrived, now)  # never in the future of our clock
     answered = await answered_sms(session, sms, key=key)
     if answered is None:
-        if now - received_at < match_wait:
+        if now - arrived < match_wait:
             return SmsTaken("waiting")
         if await raw_inputs.settled_twin(channels=("sms",), body=body) is not None:
             return SmsTaken("duplicate")

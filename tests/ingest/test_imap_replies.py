@@ -1,0 +1,235 @@
+"""Replies and bounces over the real mail servers: our e-mail goes through Postfix
+(scripts/smtp.sh) to the prospect's Dovecot mailbox, the prospect's reply and Postfix's own
+DSN come back to the dealer's mailbox, and the IMAP poller reads them: each joins the lead's
+conversation once, none becomes a lead."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP
+from typing import Any
+
+import aioimaplib
+import email_validator
+import pytest
+from sqlalchemy import func, select
+
+from ingest.imap.poller import ImapPoller
+from ingest.models import Lead, infra
+from shared.clock import utcnow
+from shared.messaging.lead_tokens import LeadTokens
+from shared.messaging.outgoing_email import build_email
+from shared.messaging.smtp_sender import SmtpSender
+from tests.ingest.conftest import IngestFactory
+from tests.support.harness import RunningService
+from tests.support.mail import (
+    DEALER,
+    IMAP_HOST,
+    IMAP_PASSWORD,
+    IMAP_PORT,
+    PROSPECT,
+    UNKNOWN,
+    imap_mailbox,
+    require_smtp,
+)
+
+pytestmark = [pytest.mark.smtp, pytest.mark.imap]
+
+TOKENS = LeadTokens("dev-only-lead-token-key")
+WIRE = SMTP.clone(max_line_length=998)
+
+
+@dataclass
+class DealerFolder:
+    """A fresh folder of the dealer's account that the poller reads: the test moves the
+    messages it waits for there from the shared INBOX (other tests' mail stays untouched)."""
+
+    client: Any
+    name: str
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "imap_host": IMAP_HOST,
+            "imap_port": IMAP_PORT,
+            "imap_ssl": False,
+            "imap_user": DEALER.partition("@")[0],
+            "imap_password": IMAP_PASSWORD,
+            "imap_mailboxes": [self.name],
+            "imap_processed_mailbox": f"{self.name}-done",
+            "imap_poll_interval_s": 0.05,
+        }
+
+    async def take(self, criteria: str) -> bytes:
+        """Move the one INBOX message matching an IMAP SEARCH ``criteria`` here (the caller
+        waited for it); returns its bytes."""
+        assert (await self.client.select("INBOX")).result == "OK"
+        found = await self.client.uid_search(criteria)
+        uids = found.lines[0].split() if found.lines and found.lines[0] else []
+        assert len(uids) == 1, f"{len(uids)} messages match"
+        uid = uids[0].decode()
+        fetched = await self.client.uid("fetch", uid, "(BODY.PEEK[])")
+        body = next(bytes(line) for line in fetched.lines if isinstance(line, bytearray))
+        assert (await self.client.uid("move", uid, self.name)).result == "OK"
+        return body
+
+    async def append(self, raw: bytes) -> None:
+        assert (await self.client.append(raw, mailbox=self.name)).result == "OK"
+
+    async def count(self, mailbox: str) -> int:
+        response = await self.client.status(mailbox, "(MESSAGES)")
+        text = b" ".join(line for line in response.lines if isinstance(line, bytes)).decode()
+        return int(text.split("MESSAGES", 1)[1].strip(" ()").split()[0].rstrip(")"))
+
+
+@pytest.fixture
+def test_mail_domain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Accept the test servers' special-use domain (``vo-leads.test``) as a lead's address, as
+    email-validator's own switch for tests does; production refuses it."""
+    monkeypatch.setattr(email_validator, "TEST_ENVIRONMENT", True)
+
+
+@pytest.fixture
+async def dealer_folder(test_mail_domain: None) -> AsyncIterator[DealerFolder]:
+    require_smtp()
+    client = aioimaplib.IMAP4(host=IMAP_HOST, port=IMAP_PORT)
+    await client.wait_hello_from_server()
+    assert (await client.login(DEALER.partition("@")[0], IMAP_PASSWORD)).result == "OK"
+    folder = DealerFolder(client, f"r{uuid.uuid4().hex[:10]}")
+    assert (await client.create(folder.name)).result == "OK"
+    try:
+        yield folder
+    finally:
+        for name in (folder.name, f"{folder.name}-done"):
+            await client.delete(name)
+        await client.logout()
+
+
+def first_answer(lead_id: str, message_key: str, to: str) -> EmailMessage:
+    return build_email(
+        tokens=TOKENS,
+        lead_id=lead_id,
+        message_key=message_key,
+        sender=f"Garage Dupont <{DEALER}>",
+        to=to,
+        reply_mailbox=DEALER,
+        subject="Votre demande : Citroën C3",
+        text="Bonjour Hélène,\nNous vous rappelons avant 17 h.\n",
+        date=utcnow(),
+        auto_reply=True,
+    )
+
+
+def unfolded(value: object) -> str:
+    return " ".join(str(value).split())
+
+
+async def poll(service: RunningService) -> None:
+    poller = ImapPoller(service.app.state.runtime)
+    try:
+        await poller.step()
+    finally:
+        await poller.close()
+
+
+async def published(service: RunningService, event_type: str) -> list[dict[str, Any]]:
+    table = infra.outbox_event
+    async with service.app.state.runtime.session_factory() as session:
+        values = await session.scalars(
+            select(table.c.value).where(table.c.event_type == event_type).order_by(table.c.id)
+        )
+        return [json.loads(value) for value in values]
+
+
+async def leads(service: RunningService) -> int:
+    async with service.app.state.runtime.session_factory() as session:
+        return int(await session.scalar(select(func.count()).select_from(Lead)) or 0)
+
+
+async def test_a_reply_through_postfix_read_by_the_poller_joins_the_lead(
+    ingest_service: IngestFactory, dealer_folder: DealerFolder
+) -> None:
+    smtp = SmtpSender(require_smtp())
+    async with ingest_service(**dealer_folder.settings()) as service:
+        answer = await service.client.post(
+            "/v1/leads",
+            json={
+                "source": "leboncoin",
+                "source_ref": f"lbc-{uuid.uuid4()}",
+                "contact": {"full_name": "Hélène Gaël", "email": PROSPECT},
+            },
+        )
+        lead_id = answer.json()["id"]
+        message_key = str(uuid.uuid4())
+        ours = first_answer(lead_id, message_key, PROSPECT)
+        await smtp.send(ours, envelope_from=TOKENS.reply_address(lead_id, mailbox=DEALER))
+        async with imap_mailbox(PROSPECT) as prospect:
+            received = await prospect.wait_for("Message-ID", str(ours["Message-ID"]))
+
+        reply = EmailMessage(policy=WIRE)
+        reply["From"] = f"Hélène Gaël <{PROSPECT}>"
+        reply["To"] = unfolded(received["Reply-To"])
+        reply["Subject"] = "Re: Votre demande : Citroën C3"
+        reply["Message-ID"] = f"<{uuid.uuid4().hex}@vo-leads.test>"
+        reply["In-Reply-To"] = unfolded(received["Message-ID"])
+        reply["References"] = unfolded(received["Message-ID"])
+        reply.set_content(
+            "Oui, rappelez-moi après 18 h.\n\nLe mar. 1 déc. 2026 à 10:00, Garage Dupont "
+            f"<{DEALER}> a écrit :\n> Bonjour Hélène,\n"
+        )
+        await smtp.send(reply)
+        async with imap_mailbox(DEALER) as dealer:
+            await dealer.wait_for("Message-ID", str(reply["Message-ID"]))
+        delivered = await dealer_folder.take(f'HEADER Message-ID "{reply["Message-ID"]}"')
+
+        await poll(service)
+        [event] = await published(service, "lead.message-received.v1")
+        assert event["lead_id"] == lead_id
+        assert event["in_reply_to"] == message_key
+        assert event["text"] == "Oui, rappelez-moi après 18 h."
+        assert event["sender"] == PROSPECT
+        assert await leads(service) == 1
+        assert (await service.client.get("/v1/quarantine")).json()["items"] == []
+        assert await dealer_folder.count(dealer_folder.name) == 0
+
+        # Delivered again (a second copy in the folder): read, recognised, moved; nothing new.
+        await dealer_folder.append(delivered)
+        await poll(service)
+        assert await dealer_folder.count(dealer_folder.name) == 0
+        assert await dealer_folder.count(f"{dealer_folder.name}-done") == 2
+        assert len(await published(service, "lead.message-received.v1")) == 1
+        assert await leads(service) == 1
+
+
+async def test_a_postfix_bounce_read_by_the_poller_is_recorded(
+    ingest_service: IngestFactory, dealer_folder: DealerFolder
+) -> None:
+    smtp = SmtpSender(require_smtp())
+    async with ingest_service(**dealer_folder.settings()) as service:
+        answer = await service.client.post(
+            "/v1/leads",
+            json={
+                "source": "api",
+                "source_ref": f"r-{uuid.uuid4()}",
+                "contact": {"email": UNKNOWN},
+            },
+        )
+        lead_id = answer.json()["id"]
+        message_key = str(uuid.uuid4())
+        ours = first_answer(lead_id, message_key, UNKNOWN)
+        await smtp.send(ours, envelope_from=TOKENS.reply_address(lead_id, mailbox=DEALER))
+        token = str(ours["Message-ID"]).strip("<>")
+        async with imap_mailbox(DEALER) as dealer:
+            await dealer.wait_for_text(token)
+        await dealer_folder.take(f'TEXT "{token}"')
+
+        await poll(service)
+        [event] = await published(service, "lead.message-bounced.v1")
+        assert (event["lead_id"], event["message_id"]) == (lead_id, message_key)
+        assert (event["bounce"], event["status"], event["smtp_code"]) == ("hard", "5.1.1", 550)
+        assert await published(service, "lead.message-received.v1") == []
+        assert await leads(service) == 1
+        assert (await service.client.get("/v1/ignored")).json()["items"] == []
