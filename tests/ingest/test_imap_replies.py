@@ -8,12 +8,10 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
 
-import aioimaplib
 import email_validator
 import pytest
 from sqlalchemy import func, select
@@ -28,11 +26,10 @@ from tests.ingest.conftest import IngestFactory
 from tests.support.harness import RunningService
 from tests.support.mail import (
     DEALER,
-    IMAP_HOST,
-    IMAP_PASSWORD,
-    IMAP_PORT,
     PROSPECT,
     UNKNOWN,
+    DealerFolder,
+    dealer_folder,
     imap_mailbox,
     require_smtp,
 )
@@ -43,48 +40,6 @@ TOKENS = LeadTokens("dev-only-lead-token-key")
 WIRE = SMTP.clone(max_line_length=998)
 
 
-@dataclass
-class DealerFolder:
-    """A fresh folder of the dealer's account that the poller reads: the test moves the
-    messages it waits for there from the shared INBOX (other tests' mail stays untouched)."""
-
-    client: Any
-    name: str
-
-    def settings(self) -> dict[str, Any]:
-        return {
-            "imap_host": IMAP_HOST,
-            "imap_port": IMAP_PORT,
-            "imap_ssl": False,
-            "imap_user": DEALER.partition("@")[0],
-            "imap_password": IMAP_PASSWORD,
-            "imap_mailboxes": [self.name],
-            "imap_processed_mailbox": f"{self.name}-done",
-            "imap_poll_interval_s": 0.05,
-        }
-
-    async def take(self, criteria: str) -> bytes:
-        """Move the one INBOX message matching an IMAP SEARCH ``criteria`` here (the caller
-        waited for it); returns its bytes."""
-        assert (await self.client.select("INBOX")).result == "OK"
-        found = await self.client.uid_search(criteria)
-        uids = found.lines[0].split() if found.lines and found.lines[0] else []
-        assert len(uids) == 1, f"{len(uids)} messages match"
-        uid = uids[0].decode()
-        fetched = await self.client.uid("fetch", uid, "(BODY.PEEK[])")
-        body = next(bytes(line) for line in fetched.lines if isinstance(line, bytearray))
-        assert (await self.client.uid("move", uid, self.name)).result == "OK"
-        return body
-
-    async def append(self, raw: bytes) -> None:
-        assert (await self.client.append(raw, mailbox=self.name)).result == "OK"
-
-    async def count(self, mailbox: str) -> int:
-        response = await self.client.status(mailbox, "(MESSAGES)")
-        text = b" ".join(line for line in response.lines if isinstance(line, bytes)).decode()
-        return int(text.split("MESSAGES", 1)[1].strip(" ()").split()[0].rstrip(")"))
-
-
 @pytest.fixture
 def test_mail_domain(monkeypatch: pytest.MonkeyPatch) -> None:
     """Accept the test servers' special-use domain (``vo-leads.test``) as a lead's address, as
@@ -93,19 +48,10 @@ def test_mail_domain(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def dealer_folder(test_mail_domain: None) -> AsyncIterator[DealerFolder]:
+async def folder(test_mail_domain: None) -> AsyncIterator[DealerFolder]:
     require_smtp()
-    client = aioimaplib.IMAP4(host=IMAP_HOST, port=IMAP_PORT)
-    await client.wait_hello_from_server()
-    assert (await client.login(DEALER.partition("@")[0], IMAP_PASSWORD)).result == "OK"
-    folder = DealerFolder(client, f"r{uuid.uuid4().hex[:10]}")
-    assert (await client.create(folder.name)).result == "OK"
-    try:
-        yield folder
-    finally:
-        for name in (folder.name, f"{folder.name}-done"):
-            await client.delete(name)
-        await client.logout()
+    async with dealer_folder() as created:
+        yield created
 
 
 def first_answer(lead_id: str, message_key: str, to: str) -> EmailMessage:
@@ -150,10 +96,10 @@ async def leads(service: RunningService) -> int:
 
 
 async def test_a_reply_through_postfix_read_by_the_poller_joins_the_lead(
-    ingest_service: IngestFactory, dealer_folder: DealerFolder
+    ingest_service: IngestFactory, folder: DealerFolder
 ) -> None:
     smtp = SmtpSender(require_smtp())
-    async with ingest_service(**dealer_folder.settings()) as service:
+    async with ingest_service(**folder.settings()) as service:
         answer = await service.client.post(
             "/v1/leads",
             json={
@@ -183,7 +129,7 @@ async def test_a_reply_through_postfix_read_by_the_poller_joins_the_lead(
         await smtp.send(reply)
         async with imap_mailbox(DEALER) as dealer:
             await dealer.wait_for("Message-ID", str(reply["Message-ID"]))
-        delivered = await dealer_folder.take(f'HEADER Message-ID "{reply["Message-ID"]}"')
+        delivered = await folder.take(f'HEADER Message-ID "{reply["Message-ID"]}"')
 
         await poll(service)
         [event] = await published(service, "lead.message-received.v1")
@@ -193,22 +139,22 @@ async def test_a_reply_through_postfix_read_by_the_poller_joins_the_lead(
         assert event["sender"] == PROSPECT
         assert await leads(service) == 1
         assert (await service.client.get("/v1/quarantine")).json()["items"] == []
-        assert await dealer_folder.count(dealer_folder.name) == 0
+        assert await folder.count(folder.name) == 0
 
         # Delivered again (a second copy in the folder): read, recognised, moved; nothing new.
-        await dealer_folder.append(delivered)
+        await folder.append(delivered)
         await poll(service)
-        assert await dealer_folder.count(dealer_folder.name) == 0
-        assert await dealer_folder.count(f"{dealer_folder.name}-done") == 2
+        assert await folder.count(folder.name) == 0
+        assert await folder.count(folder.processed) == 2
         assert len(await published(service, "lead.message-received.v1")) == 1
         assert await leads(service) == 1
 
 
 async def test_a_postfix_bounce_read_by_the_poller_is_recorded(
-    ingest_service: IngestFactory, dealer_folder: DealerFolder
+    ingest_service: IngestFactory, folder: DealerFolder
 ) -> None:
     smtp = SmtpSender(require_smtp())
-    async with ingest_service(**dealer_folder.settings()) as service:
+    async with ingest_service(**folder.settings()) as service:
         answer = await service.client.post(
             "/v1/leads",
             json={
@@ -224,7 +170,7 @@ async def test_a_postfix_bounce_read_by_the_poller_is_recorded(
         token = str(ours["Message-ID"]).strip("<>")
         async with imap_mailbox(DEALER) as dealer:
             await dealer.wait_for_text(token)
-        await dealer_folder.take(f'TEXT "{token}"')
+        await folder.take(f'TEXT "{token}"')
 
         await poll(service)
         [event] = await published(service, "lead.message-bounced.v1")

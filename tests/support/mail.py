@@ -8,6 +8,9 @@ mailboxes; every test user has the password $TEST_IMAP_PASSWORD. Tests that use 
     async with imap_mailbox("prospect") as box:   # prospect@vo-leads.test over IMAP
         received = await box.wait_for("Message-ID", message_id)   # an email.message.Message
         dsn = await box.wait_for_text(message_id)                  # searches attached parts too
+    async with dealer_folder() as folder:         # a fresh folder of the dealer's account
+        ingest_settings = folder.settings()       # ingest's IMAP poller reads that folder
+        raw = await folder.take(f'HEADER Message-ID "{message_id}"')   # moved there from INBOX
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import email
 import os
 import socket
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -118,4 +122,77 @@ async def imap_mailbox(user: str) -> AsyncIterator[ImapMailbox]:
     try:
         yield ImapMailbox(client, user)
     finally:
+        await client.logout()
+
+
+@dataclass
+class DealerFolder:
+    """A fresh folder of the dealer's account (``concession``) for ingest's IMAP poller: a test
+    moves the messages it waited for there from the shared INBOX, so other tests' mail is never
+    taken in."""
+
+    client: Any
+    name: str
+
+    @property
+    def processed(self) -> str:
+        return f"{self.name}-done"
+
+    def settings(self) -> dict[str, Any]:
+        """Ingest's IMAP settings (``INGEST_IMAP_*``) for this folder."""
+        return {
+            "imap_host": IMAP_HOST,
+            "imap_port": IMAP_PORT,
+            "imap_ssl": False,
+            "imap_user": DEALER.partition("@")[0],
+            "imap_password": IMAP_PASSWORD,
+            "imap_mailboxes": [self.name],
+            "imap_processed_mailbox": self.processed,
+            "imap_poll_interval_s": 0.1,
+        }
+
+    async def take(self, criteria: str) -> bytes:
+        """Move the one INBOX message matching an IMAP SEARCH ``criteria`` here (wait for it
+        first: ``imap_mailbox(DEALER).wait_for…``); returns its bytes."""
+        assert (await self.client.select("INBOX")).result == "OK"
+        found = await self.client.uid_search(criteria)
+        uids = found.lines[0].split() if found.lines and found.lines[0] else []
+        assert len(uids) == 1, f"{len(uids)} messages match"
+        uid = uids[0].decode()
+        fetched = await self.client.uid("fetch", uid, "(BODY.PEEK[])")
+        body = next(bytes(line) for line in fetched.lines if isinstance(line, bytearray))
+        assert (await self.client.uid("move", uid, self.name)).result == "OK"
+        return body
+
+    async def append(self, raw: bytes) -> None:
+        """Deliver ``raw`` here again (a second copy of a message)."""
+        assert (await self.client.append(raw, mailbox=self.name)).result == "OK"
+
+    async def count(self, mailbox: str) -> int:
+        response = await self.client.status(mailbox, "(MESSAGES)")
+        assert response.result == "OK", response
+        text = b" ".join(line for line in response.lines if isinstance(line, bytes)).decode()
+        return int(text.split("MESSAGES", 1)[1].strip(" ()").split()[0].rstrip(")"))
+
+
+@asynccontextmanager
+async def dealer_folder() -> AsyncIterator[DealerFolder]:
+    """A new folder (and its processed folder) of the dealer's account, deleted afterwards."""
+    error = _reachable(IMAP_HOST, IMAP_PORT)
+    if error is not None:
+        pytest.skip(
+            f"IMAP server unreachable at {IMAP_HOST}:{IMAP_PORT} ({type(error).__name__}): "
+            "run scripts/imap.sh start"
+        )
+    client = aioimaplib.IMAP4(host=IMAP_HOST, port=IMAP_PORT)
+    await client.wait_hello_from_server()
+    login = await client.login(DEALER.partition("@")[0], IMAP_PASSWORD)
+    assert login.result == "OK", login
+    folder = DealerFolder(client, f"t{uuid.uuid4().hex[:10]}")
+    assert (await client.create(folder.name)).result == "OK"
+    try:
+        yield folder
+    finally:
+        for name in (folder.name, folder.processed):
+            await client.delete(name)
         await client.logout()
