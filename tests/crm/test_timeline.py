@@ -89,3 +89,100 @@ async def test_later_steps_join_the_client_timeline(
         }
         # The appointment is the prospect's own contact: the retention clock restarts.
         assert client["last_contact_at"] > received_contact
+
+
+async def test_messages_to_and_from_the_prospect_join_the_timeline_without_their_text(
+    embedded_settings: dict[str, ServiceSettings],
+) -> None:
+    settings = {name: embedded_settings[name] for name in ("ingest", "crm")}
+    async with run_system(settings) as system:
+        lead = {**LEAD, "source_ref": "lc-timeline-messages"}
+        lead_id = (await system.ingest.post("/v1/leads", json=lead)).json()["id"]
+        client = await eventually(lambda: _client(system))
+        received_contact = client["last_contact_at"]
+
+        later = datetime.now(UTC) + timedelta(minutes=5)
+        steps = [
+            (
+                "lead.message-sent.v1",
+                {
+                    "lead_id": lead_id,
+                    "message_id": "m1",
+                    "channel": "email",
+                    "kind": "operator_reply",
+                    "operator_id": "op-1",
+                    "created_at": later.isoformat(),
+                    "sent_at": later.isoformat(),
+                },
+            ),
+            (
+                "lead.message-bounced.v1",
+                {
+                    "lead_id": lead_id,
+                    "message_id": "m1",
+                    "bounce": "soft",
+                    "status": "4.2.2",
+                    "bounced_at": later.isoformat(),
+                },
+            ),
+            (
+                "lead.message-received.v1",
+                {
+                    "lead_id": lead_id,
+                    "message_id": "in-1",
+                    "channel": "email",
+                    "received_at": later.isoformat(),
+                    "sender": "ines.bernard@example.org",
+                    "subject": "Re: votre demande",
+                    "text": "Oui, rappelez-moi demain au 06 98 76 54 32",
+                },
+            ),
+            (
+                "lead.opted-out.v1",
+                {
+                    "lead_id": lead_id,
+                    "channel": "sms",
+                    "via": "stop_reply",
+                    "opted_out_at": later.isoformat(),
+                },
+            ),
+        ]
+        await publish_events(
+            embedded_settings["crm"],
+            [
+                Envelope(
+                    source="/test",
+                    type=event_type,
+                    subject=lead_id,
+                    data=data,
+                    time=later + timedelta(seconds=offset),
+                )
+                for offset, (event_type, data) in enumerate(steps, start=1)
+            ],
+        )
+
+        async def five_entries() -> dict[str, Any] | None:
+            found = await _client(system)
+            return found if found and len(found["timeline"]) == 5 else None
+
+        client = await eventually(five_entries)
+        by_kind = {entry["kind"]: entry["details"] for entry in client["timeline"]}
+        assert list(by_kind) == [
+            "lead.received",
+            "lead.message-sent",
+            "lead.message-bounced",
+            "lead.message-received",
+            "lead.opted-out",
+        ]
+        assert by_kind["lead.message-sent"] == {
+            "message_id": "m1",
+            "channel": "email",
+            "kind": "operator_reply",
+            "operator_id": "op-1",
+        }
+        assert by_kind["lead.message-bounced"] == {"message_id": "m1", "bounce": "soft"}
+        # The reply's sender, subject and text stay out of crm's timeline.
+        assert by_kind["lead.message-received"] == {"message_id": "in-1", "channel": "email"}
+        assert by_kind["lead.opted-out"] == {"channel": "sms", "via": "stop_reply"}
+        # The prospect's reply is their own contact: the retention clock restarts.
+        assert client["last_contact_at"] > received_contact

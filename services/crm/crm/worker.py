@@ -9,6 +9,7 @@ from crm.clients.timeline import TIMELINE_EVENT_TYPES, on_lead_event
 from crm.privacy.exports import export_client_data
 from crm.privacy.handlers import completion_handler, export_provided_handler
 from crm.privacy.jobs import retention_job
+from crm.privacy.opt_out import OPTED_OUT, opted_out_handler
 from crm.privacy.service import erase_client_data
 from crm.settings import CrmSettings
 from crm.sla.consumer import sla_consumer
@@ -28,6 +29,7 @@ def consumers(runtime: Runtime[CrmSettings]) -> Sequence[Loop]:
             handlers={
                 "lead.received.v1": lead_received_handler(runtime.clock),
                 **dict.fromkeys(TIMELINE_EVENT_TYPES, on_lead_event),
+                OPTED_OUT: opted_out_handler(runtime),
             },
         ),
         sla_consumer(runtime),

@@ -1,7 +1,8 @@
-"""Every later step of a lead becomes a timeline entry of its client: attempts, qualification
-(with its path: an operator's or direct), disqualification and reopening, assignment, seller
-contacts, appointment, outcome. Only ids, times and outcomes are copied: the
-timeline must not become a second store of notes and contact details."""
+"""Every later step of a lead becomes a timeline entry of its client: attempts, messages to and
+from the prospect, qualification (with its path: an operator's or direct), disqualification and
+reopening, assignment, seller contacts, appointment, outcome. Only ids, times and outcomes are
+copied: the timeline must not become a second store of notes, message texts and contact
+details (a message's text stays in qualify's conversation, reached by erasure there)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ TIMELINE_EVENT_TYPES: tuple[str, ...] = (
     "lead.qualified.v1",
     "lead.disqualified.v1",
     "lead.reopened.v1",
+    "lead.message-sent.v1",
+    "lead.message-received.v1",
+    "lead.message-bounced.v1",
+    "lead.opted-out.v1",
     "assignment.offered.v1",
     "assignment.accepted.v1",
     "assignment.declined.v1",
@@ -58,11 +63,16 @@ _DETAIL_KEYS = frozenset(
         "attempt",
         "path",
         "previous_reason",
+        "message_id",
+        "kind",
+        "bounce",
+        "via",
     }
 )
 
-# Steps that are the prospect's own contact (they restart the retention clock).
-_OWN_CONTACT = frozenset({"lead.appointment-set.v1", "lead.won.v1"})
+# Steps that are the prospect's own contact (they restart the retention clock): a reply they
+# wrote is one; a message we sent is not.
+_OWN_CONTACT = frozenset({"lead.appointment-set.v1", "lead.won.v1", "lead.message-received.v1"})
 
 
 def _kind(event_type: str) -> str:
