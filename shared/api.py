@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.access.repository import AccessRepository, PersonRecord
 from shared.auth import ROLES, Principal, authenticate
 from shared.db.session import session_scope
 from shared.errors import (
@@ -121,15 +122,27 @@ def require_roles(*roles: str) -> RoleRequirement:
 async def _api_token_principal(runtime: Runtime[Any], token: str) -> Principal:
     principal = runtime.tokens.get(token)
     if principal is None:
+        ticket = runtime.tokens.ticket()  # before reading: a change meanwhile is not cached
         async with runtime.session_factory() as session:
-            principal = await authenticate(session, runtime.infra.api_token, token)
+            principal = await authenticate(
+                session,
+                runtime.infra.api_token,
+                runtime.infra.access_person,
+                token,
+                runtime.clock(),
+            )
         if principal is None:
-            raise Unauthorized("The token is unknown or revoked.")
-        runtime.tokens.put(token, principal)
+            raise Unauthorized("The token is unknown, revoked or expired.")
+        runtime.tokens.put(token, principal, ticket=ticket)
+    elif principal.expires_at is not None and runtime.clock() >= principal.expires_at:
+        raise Unauthorized("The token is unknown, revoked or expired.")
     return principal
 
 
 async def _signed_in_principal(runtime: Runtime[Any], token: str) -> Principal:
+    """A signed-in person. When the people directory has a record of this identity, the record
+    wins: its name, roles and sites replace the token's claims, and a deactivated person is
+    refused; without a record, the claims decide."""
     try:
         identity = await oidc_verifier(runtime).verify(token)
     except TokenRejected as refusal:
@@ -138,7 +151,32 @@ async def _signed_in_principal(runtime: Runtime[Any], token: str) -> Principal:
         raise ServiceUnavailable(
             "The identity provider's signing keys cannot be fetched; retry shortly."
         ) from None
-    return identity.principal()
+    record = await _person_of_sign_in(runtime, identity.actor_id)
+    if record is None:
+        return identity.principal()
+    if not record.active:
+        raise Unauthorized("This person's access has been withdrawn.")
+    return Principal(
+        token_id=record.id,
+        name=record.name,
+        roles=record.roles,
+        subject=identity.subject,
+        sites=record.sites,
+        via="oidc",
+        person_id=record.id,
+        expires_at=identity.expires_at,
+    )
+
+
+async def _person_of_sign_in(runtime: Runtime[Any], sso_key: str) -> PersonRecord | None:
+    found, record = runtime.tokens.sign_in(sso_key)
+    if found:
+        return record if isinstance(record, PersonRecord) else None
+    ticket = runtime.tokens.ticket()
+    async with runtime.session_factory() as session:
+        record = await AccessRepository(session, runtime.infra).person_by_sso_key(sso_key)
+    runtime.tokens.put_sign_in(sso_key, record, ticket=ticket)
+    return record
 
 
 _PROBLEM_SCHEMA: dict[str, Any] = {

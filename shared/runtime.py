@@ -11,6 +11,7 @@ import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.access.watch import access_watch_for
 from shared.auth import ROLES, store_token
 from shared.bus.factory import build_bus
 from shared.bus.protocol import Bus
@@ -59,8 +60,23 @@ class Runtime(Generic[SettingsT]):
         )
         bus = build_bus(settings)
         await bus.start()
+        # Tokens and people are cached while the database says they did not change (the watch
+        # connects at the first request: a worker, which never authenticates, never connects it).
+        tokens = TokenCache(
+            watch=access_watch_for(
+                settings.resolved_database_url(),
+                application_name=f"{settings.service_name}.{role}.access",
+            )
+        )
         runtime = cls(
-            settings, infra, engine, make_session_factory(engine), bus, metrics, in_utc(clock)
+            settings,
+            infra,
+            engine,
+            make_session_factory(engine),
+            bus,
+            metrics,
+            in_utc(clock),
+            tokens,
         )
         if settings.dev_token is not None:
             await runtime._store_dev_token(settings.dev_token.get_secret_value())
@@ -97,5 +113,6 @@ class Runtime(Generic[SettingsT]):
             log.warning("runtime.dev_token_not_stored", error=safe_error_text(exc))
 
     async def close(self) -> None:
+        await self.tokens.close()
         await self.bus.stop()
         await self.engine.dispose()

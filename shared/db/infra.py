@@ -1,4 +1,5 @@
-"""Tables every service has beside its own: outbox, processed events, dead letters, API tokens.
+"""Tables every service has beside its own: outbox, processed events, dead letters, API tokens,
+and the copy of the people directory the tokens and sign-ins are checked against.
 
 They are Core tables added to each service's own MetaData, so each service's Alembic history
 creates them in its own database.
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Integer,
     LargeBinary,
@@ -33,6 +35,8 @@ class InfraTables:
     dead_letter: Table
     api_token: Table
     erased_subject: Table
+    access_person: Table
+    access_revision: Table
 
 
 def add_infra_tables(metadata: MetaData) -> InfraTables:
@@ -86,6 +90,10 @@ def add_infra_tables(metadata: MetaData) -> InfraTables:
         Column("roles", String(255), nullable=False),
         Column("created_at", UtcDateTime(), nullable=False),
         Column("revoked_at", UtcDateTime(), nullable=True),
+        # A person's token (dispatch's people directory): its name, roles and sites are the
+        # person's (``access_person``); None: a token of nobody (machines, ``make token``).
+        Column("person_id", String(36), nullable=True, index=True),
+        Column("expires_at", UtcDateTime(), nullable=True),
     )
     # Leads erased here: their late events (another topic may lag) are skipped, not re-stored.
     erased_subject = Table(
@@ -94,4 +102,37 @@ def add_infra_tables(metadata: MetaData) -> InfraTables:
         Column("subject", String(64), primary_key=True),
         Column("erased_at", UtcDateTime(), nullable=False),
     )
-    return InfraTables(outbox_event, processed_event, dead_letter, api_token, erased_subject)
+    # The people of dispatch's directory as this service knows them (``shared.access`` applies
+    # their events): the authority on a person token's rights and on a signed-in person's.
+    # A person's name is staff data: never logged; prospects' erasure does not touch it.
+    access_person = Table(
+        "access_person",
+        metadata,
+        Column("id", String(36), primary_key=True),
+        Column("name", String(120), nullable=False),
+        Column("roles", String(255), nullable=False),
+        Column("sites", JSON, nullable=True),  # null: not limited to sites
+        Column("active", Boolean, nullable=False),
+        # uuid5 of the single sign-on identity (issuer, subject): neither is kept here.
+        Column("sso_key", String(36), nullable=True, index=True),
+        # The directory's version of the record: an older one arriving late changes nothing.
+        Column("version", Integer, nullable=False),
+        Column("updated_at", UtcDateTime(), nullable=False),
+    )
+    # One row whose counter moves (database triggers) whenever ``api_token`` or
+    # ``access_person`` changes: what an API process's token cache checks (``shared.access``).
+    access_revision = Table(
+        "access_revision",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("revision", BigInteger, nullable=False),
+    )
+    return InfraTables(
+        outbox_event,
+        processed_event,
+        dead_letter,
+        api_token,
+        erased_subject,
+        access_person,
+        access_revision,
+    )

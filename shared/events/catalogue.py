@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass
 
+from shared.events.access import PersonChangedV1, TokenIssuedV1, TokenRevokedV1
 from shared.events.payloads import (
     AssignmentAcceptedV1,
     AssignmentDeclinedV1,
@@ -49,11 +50,12 @@ from shared.events.privacy import (
 
 class Topics:
     """Logical topic names; the bus adds the configured prefix. Key = lead id or client id
-    (directory: site id)."""
+    (directory: site id; access: person id)."""
 
     LEADS = "vo.leads"
     PRIVACY = "vo.privacy"
     DIRECTORY = "vo.directory"  # reference data (sites' calendars): no personal data
+    ACCESS = "vo.access"  # people and their tokens' hashes (staff names: bounded retention)
 
     @staticmethod
     def dlq(topic: str) -> str:
@@ -61,7 +63,7 @@ class Topics:
 
 
 # Topics that carry personal data get the bounded retention of the settings.
-PERSONAL_DATA_TOPICS: frozenset[str] = frozenset({Topics.LEADS, Topics.PRIVACY})
+PERSONAL_DATA_TOPICS: frozenset[str] = frozenset({Topics.LEADS, Topics.PRIVACY, Topics.ACCESS})
 
 
 @dataclass(frozen=True)
@@ -357,6 +359,31 @@ CATALOGUE: dict[str, EventSpec] = {
             payload=SellerWebhookDisabledV1,
             producer="dispatch",
             description="A seller's webhook endpoint was disabled; subject = seller id.",
+            personal_data=False,
+        ),
+        EventSpec(
+            type="access.person-changed.v1",
+            topic=Topics.ACCESS,
+            payload=PersonChangedV1,
+            producer="dispatch",
+            description="A person of the directory, whole (name, roles, sites, active); "
+            "subject = person id.",
+            personal_data=True,
+        ),
+        EventSpec(
+            type="access.token-issued.v1",
+            topic=Topics.ACCESS,
+            payload=TokenIssuedV1,
+            producer="dispatch",
+            description="A person's API token (its SHA-256 only); subject = person id.",
+            personal_data=False,
+        ),
+        EventSpec(
+            type="access.token-revoked.v1",
+            topic=Topics.ACCESS,
+            payload=TokenRevokedV1,
+            producer="dispatch",
+            description="A person's API token stops working everywhere; subject = person id.",
             personal_data=False,
         ),
     )

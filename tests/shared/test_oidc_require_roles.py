@@ -131,7 +131,7 @@ async def test_a_jwt_is_an_unknown_api_token_when_sign_on_is_off(
         answer = await client.get("/v1/operator-only", headers=bearer(token))
 
     assert answer.status_code == 401
-    assert answer.json()["detail"] == "The token is unknown or revoked."
+    assert answer.json()["detail"] == "The token is unknown, revoked or expired."
 
 
 async def test_a_provider_that_cannot_be_reached_gives_503_not_500(

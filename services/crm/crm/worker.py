@@ -13,6 +13,7 @@ from crm.privacy.opt_out import OPTED_OUT, opted_out_handler
 from crm.privacy.service import erase_client_data
 from crm.settings import CrmSettings
 from crm.sla.consumer import sla_consumer
+from shared.access.consumer import access_consumer
 from shared.consumer import build_consumer
 from shared.events import Topics
 from shared.privacy import ERASURE_COMPLETED, EXPORT_PROVIDED, privacy_consumer
@@ -22,6 +23,7 @@ from shared.worker import Loop
 
 def consumers(runtime: Runtime[CrmSettings]) -> Sequence[Loop]:
     return [
+        access_consumer(runtime),
         build_consumer(
             runtime,
             name="crm.clients",

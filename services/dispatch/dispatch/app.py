@@ -8,6 +8,7 @@ from dispatch.assignments.router import router as managers_router
 from dispatch.callbacks.router import router as callbacks_router
 from dispatch.directory.router import router as directory_router
 from dispatch.models import infra
+from dispatch.people.router import router as people_router
 from dispatch.sellers.router import router as sellers_router
 from dispatch.settings import DispatchSettings
 from dispatch.webhooks.router import router as webhooks_router
@@ -22,6 +23,7 @@ def create_app(settings: DispatchSettings, *, clock: Clock = utcnow) -> FastAPI:
         infra=infra,
         routers=[
             directory_router,
+            people_router,
             callbacks_router,
             managers_router,
             sellers_router,

@@ -1,10 +1,12 @@
-"""Dispatch's tables: the directory (sites, sellers, contact schedules, vehicle stock), leads to
+"""Dispatch's tables: the directory (sites, sellers, contact schedules, vehicle stock, people),
+leads to
 route and their assignments, durable timers, webhook deliveries and manager alerts, plus the shared
 infrastructure tables.
 
 Personal data lives only in ``dispatch_lead.qualification`` (the qualification as received, sent
 to the seller's tool) and in ``webhook_delivery.body`` (the signed payload, kept for retries and
-replay). Every other table holds ids, states, times and counts.
+replay). Every other table holds ids, states, times and counts; ``person`` holds staff names
+and single sign-on identities (staff data, not prospects': erasure requests do not reach it).
 """
 
 from __future__ import annotations
@@ -12,7 +14,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from dispatch.assignments.state import AppointmentStatus, AssignmentStatus, LeadStatus
@@ -21,6 +33,7 @@ from dispatch.timers.kinds import TimerKind, TimerOutcome
 from dispatch.webhooks.schemas import DeliveryStatus
 from shared.db import add_infra_tables, make_metadata
 from shared.db.types import UtcDateTime
+from shared.events.access import PersonKind
 
 
 class Base(DeclarativeBase):
@@ -111,6 +124,33 @@ class VehicleStock(Base):
     make: Mapped[str | None] = mapped_column(String(60))  # matched against `brand:` skills
     sold_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Person(Base):
+    """Someone (or a machine: a source, a seller's tool) who may call the services: roles,
+    sites, an optional single sign-on identity, an optional seller of the directory. The master
+    of ``access_person`` in every service (``people/``); its tokens are the rows of ``api_token``
+    with its ``person_id``. ``version`` grows with every change (the events carry it)."""
+
+    __tablename__ = "person"
+    __table_args__ = (
+        UniqueConstraint("sso_issuer", "sso_subject", name="uq_person_sso"),
+        Index("ix_person_seller", "seller_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[PersonKind] = mapped_column(String(16))
+    roles: Mapped[list[str]] = mapped_column(JSON)
+    sites: Mapped[list[str] | None] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean)
+    sso_issuer: Mapped[str | None] = mapped_column(String(255))
+    sso_subject: Mapped[str | None] = mapped_column(String(255))
+    seller_id: Mapped[str | None] = mapped_column(ForeignKey("seller.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    deactivated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class DispatchLead(Base):

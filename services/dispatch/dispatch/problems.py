@@ -75,3 +75,23 @@ class SellerAtCapacity(Conflict):
     """The chosen seller has no room left (set allow_over_capacity to go beyond it)."""
 
     slug, title = "seller-at-capacity", "Seller at capacity"
+
+
+class UnknownPerson(NotFound):
+    """No person has this id."""
+
+
+class UnknownToken(NotFound):
+    """The person has no token with this id."""
+
+
+class PersonConflict(Conflict):
+    """The single sign-on identity (or the id it gives) belongs to another person."""
+
+    slug, title = "person-conflict", "Person conflict"
+
+
+class PersonInactive(Conflict):
+    """The person is deactivated: reactivate them before issuing a token."""
+
+    slug, title = "person-inactive", "Person inactive"

@@ -66,6 +66,11 @@ class DispatchSettings(CallingRulesSettings, ServiceSettings):
         gt=0,
         description="The worker re-publishes every calendar at start and then at this interval.",
     )
+    people_republish_interval_s: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="The worker re-publishes every person and token at start, then this often.",
+    )
     publish_lead_won_v1: bool = Field(
         default=True,
         description=(

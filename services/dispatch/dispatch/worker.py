@@ -1,7 +1,10 @@
 """Dispatch's worker: the outbox relay, the consumer of qualified leads, the privacy consumer
 (erasure, export, objections, rectifications), the durable timers, webhook delivery (one shared
-``httpx.AsyncClient``, created when the loop starts) and the re-publication of the calendars.
-Everything runs on the runtime's settings, clock and outbox."""
+``httpx.AsyncClient``, created when the loop starts) and the re-publication of the calendars and
+of the people directory. Everything runs on the runtime's settings, clock and outbox.
+
+Dispatch owns the people directory and applies its changes in the request's own transaction:
+it does not consume ``vo.access``."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from dispatch.assignments.intake import qualified_handler
 from dispatch.directory.calendar_events import republish_job
 from dispatch.metrics import DispatchMetrics
 from dispatch.models import metadata
+from dispatch.people.republish import republish_people_job
 from dispatch.privacy.handlers import dispatch_eraser, suppression_handler
 from dispatch.privacy.rectification import CLIENT_RECTIFIED, rectification_handler
 from dispatch.settings import DispatchSettings
@@ -65,6 +69,14 @@ def consumers(runtime: Runtime[DispatchSettings]) -> Sequence[Loop]:
             name="dispatch.calendars",
             action=republish_job(runtime.session_factory, runtime.outbox, settings, runtime.clock),
             interval_s=settings.calendar_republish_interval_s,
+            initial_delay_s=0.0,
+        ),
+        PeriodicJob(
+            name="dispatch.people",
+            action=republish_people_job(
+                runtime.session_factory, runtime.outbox, settings, runtime.clock
+            ),
+            interval_s=settings.people_republish_interval_s,
             initial_delay_s=0.0,
         ),
     ]

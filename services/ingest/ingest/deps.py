@@ -18,7 +18,9 @@ SettingsDep = Annotated[IngestSettings, Depends(settings_of)]
 
 # Sources post leads; operators and managers may too (tests, manual entry).
 Submitter = Annotated[Principal, Depends(require_roles("source", "operator", "manager"))]
-Reader = Annotated[Principal, Depends(require_roles("operator", "manager"))]
+# Operators read a lead without its contact details (they read them in qualify's queue);
+# managers and the data-protection officer read them whole (``Principal.reads_any_contact``).
+Reader = Annotated[Principal, Depends(require_roles("operator", "manager", "dpo"))]
 Fixer = Annotated[Principal, Depends(require_roles("operator", "manager"))]
 
 GroupCommitDep = Annotated[LeadGroupCommit, Depends(component(LeadGroupCommit))]

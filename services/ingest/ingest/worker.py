@@ -16,6 +16,7 @@ from ingest.models import metadata
 from ingest.raw_inputs.retention import purge_raw_inputs
 from ingest.settings import IngestSettings
 from ingest.sources.facebook.fetcher import graph_client, run_due
+from shared.access.consumer import access_consumer
 from shared.consumer import EventConsumer, build_consumer
 from shared.events import Topics
 from shared.jobs import PeriodicJob, StepLoop
@@ -29,6 +30,7 @@ LEAD_KEYS = {"lead": "id"}
 
 def consumers(runtime: Runtime[IngestSettings]) -> Sequence[Loop]:
     loops: list[Loop] = [
+        access_consumer(runtime),
         facebook_fetcher(runtime),
         privacy_consumer(
             runtime,

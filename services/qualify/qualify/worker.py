@@ -15,6 +15,7 @@ from qualify.policy import Policy
 from qualify.queue.handlers import lead_received_handler
 from qualify.settings import QualifySettings
 from qualify.suppression.handlers import on_contact_suppressed
+from shared.access.consumer import access_consumer
 from shared.consumer import build_consumer
 from shared.events import Topics
 from shared.privacy import (
@@ -34,6 +35,7 @@ def consumers(runtime: Runtime[QualifySettings]) -> Sequence[Loop]:
     wakeup = SenderWakeup()  # the consumer's new messages wake the sender at once
     key = settings.privacy_hmac_key.get_secret_value().encode()
     return [
+        access_consumer(runtime),
         build_consumer(
             runtime,
             name="qualify.queue",

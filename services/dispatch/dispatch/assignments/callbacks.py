@@ -28,6 +28,7 @@ from dispatch.assignments.state import (
 )
 from dispatch.assignments.step import Step
 from dispatch.models import Appointment, Assignment, DispatchLead
+from dispatch.people.sellers import seller_of_caller
 from dispatch.problems import (
     IllegalTransition,
     NotYourAssignment,
@@ -59,7 +60,7 @@ from shared.events.payloads import (
 
 async def own_assignment(step: Step, assignment_id: str, caller: Principal) -> Assignment:
     """The assignment, locked, if the caller's seller holds it; an admin may act on any."""
-    seller = await step.directory.seller_by_token(caller.token_id)
+    seller = await seller_of_caller(step.session, caller)
     if seller is None and "admin" not in caller.roles:
         raise NotYourAssignment("This token belongs to no seller of the directory.")
     return await locked_assignment(step, assignment_id, seller_id=seller.id if seller else None)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from dispatch.deps import Admin, NowDep, SettingsDep
+from dispatch.deps import Admin, NowDep, PeopleDep, SettingsDep
 from dispatch.directory.calendar_events import calendar_of, publish_site_calendar, republish_all
 from dispatch.directory.calendars import site_calendar
 from dispatch.directory.repository import DirectoryRepository
@@ -29,10 +29,9 @@ from dispatch.directory.schemas import (
     VehicleIn,
     VehicleOut,
 )
-from dispatch.models import ContactSchedule, Seller, Site, VehicleStock, infra
+from dispatch.models import ContactSchedule, Seller, Site, VehicleStock
 from dispatch.problems import DirectoryConflict, UnknownSeller, UnknownSite
 from shared.api import AUTH_PROBLEMS, OutboxDep, SessionDep, problem_responses
-from shared.auth import store_token
 from shared.errors import InvalidRequest
 
 router = APIRouter(prefix="/v1", tags=["directory"], responses=AUTH_PROBLEMS)
@@ -211,16 +210,16 @@ async def update_seller(
     response_model=SellerToken,
     responses=SELLER_PROBLEMS,
 )
-async def create_seller_token(seller_id: str, session: SessionDep, _: Admin) -> SellerToken:
-    """A new bearer token with the seller role for this seller (replaces the previous one)."""
+async def create_seller_token(
+    seller_id: str, session: SessionDep, people: PeopleDep, _: Admin
+) -> SellerToken:
+    """A new bearer token with the seller role for this seller's tool (shown once); the
+    previous one is revoked. It belongs to the machine person acting for the seller (people
+    API), so it works in every service and its revocation too."""
     seller = await DirectoryRepository(session).seller_for_update(seller_id)
     if seller is None:
         raise UnknownSeller("No seller has this id.")
-    token = "vo_" + secrets.token_urlsafe(32)
-    seller.token_id = await store_token(
-        session, infra.api_token, token=token, name=f"seller:{seller.id}", roles=("seller",)
-    )
-    return SellerToken(seller_id=seller.id, token=token)
+    return SellerToken(seller_id=seller.id, token=await people.seller_tool_token(seller))
 
 
 @router.post("/schedules", status_code=201, response_model=ScheduleOut, responses=WRITE_PROBLEMS)

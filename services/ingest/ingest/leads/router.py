@@ -144,14 +144,29 @@ async def _post_adf(
 @router.get(
     "/{lead_id}",
     response_model=LeadOut,
-    summary="The canonical lead",
+    summary="The canonical lead (its contact, message and answers only to managers and the DPO)",
+    description="Data minimisation: an operator gets the lead without its contact details, "
+    "message and source answers (`withheld` names them); operators read the contact of the "
+    "leads they work on in qualify's queue. Managers, the data-protection officer (`dpo`) and "
+    "admins get the whole lead.",
     responses=problem_responses(NotFound, s404="Unknown lead"),
 )
-async def get_lead(lead_id: str, _: Reader, session: SessionDep) -> LeadOut:
+async def get_lead(lead_id: str, caller: Reader, session: SessionDep) -> LeadOut:
     lead = await LeadRepository.from_session(session).get(lead_id)
     if lead is None:
         raise NotFound("No lead has this id.")
-    return to_out(lead)
+    whole = to_out(lead)
+    if caller.reads_any_contact():
+        return whole
+    return whole.model_copy(
+        update={
+            "contact": None,
+            "message": None,
+            "relay_email": None,
+            "extra": None,
+            "withheld": ["contact", "message", "relay_email", "extra"],
+        }
+    )
 
 
 def to_out(lead: Lead) -> LeadOut:

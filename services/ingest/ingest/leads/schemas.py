@@ -110,22 +110,32 @@ class VehicleOut(BaseModel):
     mileage_km: int | None = None
 
 
+Withheld = Literal["contact", "message", "relay_email", "extra"]
+
+
 class LeadOut(BaseModel):
     id: str
     kind: LeadKind
     source: LeadSource
     source_ref: str
     received_at: datetime
-    contact: ContactOut
+    contact: ContactOut | None = Field(
+        description="Null when withheld: only managers, the data-protection officer and admins "
+        "read any lead's contact details (operators read them in qualify's queue)."
+    )
     vehicle: VehicleOut
-    message: str | None
+    message: str | None = Field(description="The prospect's message; null when withheld.")
     relay_email: str | None = Field(
         default=None,
         description="A marketplace's relay address (La Centrale messaging): answers reach the "
-        "buyer there; never an identity key.",
+        "buyer there; never an identity key; null when withheld.",
     )
     consents: dict[str, bool] = Field(default_factory=dict)
-    extra: dict[str, Any] = Field(
-        default_factory=dict, description="Source-specific answers (custom questions, ids…)."
+    extra: dict[str, Any] | None = Field(
+        default_factory=dict,
+        description="Source-specific answers (custom questions, ids…); null when withheld.",
     )
     raw_input_id: str | None
+    withheld: list[Withheld] = Field(
+        default_factory=list, description="The fields left out for this caller's roles."
+    )
