@@ -84,16 +84,18 @@ class SqliteAccessWatch:
         if self._connection is None:
             # timeout=0: never block the event loop on a lock.
             self._connection = sqlite3.connect(self._path, timeout=0, isolation_level=None)
-        (version,) = self._connection.execute("PRAGMA data_version").fetchone()
+        # fetchall: every statement runs to its end, no read snapshot is left open (it would
+        # hold back the checkpoints that erasure runs).
+        [(version,)] = self._connection.execute("PRAGMA data_version").fetchall()
         if version != self._data_version:
-            row = self._connection.execute(
+            rows = self._connection.execute(
                 "SELECT revision FROM access_revision WHERE id = 1"
-            ).fetchone()
-            if row is None:
+            ).fetchall()
+            if not rows:
                 self._reset()
                 return None
-            if row[0] != self._revision:
-                self._revision = row[0]
+            if rows[0][0] != self._revision:
+                self._revision = rows[0][0]
                 self._generation += 1
             self._data_version = version
         return self._generation
