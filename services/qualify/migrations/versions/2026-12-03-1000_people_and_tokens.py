@@ -1,8 +1,8 @@
 """people and tokens
 
-Revision ID: ae988895bfdb
-Revises: 7780cc6275aa
-Create Date: 2026-12-02 15:22:39.012509
+Revision ID: 13663d8e8d3d
+Revises: 6d224d3ac6e3
+Create Date: 2026-12-02 15:21:59.205345
 
 Issue 14, people and sign-on: the copy of dispatch's people directory every service checks tokens
 and sign-ins against (``access_person``), API tokens of people (``api_token.person_id``) and
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision: str = "ae988895bfdb"
-down_revision: str | Sequence[str] | None = "7780cc6275aa"
+revision: str = "13663d8e8d3d"
+down_revision: str | Sequence[str] | None = "6d224d3ac6e3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
