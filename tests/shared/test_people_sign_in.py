@@ -10,14 +10,17 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
+import jwt
+import pytest
+
 from shared.access.apply import apply_person
 from shared.db import create_engine, make_session_factory, session_scope
 from shared.db.migrate import upgrade
 from shared.events.access import PersonChangedV1
 from shared.oidc import actor_id
-from tests.shared.test_oidc_require_roles import ISSUER, local_keys_hook
+from tests.shared.test_oidc_require_roles import ISSUER, keycloak_settings, local_keys_hook
 from tests.support.harness import SERVICES
-from tests.support.oidc import AUDIENCE, LocalKey, claims_for
+from tests.support.oidc import AUDIENCE, LocalKey, claims_for, require_keycloak
 from tests.support.sso_app import bearer, sso_client, sso_settings
 
 SUBJECT = "f4c1d2e3-0000-4000-8000-00000000a11c"  # claims_for's
@@ -92,3 +95,25 @@ async def test_the_directory_s_record_wins_over_the_claims(tmp_path: Path) -> No
         back = await client.get("/v1/operator-only", headers=bearer(token))
         assert back.status_code == 200
         assert back.json()["sites"] is None
+
+
+@pytest.mark.oidc
+async def test_a_keycloak_sign_in_takes_its_directory_record(tmp_path: Path) -> None:
+    """The same rule with a real provider's tokens: Olivia is an operator at Keycloak; the
+    directory makes her a manager, then deactivates her while her access token is valid."""
+    keycloak = await require_keycloak()
+    settings = keycloak_settings(tmp_path, keycloak)
+    url = settings.resolved_database_url()
+    await asyncio.to_thread(upgrade, SERVICES["ingest"].migrations, url)
+    token = await keycloak.user_token("olivia.operator")
+    subject = jwt.decode(token, options={"verify_signature": False})["sub"]
+    key = actor_id(keycloak.issuer, subject)
+
+    async with sso_client(settings) as client:
+        assert (await client.get("/v1/manager-only", headers=bearer(token))).status_code == 403
+        await record(url, 1, person_id="p-olivia", sso_key=key, sites=None)
+        promoted = await client.get("/v1/manager-only", headers=bearer(token))
+        assert promoted.status_code == 200
+        assert promoted.json()["actor"] == "p-olivia"
+        await record(url, 2, person_id="p-olivia", sso_key=key, active=False)
+        assert (await client.get("/v1/manager-only", headers=bearer(token))).status_code == 401
