@@ -13,7 +13,10 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from dispatch.directory.repository import DirectoryRepository
 from dispatch.models import infra
+from shared.auth import store_token
+from shared.db.session import session_scope
 from shared.oidc import actor_id
 from tests.dispatch.conftest import DispatchApi
 from tests.support.clock import Clock
@@ -217,6 +220,20 @@ async def test_sellers_act_through_their_person_or_their_tool(dispatch: Dispatch
     replacement = await dispatch.seller_client(ana)
     assert (await tool.get("/v1/sellers/me/assignments")).status_code == 401
     assert (await replacement.get("/v1/sellers/me/assignments")).status_code == 200
+
+    # A token issued before people existed (seller.token_id, dispatch's own) is revoked too.
+    legacy = "vo_legacy-seller-token"
+    async with session_scope(dispatch.runtime.session_factory) as session:
+        legacy_id = await store_token(
+            session, infra.api_token, token=legacy, name=f"seller:{ana}", roles=["seller"]
+        )
+        seller = await DirectoryRepository(session).seller_for_update(ana)
+        assert seller is not None
+        seller.token_id = legacy_id
+    as_legacy = dispatch.client_with(legacy)
+    assert (await as_legacy.get("/v1/sellers/me/assignments")).status_code == 200
+    await dispatch.seller_client(ana)
+    assert (await as_legacy.get("/v1/sellers/me/assignments")).status_code == 401
 
     # Ana herself, a named person with the seller role, accepts her offer.
     person = await create(dispatch, display_name="Ana Martin", roles=["seller"], seller_id=ana)

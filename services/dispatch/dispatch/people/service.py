@@ -243,6 +243,11 @@ class PeopleDirectory:
         previous = seller.token_id
         if previous is not None and previous in await self.people.active_token_ids(tool.id):
             await self._revoke(tool.id, previous)
+        elif previous is not None:
+            # A token issued before people existed: stored in dispatch only, revoked here only.
+            legacy = TokenRevokedV1(token_id=previous, person_id=tool.id, revoked_at=self.now)
+            self._changed()
+            await apply_token_revoked(self.session, infra, legacy)
         token, plain = await self.issue(tool.id, TokenIn(label=SELLER_TOOL_LABEL))
         seller.token_id = token.id
         return plain
