@@ -47,8 +47,8 @@ async def check_minimisation(service: RunningService) -> None:
         response = await operator.get(path)
     assert response.status_code == 200
     lead = response.json()
-    assert (lead["contact"], lead["message"], lead["extra"]) == (None, None, None)
-    assert lead["withheld"] == ["contact", "message", "extra"]
+    assert (lead["contact"], lead["message"], lead["relay_email"], lead["extra"]) == (None,) * 4
+    assert lead["withheld"] == ["contact", "message", "relay_email", "extra"]
     assert lead["vehicle"]["ad_ref"] == "AD-9"  # the rest of the lead is there
     for value in ("Camille", "Durand", "612345678", "c@d.fr", "disponible"):
         assert value not in response.text

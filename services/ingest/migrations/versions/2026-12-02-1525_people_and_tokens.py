@@ -1,7 +1,7 @@
 """people and tokens
 
 Revision ID: 4d4b93679bc5
-Revises: 74781738b36a
+Revises: 3898ebf4768c
 Create Date: 2026-12-02 15:21:43.611632
 
 Issue 14, people and sign-on: the copy of dispatch's people directory every service checks tokens
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "4d4b93679bc5"
-down_revision: str | Sequence[str] | None = "74781738b36a"
+down_revision: str | Sequence[str] | None = "3898ebf4768c"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
