@@ -60,6 +60,8 @@ schemas: install ## regenerate docs/events/*.schema.json from the catalogue
 
 bench: install ## every benchmark → docs/benchmarks.md, written whole by this run (~20 min)
 	@scripts/infra.sh start
+	@scripts/imap.sh start
+	@scripts/smtp.sh start
 	$(PY) -m benchmarks.run
 
 migrate: install ## upgrade the four databases (settings from the environment)

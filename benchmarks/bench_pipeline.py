@@ -189,6 +189,21 @@ class Runner:
             return {}
         return {str(row["lead_id"]): row["at"].timestamp() for row in rows}
 
+    async def answer_times(self, leads: list[str]) -> dict[str, float]:
+        """When qualify handed each lead's first answer e-mail to the SMTP server."""
+        try:
+            rows = await self.system.fetch(
+                "qualify",
+                "SELECT lead_id, min(sent_at) AS at FROM outgoing_message "
+                "WHERE kind = 'first_answer' AND channel = 'email' AND sent_at IS NOT NULL "
+                "AND lead_id = ANY($1::text[]) GROUP BY lead_id",
+                leads,
+            )
+        except asyncpg.PostgresError as exc:
+            sys.stderr.write(f"pipeline: first answers not observable: {exc!r}\n")
+            return {}
+        return {str(row["lead_id"]): row["at"].timestamp() for row in rows}
+
     async def phase(
         self,
         rate: float,
@@ -241,6 +256,7 @@ class Runner:
             traces={lead: operator.traces[lead] for lead in leads if lead in operator.traces},
             webhooks=webhooks,
             crm_at=await self.crm_times(sorted(leads)),
+            answer_at=await self.answer_times(sorted(leads)),
             cpu=cpu_delta(before, after),
             window_s=after.at - before.at,
             drained=drained,

@@ -25,6 +25,8 @@ POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+asyncpg://vo:vo@127.0.0.1:5432/postgres"
 )
 KAFKA_BOOTSTRAP = os.environ.get("TEST_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+# The Postfix of scripts/smtp.sh (loopback, no TLS): the first answers are handed to it.
+SMTP_PORT = int(os.environ.get("TEST_SMTP_PORT", "10025"))
 DURABILITY_SETTINGS = ("fsync", "synchronous_commit", "full_page_writes")
 
 

@@ -24,6 +24,7 @@ LEGS = (
     ("machine", "machine legs together (all but the operator row)"),
     ("end_to_end", "POST → webhook received (everything)"),
     ("crm", "POST → crm recorded the offer (timeline and SLA fact)"),
+    ("first_answer", "POST → first answer e-mail handed to the SMTP server (issue 13)"),
 )
 
 
@@ -103,6 +104,8 @@ class PhaseResult:
     unqualified: set[str] = field(default_factory=set)  # the operator failed on them
     # Offers per lead at the end of the configuration, after a last wait for the late ones.
     final_offers: Counter[str] | None = None
+    # When qualify handed each lead's first answer e-mail to the SMTP server (its ``sent_at``).
+    answer_at: dict[str, float] = field(default_factory=dict)
 
     @property
     def leads(self) -> list[str]:
@@ -154,6 +157,8 @@ class PhaseResult:
             offer_at = self.webhooks.first_offer_at.get(lead)
             if lead in self.crm_at:
                 legs["crm"].append(self.crm_at[lead] - item.scheduled_at)
+            if lead in self.answer_at:
+                legs["first_answer"].append(self.answer_at[lead] - item.scheduled_at)
             if offer_at is not None:
                 legs["end_to_end"].append(offer_at - item.scheduled_at)
             if trace is None:

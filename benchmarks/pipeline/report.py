@@ -194,6 +194,8 @@ def _direct_table(config: ConfigResult) -> str:
         f"| **POST → webhook received (all machine), p50 / p99 ms** | "
         f"{_p50_p99(legs['end_to_end'])} |\n"
         f"| POST → crm recorded the offer, p50 / p99 ms | {_p50_p99(legs['crm'])} |\n"
+        f"| POST → first answer handed to SMTP, p50 / p99 ms | "
+        f"{_p50_p99(legs['first_answer'])} |\n"
         f"| offered exactly once / no offer at the cutoff / doubled | {phase.offered_once} / "
         f"{phase.missing} / {phase.doubled} |\n"
         f"| CPU per lead, all service processes above idle (ms) | {_num(cpu)} |\n"
@@ -372,6 +374,21 @@ def _goals(configs: Sequence[ConfigResult]) -> str:
         tx = sum(one.idle_xacts.values()) / one.idle_s
         rows.append(f"| idle ≤ 2 % of one core | {idle:.1f} % | {'yes' if idle <= 2 else 'no'} |")
         rows.append(f"| idle ≤ 5 transactions/s | {tx:.1f} /s | {'yes' if tx <= 5 else 'no'} |")
+    if at20 is not None:
+        answers = at20.legs()["first_answer"]
+        p99 = percentile(answers, 0.99)
+        rows.append(
+            f"| (issue 13) first answer handed to SMTP p99 < 5 s at 20 leads/s | "
+            f"{_ms(p99)} ms ({len(answers)} of {at20.accepted} leads) | "
+            f"{'yes' if p99 < 5 and len(answers) == at20.accepted else 'no'} |"
+        )
+    if one.direct is not None:
+        direct = one.direct
+        p99 = percentile(direct.legs()["end_to_end"], 0.99)
+        rows.append(
+            f"| (issue 13) direct routing receipt → seller webhook p99 < 1 s at "
+            f"{direct.rate:g} leads/s | {_ms(p99)} ms | {'yes' if p99 < 1 else 'no'} |"
+        )
     two = next((c for c in configs if c.replicas == 2), None)
     if two is not None and two.phases:
         doubled = sum(p.doubled for p in two.phases)

@@ -30,7 +30,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
-from benchmarks.environment import KAFKA_BOOTSTRAP, POSTGRES_URL, ROOT, asyncpg_dsn
+from benchmarks.environment import KAFKA_BOOTSTRAP, POSTGRES_URL, ROOT, SMTP_PORT, asyncpg_dsn
 from benchmarks.pipeline.procstat import cpu_seconds
 
 SERVICES = ("ingest", "qualify", "dispatch", "crm")
@@ -44,6 +44,14 @@ DISPATCH_ENV = {
     "DISPATCH_DEFAULT_ACCEPT_MINUTES": "100000",
     "DISPATCH_REROUTE_AFTER_MINUTES": "100000",
     "DISPATCH_FULL_WEB_HOURS": "mon-sun 00:00-24:00",
+}
+# The automatic first answer goes to a real SMTP server (Postfix of scripts/smtp.sh, which takes
+# the message and bounces it: the prospects' domains are not delivered); no SMS provider, so the
+# first answers are e-mails only.
+QUALIFY_ENV = {
+    "QUALIFY_SMTP_HOST": "127.0.0.1",
+    "QUALIFY_SMTP_PORT": str(SMTP_PORT),
+    "QUALIFY_SMTP_TLS": "none",
 }
 
 
@@ -149,6 +157,7 @@ def _env(service: str, system: System, extra: Mapping[str, str]) -> dict[str, st
         f"{prefix}_HTTP_PORT": system.urls[service].rsplit(":", 1)[1],
         f"{prefix}_LOG_JSON": "true",
         **(DISPATCH_ENV if service == "dispatch" else {}),
+        **(QUALIFY_ENV if service == "qualify" else {}),
         **extra,
     }
     env.pop(f"{prefix}_WORKER_METRICS_PORT", None)
