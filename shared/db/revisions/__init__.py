@@ -1,0 +1,1 @@
+"""Migration steps shared by several services' Alembic revisions, frozen by date."""
