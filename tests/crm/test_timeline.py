@@ -24,6 +24,28 @@ async def _client(system: System) -> dict[str, Any] | None:
     return items[0] if items else None
 
 
+async def _publish_steps(
+    settings: ServiceSettings,
+    lead_id: str,
+    steps: list[tuple[str, dict[str, Any]]],
+    start: datetime,
+) -> None:
+    """The lead's later steps on the bus, one second apart from ``start``."""
+    await publish_events(
+        settings,
+        [
+            Envelope(
+                source="/test",
+                type=event_type,
+                subject=lead_id,
+                data=data,
+                time=start + timedelta(seconds=offset),
+            )
+            for offset, (event_type, data) in enumerate(steps, start=1)
+        ],
+    )
+
+
 async def test_later_steps_join_the_client_timeline(
     embedded_settings: dict[str, ServiceSettings],
 ) -> None:
@@ -57,19 +79,7 @@ async def test_later_steps_join_the_client_timeline(
                 },
             ),
         ]
-        await publish_events(
-            embedded_settings["crm"],
-            [
-                Envelope(
-                    source="/test",
-                    type=event_type,
-                    subject=lead_id,
-                    data=data,
-                    time=later + timedelta(seconds=offset),
-                )
-                for offset, (event_type, data) in enumerate(steps, start=1)
-            ],
-        )
+        await _publish_steps(embedded_settings["crm"], lead_id, steps, later)
 
         async def three_entries() -> dict[str, Any] | None:
             found = await _client(system)
@@ -147,19 +157,7 @@ async def test_messages_to_and_from_the_prospect_join_the_timeline_without_their
                 },
             ),
         ]
-        await publish_events(
-            embedded_settings["crm"],
-            [
-                Envelope(
-                    source="/test",
-                    type=event_type,
-                    subject=lead_id,
-                    data=data,
-                    time=later + timedelta(seconds=offset),
-                )
-                for offset, (event_type, data) in enumerate(steps, start=1)
-            ],
-        )
+        await _publish_steps(embedded_settings["crm"], lead_id, steps, later)
 
         async def five_entries() -> dict[str, Any] | None:
             found = await _client(system)
