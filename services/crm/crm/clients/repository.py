@@ -36,6 +36,23 @@ class ClientRepository(Repository):
             .limit(1)
         )
 
+    async def get_for_update(self, client_id: str) -> Client | None:
+        """The client, locked until the transaction ends (two corrections do not interleave)."""
+        return await self.session.scalar(
+            select(Client).where(Client.id == client_id).with_for_update()
+        )
+
+    async def timeline_of(self, client_id: str) -> list[TimelineEntry]:
+        return list(
+            (
+                await self.session.scalars(
+                    select(TimelineEntry)
+                    .where(TimelineEntry.client_id == client_id)
+                    .order_by(TimelineEntry.occurred_at, TimelineEntry.id)
+                )
+            ).all()
+        )
+
     async def get_with_timeline(self, client_id: str) -> Client | None:
         return await self.session.scalar(
             select(Client).where(Client.id == client_id).options(selectinload(Client.timeline))

@@ -10,7 +10,10 @@ from crm.clients.repository import ClientRepository
 from crm.clients.schemas import ClientOut, ClientPage, ClientSplitOut, SplitIn
 from crm.clients.split import split_client
 from crm.deps import Manager, Staff
-from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
+from crm.privacy.problems import ContactOfAnotherClient
+from crm.privacy.rectification import rectify_client
+from crm.privacy.schemas import RectificationIn
+from shared.api import AUTH_PROBLEMS, NowDep, OutboxDep, SessionDep, problem_responses
 from shared.errors import InvalidRequest, NotFound
 from shared.normalize import normalize_email, normalize_phone
 from shared.pagination import decode_cursor, encode_cursor
@@ -19,6 +22,9 @@ router = APIRouter(prefix="/v1/clients", tags=["clients"], responses=AUTH_PROBLE
 
 _INVALID = problem_responses(InvalidRequest, s422="Invalid parameter")
 _UNKNOWN = problem_responses(NotFound, s404="Unknown client")
+_TAKEN = problem_responses(
+    ContactOfAnotherClient, s409="The corrected phone or e-mail identifies another client"
+)
 
 
 def _invalid(field: str, message: str) -> InvalidRequest:
@@ -91,3 +97,32 @@ async def split(
     return ClientSplitOut(
         client=ClientOut.model_validate(reloaded), new_client=ClientOut.model_validate(created)
     )
+
+
+@router.patch(
+    "/{client_id}",
+    response_model=ClientOut,
+    summary="Correct a client's names, phone or e-mail (GDPR Art. 16) everywhere",
+    description=(
+        "Only the fields sent change (``null`` removes one). crm's record and its leads' "
+        "receipts take the new values, the timeline records who changed which fields (no "
+        "values), and ``privacy.client-rectified.v1`` carries them to ingest, qualify and "
+        "dispatch, which sends a signed ``lead.updated`` to the sellers' tools holding a lead. "
+        "Managers (the data-protection officer holds the manager role until a role of its own "
+        "exists)."
+    ),
+    responses={**_INVALID, **_UNKNOWN, **_TAKEN},
+)
+async def rectify(
+    client_id: str,
+    body: RectificationIn,
+    session: SessionDep,
+    outbox: OutboxDep,
+    principal: Manager,
+    now: NowDep,
+) -> ClientOut:
+    await rectify_client(session, outbox, client_id=client_id, body=body, actor=principal, now=now)
+    session.expunge_all()  # reload with the new timeline entry
+    client = await ClientRepository.from_session(session).get_with_timeline(client_id)
+    assert client is not None
+    return ClientOut.model_validate(client)

@@ -93,3 +93,23 @@ class ExportProgress(BaseModel):
     requested_at: datetime
     status: RequestStatus
     services: dict[str, bool]
+
+
+class RectificationIn(BaseModel):
+    """Art. 16: the corrected contact details of a client. Only the fields sent change; ``null``
+    removes a value. Phone in any format (French by default), stored E.164; e-mail validated and
+    case-folded. A name part changes the full name with it (unless ``full_name`` is sent)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    first_name: str | None = Field(default=None, min_length=1, max_length=100)
+    last_name: str | None = Field(default=None, min_length=1, max_length=100)
+    full_name: str | None = Field(default=None, min_length=1, max_length=200)
+    phone: str | None = Field(default=None, min_length=1, max_length=40)
+    email: str | None = Field(default=None, min_length=1, max_length=254)
+
+    @model_validator(mode="after")
+    def _names_a_field(self) -> RectificationIn:
+        if not self.model_fields_set:
+            raise ValueError("name at least one field to correct")
+        return self
