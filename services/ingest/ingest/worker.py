@@ -1,6 +1,6 @@
 """Ingest's worker: the outbox relay, the Graph API fetcher, the IMAP poller, the inbound SMS
-loop, the consumer of qualify's sent SMS, the privacy consumer (erasure, export) and the
-raw-input retention purge."""
+loop, the consumer of qualify's sent SMS, the privacy consumer (erasure, export, rectification)
+and the raw-input retention purge."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from ingest.conversations.handlers import MESSAGE_SENT, sms_sent_handler
 from ingest.conversations.sms import SmsInbox
 from ingest.imap.poller import ImapPoller
 from ingest.models import metadata
+from ingest.privacy.rectification import CLIENT_RECTIFIED, rectification_handler
 from ingest.raw_inputs.retention import purge_raw_inputs
 from ingest.settings import IngestSettings
 from ingest.sources.facebook.fetcher import graph_client, run_due
@@ -36,6 +37,7 @@ def consumers(runtime: Runtime[IngestSettings]) -> Sequence[Loop]:
             runtime,
             erase=lead_scoped_eraser(metadata, key_columns=LEAD_KEYS),
             export=lead_scoped_exporter(metadata, key_columns=LEAD_KEYS),
+            extra_handlers={CLIENT_RECTIFIED: rectification_handler()},
         ),
         raw_input_purge(runtime),
         sent_sms_consumer(runtime),

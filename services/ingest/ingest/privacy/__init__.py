@@ -1,0 +1,1 @@
+"""Ingest's share of data protection beyond erasure and export (shared): rectification."""
