@@ -1,6 +1,6 @@
 """Qualify's worker: the outbox relay, the queue's consumer of lead events (new leads and their
 first answer, the prospect's replies and bounces), erasure and export, the do-not-contact list,
-and the messaging loops (the sender, SMS receipts)."""
+rectification, and the messaging loops (the sender, SMS receipts)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from qualify.messages.loops import FirstAnswerStep, messaging_loops
 from qualify.messages.wakeup import SenderWakeup
 from qualify.models import metadata
 from qualify.policy import Policy
+from qualify.privacy.rectification import CLIENT_RECTIFIED, rectification_handler
 from qualify.queue.handlers import lead_received_handler
 from qualify.settings import QualifySettings
 from qualify.suppression.handlers import on_contact_suppressed
@@ -52,7 +53,10 @@ def consumers(runtime: Runtime[QualifySettings]) -> Sequence[Loop]:
             runtime,
             erase=lead_scoped_eraser(metadata),
             export=lead_scoped_exporter(metadata),
-            extra_handlers={CONTACT_SUPPRESSED: on_contact_suppressed},
+            extra_handlers={
+                CONTACT_SUPPRESSED: on_contact_suppressed,
+                CLIENT_RECTIFIED: rectification_handler(runtime.outbox, runtime.clock),
+            },
         ),
         *messaging_loops(runtime, composer, wakeup),
     ]
