@@ -27,6 +27,17 @@ class ClientRepository(Repository):
     async def timeline_entry(self, entry_id: str) -> TimelineEntry | None:
         return await self.session.get(TimelineEntry, entry_id)
 
+    async def entries_of_lead(self, lead_id: str, *, kind: str) -> list[TimelineEntry]:
+        return list(
+            (
+                await self.session.scalars(
+                    select(TimelineEntry).where(
+                        TimelineEntry.lead_id == lead_id, TimelineEntry.kind == kind
+                    )
+                )
+            ).all()
+        )
+
     async def client_of_lead(self, lead_id: str) -> Client | None:
         """The client whose timeline holds this lead."""
         return await self.session.scalar(

@@ -37,8 +37,18 @@ TIMELINE_EVENT_TYPES: tuple[str, ...] = (
     "lead.contacted.v1",
     "lead.appointment-set.v1",
     "lead.won.v1",
+    "lead.won.v2",
     "lead.lost.v1",
+    # The real life of an assignment and its appointment (dispatch, issue 14).
+    "assignment.reassigned.v1",
+    "assignment.handed-back.v1",
+    "lead.appointment-rescheduled.v1",
+    "lead.appointment-missed.v1",
 )
+
+# One sale, two versions: dispatch publishes lead.won.v1 beside v2 (sale price) while consumers
+# move to v2; both become one entry (the later one adds what it knows).
+_WON = frozenset({"lead.won.v1", "lead.won.v2"})
 
 # Fields worth showing on a timeline that are never personal data.
 _DETAIL_KEYS = frozenset(
@@ -67,12 +77,20 @@ _DETAIL_KEYS = frozenset(
         "kind",
         "bounce",
         "via",
+        "previous_assignment_id",
+        "previous_seller_id",
+        "reassigned_by",
+        "previous_appointment_at",
+        "sale_price_eur",
     }
 )
 
 # Steps that are the prospect's own contact (they restart the retention clock): a reply they
-# wrote is one; a message we sent is not.
-_OWN_CONTACT = frozenset({"lead.appointment-set.v1", "lead.won.v1", "lead.message-received.v1"})
+# wrote is one; a message we sent is not, nor a no-show or a reschedule (the seller reports it,
+# the prospect may not have been heard).
+_OWN_CONTACT = frozenset(
+    {"lead.appointment-set.v1", "lead.won.v1", "lead.won.v2", "lead.message-received.v1"}
+)
 
 
 def _kind(event_type: str) -> str:
@@ -91,6 +109,10 @@ async def on_lead_event(session: AsyncSession, envelope: Envelope) -> None:
     details: dict[str, Any] = {
         key: value for key, value in envelope.data.items() if key in _DETAIL_KEYS
     }
+    won = await _won_entry(repository, envelope) if envelope.type in _WON else None
+    if won is not None:
+        won.details = {**won.details, **details}  # a new dict: the JSON column sees it
+        return
     session.add(
         TimelineEntry(
             id=envelope.id,
@@ -105,3 +127,13 @@ async def on_lead_event(session: AsyncSession, envelope: Envelope) -> None:
     reached = envelope.type == "lead.contact-attempted.v1" and details.get("outcome") == "reached"
     if envelope.type in _OWN_CONTACT or reached:
         client.last_contact_at = max(client.last_contact_at, envelope.time)
+
+
+async def _won_entry(repository: ClientRepository, envelope: Envelope) -> TimelineEntry | None:
+    """The entry of this sale already recorded from its other version, if any."""
+    assert envelope.subject is not None
+    assignment = envelope.data.get("assignment_id")
+    for entry in await repository.entries_of_lead(envelope.subject, kind="lead.won"):
+        if entry.details.get("assignment_id") == assignment:
+            return entry
+    return None
