@@ -139,6 +139,11 @@ async def test_bad_values_are_problems_that_quote_no_value(crm: CrmFactory) -> N
             for value in body.values():
                 if isinstance(value, str) and len(value) > 3:
                     assert value not in answer.text
+        # A name given whole by its source: a part alone cannot say what it becomes.
+        whole = await receive(system.services["crm"], ContactV1(full_name="Ana Lima"))
+        part = await system.crm.patch(f"/v1/clients/{whole}", json={"last_name": "Souza"})
+        assert part.status_code == 422
+        assert [error["field"] for error in part.json()["errors"]] == ["full_name"]
         unknown = await system.crm.patch("/v1/clients/nobody", json={"phone": NEW_PHONE})
         assert unknown.status_code == 404
         assert await _published(system.services["crm"]) == []

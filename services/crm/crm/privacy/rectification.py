@@ -52,13 +52,22 @@ def corrected_values(client: Client, body: RectificationIn) -> dict[str, str | N
         if name in sent:
             values[name] = getattr(body, name)
     if "full_name" not in sent and sent & {"first_name", "last_name"}:
-        parts = [part for part in (values["first_name"], values["last_name"]) if part]
-        values["full_name"] = " ".join(parts) or None
+        if client.full_name not in (None, _joined(client.first_name, client.last_name)):
+            # The name was not made of these parts (a source that gives one field): a part
+            # alone cannot say what the full name becomes.
+            raise invalid_parameter(
+                "full_name", "send the corrected full name with its parts", location="body"
+            )
+        values["full_name"] = _joined(values["first_name"], values["last_name"])
     if "phone" in sent:
         values["phone"] = _phone(body.phone)
     if "email" in sent:
         values["email"] = _email(body.email)
     return values
+
+
+def _joined(first: str | None, last: str | None) -> str | None:
+    return " ".join(part for part in (first, last) if part) or None
 
 
 def _phone(raw: str | None) -> str | None:
