@@ -6,12 +6,16 @@ problem+json, another client's phone or e-mail a clear 409, a repeated PATCH a n
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from sqlalchemy import select
 
 from crm.privacy.rectification import CLIENT_RECTIFIED
+from shared.access.apply import apply_person, apply_token_issued
+from shared.auth import hash_token
 from shared.db import session_scope
+from shared.events.access import PersonChangedV1, TokenIssuedV1
 from shared.events.payloads import ContactV1
 from shared.events.privacy import ClientRectifiedV1
 from tests.crm.conftest import CrmFactory, receive, runtime_of, store_role_token
@@ -43,11 +47,14 @@ async def test_a_manager_corrects_a_client_everywhere(crm: CrmFactory) -> None:
         second = ContactV1(full_name="J. Dupond", phone=OLD_PHONE)
         assert await receive(service, second) == client_id  # two leads, one client
         clock.advance(minutes=5)
+        token = await store_role_token(service, "manager")
+        manager = service.client_as(token)
 
-        answer = await system.crm.patch(
-            f"/v1/clients/{client_id}",
-            json={"last_name": "Dupont", "phone": "06 98 76 54 32", "email": "Jean@Example.FR"},
-        )
+        async with manager:
+            answer = await manager.patch(
+                f"/v1/clients/{client_id}",
+                json={"last_name": "Dupont", "phone": "06 98 76 54 32", "email": "Jean@Example.FR"},
+            )
 
         assert answer.status_code == 200, answer.text
         client = answer.json()
@@ -62,15 +69,14 @@ async def test_a_manager_corrects_a_client_everywhere(crm: CrmFactory) -> None:
         assert len(receipts) == 2
         assert {e["details"]["contact"]["phone"] for e in receipts} == {NEW_PHONE}
         assert {e["details"]["contact"]["last_name"] for e in receipts} == {"Dupont"}
-        # Who changed which fields; no value, old or new, on that entry.
+        # Who (an actor id, named in the answer) changed which fields; no value, old or new.
         [entry] = [e for e in client["timeline"] if e["kind"] == "client.rectified"]
+        actor = entry["details"]["by"]
         assert entry["details"] == {
             "fields": ["last_name", "full_name", "phone", "email"],
-            "by": entry["details"]["by"],
-            "by_name": entry["details"]["by_name"],
+            "by": actor,
         }
-        assert entry["details"]["by"]
-        assert entry["details"]["by_name"]
+        assert entry["actor_names"] == {actor: "manager"}  # the token's name
         assert entry["occurred_at"].startswith("2026-")
         text = json.dumps(entry)
         for value in ("Dupon", "98 76", "+336", "example.fr", "Jean"):
@@ -173,11 +179,18 @@ async def test_another_clients_phone_or_email_is_refused(crm: CrmFactory) -> Non
         assert await _published(service) == []
 
 
-async def test_only_managers_rectify(crm: CrmFactory) -> None:
+async def test_only_managers_and_the_dpo_rectify(crm: CrmFactory) -> None:
     async with crm.running() as system:
         service = system.services["crm"]
         client_id = await receive(service, PERSON)
-        for role, status in (("operator", 403), ("seller", 403), ("manager", 200)):
+        roles = (
+            ("operator", 403),
+            ("seller", 403),
+            ("source", 403),
+            ("manager", 200),
+            ("dpo", 200),
+        )
+        for role, status in roles:
             token = await store_role_token(service, role)
             async with service.client_as(token) as caller:
                 answer = await caller.patch(
@@ -187,3 +200,59 @@ async def test_only_managers_rectify(crm: CrmFactory) -> None:
         async with service.client_as(None) as anonymous:
             answer = await anonymous.patch(f"/v1/clients/{client_id}", json={"phone": NEW_PHONE})
         assert answer.status_code == 401
+
+
+async def test_the_timeline_names_a_person_as_the_directory_names_them_now(
+    crm: CrmFactory,
+) -> None:
+    """A named person (dispatch's people directory, applied from vo.access) rectifies: the entry
+    keeps their id only; a renaming shows in the next answer."""
+    clock = Clock(TUESDAY_11H)
+    async with crm.running(clock=clock) as system:
+        service = system.services["crm"]
+        runtime = runtime_of(service)
+        client_id = await receive(service, PERSON)
+        person_id, token = str(uuid.uuid4()), "vo_dpo-of-the-group"
+
+        async def person(name: str, version: int) -> None:
+            async with session_scope(runtime.session_factory) as session:
+                await apply_person(
+                    session,
+                    runtime.infra,
+                    PersonChangedV1(
+                        person_id=person_id,
+                        version=version,
+                        kind="person",
+                        name=name,
+                        roles=["dpo"],
+                        active=True,
+                        change="created" if version == 1 else "updated",
+                        changed_at=clock.now,
+                    ),
+                )
+
+        await person("Claire Martin", 1)
+        async with session_scope(runtime.session_factory) as session:
+            await apply_token_issued(
+                session,
+                runtime.infra,
+                TokenIssuedV1(
+                    token_id=str(uuid.uuid4()),
+                    person_id=person_id,
+                    token_hash=hash_token(token),
+                    label="laptop",
+                    issued_at=clock.now,
+                ),
+            )
+        async with service.client_as(token) as dpo:
+            answer = await dpo.patch(f"/v1/clients/{client_id}", json={"first_name": "Jeanne"})
+        assert answer.status_code == 200, answer.text
+        [entry] = [e for e in answer.json()["timeline"] if e["kind"] == "client.rectified"]
+        assert entry["details"] == {"fields": ["first_name", "full_name"], "by": person_id}
+        assert entry["actor_names"] == {person_id: "Claire Martin"}
+
+        await person("Claire Martin-Roy", 2)
+        again = (await system.crm.get(f"/v1/clients/{client_id}")).json()
+        [entry] = [e for e in again["timeline"] if e["kind"] == "client.rectified"]
+        assert entry["actor_names"] == {person_id: "Claire Martin-Roy"}
+        assert "Claire" not in json.dumps(entry["details"])

@@ -19,6 +19,8 @@ RuntimeDep = Annotated[Runtime[CrmSettings], Depends(runtime_of)]
 
 Manager = Annotated[Principal, Depends(require_roles("manager"))]
 Staff = Annotated[Principal, Depends(require_roles("operator", "manager"))]
+# Rectification (Art. 16): managers and the data-protection officer.
+DataProtection = Annotated[Principal, Depends(require_roles("manager", "dpo"))]
 
 
 async def privacy_key(settings: SettingsDep) -> bytes:

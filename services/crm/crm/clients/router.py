@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm.clients.actors import name_actors
 from crm.clients.repository import ClientRepository
 from crm.clients.schemas import ClientOut, ClientPage, ClientSplitOut, SplitIn
 from crm.clients.split import split_client
-from crm.deps import Manager, Staff
+from crm.deps import DataProtection, Manager, Staff
+from crm.models import Client
 from crm.privacy.problems import ContactOfAnotherClient
 from crm.privacy.rectification import rectify_client
 from crm.privacy.schemas import RectificationIn
@@ -57,6 +60,7 @@ async def search_clients(
         phone=phone_key, email=email_key, name=q, after=after, limit=limit + 1
     )
     items = [ClientOut.model_validate(row) for row in rows[:limit]]
+    await name_actors(session, items)
     last = rows[limit - 1] if len(rows) > limit else None
     return ClientPage(
         items=items, next_cursor=encode_cursor(last.created_at, last.id) if last else None
@@ -73,7 +77,7 @@ async def get_client(client_id: str, session: SessionDep, _: Staff) -> ClientOut
     client = await ClientRepository.from_session(session).get_with_timeline(client_id)
     if client is None:
         raise NotFound("No client has this id.")
-    return ClientOut.model_validate(client)
+    return await _named(session, client)
 
 
 @router.post(
@@ -94,9 +98,11 @@ async def split(
     created = await repository.get_with_timeline(new_client.id)
     assert reloaded is not None
     assert created is not None
-    return ClientSplitOut(
+    answer = ClientSplitOut(
         client=ClientOut.model_validate(reloaded), new_client=ClientOut.model_validate(created)
     )
+    await name_actors(session, (answer.client, answer.new_client))
+    return answer
 
 
 @router.patch(
@@ -108,8 +114,7 @@ async def split(
         "receipts take the new values, the timeline records who changed which fields (no "
         "values), and ``privacy.client-rectified.v1`` carries them to ingest, qualify and "
         "dispatch, which sends a signed ``lead.updated`` to the sellers' tools holding a lead. "
-        "Managers (the data-protection officer holds the manager role until a role of its own "
-        "exists)."
+        "Managers and the data-protection officer."
     ),
     responses={**_INVALID, **_UNKNOWN, **_TAKEN},
 )
@@ -118,11 +123,17 @@ async def rectify(
     body: RectificationIn,
     session: SessionDep,
     outbox: OutboxDep,
-    principal: Manager,
+    principal: DataProtection,
     now: NowDep,
 ) -> ClientOut:
     await rectify_client(session, outbox, client_id=client_id, body=body, actor=principal, now=now)
     session.expunge_all()  # reload with the new timeline entry
     client = await ClientRepository.from_session(session).get_with_timeline(client_id)
     assert client is not None
-    return ClientOut.model_validate(client)
+    return await _named(session, client)
+
+
+async def _named(session: AsyncSession, client: Client) -> ClientOut:
+    answer = ClientOut.model_validate(client)
+    await name_actors(session, [answer])
+    return answer

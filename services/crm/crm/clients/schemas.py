@@ -17,6 +17,14 @@ class TimelineEntryOut(BaseModel):
     occurred_at: datetime
     source: str | None
     details: dict[str, Any]
+    actor_names: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Names of the people and machines whose ids ``details`` holds (operator_id, "
+            "reassigned_by, by…), from crm's copy of the people directory; unknown ids left out. "
+            "Never stored in the timeline: a person renamed shows renamed."
+        ),
+    )
 
 
 class ClientOut(BaseModel):

@@ -123,8 +123,9 @@ async def rectify_client(
             kind=TIMELINE_KIND,
             occurred_at=now,
             source=None,
-            # Who and which fields; the values are on the client, the old ones nowhere.
-            details={"fields": list(changed), "by": actor.token_id, "by_name": actor.name},
+            # Who (an actor id: answers add the name) and which fields; the values are on the
+            # client, the old ones nowhere.
+            details={"fields": list(changed), "by": actor.token_id},
         )
     )
     event_fields = [name for name in _EVENT_FIELDS if name in changed]
