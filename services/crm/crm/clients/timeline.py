@@ -109,7 +109,11 @@ async def on_lead_event(session: AsyncSession, envelope: Envelope) -> None:
     details: dict[str, Any] = {
         key: value for key, value in envelope.data.items() if key in _DETAIL_KEYS
     }
-    won = await _won_entry(repository, envelope) if envelope.type in _WON else None
+    won = (
+        await _won_entry(repository, envelope.subject, envelope.data.get("assignment_id"))
+        if envelope.type in _WON
+        else None
+    )
     if won is not None:
         won.details = {**won.details, **details}  # a new dict: the JSON column sees it
         return
@@ -129,11 +133,11 @@ async def on_lead_event(session: AsyncSession, envelope: Envelope) -> None:
         client.last_contact_at = max(client.last_contact_at, envelope.time)
 
 
-async def _won_entry(repository: ClientRepository, envelope: Envelope) -> TimelineEntry | None:
+async def _won_entry(
+    repository: ClientRepository, lead_id: str, assignment: object
+) -> TimelineEntry | None:
     """The entry of this sale already recorded from its other version, if any."""
-    assert envelope.subject is not None
-    assignment = envelope.data.get("assignment_id")
-    for entry in await repository.entries_of_lead(envelope.subject, kind="lead.won"):
+    for entry in await repository.entries_of_lead(lead_id, kind="lead.won"):
         if entry.details.get("assignment_id") == assignment:
             return entry
     return None
