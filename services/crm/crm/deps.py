@@ -21,6 +21,9 @@ Manager = Annotated[Principal, Depends(require_roles("manager"))]
 Staff = Annotated[Principal, Depends(require_roles("operator", "manager"))]
 # Rectification (Art. 16): managers and the data-protection officer.
 DataProtection = Annotated[Principal, Depends(require_roles("manager", "dpo"))]
+# Who reads clients: operators by exact phone or e-mail and without contact details (data
+# minimisation, crm/clients/minimise.py), managers and the data-protection officer whole.
+ClientReader = Annotated[Principal, Depends(require_roles("operator", "manager", "dpo"))]
 
 
 async def privacy_key(settings: SettingsDep) -> bytes:

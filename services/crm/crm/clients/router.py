@@ -8,10 +8,12 @@ from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clients.actors import name_actors
+from crm.clients.minimise import for_caller
+from crm.clients.problems import LookupByContactOnly
 from crm.clients.repository import ClientRepository
 from crm.clients.schemas import ClientOut, ClientPage, ClientSplitOut, SplitIn
 from crm.clients.split import split_client
-from crm.deps import DataProtection, Manager, Staff
+from crm.deps import ClientReader, DataProtection, Manager
 from crm.models import Client
 from crm.privacy.problems import ContactOfAnotherClient
 from crm.privacy.rectification import rectify_client
@@ -37,10 +39,21 @@ def _invalid(field: str, message: str) -> InvalidRequest:
     )
 
 
-@router.get("", response_model=ClientPage, summary="Find clients", responses=_INVALID)
+@router.get(
+    "",
+    response_model=ClientPage,
+    summary="Find clients",
+    description="Managers and the data-protection officer list clients, search names and "
+    "read them whole. Operators look a client up by the exact phone or e-mail they hold "
+    "(403 otherwise) and read the history without contact details (`withheld`).",
+    responses={
+        **_INVALID,
+        **problem_responses(LookupByContactOnly, s403="Operators look up by phone or e-mail"),
+    },
+)
 async def search_clients(
     session: SessionDep,
-    _: Staff,
+    caller: ClientReader,
     q: Annotated[
         str | None, Query(min_length=2, max_length=100, description="Part of the name")
     ] = None,
@@ -49,6 +62,11 @@ async def search_clients(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ClientPage:
+    if not caller.reads_any_contact() and (q is not None or not (phone or email)):
+        raise LookupByContactOnly(
+            "Operators look a client up by exact phone or e-mail; listing clients and "
+            "searching names are for managers and the data-protection officer."
+        )
     phone_key = normalize_phone(phone) if phone else None
     if phone and phone_key is None:
         raise _invalid("phone", "not a valid phone number")
@@ -63,7 +81,8 @@ async def search_clients(
     await name_actors(session, items)
     last = rows[limit - 1] if len(rows) > limit else None
     return ClientPage(
-        items=items, next_cursor=encode_cursor(last.created_at, last.id) if last else None
+        items=[for_caller(item, caller) for item in items],
+        next_cursor=encode_cursor(last.created_at, last.id) if last else None,
     )
 
 
@@ -73,11 +92,11 @@ async def search_clients(
     summary="A client with their timeline",
     responses={**_INVALID, **_UNKNOWN},
 )
-async def get_client(client_id: str, session: SessionDep, _: Staff) -> ClientOut:
+async def get_client(client_id: str, session: SessionDep, caller: ClientReader) -> ClientOut:
     client = await ClientRepository.from_session(session).get_with_timeline(client_id)
     if client is None:
         raise NotFound("No client has this id.")
-    return await _named(session, client)
+    return for_caller(await _named(session, client), caller)
 
 
 @router.post(

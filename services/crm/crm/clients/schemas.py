@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +39,12 @@ class ClientOut(BaseModel):
     created_at: datetime
     last_contact_at: datetime
     timeline: list[TimelineEntryOut]
+    withheld: list[Literal["contact"]] = Field(
+        default_factory=list,
+        description="What was left out for this caller's roles: an operator reads a client's "
+        "history without its contact details (names, phone, e-mail, and the contact a lead's "
+        "receipt brought).",
+    )
 
 
 class ClientPage(BaseModel):
