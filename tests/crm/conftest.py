@@ -7,8 +7,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -17,13 +18,21 @@ from crm.app import create_app
 from crm.clients.handlers import resolve_client
 from crm.clients.repository import ClientRepository
 from crm.settings import CrmSettings
+from crm.sla.handlers import calendar_handler
 from crm.sla.observations import Observation
 from crm.sla.repository import SlaRepository
 from crm.sla.stages import SlaPolicy
 from shared.auth import store_token
 from shared.clock import Clock, utcnow
 from shared.db import session_scope
-from shared.events.payloads import ContactV1, LeadReceivedV1, VehicleV1
+from shared.events import Envelope
+from shared.events.payloads import (
+    FULL_WEB_POOL,
+    ContactV1,
+    LeadReceivedV1,
+    SiteCalendarChangedV1,
+    VehicleV1,
+)
 from shared.runtime import Runtime
 from tests.support.harness import DEV_TOKEN, SERVICES, RunningService, System, migrate
 
@@ -87,6 +96,37 @@ async def record(service: RunningService, observations: Iterable[Observation]) -
         repository = SlaRepository.from_session(session)
         for observation in observations:
             await repository.apply(observation, policy, now=runtime.clock())
+
+
+async def publish_calendar(
+    service: RunningService,
+    calendar_id: str,
+    opening_hours: str,
+    *,
+    change: Literal["created", "updated", "republished"] = "created",
+    changed_at: datetime | None = None,
+) -> None:
+    """A ``site.calendar-changed.v1`` from dispatch, handled as the SLA consumer does."""
+    runtime = runtime_of(service)
+    full_web = calendar_id == FULL_WEB_POOL
+    event = SiteCalendarChangedV1(
+        calendar_id=calendar_id,
+        site_id=None if full_web else calendar_id,
+        pool="full_web" if full_web else "in_store",
+        timezone="Europe/Paris",
+        opening_hours=opening_hours,
+        change=change,
+        changed_at=changed_at or runtime.clock(),
+    )
+    envelope = Envelope(
+        source="/dispatch",
+        type="site.calendar-changed.v1",
+        subject=calendar_id,
+        data=event.model_dump(mode="json"),
+    )
+    handler = calendar_handler(runtime.component(SlaPolicy), runtime.clock)
+    async with session_scope(runtime.session_factory) as session:
+        await handler(session, envelope)
 
 
 async def receive(service: RunningService, contact: ContactV1) -> str:

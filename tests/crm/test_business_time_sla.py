@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from crm.sla.stages import STAGES_BY_NAME, PolicyError, SlaPolicy, build_policy
+from shared.business_time import BusinessCalendar
 
 PARIS = ZoneInfo("Europe/Paris")
 FIRST_ATTEMPT = STAGES_BY_NAME["first_attempt"]
@@ -19,15 +20,12 @@ def paris(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> da
     return datetime(year, month, day, hour, minute, tzinfo=PARIS)
 
 
-def policy(
-    call_centre: str = "mon-fri 09:00-12:30,13:30-19:00",
-    site: str = "mon-sat 09:00-12:00,14:00-19:00",
-    by_site: dict[str, str] | None = None,
-) -> SlaPolicy:
+SITE = BusinessCalendar.from_spec("mon-sat 09:00-12:00,14:00-19:00")
+
+
+def policy(call_centre: str = "mon-fri 09:00-12:30,13:30-19:00") -> SlaPolicy:
     return build_policy(
         call_centre_hours=call_centre,
-        site_hours=site,
-        hours_by_site=by_site or {},
         subdivision=None,
         targets_minutes={"first_attempt": 15, "accepted": 10, "seller_contact": 60},
         at_risk_ratio=0.8,
@@ -79,10 +77,10 @@ def test_spring_forward_weekend_wall_time_is_one_hour_shorter() -> None:
 )
 def test_both_dst_days_count_real_minutes_across_the_change(day: int, real_minutes: int) -> None:
     month = 3 if day == 29 else 10
-    open_all_day = policy(by_site={"night-shop": "mon-sun 00:00-24:00"})
+    night_shop = BusinessCalendar.from_spec("mon-sun 00:00-24:00")
     start = paris(2026, month, day, 1, 30)  # before the change (first 01:30 in October)
     end = paris(2026, month, day, 3, 30)  # after it
-    measure = open_all_day.measure(SELLER_CONTACT, start, end, "night-shop")
+    measure = policy().measure(SELLER_CONTACT, start, end, night_shop)
     assert measure.business_s == real_minutes * 60
     assert measure.wall_s == real_minutes * 60
     # The 60-minute deadline is 60 real minutes later, whatever the clock face says.
@@ -94,7 +92,7 @@ def test_dst_day_with_ordinary_hours_keeps_full_openings() -> None:
     # Monday after each change: 09:00-19:00 on the site is 8 business hours (with the break).
     for day in (paris(2026, 3, 30, 9, 0), paris(2026, 10, 26, 9, 0)):
         end = day.replace(hour=19)
-        measure = policy().measure(SELLER_CONTACT, day, end, "any")
+        measure = policy().measure(SELLER_CONTACT, day, end, SITE)
         assert measure.business_s == 8 * 3600
 
 
@@ -109,13 +107,15 @@ def test_lead_received_while_closed_starts_the_clock_at_the_opening() -> None:
     assert early.business_s == 15 * 60  # exactly on target: not a breach (> target breaches)
 
 
-def test_site_calendar_follows_the_site() -> None:
-    custom = policy(by_site={"lyon": "mon-fri 08:00-20:00"})
+def test_site_stages_follow_the_site_calendar_and_default_to_the_call_centre() -> None:
+    lyon = BusinessCalendar.from_spec("mon-fri 08:00-20:00")
     start, end = paris(2026, 11, 24, 12, 0), paris(2026, 11, 24, 15, 0)
-    assert custom.measure(SELLER_CONTACT, start, end, "lyon").business_s == 180 * 60
-    assert custom.measure(SELLER_CONTACT, start, end, "paris-15").business_s == 60 * 60
+    assert policy().measure(SELLER_CONTACT, start, end, lyon).business_s == 180 * 60
+    assert policy().measure(SELLER_CONTACT, start, end, SITE).business_s == 60 * 60
+    # A site whose calendar is not known yet: the call centre's hours (12:00-12:30, 13:30-15:00).
+    assert policy().measure(SELLER_CONTACT, start, end, None).business_s == 120 * 60
     # Operators' stages use the call-centre calendar whatever the site.
-    assert custom.measure(FIRST_ATTEMPT, start, end, "lyon").business_s == 120 * 60
+    assert policy().measure(FIRST_ATTEMPT, start, end, lyon).business_s == 120 * 60
 
 
 def test_out_of_order_instants_never_give_negative_durations() -> None:
@@ -130,8 +130,6 @@ def test_bad_targets_are_refused() -> None:
     with pytest.raises(PolicyError):
         build_policy(
             call_centre_hours="mon-fri 09:00-18:00",
-            site_hours="mon-fri 09:00-18:00",
-            hours_by_site={},
             subdivision=None,
             targets_minutes={"coffee": 5},
             at_risk_ratio=0.8,

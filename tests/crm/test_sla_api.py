@@ -29,7 +29,13 @@ from shared.events.payloads import (
     LeadWonV1,
     VehicleV1,
 )
-from tests.crm.conftest import CrmFactory, record, runtime_of, store_role_token
+from tests.crm.conftest import (
+    CrmFactory,
+    publish_calendar,
+    record,
+    runtime_of,
+    store_role_token,
+)
 from tests.support.clock import Clock
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -164,8 +170,7 @@ async def test_breaches_json_pages_and_csv(crm: CrmFactory) -> None:
 async def test_at_risk_counts_running_stages_near_their_deadline(crm: CrmFactory) -> None:
     always = "mon-sun 00:00-24:00"
     clock = Clock()
-    settings = {"sla_call_centre_hours": always, "sla_site_hours": always}
-    async with crm.running(clock=clock, **settings) as system:
+    async with crm.running(clock=clock, sla_call_centre_hours=always) as system:
         now = clock.now
         await record(
             system.services["crm"],
@@ -208,7 +213,7 @@ async def test_percentiles_equal_a_brute_force_reference(crm: CrmFactory) -> Non
             ),
         ]
         expected[operator].append(-(-waited // 60))
-    async with crm.running(sla_call_centre_hours=always, sla_site_hours=always) as system:
+    async with crm.running(sla_call_centre_hours=always) as system:
         await record(system.services["crm"], observations)
         params = {"from": "2026-09-30", "to": "2026-10-31", "group_by": "operator"}
         body = (await system.crm.get("/v1/sla/summary", params=params)).json()
@@ -387,7 +392,8 @@ async def test_dispatch_events_fill_the_seller_stages(crm: CrmFactory) -> None:
         ),
     ]
     observations = [observe(event) for event in events]
-    async with crm.running(sla_hours_by_site={"lyon": "mon-fri 08:00-20:00"}) as system:
+    async with crm.running() as system:
+        await publish_calendar(system.services["crm"], "lyon", "mon-fri 08:00-20:00")
         await record(system.services["crm"], [item for item in observations if item is not None])
         runtime = runtime_of(system.services["crm"])
         async with session_scope(runtime.session_factory) as session:

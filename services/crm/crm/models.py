@@ -1,6 +1,6 @@
 """CRM's tables: clients resolved across sources and their timeline, plus infrastructure. The
-modules' own tables (``crm/privacy/models.py``, ``crm/sla/models.py``) subclass ``Base`` and join
-its metadata (one Alembic history): they are imported at the end of this module."""
+modules' own tables (``crm/{privacy,sla,alerts}/models.py``) subclass ``Base`` and join its
+metadata (one Alembic history): they are imported at the end of this module."""
 
 from __future__ import annotations
 
@@ -60,5 +60,6 @@ class TimelineEntry(Base):
 metadata = Base.metadata
 
 # Last: these modules import Base from here.
+import crm.alerts.models  # noqa: E402
 import crm.privacy.models  # noqa: E402
 import crm.sla.models  # noqa: E402, F401

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import os
+from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.business_time import DEFAULT_CALL_CENTRE_HOURS
@@ -30,17 +31,12 @@ class CrmSettings(ServiceSettings):
     )
     retention_batch_size: int = Field(default=500, ge=1, le=10_000)
 
-    # Managers' SLA (crm/sla, docs/sla.md): calendars, targets, at-risk warning, query bounds.
+    # Managers' SLA (crm/sla, docs/sla.md): the call centre's calendar (the sites' come as
+    # events from dispatch), targets, at-risk warning, query bounds.
     sla_call_centre_hours: str = Field(
         default=DEFAULT_CALL_CENTRE_HOURS,
-        description="Operators' opening hours (business_time.parse_weekly_hours syntax).",
-    )
-    sla_site_hours: str = Field(
-        default="mon-sat 09:00-12:00,14:00-19:00",
-        description="Default opening hours of a site (sellers' stages).",
-    )
-    sla_hours_by_site: dict[str, str] = Field(
-        default_factory=dict, description="Opening hours per site id (JSON), over the default."
+        description="Operators' opening hours (business_time.parse_weekly_hours syntax); also the "
+        "hours of a site whose calendar crm has not received yet (docs/sla.md).",
     )
     sla_holiday_subdivision: str | None = Field(
         default=None, description="French subdivision of the public holidays (e.g. 57, 974)."
@@ -56,3 +52,19 @@ class CrmSettings(ServiceSettings):
         description="Running stages past this share of the target are at risk.",
     )
     sla_max_range_days: int = Field(default=400, ge=1, description="Widest from/to range accepted.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_site_hours(cls, data: Any) -> Any:
+        """The sites' hours were crm settings once; now dispatch's calendars are the only truth:
+        a leftover variable would look applied while it is not, so the start-up stops."""
+        stale = sorted(name for name in REMOVED_VARIABLES if name in os.environ)
+        if stale:
+            raise ValueError(
+                f"{', '.join(stale)}: removed; the sites' hours come from dispatch "
+                "(site.calendar-changed.v1, set through /v1/sites), see docs/sla.md"
+            )
+        return data
+
+
+REMOVED_VARIABLES = ("CRM_SLA_SITE_HOURS", "CRM_SLA_HOURS_BY_SITE")

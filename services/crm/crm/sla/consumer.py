@@ -1,9 +1,10 @@
-"""The SLA consumer's wiring: its own consumer group, on the topics of the types it handles."""
+"""The SLA consumer's wiring: its own consumer group, on the topics of the types it handles (the
+lead events, and the sites' calendars on ``vo.directory``)."""
 
 from __future__ import annotations
 
 from crm.settings import CrmSettings
-from crm.sla.handlers import CONSUMER_NAME, make_handler
+from crm.sla.handlers import CONSUMER_NAME, calendar_handlers, make_handler
 from crm.sla.observations import handled_types
 from crm.sla.stages import policy_from_settings
 from shared.consumer import EventConsumer, build_consumer
@@ -12,11 +13,15 @@ from shared.runtime import Runtime
 
 
 def sla_consumer(runtime: Runtime[CrmSettings]) -> EventConsumer:
-    handler = make_handler(policy_from_settings(runtime.settings), runtime.metrics, runtime.clock)
-    types = handled_types(sorted(CATALOGUE))
+    policy = policy_from_settings(runtime.settings)
+    handler = make_handler(policy, runtime.metrics, runtime.clock)
+    handlers = {
+        **dict.fromkeys(handled_types(sorted(CATALOGUE)), handler),
+        **calendar_handlers(policy, runtime.clock),
+    }
     return build_consumer(
         runtime,
         name=CONSUMER_NAME,
-        topics=sorted({CATALOGUE[event_type].topic for event_type in types}),
-        handlers=dict.fromkeys(types, handler),
+        topics=sorted({CATALOGUE[event_type].topic for event_type in handlers}),
+        handlers=handlers,
     )

@@ -6,12 +6,14 @@ from __future__ import annotations
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.sla.observations import observe
+from crm.sla.calendars import CALENDAR_CHANGED, CalendarSpec
+from crm.sla.observations import Observation, observe
 from crm.sla.repository import SlaRepository
 from crm.sla.stages import SlaPolicy
 from shared.clock import Clock
 from shared.consumer import Handler
 from shared.events import Envelope
+from shared.events.payloads import SiteCalendarChangedV1
 from shared.metrics import ServiceMetrics
 
 log = structlog.get_logger(__name__)
@@ -45,3 +47,32 @@ def make_handler(policy: SlaPolicy, metrics: ServiceMetrics, clock: Clock) -> Ha
         )
 
     return on_lead_event
+
+
+def calendar_handler(policy: SlaPolicy, clock: Clock) -> Handler:
+    """``site.calendar-changed.v1``: store the calendar (the latest of a key wins) and measure
+    again the leads it concerns (provisional ones; open ones too when the calendar changed)."""
+
+    async def on_calendar_changed(session: AsyncSession, envelope: Envelope) -> None:
+        event = SiteCalendarChangedV1.model_validate(envelope.data)
+        repository = SlaRepository.from_session(session)
+        now = clock()
+        changed = await repository.save_calendar(
+            event.calendar_id, CalendarSpec.of_event(event), changed_at=event.changed_at, now=now
+        )
+        leads = await repository.leads_on_calendar(event.calendar_id, only_provisional=not changed)
+        for lead_id in leads:
+            await repository.apply(Observation(lead_id), policy, now=now)
+        log.info(
+            "sla.calendar_received",
+            calendar_id=event.calendar_id,
+            change=event.change,
+            changed=changed,
+            leads_measured_again=len(leads),
+        )
+
+    return on_calendar_changed
+
+
+def calendar_handlers(policy: SlaPolicy, clock: Clock) -> dict[str, Handler]:
+    return {CALENDAR_CHANGED: calendar_handler(policy, clock)}

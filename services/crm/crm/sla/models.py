@@ -9,7 +9,7 @@ stages of ``crm/sla/stages.py``, so it stays a Core table built from them.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, String, Table
+from sqlalchemy import JSON, Boolean, Column, Index, Integer, String, Table, false
 
 from crm.models import Base
 from crm.sla.stages import MILESTONES, STAGES, milestone_column
@@ -24,6 +24,11 @@ def _columns() -> list[Column[object]]:
         Column("seller_id", String(64)),
         Column("operator_id", String(64)),
         Column("path", String(16)),  # qualify or direct, once known
+        Column("channel", String(16)),  # in_store or full_web (whose calendar: site or pool)
+        # The site's stages were measured on the default (call centre's) hours: the lead's
+        # calendar was not known yet; they are measured again when it arrives.
+        Column("calendar_provisional", Boolean, nullable=False, server_default=false()),
+        Column("sale_price_eur", Integer),  # from lead.won.v2, when the seller gave it
         Column("outcome", String(16)),
         Column("closed_at", UtcDateTime()),
         Column("updated_at", UtcDateTime(), nullable=False),
@@ -50,3 +55,20 @@ sla_fact = Table(
     Index("ix_sla_fact_operator_id_received_at", "operator_id", "received_at"),
     Index("ix_sla_fact_path_received_at", "path", "received_at"),
 )
+
+
+sla_calendar = Table(
+    "sla_calendar",
+    Base.metadata,
+    Column("calendar_id", String(64), primary_key=True),  # site id, or "full_web"
+    Column("pool", String(16), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("opening_hours", String(1000), nullable=False),
+    Column("holiday_subdivision", String(16)),
+    Column("observe_holidays", Boolean, nullable=False),
+    Column("closures", JSON, nullable=False),  # ISO dates
+    Column("changed_at", UtcDateTime(), nullable=False),  # dispatch's instant: the latest wins
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+"""The calendars dispatch enforces, from ``site.calendar-changed.v1`` (one row per site and one
+for the full-web pool): the only source of the sites' business time."""

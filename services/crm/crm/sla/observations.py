@@ -27,6 +27,7 @@ from shared.events.payloads import (
     LeadReceivedV1,
     LeadReopenedV1,
     LeadWonV1,
+    LeadWonV2,
 )
 
 
@@ -40,6 +41,8 @@ class Observation:
     operator_id: str | None = None
     path: str | None = None  # "qualify" (operators) or "direct" (qualify's routing policy)
     reopened_at: datetime | None = None  # undoes a disqualification made before it
+    channel: str | None = None  # in_store or full_web: the site's calendar or the pool's
+    sale_price_eur: int | None = None
 
 
 def _received(data: dict[str, Any]) -> Observation:
@@ -65,6 +68,7 @@ def _qualified(data: dict[str, Any]) -> Observation:
         # A direct lead's qualifier is a machine, not an operator to measure.
         operator_id=event.operator_id if event.path == "qualify" else None,
         path=event.path,
+        channel=event.channel,
     )
 
 
@@ -126,6 +130,19 @@ def _won(data: dict[str, Any]) -> Observation:
     return Observation(event.lead_id, {"won": event.won_at}, seller_id=event.seller_id)
 
 
+def _won_v2(data: dict[str, Any]) -> Observation:
+    # v1 and v2 of one sale may both arrive (dispatch publishes v1 beside v2 for a while): the
+    # earliest won_at stays, the price comes from v2.
+    event = LeadWonV2.model_validate(data)
+    return Observation(
+        event.lead_id,
+        {"won": event.won_at},
+        site=event.site_id,
+        seller_id=event.seller_id,
+        sale_price_eur=event.sale_price_eur,
+    )
+
+
 def _lost(data: dict[str, Any]) -> Observation:
     event = LeadLostV1.model_validate(data)
     return Observation(event.lead_id, {"lost": event.lost_at}, seller_id=event.seller_id)
@@ -143,6 +160,7 @@ READERS: dict[str, Callable[[dict[str, Any]], Observation]] = {
     "lead.contacted.v1": _contacted,
     "lead.appointment-set.v1": _appointment,
     "lead.won.v1": _won,
+    "lead.won.v2": _won_v2,
     "lead.lost.v1": _lost,
 }
 """Event types that move a lead's SLA (declines, expiries, escalations and follow-ups do not)."""

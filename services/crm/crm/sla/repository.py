@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -29,7 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
-from crm.sla.models import sla_fact
+from crm.sla.calendars import CalendarSpec, calendar_key
+from crm.sla.models import sla_calendar, sla_fact
 from crm.sla.observations import Observation
 from crm.sla.percentiles import PERCENTILES
 from crm.sla.stages import (
@@ -42,7 +43,9 @@ from crm.sla.stages import (
     StageMeasure,
     milestone_column,
 )
+from shared.business_time import BusinessCalendar
 from shared.db.repository import Repository
+from shared.events.payloads import FULL_WEB_POOL
 
 GROUP_COLUMNS: dict[str, str] = {
     "source": "source",
@@ -103,6 +106,8 @@ class Breach:
     ended_at: datetime | None
     due_at: datetime | None
     business_s: int | None
+    wall_s: int | None
+    channel: str | None
 
 
 def _group_expression(group_by: str | None) -> ColumnElement[Any]:
@@ -157,13 +162,18 @@ class SlaRepository(Repository):
         state["operator_id"] = state["operator_id"] or observation.operator_id
         state["site"] = observation.site or state["site"]
         state["seller_id"] = observation.seller_id or state["seller_id"]
+        state["channel"] = observation.channel or state["channel"]
+        if observation.sale_price_eur is not None:
+            state["sale_price_eur"] = observation.sale_price_eur
         reached = [name for name in OUTCOMES if state[milestone_column(name)]]
         state["closed_at"] = min((state[milestone_column(name)] for name in reached), default=None)
         state["outcome"] = reached[0] if reached else None
+        site_calendar = await self.site_calendar(calendar_key(state["site"], state["channel"]))
+        state["calendar_provisional"] = site_calendar is None
         ended: list[tuple[Stage, StageMeasure, str | None]] = []
         for stage in STAGES:
             measure = policy.measure(
-                stage, state[stage.start_column], state[stage.end_column], state["site"]
+                stage, state[stage.start_column], state[stage.end_column], site_calendar
             )
             if state["path"] == "direct" and stage.name in OPERATOR_STAGES:
                 measure = StageMeasure(None, None, None, None)  # no operator on this path
@@ -184,6 +194,80 @@ class SlaRepository(Repository):
                 update(sla_fact).where(c.lead_id == observation.lead_id).values(**changed)
             )
         return ended
+
+    # -- calendars -------------------------------------------------------------------------
+
+    async def site_calendar(self, key: str | None) -> BusinessCalendar | None:
+        """The calendar of a site (or of the full-web pool), None while it is not known."""
+        if key is None:
+            return None
+        spec = await self.calendar_spec(key)
+        return spec.calendar() if spec is not None else None
+
+    async def calendar_spec(self, key: str) -> CalendarSpec | None:
+        row = (
+            (
+                await self.session.execute(
+                    select(sla_calendar).where(sla_calendar.c.calendar_id == key)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return _spec(row) if row is not None else None
+
+    async def calendars(self) -> dict[str, BusinessCalendar]:
+        """Every known calendar by key (a few hundred sites at most)."""
+        rows = (await self.session.execute(select(sla_calendar))).mappings().all()
+        return {row["calendar_id"]: _spec(row).calendar() for row in rows}
+
+    async def save_calendar(
+        self, key: str, spec: CalendarSpec, *, changed_at: datetime, now: datetime
+    ) -> bool:
+        """Store a calendar unless a later one of this key is stored already. True when what
+        the calendar is changed (new, or other hours, holidays or closures)."""
+        c = sla_calendar.c
+        row = (
+            (
+                await self.session.execute(
+                    select(c.changed_at).where(c.calendar_id == key).with_for_update()
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is not None and row["changed_at"] > changed_at:
+            return False  # an older event delivered late: the stored one is newer
+        values = {
+            "pool": spec.pool,
+            "timezone": spec.timezone,
+            "opening_hours": spec.opening_hours,
+            "holiday_subdivision": spec.holiday_subdivision,
+            "observe_holidays": spec.observe_holidays,
+            "closures": [day.isoformat() for day in spec.closures],
+            "changed_at": changed_at,
+            "updated_at": now,
+        }
+        if row is None:
+            await self.session.execute(insert(sla_calendar).values(calendar_id=key, **values))
+            return True
+        previous = await self.calendar_spec(key)
+        await self.session.execute(update(sla_calendar).where(c.calendar_id == key).values(values))
+        return previous != spec
+
+    async def leads_on_calendar(self, key: str, *, only_provisional: bool) -> list[str]:
+        """Leads measured on this calendar that must be measured again: those measured on the
+        default while it was unknown and, unless ``only_provisional``, the open ones."""
+        c = sla_fact.c
+        if key == FULL_WEB_POOL:
+            on_calendar = c.channel == "full_web"
+        else:
+            on_calendar = and_(c.site == key, or_(c.channel.is_(None), c.channel != "full_web"))
+        wanted: ColumnElement[bool] = c.calendar_provisional.is_(True)
+        if not only_provisional:
+            wanted = or_(wanted, c.closed_at.is_(None))
+        query = select(c.lead_id).where(on_calendar, wanted).order_by(c.lead_id)
+        return list((await self.session.execute(query)).scalars().all())
 
     async def get(self, lead_id: str) -> dict[str, Any] | None:
         row = (
@@ -332,6 +416,8 @@ class SlaRepository(Repository):
             c[stage.end_column].label("ended_at"),
             c[stage.due_column].label("due_at"),
             c[stage.business_column].label("business_s"),
+            c[stage.wall_column].label("wall_s"),
+            c.channel,
         ).where(*filters.where(), or_(late, overdue))
         if after is not None:
             position = tuple_(c.received_at, c.lead_id)
@@ -343,3 +429,14 @@ class SlaRepository(Repository):
             Breach(stage=stage.name, **row)
             for row in (await self.session.execute(query)).mappings().all()
         ]
+
+
+def _spec(row: Any) -> CalendarSpec:
+    return CalendarSpec(
+        pool=row["pool"],
+        timezone=row["timezone"],
+        opening_hours=row["opening_hours"],
+        holiday_subdivision=row["holiday_subdivision"],
+        observe_holidays=bool(row["observe_holidays"]),
+        closures=tuple(sorted(date.fromisoformat(day) for day in row["closures"])),
+    )

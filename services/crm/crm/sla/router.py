@@ -208,7 +208,8 @@ async def get_breaches(
     if len(found) > limit:
         last = page[-1]
         next_cursor = encode_cursor(last[0], f"{last[1]}|{last[2]}")
-    items = [service.breach_out(entry[3], policy, now) for entry in page]
+    calendars = await repository.calendars()
+    items = [service.breach_out(entry[3], policy, calendars, now) for entry in page]
     if not as_csv:
         return BreachPage(items=items, next_cursor=next_cursor)
     buffer = io.StringIO()

@@ -61,6 +61,7 @@ class BreachOut(BaseModel):
     state: str = Field(description="late (ended after the target) or overdue (still running).")
     target_minutes: float
     business_minutes: float = Field(description="Business minutes the stage took or has taken.")
+    wall_minutes: float = Field(description="Wall-clock minutes the stage took or has taken.")
     lateness_minutes: float = Field(description="Business minutes past the target.")
     received_at: datetime
     started_at: datetime

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from crm.sla.calendars import calendar_key
 from crm.sla.percentiles import PERCENTILES, from_histogram
 from crm.sla.repository import Breach, Filters, SlaRepository, StageHistogram
 from crm.sla.schemas import BreachOut, FunnelRow, StageSummary, SummaryGroup
 from crm.sla.stages import FUNNEL, STAGES, STAGES_BY_NAME, SlaPolicy
+from shared.business_time import BusinessCalendar
 
 
 async def summary(
@@ -115,16 +117,22 @@ async def funnel(
     return rows
 
 
-def breach_out(breach: Breach, policy: SlaPolicy, now: datetime) -> BreachOut:
+def breach_out(
+    breach: Breach, policy: SlaPolicy, calendars: Mapping[str, BusinessCalendar], now: datetime
+) -> BreachOut:
+    """``calendars``: the known sites' calendars by key (``SlaRepository.calendars``)."""
     stage = STAGES_BY_NAME[breach.stage]
     target = policy.target(stage.name)
     assert target is not None
     if breach.business_s is not None:
         taken = breach.business_s / 60
+        wall = (breach.wall_s or 0) / 60
         state = "late"
     else:
-        calendar = policy.calendar(stage.clock, breach.site)
+        key = calendar_key(breach.site, breach.channel)
+        calendar = policy.calendar(stage.clock, calendars.get(key) if key else None)
         taken = calendar.business_minutes_between(breach.started_at, now)
+        wall = max((now - breach.started_at).total_seconds(), 0.0) / 60
         state = "overdue"
     return BreachOut(
         lead_id=breach.lead_id,
@@ -132,6 +140,7 @@ def breach_out(breach: Breach, policy: SlaPolicy, now: datetime) -> BreachOut:
         state=state,
         target_minutes=target,
         business_minutes=round(taken, 2),
+        wall_minutes=round(wall, 2),
         lateness_minutes=round(max(taken - target, 0.0), 2),
         received_at=breach.received_at,
         started_at=breach.started_at,

@@ -3,7 +3,8 @@
 A *milestone* is the first time something happened to a lead (received, first operator attempt,
 reached, qualified, offered to a seller, accepted, first seller contact, appointment, won, lost,
 disqualified). A *stage* runs from one milestone to another and is measured on one clock: the
-operators' call-centre calendar, or the calendar of the lead's site. Durations are kept in wall
+operators' call-centre calendar, or the calendar of the lead's site (its pool's for a full-web
+lead), as dispatch publishes it. Durations are kept in wall
 seconds and in business seconds (opening time only: breaks, closures, French public holidays,
 Europe/Paris, DST-correct through ``shared.business_time``).
 """
@@ -116,26 +117,31 @@ class StageMeasure:
 
 @dataclass(frozen=True)
 class SlaPolicy:
-    """Calendars and targets, built from the settings (one per process, cached)."""
+    """The call centre's calendar, targets and at-risk share (one per process, cached). A site's
+    calendar is not the policy's: it comes from dispatch's ``site.calendar-changed.v1`` events
+    (``crm/sla/calendars.py``) and is passed to ``measure``; while a site's calendar is unknown
+    its stages are measured on the call centre's hours (the documented default)."""
 
     call_centre: BusinessCalendar
-    site_default: BusinessCalendar
-    sites: Mapping[str, BusinessCalendar]
     targets_minutes: Mapping[str, float]
     at_risk_ratio: float
 
-    def calendar(self, clock: Clock, site: str | None) -> BusinessCalendar:
-        if clock == "call_centre":
+    def calendar(self, clock: Clock, site_calendar: BusinessCalendar | None) -> BusinessCalendar:
+        if clock == "call_centre" or site_calendar is None:
             return self.call_centre
-        return self.sites.get(site or "", self.site_default)
+        return site_calendar
 
     def target(self, stage: str) -> float | None:
         return self.targets_minutes.get(stage)
 
     def measure(
-        self, stage: Stage, start: datetime | None, end: datetime | None, site: str | None
+        self,
+        stage: Stage,
+        start: datetime | None,
+        end: datetime | None,
+        site_calendar: BusinessCalendar | None,
     ) -> StageMeasure:
-        calendar = self.calendar(stage.clock, site)
+        calendar = self.calendar(stage.clock, site_calendar)
         business_s = wall_s = None
         if start is not None and end is not None:
             # Events may arrive with small clock skews between services: never negative.
@@ -158,8 +164,6 @@ class PolicyError(ValueError):
 def build_policy(
     *,
     call_centre_hours: str,
-    site_hours: str,
-    hours_by_site: Mapping[str, str],
     subdivision: str | None,
     targets_minutes: Mapping[str, float],
     at_risk_ratio: float,
@@ -171,8 +175,6 @@ def build_policy(
         raise PolicyError("SLA targets must be positive minutes")
     return _cached_policy(
         call_centre_hours,
-        site_hours,
-        json.dumps(dict(hours_by_site), sort_keys=True),
         subdivision,
         json.dumps(dict(targets_minutes), sort_keys=True),
         at_risk_ratio,
@@ -182,21 +184,13 @@ def build_policy(
 @lru_cache(maxsize=16)
 def _cached_policy(
     call_centre_hours: str,
-    site_hours: str,
-    hours_by_site: str,
     subdivision: str | None,
     targets_minutes: str,
     at_risk_ratio: float,
 ) -> SlaPolicy:
-    def calendar(spec: str) -> BusinessCalendar:
-        return BusinessCalendar.from_spec(spec, subdivision=subdivision)
-
-    sites: dict[str, str] = json.loads(hours_by_site)
     targets: dict[str, float] = json.loads(targets_minutes)
     return SlaPolicy(
-        call_centre=calendar(call_centre_hours),
-        site_default=calendar(site_hours),
-        sites={site: calendar(spec) for site, spec in sites.items()},
+        call_centre=BusinessCalendar.from_spec(call_centre_hours, subdivision=subdivision),
         targets_minutes=targets,
         at_risk_ratio=at_risk_ratio,
     )
@@ -205,8 +199,6 @@ def _cached_policy(
 def policy_from_settings(settings: CrmSettings) -> SlaPolicy:
     return build_policy(
         call_centre_hours=settings.sla_call_centre_hours,
-        site_hours=settings.sla_site_hours,
-        hours_by_site=settings.sla_hours_by_site,
         subdivision=settings.sla_holiday_subdivision,
         targets_minutes=settings.sla_targets_minutes,
         at_risk_ratio=settings.sla_at_risk_ratio,

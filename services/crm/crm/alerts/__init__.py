@@ -1,0 +1,1 @@
+"""Managers' alerts feed: leads at risk of breaching their SLA, sellers' disabled webhooks."""
