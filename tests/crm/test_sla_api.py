@@ -89,6 +89,8 @@ async def test_summary_counts_percentiles_breaches(crm: CrmFactory) -> None:
         assert overall["leads"] == 4
         first = stage(overall, "first_attempt")
         assert (first["count"], first["p50_minutes"], first["p90_minutes"]) == (2, 5, 20)
+        # Wall-clock beside business time: L2 waited 80 real minutes over the lunch break.
+        assert (first["wall_p50_minutes"], first["wall_p90_minutes"]) == (5, 80)
         assert (first["late"], first["overdue"], first["breached"]) == (1, 1, 2)
         assert first["breach_rate"] == pytest.approx(2 / 3, abs=1e-4)
         assert first["target_minutes"] == 15
@@ -140,6 +142,7 @@ async def test_breaches_json_pages_and_csv(crm: CrmFactory) -> None:
         ]
         assert items[1]["lateness_minutes"] == 5.0
         assert items[1]["business_minutes"] == 20.0
+        assert items[1]["wall_minutes"] == 80.0
         assert items[0]["lateness_minutes"] > 0
 
         first = await system.crm.get("/v1/sla/breaches", params={**RANGE, "limit": 1})

@@ -280,11 +280,20 @@ class SlaRepository(Repository):
     # -- reading ---------------------------------------------------------------------------
 
     async def stage_histograms(
-        self, stage: Stage, filters: Filters, group_by: str | None, target_s: float | None
+        self,
+        stage: Stage,
+        filters: Filters,
+        group_by: str | None,
+        target_s: float | None,
+        *,
+        wall: bool = False,
     ) -> dict[str | None, StageHistogram]:
+        """Whole minutes of the stage's business durations (or wall ones) → count, per group;
+        ``late`` counts business durations past the target."""
         c = sla_fact.c
         business = c[stage.business_column]
-        minute = ((business + 59) // 60).label("m")
+        measured = c[stage.wall_column] if wall else business
+        minute = ((measured + 59) // 60).label("m")
         late = (
             func.sum(case((business > target_s, 1), else_=0))
             if target_s is not None
@@ -292,7 +301,7 @@ class SlaRepository(Repository):
         )
         query = (
             select(_group_expression(group_by), minute, func.count().label("n"), late.label("late"))
-            .where(*filters.where(), business.is_not(None))
+            .where(*filters.where(), measured.is_not(None))
             .group_by("g", "m")
         )
         result: dict[str | None, StageHistogram] = {}
@@ -324,6 +333,9 @@ class SlaRepository(Repository):
                 func.percentile_disc(fractions)
                 .within_group((business + 59) // 60)
                 .label(f"{stage.name}__percentiles"),
+                func.percentile_disc(fractions)
+                .within_group((c[stage.wall_column] + 59) // 60)
+                .label(f"{stage.name}__wall_percentiles"),
             ]
             target_s = targets_s.get(stage.name)
             if target_s is not None:

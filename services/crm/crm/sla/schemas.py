@@ -21,6 +21,11 @@ class StageSummary(BaseModel):
     p50_minutes: int | None = Field(description="Median, whole business minutes (nearest rank).")
     p90_minutes: int | None
     p95_minutes: int | None
+    wall_p50_minutes: int | None = Field(
+        description="Median of the wall-clock durations (real elapsed minutes, rounded up)."
+    )
+    wall_p90_minutes: int | None
+    wall_p95_minutes: int | None
     late: int = Field(description="Ended after the target.")
     overdue: int = Field(description="Still running past the target (lead not closed).")
     breached: int = Field(description="late + overdue.")

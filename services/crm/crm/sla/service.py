@@ -40,6 +40,8 @@ async def summary(
             ended = int(row[f"{stage.name}__count"])
             percentiles: list[int | None] = list(row[f"{stage.name}__percentiles"] or [])
             percentiles = percentiles if ended else [None] * len(PERCENTILES)
+            wall: list[int | None] = list(row[f"{stage.name}__wall_percentiles"] or [])
+            wall = wall if ended else [None] * len(PERCENTILES)
             late = int(row.get(f"{stage.name}__late") or 0)
             overdue = int(row.get(f"{stage.name}__overdue") or 0)
             at_risk = int(row.get(f"{stage.name}__at_risk") or 0)
@@ -54,6 +56,9 @@ async def summary(
                     p50_minutes=percentiles[0],
                     p90_minutes=percentiles[1],
                     p95_minutes=percentiles[2],
+                    wall_p50_minutes=wall[0],
+                    wall_p90_minutes=wall[1],
+                    wall_p95_minutes=wall[2],
                     late=late,
                     overdue=overdue,
                     breached=late + overdue,
@@ -85,10 +90,16 @@ async def _summaries_from_histograms(
         histograms = await repository.stage_histograms(
             stage, filters, group_by, targets_s.get(stage.name)
         )
+        wall_histograms = await repository.stage_histograms(
+            stage, filters, group_by, None, wall=True
+        )
         for key, row in rows.items():
             histogram = histograms.get(key, StageHistogram({}, 0))
             row[f"{stage.name}__count"] = sum(histogram.minutes.values())
             row[f"{stage.name}__percentiles"] = from_histogram(histogram.minutes)
+            row[f"{stage.name}__wall_percentiles"] = from_histogram(
+                wall_histograms.get(key, StageHistogram({}, 0)).minutes
+            )
             if stage.name in targets_s:
                 row[f"{stage.name}__late"] = histogram.late
             else:
