@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
@@ -108,6 +109,40 @@ class Breach:
     business_s: int | None
     wall_s: int | None
     channel: str | None
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    won: int
+    closed: int
+    priced: int  # sales whose price the seller gave
+    revenue_eur: int  # sum of those prices
+
+
+SERIES_TIMEZONE = "Europe/Paris"
+
+
+def offset_segments(start: datetime, end: datetime) -> list[tuple[datetime, int]]:
+    """The UTC offsets of Europe/Paris over ``[start, end)``: ``(until, seconds)`` segments, the
+    last one open-ended. Offsets change at whole UTC hours (DST), so hourly steps find them."""
+    zone = ZoneInfo(SERIES_TIMEZONE)
+
+    def offset(moment: datetime) -> int:
+        delta = moment.astimezone(zone).utcoffset()
+        assert delta is not None
+        return int(delta.total_seconds())
+
+    moment = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    current = offset(moment)
+    segments: list[tuple[datetime, int]] = []
+    while moment < end:
+        moment += timedelta(hours=1)
+        following = offset(moment)
+        if following != current:
+            segments.append((moment, current))
+            current = following
+    segments.append((end, current))
+    return segments
 
 
 def _group_expression(group_by: str | None) -> ColumnElement[Any]:
@@ -384,6 +419,104 @@ class SlaRepository(Repository):
             row["g"]: {key: int(value or 0) for key, value in row.items() if key != "g"}
             for row in rows
         }
+
+    async def outcomes(self, filters: Filters, group_by: str | None) -> dict[str | None, Outcomes]:
+        """Per group: sales, closed leads and the revenue of the priced sales."""
+        c = sla_fact.c
+        query = (
+            select(
+                _group_expression(group_by),
+                func.count(c.won_at).label("won"),
+                func.count(c.closed_at).label("closed"),
+                func.count(c.sale_price_eur).label("priced"),
+                func.sum(c.sale_price_eur).label("revenue"),
+            )
+            .where(*filters.where())
+            .group_by("g")
+        )
+        return {
+            row["g"]: Outcomes(
+                int(row["won"]), int(row["closed"]), int(row["priced"]), int(row["revenue"] or 0)
+            )
+            for row in (await self.session.execute(query)).mappings().all()
+        }
+
+    # -- daily series ----------------------------------------------------------------------
+
+    def _local_day(self, filters: Filters) -> ColumnElement[Any]:
+        """The Europe/Paris day (``YYYY-MM-DD``) a lead was received. PostgreSQL converts
+        itself; SQLite has no time zones, so the UTC offsets of the range (a few segments
+        between DST changes) are given to it as a CASE."""
+        c = sla_fact.c
+        if self.on_postgres:
+            return func.to_char(func.timezone(SERIES_TIMEZONE, c.received_at), "YYYY-MM-DD")
+        segments = offset_segments(filters.start, filters.end)
+        *changes, (_, last) = segments
+        modifier: ColumnElement[Any] = literal(f"{last:+d} seconds")
+        if changes:
+            modifier = case(
+                *((c.received_at < until, f"{offset:+d} seconds") for until, offset in changes),
+                else_=f"{last:+d} seconds",
+            )
+        return func.date(c.received_at, modifier)
+
+    async def daily_totals(
+        self,
+        filters: Filters,
+        group_by: str | None,
+        targeted: Sequence[tuple[Stage, int]],
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        """Per local day and group: leads, sales, closed, revenue, breaches (stages with a target
+        that ended past it or run past their deadline)."""
+        c = sla_fact.c
+        breaches: Any = literal(0)
+        for stage, target_s in targeted:
+            breached = or_(
+                c[stage.business_column] > target_s,
+                and_(
+                    c[stage.start_column].is_not(None),
+                    c[stage.end_column].is_(None),
+                    c.closed_at.is_(None),
+                    c[stage.due_column] <= now,
+                ),
+            )
+            breaches = breaches + func.sum(case((breached, 1), else_=0))
+        query = (
+            select(
+                self._local_day(filters).label("day"),
+                _group_expression(group_by),
+                func.count().label("leads"),
+                func.count(c.won_at).label("won"),
+                func.count(c.closed_at).label("closed"),
+                func.sum(c.sale_price_eur).label("revenue"),
+                breaches.label("breaches"),
+            )
+            .where(*filters.where())
+            .group_by("day", "g")
+        )
+        return [dict(row) for row in (await self.session.execute(query)).mappings().all()]
+
+    async def daily_histograms(
+        self, stage: Stage, filters: Filters, group_by: str | None
+    ) -> dict[tuple[str, str | None], dict[int, int]]:
+        """Per local day and group: whole business minutes of the stage → count."""
+        business = sla_fact.c[stage.business_column]
+        query = (
+            select(
+                self._local_day(filters).label("day"),
+                _group_expression(group_by),
+                ((business + 59) // 60).label("m"),
+                func.count().label("n"),
+            )
+            .where(*filters.where(), business.is_not(None))
+            .group_by("day", "g", "m")
+        )
+        result: dict[tuple[str, str | None], dict[int, int]] = {}
+        for day, group, minutes, count in (await self.session.execute(query)).all():
+            histogram = result.setdefault((str(day), group), {})
+            histogram[int(minutes)] = histogram.get(int(minutes), 0) + int(count)
+        return result
 
     async def funnel(self, filters: Filters, group_by: Sequence[str]) -> list[dict[str, Any]]:
         c = sla_fact.c

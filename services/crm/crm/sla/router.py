@@ -1,4 +1,5 @@
-"""HTTP API of the managers' SLA figures: summary, funnel, breaches (JSON or CSV)."""
+"""HTTP API of the managers' SLA figures: summary (with sales), daily series, funnel, breaches
+(JSON or CSV)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from fastapi.responses import Response
 
 from crm.deps import Manager, SettingsDep, SlaPolicyDep
 from crm.sla import service
-from crm.sla.repository import GROUP_COLUMNS, Filters, SlaRepository
-from crm.sla.schemas import BreachOut, BreachPage, FunnelOut, Period, SummaryOut
-from crm.sla.stages import STAGES
+from crm.sla.repository import GROUP_COLUMNS, SERIES_TIMEZONE, Filters, SlaRepository
+from crm.sla.schemas import BreachOut, BreachPage, FunnelOut, Period, SeriesOut, SummaryOut
+from crm.sla.stages import STAGES, STAGES_BY_NAME
 from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
 from shared.errors import InvalidRequest
 from shared.events.payloads import RoutingPath
@@ -110,6 +111,45 @@ async def get_summary(
         filters=filters.dimensions,
         generated_at=now,
         groups=groups,
+    )
+
+
+@router.get(
+    "/series",
+    response_model=SeriesOut,
+    summary="Daily series for charts: leads, first-contact p50/p90, breaches, conversion, revenue",
+    responses=_PROBLEMS,
+)
+async def get_series(
+    session: SessionDep,
+    _: Manager,
+    filters: FiltersDep,
+    policy: SlaPolicyDep,
+    now: NowDep,
+    by: Annotated[
+        str | None, Query(max_length=32, description="source, site, seller, operator or path")
+    ] = None,
+    stage: Annotated[
+        str, Query(max_length=32, description="The stage charted as the first contact.")
+    ] = "first_attempt",
+) -> SeriesOut:
+    """Leads are counted on the Europe/Paris day they were received (a cohort: that day's leads,
+    their first contact, breaches and sales, whenever these happened)."""
+    if by is not None and by not in GROUP_COLUMNS:
+        raise _invalid("by", f"one of: {', '.join(GROUP_COLUMNS)}")
+    if stage not in STAGES_BY_NAME:
+        raise _invalid("stage", f"one of: {', '.join(STAGES_BY_NAME)}")
+    series = await service.series(
+        SlaRepository.from_session(session), policy, filters, by, STAGES_BY_NAME[stage], now
+    )
+    return SeriesOut(
+        period=Period(start=filters.start, end=filters.end),
+        by=by,
+        stage=stage,
+        timezone=SERIES_TIMEZONE,
+        filters=filters.dimensions,
+        generated_at=now,
+        series=series,
     )
 
 

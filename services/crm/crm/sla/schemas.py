@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
@@ -33,9 +33,21 @@ class StageSummary(BaseModel):
     at_risk: int = Field(description="Running, past the at-risk share of the target, not late.")
 
 
+class SalesSummary(BaseModel):
+    """Sales of the leads received in the period (``lead.won.v2``'s price, when given)."""
+
+    won: int = Field(description="Leads sold.")
+    closed: int = Field(description="Leads closed: won, lost or disqualified.")
+    conversion: float | None = Field(description="won / closed (None: none closed).")
+    priced: int = Field(description="Sales whose price the seller gave.")
+    revenue_eur: int = Field(description="Sum of the given sale prices, whole euros TTC.")
+    average_sale_eur: float | None = Field(description="revenue_eur / priced.")
+
+
 class SummaryGroup(BaseModel):
     key: str | None = Field(description="Value of the group_by dimension (None: not known yet).")
     leads: int
+    sales: SalesSummary
     stages: list[StageSummary]
 
 
@@ -81,3 +93,35 @@ class BreachOut(BaseModel):
 class BreachPage(BaseModel):
     items: list[BreachOut]
     next_cursor: str | None
+
+
+class SeriesPoint(BaseModel):
+    day: date = Field(description="Day of reception, Europe/Paris.")
+    leads: int = Field(description="Leads received that day.")
+    first_contact_count: int = Field(description="Of them, how many had the stage end.")
+    first_contact_p50_minutes: int | None = Field(
+        description="Median of the stage, whole business minutes (nearest rank)."
+    )
+    first_contact_p90_minutes: int | None
+    breaches: int = Field(
+        description="Stages with a target of these leads that ended late or run overdue."
+    )
+    won: int
+    closed: int
+    conversion: float | None = Field(description="won / closed (None: none closed).")
+    revenue_eur: int
+
+
+class Series(BaseModel):
+    key: str | None = Field(description='Value of the `by` dimension ("all" without `by`).')
+    points: list[SeriesPoint] = Field(description="One per day of the range, oldest first.")
+
+
+class SeriesOut(BaseModel):
+    period: Period
+    by: str | None
+    stage: str = Field(description="The stage measured as the first contact.")
+    timezone: str
+    filters: dict[str, str]
+    generated_at: datetime
+    series: list[Series]

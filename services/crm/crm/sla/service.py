@@ -4,15 +4,33 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from crm.sla.calendars import calendar_key
 from crm.sla.percentiles import PERCENTILES, from_histogram
-from crm.sla.repository import Breach, Filters, SlaRepository, StageHistogram
-from crm.sla.schemas import BreachOut, FunnelRow, StageSummary, SummaryGroup
-from crm.sla.stages import FUNNEL, STAGES, STAGES_BY_NAME, SlaPolicy
+from crm.sla.repository import (
+    SERIES_TIMEZONE,
+    Breach,
+    Filters,
+    Outcomes,
+    SlaRepository,
+    StageHistogram,
+)
+from crm.sla.schemas import (
+    BreachOut,
+    FunnelRow,
+    SalesSummary,
+    Series,
+    SeriesPoint,
+    StageSummary,
+    SummaryGroup,
+)
+from crm.sla.stages import FUNNEL, STAGES, STAGES_BY_NAME, SlaPolicy, Stage
 from shared.business_time import BusinessCalendar
+
+SERIES_ZONE = ZoneInfo(SERIES_TIMEZONE)
 
 
 async def summary(
@@ -27,6 +45,7 @@ async def summary(
         for stage in STAGES
         if (target := policy.target(stage.name)) is not None
     }
+    outcomes = await repository.outcomes(filters, group_by)
     if repository.on_postgres:
         rows = await repository.stage_summaries_postgres(filters, group_by, targets_s, now)
     else:
@@ -70,8 +89,84 @@ async def summary(
                     at_risk=at_risk,
                 )
             )
-        groups.append(SummaryGroup(key=key, leads=int(row["leads"]), stages=stages))
+        groups.append(
+            SummaryGroup(
+                key=key,
+                leads=int(row["leads"]),
+                sales=sales_summary(outcomes.get(key, Outcomes(0, 0, 0, 0))),
+                stages=stages,
+            )
+        )
     return groups
+
+
+def sales_summary(outcomes: Outcomes) -> SalesSummary:
+    return SalesSummary(
+        won=outcomes.won,
+        closed=outcomes.closed,
+        conversion=_ratio(outcomes.won, outcomes.closed),
+        priced=outcomes.priced,
+        revenue_eur=outcomes.revenue_eur,
+        average_sale_eur=(
+            round(outcomes.revenue_eur / outcomes.priced, 2) if outcomes.priced else None
+        ),
+    )
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def days_of(start: datetime, end: datetime) -> list[date]:
+    """The Europe/Paris days that ``[start, end)`` touches."""
+    first = start.astimezone(SERIES_ZONE).date()
+    last = (end - timedelta(microseconds=1)).astimezone(SERIES_ZONE).date()
+    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+
+
+async def series(
+    repository: SlaRepository,
+    policy: SlaPolicy,
+    filters: Filters,
+    by: str | None,
+    stage: Stage,
+    now: datetime,
+) -> list[Series]:
+    """Per key of ``by`` (or "all"), one point per local day: leads received, the stage's
+    p50/p90, breaches, sales, conversion and revenue of those leads."""
+    targeted = [
+        (item, math.floor(target * 60))
+        for item in STAGES
+        if (target := policy.target(item.name)) is not None
+    ]
+    totals = await repository.daily_totals(filters, by, targeted, now)
+    histograms = await repository.daily_histograms(stage, filters, by)
+    rows = {(str(row["day"]), row["g"]): row for row in totals}
+    keys = sorted({key for _, key in rows}, key=lambda value: (value is None, value or ""))
+    result: list[Series] = []
+    for key in keys:
+        points: list[SeriesPoint] = []
+        for day in days_of(filters.start, filters.end):
+            row = rows.get((day.isoformat(), key), {})
+            histogram = histograms.get((day.isoformat(), key), {})
+            percentiles: list[int | None] = [*from_histogram(histogram, (0.5, 0.9))] or [None, None]
+            won, closed = int(row.get("won") or 0), int(row.get("closed") or 0)
+            points.append(
+                SeriesPoint(
+                    day=day,
+                    leads=int(row.get("leads") or 0),
+                    first_contact_count=sum(histogram.values()),
+                    first_contact_p50_minutes=percentiles[0],
+                    first_contact_p90_minutes=percentiles[1],
+                    breaches=int(row.get("breaches") or 0),
+                    won=won,
+                    closed=closed,
+                    conversion=_ratio(won, closed),
+                    revenue_eur=int(row.get("revenue") or 0),
+                )
+            )
+        result.append(Series(key=key, points=points))
+    return result
 
 
 async def _summaries_from_histograms(
