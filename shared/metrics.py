@@ -96,5 +96,32 @@ class ServiceMetrics:
             registry=self.registry,
         )
 
+        # crm's managers' figures (docs/sla.md): sales, open stages near or past their target,
+        # sellers' webhooks disabled. Labels: sources, stages and reasons only.
+        self.sales_won = Counter(
+            "sales_won_total",
+            "Leads sold (lead.won.*).",
+            ["service", "source"],
+            registry=self.registry,
+        )
+        self.sales_revenue = Counter(
+            "sales_revenue_eur_total",
+            "Sum of the sale prices given with lead.won.v2, whole euros TTC.",
+            ["service", "source"],
+            registry=self.registry,
+        )
+        self.sla_open_stages = Gauge(
+            "sla_open_stages",
+            "Running SLA stages of open leads at risk (past the warning share) or overdue.",
+            ["service", "stage", "state"],
+            registry=self.registry,
+        )
+        self.webhooks_disabled = Counter(
+            "seller_webhooks_disabled_total",
+            "Sellers' webhook endpoints disabled by dispatch, as crm received them.",
+            ["service", "reason"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

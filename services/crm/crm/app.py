@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from crm.alerts.router import router as alerts_router
 from crm.clients.router import router as clients_router
 from crm.models import infra
 from crm.privacy.exports_router import router as exports_router
@@ -30,7 +31,7 @@ def create_app(settings: CrmSettings, *, clock: Clock = utcnow) -> FastAPI:
     return create_service_app(
         settings,
         infra=infra,
-        routers=[clients_router, exports_router, privacy_router, sla_router],
+        routers=[clients_router, exports_router, privacy_router, sla_router, alerts_router],
         title="VO leads — crm",
         description="Clients resolved across sources, with their timeline.",
         clock=clock,

@@ -53,6 +53,14 @@ class CrmSettings(ServiceSettings):
     )
     sla_max_range_days: int = Field(default=400, ge=1, description="Widest from/to range accepted.")
 
+    # Managers' alerts feed (crm/alerts, docs/sla.md).
+    alerts_webhook_window_days: int = Field(
+        default=7, ge=1, le=366, description="How long a disabled webhook stays in the feed."
+    )
+    alerts_gauge_interval_s: float = Field(
+        default=60, gt=0, description="How often the worker counts open stages at risk/overdue."
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _no_site_hours(cls, data: Any) -> Any:

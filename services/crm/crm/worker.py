@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from crm.alerts.jobs import open_stages_job
 from crm.clients.handlers import lead_received_handler
 from crm.clients.timeline import TIMELINE_EVENT_TYPES, on_lead_event
 from crm.privacy.exports import export_client_data
@@ -45,4 +46,5 @@ def consumers(runtime: Runtime[CrmSettings]) -> Sequence[Loop]:
             },
         ),
         retention_job(runtime),
+        open_stages_job(runtime),
     ]

@@ -1,8 +1,9 @@
 """The SLA consumer's wiring: its own consumer group, on the topics of the types it handles (the
-lead events, and the sites' calendars on ``vo.directory``)."""
+lead events, the sites' calendars on ``vo.directory``, and the alerts' disabled webhooks)."""
 
 from __future__ import annotations
 
+from crm.alerts.handlers import alert_handlers
 from crm.settings import CrmSettings
 from crm.sla.handlers import CONSUMER_NAME, calendar_handlers, make_handler
 from crm.sla.observations import handled_types
@@ -18,6 +19,7 @@ def sla_consumer(runtime: Runtime[CrmSettings]) -> EventConsumer:
     handlers = {
         **dict.fromkeys(handled_types(sorted(CATALOGUE)), handler),
         **calendar_handlers(policy, runtime.clock),
+        **alert_handlers(runtime.clock, runtime.metrics),
     }
     return build_consumer(
         runtime,

@@ -29,8 +29,13 @@ def make_handler(policy: SlaPolicy, metrics: ServiceMetrics, clock: Clock) -> Ha
         observation = observe(envelope)
         if observation is None:
             return
-        ended = await SlaRepository.from_session(session).apply(observation, policy, now=clock())
-        for stage, measure, source in ended:
+        applied = await SlaRepository.from_session(session).apply(observation, policy, now=clock())
+        source_label = applied.row["source"] or "unknown"
+        if "won_at" in applied.newly_set:
+            metrics.sales_won.labels(service, source_label).inc()
+        if "sale_price_eur" in applied.newly_set:
+            metrics.sales_revenue.labels(service, source_label).inc(applied.row["sale_price_eur"])
+        for stage, measure, source in applied.ended:
             assert measure.business_s is not None
             assert measure.wall_s is not None
             labels = (service, stage.name, source or "unknown")
@@ -43,7 +48,7 @@ def make_handler(policy: SlaPolicy, metrics: ServiceMetrics, clock: Clock) -> Ha
             "sla.fact_updated",
             lead_id=observation.lead_id,
             milestones=sorted(observation.milestones),
-            ended=[stage.name for stage, _, _ in ended],
+            ended=[stage.name for stage, _, _ in applied.ended],
         )
 
     return on_lead_event

@@ -112,6 +112,15 @@ class Breach:
 
 
 @dataclass(frozen=True)
+class Applied:
+    """What an observation did to a lead's row."""
+
+    ended: list[tuple[Stage, StageMeasure, str | None]]  # stages that ended just now
+    newly_set: frozenset[str]  # columns that had no value before and have one now
+    row: dict[str, Any]  # the row as it is now
+
+
+@dataclass(frozen=True)
 class Outcomes:
     won: int
     closed: int
@@ -158,11 +167,10 @@ class SlaRepository(Repository):
 
     # -- writing ---------------------------------------------------------------------------
 
-    async def apply(
-        self, observation: Observation, policy: SlaPolicy, *, now: datetime
-    ) -> list[tuple[Stage, StageMeasure, str | None]]:
+    async def apply(self, observation: Observation, policy: SlaPolicy, *, now: datetime) -> Applied:
         """Merge an observation into the lead's row (earliest instant of each milestone wins:
-        replays and re-deliveries change nothing). Returns the stages that ended just now."""
+        replays and re-deliveries change nothing). Returns the stages that ended just now and
+        the columns set for the first time."""
         c = sla_fact.c
         row = (
             (
@@ -220,7 +228,8 @@ class SlaRepository(Repository):
                 ended.append((stage, measure, state["source"]))
         changed = {key: value for key, value in state.items() if before.get(key) != value}
         if not changed and row is not None:
-            return []
+            return Applied([], frozenset(), state)
+        newly_set = frozenset(key for key in changed if before.get(key) is None)
         state["updated_at"] = changed["updated_at"] = now
         if row is None:
             await self.session.execute(insert(sla_fact).values(**state))
@@ -228,7 +237,7 @@ class SlaRepository(Repository):
             await self.session.execute(
                 update(sla_fact).where(c.lead_id == observation.lead_id).values(**changed)
             )
-        return ended
+        return Applied(ended, newly_set, state)
 
     # -- calendars -------------------------------------------------------------------------
 
