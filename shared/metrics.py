@@ -98,10 +98,10 @@ class ServiceMetrics:
 
         # crm's managers' figures (docs/sla.md): sales, open stages near or past their target,
         # sellers' webhooks disabled. Labels: sources, stages and reasons only.
-        self.sales_won = Counter(
-            "sales_won_total",
-            "Leads sold (lead.won.*).",
-            ["service", "source"],
+        self.leads_closed = Counter(
+            "sla_leads_closed_total",
+            "Leads closed, by outcome (won, lost, disqualified): conversion = won / all.",
+            ["service", "source", "outcome"],
             registry=self.registry,
         )
         self.sales_revenue = Counter(

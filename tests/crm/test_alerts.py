@@ -156,5 +156,6 @@ async def test_the_worker_counts_open_stages_and_sales_for_prometheus(crm: CrmFa
             async with session_scope(runtime.session_factory) as session:
                 await handler(session, sale)
         sales = {"service": "crm", "source": "api"}
-        assert sample(service, "sales_won_total", sales) == 1
+        won = {**sales, "outcome": "won"}
+        assert sample(service, "sla_leads_closed_total", won) == 1
         assert sample(service, "sales_revenue_eur_total", sales) == 12_500

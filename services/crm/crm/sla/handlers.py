@@ -31,8 +31,9 @@ def make_handler(policy: SlaPolicy, metrics: ServiceMetrics, clock: Clock) -> Ha
             return
         applied = await SlaRepository.from_session(session).apply(observation, policy, now=clock())
         source_label = applied.row["source"] or "unknown"
-        if "won_at" in applied.newly_set:
-            metrics.sales_won.labels(service, source_label).inc()
+        if "closed_at" in applied.newly_set:
+            outcome = applied.row["outcome"]
+            metrics.leads_closed.labels(service, source_label, outcome).inc()
         if "sale_price_eur" in applied.newly_set:
             metrics.sales_revenue.labels(service, source_label).inc(applied.row["sale_price_eur"])
         for stage, measure, source in applied.ended:
