@@ -108,6 +108,7 @@ def _rows(count: int, seed: int) -> list[tuple[Any, ...]]:
     i_reached = (index["reached_at"], index["reached_business_s"], index["reached_wall_s"])
     i_won = (index["won_at"], index["closed_at"], index["won_business_s"], index["won_wall_s"])
     i_outcome = index["outcome"]
+    i_provisional = index["calendar_provisional"]  # NOT NULL: COPY does not apply the default
     fifteen, twelve, three_days = timedelta(minutes=15), timedelta(minutes=12), timedelta(days=3)
     rows = []
     year_s = 365 * 86400
@@ -119,6 +120,7 @@ def _rows(count: int, seed: int) -> list[tuple[Any, ...]]:
         row[i_source] = choice(SOURCES)
         row[i_updated] = now
         row[i_received] = received
+        row[i_provisional] = False
         cursor = received
         for depth, _name, i_at, i_business, i_wall, i_due, i_risk in chain:
             if rand() > (0.97 if depth == 0 else 0.85):
