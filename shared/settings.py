@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from shared.business_time import CalendarError
+from shared.business_time import DEFAULT_CALL_CENTRE_HOURS, BusinessCalendar, CalendarError
 from shared.contact_rules import LEGAL_CALLING_HOURS, OPTIN_REGIME_START, CallingRules
 
 BusBackend = Literal["kafka", "embedded"]
@@ -234,6 +234,95 @@ class CallingRulesSettings(BaseSettings):
             self.own_request_exempt,
             self.own_request_max_age_hours,
         )
+
+
+class CallCentreSettings(BaseSettings):
+    """The call centre's opening hours (its business calendar), read from the same
+    **unprefixed** variables (``CALL_CENTRE_HOURS``, ``CALL_CENTRE_TIMEZONE``,
+    ``CALL_CENTRE_HOLIDAY_SUBDIVISION``, ``CALL_CENTRE_CLOSURES``) by every service that counts
+    the operators' business time: qualify's queue deadlines and crm's SLA stages of the
+    operators. One configuration, one calendar. The former per-service variables are refused at
+    start, naming the one to set instead."""
+
+    model_config = SettingsConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    call_centre_hours: str = Field(
+        default=DEFAULT_CALL_CENTRE_HOURS,
+        validation_alias="CALL_CENTRE_HOURS",
+        description="Operators' opening hours, e.g. \"mon-fri 09:00-12:30,13:30-19:00; "
+        'sat 09:00-12:30" (local time, business_time.parse_weekly_hours syntax).',
+    )
+    call_centre_timezone: str = Field(
+        default="Europe/Paris", validation_alias="CALL_CENTRE_TIMEZONE"
+    )
+    call_centre_holiday_subdivision: str | None = Field(
+        default=None,
+        validation_alias="CALL_CENTRE_HOLIDAY_SUBDIVISION",
+        description='French subdivision of the public holidays ("57", "6AE" Alsace-Moselle…).',
+    )
+    call_centre_closures: list[date] = Field(
+        default_factory=list,
+        validation_alias="CALL_CENTRE_CLOSURES",
+        description="Extra closed days of the call centre (JSON list of dates).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_former_variable(cls, data: Any) -> Any:
+        prefix = str(cls.model_config.get("env_prefix") or "").upper()
+        if prefix:
+            present = {name.upper() for name in os.environ}
+            stale = sorted(
+                name
+                for name in (
+                    *FORMER_CALL_CENTRE_VARIABLES,
+                    *(f"{prefix}{field.upper()}" for field in CallCentreSettings.model_fields),
+                )
+                if name.startswith(prefix) and name in present
+            )
+            if stale:
+                raise ValueError(
+                    f"{', '.join(stale)}: the call centre's hours are read from the unprefixed "
+                    "CALL_CENTRE_* variables only (one configuration for every service)"
+                )
+        return data
+
+    @model_validator(mode="after")
+    def _calendar_builds(self) -> Self:
+        try:
+            self.call_centre_calendar()
+        except (CalendarError, ValueError, KeyError) as exc:
+            raise ValueError(f"invalid call centre calendar: {exc}") from None
+        return self
+
+    def call_centre_calendar(self) -> BusinessCalendar:
+        """The call centre's calendar (built once per distinct configuration)."""
+        return _call_centre_calendar(
+            self.call_centre_hours,
+            self.call_centre_timezone,
+            self.call_centre_holiday_subdivision,
+            tuple(sorted(self.call_centre_closures)),
+        )
+
+
+FORMER_CALL_CENTRE_VARIABLES: tuple[str, ...] = (
+    "QUALIFY_BUSINESS_HOURS",
+    "QUALIFY_BUSINESS_TIMEZONE",
+    "QUALIFY_HOLIDAY_SUBDIVISION",
+    "QUALIFY_CLOSURES",
+    "CRM_SLA_CALL_CENTRE_HOURS",
+    "CRM_SLA_HOLIDAY_SUBDIVISION",
+)
+"""What qualify and crm read before ``CallCentreSettings``: refused, so none is silently ignored."""
+
+
+@lru_cache(maxsize=16)
+def _call_centre_calendar(
+    hours: str, timezone: str, subdivision: str | None, closures: tuple[date, ...]
+) -> BusinessCalendar:
+    return BusinessCalendar.from_spec(
+        hours, timezone=timezone, subdivision=subdivision, closures=closures
+    )
 
 
 @lru_cache(maxsize=16)

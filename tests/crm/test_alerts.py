@@ -49,7 +49,7 @@ async def test_the_feed_lists_leads_at_risk_and_disabled_webhooks_with_a_cursor(
     crm: CrmFactory,
 ) -> None:
     clock = Clock()
-    async with crm.running(clock=clock, sla_call_centre_hours=ALWAYS) as system:
+    async with crm.running(clock=clock, call_centre_hours=ALWAYS) as system:
         service = system.services["crm"]
         now = clock.now
         # first_attempt: 15 minutes of target, at risk from 12 (0.8).
@@ -123,7 +123,7 @@ async def test_the_feed_is_for_managers_and_refuses_bad_input(crm: CrmFactory) -
 
 async def test_the_worker_counts_open_stages_and_sales_for_prometheus(crm: CrmFactory) -> None:
     clock = Clock()
-    async with crm.running(clock=clock, sla_call_centre_hours=ALWAYS) as system:
+    async with crm.running(clock=clock, call_centre_hours=ALWAYS) as system:
         service = system.services["crm"]
         runtime = runtime_of(service)
         now = clock.now

@@ -25,8 +25,7 @@ SITE = BusinessCalendar.from_spec("mon-sat 09:00-12:00,14:00-19:00")
 
 def policy(call_centre: str = "mon-fri 09:00-12:30,13:30-19:00") -> SlaPolicy:
     return build_policy(
-        call_centre_hours=call_centre,
-        subdivision=None,
+        call_centre=BusinessCalendar.from_spec(call_centre),
         targets_minutes={"first_attempt": 15, "accepted": 10, "seller_contact": 60},
         at_risk_ratio=0.8,
     )
@@ -129,8 +128,7 @@ def test_out_of_order_instants_never_give_negative_durations() -> None:
 def test_bad_targets_are_refused() -> None:
     with pytest.raises(PolicyError):
         build_policy(
-            call_centre_hours="mon-fri 09:00-18:00",
-            subdivision=None,
+            call_centre=BusinessCalendar.from_spec("mon-fri 09:00-18:00"),
             targets_minutes={"coffee": 5},
             at_risk_ratio=0.8,
         )

@@ -173,7 +173,7 @@ async def test_breaches_json_pages_and_csv(crm: CrmFactory) -> None:
 async def test_at_risk_counts_running_stages_near_their_deadline(crm: CrmFactory) -> None:
     always = "mon-sun 00:00-24:00"
     clock = Clock()
-    async with crm.running(clock=clock, sla_call_centre_hours=always) as system:
+    async with crm.running(clock=clock, call_centre_hours=always) as system:
         now = clock.now
         await record(
             system.services["crm"],
@@ -216,7 +216,7 @@ async def test_percentiles_equal_a_brute_force_reference(crm: CrmFactory) -> Non
             ),
         ]
         expected[operator].append(-(-waited // 60))
-    async with crm.running(sla_call_centre_hours=always) as system:
+    async with crm.running(call_centre_hours=always) as system:
         await record(system.services["crm"], observations)
         params = {"from": "2026-09-30", "to": "2026-10-31", "group_by": "operator"}
         body = (await system.crm.get("/v1/sla/summary", params=params)).json()

@@ -135,7 +135,7 @@ async def test_daily_series_count_by_the_paris_day_of_reception_across_dst(
         received("C", c, source="leboncoin"),
         lost("C", "s-2", c + timedelta(hours=1)),
     ]
-    async with crm.running(clock=Clock(paris(10, 27, 12)), sla_call_centre_hours=ALWAYS) as system:
+    async with crm.running(clock=Clock(paris(10, 27, 12)), call_centre_hours=ALWAYS) as system:
         await record(system.services["crm"], facts)
         window = {"from": "2026-10-24", "to": "2026-10-27"}
         response = await system.crm.get("/v1/sla/series", params=window)

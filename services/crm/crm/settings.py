@@ -8,11 +8,10 @@ from typing import Any, ClassVar
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.business_time import DEFAULT_CALL_CENTRE_HOURS
-from shared.settings import ServiceSettings
+from shared.settings import CallCentreSettings, ServiceSettings
 
 
-class CrmSettings(ServiceSettings):
+class CrmSettings(CallCentreSettings, ServiceSettings):
     model_config = SettingsConfigDict(
         env_prefix="CRM_", extra="ignore", frozen=True, env_ignore_empty=True
     )
@@ -31,16 +30,9 @@ class CrmSettings(ServiceSettings):
     )
     retention_batch_size: int = Field(default=500, ge=1, le=10_000)
 
-    # Managers' SLA (crm/sla, docs/sla.md): the call centre's calendar (the sites' come as
-    # events from dispatch), targets, at-risk warning, query bounds.
-    sla_call_centre_hours: str = Field(
-        default=DEFAULT_CALL_CENTRE_HOURS,
-        description="Operators' opening hours (business_time.parse_weekly_hours syntax); also the "
-        "hours of a site whose calendar crm has not received yet (docs/sla.md).",
-    )
-    sla_holiday_subdivision: str | None = Field(
-        default=None, description="French subdivision of the public holidays (e.g. 57, 974)."
-    )
+    # Managers' SLA (crm/sla, docs/sla.md): targets, at-risk warning, query bounds. The call
+    # centre's calendar comes from CallCentreSettings (unprefixed CALL_CENTRE_*, as qualify);
+    # the sites' come as events from dispatch.
     sla_targets_minutes: dict[str, float] = Field(
         default_factory=lambda: {"first_attempt": 15.0, "accepted": 10.0, "seller_contact": 60.0},
         description="Target per stage in business minutes (JSON); stages without one never breach.",

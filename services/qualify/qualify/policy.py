@@ -19,12 +19,7 @@ class Policy:
 
     @classmethod
     def from_settings(cls, settings: QualifySettings) -> Policy:
-        calendar = BusinessCalendar.from_spec(
-            settings.business_hours,
-            timezone=settings.business_timezone,
-            subdivision=settings.holiday_subdivision,
-            closures=settings.closures,
-        )
+        calendar = settings.call_centre_calendar()
         calling = CallingRules(
             hours=settings.calling_hours,
             timezone=settings.calling_timezone,

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from qualify.messages.settings import MessagingSettings
-from shared.business_time import DEFAULT_CALL_CENTRE_HOURS, parse_weekly_hours
 from shared.events.payloads import RoutingPath, SalesChannel
 from shared.messaging.settings import LeadTokenSettings, OvhSmsSettings, SmtpSettings
-from shared.settings import CallingRulesSettings, ServiceSettings
+from shared.settings import CallCentreSettings, CallingRulesSettings, ServiceSettings
 
 # The intents a machine qualification may carry (the others need what only a person asks).
 DirectIntent = Literal["buy", "info"]
@@ -20,6 +18,7 @@ DirectIntent = Literal["buy", "info"]
 
 class QualifySettings(
     CallingRulesSettings,
+    CallCentreSettings,
     ServiceSettings,
     MessagingSettings,
     SmtpSettings,
@@ -27,27 +26,18 @@ class QualifySettings(
     OvhSmsSettings,
 ):
     """The legal calling rules come from ``CallingRulesSettings``: unprefixed ``CALLING_*``
-    variables, the same configuration dispatch reads. The messages to the prospect read
-    ``QUALIFY_MESSAGE_*``, ``QUALIFY_SMTP_*``, ``QUALIFY_OVH_*`` and ``QUALIFY_LEAD_TOKEN_KEY``
-    (docs/messaging.md)."""
+    variables, the same configuration dispatch reads; the call centre's hours from
+    ``CallCentreSettings`` (unprefixed ``CALL_CENTRE_*``, the same crm reads). The messages to
+    the prospect read ``QUALIFY_MESSAGE_*``, ``QUALIFY_SMTP_*``, ``QUALIFY_OVH_*`` and
+    ``QUALIFY_LEAD_TOKEN_KEY`` (docs/messaging.md)."""
 
     model_config = SettingsConfigDict(env_prefix="QUALIFY_", extra="ignore", frozen=True)
     service_name: ClassVar[str] = "qualify"
 
     http_port: int = 8002
 
-    # Business time of the call centre (deadlines of the queue).
-    business_hours: str = Field(
-        default=DEFAULT_CALL_CENTRE_HOURS,
-        description='Opening hours of the call centre, e.g. "mon-fri 09:00-12:30,13:30-19:00; '
-        'sat 09:00-12:30" (local time).',
-    )
-    business_timezone: str = "Europe/Paris"
-    holiday_subdivision: str | None = Field(
-        default=None,
-        description='French subdivision of the public holidays ("57", "6AE" Alsace-Moselle…).',
-    )
-    closures: list[date] = Field(default_factory=list, description="Extra closed days.")
+    # The call centre's business time (deadlines of the queue) comes from CallCentreSettings:
+    # unprefixed CALL_CENTRE_* variables, the calendar crm's SLA reads too.
     first_contact_minutes: int = Field(
         default=15, ge=1, le=10_000, description="First-contact deadline, business minutes."
     )
@@ -101,12 +91,6 @@ class QualifySettings(
         description="Sales channel of a machine qualification when its rule names none.",
     )
     direct_intent: DirectIntent = "buy"
-
-    @field_validator("business_hours")
-    @classmethod
-    def hours_parse(cls, value: str) -> str:
-        parse_weekly_hours(value)
-        return value
 
     @field_validator("retry_ladder_business_minutes")
     @classmethod

@@ -163,8 +163,7 @@ class PolicyError(ValueError):
 
 def build_policy(
     *,
-    call_centre_hours: str,
-    subdivision: str | None,
+    call_centre: BusinessCalendar,
     targets_minutes: Mapping[str, float],
     at_risk_ratio: float,
 ) -> SlaPolicy:
@@ -174,32 +173,22 @@ def build_policy(
     if any(value <= 0 for value in targets_minutes.values()):
         raise PolicyError("SLA targets must be positive minutes")
     return _cached_policy(
-        call_centre_hours,
-        subdivision,
-        json.dumps(dict(targets_minutes), sort_keys=True),
-        at_risk_ratio,
+        call_centre, json.dumps(dict(targets_minutes), sort_keys=True), at_risk_ratio
     )
 
 
 @lru_cache(maxsize=16)
 def _cached_policy(
-    call_centre_hours: str,
-    subdivision: str | None,
-    targets_minutes: str,
-    at_risk_ratio: float,
+    call_centre: BusinessCalendar, targets_minutes: str, at_risk_ratio: float
 ) -> SlaPolicy:
     targets: dict[str, float] = json.loads(targets_minutes)
-    return SlaPolicy(
-        call_centre=BusinessCalendar.from_spec(call_centre_hours, subdivision=subdivision),
-        targets_minutes=targets,
-        at_risk_ratio=at_risk_ratio,
-    )
+    return SlaPolicy(call_centre=call_centre, targets_minutes=targets, at_risk_ratio=at_risk_ratio)
 
 
 def policy_from_settings(settings: CrmSettings) -> SlaPolicy:
+    """The call centre's calendar is the one qualify reads (``CALL_CENTRE_*``)."""
     return build_policy(
-        call_centre_hours=settings.sla_call_centre_hours,
-        subdivision=settings.sla_holiday_subdivision,
+        call_centre=settings.call_centre_calendar(),
         targets_minutes=settings.sla_targets_minutes,
         at_risk_ratio=settings.sla_at_risk_ratio,
     )

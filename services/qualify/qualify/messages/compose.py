@@ -74,7 +74,7 @@ class Composer:
         self.settings = settings
         self.policy = policy
         self.tokens = LeadTokens(settings.lead_token_key)
-        self.zone = ZoneInfo(settings.business_timezone)
+        self.zone = ZoneInfo(settings.call_centre_timezone)
 
     # --- headers tying answers to the lead ---------------------------------------------------
 
