@@ -2,8 +2,8 @@
 managers' alerts of disabled webhooks
 
 Revision ID: 568ffb42d310
-Revises: 5febbbae4b71
-Create Date: 2026-12-03 10:00:00.000000
+Revises: ae988895bfdb
+Create Date: 2026-12-03 11:00:00.000000
 
 Existing facts were measured on the hours of the former CRM_SLA_SITE_HOURS settings: they are
 marked provisional, so the first calendar dispatch publishes for their site measures them again.
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "568ffb42d310"
-down_revision: str | Sequence[str] | None = "5febbbae4b71"
+down_revision: str | Sequence[str] | None = "ae988895bfdb"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
