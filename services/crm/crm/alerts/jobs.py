@@ -3,30 +3,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from crm.settings import CrmSettings
-from crm.sla.repository import Filters, SlaRepository
+from crm.sla.repository import SlaRepository
 from crm.sla.stages import STAGES, SlaPolicy, policy_from_settings
 from shared.db.session import session_scope
 from shared.jobs import PeriodicJob
 from shared.runtime import Runtime
 
-_EVER = datetime(2000, 1, 1, tzinfo=UTC)
-
 
 async def count_open_stages(runtime: Runtime[CrmSettings], policy: SlaPolicy) -> None:
     """Set ``sla_open_stages`` for every stage with a target, at the runtime's "now"."""
-    now = runtime.clock()
+    targeted = [stage for stage in STAGES if policy.target(stage.name) is not None]
     async with session_scope(runtime.session_factory) as session:
-        counts = await SlaRepository.from_session(session).open_counts(
-            Filters(_EVER, now + timedelta(days=1)), None, now
+        totals = await SlaRepository.from_session(session).open_stage_counts(
+            targeted, runtime.clock()
         )
-    totals = counts.get("all", {})
     metrics = runtime.metrics
-    for stage in STAGES:
-        if policy.target(stage.name) is None:
-            continue
+    for stage in targeted:
         for state in ("at_risk", "overdue"):
             value = totals.get(f"{stage.name}__{state}", 0)
             metrics.sla_open_stages.labels(metrics.service, stage.name, state).set(value)

@@ -429,6 +429,18 @@ class SlaRepository(Repository):
             for row in rows
         }
 
+    async def open_stage_counts(self, stages: Sequence[Stage], now: datetime) -> dict[str, int]:
+        """``<stage>__at_risk`` / ``<stage>__overdue`` over every open lead (the partial index
+        ``ix_sla_fact_open``): what the worker's gauge reports."""
+        columns: list[Any] = []
+        for stage in stages:
+            columns += self._open_columns(stage, now)
+        if not columns:
+            return {}
+        query = select(*columns).where(sla_fact.c.closed_at.is_(None))
+        row = (await self.session.execute(query)).mappings().one()
+        return {key: int(value or 0) for key, value in row.items()}
+
     async def outcomes(self, filters: Filters, group_by: str | None) -> dict[str | None, Outcomes]:
         """Per group: sales, closed leads and the revenue of the priced sales."""
         c = sla_fact.c
