@@ -47,6 +47,9 @@ QUERIES: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("summary, one source", "/v1/sla/summary", {"source": "leboncoin"}),
     ("funnel by source and site", "/v1/sla/funnel", {}),
     ("breaches, first page", "/v1/sla/breaches", {"limit": "100"}),
+    ("daily series, the year", "/v1/sla/series", {}),
+    ("daily series by source", "/v1/sla/series", {"by": "source"}),
+    ("alerts feed, first page", "/v1/alerts", {}),  # open leads now: from/to not read
 )
 RANGE = {"from": "2025-01-01T00:00:00+00:00", "to": "2026-01-01T00:00:00+00:00"}
 

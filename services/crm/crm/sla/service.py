@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from crm.sla.calendars import calendar_key
 from crm.sla.percentiles import PERCENTILES, from_histogram
 from crm.sla.repository import (
+    SERIES_PERCENTILES,
     SERIES_TIMEZONE,
     Breach,
     Filters,
@@ -139,8 +140,14 @@ async def series(
         for item in STAGES
         if (target := policy.target(item.name)) is not None
     ]
-    totals = await repository.daily_totals(filters, by, targeted, now)
-    histograms = await repository.daily_histograms(stage, filters, by)
+    totals = await repository.daily_totals(filters, by, targeted, stage, now)
+    if not repository.on_postgres:
+        # Portable path: one GROUP BY on whole minutes per day and group, then nearest ranks.
+        histograms = await repository.daily_histograms(stage, filters, by)
+        for row in totals:
+            histogram = histograms.get((str(row["day"]), row["g"]), {})
+            row["stage_count"] = sum(histogram.values())
+            row["stage_percentiles"] = from_histogram(histogram, SERIES_PERCENTILES)
     rows = {(str(row["day"]), row["g"]): row for row in totals}
     keys = sorted({key for _, key in rows}, key=lambda value: (value is None, value or ""))
     result: list[Series] = []
@@ -148,14 +155,15 @@ async def series(
         points: list[SeriesPoint] = []
         for day in days_of(filters.start, filters.end):
             row = rows.get((day.isoformat(), key), {})
-            histogram = histograms.get((day.isoformat(), key), {})
-            percentiles: list[int | None] = [*from_histogram(histogram, (0.5, 0.9))] or [None, None]
+            count = int(row.get("stage_count") or 0)
+            percentiles: list[int | None] = list(row.get("stage_percentiles") or [])
+            percentiles = percentiles if count else [None] * len(SERIES_PERCENTILES)
             won, closed = int(row.get("won") or 0), int(row.get("closed") or 0)
             points.append(
                 SeriesPoint(
                     day=day,
                     leads=int(row.get("leads") or 0),
-                    first_contact_count=sum(histogram.values()),
+                    first_contact_count=count,
                     first_contact_p50_minutes=percentiles[0],
                     first_contact_p90_minutes=percentiles[1],
                     breaches=int(row.get("breaches") or 0),
