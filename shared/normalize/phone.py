@@ -1,42 +1,94 @@
-"""Phone numbers to E.164 with ``phonenumbers``; France is the default region.
+"""Phone numbers to E.164 with ``phonenumbers``: the one rule of every place that reads a phone
+(ingest's sources, crm's look-ups and objections, dispatch's contact hashes).
+
+France first, then the overseas regions: a number written nationally (``0692 45 67 89``) that is
+not a valid French number is read in La Réunion, Guadeloupe, Martinique, Guyane, Mayotte and
+Saint-Pierre-et-Miquelon in turn (``+262692456789``); a number with its country code
+(``+32…``, ``0033…``) keeps it. Anything else is invalid (``None``), never guessed.
 
 French numbers written the usual ways (``06 12 34 56 78``, ``06.12.34.56.78``,
 ``+33 6 12 34 56 78``, ``0033…``) skip ``phonenumbers.parse`` (~60 µs, the costliest step of a
 lead's validation): the number is built from its digits and still checked by
 ``phonenumbers.is_valid_number``. ``tests/shared/test_normalize.py`` checks with property-based
-tests that both paths give the same answer.
+tests that the fast path gives what the library alone gives.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import phonenumbers
 
 DEFAULT_REGION = "FR"
+# La Réunion, Guadeloupe, Martinique, Guyane, Mayotte, Saint-Pierre-et-Miquelon: their numbers
+# share the French trunk prefix 0, so a national number is tried there once France refuses it.
+OVERSEAS_REGIONS = ("RE", "GP", "MQ", "GF", "YT", "PM")
+REGIONS = (DEFAULT_REGION, *OVERSEAS_REGIONS)
+MAX_PHONE_CHARS = 60
 
 _SEPARATORS = str.maketrans("", "", " .-")
 _FRENCH = re.compile(r"(?:0|\+33|0033)([1-9][0-9]{8})")
+_SPACES = str.maketrans({"\xa0": " ", "\u202f": " ", "\t": " "})
 
 
-def _french_number(raw: str) -> phonenumbers.PhoneNumber | None:
-    """The number of a plainly written French number, None for anything else."""
-    match = _FRENCH.fullmatch(raw.translate(_SEPARATORS))
+def _french_number(raw: str) -> tuple[phonenumbers.PhoneNumber, bool] | None:
+    """The number of a plainly written French number and whether it was written nationally
+    (trunk 0, no country code); None for anything else."""
+    digits = raw.translate(_SEPARATORS)
+    match = _FRENCH.fullmatch(digits)
     if match is None:
         return None
-    return phonenumbers.PhoneNumber(country_code=33, national_number=int(match.group(1)))
+    number = phonenumbers.PhoneNumber(country_code=33, national_number=int(match.group(1)))
+    return number, digits.startswith("0") and not digits.startswith("00")
 
 
-def normalize_phone(raw: str | None, *, region: str = DEFAULT_REGION) -> str | None:
-    """E.164 (``+33612345678``) for a valid number, None for a missing or invalid one."""
-    if raw is None or not raw.strip():
+def _has_country_code(text: str) -> bool:
+    return text.startswith("+") or text.startswith("00")
+
+
+def _parsed(text: str, region: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
         return None
-    number = _french_number(raw) if region == "FR" else None
-    if number is None:
-        try:
-            number = phonenumbers.parse(raw, region)
-        except phonenumbers.NumberParseException:
-            return None
-    if not phonenumbers.is_valid_number(number):
-        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
+def _e164(number: phonenumbers.PhoneNumber) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_text(raw: str) -> str:
+    """The number as written, ready to parse: NFC, no-break spaces as spaces, a ``tel:`` scheme
+    removed, blanks trimmed."""
+    text = unicodedata.normalize("NFC", raw).translate(_SPACES).strip()
+    if text[:4].lower() == "tel:":
+        text = text[4:].strip()
+    return text
+
+
+def normalize_phone(raw: str | None) -> str | None:
+    """E.164 (``+33612345678``) for a valid number, None for a missing or invalid one. France
+    first, then the overseas regions for a number without a country code."""
+    if raw is None or len(raw) > MAX_PHONE_CHARS:
+        return None
+    text = phone_text(raw)
+    if not text:
+        return None
+    regions: tuple[str, ...] = REGIONS
+    plain = _french_number(text)
+    if plain is not None:
+        number, national = plain
+        if phonenumbers.is_valid_number(number):
+            return _e164(number)
+        if not national:
+            return None  # +33 or 0033 written: France was asked for, and refuses it
+        regions = OVERSEAS_REGIONS  # France was just asked (the same answer as parse's)
+    for region in regions:
+        parsed = _parsed(text, region)
+        if parsed is not None:
+            return _e164(parsed)
+        if _has_country_code(text):
+            break  # an explicit country code: other default regions change nothing
+    return None

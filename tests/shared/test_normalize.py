@@ -1,4 +1,4 @@
-"""Phone numbers to E.164 (FR default) and case-folded e-mails."""
+"""Phone numbers to E.164 (France, then the overseas regions) and case-folded e-mails."""
 
 from __future__ import annotations
 
@@ -20,6 +20,17 @@ from shared.normalize.email import PLAIN_ADDRESS, plain_address
         ("0033612345678", "+33612345678"),
         ("01 42 68 53 00", "+33142685300"),
         ("+32 470 12 34 56", "+32470123456"),  # Belgian mobile stays Belgian
+        ("0692 45 67 89", "+262692456789"),  # La Réunion written nationally
+        ("06.92.45.67.89", "+262692456789"),
+        ("0692\u00a045\u00a067\u00a089", "+262692456789"),
+        ("tel:0692456789", "+262692456789"),
+        ("+262 692 45 67 89", "+262692456789"),
+        ("0690 12 34 56", "+590690123456"),  # Guadeloupe
+        ("0696 12 34 56", "+596696123456"),  # Martinique
+        ("0694 20 12 34", "+594694201234"),  # Guyane
+        ("0639 01 23 45", "+262639012345"),  # Mayotte (La Réunion's country code)
+        ("+33 692 45 67 89", None),  # France asked for explicitly: not guessed elsewhere
+        ("0033 692 45 67 89", None),
         ("12", None),
         ("not a phone", None),
         ("", None),
@@ -98,15 +109,19 @@ def test_email_fast_path_takes_plain_addresses() -> None:
     )
 
 
-# The French phone fast path must give exactly what phonenumbers.parse gives.
+# The French phone fast path must give exactly what phonenumbers.parse gives, asked in France
+# and then in each overseas region as the rule says (the rule spelt out with the library alone).
 def _parsed(raw: str) -> str | None:
-    try:
-        number = phonenumbers.parse(raw, "FR")
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    for region in ("FR", "RE", "GP", "MQ", "GF", "YT", "PM"):
+        try:
+            number = phonenumbers.parse(raw.strip(), region)
+        except phonenumbers.NumberParseException:
+            return None
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        if raw.strip().startswith(("+", "00")):
+            return None
+    return None
 
 
 _FRENCH_WRITTEN = st.builds(
@@ -126,4 +141,10 @@ def test_french_phone_fast_path_agrees_with_phonenumbers(raw: str) -> None:
 @settings(max_examples=500, deadline=None)
 @given(st.from_regex(r"0[1-9][0-9]{8}", fullmatch=True))
 def test_french_phone_fast_path_agrees_on_every_national_number(raw: str) -> None:
+    assert normalize_phone(raw) == _parsed(raw)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.from_regex(r"0(?:69[0-9]|639|590|596|594|262|269|508)[0-9]{6}", fullmatch=True))
+def test_overseas_national_numbers_agree_with_phonenumbers(raw: str) -> None:
     assert normalize_phone(raw) == _parsed(raw)

@@ -1,6 +1,7 @@
-"""Contact normalisation for the adapters: phones to E.164 (France first, then the overseas
-departments, foreign numbers kept with their country), e-mails validated and case-folded, relay
-addresses flagged. Invalid values are kept raw (phones) or dropped (e-mails), never guessed."""
+"""Contact normalisation for the adapters: phones to E.164 by the shared rule
+(``shared.normalize.phone``: France first, then the overseas regions, foreign numbers kept with
+their country), e-mails validated and case-folded, relay addresses flagged. Invalid values are
+kept raw (phones) or dropped (e-mails), never guessed."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from shared.normalize import (
     normalize_email as shared_normalize_email,
     normalize_phone as shared_normalize_phone,
 )
+from shared.normalize.phone import DEFAULT_REGION
 
-OVERSEAS_REGIONS = ("RE", "GP", "MQ", "GF", "YT", "PM")
 RELAY_DOMAINS = ("messagerie.lacentrale.fr",)
 _SPACES = re.compile(r"\s+")
 _NAME_MAX = 100
@@ -31,18 +32,12 @@ def clean(text: str | None, max_length: int = 10_000) -> str | None:
 
 def normalize_phone(raw: str | None) -> tuple[str | None, str | None]:
     """(E.164, None) for a valid number; (None, raw) for an invalid one; (None, None) if empty.
-    France first, then the overseas departments."""
+    The shared rule: France first, then the overseas regions."""
     text = clean(raw, 60)
     if text is None:
         return None, None
-    text = text.removeprefix("tel:").removeprefix("Tel:").strip()
-    for region in ("FR", *OVERSEAS_REGIONS):
-        e164 = shared_normalize_phone(text, region=region)
-        if e164 is not None:
-            return e164, None
-        if text.startswith("+") or text.startswith("00"):
-            break  # an explicit country code: other default regions change nothing
-    return None, text
+    e164 = shared_normalize_phone(text)
+    return (e164, None) if e164 is not None else (None, text)
 
 
 def normalize_email(raw: str | None) -> str | None:
@@ -85,41 +80,31 @@ def contact_from_raw(
     }
 
 
-# A national number (trunk 0 + 9 digits) as people write it: 0692 45 67 89, 06.92.45.67.89…
-_NATIONAL_NUMBER = re.compile(r"(?<![\d+])0(?:[ \t\u00a0\u202f./-]{0,2}\d){9}(?!\d)")
+# A national number (trunk 0 + 9 digits) as people write it: 0692 45 67 89, 06.92.45.67.89…,
+# not glued to a word or another number (``ref E0692456789`` is a reference).
+_NATIONAL_NUMBER = re.compile(r"(?<![\w+])0(?:[ \t\u00a0\u202f./-]{0,2}\d){9}(?!\w)")
 _OVERSEAS_TRIES = 20  # candidates tried with the overseas regions per text (bounds the cost)
+_FRANCE = "+33"
 
 
-def _matches(text: str, region: str, offset: int = 0) -> list[tuple[int, int, str]]:
+def _matches(text: str, region: str) -> list[tuple[int, int, str]]:
     return [
         (
-            offset + match.start,
-            offset + match.end,
+            match.start,
+            match.end,
             phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164),
         )
         for match in phonenumbers.PhoneNumberMatcher(text, region)
     ]
 
 
-def _overseas(text: str, start: int, end: int) -> tuple[int, int, str] | None:
-    """The national number at ``text[start:end]`` read in the first overseas region where it is
-    valid (the matcher sees one character of context on each side)."""
-    window_start = max(0, start - 1)
-    window = text[window_start : end + 1]
-    for region in OVERSEAS_REGIONS:
-        for found in _matches(window, region, window_start):
-            if found[0] < end and start < found[1]:
-                return found
-    return None
-
-
 def phones_in_text(text: str) -> list[str]:
     """E.164 numbers found in free text, in text order: France first, then the overseas regions
-    for a national number that is not a valid French one (``0692 45 67 89`` → +262692456789),
-    as for ``normalize_phone``."""
+    for a national number that is not a valid French one (``0692 45 67 89`` → +262692456789):
+    each such number is read by the shared ``normalize_phone``, as a phone field would be."""
     spans: list[tuple[int, int, str]] = []
     try:
-        spans.extend(_matches(text, "FR"))
+        spans.extend(_matches(text, DEFAULT_REGION))
         tries = 0
         for candidate in _NATIONAL_NUMBER.finditer(text):
             start, end = candidate.span()
@@ -128,9 +113,9 @@ def phones_in_text(text: str) -> list[str]:
             tries += 1
             if tries > _OVERSEAS_TRIES:
                 break
-            found = _overseas(text, start, end)
-            if found is not None:
-                spans.append(found)
+            e164 = shared_normalize_phone(candidate.group())
+            if e164 is not None and not e164.startswith(_FRANCE):
+                spans.append((start, end, e164))  # France's answer is the matcher's, above
     except Exception:  # a library bug on odd input must not fail the parse
         pass
     numbers: list[str] = []
