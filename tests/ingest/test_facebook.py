@@ -338,3 +338,106 @@ async def test_signed_but_malformed_body_is_422(
         answer = await service.client.post(WEBHOOK, content=content, headers=headers)
         assert answer.status_code == 422
         assert answer.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "sha256=é" + "0" * 63,  # non-ASCII: compare_digest raised TypeError (a 500)
+        "sha256=\u2603",
+        "sha256=" + "g" * 64,
+        "sha256=" + "0" * 63,
+        "sha256=",
+    ],
+)
+async def test_a_signature_header_of_any_text_is_a_401_problem(
+    ingest_service: IngestFactory, signature: str
+) -> None:
+    async with ingest_service() as service:
+        body, headers = signed(MESSENGER)
+        # Starlette decodes header bytes as latin-1: send what a client could send.
+        raw_headers = [
+            (b"content-type", b"application/json"),
+            (b"x-hub-signature-256", signature.encode("utf-8")),
+        ]
+        answer = await service.client.post(WEBHOOK, content=body, headers=raw_headers)
+        assert answer.status_code == 401, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert await _count(service, RawInput) == 0
+
+
+MALFORMED = [
+    ({"object": "page", "entry": 7}, "body.entry: not a list"),
+    ({"object": "page", "entry": [True]}, "entry[0]: not an object"),
+    ({"object": "page", "entry": [{"id": "1", "changes": 5}]}, "entry[0].changes: not a list"),
+    ({"object": "page", "entry": [{"id": "1", "changes": True}]}, "entry[0].changes: not a list"),
+    ({"object": "page", "entry": [{"id": "1", "changes": "leadgen"}]}, "entry[0].changes: not a list"),
+    ({"object": "page", "entry": [{"id": "1", "messaging": 0}]}, "entry[0].messaging: not a list"),
+    ({"object": "page", "entry": [{"id": "1", "messaging": False}]}, "entry[0].messaging: not a list"),
+    ({"object": "page", "entry": [{"id": "1", "messaging": {"a": 1}}]}, "entry[0].messaging: not a list"),
+    ({"object": "page", "entry": [{"id": "1", "changes": [3]}]}, "entry[0].changes[0]: not an object"),
+    (
+        {"object": "page", "entry": [{"id": "1", "changes": [{"field": "leadgen", "value": 1}]}]},
+        "entry[0].changes[0].value: not an object",
+    ),
+    (
+        {"object": "page", "entry": [{"changes": [{"field": "leadgen", "value": {"page_id": "1"}}]}]},
+        "entry[0].changes[0].value.leadgen_id: missing or not a number or string",
+    ),
+    ({"object": "page", "entry": [{"messaging": [[]]}]}, "entry[0].messaging[0]: not an object"),
+    (
+        {"object": "page", "entry": [{"messaging": [{"message": "Bonjour"}]}]},
+        "entry[0].messaging[0].message: not an object",
+    ),
+    (
+        {"object": "page", "entry": [{"messaging": [{"message": {"text": "Bonjour"}}]}]},
+        "entry[0].messaging[0].message.mid: missing or not a string",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("document", "detail"), MALFORMED)
+async def test_a_signed_notification_of_another_shape_is_quarantined_not_a_500(
+    ingest_service: IngestFactory, document: dict[str, Any], detail: str
+) -> None:
+    """Meta signed it, so it is kept: quarantined with the path of what is wrong (never a
+    value) and answered 200 (Meta retries anything else, for days)."""
+    async with ingest_service() as service:
+        body, headers = signed(document)
+        answer = await service.client.post(WEBHOOK, content=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+        result = answer.json()
+        assert result["status"] == "quarantined"
+        assert result["reason"] == "facebook_notification_malformed"
+        entry = (await service.client.get(f"/v1/quarantine/{result['id']}")).json()
+        assert entry["detail"] == detail
+        assert entry["channel"] == "facebook"
+        assert "Bonjour" not in answer.text + json.dumps(entry)
+
+
+async def test_the_readable_parts_of_a_malformed_notification_are_taken_and_a_retry_adds_nothing(
+    ingest_service: IngestFactory,
+) -> None:
+    document = leadgen("333")
+    document["entry"].append(
+        {"id": "2", "changes": 12, "messaging": MESSENGER["entry"][0]["messaging"]}
+    )  # type: ignore[index]
+    async with ingest_service() as service:
+        body, headers = signed(document)
+        answer = await service.client.post(WEBHOOK, content=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+        result = answer.json()
+        assert result["status"] == "accepted"  # the Messenger message became a lead
+        assert result["pending_fetches"] == 1  # the leadgen id is staged for the worker
+        (held_id,) = result["quarantine_ids"]
+        held = (await service.client.get(f"/v1/quarantine/{held_id}")).json()
+        assert held["detail"] == "entry[1].changes: not a list"
+        assert await _count(service, FacebookFetch) == 1
+        assert await outbox_count(service) == 1
+
+        # Today's parser reads it the same way: the entry stays open, nothing is doubled.
+        retried = (await service.client.post(f"/v1/quarantine/{held_id}/retry")).json()
+        assert retried["status"] == "open"
+        assert retried["reason"] == "facebook_notification_malformed"
+        assert await _count(service, FacebookFetch) == 1
+        assert await outbox_count(service) == 1

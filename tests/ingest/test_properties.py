@@ -103,8 +103,13 @@ def test_adf_parser_never_raises_on_shuffled_elements(parts: list[str]) -> None:
 @given(json_values)
 def test_facebook_notification_reader_never_raises(document: Any) -> None:
     read_notification(document)
+    read_notification({"object": "page", "entry": document})
     read_notification({"object": "page", "entry": [document]})
     read_notification({"entry": [{"changes": [document], "messaging": [document]}]})
+    # A container of another shape than Meta documents is named, never iterated blindly.
+    odd = read_notification({"entry": [{"changes": document, "messaging": document}]})
+    if document is not None and not isinstance(document, list):
+        assert odd.problems == ["entry[0].changes: not a list", "entry[0].messaging: not a list"]
 
 
 @FAST

@@ -7,6 +7,7 @@ from typing import ClassVar
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from ingest.sources.email.mime import MimeLimits
 from shared.messaging.settings import LeadTokenSettings, OvhSmsSettings
 from shared.settings import ServiceSettings
 
@@ -29,6 +30,10 @@ class IngestSettings(ServiceSettings, LeadTokenSettings, OvhSmsSettings):
     max_body_bytes: int = Field(default=15 * MIB, ge=1024, description="Raw e-mail limit.")
     max_json_bytes: int = Field(default=1 * MIB, ge=1024, description="JSON and XML limit.")
     raw_input_retention_days: int = Field(default=30, ge=1)
+    # A message beyond these is quarantined (mime_too_complex) before it costs much CPU.
+    email_max_parts: int = Field(default=1000, ge=1, description="MIME parts per e-mail.")
+    email_max_depth: int = Field(default=20, ge=1, description="Nesting of MIME parts.")
+    email_max_lines: int = Field(default=500_000, ge=1, description="Lines per e-mail.")
 
     facebook_verify_token: SecretStr | None = Field(
         default=None, description="The Verify Token typed in Meta's webhook settings."
@@ -69,3 +74,11 @@ class IngestSettings(ServiceSettings, LeadTokenSettings, OvhSmsSettings):
         description="An SMS whose sender matches no lead yet is left at the provider this long "
         "(the SMS it answers may not be known here yet), then recorded as ignored.",
     )
+
+    @property
+    def mime_limits(self) -> MimeLimits:
+        return MimeLimits(
+            max_parts=self.email_max_parts,
+            max_depth=self.email_max_depth,
+            max_lines=self.email_max_lines,
+        )

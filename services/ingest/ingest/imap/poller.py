@@ -109,6 +109,7 @@ class ImapPoller:
                     body,
                     channel="imap",
                     tokens=self.tokens,
+                    limits=self.settings.mime_limits,
                     outbox=runtime.outbox,
                     now=runtime.clock(),
                 )

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.events.payloads import LeadKind, LeadSource
+from shared.instants import Instant
 from shared.normalize import normalize_email, normalize_phone
 
 
@@ -66,7 +67,9 @@ class LeadIn(Strict):
     source: LeadSource
     source_ref: str = Field(min_length=1, max_length=200, description="The source's own id.")
     kind: LeadKind = "enquiry"
-    received_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
+    received_at: Instant | None = Field(
+        default=None, description="With its offset, from 2000 to 2100; defaults to now."
+    )
     contact: ContactIn
     vehicle: VehicleIn = Field(default_factory=VehicleIn)
     message: str | None = Field(default=None, max_length=10_000)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.canonical import Contact, LeadDraft, Vehicle
+from ingest.canonical.instants import utc_instant
 from ingest.leads.repository import LeadRepository
 from ingest.leads.schemas import LeadIn
 from shared.events.payloads import ContactV1, LeadReceivedV1, VehicleV1
@@ -57,7 +58,7 @@ def lead_row(draft: LeadDraft, *, now: datetime, raw_input_id: str | None = None
         "kind": draft.kind,
         "source": draft.source,
         "source_ref": draft.source_ref[:200],
-        "received_at": draft.received_at or now,
+        "received_at": utc_instant(draft.received_at) or now,
         "first_name": contact.first_name,
         "last_name": contact.last_name,
         "full_name": contact.full_name,

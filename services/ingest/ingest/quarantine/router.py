@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ingest.deps import Fixer, Reader
+from ingest.deps import Fixer, Reader, SettingsDep
 from ingest.models import IgnoredInput, QuarantinedInput
 from ingest.quarantine import service as quarantine_service
 from ingest.quarantine.repository import QuarantineRepository
@@ -78,12 +78,19 @@ async def get_quarantined(quarantine_id: str, _: Reader, session: SessionDep) ->
     ),
 )
 async def retry_quarantined(
-    quarantine_id: str, _: Fixer, session: SessionDep, outbox: OutboxDep, now: NowDep
+    quarantine_id: str,
+    _: Fixer,
+    session: SessionDep,
+    settings: SettingsDep,
+    outbox: OutboxDep,
+    now: NowDep,
 ) -> RetryOut:
     item = await QuarantineRepository.from_session(session).get(quarantine_id)
     if item is None:
         raise NotFound("No quarantine entry has this id.")
-    return await quarantine_service.retry(session, item, outbox=outbox, now=now)
+    return await quarantine_service.retry(
+        session, item, limits=settings.mime_limits, outbox=outbox, now=now
+    )
 
 
 def _ignored(item: IgnoredInput) -> IgnoredOut:

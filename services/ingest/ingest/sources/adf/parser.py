@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import xml.etree.ElementTree as ET
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import defusedxml.ElementTree as SafeET
@@ -19,6 +19,7 @@ from defusedxml import DefusedXmlException
 from ingest.canonical import Contact, LeadDraft, Outcome, Quarantine, Vehicle
 from ingest.canonical.contacts import clean, int_in, phones_in_text, price_eur
 from ingest.canonical.drafts import Source
+from ingest.canonical.instants import utc_instant
 
 
 class AdfSyntaxError(ValueError):
@@ -74,7 +75,7 @@ def _date(text: str | None) -> datetime | None:
             parsed = datetime.fromisoformat(value)
         except ValueError:
             continue
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return utc_instant(parsed)
     return None
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from ingest.canonical import Ignore, Outcome, Quarantine
 from ingest.sources.adf.parser import AdfSyntaxError, parse_adf
 from ingest.sources.email import layouts
-from ingest.sources.email.mime import InboundEmail, parse_mime
+from ingest.sources.email.mime import InboundEmail, MimeLimits, MimeTooComplex, parse_mime
 from ingest.sources.email.relay import with_relay
 
 LEBONCOIN_DOMAINS = ("leboncoin.fr", "mail.leboncoin.fr")
@@ -95,11 +95,12 @@ def classify(mail: InboundEmail, ref: str) -> Outcome:
     return layouts.generic(mail, ref)
 
 
-def parse_email(raw: bytes) -> list[Outcome]:
-    """Every outcome of one raw message (ADF bodies may hold several prospects)."""
+def parse_email(raw: bytes, limits: MimeLimits = MimeLimits()) -> list[Outcome]:
+    """Every outcome of one raw message (ADF bodies may hold several prospects); a message
+    beyond ``limits`` is quarantined (``mime_too_complex``, naming the limit)."""
     ref = "sha256:" + hashlib.sha256(raw).hexdigest()
     try:
-        mail = parse_mime(raw)
+        mail = parse_mime(raw, limits)
         if not mail.headers:
             return [Quarantine("not_an_email", "no header found")]
         if (
@@ -115,6 +116,8 @@ def parse_email(raw: bytes) -> list[Outcome]:
                 return [Quarantine("xml_not_well_formed", str(exc))]
             return [with_relay(mail, outcome) for outcome in outcomes]
         return [with_relay(mail, classify(mail, ref))]
+    except MimeTooComplex as exc:
+        return [Quarantine("mime_too_complex", exc.detail)]
     except RecursionError:
         return [Quarantine("parser_error", "RecursionError")]
     except Exception as exc:  # a parser bug must quarantine the input, never lose it

@@ -53,6 +53,14 @@ async def post_email(
     body = await read_limited(request, settings.max_body_bytes)
     if not body.strip():
         raise InvalidRequest("The body is empty.")
-    answer = await take_email(session, body, channel="email", tokens=tokens, outbox=outbox, now=now)
+    answer = await take_email(
+        session,
+        body,
+        channel="email",
+        tokens=tokens,
+        limits=settings.mime_limits,
+        outbox=outbox,
+        now=now,
+    )
     count_input(runtime_of(request).metrics, "email", answer.status)
     return answer

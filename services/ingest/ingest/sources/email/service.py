@@ -15,6 +15,7 @@ from ingest.intake.schemas import IntakeOut
 from ingest.intake.service import replayed, settle
 from ingest.raw_inputs.repository import RawInputRepository
 from ingest.sources.email.classifier import parse_email
+from ingest.sources.email.mime import MimeLimits
 from shared.messaging.lead_tokens import LeadTokens
 from shared.outbox import Outbox
 
@@ -22,11 +23,11 @@ EMAIL_CHANNELS = ("email", "imap")
 _THREAD_ABOVE_BYTES = 256 * 1024
 
 
-async def parse_email_async(raw: bytes) -> list[Outcome]:
+async def parse_email_async(raw: bytes, limits: MimeLimits) -> list[Outcome]:
     """Large messages are parsed in a thread so the event loop keeps serving."""
     if len(raw) > _THREAD_ABOVE_BYTES:
-        return await asyncio.to_thread(parse_email, raw)
-    return parse_email(raw)
+        return await asyncio.to_thread(parse_email, raw, limits)
+    return parse_email(raw, limits)
 
 
 async def read_conversation_mail_async(raw: bytes, tokens: LeadTokens) -> ConversationMail | None:
@@ -41,6 +42,7 @@ async def take_email(
     *,
     channel: str,
     tokens: LeadTokens,
+    limits: MimeLimits,
     outbox: Outbox,
     now: datetime,
 ) -> IntakeOut:
@@ -61,4 +63,5 @@ async def take_email(
     raw = await repository.store(
         channel=channel, content_type="message/rfc822", body=body, received_at=now
     )
-    return await settle(session, raw, await parse_email_async(body), outbox=outbox, now=now)
+    outcomes = await parse_email_async(body, limits)
+    return await settle(session, raw, outcomes, outbox=outbox, now=now)

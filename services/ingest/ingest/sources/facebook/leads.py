@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from ingest.canonical import Contact, LeadDraft, Outcome, Quarantine, Vehicle
 from ingest.canonical.contacts import clean
+from ingest.canonical.instants import utc_instant
 
 _CONTACT_KEYS = {"full_name", "first_name", "last_name", "email", "phone_number"}
 _VEHICLE_KEYS = {"car_make", "vehicle_make", "car_model", "vehicle_model"}
@@ -30,7 +31,7 @@ def _created(value: Any) -> datetime | None:
             parsed = datetime.fromisoformat(value)
         except ValueError:
             return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return utc_instant(parsed)
 
 
 def map_lead(document: Any, *, leadgen_id: str, page_id: str | None) -> Outcome:
