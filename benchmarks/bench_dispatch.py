@@ -30,7 +30,7 @@ from dispatch.models import DispatchLead, Seller, Site, infra, metadata
 from dispatch.routing.engine import decide
 from dispatch.routing.strategy import strategy_named
 from dispatch.settings import DispatchSettings
-from dispatch.webhooks.delivery import WebhookSender, signed_headers
+from dispatch.webhooks.delivery import WebhookSender, signed_headers, webhook_http_client
 from dispatch.webhooks.service import render_body
 from shared.db import create_engine
 from shared.db.migrate import upgrade
@@ -45,6 +45,8 @@ SENDERS = (1, 2)
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 # A Tuesday 11:00 in Paris: open, everybody on shift.
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+# The receiver listens on loopback, which webhooks may reach only when allowed (SSRF guard).
+WEBHOOK_SETTINGS = DispatchSettings(webhook_batch_size=50, webhook_allowed_networks=("127.0.0.0/8",))
 
 
 async def _database(url: str) -> tuple[SessionFactory, AsyncEngine]:
@@ -210,11 +212,10 @@ async def _queue_deliveries(factory: SessionFactory, seller_id: str, count: int)
 async def _send_all(factory: SessionFactory, client: httpx.AsyncClient, senders: int) -> float:
     """Deliveries per second with ``senders`` concurrent senders (each its own transactions,
     as replicas would: ``SKIP LOCKED`` gives them different rows) until none is pending."""
-    settings = DispatchSettings(webhook_batch_size=50)
     outbox = Outbox(infra.outbox_event, event_source("dispatch"))
 
     async def drain() -> int:
-        sender = WebhookSender(factory, settings, client, outbox=outbox, clock=lambda: NOW)
+        sender = WebhookSender(factory, WEBHOOK_SETTINGS, client, outbox=outbox, clock=lambda: NOW)
         sent = 0
         while claimed := await sender.send_due():
             sent += claimed
@@ -230,7 +231,11 @@ async def _webhooks(url: str) -> tuple[dict[int, float], float, str]:
     factory, engine = await _database(url)
     rates: dict[int, float] = {}
     try:
-        async with receiver_process(SECRET) as receiver, httpx.AsyncClient() as client:
+        async with (
+            receiver_process(SECRET) as receiver,
+            webhook_http_client(WEBHOOK_SETTINGS) as sender_client,
+            httpx.AsyncClient() as client,
+        ):
             hook = f"{receiver}/hook"
             seller_id = str(uuid.uuid4())
             async with session_scope(factory) as session:
@@ -238,7 +243,7 @@ async def _webhooks(url: str) -> tuple[dict[int, float], float, str]:
             expected: list[str] = []
             for senders in SENDERS:
                 expected += await _queue_deliveries(factory, seller_id, DELIVERIES)
-                rates[senders] = await _send_all(factory, client, senders)
+                rates[senders] = await _send_all(factory, sender_client, senders)
             received = await records(receiver)
             counts = Counter(record["id"] for record in received if record["valid"])
             invalid = sum(1 for record in received if not record["valid"])

@@ -52,6 +52,9 @@ endpoints=$($PY scripts/local_stack.py endpoints "${SERVICES[@]}") || exit 1
 while read -r service url; do URL[$service]=$url; done <<<"$endpoints"
 # Call-back URLs sent to sellers' tools must point at this dispatch, not at the default port.
 export DISPATCH_PUBLIC_BASE_URL=${DISPATCH_PUBLIC_BASE_URL:-${URL[dispatch]}}
+# A local stack's sellers' tools listen on this machine: webhooks may reach loopback here (never
+# by default: docs/dispatch.md, "Where webhooks may go").
+export DISPATCH_WEBHOOK_ALLOWED_NETWORKS=${DISPATCH_WEBHOOK_ALLOWED_NETWORKS:-'["127.0.0.0/8","::1/128"]'}
 
 pids=()
 # Stops every process started here; then exits with `status`, or dies of `signal` (so that make

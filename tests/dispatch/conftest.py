@@ -35,7 +35,7 @@ from dispatch.models import infra
 from dispatch.settings import DispatchSettings
 from dispatch.timers.repository import TimerRepository
 from dispatch.timers.runner import TimerRunner
-from dispatch.webhooks.delivery import WebhookSender
+from dispatch.webhooks.delivery import WebhookSender, webhook_http_client
 from shared.auth import store_token
 from shared.db.session import session_scope
 from shared.events.payloads import ContactV1, LeadQualifiedV1
@@ -178,8 +178,8 @@ class DispatchApi:
         return [(timer.kind, timer.assignment_id, timer.due_at) for timer in timers]
 
     async def deliver(self) -> int:
-        """Send every due webhook once (to the test's receiver)."""
-        async with httpx.AsyncClient() as client:
+        """Send every due webhook once (to the test's receiver), with the worker's client."""
+        async with webhook_http_client(self.settings) as client:
             return await self.sender(client).send_due()
 
     async def count(self, model: Any, *where: Any) -> int:
@@ -210,6 +210,7 @@ async def start_dispatch(settings: DispatchSettings, clock: Clock) -> AsyncItera
 
 
 def dispatch_settings(database_url: str, **values: Any) -> DispatchSettings:
+    """Dispatch's settings for tests (``settings_for``: webhooks may reach loopback)."""
     settings = settings_for("dispatch", database_url=database_url, **values)
     assert isinstance(settings, DispatchSettings)
     return settings

@@ -29,6 +29,8 @@ SERVICES: dict[str, ServiceDefinition[Any]] = {
     definition.name: definition for definition in (INGEST, QUALIFY, DISPATCH, CRM)
 }
 DEV_TOKEN = "vo_test-token-with-every-role"
+# Test receivers of webhooks listen on loopback, which dispatch may reach only when allowed.
+WEBHOOK_LOOPBACK = ("127.0.0.0/8", "::1/128")
 
 T = TypeVar("T")
 
@@ -79,6 +81,8 @@ def settings_for(name: str, **values: Any) -> ServiceSettings:
     values.setdefault("log_json", True)
     values.setdefault("consumer_retry_backoff_s", 0.01)
     values.setdefault("outbox_poll_interval_s", 0.05)
+    if name == "dispatch":
+        values.setdefault("webhook_allowed_networks", WEBHOOK_LOOPBACK)
     settings: ServiceSettings = SERVICES[name].settings_factory(**values)
     return settings
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field, IPvAnyNetwork, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from dispatch.webhooks.destinations import DestinationPolicy
 from shared.settings import CallingRulesSettings, ServiceSettings
 
 
@@ -53,6 +54,13 @@ class DispatchSettings(CallingRulesSettings, ServiceSettings):
     webhook_batch_size: int = Field(default=50, ge=1)
     webhook_poll_interval_s: float = Field(default=0.5, gt=0)
     webhook_lease_s: int = Field(default=60, ge=1, description="In-flight claim of a delivery.")
+    webhook_allowed_networks: tuple[IPvAnyNetwork, ...] = Field(
+        default=(),
+        description=(
+            "Networks (CIDR, a JSON list) webhooks may reach beside public addresses: none by "
+            'default; tests and make run allow loopback, ["127.0.0.0/8", "::1/128"].'
+        ),
+    )
     seller_feed_settle_s: float = Field(
         default=5.0,
         ge=0,
@@ -77,6 +85,10 @@ class DispatchSettings(CallingRulesSettings, ServiceSettings):
             "Publish lead.won.v1 beside lead.won.v2 (sale price) until every consumer reads v2."
         ),
     )
+
+    def webhook_destinations(self) -> DestinationPolicy:
+        """Where webhooks may go: public addresses and ``webhook_allowed_networks``."""
+        return DestinationPolicy(tuple(self.webhook_allowed_networks))
 
     @model_validator(mode="before")
     @classmethod

@@ -22,7 +22,7 @@ from dispatch.privacy.handlers import dispatch_eraser, suppression_handler
 from dispatch.privacy.rectification import CLIENT_RECTIFIED, rectification_handler
 from dispatch.settings import DispatchSettings
 from dispatch.timers.runner import TimerRunner
-from dispatch.webhooks.delivery import WebhookSender
+from dispatch.webhooks.delivery import WebhookSender, webhook_http_client
 from shared.consumer import build_consumer
 from shared.events import Topics
 from shared.jobs import PeriodicJob, StepLoop
@@ -92,11 +92,7 @@ def webhook_loop(
     async def step() -> float:
         nonlocal client, sender
         if client is None or sender is None:
-            client = httpx.AsyncClient(
-                timeout=settings.webhook_timeout_s,
-                follow_redirects=False,
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-            )
+            client = webhook_http_client(settings)
             sender = WebhookSender(
                 runtime.session_factory,
                 settings,

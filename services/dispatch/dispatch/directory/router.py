@@ -31,8 +31,9 @@ from dispatch.directory.schemas import (
 )
 from dispatch.models import ContactSchedule, Seller, Site, VehicleStock
 from dispatch.problems import DirectoryConflict, UnknownSeller, UnknownSite
+from dispatch.settings import DispatchSettings
 from shared.api import AUTH_PROBLEMS, OutboxDep, SessionDep, problem_responses
-from shared.errors import InvalidRequest
+from shared.errors import InvalidRequest, invalid_parameter
 
 router = APIRouter(prefix="/v1", tags=["directory"], responses=AUTH_PROBLEMS)
 
@@ -44,6 +45,19 @@ SITE_PROBLEMS = problem_responses(UnknownSite)
 SITE_REF_PROBLEMS = problem_responses(UnknownSite, InvalidRequest)
 SELLER_PROBLEMS = problem_responses(UnknownSeller, InvalidRequest)
 LIST_PROBLEMS = problem_responses(InvalidRequest)
+
+
+def _check_webhook_url(url: object, settings: DispatchSettings) -> str | None:
+    """The URL to store, or a 422 naming ``webhook_url`` when it may not receive webhooks
+    (``dispatch.webhooks.destinations``: a loopback, private or link-local address, a
+    ``localhost`` name, credentials… unless the configuration allows the network)."""
+    if url is None:
+        return None
+    text = str(url)
+    refusal = settings.webhook_destinations().url_refusal(text)
+    if refusal is not None:
+        raise invalid_parameter("webhook_url", refusal, location="body", kind="url_refused")
+    return text
 
 
 def new_webhook_secret() -> str:
@@ -125,8 +139,9 @@ async def _check_manager(repo: DirectoryRepository, seller_id: str | None) -> No
 
 @router.post("/sellers", status_code=201, response_model=SellerCreated, responses=SITE_REF_PROBLEMS)
 async def create_seller(
-    body: SellerIn, session: SessionDep, _: Admin, now: NowDep
+    body: SellerIn, session: SessionDep, settings: SettingsDep, _: Admin, now: NowDep
 ) -> SellerCreated:
+    webhook_url = _check_webhook_url(body.webhook_url, settings)
     repo = DirectoryRepository(session)
     if body.site_id is not None and await repo.site(body.site_id) is None:
         raise UnknownSite("No site has the site_id.")
@@ -146,7 +161,7 @@ async def create_seller(
         open_count=0,
         last_offered_at=None,
         token_id=None,
-        webhook_url=str(body.webhook_url) if body.webhook_url else None,
+        webhook_url=webhook_url,
         webhook_secret=secret,
         webhook_disabled_at=None,
         webhook_disabled_reason=None,
@@ -181,8 +196,14 @@ async def get_seller(seller_id: str, session: SessionDep, _: Admin) -> SellerOut
 
 @router.patch("/sellers/{seller_id}", response_model=SellerOut, responses=SELLER_PROBLEMS)
 async def update_seller(
-    seller_id: str, body: SellerPatch, session: SessionDep, _: Admin, now: NowDep
+    seller_id: str,
+    body: SellerPatch,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Admin,
+    now: NowDep,
 ) -> SellerOut:
+    webhook_url = _check_webhook_url(body.webhook_url, settings)
     seller = await DirectoryRepository(session).seller_for_update(seller_id)
     if seller is None:
         raise UnknownSeller("No seller has this id.")
@@ -195,7 +216,7 @@ async def update_seller(
     if body.absences is not None:
         seller.absences = [absence.model_dump(mode="json") for absence in body.absences]
     if "webhook_url" in changes:
-        seller.webhook_url = str(body.webhook_url) if body.webhook_url else None
+        seller.webhook_url = webhook_url
     if body.webhook_secret is not None:
         seller.webhook_secret = body.webhook_secret
     if seller.webhook_url and not seller.webhook_secret:

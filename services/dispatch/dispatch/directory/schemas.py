@@ -8,11 +8,13 @@ from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     HttpUrl,
+    UrlConstraints,
     field_validator,
     model_validator,
 )
@@ -20,6 +22,20 @@ from pydantic import (
 from shared.business_time import BusinessCalendar, CalendarError, parse_weekly_hours
 
 SellerMode = Literal["in_store", "full_web"]
+WEBHOOK_URL_MAX = 500  # the column's length
+
+
+def _fits_the_column(url: HttpUrl) -> HttpUrl:
+    if len(str(url)) > WEBHOOK_URL_MAX:
+        raise ValueError(f"longer than {WEBHOOK_URL_MAX} characters once encoded")
+    return url
+
+
+# http(s) only; where it may point (no loopback, private or link-local address, no credentials)
+# depends on the configuration: checked by the routes (``dispatch.webhooks.destinations``).
+WebhookUrl = Annotated[
+    HttpUrl, UrlConstraints(max_length=WEBHOOK_URL_MAX), AfterValidator(_fits_the_column)
+]
 SiteId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 Skill = Annotated[str, Field(pattern=r"^[a-z0-9_:.-]{1,40}$")]
 
@@ -135,7 +151,9 @@ class SellerIn(_In):
     )
     absences: list[Absence] = Field(default_factory=list, max_length=100)
     active: bool = True
-    webhook_url: HttpUrl | None = None
+    webhook_url: WebhookUrl | None = Field(
+        default=None, description="http(s) endpoint of the seller's tool; a public address."
+    )
     webhook_secret: str | None = Field(
         default=None,
         pattern=r"^whsec_[A-Za-z0-9+/=]{32,100}$",
@@ -159,7 +177,9 @@ class SellerPatch(_In):
     shifts: str | None = Field(default=None, max_length=400)
     absences: list[Absence] | None = Field(default=None, max_length=100)
     active: bool | None = None
-    webhook_url: HttpUrl | None = None
+    webhook_url: WebhookUrl | None = Field(
+        default=None, description="http(s) endpoint of the seller's tool; a public address."
+    )
     webhook_secret: str | None = Field(default=None, pattern=r"^whsec_[A-Za-z0-9+/=]{32,100}$")
 
     @field_validator("shifts")

@@ -4,7 +4,12 @@ failures, and a delivery log of attempts (status, latency; never the body).
 
 A pass claims due deliveries (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, then a short lease so no
 other replica sends them meanwhile), POSTs them concurrently with the worker's one
-``httpx.AsyncClient``, then records each result in its own transaction.
+``httpx.AsyncClient`` (``webhook_http_client``: every connection checked by
+``dispatch.webhooks.destinations``), then records each result in its own transaction.
+
+A destination that is not allowed (a loopback, private or link-local address, written in the URL
+or resolved from its name) is a failed attempt (``destination_refused``) that is not retried: the
+message fails at once and counts toward the endpoint's auto-disable, like any failure.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from dispatch.directory.repository import DirectoryRepository
 from dispatch.metrics import DispatchMetrics
 from dispatch.models import WebhookAttempt
 from dispatch.settings import DispatchSettings
+from dispatch.webhooks.destinations import DestinationRefused, webhook_client
 from dispatch.webhooks.repository import WebhookRepository
 from dispatch.webhooks.service import disable_endpoint
 from shared.clock import Clock, utcnow
@@ -33,6 +39,16 @@ from shared.outbox import Outbox
 log = structlog.get_logger(__name__)
 
 THROTTLED = (429, 503)
+REFUSED = "destination_refused"
+
+
+def webhook_http_client(settings: DispatchSettings) -> httpx.AsyncClient:
+    """The client webhooks are sent with: only to the destinations the settings allow."""
+    return webhook_client(
+        settings.webhook_destinations(),
+        timeout=settings.webhook_timeout_s,
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    )
 
 
 @dataclass(frozen=True)
@@ -156,6 +172,10 @@ class WebhookSender:
     async def _deliver(self, job: Job) -> Result:
         if job.url is None or job.secret is None:
             return Result(None, "endpoint_disabled", 0)
+        refusal = self._settings.webhook_destinations().url_refusal(job.url)
+        if refusal is not None:  # a URL stored before it was checked, or the rules changed
+            log.warning("dispatch.webhook_refused", delivery_id=job.delivery_id, reason=refusal)
+            return Result(None, REFUSED, 0)
         headers = signed_headers(job.secret, job.delivery_id, job.body, self._wall_clock())
         if job.traceparent is not None:
             headers["traceparent"] = job.traceparent
@@ -168,6 +188,11 @@ class WebhookSender:
                 timeout=self._settings.webhook_timeout_s,
                 follow_redirects=False,
             )
+        except DestinationRefused as refused:
+            log.warning(
+                "dispatch.webhook_refused", delivery_id=job.delivery_id, reason=refused.reason
+            )
+            result = Result(None, REFUSED, _elapsed_ms(started))
         except httpx.TimeoutException:
             result = Result(None, "timeout", _elapsed_ms(started))
         except httpx.HTTPError:
@@ -229,6 +254,14 @@ class WebhookSender:
             delivery.next_attempt_at = None
             seller.webhook_failures += 1
             await disable_endpoint(session, seller, reason="gone", now=now, outbox=self._outbox)
+        elif result.outcome == REFUSED:  # the address will not change by waiting: no retries
+            delivery.status = "failed"
+            delivery.next_attempt_at = None
+            seller.webhook_failures += 1
+            if seller.webhook_failures >= settings.webhook_disable_after_failures:
+                await disable_endpoint(
+                    session, seller, reason="too_many_failures", now=now, outbox=self._outbox
+                )
         else:
             seller.webhook_failures += 1
             schedule = settings.webhook_retry_schedule_s
