@@ -13,6 +13,7 @@ signature and records every delivery id: the run checks each message arrived exa
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import statistics
 import time
 import uuid
@@ -46,7 +47,9 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 # A Tuesday 11:00 in Paris: open, everybody on shift.
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 # The receiver listens on loopback, which webhooks may reach only when allowed (SSRF guard).
-WEBHOOK_SETTINGS = DispatchSettings(webhook_batch_size=50, webhook_allowed_networks=("127.0.0.0/8",))
+WEBHOOK_SETTINGS = DispatchSettings(
+    webhook_batch_size=50, webhook_allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),)
+)
 
 
 async def _database(url: str) -> tuple[SessionFactory, AsyncEngine]:

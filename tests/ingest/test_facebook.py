@@ -354,7 +354,7 @@ async def test_a_signature_header_of_any_text_is_a_401_problem(
     ingest_service: IngestFactory, signature: str
 ) -> None:
     async with ingest_service() as service:
-        body, headers = signed(MESSENGER)
+        body, _ = signed(MESSENGER)
         # Starlette decodes header bytes as latin-1: send what a client could send.
         raw_headers = [
             (b"content-type", b"application/json"),
@@ -366,34 +366,35 @@ async def test_a_signature_header_of_any_text_is_a_401_problem(
         assert await _count(service, RawInput) == 0
 
 
+def _entry(**fields: Any) -> dict[str, Any]:
+    return {"object": "page", "entry": [{"id": "1", **fields}]}
+
+
 MALFORMED = [
     ({"object": "page", "entry": 7}, "body.entry: not a list"),
     ({"object": "page", "entry": [True]}, "entry[0]: not an object"),
-    ({"object": "page", "entry": [{"id": "1", "changes": 5}]}, "entry[0].changes: not a list"),
-    ({"object": "page", "entry": [{"id": "1", "changes": True}]}, "entry[0].changes: not a list"),
-    ({"object": "page", "entry": [{"id": "1", "changes": "leadgen"}]}, "entry[0].changes: not a list"),
-    ({"object": "page", "entry": [{"id": "1", "messaging": 0}]}, "entry[0].messaging: not a list"),
-    ({"object": "page", "entry": [{"id": "1", "messaging": False}]}, "entry[0].messaging: not a list"),
-    ({"object": "page", "entry": [{"id": "1", "messaging": {"a": 1}}]}, "entry[0].messaging: not a list"),
-    ({"object": "page", "entry": [{"id": "1", "changes": [3]}]}, "entry[0].changes[0]: not an object"),
+    (_entry(changes=5), "entry[0].changes: not a list"),
+    (_entry(changes=True), "entry[0].changes: not a list"),
+    (_entry(changes="leadgen"), "entry[0].changes: not a list"),
+    (_entry(messaging=0), "entry[0].messaging: not a list"),
+    (_entry(messaging=False), "entry[0].messaging: not a list"),
+    (_entry(messaging={"a": 1}), "entry[0].messaging: not a list"),
+    (_entry(changes=[3]), "entry[0].changes[0]: not an object"),
     (
-        {"object": "page", "entry": [{"id": "1", "changes": [{"field": "leadgen", "value": 1}]}]},
+        _entry(changes=[{"field": "leadgen", "value": 1}]),
         "entry[0].changes[0].value: not an object",
     ),
     (
-        {"object": "page", "entry": [{"changes": [{"field": "leadgen", "value": {"page_id": "1"}}]}]},
+        _entry(changes=[{"field": "leadgen", "value": {"page_id": "1"}}]),
         "entry[0].changes[0].value.leadgen_id: missing or not a number or string",
     ),
-    ({"object": "page", "entry": [{"messaging": [[]]}]}, "entry[0].messaging[0]: not an object"),
+    (_entry(messaging=[[]]), "entry[0].messaging[0]: not an object"),
+    (_entry(messaging=[{"message": "Bonjour"}]), "entry[0].messaging[0].message: not an object"),
     (
-        {"object": "page", "entry": [{"messaging": [{"message": "Bonjour"}]}]},
-        "entry[0].messaging[0].message: not an object",
-    ),
-    (
-        {"object": "page", "entry": [{"messaging": [{"message": {"text": "Bonjour"}}]}]},
+        _entry(messaging=[{"message": {"text": "Bonjour"}}]),
         "entry[0].messaging[0].message.mid: missing or not a string",
     ),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("document", "detail"), MALFORMED)
@@ -418,10 +419,9 @@ async def test_a_signed_notification_of_another_shape_is_quarantined_not_a_500(
 async def test_the_readable_parts_of_a_malformed_notification_are_taken_and_a_retry_adds_nothing(
     ingest_service: IngestFactory,
 ) -> None:
+    messages: Any = MESSENGER["entry"]
     document = leadgen("333")
-    document["entry"].append(
-        {"id": "2", "changes": 12, "messaging": MESSENGER["entry"][0]["messaging"]}
-    )  # type: ignore[index]
+    document["entry"].append({"id": "2", "changes": 12, "messaging": messages[0]["messaging"]})
     async with ingest_service() as service:
         body, headers = signed(document)
         answer = await service.client.post(WEBHOOK, content=body, headers=headers)

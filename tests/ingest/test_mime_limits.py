@@ -1,5 +1,5 @@
 """An e-mail's parts, nesting and lines are capped while it is parsed (issue 11, item 5): one
-message of 200,000 MIME parts cost 7–8 s of CPU; beyond the limits (settings) it is quarantined
+message of 200,000 MIME parts cost 7-8 s of CPU; beyond the limits (settings) it is quarantined
 (``mime_too_complex``, naming the limit) for the cost of its first parts."""
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ async def test_200000_parts_are_quarantined_for_little_cpu(ingest_service: Inges
         entry = (await service.client.get(f"/v1/quarantine/{body['id']}")).json()
         assert entry["detail"] == "more than 1000 MIME parts"
         # Measured: ~0.4 s in all (the test client, 7 MB stored; the parse ~0.02 s); 3.4 s in
-        # the stdlib parser alone before the cap, 7–8 s for the whole intake.
+        # the stdlib parser alone before the cap, 7-8 s for the whole intake.
         assert spent < 1.0, spent
 
 

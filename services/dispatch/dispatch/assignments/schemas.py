@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from dispatch.assignments.state import AppointmentStatus, AssignmentStatus, LeadStatus
 from dispatch.directory.schemas import Absence, SellerMode
 from shared.events.payloads import ContactChannel, DeclineReason, HandBackReason, LostReason
+from shared.instants import Instant
 
 Deadline = Literal["accept", "first_contact"]
 
@@ -27,7 +28,7 @@ class ContactedIn(_In):
 
 
 class AppointmentIn(_In):
-    appointment_at: AwareDatetime
+    appointment_at: Instant
     site_id: str | None = Field(default=None, max_length=64)
 
 
@@ -61,7 +62,7 @@ class _MoveIn(_In):
             "seller holds it at once (no accept step, no accept time charged)."
         ),
     )
-    allow_over_capacity: bool = Field(
+    allow_over_capacity: StrictBool = Field(
         default=False, description="Go beyond the chosen seller's capacity (else 409)."
     )
 

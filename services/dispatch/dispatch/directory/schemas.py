@@ -9,17 +9,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     HttpUrl,
+    StrictBool,
     UrlConstraints,
     field_validator,
     model_validator,
 )
 
 from shared.business_time import BusinessCalendar, CalendarError, parse_weekly_hours
+from shared.instants import Instant
 
 SellerMode = Literal["in_store", "full_web"]
 WEBHOOK_URL_MAX = 500  # the column's length
@@ -75,7 +76,7 @@ class SiteIn(_In):
         description='Subdivision of the `holidays` library: "57", "67", "68" (Alsace-Moselle)…',
     )
     closures: list[date] = Field(default_factory=list, max_length=366)
-    full_web_fallback: bool = Field(
+    full_web_fallback: StrictBool = Field(
         default=False, description="Route to the full-web pool when closed beyond the delay."
     )
     fallback_after_minutes: int = Field(default=120, ge=0, le=7 * 24 * 60)
@@ -112,8 +113,8 @@ class SiteOut(BaseModel):
 
 
 class Absence(_In):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -150,7 +151,7 @@ class SellerIn(_In):
         description="Weekly shifts; overlapping intervals are refused (422).",
     )
     absences: list[Absence] = Field(default_factory=list, max_length=100)
-    active: bool = True
+    active: StrictBool = True
     webhook_url: WebhookUrl | None = Field(
         default=None, description="http(s) endpoint of the seller's tool; a public address."
     )
@@ -176,7 +177,7 @@ class SellerPatch(_In):
     capacity: int | None = Field(default=None, ge=1, le=1000)
     shifts: str | None = Field(default=None, max_length=400)
     absences: list[Absence] | None = Field(default=None, max_length=100)
-    active: bool | None = None
+    active: StrictBool | None = None
     webhook_url: WebhookUrl | None = Field(
         default=None, description="http(s) endpoint of the seller's tool; a public address."
     )

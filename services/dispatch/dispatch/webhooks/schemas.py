@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
+
+from shared.instants import Instant
 
 # pending: to send (now or at ``next_attempt_at``); delivered: a 2xx; failed: attempts
 # exhausted, 410 Gone or the endpoint disabled (a replay makes it pending again); held: never
@@ -43,8 +45,8 @@ class AttemptOut(BaseModel):
 class RecoverIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    since: AwareDatetime
-    until: AwareDatetime | None = None
+    since: Instant
+    until: Instant | None = None
 
 
 class RecoverOut(BaseModel):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from qualify.leads.state import LeadStatus
 from shared.events.payloads import AttemptOutcome, ContactChannel
+from shared.instants import Instant
 
 
 class Strict(BaseModel):
@@ -18,9 +19,9 @@ class Strict(BaseModel):
 class ConsumerRequestIn(Strict):
     """Proof of the consumer's express request to be called in a slot outside the legal hours."""
 
-    slot_start: AwareDatetime
-    slot_end: AwareDatetime
-    requested_at: AwareDatetime = Field(description="When the consumer asked.")
+    slot_start: Instant
+    slot_end: Instant
+    requested_at: Instant = Field(description="When the consumer asked.")
     channel: Literal["phone_call", "web_form", "email", "sms", "in_person"]
     wording: str = Field(min_length=3, max_length=1000, description="What the consumer said.")
 
@@ -37,7 +38,7 @@ class AttemptIn(Strict):
     channel: ContactChannel
     outcome: AttemptOutcome
     note: str | None = Field(default=None, max_length=4000)
-    attempted_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
+    attempted_at: Instant | None = Field(default=None, description="Defaults to now.")
     consumer_request: ConsumerRequestIn | None = Field(
         default=None, description="Only for a call outside the legal hours the consumer asked for."
     )

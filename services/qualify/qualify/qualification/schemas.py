@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -23,6 +23,7 @@ from shared.events.payloads import (
     ReopenReason,
     SalesChannel,
 )
+from shared.instants import Instant
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _SITE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -89,8 +90,8 @@ class ContactSlotIn(Strict):
 class ConsentIn(Strict):
     """A marketing consent for one channel, with its proof."""
 
-    granted: bool
-    at: AwareDatetime
+    granted: StrictBool
+    at: Instant
     wording: str = Field(min_length=10, max_length=2000)
     collected_via: Literal["phone_call", "web_form", "email", "sms", "in_person"]
 
@@ -118,7 +119,7 @@ class QualificationIn(Strict):
     trade_in: TradeInIn | None = Field(
         default=None, validate_default=True, description="Required for intent trade_in."
     )
-    financing_wanted: bool = Field(default=False, validate_default=True)
+    financing_wanted: StrictBool = Field(default=False, validate_default=True)
     preferred_contact_slots: list[ContactSlotIn] = Field(default_factory=list, max_length=14)
     language: str = Field(default="fr", pattern=r"^[a-z]{2}$", description="ISO 639-1 code.")
     consents: dict[ContactChannel, ConsentIn] = Field(default_factory=dict)
