@@ -1,0 +1,77 @@
+"""A boolean in a request body is ``true`` or ``false``, never ``0``, ``1`` or ``"yes"``
+(issue 11, item 6: ``PATCH /v1/sellers/{id}`` took ``"active": 0``). pydantic's lax mode turns
+those into booleans; every JSON body of every service types its booleans ``StrictBool``. This
+test walks the validation schema of every body (nested models, lists and maps included) of the
+four apps, and of the bodies a route validates by hand, so a new lax boolean fails here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic import BaseModel, StrictBool, TypeAdapter, ValidationError
+
+from ingest.leads.schemas import LeadIn
+from tests.support.harness import SERVICES, settings_for
+
+# Bodies read and validated by the route itself (to keep a fast path), not by FastAPI.
+VALIDATED_BY_HAND: dict[str, list[type[BaseModel]]] = {"ingest": [LeadIn]}
+
+
+_STEPS = {"items_schema": "[]", "values_schema": "{}"}
+_NOT_SCHEMAS = frozenset({"cls", "ref", "metadata", "config", "serialization", "default"})
+
+
+def lax_booleans(schema: Any, path: str = "") -> Iterator[str]:
+    """Where a pydantic core schema has a ``bool`` validator without ``strict``, as field paths
+    (``consents{}.granted``)."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "bool" and not schema.get("strict"):
+            yield path or "<body>"
+        for key, value in schema.items():
+            if key == "fields" and isinstance(value, dict):
+                for name, field in value.items():
+                    yield from lax_booleans(field, f"{path}.{name}" if path else name)
+            elif key not in _NOT_SCHEMAS:
+                yield from lax_booleans(value, path + _STEPS.get(key, ""))
+    elif isinstance(schema, list | tuple):
+        for item in schema:
+            yield from lax_booleans(item, path)
+
+
+def _bodies(service: str, tmp_path: Path) -> Iterator[tuple[str, TypeAdapter[Any]]]:
+    definition = SERVICES[service]
+    settings = settings_for(service, database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    app = definition.create_app(settings)
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute) and route.body_field is not None:
+            annotation = route.body_field.field_info.annotation
+            assert annotation is not None
+            yield f"{sorted(route.methods or ())[0]} {context.path}", TypeAdapter(annotation)
+    for model in VALIDATED_BY_HAND.get(service, []):
+        yield model.__name__, TypeAdapter(model)
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_every_boolean_of_every_request_body_is_strict(service: str, tmp_path: Path) -> None:
+    bodies = list(_bodies(service, tmp_path))
+    assert bodies, "the walk no longer sees the routes' bodies"
+    lax = {name: list(lax_booleans(adapter.core_schema)) for name, adapter in bodies}
+    assert {name: paths for name, paths in lax.items() if paths} == {}
+
+
+def test_the_walk_finds_a_lax_boolean_however_deep() -> None:
+    class Inner(BaseModel):
+        flags: dict[str, bool]
+
+    class Body(BaseModel):
+        ok: StrictBool
+        items: list[Inner]
+
+    assert list(lax_booleans(TypeAdapter(Body).core_schema)) == ["items[].flags{}"]
+    with pytest.raises(ValidationError):
+        TypeAdapter(StrictBool).validate_python(0)
