@@ -1,5 +1,7 @@
 """Phone numbers to E.164 with ``phonenumbers``: the one rule of every place that reads a phone
-(ingest's sources, crm's look-ups and objections, dispatch's contact hashes).
+(ingest's sources, crm's look-ups and objections, dispatch's contact hashes, the SMS provider's
+inbound senders, numbers found in free text) and the one place that tells a mobile (qualify's
+SMS). ``tests/system/test_one_phone_rule.py`` fails if ``phonenumbers`` is imported elsewhere.
 
 France first, then the overseas regions: a number written nationally (``0692 45 67 89``) that is
 not a valid French number is read in La Réunion, Guadeloupe, Martinique, Guyane, Mayotte and
@@ -92,3 +94,61 @@ def normalize_phone(raw: str | None) -> str | None:
         if _has_country_code(text):
             break  # an explicit country code: other default regions change nothing
     return None
+
+
+_MOBILE = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
+def is_mobile(e164: str) -> bool:
+    """An E.164 number that can receive an SMS (French 06/07, overseas mobiles, foreign
+    mobiles)."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.number_type(number) in _MOBILE
+
+
+# A national number (trunk 0 + 9 digits) as people write it: 0692 45 67 89, 06.92.45.67.89…,
+# not glued to a word or another number (``ref E0692456789`` is a reference).
+_NATIONAL_NUMBER = re.compile(r"(?<![\w+])0(?:[ \t\u00a0\u202f./-]{0,2}\d){9}(?!\w)")
+_OVERSEAS_TRIES = 20  # candidates tried with the overseas regions per text (bounds the cost)
+_FRANCE = "+33"
+
+
+def _matches(text: str, region: str) -> list[tuple[int, int, str]]:
+    return [
+        (
+            match.start,
+            match.end,
+            phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164),
+        )
+        for match in phonenumbers.PhoneNumberMatcher(text, region)
+    ]
+
+
+def phones_in_text(text: str) -> list[str]:
+    """E.164 numbers found in free text, in text order: France first, then the overseas regions
+    for a national number that is not a valid French one (``0692 45 67 89`` → +262692456789):
+    each such number is read by ``normalize_phone``, as a phone field would be."""
+    spans: list[tuple[int, int, str]] = []
+    try:
+        spans.extend(_matches(text, DEFAULT_REGION))
+        tries = 0
+        for candidate in _NATIONAL_NUMBER.finditer(text):
+            start, end = candidate.span()
+            if any(s < end and start < e for s, e, _ in spans):
+                continue  # already read as a French number
+            tries += 1
+            if tries > _OVERSEAS_TRIES:
+                break
+            e164 = normalize_phone(candidate.group())
+            if e164 is not None and not e164.startswith(_FRANCE):
+                spans.append((start, end, e164))  # France's answer is the matcher's, above
+    except Exception:  # a library bug on odd input must not fail the parse
+        pass
+    numbers: list[str] = []
+    for _, _, e164 in sorted(spans):
+        if e164 not in numbers:
+            numbers.append(e164)
+    return numbers

@@ -7,7 +7,7 @@ import pytest
 from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings, strategies as st
 
-from shared.normalize import normalize_email, normalize_phone
+from shared.normalize import is_mobile, normalize_email, normalize_phone
 from shared.normalize.email import PLAIN_ADDRESS, plain_address
 
 
@@ -39,6 +39,22 @@ from shared.normalize.email import PLAIN_ADDRESS, plain_address
 )
 def test_normalize_phone(raw: str | None, expected: str | None) -> None:
     assert normalize_phone(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("e164", "mobile"),
+    [
+        ("+33612345678", True),
+        ("+33751234567", True),
+        ("+262692456789", True),  # La Réunion
+        ("+32470123456", True),
+        ("+33123456789", False),  # a landline
+        ("+262262123456", False),
+        ("not a number", False),
+    ],
+)
+def test_is_mobile(e164: str, mobile: bool) -> None:
+    assert is_mobile(e164) is mobile
 
 
 @pytest.mark.parametrize(

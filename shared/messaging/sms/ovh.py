@@ -47,6 +47,7 @@ from shared.messaging.sms.provider import (
     SentSms,
 )
 from shared.messaging.sms_text import sms_encoding
+from shared.normalize import normalize_phone
 
 # OVH delivery receipt codes (``dlr`` of the callback, ``deliveryReceipt`` of an outgoing SMS).
 DLR_STATES: dict[str, DeliveryState] = {
@@ -105,6 +106,12 @@ def _error_code(response: httpx.Response) -> str | None:
 def _e164(number: str) -> str:
     number = number.strip().replace(" ", "")
     return "+" + number[2:] if number.startswith("00") else number
+
+
+def _sender(number: str) -> str:
+    """Who wrote, read with the one phone rule (``0033…``, ``0692…`` → E.164, as the lead's
+    number is stored, so a STOP blocks the same hash); a short code or a name as OVH gave it."""
+    return normalize_phone(number) or _e164(number)
 
 
 def _datetime(value: Any) -> datetime | None:
@@ -308,7 +315,7 @@ class OvhSmsProvider:
         tag = payload.get("tag")
         return InboundSms(
             provider_message_id=str(message_id),
-            sender=_e164(sender),
+            sender=_sender(sender),
             text=text,
             received_at=_datetime(payload.get("creationDatetime")),
             tag=tag if isinstance(tag, str) and tag else None,

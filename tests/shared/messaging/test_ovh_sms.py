@@ -238,14 +238,18 @@ async def test_inbound_messages_are_fetched_then_acknowledged(
 ) -> None:
     first = ovh.receive("0033612345678", "Oui je suis disponible samedi à 11h")
     second = ovh.receive(PHONE, "STOP")
+    overseas = ovh.receive("0692 45 67 89", "Rappelez-moi")  # read with the one phone rule
+    short_code = ovh.receive("36180", "Info")  # not a phone: kept as given
     inbound = await provider.fetch_inbound()
     assert [(m.provider_message_id, m.sender) for m in inbound] == [
         (str(first), PHONE),
         (str(second), PHONE),
+        (str(overseas), "+262692456789"),
+        (str(short_code), "36180"),
     ]
     assert inbound[0].text == "Oui je suis disponible samedi à 11h"
     assert inbound[0].received_at is not None
-    assert [is_stop_request(m.text) for m in inbound] == [False, True]
+    assert [is_stop_request(m.text) for m in inbound] == [False, True, False, False]
     for message in inbound:
         await provider.acknowledge_inbound(message.provider_message_id)
     assert ovh.incoming == {}

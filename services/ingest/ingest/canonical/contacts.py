@@ -9,13 +9,11 @@ import re
 import unicodedata
 from typing import Any
 
-import phonenumbers
-
 from shared.normalize import (
     normalize_email as shared_normalize_email,
     normalize_phone as shared_normalize_phone,
 )
-from shared.normalize.phone import DEFAULT_REGION
+from shared.normalize.phone import phones_in_text as phones_in_text  # the adapters' import
 
 RELAY_DOMAINS = ("messagerie.lacentrale.fr",)
 _SPACES = re.compile(r"\s+")
@@ -78,51 +76,6 @@ def contact_from_raw(
         "phone": e164,
         "phone_raw": phone_raw,
     }
-
-
-# A national number (trunk 0 + 9 digits) as people write it: 0692 45 67 89, 06.92.45.67.89…,
-# not glued to a word or another number (``ref E0692456789`` is a reference).
-_NATIONAL_NUMBER = re.compile(r"(?<![\w+])0(?:[ \t\u00a0\u202f./-]{0,2}\d){9}(?!\w)")
-_OVERSEAS_TRIES = 20  # candidates tried with the overseas regions per text (bounds the cost)
-_FRANCE = "+33"
-
-
-def _matches(text: str, region: str) -> list[tuple[int, int, str]]:
-    return [
-        (
-            match.start,
-            match.end,
-            phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164),
-        )
-        for match in phonenumbers.PhoneNumberMatcher(text, region)
-    ]
-
-
-def phones_in_text(text: str) -> list[str]:
-    """E.164 numbers found in free text, in text order: France first, then the overseas regions
-    for a national number that is not a valid French one (``0692 45 67 89`` → +262692456789):
-    each such number is read by the shared ``normalize_phone``, as a phone field would be."""
-    spans: list[tuple[int, int, str]] = []
-    try:
-        spans.extend(_matches(text, DEFAULT_REGION))
-        tries = 0
-        for candidate in _NATIONAL_NUMBER.finditer(text):
-            start, end = candidate.span()
-            if any(s < end and start < e for s, e, _ in spans):
-                continue  # already read as a French number
-            tries += 1
-            if tries > _OVERSEAS_TRIES:
-                break
-            e164 = shared_normalize_phone(candidate.group())
-            if e164 is not None and not e164.startswith(_FRANCE):
-                spans.append((start, end, e164))  # France's answer is the matcher's, above
-    except Exception:  # a library bug on odd input must not fail the parse
-        pass
-    numbers: list[str] = []
-    for _, _, e164 in sorted(spans):
-        if e164 not in numbers:
-            numbers.append(e164)
-    return numbers
 
 
 _EMAIL_IN_TEXT = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")

@@ -7,25 +7,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-import phonenumbers
-
 from qualify.messages import state
 from qualify.messages.compose import Composed, Composer
 from qualify.models import OutgoingMessage, QueuedLead
 from qualify.settings import QualifySettings
 from shared.events.payloads import MessageChannel, MessageKind
-
-_MOBILE = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
-
-
-def is_mobile(phone: str) -> bool:
-    """An E.164 number that can receive an SMS (French 06/07, overseas mobiles, foreign
-    mobiles)."""
-    try:
-        number = phonenumbers.parse(phone, None)
-    except phonenumbers.NumberParseException:
-        return False
-    return phonenumbers.number_type(number) in _MOBILE
+from shared.normalize import is_mobile
 
 
 def email_destination(lead: QueuedLead) -> str | None:
