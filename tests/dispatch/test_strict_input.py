@@ -70,3 +70,16 @@ async def test_instants_beyond_the_bounds_are_422_naming_them(
         f"/v1/assignments/{offer['id']}/appointment", json={"appointment_at": instant}
     )
     assert _fields(appointment) == ["appointment_at"]
+
+
+@pytest.mark.parametrize("value", [False, True, "120", 1.5])
+async def test_an_integer_is_a_json_number_only(dispatch: DispatchApi, value: object) -> None:
+    site = {"id": "x", "name": "X", "postcode": "69003", "opening_hours": "mon 09:00-12:00"}
+    created = await dispatch.admin.post("/v1/sites", json={**site, "fallback_after_minutes": value})
+    assert _fields(created) == ["fallback_after_minutes"]
+    assert (await dispatch.admin.get("/v1/sites/x")).status_code == 404
+    await dispatch.site()
+    seller = await dispatch.seller("Ana")
+    patched = await dispatch.admin.patch(f"/v1/sellers/{seller['id']}", json={"capacity": value})
+    assert _fields(patched) == ["capacity"]
+    assert (await dispatch.admin.get(f"/v1/sellers/{seller['id']}")).json()["capacity"] == 10

@@ -31,14 +31,7 @@ from tests.support.openapi_ops import Operation, documents, is_problem, operatio
 FACEBOOK_SECRET = "corpus-app-secret"
 # Operations whose corpus finds a defect left to their service (strict xfail: remove the line
 # with the fix).
-KNOWN: dict[str, str] = {
-    "ingest POST /v1/leads": "issue 11: received_at at the datetime limits is a 500 (unbounded)",
-    "facebook non-ASCII": "issue 11: a non-ASCII X-Hub-Signature-256 is a 500",
-    "facebook emoji": "issue 11: a non-ASCII X-Hub-Signature-256 is a 500",
-    "facebook changes is a number": "issue 11: entry[].changes of the wrong type is a 500",
-    "facebook changes is a boolean": "issue 11: entry[].changes of the wrong type is a 500",
-    "facebook messaging is a number": "issue 11: entry[].messaging of the wrong type is a 500",
-}
+KNOWN: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,7 @@ from tests.support.openapi_ops import Operation, operations, system_settings
 
 # Operations whose fuzzing finds a defect left to their service (strict: a fix turns red until
 # the line goes).
-KNOWN: dict[str, str] = {
-    "dispatch POST /v1/sites": "issue 11: an integer field takes a boolean "
-    "(fallback_after_minutes: false is 201; lax validation, as active: 0)",
-}
+KNOWN: dict[str, str] = {}
 
 
 @dataclass

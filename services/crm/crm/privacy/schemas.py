@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 ErasureReason = Literal["data_subject_request", "retention"]
 RequestStatus = Literal["in_progress", "completed"]
@@ -47,7 +47,7 @@ class ErasureRequestPage(BaseModel):
 class RetentionRunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    dry_run: bool = Field(default=True, description="Count only (the default), or erase.")
+    dry_run: StrictBool = Field(default=True, description="Count only (the default), or erase.")
 
 
 class RetentionRunOut(BaseModel):

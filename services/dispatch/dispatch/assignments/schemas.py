@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from dispatch.assignments.state import AppointmentStatus, AssignmentStatus, LeadStatus
 from dispatch.directory.schemas import Absence, SellerMode
@@ -37,7 +37,7 @@ class LostIn(_In):
 
 
 class SoldIn(_In):
-    price_eur: int | None = Field(
+    price_eur: StrictInt | None = Field(
         default=None,
         ge=1,
         le=10_000_000,

@@ -14,6 +14,7 @@ from pydantic import (
     Field,
     HttpUrl,
     StrictBool,
+    StrictInt,
     UrlConstraints,
     field_validator,
     model_validator,
@@ -79,7 +80,7 @@ class SiteIn(_In):
     full_web_fallback: StrictBool = Field(
         default=False, description="Route to the full-web pool when closed beyond the delay."
     )
-    fallback_after_minutes: int = Field(default=120, ge=0, le=7 * 24 * 60)
+    fallback_after_minutes: StrictInt = Field(default=120, ge=0, le=7 * 24 * 60)
     manager_seller_id: str | None = Field(default=None, max_length=36)
 
     _check_hours = field_validator("opening_hours")(_hours)
@@ -144,7 +145,7 @@ class SellerIn(_In):
     mode: SellerMode
     site_id: SiteId | None = None
     skills: list[Skill] = Field(default_factory=list, max_length=50)
-    capacity: int = Field(default=10, ge=1, le=1000)
+    capacity: StrictInt = Field(default=10, ge=1, le=1000)
     shifts: str = Field(
         default="mon-fri 09:00-12:30,14:00-19:00",
         max_length=400,
@@ -174,7 +175,7 @@ class SellerIn(_In):
 class SellerPatch(_In):
     display_name: str | None = Field(default=None, min_length=1, max_length=120)
     skills: list[Skill] | None = Field(default=None, max_length=50)
-    capacity: int | None = Field(default=None, ge=1, le=1000)
+    capacity: StrictInt | None = Field(default=None, ge=1, le=1000)
     shifts: str | None = Field(default=None, max_length=400)
     absences: list[Absence] | None = Field(default=None, max_length=100)
     active: StrictBool | None = None
@@ -227,9 +228,9 @@ class SellerToken(BaseModel):
 class ScheduleIn(_In):
     source: str | None = Field(default=None, max_length=32)
     site_id: SiteId | None = None
-    accept_within_minutes: int = Field(default=10, ge=1, le=24 * 60)
-    first_contact_within_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
-    followup_days: list[int] = Field(default_factory=lambda: [1, 3, 7], max_length=20)
+    accept_within_minutes: StrictInt = Field(default=10, ge=1, le=24 * 60)
+    first_contact_within_minutes: StrictInt = Field(default=60, ge=1, le=7 * 24 * 60)
+    followup_days: list[StrictInt] = Field(default_factory=lambda: [1, 3, 7], max_length=20)
     escalation_seller_id: str | None = Field(default=None, max_length=36)
 
     @field_validator("followup_days")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from shared.events.payloads import LeadKind, LeadSource
 from shared.instants import Instant
@@ -56,9 +56,9 @@ class VehicleIn(Strict):
     url: str | None = Field(default=None, max_length=2000)
     make: str | None = Field(default=None, max_length=60)
     model: str | None = Field(default=None, max_length=100)
-    year: int | None = Field(default=None, ge=1900, le=2100)
-    price_eur: int | None = Field(default=None, ge=0, le=10_000_000)
-    mileage_km: int | None = Field(default=None, ge=0, le=5_000_000)
+    year: StrictInt | None = Field(default=None, ge=1900, le=2100)
+    price_eur: StrictInt | None = Field(default=None, ge=0, le=10_000_000)
+    mileage_km: StrictInt | None = Field(default=None, ge=0, le=5_000_000)
 
 
 class LeadIn(Strict):

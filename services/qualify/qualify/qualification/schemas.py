@@ -11,6 +11,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -40,8 +41,8 @@ class Strict(BaseModel):
 
 
 class BudgetIn(Strict):
-    min_eur: int | None = Field(default=None, ge=0, le=10_000_000)
-    max_eur: int | None = Field(default=None, ge=0, le=10_000_000)
+    min_eur: StrictInt | None = Field(default=None, ge=0, le=10_000_000)
+    max_eur: StrictInt | None = Field(default=None, ge=0, le=10_000_000)
 
     @field_validator("max_eur")
     @classmethod
@@ -61,8 +62,8 @@ class BudgetIn(Strict):
 class TradeInIn(Strict):
     make: str = Field(min_length=1, max_length=60)
     model: str | None = Field(default=None, max_length=100)
-    year: int | None = Field(default=None, ge=1900, le=2100)
-    mileage_km: int | None = Field(default=None, ge=0, le=5_000_000)
+    year: StrictInt | None = Field(default=None, ge=1900, le=2100)
+    mileage_km: StrictInt | None = Field(default=None, ge=0, le=5_000_000)
     registration: str | None = Field(default=None, max_length=20, pattern=r"^[A-Za-z0-9 -]+$")
 
 

@@ -1,8 +1,11 @@
-"""A boolean in a request body is ``true`` or ``false``, never ``0``, ``1`` or ``"yes"``
-(issue 11, item 6: ``PATCH /v1/sellers/{id}`` took ``"active": 0``). pydantic's lax mode turns
-those into booleans; every JSON body of every service types its booleans ``StrictBool``. This
-test walks the validation schema of every body (nested models, lists and maps included) of the
-four apps, and of the bodies a route validates by hand, so a new lax boolean fails here."""
+"""A boolean in a request body is ``true`` or ``false``, never ``0``, ``1`` or ``"yes"``, and an
+integer is a JSON number, never ``false`` or ``"12"`` (issue 11, item 6: ``PATCH
+/v1/sellers/{id}`` took ``"active": 0``; fuzzing found ``POST /v1/sites`` taking
+``"fallback_after_minutes": false``; crm's ``"dry_run": 0`` would have erased for real).
+pydantic's lax mode converts those; every JSON body of every service types its booleans
+``StrictBool`` and its integers ``StrictInt``. This test walks the validation schema of every
+body (nested models, lists and maps included) of the four apps, and of the bodies a route
+validates by hand, so a new lax boolean or integer fails here."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
-from pydantic import BaseModel, StrictBool, TypeAdapter, ValidationError
+from pydantic import BaseModel, StrictBool, StrictInt, TypeAdapter, ValidationError
 
 from ingest.leads.schemas import LeadIn
 from tests.support.harness import SERVICES, settings_for
@@ -25,21 +28,24 @@ _STEPS = {"items_schema": "[]", "values_schema": "{}"}
 _NOT_SCHEMAS = frozenset({"cls", "ref", "metadata", "config", "serialization", "default"})
 
 
-def lax_booleans(schema: Any, path: str = "") -> Iterator[str]:
-    """Where a pydantic core schema has a ``bool`` validator without ``strict``, as field paths
-    (``consents{}.granted``)."""
+_STRICT_KINDS = frozenset({"bool", "int"})
+
+
+def lax_scalars(schema: Any, path: str = "") -> Iterator[str]:
+    """Where a pydantic core schema has a ``bool`` or ``int`` validator without ``strict``, as
+    field paths (``consents{}.granted``)."""
     if isinstance(schema, dict):
-        if schema.get("type") == "bool" and not schema.get("strict"):
+        if schema.get("type") in _STRICT_KINDS and not schema.get("strict"):
             yield path or "<body>"
         for key, value in schema.items():
             if key == "fields" and isinstance(value, dict):
                 for name, field in value.items():
-                    yield from lax_booleans(field, f"{path}.{name}" if path else name)
+                    yield from lax_scalars(field, f"{path}.{name}" if path else name)
             elif key not in _NOT_SCHEMAS:
-                yield from lax_booleans(value, path + _STEPS.get(key, ""))
+                yield from lax_scalars(value, path + _STEPS.get(key, ""))
     elif isinstance(schema, list | tuple):
         for item in schema:
-            yield from lax_booleans(item, path)
+            yield from lax_scalars(item, path)
 
 
 def _bodies(service: str, tmp_path: Path) -> Iterator[tuple[str, TypeAdapter[Any]]]:
@@ -57,21 +63,28 @@ def _bodies(service: str, tmp_path: Path) -> Iterator[tuple[str, TypeAdapter[Any
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
-def test_every_boolean_of_every_request_body_is_strict(service: str, tmp_path: Path) -> None:
+def test_every_boolean_and_integer_of_every_request_body_is_strict(
+    service: str, tmp_path: Path
+) -> None:
     bodies = list(_bodies(service, tmp_path))
     assert bodies, "the walk no longer sees the routes' bodies"
-    lax = {name: list(lax_booleans(adapter.core_schema)) for name, adapter in bodies}
+    lax = {name: list(lax_scalars(adapter.core_schema)) for name, adapter in bodies}
     assert {name: paths for name, paths in lax.items() if paths} == {}
 
 
-def test_the_walk_finds_a_lax_boolean_however_deep() -> None:
+def test_the_walk_finds_a_lax_boolean_or_integer_however_deep() -> None:
     class Inner(BaseModel):
         flags: dict[str, bool]
+        days: list[StrictInt]
 
     class Body(BaseModel):
         ok: StrictBool
         items: list[Inner]
+        minutes: int | None = None
 
-    assert list(lax_booleans(TypeAdapter(Body).core_schema)) == ["items[].flags{}"]
+    found = list(lax_scalars(TypeAdapter(Body).core_schema))
+    assert found == ["items[].flags{}", "minutes"]
     with pytest.raises(ValidationError):
         TypeAdapter(StrictBool).validate_python(0)
+    with pytest.raises(ValidationError):
+        TypeAdapter(StrictInt).validate_json("false")
