@@ -44,6 +44,8 @@ DISPATCH_ENV = {
     "DISPATCH_DEFAULT_ACCEPT_MINUTES": "100000",
     "DISPATCH_REROUTE_AFTER_MINUTES": "100000",
     "DISPATCH_FULL_WEB_HOURS": "mon-sun 00:00-24:00",
+    # The receiver listens on loopback, which webhooks reach only when allowed (SSRF guard).
+    "DISPATCH_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.0/8", "::1/128"]',
 }
 # The automatic first answer goes to a real SMTP server (Postfix of scripts/smtp.sh, which takes
 # the message and bounces it: the prospects' domains are not delivered); no SMS provider, so the

@@ -5,6 +5,7 @@ log file, each API and worker is waited for on its own port (the worker's ``/met
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.harness import DEV_TOKEN, eventually
+from tests.support.harness import DEV_TOKEN, WEBHOOK_LOOPBACK, eventually
 from tests.support.http_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,6 +129,9 @@ class ProcessStack:
         )
 
 
+_LOOPBACK = json.dumps(WEBHOOK_LOOPBACK)
+
+
 def service_env(
     service: str,
     *,
@@ -152,6 +156,9 @@ def service_env(
         "CONSUMER_RETRY_BACKOFF_S": "0.05",
         "OUTBOX_POLL_INTERVAL_S": "0.1",
         "KAFKA_PUBLISH_TIMEOUT_S": "5",
+        # The sellers' tools of these tests listen on loopback, which webhooks reach only when
+        # allowed (docs/dispatch.md, "Where webhooks may go").
+        **({"WEBHOOK_ALLOWED_NETWORKS": _LOOPBACK} if service == "dispatch" else {}),
         **extra,
     }
     return {f"{prefix}_{name}": value for name, value in values.items()}

@@ -26,11 +26,13 @@ import httpx
 import pytest
 
 from tests.support.harness import eventually
+from tests.support.webhook_receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "run_local.sh"
 SERVICES = ("ingest", "qualify", "dispatch", "crm")
 TOKEN = "vo_dev_system-test-run-local"
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 READY = "VO leads is ready"
 # Four migrations and eight Python processes (about 45 CPU-seconds): 2-3 minutes were measured on
 # a 2-core machine shared with other jobs; generous on purpose.
@@ -295,7 +297,35 @@ async def _first_lead(clients: dict[str, httpx.AsyncClient]) -> None:
     assert site.json()["opening_hours"] == "mon-sun 00:00-24:00"
     sellers = (await clients["dispatch"].get("/v1/sellers")).json()
     demo_sellers = {seller["mode"]: seller["id"] for seller in sellers}
+    # The demo sellers' tool listens on this machine: make run lets webhooks reach loopback
+    # (refused by default, docs/dispatch.md), so the offer arrives there, signed.
+    receiver = Receiver(WEBHOOK_SECRET)
+    await receiver.start()
+    try:
+        for seller_id in demo_sellers.values():
+            hooked = await clients["dispatch"].patch(
+                f"/v1/sellers/{seller_id}",
+                json={"webhook_url": receiver.url, "webhook_secret": WEBHOOK_SECRET},
+            )
+            assert hooked.status_code == 200, hooked.text
+        lead_id = await _offered_lead(clients, site.json()["open_now"], demo_sellers)
 
+        async def offer_received() -> bool:
+            return any(
+                delivery.event_type == "assignment.offered" and delivery.lead_id == lead_id
+                for delivery in receiver.log
+            )
+
+        assert await eventually(offer_received, timeout_s=60, interval_s=0.2), receiver.log
+        assert receiver.refused_signatures == 0
+    finally:
+        await receiver.stop()
+
+
+async def _offered_lead(
+    clients: dict[str, httpx.AsyncClient], open_now: bool, demo_sellers: dict[str, str]
+) -> str:
+    """A first lead through ingest and a qualification, offered to a demo seller; its id."""
     accepted = await clients["ingest"].post(
         "/v1/leads",
         json={
@@ -328,9 +358,10 @@ async def _first_lead(clients: dict[str, httpx.AsyncClient]) -> None:
     lead = (await clients["dispatch"].get(f"/v1/leads/{lead_id}")).json()
     assert lead["status"] == "offered"
     assert lead["escalated_at"] is None
-    if site.json()["open_now"]:
+    if open_now:
         assert (offers[0]["site_id"], lead["routed_to"]) == ("demo", "in_store")
         assert offers[0]["seller_id"] == demo_sellers["in_store"]
     else:
         assert lead["routed_to"] == "full_web"
         assert offers[0]["seller_id"] == demo_sellers["full_web"]
+    return str(lead_id)
