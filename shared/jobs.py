@@ -33,6 +33,10 @@ class PeriodicJob:
         self._interval_s = interval_s
         self._initial_delay_s = initial_delay_s
 
+    @property
+    def interval_s(self) -> float:
+        return self._interval_s
+
     async def run(self, stop: asyncio.Event) -> None:
         await sleep_or_stop(stop, self._initial_delay_s)
         while not stop.is_set():

@@ -68,6 +68,10 @@ def erasure_handler(
 ) -> Handler:
     async def handle(session: AsyncSession, envelope: Envelope) -> None:
         request = ErasureRequestedV1.model_validate(envelope.data)
+        if request.services is not None and service not in request.services:
+            return  # a re-ask of the services that have not answered: this one has
+        # Idempotent: asked again (a re-ask, a redelivery), it erases what is left (nothing)
+        # and answers again; crm keeps the first answer.
         erased = await erase(session, request)
         await remember_erased(session, erased_subjects, request.lead_ids)
         answer = ErasureCompletedV1(

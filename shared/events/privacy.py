@@ -22,6 +22,13 @@ class ErasureRequestedV1(EventPayload):
         description="HMAC-SHA256 (shared key) of the E.164 phones and case-folded e-mails.",
     )
     requested_at: datetime
+    services: list[str] | None = Field(
+        default=None,
+        description=(
+            "The services asked (absent: every participant). A re-ask names only the services "
+            "whose answer crm has not received; the others ignore it."
+        ),
+    )
 
 
 class ErasureCompletedV1(EventPayload):

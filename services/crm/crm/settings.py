@@ -29,6 +29,17 @@ class CrmSettings(CallCentreSettings, ServiceSettings):
         default=3600, gt=0, description="How often the worker checks whether a daily run is due."
     )
     retention_batch_size: int = Field(default=500, ge=1, le=10_000)
+    erasure_reask_after_s: float = Field(
+        default=300,
+        gt=0,
+        description=(
+            "An erasure request still waiting on a service this long after it was last asked is"
+            " asked again of the services that have not answered, with an alert."
+        ),
+    )
+    erasure_reask_check_interval_s: float = Field(
+        default=30, gt=0, description="How often the worker looks for erasures waiting too long."
+    )
 
     # Managers' SLA (crm/sla, docs/sla.md): targets, at-risk warning, query bounds. The call
     # centre's calendar comes from CallCentreSettings (unprefixed CALL_CENTRE_*, as qualify);

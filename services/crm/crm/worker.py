@@ -1,4 +1,5 @@
-"""CRM's worker: the outbox relay and the clients' consumer of lead events."""
+"""CRM's worker: the outbox relay, the consumers (clients, SLA, privacy) and the periodic jobs
+(retention, the re-ask of erasures waiting on a service)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from crm.clients.handlers import lead_received_handler
 from crm.clients.timeline import TIMELINE_EVENT_TYPES, on_lead_event
 from crm.privacy.exports import export_client_data
 from crm.privacy.handlers import completion_handler, export_provided_handler
-from crm.privacy.jobs import retention_job
+from crm.privacy.jobs import erasure_reask_job, retention_job
 from crm.privacy.opt_out import OPTED_OUT, opted_out_handler
 from crm.privacy.service import erase_client_data
 from crm.settings import CrmSettings
@@ -47,4 +48,5 @@ def consumers(runtime: Runtime[CrmSettings]) -> Sequence[Loop]:
         ),
         retention_job(runtime),
         open_stages_job(runtime),
+        erasure_reask_job(runtime),
     ]

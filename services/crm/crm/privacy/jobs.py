@@ -1,10 +1,12 @@
-"""The crm worker's daily retention run."""
+"""The crm worker's periodic jobs: the daily retention run, the re-ask of waiting erasures."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from crm.privacy.exports import EXPORT_KEPT
+from crm.privacy.metrics import ErasureMetrics
+from crm.privacy.reask import reask_pass
 from crm.privacy.repository import ExportRepository
 from crm.privacy.retention import daily_run_due, run_retention
 from crm.settings import CrmSettings
@@ -40,4 +42,17 @@ def retention_job(runtime: Runtime[CrmSettings]) -> PeriodicJob:
         action=run_if_due,
         interval_s=settings.retention_check_interval_s,
         initial_delay_s=settings.retention_check_interval_s,
+    )
+
+
+def erasure_reask_job(runtime: Runtime[CrmSettings]) -> PeriodicJob:
+    """Erasures waiting on a service too long are asked again, with an alert (reask.py)."""
+    metrics = ErasureMetrics(runtime.settings.service_name, runtime.metrics.registry)
+    interval = runtime.settings.erasure_reask_check_interval_s
+
+    async def action() -> None:
+        await reask_pass(runtime, metrics)
+
+    return PeriodicJob(
+        name="crm.erasure_reask", action=action, interval_s=interval, initial_delay_s=interval
     )

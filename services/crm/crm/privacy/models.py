@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.models import Base
@@ -19,6 +19,7 @@ class ErasureRequest(Base):
     """An erasure (Art. 17) of one client, tracked until every service answered."""
 
     __tablename__ = "erasure_request"
+    __table_args__ = (Index("ix_erasure_request_open_asked", "completed_at", "asked_at"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     # One request per client: asking again answers the same request (idempotent).
@@ -30,6 +31,10 @@ class ErasureRequest(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     lead_ids: Mapped[list[str]] = mapped_column(JSON)
     contact_hashes: Mapped[list[str]] = mapped_column(JSON)
+    # When the services were last asked (the request, then each re-ask of the services that had
+    # not answered: crm/privacy/reask.py), and how many times.
+    asked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    asks: Mapped[int] = mapped_column(server_default=text("1"))
 
 
 class ErasureProgress(Base):

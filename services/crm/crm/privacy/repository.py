@@ -45,6 +45,41 @@ class ErasureRepository(Repository):
         self.session.add(request)
         await self.session.flush()  # one request per client: a second one fails here
 
+    async def asked_before(self, moment: datetime, limit: int) -> Sequence[ErasureRequest]:
+        """Open requests last asked at or before ``moment``, longest waiting first, locked (a
+        second crm worker skips them: one re-ask per period)."""
+        query = (
+            select(ErasureRequest)
+            .where(ErasureRequest.completed_at.is_(None), ErasureRequest.asked_at <= moment)
+            .order_by(ErasureRequest.asked_at, ErasureRequest.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self.session.scalars(query)).all()
+
+    async def open_requested_before(self, moment: datetime, limit: int) -> Sequence[str]:
+        """Ids of the open requests made at or before ``moment``."""
+        query = (
+            select(ErasureRequest.id)
+            .where(ErasureRequest.completed_at.is_(None), ErasureRequest.requested_at <= moment)
+            .limit(limit)
+        )
+        return (await self.session.scalars(query)).all()
+
+    async def answered(self, request_ids: Sequence[str]) -> dict[str, set[str]]:
+        """The services that answered, per request."""
+        answered: dict[str, set[str]] = {request_id: set() for request_id in request_ids}
+        if not request_ids:
+            return answered
+        rows = await self.session.execute(
+            select(ErasureProgress.request_id, ErasureProgress.service).where(
+                ErasureProgress.request_id.in_(request_ids)
+            )
+        )
+        for request_id, service in rows:
+            answered[request_id].add(service)
+        return answered
+
     async def progress(self, request_id: str) -> Sequence[ErasureProgress]:
         return (
             await self.session.scalars(

@@ -48,6 +48,8 @@ async def request_erasure(
         completed_at=None,
         lead_ids=lead_ids,
         contact_hashes=hashes,
+        asked_at=now,
+        asks=1,
     )
     await repository.add(request)
     event = ErasureRequestedV1(
