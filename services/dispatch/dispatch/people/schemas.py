@@ -7,10 +7,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from dispatch.directory.schemas import SiteId
 from shared.events.access import PersonKind
+from shared.instants import Instant
 from shared.settings import is_https_or_loopback
 
 Role = Literal["operator", "manager", "seller", "dpo", "admin", "source"]
@@ -78,7 +86,7 @@ class PersonPatch(_In):
     sites: list[SiteId] | None = Field(default=None, max_length=500)
     sso: SsoIdentity | None = None
     seller_id: str | None = Field(default=None, max_length=36)
-    active: bool | None = None
+    active: StrictBool | None = None
 
     _distinct_roles = field_validator("roles")(_distinct)
     _distinct_sites = field_validator("sites")(_distinct)
@@ -120,7 +128,7 @@ class TokenIn(_In):
     label: str = Field(
         default="api", min_length=1, max_length=120, description="A device, a tool, a use."
     )
-    expires_at: AwareDatetime | None = Field(
+    expires_at: Instant | None = Field(
         default=None, description="When the token stops working; null: until revoked."
     )
 
