@@ -5,12 +5,15 @@ message of 200,000 MIME parts cost 7-8 s of CPU; beyond the limits (settings) it
 from __future__ import annotations
 
 import resource
+import uuid
 
 import pytest
 
 from ingest.canonical import LeadDraft, Quarantine
+from ingest.conversations.email import read_conversation_mail
 from ingest.sources.email.classifier import parse_email
-from ingest.sources.email.mime import MimeLimits
+from ingest.sources.email.mime import MimeLimits, MimeTooComplex, parse_mime
+from shared.messaging.lead_tokens import LeadTokens
 from tests.ingest.conftest import IngestFactory
 from tests.ingest.corpus import FIXTURES
 
@@ -112,3 +115,47 @@ async def test_the_limits_are_settings_and_a_retry_reads_with_today_s(
         retried = (await service.client.post(f"/v1/quarantine/{held['id']}/retry")).json()
         assert retried["status"] == "resolved"
         assert len(retried["lead_ids"]) == 1
+
+
+def _report(parts: int) -> bytes:
+    """A delivery report (``multipart/report``, read as a bounce before any lead parser) of
+    ``parts`` parts."""
+    body = b"".join(b"--r\r\nContent-Type: text/plain\r\n\r\nx\r\n" for _ in range(parts))
+    return (
+        b"From: MAILER-DAEMON@vo-leads.test\r\nSubject: Undelivered\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/report; report-type=delivery-status; boundary=r\r\n\r\n"
+        + body
+        + b"--r--\r\n"
+    )
+
+
+def _reply_to_a_lead(tokens: LeadTokens, parts: int) -> bytes:
+    """A reply to one of qualify's messages (our signed plus-address) of ``parts`` parts."""
+    to = tokens.reply_address(str(uuid.uuid4()), mailbox="concession@vo-leads.test")
+    return many_parts(parts).replace(b"MIME-Version", f"To: {to}\r\nMIME-Version".encode(), 1)
+
+
+def test_conversation_mail_is_read_within_the_limits_too() -> None:
+    """Replies and bounces are read before the lead parsers (ingest/conversations): within the
+    same limits, else left to the parsers, which quarantine them (mime_too_complex)."""
+    tokens = LeadTokens("limits-test-key")
+    limits = MimeLimits(max_parts=50)
+    for raw in (_report(51), _reply_to_a_lead(tokens, 51)):
+        with pytest.raises(MimeTooComplex):
+            parse_mime(raw, limits)
+        assert read_conversation_mail(raw, tokens, limits) is None
+        [outcome] = parse_email(raw, limits)
+        assert isinstance(outcome, Quarantine)
+        assert outcome.reason == "mime_too_complex"
+    assert read_conversation_mail(_reply_to_a_lead(tokens, 49), tokens, limits) is not None
+
+
+async def test_200000_parts_of_a_report_cost_little_cpu(ingest_service: IngestFactory) -> None:
+    raw = _report(200_000)
+    async with ingest_service(email_max_lines=10_000_000) as service:
+        started = _cpu_s()
+        answer = await service.client.post("/v1/sources/email", content=raw, headers=EMAIL)
+        spent = _cpu_s() - started
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["reason"] == "mime_too_complex"
+        assert spent < 2.0, f"{spent:.1f} s of CPU"

@@ -8,7 +8,6 @@ Message-ID in the returned headers. Anything else is ``None`` and goes on to the
 
 from __future__ import annotations
 
-import email
 import hashlib
 import re
 from dataclasses import dataclass
@@ -20,7 +19,13 @@ import structlog
 
 from ingest.conversations.reply_text import asks_to_stop, new_text
 from ingest.sources.email.classifier import ignore_reason
-from ingest.sources.email.mime import InboundEmail, decode_header, parse_mime
+from ingest.sources.email.mime import (
+    InboundEmail,
+    MimeLimits,
+    decode_header,
+    message_from_bytes,
+    parse_mime,
+)
 from shared.messaging.bounces import parse_bounce
 from shared.messaging.inbound_match import RECIPIENT_HEADERS, lead_from_clues
 from shared.messaging.lead_tokens import LeadTokens
@@ -73,11 +78,15 @@ def stable_id(prefix: str, lead_id: str, message_id: str | None, raw: bytes) -> 
     return f"{prefix}-{digest[:40]}"
 
 
-def read_conversation_mail(raw: bytes, tokens: LeadTokens) -> ConversationMail | None:
+def read_conversation_mail(
+    raw: bytes, tokens: LeadTokens, limits: MimeLimits = MimeLimits()
+) -> ConversationMail | None:
     """The conversation message in ``raw``, or None (a new input for the lead parsers). Never
-    raises: a failure here leaves the message to the parsers, which keep it (quarantine)."""
+    raises: a failure here leaves the message to the parsers, which keep it (quarantine). The
+    message is parsed within ``limits``: beyond them (``MimeTooComplex``) the lead parsers
+    quarantine it (``mime_too_complex``) for the cost of its first parts."""
     try:
-        return _read(raw, tokens)
+        return _read(raw, tokens, limits)
     except Exception as exc:
         log.warning("conversation.read_failed", error_type=type(exc).__name__)
         return None
@@ -98,14 +107,14 @@ def lead_of_message(message: Message, tokens: LeadTokens) -> str | None:
     )
 
 
-def _read(raw: bytes, tokens: LeadTokens) -> ConversationMail | None:
+def _read(raw: bytes, tokens: LeadTokens, limits: MimeLimits) -> ConversationMail | None:
     headers = BytesHeaderParser(policy=compat32).parsebytes(raw)  # the headers only: cheap
     if headers.get_content_type() == "multipart/report":
-        return _bounce(email.message_from_bytes(raw), raw, tokens)
+        return _bounce(message_from_bytes(raw, limits), raw, tokens)
     lead_id = lead_of_message(headers, tokens)
     if lead_id is None:
         return None
-    mail = parse_mime(raw)
+    mail = parse_mime(raw, limits)
     reason = ignore_reason(mail)
     if reason in ("auto_reply", "bounce"):
         # An out-of-office answer or a non-standard bounce sent to the lead's address: not the

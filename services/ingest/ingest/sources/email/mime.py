@@ -249,7 +249,8 @@ class _BoundedPart(Message):
         super().attach(payload)
 
 
-def _message_from_bytes(raw: bytes, limits: MimeLimits) -> Message:
+def message_from_bytes(raw: bytes, limits: MimeLimits) -> Message:
+    """The stdlib's ``Message`` of ``raw``, built within ``limits`` (``MimeTooComplex`` beyond)."""
     if raw.count(b"\n") > limits.max_lines:  # counted in C before any line is parsed
         raise MimeTooComplex(f"more than {limits.max_lines} lines")
     budget = _Budget(limits)
@@ -264,7 +265,7 @@ def _message_from_bytes(raw: bytes, limits: MimeLimits) -> Message:
 def parse_mime(raw: bytes, limits: MimeLimits = MimeLimits()) -> InboundEmail:
     """Never raises for bytes input except ``MimeTooComplex`` beyond ``limits`` and
     interpreter-level failures."""
-    message = _message_from_bytes(raw, limits)
+    message = message_from_bytes(raw, limits)
     result = InboundEmail()
     for name, value in message.raw_items():  # raw values: folding and 8-bit bytes intact
         key = name.lower()

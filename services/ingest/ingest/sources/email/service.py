@@ -30,10 +30,12 @@ async def parse_email_async(raw: bytes, limits: MimeLimits) -> list[Outcome]:
     return parse_email(raw, limits)
 
 
-async def read_conversation_mail_async(raw: bytes, tokens: LeadTokens) -> ConversationMail | None:
+async def read_conversation_mail_async(
+    raw: bytes, tokens: LeadTokens, limits: MimeLimits
+) -> ConversationMail | None:
     if len(raw) > _THREAD_ABOVE_BYTES:
-        return await asyncio.to_thread(read_conversation_mail, raw, tokens)
-    return read_conversation_mail(raw, tokens)
+        return await asyncio.to_thread(read_conversation_mail, raw, tokens, limits)
+    return read_conversation_mail(raw, tokens, limits)
 
 
 async def take_email(
@@ -53,7 +55,7 @@ async def take_email(
         if answer is not None:
             return answer
     # Before any lead parser: a reply or a bounce must never become a lead (nor quarantine).
-    found = await read_conversation_mail_async(body, tokens)
+    found = await read_conversation_mail_async(body, tokens, limits)
     if found is not None:
         answer = await take_conversation_email(
             session, body, found, channel=channel, outbox=outbox, now=now
