@@ -34,6 +34,13 @@ async def test_objection_is_stored_hashed_and_announced(
         invalid = await system.crm.post("/v1/privacy/objections", json={"phone": "12"})
         assert invalid.status_code == 422
         assert invalid.json()["errors"][0]["field"] == "phone"
+        assert invalid.json()["errors"][0]["location"] == "body"
+        asked = await system.crm.get("/v1/privacy/objections", params={"phone": "12"})
+        assert asked.status_code == 422
+        assert (asked.json()["errors"][0]["field"], asked.json()["errors"][0]["location"]) == (
+            "phone",
+            "query",
+        )
         assert (await system.crm.post("/v1/privacy/objections", json={})).status_code == 422
         assert (await system.crm.get("/v1/privacy/objections")).status_code == 422
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,26 +16,29 @@ from shared.outbox import Outbox
 from shared.privacy import CONTACT_SUPPRESSED, contact_hash
 
 
-def keys_of(phone: str | None, email: str | None) -> list[tuple[ContactKind, str]]:
-    """(kind, normalised key) pairs; a 422 problem naming the field that is not valid."""
+def keys_of(
+    phone: str | None, email: str | None, *, location: Literal["body", "query"] = "body"
+) -> list[tuple[ContactKind, str]]:
+    """(kind, normalised key) pairs; a 422 problem naming the field (and where it was sent)
+    that is not valid."""
     keys: list[tuple[ContactKind, str]] = []
     if phone:
         normalized = normalize_phone(phone)
         if normalized is None:
-            raise _invalid("phone", "not a valid phone number")
+            raise _invalid("phone", "not a valid phone number", location)
         keys.append(("phone", normalized))
     if email:
         folded = normalize_email(email)
         if folded is None:
-            raise _invalid("email", "not a valid e-mail address")
+            raise _invalid("email", "not a valid e-mail address", location)
         keys.append(("email", folded))
     return keys
 
 
-def _invalid(field: str, message: str) -> InvalidRequest:
+def _invalid(field: str, message: str, location: str) -> InvalidRequest:
     return InvalidRequest(
         f"Invalid field: {field}",
-        errors=[{"field": field, "location": "body", "type": "value_error", "message": message}],
+        errors=[{"field": field, "location": location, "type": "value_error", "message": message}],
     )
 
 
@@ -67,7 +71,7 @@ async def record_objection(
 async def lookup(
     session: AsyncSession, *, phone: str | None, email: str | None, hmac_key: bytes
 ) -> ObjectionOut:
-    hashes = [contact_hash(key, hmac_key) for _, key in keys_of(phone, email)]
+    hashes = [contact_hash(key, hmac_key) for _, key in keys_of(phone, email, location="query")]
     found = await ObjectionRepository.from_session(session).earliest(hashes)
     if found is None:
         return ObjectionOut(suppressed=False)
