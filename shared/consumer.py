@@ -1,21 +1,39 @@
 """Idempotent event consumer with bounded retries and a dead-letter queue.
 
-For each record: decode the CloudEvent, skip it if this consumer already processed its id, else run
-the handler and record the id in ``processed_event`` in the same transaction (exactly-once effect
-over at-least-once delivery). Offsets are committed to the bus only after that transaction.
-A record that keeps failing goes to ``<topic>.dlq`` with its error; a record that is not a valid
-CloudEvent goes there at once. When the database or the bus itself is down, nothing is skipped:
-the consumer rewinds and tries again later.
+A polled batch is handled with a constant number of database round trips, whatever its size:
+
+1. records of event types this consumer does not handle are skipped from their ``ce_type``
+   header, before their body is decoded (their offsets are still committed);
+2. in one transaction: the batch's events are *claimed* (their ``processed_event`` rows inserted
+   at once, ``ON CONFLICT DO NOTHING``: the rows not inserted were processed already) and the
+   leads erased here looked up, in one statement on PostgreSQL; the handlers of the new events
+   run; one commit records the effects and the claims together (exactly-once effect over
+   at-least-once delivery);
+3. offsets are committed to the bus only after that transaction.
+
+If anything in the batch fails, the transaction is rolled back and the batch is handled again
+one event at a time (``handle``): each event in its own transaction, a failing one retried, then
+dead-lettered to ``<topic>.dlq``, the others applied once. A record that is not a valid
+CloudEvent goes to the DLQ at once. When the database or the bus itself is down, nothing is
+skipped: the consumer rewinds and tries again later.
+
+Two replicas cannot both apply an event: the second claim of an event waits for the first
+transaction holding it (a unique key) and then finds it claimed, or, one event at a time, its
+insert fails and the event is found processed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select, text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,10 +55,29 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 
 _MAX_PAUSE_S = 5.0
+_POLL_TIMEOUT_S = 0.5  # a poll returns as soon as records arrive; this bounds the stop check
+_MAX_RECORDS = 100
+_LAG_INTERVAL_S = 15.0  # the lag gauges are a monitoring figure, not worth a look per poll
 
 
 class InfrastructureDown(Exception):
     """The database or bus failed; the record must be retried later, not dead-lettered."""
+
+
+@dataclass(frozen=True)
+class _Item:
+    """A record of a handled type, decoded."""
+
+    record: Record
+    envelope: Envelope
+    handler: Handler
+
+
+def header(record: Record, name: str) -> bytes | None:
+    for key, value in record.headers:
+        if key == name:
+            return value
+    return None
 
 
 class EventConsumer:
@@ -57,17 +94,21 @@ class EventConsumer:
         metrics: ServiceMetrics,
         max_attempts: int = 5,
         retry_backoff_s: float = 0.2,
+        lag_interval_s: float = _LAG_INTERVAL_S,
     ) -> None:
         self._service = service
         self.name = name
         self._bus = bus
         self._topics = list(topics)
         self._handlers = dict(handlers)
+        self._handled_types = frozenset(event_type.encode() for event_type in handlers)
         self._session_factory = session_factory
         self._infra = infra
         self._metrics = metrics
         self._max_attempts = max_attempts
         self._retry_backoff_s = retry_backoff_s
+        self._lag_interval_s = lag_interval_s
+        self._claims = _Claims(infra, name)
 
     async def run(self, stop: asyncio.Event) -> None:
         pause = self._retry_backoff_s
@@ -80,10 +121,15 @@ class EventConsumer:
                 await sleep_or_stop(stop, pause)
                 pause = min(pause * 2, _MAX_PAUSE_S)
                 continue
+            next_lag = time.monotonic()
             try:
                 while not stop.is_set():
-                    records = await consumer.poll(timeout_s=0.5, max_records=100)
-                    await self._observe_lag(consumer)
+                    records = await consumer.poll(
+                        timeout_s=_POLL_TIMEOUT_S, max_records=_MAX_RECORDS
+                    )
+                    if time.monotonic() >= next_lag:
+                        next_lag = time.monotonic() + self._lag_interval_s
+                        await self._observe_lag(consumer)
                     if records and not await self.process_batch(consumer, records):
                         await sleep_or_stop(stop, pause)
                         pause = min(pause * 2, _MAX_PAUSE_S)
@@ -104,9 +150,117 @@ class EventConsumer:
                 lag
             )
 
+    def _handles(self, record: Record) -> bool:
+        """False when the ``ce_type`` header names a type this consumer does not handle (the
+        body is not even decoded); a record without one is decoded (and dead-lettered)."""
+        event_type = header(record, "ce_type")
+        return event_type is None or event_type in self._handled_types
+
     async def process_batch(self, consumer: Consumer, records: Sequence[Record]) -> bool:
         """Handle records in order; commit offsets of the handled ones. False when the
-        infrastructure failed and the rest of the batch was rewound for a later try."""
+        infrastructure failed and (part of) the batch was rewound for a later try."""
+        items = self._decode(records)
+        if items is not None:
+            try:
+                await self._apply_batch(items)
+            except Exception as exc:
+                if is_outage(exc):
+                    return await self._rewind_all(consumer, records, exc)
+                # Roll back to one event at a time: retries and the DLQ for the bad one.
+                log.warning(
+                    "consumer.batch_failed",
+                    consumer=self.name,
+                    events=len(items),
+                    error=safe_error_text(exc),
+                )
+            else:
+                return await self._commit(consumer, _next_offsets(records))
+        return await self._one_at_a_time(consumer, records)
+
+    def _decode(self, records: Sequence[Record]) -> list[_Item] | None:
+        """The records of handled types, decoded; None when one is not a valid CloudEvent (the
+        one-at-a-time path dead-letters it)."""
+        items = []
+        for record in records:
+            if not self._handles(record):
+                self._count_ignored(record)
+                continue
+            try:
+                envelope = Envelope.from_message(record.value, record.headers)
+            except EnvelopeError:
+                return None
+            handler = self._handlers.get(envelope.type)
+            if handler is None:
+                self._count(envelope.type, "ignored")
+                continue
+            items.append(_Item(record, envelope, handler))
+        return items
+
+    async def _apply_batch(self, items: Sequence[_Item]) -> None:
+        """Claim the events, run the handlers of the new ones and commit, all in one
+        transaction; count the outcomes once it has committed."""
+        outcomes: list[tuple[Envelope, str]] = []
+        firsts: dict[str, _Item] = {}
+        for item in items:
+            if item.envelope.id in firsts:
+                outcomes.append((item.envelope, "duplicate"))  # twice in this very batch
+            else:
+                firsts[item.envelope.id] = item
+        if firsts:
+            async with session_scope(self._session_factory) as session:
+                claimed, erased = await self._claims.claim(
+                    session, [item.envelope for item in firsts.values()], utcnow()
+                )
+                for item in firsts.values():
+                    envelope = item.envelope
+                    if envelope.id not in claimed:
+                        outcomes.append((envelope, "duplicate"))
+                    elif envelope.subject is not None and envelope.subject in erased:
+                        outcomes.append((envelope, "erased"))  # an erased lead: nothing stored
+                    else:
+                        await self._run_handler(session, item.handler, envelope)
+                        outcomes.append((envelope, "applied"))
+        for envelope, outcome in outcomes:
+            self._observe(envelope, outcome)
+
+    async def _run_handler(
+        self, session: AsyncSession, handler: Handler, envelope: Envelope
+    ) -> None:
+        # The events the handler stages continue the trace of the event handled.
+        token = current_traceparent.set(envelope.traceparent)
+        try:
+            with structlog.contextvars.bound_contextvars(**self._log_context(envelope)):
+                await handler(session, envelope)
+        finally:
+            current_traceparent.reset(token)
+
+    def _log_context(self, envelope: Envelope) -> dict[str, Any]:
+        return {
+            "consumer": self.name,
+            "event_id": envelope.id,
+            "event_type": envelope.type,
+            "subject": envelope.subject,
+            "trace_id": trace_id_of(envelope.traceparent),
+        }
+
+    async def _rewind_all(
+        self, consumer: Consumer, records: Sequence[Record], exc: BaseException
+    ) -> bool:
+        """The database or the bus failed under the batch: read it all again later."""
+        log.warning(
+            "consumer.infrastructure_down",
+            consumer=self.name,
+            events=len(records),
+            error=safe_error_text(exc),
+        )
+        firsts: dict[tuple[str, int], int] = {}
+        for record in records:
+            firsts.setdefault((record.topic, record.partition), record.offset)
+        for (topic, partition), offset in firsts.items():
+            await consumer.seek(topic, partition, offset)
+        return False
+
+    async def _one_at_a_time(self, consumer: Consumer, records: Sequence[Record]) -> bool:
         committed: dict[tuple[str, int], int] = {}
         rewound: set[tuple[str, int]] = set()
         ok = True
@@ -130,17 +284,24 @@ class EventConsumer:
                 ok = False
                 continue
             committed[partition] = record.offset + 1
+        return await self._commit(consumer, committed) and ok
+
+    async def _commit(self, consumer: Consumer, offsets: dict[tuple[str, int], int]) -> bool:
         try:
-            await consumer.commit(committed)
+            await consumer.commit(offsets)
         except Exception as exc:
             if not is_outage(exc):
                 raise
             # The effects are recorded in processed_event: a redelivery will be a no-op.
             log.warning("consumer.commit_failed", consumer=self.name, error=safe_error_text(exc))
             return False
-        return ok
+        return True
 
     async def handle(self, record: Record) -> None:
+        """One record in its own transaction(s): retries, then the DLQ."""
+        if not self._handles(record):
+            self._count_ignored(record)
+            return
         try:
             envelope = Envelope.from_message(record.value, record.headers)
         except EnvelopeError as exc:
@@ -150,16 +311,9 @@ class EventConsumer:
         if handler is None:
             self._count(envelope.type, "ignored")
             return
-        bound = structlog.contextvars.bound_contextvars(
-            consumer=self.name,
-            event_id=envelope.id,
-            event_type=envelope.type,
-            subject=envelope.subject,
-            trace_id=trace_id_of(envelope.traceparent),
-        )
         token = current_traceparent.set(envelope.traceparent)
         try:
-            with bound:
+            with structlog.contextvars.bound_contextvars(**self._log_context(envelope)):
                 await self._handle_with_retries(record, envelope, handler)
         finally:
             current_traceparent.reset(token)
@@ -180,12 +334,7 @@ class EventConsumer:
                 if attempt < self._max_attempts:
                     await asyncio.sleep(self._retry_backoff_s * attempt)
                 continue
-            self._count(envelope.type, outcome)
-            if outcome == "applied" and envelope.type in CATALOGUE:
-                delay = (utcnow() - envelope.time).total_seconds()
-                self._metrics.event_lag_seconds.labels(
-                    self._service, self.name, envelope.type
-                ).observe(max(delay, 0.0))
+            self._observe(envelope, outcome)
             return
         assert last_error is not None
         await self._dead_letter(record, envelope, last_error, attempts=self._max_attempts)
@@ -288,10 +437,102 @@ class EventConsumer:
         )
         self._count(envelope.type if envelope else "invalid", "dead_lettered")
 
+    def _observe(self, envelope: Envelope, outcome: str) -> None:
+        self._count(envelope.type, outcome)
+        if outcome == "applied" and envelope.type in CATALOGUE:
+            delay = (utcnow() - envelope.time).total_seconds()
+            self._metrics.event_lag_seconds.labels(self._service, self.name, envelope.type).observe(
+                max(delay, 0.0)
+            )
+
+    def _count_ignored(self, record: Record) -> None:
+        event_type = header(record, "ce_type")
+        self._count(event_type.decode("utf-8", "replace") if event_type else "unknown", "ignored")
+
     def _count(self, event_type: str, outcome: str) -> None:
         # Only catalogue types become label values: a hostile message cannot grow the series.
         event_type = event_type if event_type in CATALOGUE else "unknown"
         self._metrics.events_consumed.labels(self._service, self.name, event_type, outcome).inc()
+
+
+def _next_offsets(records: Sequence[Record]) -> dict[tuple[str, int], int]:
+    offsets: dict[tuple[str, int], int] = {}
+    for record in records:
+        offsets[(record.topic, record.partition)] = record.offset + 1
+    return offsets
+
+
+class _Claims:
+    """The batch's bookkeeping statements, built once per consumer: claim events (insert their
+    ``processed_event`` rows, skipping those already there) and find the erased subjects among
+    them. PostgreSQL: one statement (one round trip); SQLite: two (no network)."""
+
+    def __init__(self, infra: InfraTables, consumer: str) -> None:
+        self._consumer = consumer
+        processed, erased = infra.processed_event, infra.erased_subject
+        self._processed = processed
+        # Sorted by event id: two replicas claiming overlapping batches lock in the same order.
+        self._postgres = text(
+            f"WITH erased AS (SELECT subject FROM {erased.name}"
+            " WHERE subject = ANY(CAST(:subjects AS VARCHAR[]))),"
+            f" claimed AS (INSERT INTO {processed.name}"
+            " (consumer, event_id, event_type, processed_at)"
+            " SELECT CAST(:consumer AS VARCHAR), e.id, e.type, CAST(:processed_at AS TIMESTAMPTZ)"
+            " FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:types AS VARCHAR[])) AS e(id, type)"
+            " ORDER BY e.id"
+            " ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id)"
+            " SELECT 'claimed', event_id FROM claimed"
+            " UNION ALL SELECT 'erased', subject FROM erased"
+        )
+        self._sqlite_claim = (
+            sqlite_insert(processed)
+            .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+            .returning(processed.c.event_id)
+        )
+        self._sqlite_erased = select(erased.c.subject).where(
+            erased.c.subject.in_(bindparam("subjects", expanding=True))
+        )
+
+    async def claim(
+        self, session: AsyncSession, envelopes: Sequence[Envelope], now: datetime
+    ) -> tuple[set[str], set[str]]:
+        """(ids of the events claimed now, erased subjects among the events')."""
+        subjects = sorted({envelope.subject for envelope in envelopes if envelope.subject})
+        if session.get_bind().dialect.name == "postgresql":
+            rows = await session.execute(
+                self._postgres,
+                {
+                    "subjects": subjects,
+                    "consumer": self._consumer,
+                    "processed_at": now,
+                    "ids": [envelope.id for envelope in envelopes],
+                    "types": [envelope.type for envelope in envelopes],
+                },
+            )
+            claimed: set[str] = set()
+            erased: set[str] = set()
+            for kind, value in rows:
+                (claimed if kind == "claimed" else erased).add(value)
+            return claimed, erased
+        inserted = await session.scalars(
+            self._sqlite_claim,
+            [
+                {
+                    "consumer": self._consumer,
+                    "event_id": envelope.id,
+                    "event_type": envelope.type,
+                    "processed_at": now,
+                }
+                for envelope in sorted(envelopes, key=lambda envelope: envelope.id)
+            ],
+        )
+        claimed = set(inserted.all())
+        erased = (
+            set((await session.scalars(self._sqlite_erased, {"subjects": subjects})).all())
+            if subjects
+            else set()
+        )
+        return claimed, erased
 
 
 def build_consumer(
@@ -310,4 +551,5 @@ def build_consumer(
         metrics=runtime.metrics,
         max_attempts=settings.consumer_max_attempts,
         retry_backoff_s=settings.consumer_retry_backoff_s,
+        lag_interval_s=settings.gauge_interval_s,
     )

@@ -58,7 +58,14 @@ class ServiceSettings(BaseSettings):
         default=Path("var/bus.db"), description="SQLite file of the embedded bus, shared by all."
     )
     topic_prefix: str = Field(default="", description="Prefix of every topic name (isolation).")
-    topic_partitions: int = Field(default=3, ge=1)
+    topic_partitions: int = Field(
+        default=12,
+        ge=1,
+        description=(
+            "Partitions of the topics the worker creates: the most replicas of one consumer"
+            " that can share the work (existing topics are not changed: docs/operations.md)."
+        ),
+    )
     personal_data_retention_ms: int = Field(
         default=7 * 24 * 3600 * 1000,
         ge=60_000,
@@ -79,7 +86,14 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(default=5, ge=1, description="Tries before the DLQ.")
     consumer_retry_backoff_s: float = Field(default=0.2, ge=0)
     outbox_batch_size: int = Field(default=100, ge=1)
-    outbox_poll_interval_s: float = Field(default=0.2, gt=0)
+    outbox_poll_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Fallback poll of the outbox relay (a commit that stages events wakes it).",
+    )
+    gauge_interval_s: float = Field(
+        default=15.0, gt=0, description="Seconds between updates of the backlog and lag gauges."
+    )
     worker_metrics_port: int | None = Field(
         default=None, description="Port of the worker's own /metrics (None: not served)."
     )
