@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from shared.aio import sleep_or_stop
+from shared.db.wakeup import Signal
 from shared.redact import safe_error_text
 
 log = structlog.get_logger(__name__)
@@ -53,8 +54,10 @@ Step = Callable[[], Awaitable[float]]  # one pass; returns the pause before the 
 class StepLoop:
     """Runs ``step`` again and again, pausing as long as the step asks (0: go on at once).
 
-    For a service's own pollers (timers, webhook delivery, Graph API fetches, IMAP). A failing
-    step is logged without values and retried after a pause; ``close`` runs at the end.
+    For a service's own pollers (timers, webhook delivery, Graph API fetches, IMAP). With a
+    ``wakeup`` signal the pause ends as soon as it is notified (new work was committed: see
+    ``shared.db.wakeup``), so the pause is only a fallback. A failing step is logged without
+    values and retried after a pause; ``close`` runs at the end.
     """
 
     def __init__(
@@ -64,21 +67,27 @@ class StepLoop:
         step: Step,
         close: Callable[[], Awaitable[None]] | None = None,
         pause_after_error_s: float = 5.0,
+        wakeup: Signal | None = None,
     ) -> None:
         self.name = name
         self._step = step
         self._close = close
         self._pause_after_error_s = pause_after_error_s
+        self._wakeup = wakeup
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
             while not stop.is_set():
+                seen = self._wakeup.generation if self._wakeup is not None else 0
                 try:
                     pause = await self._step()
                 except Exception as exc:
                     log.error("loop.step_failed", loop=self.name, error=safe_error_text(exc))
-                    pause = self._pause_after_error_s
-                if pause > 0:
+                    await sleep_or_stop(stop, self._pause_after_error_s)
+                    continue
+                if pause > 0 and self._wakeup is not None:
+                    await self._wakeup.wait(seen, pause, stop)
+                elif pause > 0:
                     await sleep_or_stop(stop, pause)
                 else:
                     await asyncio.sleep(0)  # let the others run between busy passes

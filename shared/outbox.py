@@ -1,13 +1,17 @@
 """Transactional outbox: the event row is written in the same transaction as the state change,
 and a relay publishes pending rows in order, then deletes them (nothing personal lingers).
 
-With several replicas, one relay publishes at a time (a PostgreSQL advisory lock), which keeps the
+The relay wakes on work: a commit that staged an event wakes it at once (``wake_after_commit``
+in this process, ``shared.db.wakeup.ChangeListener`` from other processes), and it polls only as
+a slow fallback (``outbox_poll_interval_s``). With several replicas, one relay publishes at a time
+(a PostgreSQL advisory lock taken by the very statement that reads the batch), which keeps the
 order of each lead's events; the others wait and take over if it dies.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,16 +21,17 @@ from typing import Any
 import structlog
 from pydantic import BaseModel
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Insert,
     Row,
     Table,
     and_,
+    bindparam,
     delete,
     func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,7 +39,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.aio import sleep_or_stop
 from shared.bus.protocol import Bus, BusUnavailable
 from shared.clock import utcnow
-from shared.db.session import SessionFactory, session_scope
+from shared.db.session import SessionFactory, session_scope, wake_after_commit
+from shared.db.wakeup import Signal
 from shared.events.catalogue import spec_for
 from shared.events.envelope import Envelope
 from shared.metrics import ServiceMetrics
@@ -43,6 +49,7 @@ from shared.tracing import current_traceparent
 
 log = structlog.get_logger(__name__)
 
+_MIN_BACKOFF_S = 0.2
 _MAX_BACKOFF_S = 5.0
 
 
@@ -86,11 +93,13 @@ async def stage(
     subject: str,
     payload: BaseModel,
 ) -> None:
-    """Stage an event for publishing; it is committed with the caller's transaction."""
+    """Stage an event for publishing; it is committed with the caller's transaction, which
+    then wakes this process's relay (other processes' relays are woken by the database)."""
     await session.execute(
         insert_into(outbox),
         event_row(source=source, event_type=event_type, subject=subject, payload=payload),
     )
+    wake_after_commit(session, outbox.name)
 
 
 def event_source(service: str) -> str:
@@ -145,7 +154,9 @@ class OutboxRelay:
         bus: Bus,
         metrics: ServiceMetrics,
         batch_size: int = 100,
-        poll_interval_s: float = 0.2,
+        poll_interval_s: float = 5.0,
+        wakeup: Signal | None = None,
+        gauge_interval_s: float = 15.0,
     ) -> None:
         self._service = service
         self._session_factory = session_factory
@@ -154,7 +165,17 @@ class OutboxRelay:
         self._metrics = metrics
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
+        self._wakeup = wakeup
+        self._gauge_interval_s = gauge_interval_s
         self._lock_key = zlib.crc32(f"outbox:{service}".encode())
+        pending = select(table).order_by(table.c.id).limit(batch_size)
+        self._pending = pending.with_for_update()
+        # PostgreSQL: the advisory lock is an InitPlan of the read (evaluated once, first): one
+        # round trip for both; not the active relay, the read returns nothing.
+        lock = select(
+            func.pg_try_advisory_xact_lock(bindparam("lock_key"), type_=Boolean)
+        ).scalar_subquery()
+        self._pending_if_locked = pending.where(lock).with_for_update()
 
     async def backlog(self) -> int:
         async with self._session_factory() as session:
@@ -167,16 +188,12 @@ class OutboxRelay:
         table = self._table
         async with session_scope(self._session_factory) as session:
             if session.get_bind().dialect.name == "postgresql":
-                got_lock = await session.scalar(
-                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": self._lock_key}
+                result = await session.execute(
+                    self._pending_if_locked, {"lock_key": self._lock_key}
                 )
-                if not got_lock:
-                    return 0
-            rows = (
-                await session.execute(
-                    select(table).order_by(table.c.id).limit(self._batch_size).with_for_update()
-                )
-            ).all()
+            else:
+                result = await session.execute(self._pending)
+            rows = result.all()
             if not rows:
                 return 0
             published = _exactly(table, rows)
@@ -206,22 +223,37 @@ class OutboxRelay:
         return len(rows)
 
     async def run(self, stop: asyncio.Event) -> None:
-        backoff = self._poll_interval_s
+        """Publish while there is work; then wait for a wake-up (or the fallback poll)."""
+        backoff = 0.0
+        next_gauge = time.monotonic()
         while not stop.is_set():
+            seen = self._wakeup.generation if self._wakeup is not None else 0
+            failed = True
+            published = 0
             try:
                 published = await self.relay_once()
-                backoff = self._poll_interval_s
+                failed = False
             except BusUnavailable as exc:
                 log.warning("outbox.publish_failed", error=safe_error_text(exc))
-                published = 0
-                backoff = min(backoff * 2, _MAX_BACKOFF_S)
             except Exception as exc:
                 log.error("outbox.relay_error", error=safe_error_text(exc))
-                published = 0
-                backoff = min(backoff * 2, _MAX_BACKOFF_S)
-            try:
-                self._metrics.outbox_backlog.labels(self._service).set(await self.backlog())
-            except Exception as exc:
-                log.warning("outbox.backlog_unknown", error=safe_error_text(exc))
-            if published < self._batch_size:
+            if time.monotonic() >= next_gauge:
+                next_gauge = time.monotonic() + self._gauge_interval_s
+                await self._observe_backlog()
+            if failed:
+                backoff = min(max(backoff * 2, _MIN_BACKOFF_S), _MAX_BACKOFF_S)
                 await sleep_or_stop(stop, backoff)
+                continue
+            backoff = 0.0
+            if published >= self._batch_size:
+                continue  # more rows are waiting
+            if self._wakeup is None:
+                await sleep_or_stop(stop, self._poll_interval_s)
+            else:
+                await self._wakeup.wait(seen, self._poll_interval_s, stop)
+
+    async def _observe_backlog(self) -> None:
+        try:
+            self._metrics.outbox_backlog.labels(self._service).set(await self.backlog())
+        except Exception as exc:
+            log.warning("outbox.backlog_unknown", error=safe_error_text(exc))

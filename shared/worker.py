@@ -1,4 +1,6 @@
-"""A service's worker process: the outbox relay and the event consumers, run until stopped."""
+"""A service's worker process: the outbox relay, the event consumers and periodic loops, run until
+stopped; and the listener that wakes them when another process committed work for them
+(``shared.db.wakeup``)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from shared.bus.factory import topic_specs
 from shared.bus.protocol import BusUnavailable
 from shared.clock import Clock, utcnow
 from shared.db.infra import InfraTables
+from shared.db.session import wakeups_of
+from shared.db.wakeup import OUTBOX, ChangeListener
 from shared.logging import configure_logging
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay
@@ -55,6 +59,7 @@ class Worker:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.runtime: Runtime[Any] | None = None
+        self.listener: ChangeListener | None = None
 
     async def start(self) -> None:
         self.runtime = await Runtime.open(
@@ -67,6 +72,7 @@ class Worker:
             await self.runtime.close()
             self.runtime = None
             raise
+        wakeups = wakeups_of(self.runtime.session_factory)
         relay = OutboxRelay(
             service=self.settings.service_name,
             session_factory=self.runtime.session_factory,
@@ -75,6 +81,17 @@ class Worker:
             metrics=self.metrics,
             batch_size=self.settings.outbox_batch_size,
             poll_interval_s=self.settings.outbox_poll_interval_s,
+            wakeup=wakeups.signal(OUTBOX),
+            gauge_interval_s=self.settings.gauge_interval_s,
+        )
+        # After the loops asked for their channels: the listener watches those.
+        self.listener = ChangeListener(
+            self.settings.resolved_database_url(),
+            wakeups,
+            application_name=f"{self.settings.service_name}.worker.listen",
+        )
+        self._tasks.append(
+            asyncio.create_task(self._supervise("wakeups", self.listener.run), name="wakeups")
         )
         self._tasks.append(
             asyncio.create_task(self._supervise("outbox-relay", relay.run), name="outbox-relay")

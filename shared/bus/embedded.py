@@ -4,6 +4,10 @@ Same semantics as the Kafka backend, scaled down: topics, keys, consumer groups 
 offsets, at-least-once delivery. Each topic has one partition (0); offsets grow monotonically per
 topic (they may skip numbers, as Kafka's may). One process per consumer group is expected, which is
 how ``make run`` starts the system.
+
+A poll returns as soon as records arrive: a publish in this process wakes the process's consumers
+at once, one in another process within ``_WATCH_INTERVAL_S`` (a watcher reads the file's
+``PRAGMA data_version``, microseconds, and queries only when it moved).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 import aiosqlite
 
 from shared.bus.protocol import BusUnavailable, Record, TopicPartition, TopicSpec
+from shared.db.wakeup import Signal, SqliteWatcher
 from shared.events.envelope import Headers
 
 _SCHEMA = """
@@ -43,7 +48,7 @@ CREATE TABLE IF NOT EXISTS bus_consumer_offset (
 );
 """
 
-_IDLE_SLEEP_S = 0.05
+_WATCH_INTERVAL_S = 0.05
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:
@@ -71,10 +76,35 @@ class EmbeddedBus:
         self._prefix = prefix
         self._connection: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self.arrivals = Signal()  # notified when records may have arrived
+        self._watchers = 0
+        self._watch_task: asyncio.Task[None] | None = None
 
     @property
     def path(self) -> Path:
         return self._path
+
+    def watch(self) -> None:
+        """A consumer started: watch the file for records published by other processes."""
+        self._watchers += 1
+        if self._watch_task is None:
+            self._watch_task = asyncio.create_task(self._watch(), name="embedded-bus-watch")
+
+    def unwatch(self) -> None:
+        self._watchers = max(self._watchers - 1, 0)
+        if not self._watchers and self._watch_task is not None:
+            task, self._watch_task = self._watch_task, None
+            task.cancel()
+
+    async def _watch(self) -> None:
+        watcher = SqliteWatcher(self._path, ["bus_message"])
+        try:
+            while True:
+                if watcher.changed():
+                    self.arrivals.notify()
+                await asyncio.sleep(_WATCH_INTERVAL_S)
+        finally:
+            watcher.close()
 
     def physical(self, topic: str) -> str:
         return f"{self._prefix}{topic}"
@@ -87,6 +117,8 @@ class EmbeddedBus:
         await self._connection.executescript(_SCHEMA)
 
     async def stop(self) -> None:
+        self._watchers = 0
+        self.unwatch()
         if self._connection is not None:
             connection, self._connection = self._connection, None
             await connection.close()
@@ -121,6 +153,7 @@ class EmbeddedBus:
             except aiosqlite.Error as exc:
                 await connection.execute("ROLLBACK")
                 raise BusUnavailable(f"embedded bus write failed: {type(exc).__name__}") from exc
+        self.arrivals.notify()
 
     def consumer(self, *, group_id: str, topics: Sequence[str]) -> EmbeddedConsumer:
         return EmbeddedConsumer(self, group_id=group_id, topics=topics)
@@ -183,10 +216,12 @@ class EmbeddedConsumer:
             )
             row = await cursor.fetchone()
             self._positions[topic] = int(row[0]) if row else 0
+        self._bus.watch()
 
     async def stop(self) -> None:
         if self._connection is not None:
             connection, self._connection = self._connection, None
+            self._bus.unwatch()
             await connection.close()
 
     def _require(self) -> aiosqlite.Connection:
@@ -196,11 +231,14 @@ class EmbeddedConsumer:
 
     async def poll(self, *, timeout_s: float, max_records: int) -> list[Record]:
         deadline = time.monotonic() + timeout_s
+        arrivals = self._bus.arrivals
         while True:
+            seen = arrivals.generation
             records = await self._fetch(max_records)
-            if records or time.monotonic() >= deadline:
+            remaining = deadline - time.monotonic()
+            if records or remaining <= 0:
                 return records
-            await asyncio.sleep(_IDLE_SLEEP_S)
+            await arrivals.wait(seen, remaining)
 
     async def _fetch(self, max_records: int) -> list[Record]:
         clauses = " OR ".join('(topic = ? AND "offset" >= ?)' for _ in self._topics)

@@ -1,5 +1,5 @@
-"""Session factory, the one place where a unit of work commits, and actions to run once it has
-committed (``after_commit``)."""
+"""Session factory, the one place where a unit of work commits, actions to run once it has
+committed (``after_commit``) and the channels to wake once it has (``wake_after_commit``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared.db.wakeup import Wakeups
 from shared.redact import safe_error_text
 
 log = structlog.get_logger(__name__)
@@ -17,10 +18,21 @@ SessionFactory = async_sessionmaker[AsyncSession]
 AfterCommit = Callable[[], Awaitable[None]]
 
 _AFTER_COMMIT = "after_commit"
+_WAKE = "wake_after_commit"
+_WAKEUPS = "wakeups"
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    """Sessions of ``engine``; they share one ``Wakeups`` (``wakeups_of``)."""
+    return async_sessionmaker(engine, expire_on_commit=False, info={_WAKEUPS: Wakeups()})
+
+
+def wakeups_of(factory: SessionFactory) -> Wakeups:
+    """The signals a unit of work of ``factory`` notifies once it has committed."""
+    wakeups = factory.kw.get("info", {}).get(_WAKEUPS)
+    if not isinstance(wakeups, Wakeups):
+        raise LookupError("this session factory was not made by make_session_factory")
+    return wakeups
 
 
 def after_commit(session: AsyncSession, action: AfterCommit) -> None:
@@ -31,18 +43,34 @@ def after_commit(session: AsyncSession, action: AfterCommit) -> None:
     session.info.setdefault(_AFTER_COMMIT, []).append(action)
 
 
+def wake_after_commit(session: AsyncSession, channel: str) -> None:
+    """Once this unit of work has committed, wake this process's loops waiting on ``channel``
+    (e.g. the outbox relay after staging an event); other processes learn it from the
+    database (``shared.db.wakeup``). Only units of work run by ``session_scope`` do."""
+    channels = session.info.get(_WAKE)
+    if channels is None:
+        session.info[_WAKE] = {channel}
+    else:
+        channels.add(channel)
+
+
 @asynccontextmanager
 async def session_scope(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
     """Commit on success, roll back on error: the only commit in business code paths. Then the
-    session's ``after_commit`` actions run."""
+    session's channels are woken and its ``after_commit`` actions run."""
     async with factory() as session:
         try:
             yield session
             await session.commit()
         except BaseException:
             session.info.pop(_AFTER_COMMIT, None)
+            session.info.pop(_WAKE, None)
             await session.rollback()
             raise
+        channels = session.info.pop(_WAKE, None)
+        wakeups = session.info.get(_WAKEUPS)
+        if channels and isinstance(wakeups, Wakeups):
+            wakeups.notify(channels)
         for action in session.info.pop(_AFTER_COMMIT, []):
             try:
                 await action()

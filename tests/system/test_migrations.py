@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, delete, insert, select, text
 from sqlalchemy.engine import Connection
 
 from shared.db import create_engine
-from shared.db.migrate import downgrade, upgrade
+from shared.db.migrate import alembic_config, downgrade, upgrade
 from tests.support.harness import SERVICES
 from tests.support.infra import create_database, drop_database
 
@@ -23,6 +24,14 @@ def _metadata(name: str) -> MetaData:
     metadata = SERVICES[name].infra.outbox_event.metadata
     assert isinstance(metadata, MetaData)
     return metadata
+
+
+def _before(doc: str, name: str) -> str:
+    """The revision just before the one of ``name`` whose message is ``doc``."""
+    scripts = ScriptDirectory.from_config(alembic_config(SERVICES[name].migrations, "sqlite://"))
+    [found] = [script for script in scripts.walk_revisions() if script.doc == doc]
+    assert isinstance(found.down_revision, str)
+    return found.down_revision
 
 
 def _diff(connection: Connection, metadata: MetaData) -> list[Any]:
@@ -63,7 +72,7 @@ async def test_sqlite_outbox_ids_are_never_reused_after_upgrade(name: str, tmp_p
     url = f"sqlite+aiosqlite:///{tmp_path / name}.db"
     migrations = SERVICES[name].migrations
     await asyncio.to_thread(upgrade, migrations, url, "head")
-    await asyncio.to_thread(downgrade, migrations, url, "-1")
+    await asyncio.to_thread(downgrade, migrations, url, _before("outbox ids never reused", name))
     outbox = SERVICES[name].infra.outbox_event
     row = {
         "event_type": "lead.received.v1",

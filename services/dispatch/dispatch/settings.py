@@ -41,7 +41,11 @@ class DispatchSettings(CallingRulesSettings, ServiceSettings):
     )
     at_risk_minutes: int = Field(default=5, ge=0, description="Board: deadline within this.")
     timer_batch_size: int = Field(default=50, ge=1)
-    timer_poll_interval_s: float = Field(default=1.0, gt=0)
+    timer_poll_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest sleep of the timer loop (it sleeps till the next due timer).",
+    )
     webhook_timeout_s: float = Field(default=15.0, gt=0)
     webhook_retry_schedule_s: tuple[int, ...] = Field(
         default=(0, 5, 300, 1800, 7200, 18000, 36000, 36000),
@@ -52,7 +56,11 @@ class DispatchSettings(CallingRulesSettings, ServiceSettings):
         default=20, ge=1, description="Consecutive failed attempts before auto-disable."
     )
     webhook_batch_size: int = Field(default=50, ge=1)
-    webhook_poll_interval_s: float = Field(default=0.5, gt=0)
+    webhook_poll_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Longest sleep of the webhook sender (a queued delivery wakes it).",
+    )
     webhook_lease_s: int = Field(default=60, ge=1, description="In-flight claim of a delivery.")
     webhook_allowed_networks: tuple[IPvAnyNetwork, ...] = Field(
         default=(),

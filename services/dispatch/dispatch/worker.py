@@ -1,7 +1,9 @@
 """Dispatch's worker: the outbox relay, the consumer of qualified leads, the privacy consumer
 (erasure, export, objections, rectifications), the durable timers, webhook delivery (one shared
 ``httpx.AsyncClient``, created when the loop starts) and the re-publication of the calendars and
-of the people directory. Everything runs on the runtime's settings, clock and outbox.
+of the people directory. Everything runs on the runtime's settings, clock and outbox. The timer
+and webhook loops sleep until their next due row and wake when one is committed
+(``shared.db.wakeup``).
 
 Dispatch owns the people directory and applies its changes in the request's own transaction:
 it does not consume ``vo.access``."""
@@ -16,7 +18,7 @@ from dispatch.assignments.deadlines import timer_handlers
 from dispatch.assignments.intake import qualified_handler
 from dispatch.directory.calendar_events import republish_job
 from dispatch.metrics import DispatchMetrics
-from dispatch.models import metadata
+from dispatch.models import Timer, WebhookDelivery, metadata
 from dispatch.people.republish import republish_people_job
 from dispatch.privacy.handlers import dispatch_eraser, suppression_handler
 from dispatch.privacy.rectification import CLIENT_RECTIFIED, rectification_handler
@@ -24,6 +26,7 @@ from dispatch.settings import DispatchSettings
 from dispatch.timers.runner import TimerRunner
 from dispatch.webhooks.delivery import WebhookSender, webhook_http_client
 from shared.consumer import build_consumer
+from shared.db.session import wakeups_of
 from shared.events import Topics
 from shared.jobs import PeriodicJob, StepLoop
 from shared.privacy import CONTACT_SUPPRESSED, lead_scoped_exporter, privacy_consumer
@@ -44,7 +47,9 @@ def consumers(runtime: Runtime[DispatchSettings]) -> Sequence[Loop]:
 
     async def fire_timers() -> float:
         fired = await timers.fire_due()
-        return 0.0 if fired >= settings.timer_batch_size else settings.timer_poll_interval_s
+        if fired >= settings.timer_batch_size:
+            return 0.0
+        return await timers.pause(settings.timer_poll_interval_s)
 
     return [
         build_consumer(
@@ -62,7 +67,11 @@ def consumers(runtime: Runtime[DispatchSettings]) -> Sequence[Loop]:
                 CLIENT_RECTIFIED: rectification_handler(settings, runtime.clock),
             },
         ),
-        StepLoop(name="dispatch.timers", step=fire_timers),
+        StepLoop(
+            name="dispatch.timers",
+            step=fire_timers,
+            wakeup=wakeups_of(runtime.session_factory).signal(Timer.__tablename__),
+        ),
         webhook_loop(runtime, metrics),
         # Every calendar at start, then periodically: consumers can be rebuilt from events.
         PeriodicJob(
@@ -102,7 +111,9 @@ def webhook_loop(
                 metrics=metrics,
             )
         sent = await sender.send_due()
-        return 0.0 if sent >= settings.webhook_batch_size else settings.webhook_poll_interval_s
+        if sent >= settings.webhook_batch_size:
+            return 0.0
+        return await sender.pause(settings.webhook_poll_interval_s)
 
     async def close() -> None:
         nonlocal client, sender
@@ -110,4 +121,9 @@ def webhook_loop(
             await client.aclose()
         client, sender = None, None
 
-    return StepLoop(name="dispatch.webhooks", step=step, close=close)
+    return StepLoop(
+        name="dispatch.webhooks",
+        step=step,
+        close=close,
+        wakeup=wakeups_of(runtime.session_factory).signal(WebhookDelivery.__tablename__),
+    )

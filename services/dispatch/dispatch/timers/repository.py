@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from dispatch.models import Timer
 from dispatch.timers.kinds import KINDS, TimerKind
 from shared.db.repository import Repository
+from shared.db.session import wake_after_commit
 
 
 class TimerRepository(Repository):
@@ -33,6 +34,7 @@ class TimerRepository(Repository):
             created_at=now,
         )
         self.session.add(timer)
+        wake_after_commit(self.session, Timer.__tablename__)  # the runner sleeps till the next
         return timer
 
     async def cancel(
@@ -76,6 +78,12 @@ class TimerRepository(Repository):
         if self.session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         return await self.session.scalar(query)
+
+    async def earliest_due(self) -> datetime | None:
+        """When the earliest pending timer falls due (None: no timer pending)."""
+        return await self.session.scalar(
+            select(func.min(Timer.due_at)).where(Timer.fired_at.is_(None))
+        )
 
     async def get(self, timer_id: int) -> Timer | None:
         return await self.session.get(Timer, timer_id)

@@ -1,5 +1,9 @@
 """The timer worker: fires due timers, each in its own transaction with its effects.
 
+The worker's loop sleeps until the earliest pending timer falls due (bounded by
+``DISPATCH_TIMER_POLL_INTERVAL_S``), and wakes when a timer is scheduled (in this process once the
+scheduling transaction commits; from another process through ``shared.db.wakeup``).
+
 A timer is claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` (PostgreSQL), applied, and marked
 fired in the same transaction: with two replicas each timer is fired by exactly one of them; a
 crash before the commit rolls everything back and the timer stays due (nothing missed); a
@@ -63,6 +67,19 @@ class TimerRunner:
                 break
             fired += 1
         return fired
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest pending timer falls due (None: none pending)."""
+        async with self._session_factory() as session:
+            return await TimerRepository(session).earliest_due()
+
+    async def pause(self, longest_s: float) -> float:
+        """Seconds until the earliest pending timer falls due, at most ``longest_s`` (a timer
+        scheduled meanwhile wakes the worker's loop: ``TimerRepository.schedule``)."""
+        due = await self.next_due()
+        if due is None:
+            return longest_s
+        return min(max((due - self._clock()).total_seconds(), 0.0), longest_s)
 
     async def fire_one(self) -> TimerOutcome | Literal["failed"] | None:
         """Fire the oldest due timer; None when none is due, ``failed`` when its effects raised

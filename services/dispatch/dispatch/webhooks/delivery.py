@@ -5,7 +5,9 @@ failures, and a delivery log of attempts (status, latency; never the body).
 A pass claims due deliveries (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, then a short lease so no
 other replica sends them meanwhile), POSTs them concurrently with the worker's one
 ``httpx.AsyncClient`` (``webhook_http_client``: every connection checked by
-``dispatch.webhooks.destinations``), then records each result in its own transaction.
+``dispatch.webhooks.destinations``), then records the results in one transaction. Between passes
+the worker's loop sleeps until the earliest pending delivery is due (bounded), and a queued
+delivery wakes it at once (``shared.db.wakeup``).
 
 A destination that is not allowed (a loopback, private or link-local address, written in the URL
 or resolved from its name) is a failed attempt (``destination_refused``) that is not retried: the
@@ -141,6 +143,15 @@ class WebhookSender:
             results = await asyncio.gather(*(self._deliver(job) for job in jobs))
             await self._record_all(list(zip(jobs, results, strict=True)))
         return len(jobs)
+
+    async def pause(self, longest_s: float) -> float:
+        """Seconds until the earliest pending delivery is due (a retry, a lease that ends), at
+        most ``longest_s``; a delivery queued meanwhile wakes the worker's loop."""
+        async with self._session_factory() as session:
+            due = await WebhookRepository(session).next_due()
+        if due is None:
+            return longest_s
+        return min(max((due - self._clock()).total_seconds(), 0.0), longest_s)
 
     async def _claim(self) -> list[Job]:
         now = self._clock()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from dispatch.models import ManagerAlert, WebhookAttempt, WebhookDelivery
 from dispatch.webhooks.schemas import DeliveryStatus
@@ -78,6 +78,14 @@ class WebhookRepository(Repository):
                 )
             )
         return (await self.session.scalars(query)).all()
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest pending delivery is due (None: nothing pending)."""
+        return await self.session.scalar(
+            select(func.min(WebhookDelivery.next_attempt_at)).where(
+                WebhookDelivery.status == "pending"
+            )
+        )
 
     async def claim_due(self, now: datetime, limit: int) -> Sequence[WebhookDelivery]:
         """Pending deliveries due by ``now``, oldest first, locked for this transaction; on

@@ -15,6 +15,7 @@ from dispatch.directory.repository import DirectoryRepository
 from dispatch.models import ManagerAlert, Seller, WebhookDelivery
 from dispatch.problems import EndpointDisabled, UnknownDelivery, UnknownSeller
 from dispatch.webhooks.repository import WebhookRepository
+from shared.db.session import wake_after_commit
 from shared.events.payloads import SellerWebhookDisabledV1
 from shared.outbox import Outbox
 from shared.tracing import current_traceparent
@@ -73,6 +74,7 @@ async def queue_webhook(
         traceparent=current_traceparent.get(),
     )
     WebhookRepository(session).add(delivery)
+    wake_after_commit(session, WebhookDelivery.__tablename__)  # the sender, once committed
     return delivery
 
 
@@ -131,6 +133,7 @@ async def replay(session: AsyncSession, delivery_id: str, *, now: datetime) -> W
     if seller is None or seller.webhook_disabled_at is not None or not seller.webhook_url:
         raise EndpointDisabled("The seller's endpoint is disabled; enable it first.")
     _reset(delivery, now)
+    wake_after_commit(session, WebhookDelivery.__tablename__)
     return delivery
 
 
@@ -154,6 +157,8 @@ async def recover(
     )
     for delivery in failed:
         _reset(delivery, now)
+    if failed:
+        wake_after_commit(session, WebhookDelivery.__tablename__)
     return len(failed)
 
 
