@@ -51,7 +51,11 @@ class IngestSettings(ServiceSettings, LeadTokenSettings, OvhSmsSettings):
     )
     facebook_fetch_backoff_s: float = Field(default=2.0, gt=0)
     facebook_fetch_max_backoff_s: float = Field(default=900.0, gt=0)
-    facebook_fetch_poll_interval_s: float = Field(default=1.0, gt=0)
+    facebook_fetch_poll_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Fallback poll of the Graph API fetcher (a new notification wakes it).",
+    )
 
     imap_host: str | None = Field(default=None, description="IMAP poller off when unset.")
     imap_port: int = 993

@@ -12,13 +12,14 @@ import httpx
 from ingest.conversations.handlers import MESSAGE_SENT, sms_sent_handler
 from ingest.conversations.sms import SmsInbox
 from ingest.imap.poller import ImapPoller
-from ingest.models import metadata
+from ingest.models import FacebookFetch, metadata
 from ingest.privacy.rectification import CLIENT_RECTIFIED, rectification_handler
 from ingest.raw_inputs.retention import purge_raw_inputs
 from ingest.settings import IngestSettings
 from ingest.sources.facebook.fetcher import graph_client, run_due
 from shared.access.consumer import access_consumer
 from shared.consumer import EventConsumer, build_consumer
+from shared.db.session import wakeups_of
 from shared.events import Topics
 from shared.jobs import PeriodicJob, StepLoop
 from shared.privacy import lead_scoped_eraser, lead_scoped_exporter, privacy_consumer
@@ -89,4 +90,9 @@ def facebook_fetcher(runtime: Runtime[IngestSettings]) -> StepLoop:
             await client.aclose()
             client = None
 
-    return StepLoop(name="ingest.facebook-fetch", step=step, close=close)
+    return StepLoop(
+        name="ingest.facebook-fetch",
+        step=step,
+        close=close,
+        wakeup=wakeups_of(runtime.session_factory).signal(FacebookFetch.__tablename__),
+    )

@@ -7,8 +7,8 @@ Create Date: 2026-12-04 09:00:00.000000
 Wake on work (shared/db/wakeup.py): on PostgreSQL a statement-level AFTER INSERT trigger on
 outbox_event runs ``pg_notify(<table>, '')`` inside the writer's own statement (no extra round
 trip for it; one notification per table and transaction), and the worker's loops, which LISTEN,
-start at once instead of polling. SQLite: nothing to do (the worker watches the
-file's ``data_version``).
+start at once instead of polling. SQLite: nothing to do (the worker watches the file's
+``data_version``).
 """
 
 from collections.abc import Sequence

@@ -5,12 +5,12 @@ Revises: 9d1b175562c1
 Create Date: 2026-12-04 09:00:00.000000
 
 Wake on work (shared/db/wakeup.py): on PostgreSQL a statement-level AFTER INSERT trigger on
-outbox_event, webhook_delivery and timer runs ``pg_notify(<table>, '')`` inside the writer's own statement (no extra round
-trip for it; one notification per table and transaction), and the worker's loops, which LISTEN,
-start at once instead of polling.
-A webhook delivery set back to pending (a manager's replay) notifies too (row-level, only on that
-change), so the sender does not wait for its fallback poll. SQLite: nothing to do (the worker watches the
-file's ``data_version``).
+outbox_event, webhook_delivery and timer runs ``pg_notify(<table>, '')`` inside the writer's own
+statement (no extra round trip for it; one notification per table and transaction), and the
+worker's loops, which LISTEN, start at once instead of polling. A webhook delivery set back to
+pending (a manager's replay) notifies too (row-level, only on that change), so the sender does
+not wait for its fallback poll. SQLite: nothing to do (the worker watches the file's
+``data_version``).
 """
 
 from collections.abc import Sequence

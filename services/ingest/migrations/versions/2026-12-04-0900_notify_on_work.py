@@ -5,10 +5,10 @@ Revises: 74781738b36a
 Create Date: 2026-12-04 09:00:00.000000
 
 Wake on work (shared/db/wakeup.py): on PostgreSQL a statement-level AFTER INSERT trigger on
-outbox_event runs ``pg_notify(<table>, '')`` inside the writer's own statement (no extra round
-trip for it; one notification per table and transaction), and the worker's loops, which LISTEN,
-start at once instead of polling. SQLite: nothing to do (the worker watches the
-file's ``data_version``).
+outbox_event and facebook_fetch (a Lead Ads notification to fetch) runs
+``pg_notify(<table>, '')`` inside the writer's own statement (no extra round trip for it; one
+notification per table and transaction), and the worker's loops, which LISTEN, start at once
+instead of polling. SQLite: nothing to do (the worker watches the file's ``data_version``).
 """
 
 from collections.abc import Sequence
@@ -33,10 +33,15 @@ def upgrade() -> None:
         "CREATE TRIGGER outbox_event_notify AFTER INSERT ON outbox_event"
         " FOR EACH STATEMENT EXECUTE FUNCTION notify_work()"
     )
+    op.execute(
+        "CREATE TRIGGER facebook_fetch_notify AFTER INSERT ON facebook_fetch"
+        " FOR EACH STATEMENT EXECUTE FUNCTION notify_work()"
+    )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
+    op.execute("DROP TRIGGER IF EXISTS facebook_fetch_notify ON facebook_fetch")
     op.execute("DROP TRIGGER IF EXISTS outbox_event_notify ON outbox_event")
     op.execute("DROP FUNCTION IF EXISTS notify_work()")
