@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.aio import sleep_or_stop
 from shared.bus.protocol import Bus, BusUnavailable
 from shared.clock import utcnow
-from shared.db.session import SessionFactory, session_scope, wake_after_commit
+from shared.db.session import SessionFactory, read_only, session_scope, wake_after_commit
 from shared.db.wakeup import Signal
 from shared.events.catalogue import spec_for
 from shared.events.envelope import Envelope
@@ -178,7 +178,7 @@ class OutboxRelay:
         self._pending_if_locked = pending.where(lock).with_for_update()
 
     async def backlog(self) -> int:
-        async with self._session_factory() as session:
+        async with read_only(self._session_factory) as session:
             count = await session.scalar(select(func.count()).select_from(self._table))
         return int(count or 0)
 

@@ -35,6 +35,18 @@ def wakeups_of(factory: SessionFactory) -> Wakeups:
     return wakeups
 
 
+@asynccontextmanager
+async def read_only(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
+    """A session for reads that need no transaction (a probe: a count, when the next row is
+    due). Its connection is in autocommit mode: each statement is one round trip, without a
+    BEGIN and a ROLLBACK around it. Never write through it."""
+    engine = factory.kw["bind"]
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        async with AsyncSession(bind=connection) as session:
+            yield session
+
+
 def after_commit(session: AsyncSession, action: AfterCommit) -> None:
     """Run ``action`` once the unit of work of ``session`` has committed, never if it rolls
     back (e.g. compact a database after an erasure: only committed deletions can be). Actions

@@ -10,7 +10,7 @@ it does not consume ``vo.access``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 import httpx
 
@@ -46,10 +46,14 @@ def consumers(runtime: Runtime[DispatchSettings]) -> Sequence[Loop]:
     )
 
     async def fire_timers() -> float:
+        # Woken by a timer scheduled for later (the usual case): one probe, back to sleep.
+        pause = await timers.pause(settings.timer_poll_interval_s)
+        if pause > 0:
+            return pause
         fired = await timers.fire_due()
         if fired >= settings.timer_batch_size:
             return 0.0
-        return await timers.pause(settings.timer_poll_interval_s)
+        return await _after_pass(fired, timers.pause(settings.timer_poll_interval_s))
 
     return [
         build_consumer(
@@ -113,7 +117,7 @@ def webhook_loop(
         sent = await sender.send_due()
         if sent >= settings.webhook_batch_size:
             return 0.0
-        return await sender.pause(settings.webhook_poll_interval_s)
+        return await _after_pass(sent, sender.pause(settings.webhook_poll_interval_s))
 
     async def close() -> None:
         nonlocal client, sender
@@ -127,3 +131,14 @@ def webhook_loop(
         close=close,
         wakeup=wakeups_of(runtime.session_factory).signal(WebhookDelivery.__tablename__),
     )
+
+
+# Due rows a pass could not claim are another replica's (SKIP LOCKED): it handles them, and this
+# loop must not spin until that replica commits.
+_HELD_ELSEWHERE_S = 1.0
+
+
+async def _after_pass(done: int, pause: Awaitable[float]) -> float:
+    """The pause after a pass that handled ``done`` rows (fewer than a batch)."""
+    seconds = await pause
+    return seconds if done else max(seconds, _HELD_ELSEWHERE_S)

@@ -28,7 +28,7 @@ from dispatch.settings import DispatchSettings
 from dispatch.timers.kinds import TimerKind, TimerOutcome
 from dispatch.timers.repository import TimerRepository
 from shared.clock import Clock, utcnow
-from shared.db.session import SessionFactory, session_scope
+from shared.db.session import SessionFactory, read_only, session_scope
 from shared.redact import safe_error_text
 
 log = structlog.get_logger(__name__)
@@ -70,7 +70,7 @@ class TimerRunner:
 
     async def next_due(self) -> datetime | None:
         """When the earliest pending timer falls due (None: none pending)."""
-        async with self._session_factory() as session:
+        async with read_only(self._session_factory) as session:
             return await TimerRepository(session).earliest_due()
 
     async def pause(self, longest_s: float) -> float:

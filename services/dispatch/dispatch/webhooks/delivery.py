@@ -35,7 +35,7 @@ from dispatch.webhooks.destinations import DestinationRefused, webhook_client
 from dispatch.webhooks.repository import WebhookRepository
 from dispatch.webhooks.service import disable_endpoint
 from shared.clock import Clock, utcnow
-from shared.db.session import SessionFactory, session_scope
+from shared.db.session import SessionFactory, read_only, session_scope
 from shared.outbox import Outbox
 
 log = structlog.get_logger(__name__)
@@ -147,7 +147,7 @@ class WebhookSender:
     async def pause(self, longest_s: float) -> float:
         """Seconds until the earliest pending delivery is due (a retry, a lease that ends), at
         most ``longest_s``; a delivery queued meanwhile wakes the worker's loop."""
-        async with self._session_factory() as session:
+        async with read_only(self._session_factory) as session:
             due = await WebhookRepository(session).next_due()
         if due is None:
             return longest_s
@@ -157,9 +157,9 @@ class WebhookSender:
         now = self._clock()
         lease = now + timedelta(seconds=self._settings.webhook_lease_s)
         async with session_scope(self._session_factory) as session:
-            deliveries = await WebhookRepository(session).claim_due(
-                now, self._settings.webhook_batch_size
-            )
+            repository = WebhookRepository(session)
+            deliveries = await repository.claim_due(now, self._settings.webhook_batch_size)
+            await repository.sellers([delivery.seller_id for delivery in deliveries])
             directory = DirectoryRepository(session)
             jobs = []
             for delivery in deliveries:
@@ -221,6 +221,9 @@ class WebhookSender:
     async def _record_all(self, outcomes: list[tuple[Job, Result]]) -> None:
         """Record a pass's results in one transaction (the attempts and the new states)."""
         async with session_scope(self._session_factory) as session:
+            await WebhookRepository(session).load(
+                [job.delivery_id for job, _ in outcomes], [job.seller_id for job, _ in outcomes]
+            )
             for job, result in outcomes:
                 await self._record(session, job, result)
         if self._metrics is not None:

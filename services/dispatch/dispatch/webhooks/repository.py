@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
 
-from dispatch.models import ManagerAlert, WebhookAttempt, WebhookDelivery
+from dispatch.models import ManagerAlert, Seller, WebhookAttempt, WebhookDelivery
 from dispatch.webhooks.schemas import DeliveryStatus
 from shared.db.repository import Repository
 
@@ -78,6 +78,20 @@ class WebhookRepository(Repository):
                 )
             )
         return (await self.session.scalars(query)).all()
+
+    async def load(self, delivery_ids: Sequence[str], seller_ids: Sequence[str]) -> None:
+        """Bring these deliveries and sellers into the session at once (two statements): the
+        ``delivery``/``seller`` look-ups of a pass then find them without a round trip each."""
+        if delivery_ids:
+            await self.session.scalars(
+                select(WebhookDelivery).where(WebhookDelivery.id.in_(sorted(set(delivery_ids))))
+            )
+        await self.sellers(seller_ids)
+
+    async def sellers(self, seller_ids: Sequence[str]) -> None:
+        """Bring these sellers into the session at once (one statement)."""
+        if seller_ids:
+            await self.session.scalars(select(Seller).where(Seller.id.in_(sorted(set(seller_ids)))))
 
     async def next_due(self) -> datetime | None:
         """When the earliest pending delivery is due (None: nothing pending)."""
