@@ -162,6 +162,9 @@ class KafkaBus:
             await admin.start()
             existing = set(await admin.list_topics())
             missing = [spec for spec in topics if self.physical(spec.name) not in existing]
+            await self._warn_if_fewer_partitions(
+                admin, [spec for spec in topics if spec not in missing]
+            )
             if not missing:
                 return
             response = await admin.create_topics(
@@ -184,6 +187,24 @@ class KafkaBus:
             raise BusUnavailable(f"kafka admin failed: {type(exc).__name__}") from exc
         finally:
             await admin.close()
+
+    async def _warn_if_fewer_partitions(
+        self, admin: AIOKafkaAdminClient, topics: Sequence[TopicSpec]
+    ) -> None:
+        """An existing topic keeps its partitions: adding some would move keys to other
+        partitions and break the order of a lead's events (docs/operations.md, Scaling)."""
+        if not topics:
+            return
+        wanted = {self.physical(spec.name): spec.partitions for spec in topics}
+        for described in await admin.describe_topics(list(wanted)):
+            name, partitions = described.get("topic"), len(described.get("partitions") or [])
+            if name in wanted and 0 < partitions < wanted[name]:
+                log.warning(
+                    "kafka.topic_has_fewer_partitions",
+                    topic=name,
+                    partitions=partitions,
+                    configured=wanted[name],
+                )
 
     async def erase_keys(self, topics: Sequence[str], keys: Sequence[bytes]) -> int:
         # Kafka cannot delete single records of a non-compacted topic: our topics carrying
@@ -212,7 +233,9 @@ class KafkaConsumer:
             *[self._address.physical(topic) for topic in self._topics],
             bootstrap_servers=self._address.bootstrap_servers,
             client_id=self._address.client_id,
-            group_id=self._group_id,
+            # Prefixed like the topics: two systems sharing a broker (tests, benchmarks, staging)
+            # never join each other's groups.
+            group_id=self._address.physical(self._group_id),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
