@@ -122,11 +122,16 @@ class EventConsumer:
                 pause = min(pause * 2, _MAX_PAUSE_S)
                 continue
             next_lag = time.monotonic()
+            partitions = self._metrics.consumer_partitions.labels(self._service, self.name)
+            assigned = -1
             try:
                 while not stop.is_set():
                     records = await consumer.poll(
                         timeout_s=_POLL_TIMEOUT_S, max_records=_MAX_RECORDS
                     )
+                    if consumer.assigned() != assigned:  # a rebalance moved partitions
+                        assigned = consumer.assigned()
+                        partitions.set(assigned)
                     if time.monotonic() >= next_lag:
                         next_lag = time.monotonic() + self._lag_interval_s
                         await self._observe_lag(consumer)
@@ -136,6 +141,7 @@ class EventConsumer:
                     elif records:
                         pause = self._retry_backoff_s
             finally:
+                partitions.set(0)
                 await consumer.stop()
 
     async def _observe_lag(self, consumer: Consumer) -> None:

@@ -68,6 +68,13 @@ class ServiceMetrics:
             ["service", "consumer", "topic", "partition"],
             registry=self.registry,
         )
+        self.consumer_partitions = Gauge(
+            "consumer_partitions",
+            "Partitions this process's consumer reads now (the replicas of a consumer share"
+            " its group's partitions).",
+            ["service", "consumer"],
+            registry=self.registry,
+        )
         self.event_lag_seconds = Histogram(
             "event_lag_seconds",
             "Seconds from an event's creation (CloudEvents time) to its handling by a consumer.",

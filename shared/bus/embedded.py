@@ -291,3 +291,6 @@ class EmbeddedConsumer:
 
     async def seek(self, topic: str, partition: int, offset: int) -> None:
         self._positions[self._bus.physical(topic)] = offset
+
+    def assigned(self) -> int:
+        return len(self._topics)  # one partition per topic, one process per group

@@ -315,3 +315,6 @@ class KafkaConsumer:
 
     async def seek(self, topic: str, partition: int, offset: int) -> None:
         self._require().seek(KafkaTopicPartition(self._address.physical(topic), partition), offset)
+
+    def assigned(self) -> int:
+        return len(self._require().assignment())

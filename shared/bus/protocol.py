@@ -51,6 +51,9 @@ class Consumer(Protocol):
     async def lag(self) -> dict[TopicPartition, int]:
         """Records not yet read per assigned partition (high watermark minus position)."""
 
+    def assigned(self) -> int:
+        """How many partitions this member of the group reads now (no round trip)."""
+
 
 class Bus(Protocol):
     async def start(self) -> None: ...
