@@ -141,8 +141,15 @@ def test_prometheus_scrapes_every_api_and_worker(compose: dict[str, Any]) -> Non
     targets = {
         target
         for job in config["scrape_configs"]
-        for static in job["static_configs"]
+        for static in job.get("static_configs", [])
         for target in static["targets"]
+    }
+    # Workers are found by DNS (every replica of a scaled service is scraped on its own).
+    targets |= {
+        f"{name}:{found['port']}"
+        for job in config["scrape_configs"]
+        for found in job.get("dns_sd_configs", [])
+        for name in found["names"]
     }
     expected = set()
     for name in SERVICES:
