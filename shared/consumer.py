@@ -9,7 +9,10 @@ A polled batch is handled with a constant number of database round trips, whatev
    leads erased here looked up, in one statement on PostgreSQL; the handlers of the new events
    run; one commit records the effects and the claims together (exactly-once effect over
    at-least-once delivery);
-3. offsets are committed to the bus only after that transaction.
+3. offsets are committed to the bus only after that transaction, and at most every second while
+   records keep coming (at once when the consumer goes idle, and when it stops): an offset
+   commit is a broker round trip, and what a restart or a rebalance reads again is found
+   processed (no effect).
 
 If anything in the batch fails, the transaction is rolled back and the batch is handled again
 one event at a time (``handle``): each event in its own transaction, a failing one retried, then
@@ -58,6 +61,7 @@ _MAX_PAUSE_S = 5.0
 _POLL_TIMEOUT_S = 0.5  # a poll returns as soon as records arrive; this bounds the stop check
 _MAX_RECORDS = 100
 _LAG_INTERVAL_S = 15.0  # the lag gauges are a monitoring figure, not worth a look per poll
+_COMMIT_INTERVAL_S = 1.0
 
 
 class InfrastructureDown(Exception):
@@ -95,6 +99,7 @@ class EventConsumer:
         max_attempts: int = 5,
         retry_backoff_s: float = 0.2,
         lag_interval_s: float = _LAG_INTERVAL_S,
+        commit_interval_s: float = _COMMIT_INTERVAL_S,
     ) -> None:
         self._service = service
         self.name = name
@@ -108,6 +113,7 @@ class EventConsumer:
         self._max_attempts = max_attempts
         self._retry_backoff_s = retry_backoff_s
         self._lag_interval_s = lag_interval_s
+        self._commit_interval_s = commit_interval_s
         self._claims = _Claims(infra, name)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -124,6 +130,8 @@ class EventConsumer:
             next_lag = time.monotonic()
             partitions = self._metrics.consumer_partitions.labels(self._service, self.name)
             assigned = -1
+            handled: dict[tuple[str, int], int] = {}  # offsets handled, not yet committed
+            next_commit = time.monotonic() + self._commit_interval_s
             try:
                 while not stop.is_set():
                     records = await consumer.poll(
@@ -135,13 +143,25 @@ class EventConsumer:
                     if time.monotonic() >= next_lag:
                         next_lag = time.monotonic() + self._lag_interval_s
                         await self._observe_lag(consumer)
-                    if records and not await self.process_batch(consumer, records):
-                        await sleep_or_stop(stop, pause)
-                        pause = min(pause * 2, _MAX_PAUSE_S)
-                    elif records:
-                        pause = self._retry_backoff_s
+                    if records:
+                        offsets, ok = await self.handle_batch(consumer, records)
+                        handled.update(offsets)
+                        if not ok:
+                            await sleep_or_stop(stop, pause)
+                            pause = min(pause * 2, _MAX_PAUSE_S)
+                        else:
+                            pause = self._retry_backoff_s
+                    # Offsets go to the bus at most every commit interval (and when idle, and at
+                    # the end): a commit is a broker round trip, and what a restart or a
+                    # rebalance reads again meanwhile is recorded as processed (no effect).
+                    if handled and (not records or time.monotonic() >= next_commit):
+                        if await self._commit(consumer, handled):
+                            handled = {}
+                        next_commit = time.monotonic() + self._commit_interval_s
             finally:
                 partitions.set(0)
+                if handled:
+                    await self._commit(consumer, handled)
                 await consumer.stop()
 
     async def _observe_lag(self, consumer: Consumer) -> None:
@@ -163,15 +183,24 @@ class EventConsumer:
         return event_type is None or event_type in self._handled_types
 
     async def process_batch(self, consumer: Consumer, records: Sequence[Record]) -> bool:
-        """Handle records in order; commit offsets of the handled ones. False when the
+        """Handle records in order and commit the offsets of the handled ones. False when the
         infrastructure failed and (part of) the batch was rewound for a later try."""
+        offsets, ok = await self.handle_batch(consumer, records)
+        return await self._commit(consumer, offsets) and ok
+
+    async def handle_batch(
+        self, consumer: Consumer, records: Sequence[Record]
+    ) -> tuple[dict[tuple[str, int], int], bool]:
+        """Handle records in order: the next offset of each partition handled (to commit), and
+        False when the infrastructure failed and (part of) the batch was rewound."""
         items = self._decode(records)
         if items is not None:
             try:
                 await self._apply_batch(items)
             except Exception as exc:
                 if is_outage(exc):
-                    return await self._rewind_all(consumer, records, exc)
+                    await self._rewind_all(consumer, records, exc)
+                    return {}, False
                 # Roll back to one event at a time: retries and the DLQ for the bad one.
                 log.warning(
                     "consumer.batch_failed",
@@ -180,7 +209,7 @@ class EventConsumer:
                     error=safe_error_text(exc),
                 )
             else:
-                return await self._commit(consumer, _next_offsets(records))
+                return _next_offsets(records), True
         return await self._one_at_a_time(consumer, records)
 
     def _decode(self, records: Sequence[Record]) -> list[_Item] | None:
@@ -251,7 +280,7 @@ class EventConsumer:
 
     async def _rewind_all(
         self, consumer: Consumer, records: Sequence[Record], exc: BaseException
-    ) -> bool:
+    ) -> None:
         """The database or the bus failed under the batch: read it all again later."""
         log.warning(
             "consumer.infrastructure_down",
@@ -264,9 +293,10 @@ class EventConsumer:
             firsts.setdefault((record.topic, record.partition), record.offset)
         for (topic, partition), offset in firsts.items():
             await consumer.seek(topic, partition, offset)
-        return False
 
-    async def _one_at_a_time(self, consumer: Consumer, records: Sequence[Record]) -> bool:
+    async def _one_at_a_time(
+        self, consumer: Consumer, records: Sequence[Record]
+    ) -> tuple[dict[tuple[str, int], int], bool]:
         committed: dict[tuple[str, int], int] = {}
         rewound: set[tuple[str, int]] = set()
         ok = True
@@ -290,7 +320,7 @@ class EventConsumer:
                 ok = False
                 continue
             committed[partition] = record.offset + 1
-        return await self._commit(consumer, committed) and ok
+        return committed, ok
 
     async def _commit(self, consumer: Consumer, offsets: dict[tuple[str, int], int]) -> bool:
         try:

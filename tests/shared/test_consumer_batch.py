@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -265,3 +265,58 @@ async def test_two_replicas_handling_the_same_batch_apply_each_event_once(
             assert await harness.count(infra.processed_event) == 10
     finally:
         await drop_database(url)
+
+
+async def test_offsets_go_to_the_bus_at_most_every_interval_and_at_the_end(
+    harness: Harness,
+) -> None:
+    """A steady trickle (a batch per event) commits offsets about once per interval, not once
+    per batch (a commit is a broker round trip); stopping commits what was handled."""
+    consumer = EventConsumer(
+        service="messaging-test",
+        name="test.batch",
+        bus=harness.bus,
+        topics=[Topics.LEADS],
+        handlers={"lead.received.v1": record_effect},
+        session_factory=harness.sessions,
+        infra=infra,
+        metrics=ServiceMetrics("messaging-test"),
+        commit_interval_s=1.0,
+    )
+    commits: list[dict[tuple[str, int], int]] = []
+    make_consumer = harness.bus.consumer
+
+    def counting(*, group_id: str, topics: list[str]) -> Consumer:
+        reader = make_consumer(group_id=group_id, topics=topics)
+        commit = reader.commit
+
+        async def counted(offsets: Mapping[tuple[str, int], int]) -> None:
+            commits.append(dict(offsets))
+            await commit(offsets)
+
+        reader.commit = counted  # type: ignore[method-assign]
+        return reader
+
+    harness.bus.consumer = counting  # type: ignore[method-assign,assignment]
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        for n in range(40):
+            await publish(harness, event(f"e{n}", subject=f"lead-{n}"))
+            await asyncio.sleep(0.05)  # a poll never stays empty for long: no idle commit
+
+        async def all_applied() -> bool:
+            return await harness.count(infra.processed_event) == 40
+
+        await eventually(all_applied, timeout_s=60)
+    finally:
+        stop.set()
+        await task
+    assert len(commits) <= 10  # about one per second of the trickle, and the last ones
+    harness.bus.consumer = make_consumer  # type: ignore[method-assign]
+    reader = harness.bus.consumer(group_id="test.batch", topics=[Topics.LEADS])
+    await reader.start()
+    try:
+        assert await reader.poll(timeout_s=1.0, max_records=10) == []  # everything committed
+    finally:
+        await reader.stop()
