@@ -571,6 +571,28 @@ class _Claims:
         return claimed, erased
 
 
+def merge_handlers(*handler_maps: Mapping[str, Handler]) -> dict[str, Handler]:
+    """One handler per event type from several sets: a type in more than one runs each set's
+    handler in turn, in the same transaction (one pass over the events instead of one consumer
+    group per set doing its own bookkeeping)."""
+    merged: dict[str, list[Handler]] = {}
+    for handlers in handler_maps:
+        for event_type, handler in handlers.items():
+            merged.setdefault(event_type, []).append(handler)
+    return {event_type: _in_turn(handlers) for event_type, handlers in merged.items()}
+
+
+def _in_turn(handlers: Sequence[Handler]) -> Handler:
+    if len(handlers) == 1:
+        return handlers[0]
+
+    async def handle(session: AsyncSession, envelope: Envelope) -> None:
+        for handler in handlers:
+            await handler(session, envelope)
+
+    return handle
+
+
 def build_consumer(
     runtime: Runtime[Any], *, name: str, topics: Sequence[str], handlers: Mapping[str, Handler]
 ) -> EventConsumer:

@@ -18,7 +18,7 @@ from sqlalchemy import event as sa_event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus import Consumer, Record
-from shared.consumer import EventConsumer, Handler
+from shared.consumer import EventConsumer, Handler, merge_handlers
 from shared.events import Envelope, Topics
 from shared.metrics import ServiceMetrics
 from shared.privacy import remember_erased
@@ -320,3 +320,27 @@ async def test_offsets_go_to_the_bus_at_most_every_interval_and_at_the_end(
         assert await reader.poll(timeout_s=1.0, max_records=10) == []  # everything committed
     finally:
         await reader.stop()
+
+
+async def test_merged_handlers_run_in_turn_in_one_transaction(harness: Harness) -> None:
+    """Two sets of handlers as one consumer (one pass): a type both handle runs both, in order;
+    when the second fails the first's effect is rolled back with it (then the DLQ)."""
+    seen: list[str] = []
+
+    async def first(session: AsyncSession, envelope: Envelope) -> None:
+        await record_effect(session, envelope)
+        seen.append(f"first:{envelope.data['label']}")
+
+    async def second(session: AsyncSession, envelope: Envelope) -> None:
+        seen.append(f"second:{envelope.data['label']}")
+        if envelope.data.get("second_fails"):
+            raise ValueError("the second handler fails")
+
+    handlers = merge_handlers({"lead.received.v1": first}, {"lead.received.v1": second})
+    await publish(harness, event("both"), event("bad", second_fails=True))
+    consumer = consumer_for(harness, handlers)
+    async with polled(harness, 2) as (reader, records):
+        assert await consumer.process_batch(reader, records)
+    assert seen[:2] == ["first:both", "second:both"]
+    assert await harness.effects() == ["both"]  # "bad" left nothing: one transaction
+    assert await harness.count(infra.dead_letter) == 1
