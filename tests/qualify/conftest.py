@@ -18,7 +18,6 @@ from pydantic import SecretStr
 from qualify.app import create_app
 from qualify.messages.compose import Composer
 from qualify.messages.loops import FirstAnswerStep
-from qualify.messages.wakeup import SenderWakeup
 from qualify.models import infra
 from qualify.policy import Policy
 from qualify.queue.handlers import lead_received_handler
@@ -41,7 +40,6 @@ class QualifyApi:
     transport: httpx.ASGITransport
     base: httpx.AsyncClient
     clients: list[httpx.AsyncClient] = field(default_factory=list)
-    wakeup: SenderWakeup = field(default_factory=SenderWakeup)
     by_name: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
 
@@ -124,7 +122,7 @@ class QualifyApi:
 
     @property
     def first_answer(self) -> FirstAnswerStep:
-        return FirstAnswerStep(self.composer, self.wakeup)
+        return FirstAnswerStep(self.composer)
 
     async def close(self) -> None:
         for client in self.clients:

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from qualify.messages.compose import Composer
 from qualify.messages.handlers import bounce_handler, reply_handler
 from qualify.messages.loops import FirstAnswerStep, messaging_loops
-from qualify.messages.wakeup import SenderWakeup
 from qualify.models import metadata
 from qualify.policy import Policy
 from qualify.privacy.rectification import CLIENT_RECTIFIED, rectification_handler
@@ -33,7 +32,6 @@ def consumers(runtime: Runtime[QualifySettings]) -> Sequence[Loop]:
     settings = runtime.settings
     policy = Policy.from_settings(settings)
     composer = Composer(settings, policy)
-    wakeup = SenderWakeup()  # the consumer's new messages wake the sender at once
     key = settings.privacy_hmac_key.get_secret_value().encode()
     return [
         access_consumer(runtime),
@@ -43,7 +41,7 @@ def consumers(runtime: Runtime[QualifySettings]) -> Sequence[Loop]:
             topics=[Topics.LEADS],
             handlers={
                 "lead.received.v1": lead_received_handler(
-                    policy, runtime.clock, runtime.outbox, FirstAnswerStep(composer, wakeup)
+                    policy, runtime.clock, runtime.outbox, FirstAnswerStep(composer)
                 ),
                 "lead.message-received.v1": reply_handler(runtime.outbox, runtime.clock, key),
                 "lead.message-bounced.v1": bounce_handler(runtime.outbox, runtime.clock, key),
@@ -58,5 +56,5 @@ def consumers(runtime: Runtime[QualifySettings]) -> Sequence[Loop]:
                 CLIENT_RECTIFIED: rectification_handler(runtime.outbox, runtime.clock),
             },
         ),
-        *messaging_loops(runtime, composer, wakeup),
+        *messaging_loops(runtime, composer),
     ]

@@ -5,9 +5,10 @@ Revises: 6d224d3ac6e3
 Create Date: 2026-12-04 09:00:00.000000
 
 Wake on work (shared/db/wakeup.py): on PostgreSQL a statement-level AFTER INSERT trigger on
-outbox_event runs ``pg_notify(<table>, '')`` inside the writer's own statement (no extra round
-trip for it; one notification per table and transaction), and the worker's loops, which LISTEN,
-start at once instead of polling. SQLite: nothing to do (the worker watches the file's
+outbox_event and outgoing_message runs ``pg_notify(<table>, '')`` inside the writer's own
+statement (no extra round trip for it; one notification per table and transaction), and the
+worker's loops, which LISTEN, start at once instead of polling: the relay, and the sender for an
+operator's message queued by the API. SQLite: nothing to do (the worker watches the file's
 ``data_version``).
 """
 
@@ -33,10 +34,15 @@ def upgrade() -> None:
         "CREATE TRIGGER outbox_event_notify AFTER INSERT ON outbox_event"
         " FOR EACH STATEMENT EXECUTE FUNCTION notify_work()"
     )
+    op.execute(
+        "CREATE TRIGGER outgoing_message_notify AFTER INSERT ON outgoing_message"
+        " FOR EACH STATEMENT EXECUTE FUNCTION notify_work()"
+    )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
+    op.execute("DROP TRIGGER IF EXISTS outgoing_message_notify ON outgoing_message")
     op.execute("DROP TRIGGER IF EXISTS outbox_event_notify ON outbox_event")
     op.execute("DROP FUNCTION IF EXISTS notify_work()")

@@ -1,5 +1,6 @@
-"""The worker's messaging loops: the sender (woken at once by the worker's own consumer, else
-polling) and the SMS receipts poller (which also points the provider's receipt callback at us)."""
+"""The worker's messaging loops: the sender (woken as soon as a committed transaction queued a
+message, else polling slowly) and the SMS receipts poller (which also points the provider's
+receipt callback at us)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from qualify.messages.first_answer import schedule_first_answer
 from qualify.messages.metrics import MessagingMetrics
 from qualify.messages.receipts import ReceiptPoller
 from qualify.messages.sender import MessageSender
-from qualify.messages.wakeup import SenderWakeup
-from qualify.models import QueuedLead
+from qualify.models import OutgoingMessage, QueuedLead
 from qualify.settings import QualifySettings
+from shared.db.session import wakeups_of
+from shared.db.wakeup import Signal
 from shared.jobs import StepLoop
 from shared.messaging.sms.ovh import OvhSmsProvider
 from shared.messaging.smtp_sender import SmtpSender
@@ -31,23 +33,28 @@ _PAUSE_AFTER_ERROR_S = 5.0
 
 
 class FirstAnswerStep:
-    """The queue consumer's hook on a new lead: decide the first answer in its transaction, and
-    wake the sender once that transaction committed."""
+    """The queue consumer's hook on a new lead: decide the first answer in its transaction (the
+    message queued wakes the sender once that transaction committed: ``MessageRepository``)."""
 
-    def __init__(self, composer: Composer, wakeup: SenderWakeup) -> None:
+    def __init__(self, composer: Composer) -> None:
         self._composer = composer
-        self._wakeup = wakeup
 
     async def __call__(self, session: AsyncSession, lead: QueuedLead, now: datetime) -> None:
-        written = await schedule_first_answer(session, self._composer, lead, now=now)
-        if written:
-            self._wakeup.notify_after_commit(session)
+        await schedule_first_answer(session, self._composer, lead, now=now)
+
+
+def sender_wakeup(runtime: Runtime[QualifySettings]) -> Signal:
+    """Notified once a transaction that queued a message committed: in this process (the
+    consumer's first answers) at once, from the API (operators' messages) through the database
+    (``shared.db.wakeup``: the ``outgoing_message`` trigger on PostgreSQL, SQLite's
+    ``data_version``)."""
+    return wakeups_of(runtime.session_factory).signal(OutgoingMessage.__tablename__)
 
 
 class SenderLoop:
     """Runs the sender until stopped: a full batch goes on at once; otherwise it waits for a
-    wake-up (a message this process decided) or the poll interval. A stop lets the sends in
-    flight finish (their answers are recorded)."""
+    wake-up (a message queued by any process) or the fallback poll (retries coming due, expired
+    claims). A stop lets the sends in flight finish (their answers are recorded)."""
 
     name = "qualify.messages"
 
@@ -55,7 +62,7 @@ class SenderLoop:
         self,
         runtime: Runtime[QualifySettings],
         composer: Composer,
-        wakeup: SenderWakeup,
+        wakeup: Signal,
         metrics: MessagingMetrics | None = None,
     ) -> None:
         self._runtime = runtime
@@ -80,7 +87,7 @@ class SenderLoop:
         )
         try:
             while not stop.is_set():
-                self._wakeup.clear()  # a wake-up during the pass makes the next wait return
+                seen = self._wakeup.generation  # a wake-up during the pass ends the next wait
                 try:
                     claimed = await sender.send_due()
                 except Exception as exc:
@@ -91,7 +98,7 @@ class SenderLoop:
                         0.0 if claimed >= sender.batch_size else settings.message_poll_interval_s
                     )
                 if pause > 0:
-                    await self._wakeup.wait(stop, pause)
+                    await self._wakeup.wait(seen, pause, stop)
                 else:
                     await asyncio.sleep(0)
         finally:
@@ -132,11 +139,9 @@ def receipt_loop(runtime: Runtime[QualifySettings]) -> StepLoop | None:
     return StepLoop(name="qualify.sms-receipts", step=step, close=provider.aclose)
 
 
-def messaging_loops(
-    runtime: Runtime[QualifySettings], composer: Composer, wakeup: SenderWakeup
-) -> list[Loop]:
+def messaging_loops(runtime: Runtime[QualifySettings], composer: Composer) -> list[Loop]:
     metrics = MessagingMetrics(runtime.settings.service_name, runtime.metrics.registry)
-    loops: list[Loop] = [SenderLoop(runtime, composer, wakeup, metrics)]
+    loops: list[Loop] = [SenderLoop(runtime, composer, sender_wakeup(runtime), metrics)]
     receipts = receipt_loop(runtime)
     if receipts is not None:
         loops.append(receipts)

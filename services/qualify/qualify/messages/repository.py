@@ -14,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from qualify.messages.state import QUEUED, SENDING, SENT
 from qualify.models import IncomingMessage, OutgoingMessage, QueuedLead
 from shared.db.repository import Repository
+from shared.db.session import wake_after_commit
 from shared.events.payloads import MessageChannel
 
 
@@ -35,6 +36,7 @@ class MessageRepository(Repository):
 
     def add(self, message: OutgoingMessage) -> None:
         self.session.add(message)
+        self._wake_sender()
 
     async def add_once(self, message: OutgoingMessage) -> bool:
         """Insert unless a message with its ``dedupe_key`` exists (replicas, retries, replays):
@@ -47,7 +49,15 @@ class MessageRepository(Repository):
                 .on_conflict_do_nothing(index_elements=["dedupe_key"])
             ),
         )
-        return bool(result.rowcount == 1)
+        inserted = bool(result.rowcount == 1)
+        if inserted:
+            self._wake_sender()
+        return inserted
+
+    def _wake_sender(self) -> None:
+        # Once committed, the sender starts at once: in this process by a signal, from another
+        # (the API's operator messages) by the notify_on_work trigger or SQLite's data_version.
+        wake_after_commit(self.session, OutgoingMessage.__tablename__)
 
     async def add_incoming(self, message: IncomingMessage) -> bool:
         """Insert unless this inbound message (channel, ingest's id) was recorded already."""

@@ -68,7 +68,9 @@ class MessagingSettings(BaseModel):
         default=120.0, ge=10, description="A claim's lease; a send is cut at half of it."
     )
     message_poll_interval_s: float = Field(
-        default=2.0, gt=0, description="Fallback poll (the worker's own consumer wakes it)."
+        default=5.0,
+        gt=0,
+        description="Fallback poll (a queued message wakes the sender, from any process).",
     )
     message_retry_base_s: float = Field(default=15.0, gt=0)
     message_retry_max_s: float = Field(default=900.0, gt=0)
