@@ -116,6 +116,11 @@ class EventConsumer:
         self._commit_interval_s = commit_interval_s
         self._claims = _Claims(infra, name)
 
+    @property
+    def topics(self) -> list[str]:
+        """The topics this consumer (one consumer group) reads."""
+        return list(self._topics)
+
     async def run(self, stop: asyncio.Event) -> None:
         pause = self._retry_backoff_s
         while not stop.is_set():

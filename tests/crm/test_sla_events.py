@@ -86,7 +86,7 @@ async def test_one_lead_is_followed_from_ingest_to_the_sla_facts(
         ]
         assert handled, "the SLA consumer logged nothing for the lead"
         assert handled[0]["trace_id"] == TRACE_ID
-        assert handled[0]["consumer"] == "crm.sla"
+        assert handled[0]["consumer"] == "crm.leads"
         assert handled[0]["event_type"] == "lead.received.v1"
         assert handled[0]["subject"] == lead_id
 
@@ -127,7 +127,7 @@ async def test_one_lead_is_followed_from_ingest_to_the_sla_facts(
         reached = 'service="crm",source="api",stage="reached"} 1.0'
         assert "sla_stage_duration_business_minutes_count{" + first_attempt in metrics
         assert "sla_stage_duration_seconds_count{" + reached in metrics
-        assert 'event_lag_seconds_count{consumer="crm.sla"' in metrics
+        assert 'event_lag_seconds_count{consumer="crm.leads"' in metrics
         for personal in ("Inès", "Marchand", "+33698765432", "ines@", lead_id):
             assert personal not in metrics
 

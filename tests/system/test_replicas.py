@@ -58,11 +58,10 @@ GROUPS = [
     "qualify.privacy",
     "dispatch.leads",
     "dispatch.privacy",
-    "crm.clients",
-    "crm.sla",
+    "crm.leads",
     "crm.privacy",
 ]
-LEAD_CONSUMERS = {"qualify": "qualify.queue", "dispatch": "dispatch.leads", "crm": "crm.clients"}
+LEAD_CONSUMERS = {"qualify": "qualify.queue", "dispatch": "dispatch.leads", "crm": "crm.leads"}
 STARTUP_S = 400.0  # fourteen Python processes starting on a busy 2-core machine
 
 

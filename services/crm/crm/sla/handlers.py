@@ -1,4 +1,4 @@
-"""The SLA consumer: every lead event updates the lead's ``sla_fact`` row; a stage that ends is
+"""The SLA's handler: every lead event updates the lead's ``sla_fact`` row; a stage that ends is
 observed in the stage-duration histograms (labels: stage and source, never personal data)."""
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from shared.events.payloads import SiteCalendarChangedV1
 from shared.metrics import ServiceMetrics
 
 log = structlog.get_logger(__name__)
-
-CONSUMER_NAME = "crm.sla"
 
 
 def make_handler(policy: SlaPolicy, metrics: ServiceMetrics, clock: Clock) -> Handler:
