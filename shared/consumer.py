@@ -18,7 +18,10 @@ If anything in the batch fails, the transaction is rolled back and the batch is 
 one event at a time (``handle``): each event in its own transaction, a failing one retried, then
 dead-lettered to ``<topic>.dlq``, the others applied once. A record that is not a valid
 CloudEvent goes to the DLQ at once. When the database or the bus itself is down, nothing is
-skipped: the consumer rewinds and tries again later.
+skipped: the consumer rewinds and tries again later. A transaction PostgreSQL gave up for a
+concurrent one (serialization failure, deadlock victim: ``shared.outage.is_contention``) is no
+fault of the event either: it is retried, and if it keeps losing, rewound like an outage, never
+dead-lettered.
 
 Two replicas cannot both apply an event: the second claim of an event waits for the first
 transaction holding it (a unique key) and then finds it claimed, or, one event at a time, its
@@ -48,7 +51,7 @@ from shared.db.session import SessionFactory, session_scope
 from shared.events.catalogue import CATALOGUE, Topics
 from shared.events.envelope import Envelope, EnvelopeError
 from shared.metrics import ServiceMetrics
-from shared.outage import is_outage
+from shared.outage import is_contention, is_outage
 from shared.redact import safe_error_text
 from shared.runtime import Runtime
 from shared.tracing import current_traceparent, trace_id_of
@@ -371,13 +374,21 @@ class EventConsumer:
                     # The database or the bus, not the message: never dead-letter for that.
                     raise InfrastructureDown() from exc
                 last_error = exc
-                log.warning("consumer.handler_failed", attempt=attempt, error=safe_error_text(exc))
+                log.warning(
+                    "consumer.contention" if is_contention(exc) else "consumer.handler_failed",
+                    attempt=attempt,
+                    error=safe_error_text(exc),
+                )
                 if attempt < self._max_attempts:
                     await asyncio.sleep(self._retry_backoff_s * attempt)
                 continue
             self._observe(envelope, outcome)
             return
         assert last_error is not None
+        if is_contention(last_error):
+            # Lost to concurrent transactions every time: the event is sound; read it again
+            # later (rewound like an outage), never dead-lettered.
+            raise InfrastructureDown() from last_error
         await self._dead_letter(record, envelope, last_error, attempts=self._max_attempts)
 
     async def _apply_once(self, envelope: Envelope, handler: Handler) -> str:

@@ -92,12 +92,15 @@ class InvalidRequest(Problem):
 
 
 class ServiceUnavailable(Problem):
-    """A dependency (database, bus) is down."""
+    """A dependency (database, bus) is down, or the request lost to a concurrent one (retry it
+    sooner: ``retry_after_s``)."""
 
     status, slug, title = 503, "service-unavailable", "Service unavailable"
 
-    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
-        super().__init__(detail, headers={"Retry-After": "5"}, **extensions)
+    def __init__(
+        self, detail: str | None = None, *, retry_after_s: int = 5, **extensions: Any
+    ) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)}, **extensions)
 
 
 def problem_body(

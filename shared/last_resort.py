@@ -1,5 +1,7 @@
 """The answer to an exception no handler took: a problem+json 503 with ``Retry-After`` when the
-database or the bus is down, else a problem+json 500; either way the connection stays usable.
+database or the bus is down (5 s) or the transaction lost to a concurrent one (PostgreSQL
+serialization failure or deadlock: 1 s), else a problem+json 500; either way the connection stays
+usable.
 
 Starlette's own last resort (``ServerErrorMiddleware``) answers and then re-raises, so that the
 server logs it; uvicorn then closes the keep-alive connection under the client's next request.
@@ -16,7 +18,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import Problem, ServiceUnavailable, problem_response
-from shared.outage import is_outage
+from shared.outage import is_contention, is_outage
 from shared.redact import safe_error_text
 
 log = structlog.get_logger("http")
@@ -55,6 +57,12 @@ def _problem_for(exc: Exception, scope: Scope) -> Problem:
         # The database or the bus is unreachable or dropped the connection: retry, not a bug.
         log.warning("http.dependency_unavailable", route=route, error=safe_error_text(exc))
         return ServiceUnavailable("A dependency (database or bus) is unavailable; retry shortly.")
+    if is_contention(exc):
+        # Serialization failure or deadlock victim: the same request, sent again, succeeds.
+        log.warning("http.contention", route=route, error=safe_error_text(exc))
+        return ServiceUnavailable(
+            "The request conflicted with a concurrent one; retry it.", retry_after_s=1
+        )
     log.error(
         "http.unhandled_error",
         route=route,

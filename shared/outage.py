@@ -4,6 +4,11 @@ of the work itself (a bug, a bad message: retrying it unchanged cannot help)?
 One answer for the HTTP layer (503 with ``Retry-After`` instead of 500) and for consumers (rewind
 and retry later instead of dead-lettering). Only connection-level failures are outages: a
 ``FileNotFoundError`` raised by a handler is an ``OSError`` too, but no outage.
+
+A third kind, *contention* (``is_contention``): PostgreSQL gave up the transaction because of a
+concurrent one (a serialization failure, or the victim of a deadlock). The database is up and the
+work is sound: the same work in a new transaction succeeds. HTTP answers 503 with a short
+``Retry-After``; a consumer retries it, and never dead-letters for it.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ _CONNECTION_ERRNOS = frozenset(
 # (connection exception), 57P01-57P05 (admin/crash shutdown, cannot connect now, database
 # dropped, idle session timeout), class 53 (insufficient resources: too many connections…).
 _POSTGRES_OUTAGE_PREFIXES = ("08", "53", "57P")
+# serialization_failure, deadlock_detected: the transaction lost to a concurrent one.
+_POSTGRES_CONTENTION = frozenset({"40001", "40P01"})
 # SQLite primary result codes of a file that is busy, locked, unreadable or full.
 _SQLITE_OUTAGE_CODES = frozenset({5, 6, 7, 8, 10, 13, 14, 15})  # BUSY … PROTOCOL
 _MAX_DEPTH = 6
@@ -53,6 +60,19 @@ def is_outage(exc: BaseException) -> bool:
         verdict = _verdict(error)
         if verdict is not None:
             return verdict
+    return False
+
+
+def is_contention(exc: BaseException) -> bool:
+    """True when PostgreSQL rolled the transaction back for a concurrent one (SQLSTATE 40001
+    serialization failure, 40P01 deadlock victim): retry the same work in a new transaction."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(is_contention(inner) for inner in exc.exceptions)
+    for error in _chain(exc):
+        origins = _chain(error.orig) if isinstance(error, DBAPIError) and error.orig else [error]
+        for origin in origins:
+            if isinstance(origin, asyncpg.PostgresError):
+                return getattr(origin, "sqlstate", None) in _POSTGRES_CONTENTION
     return False
 
 
