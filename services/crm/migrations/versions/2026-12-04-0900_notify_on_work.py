@@ -1,7 +1,7 @@
 """notify on work
 
 Revision ID: c4e1a7d20b04
-Revises: 5febbbae4b71
+Revises: ae988895bfdb
 Create Date: 2026-12-04 09:00:00.000000
 
 Wake on work (shared/db/wakeup.py): on PostgreSQL a statement-level AFTER INSERT trigger on
@@ -17,7 +17,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "c4e1a7d20b04"
-down_revision: str | Sequence[str] | None = "5febbbae4b71"
+down_revision: str | Sequence[str] | None = "ae988895bfdb"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

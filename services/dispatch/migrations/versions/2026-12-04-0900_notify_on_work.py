@@ -1,7 +1,7 @@
 """notify on work
 
 Revision ID: c4e1a7d20b03
-Revises: 49db2cf1c876
+Revises: 2728d49b360a
 Create Date: 2026-12-04 09:00:00.000000
 
 Wake on work (shared/db/wakeup.py): on PostgreSQL a statement-level AFTER INSERT trigger on
@@ -19,7 +19,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "c4e1a7d20b03"
-down_revision: str | Sequence[str] | None = "49db2cf1c876"
+down_revision: str | Sequence[str] | None = "2728d49b360a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

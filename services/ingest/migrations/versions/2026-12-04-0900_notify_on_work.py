@@ -1,7 +1,7 @@
 """notify on work
 
 Revision ID: c4e1a7d20b01
-Revises: 74781738b36a
+Revises: 4d4b93679bc5
 Create Date: 2026-12-04 09:00:00.000000
 
 Wake on work (shared/db/wakeup.py): on PostgreSQL a statement-level AFTER INSERT trigger on
@@ -17,7 +17,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "c4e1a7d20b01"
-down_revision: str | Sequence[str] | None = "74781738b36a"
+down_revision: str | Sequence[str] | None = "4d4b93679bc5"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """notify on work
 
 Revision ID: c4e1a7d20b02
-Revises: 6d224d3ac6e3
+Revises: 13663d8e8d3d
 Create Date: 2026-12-04 09:00:00.000000
 
 Wake on work (shared/db/wakeup.py): on PostgreSQL a statement-level AFTER INSERT trigger on
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "c4e1a7d20b02"
-down_revision: str | Sequence[str] | None = "6d224d3ac6e3"
+down_revision: str | Sequence[str] | None = "13663d8e8d3d"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
