@@ -66,6 +66,7 @@ REPLICAS = tuple(int(r) for r in os.environ.get("BENCH_PIPELINE_REPLICAS", "1,2"
 IDLE_SECONDS = float(os.environ.get("BENCH_PIPELINE_IDLE_S", "20"))
 DRAIN_SECONDS = float(os.environ.get("BENCH_PIPELINE_DRAIN_S", "60"))
 FINAL_DRAIN_S = 120.0
+IDLE_SETTLE_S = 12.0
 POLL_COST_SECONDS = 10.0
 WARMUP_LEADS = 20
 PROFILE_DIRECTORY = os.environ.get("BENCH_PIPELINE_PROFILE")
@@ -293,7 +294,10 @@ class Runner:
         return {str(record["lead_id"]) for record in self.records if record.get("lead_id")}
 
     async def idle(self, seconds: float) -> tuple[dict[str, float], float, dict[str, int]]:
-        await asyncio.sleep(2.0)
+        # PostgreSQL (15+) flushes an idle backend's transaction counts up to 10 s late
+        # (PGSTAT_IDLE_INTERVAL): with a shorter settle the warm-up's own transactions (and the
+        # first answers still being sent) were counted as idle ones.
+        await asyncio.sleep(IDLE_SETTLE_S)
         xacts_before = await self.xacts()
         before = self.snapshot()
         await asyncio.sleep(seconds)

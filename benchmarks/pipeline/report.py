@@ -254,8 +254,9 @@ def _idle_text(config: ConfigResult) -> str:
     return (
         f"Idle ({config.idle_s:.0f} s, no traffic, no operator): the service processes use "
         f"**{100 * services_cpu / seconds:.1f} % of one core** together; the four databases "
-        f"commit **{total_tx:.1f} transactions/s** ({per_db}; statistics are flushed about "
-        "once a second, so ±1 s of transactions at each end of the window)." + poll_text
+        f"commit **{total_tx:.1f} transactions/s** ({per_db}; the window starts 12 s after "
+        "the warm-up: PostgreSQL flushes an idle connection's statistics up to 10 s late)."
+        + poll_text
     )
 
 
