@@ -1,7 +1,7 @@
 """notify on work
 
 Revision ID: c4e1a7d20b04
-Revises: ae988895bfdb
+Revises: 3e8c1f0a9b27
 Create Date: 2026-12-04 09:00:00.000000
 
 Wake on work (shared/db/wakeup.py): on PostgreSQL a statement-level AFTER INSERT trigger on
@@ -17,7 +17,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "c4e1a7d20b04"
-down_revision: str | Sequence[str] | None = "ae988895bfdb"
+down_revision: str | Sequence[str] | None = "3e8c1f0a9b27"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
