@@ -59,6 +59,7 @@ GROUPS = [
     "dispatch.leads",
     "dispatch.privacy",
     "crm.leads",
+    "crm.directory",
     "crm.privacy",
 ]
 LEAD_CONSUMERS = {"qualify": "qualify.queue", "dispatch": "dispatch.leads", "crm": "crm.leads"}
