@@ -111,6 +111,8 @@ def _environment(service: str, database_url: str, prefix: str, bootstrap: str) -
             "DEFAULT_ACCEPT_MINUTES": "100000",
             "REROUTE_AFTER_MINUTES": "100000",
             "FULL_WEB_HOURS": ALWAYS,
+            # The sellers' tool listens on loopback, which webhooks reach only when allowed.
+            "WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.0/8", "::1/128"]',
         }
     return clean | {f"{upper}_{key}": value for key, value in values.items()}
 
