@@ -26,8 +26,6 @@ from shared.runtime import Runtime
 from tests.crm.conftest import CrmFactory
 from tests.support.harness import eventually, migrate
 
-LEADS = "vo.leads"
-
 
 @asynccontextmanager
 async def crm_worker(settings: CrmSettings) -> AsyncIterator[Runtime[CrmSettings]]:
@@ -55,7 +53,10 @@ def lead_consumers(runtime: Runtime[CrmSettings]) -> list[EventConsumer]:
 async def publish(runtime: Runtime[CrmSettings], *envelopes: Envelope) -> None:
     for envelope in envelopes:
         await runtime.bus.publish(
-            LEADS, key=envelope.to_key(), value=envelope.to_value(), headers=envelope.to_headers()
+            Topics.LEADS,
+            key=envelope.to_key(),
+            value=envelope.to_value(),
+            headers=envelope.to_headers(),
         )
 
 
