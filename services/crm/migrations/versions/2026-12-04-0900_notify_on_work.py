@@ -13,7 +13,7 @@ start at once instead of polling. SQLite: nothing to do (the worker watches the 
 
 from collections.abc import Sequence
 
-from alembic import op
+from shared.db.revisions import notify_2026_12
 
 # revision identifiers, used by Alembic.
 revision: str = "c4e1a7d20b04"
@@ -22,21 +22,12 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+_TABLES = ("outbox_event",)
+
+
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute(
-        "CREATE OR REPLACE FUNCTION notify_work() RETURNS trigger LANGUAGE plpgsql AS"
-        " $$ BEGIN PERFORM pg_notify(TG_TABLE_NAME, ''); RETURN NULL; END $$"
-    )
-    op.execute(
-        "CREATE TRIGGER outbox_event_notify AFTER INSERT ON outbox_event"
-        " FOR EACH STATEMENT EXECUTE FUNCTION notify_work()"
-    )
+    notify_2026_12.upgrade(_TABLES)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute("DROP TRIGGER IF EXISTS outbox_event_notify ON outbox_event")
-    op.execute("DROP FUNCTION IF EXISTS notify_work()")
+    notify_2026_12.downgrade(_TABLES)

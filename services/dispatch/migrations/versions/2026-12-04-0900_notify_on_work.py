@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from shared.db.revisions import notify_2026_12
+
 # revision identifiers, used by Alembic.
 revision: str = "c4e1a7d20b03"
 down_revision: str | Sequence[str] | None = "2728d49b360a"
@@ -24,38 +26,22 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+_TABLES = ("outbox_event", "webhook_delivery", "timer")
+
+
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute(
-        "CREATE OR REPLACE FUNCTION notify_work() RETURNS trigger LANGUAGE plpgsql AS"
-        " $$ BEGIN PERFORM pg_notify(TG_TABLE_NAME, ''); RETURN NULL; END $$"
-    )
-    op.execute(
-        "CREATE TRIGGER outbox_event_notify AFTER INSERT ON outbox_event"
-        " FOR EACH STATEMENT EXECUTE FUNCTION notify_work()"
-    )
-    op.execute(
-        "CREATE TRIGGER webhook_delivery_notify AFTER INSERT ON webhook_delivery"
-        " FOR EACH STATEMENT EXECUTE FUNCTION notify_work()"
-    )
-    op.execute(
-        "CREATE TRIGGER webhook_delivery_pending_notify AFTER UPDATE OF status"
-        " ON webhook_delivery FOR EACH ROW"
-        " WHEN (NEW.status = 'pending' AND OLD.status IS DISTINCT FROM 'pending')"
-        " EXECUTE FUNCTION notify_work()"
-    )
-    op.execute(
-        "CREATE TRIGGER timer_notify AFTER INSERT ON timer"
-        " FOR EACH STATEMENT EXECUTE FUNCTION notify_work()"
-    )
+    notify_2026_12.upgrade(_TABLES)
+    if notify_2026_12.on_postgres():
+        # A held or failed delivery set back to pending is work again.
+        op.execute(
+            "CREATE TRIGGER webhook_delivery_pending_notify AFTER UPDATE OF status"
+            " ON webhook_delivery FOR EACH ROW"
+            " WHEN (NEW.status = 'pending' AND OLD.status IS DISTINCT FROM 'pending')"
+            " EXECUTE FUNCTION notify_work()"
+        )
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute("DROP TRIGGER IF EXISTS timer_notify ON timer")
-    op.execute("DROP TRIGGER IF EXISTS webhook_delivery_pending_notify ON webhook_delivery")
-    op.execute("DROP TRIGGER IF EXISTS webhook_delivery_notify ON webhook_delivery")
-    op.execute("DROP TRIGGER IF EXISTS outbox_event_notify ON outbox_event")
-    op.execute("DROP FUNCTION IF EXISTS notify_work()")
+    if notify_2026_12.on_postgres():
+        op.execute("DROP TRIGGER IF EXISTS webhook_delivery_pending_notify ON webhook_delivery")
+    notify_2026_12.downgrade(_TABLES)

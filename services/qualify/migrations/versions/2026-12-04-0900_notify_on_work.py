@@ -14,7 +14,7 @@ operator's message queued by the API. SQLite: nothing to do (the worker watches 
 
 from collections.abc import Sequence
 
-from alembic import op
+from shared.db.revisions import notify_2026_12
 
 # revision identifiers, used by Alembic.
 revision: str = "c4e1a7d20b02"
@@ -23,26 +23,12 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+_TABLES = ("outbox_event", "outgoing_message")
+
+
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute(
-        "CREATE OR REPLACE FUNCTION notify_work() RETURNS trigger LANGUAGE plpgsql AS"
-        " $$ BEGIN PERFORM pg_notify(TG_TABLE_NAME, ''); RETURN NULL; END $$"
-    )
-    op.execute(
-        "CREATE TRIGGER outbox_event_notify AFTER INSERT ON outbox_event"
-        " FOR EACH STATEMENT EXECUTE FUNCTION notify_work()"
-    )
-    op.execute(
-        "CREATE TRIGGER outgoing_message_notify AFTER INSERT ON outgoing_message"
-        " FOR EACH STATEMENT EXECUTE FUNCTION notify_work()"
-    )
+    notify_2026_12.upgrade(_TABLES)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute("DROP TRIGGER IF EXISTS outgoing_message_notify ON outgoing_message")
-    op.execute("DROP TRIGGER IF EXISTS outbox_event_notify ON outbox_event")
-    op.execute("DROP FUNCTION IF EXISTS notify_work()")
+    notify_2026_12.downgrade(_TABLES)
