@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Delete, delete, func, select, tuple_
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from crm.models import Client, TimelineEntry
 from shared.db.repository import Repository
@@ -65,9 +65,12 @@ class ClientRepository(Repository):
         )
 
     async def get_with_timeline(self, client_id: str) -> Client | None:
-        return await self.session.scalar(
-            select(Client).where(Client.id == client_id).options(selectinload(Client.timeline))
+        # One statement (a join, not a second SELECT): the client and its timeline come from
+        # one snapshot, never a row older than the entries beside it.
+        result = await self.session.scalars(
+            select(Client).where(Client.id == client_id).options(joinedload(Client.timeline))
         )
+        return result.unique().one_or_none()
 
     async def search(
         self,
@@ -78,7 +81,7 @@ class ClientRepository(Repository):
         after: tuple[datetime, str] | None,
         limit: int,
     ) -> Sequence[Client]:
-        query = select(Client).options(selectinload(Client.timeline))
+        query = select(Client).options(joinedload(Client.timeline))  # one snapshot, as above
         if phone is not None:
             query = query.where(Client.phone == phone)
         if email is not None:
@@ -90,7 +93,7 @@ class ClientRepository(Repository):
         if after is not None:
             query = query.where(tuple_(Client.created_at, Client.id) > tuple_(*after))
         query = query.order_by(Client.created_at, Client.id).limit(limit)
-        return (await self.session.scalars(query)).all()
+        return (await self.session.scalars(query)).unique().all()
 
     async def last_contact_before(self, cutoff: datetime, *, after: str, limit: int) -> list[str]:
         """Ids of the clients whose last own contact is older than ``cutoff``, in id order after
