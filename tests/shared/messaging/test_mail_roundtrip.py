@@ -5,6 +5,7 @@ an unknown mailbox comes back as a real DSN that names our Message-ID and the le
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -138,3 +139,23 @@ async def test_before_data_runs_once_the_envelope_is_accepted_and_can_abort() ->
         await inbox.wait_for("Message-ID", str(message["Message-ID"]))
         await asyncio.sleep(1.0)
         assert await inbox.search(f'HEADER Message-ID "{aborted["Message-ID"]}"') == []
+
+
+async def test_the_ehlo_name_is_looked_up_once_per_sender(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """aiosmtplib resolves the client's name in a thread on every connection unless told it: the
+    sender looks it up once and every message's EHLO uses it."""
+    lookups: list[str] = []
+    real_getfqdn = socket.getfqdn
+
+    def counting_getfqdn(name: str = "") -> str:
+        lookups.append(name)
+        return real_getfqdn(name)
+
+    monkeypatch.setattr(socket, "getfqdn", counting_getfqdn)
+    sender = SmtpSender(require_smtp())
+    for _ in range(3):
+        sent = await sender.send(_first_answer(str(uuid.uuid4()), PROSPECT))
+        assert sent.queue_id
+    assert len(lookups) == 1
