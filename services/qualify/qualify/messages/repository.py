@@ -23,10 +23,25 @@ def _row(message: Any) -> dict[str, Any]:
     return {column.key: getattr(message, column.key) for column in table.columns}
 
 
+_INSERTS_ONCE: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+
+
+def _insert_once(dialect: str, model: Any, conflict: tuple[str, ...]) -> Any:
+    """``INSERT … ON CONFLICT (conflict) DO NOTHING`` of ``model``, built once per dialect and
+    executed with the row as parameters: ``.values(row)`` on every call coerces each column
+    again (a third of the cost of queueing a message in the worker's profile)."""
+    key = (dialect, model.__tablename__, conflict)
+    statement = _INSERTS_ONCE.get(key)
+    if statement is None:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert(model.__table__).on_conflict_do_nothing(index_elements=list(conflict))
+        _INSERTS_ONCE[key] = statement
+    return statement
+
+
 class MessageRepository(Repository):
-    @property
-    def _insert(self) -> Any:
-        return pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    def _insert_once(self, model: Any, *conflict: str) -> Any:
+        return _insert_once(self.session.get_bind().dialect.name, model, conflict)
 
     @property
     def is_postgres(self) -> bool:
@@ -44,9 +59,7 @@ class MessageRepository(Repository):
         result = cast(
             CursorResult[Any],
             await self.session.execute(
-                self._insert(OutgoingMessage)
-                .values(_row(message))
-                .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                self._insert_once(OutgoingMessage, "dedupe_key"), _row(message)
             ),
         )
         inserted = bool(result.rowcount == 1)
@@ -64,9 +77,7 @@ class MessageRepository(Repository):
         result = cast(
             CursorResult[Any],
             await self.session.execute(
-                self._insert(IncomingMessage)
-                .values(_row(message))
-                .on_conflict_do_nothing(index_elements=["channel", "source_message_id"])
+                self._insert_once(IncomingMessage, "channel", "source_message_id"), _row(message)
             ),
         )
         return bool(result.rowcount == 1)
