@@ -12,6 +12,7 @@ import pytest
 from shared.events import Envelope
 from shared.events.payloads import ContactV1, LeadReceivedV1, VehicleV1
 from shared.settings import ServiceSettings
+from tests.crm.conftest import CrmFactory, receive
 from tests.support.harness import System, eventually, publish_events, run_system
 
 RELAY = "mq7x1c@messagerie.lacentrale.fr"
@@ -158,3 +159,18 @@ async def test_a_manager_splits_a_wrong_merge(
         }
         assert [e["kind"] for e in kept["timeline"]].count("client.split") == 1
         assert len(await _all_clients(system)) == 2
+
+
+async def test_the_phone_wins_over_an_older_client_with_the_same_email(crm: CrmFactory) -> None:
+    async with crm.running() as system:
+        service = system.services["crm"]
+        by_email = await receive(service, ContactV1(full_name="Marc B", email="famille@ex.fr"))
+        by_phone = await receive(service, ContactV1(full_name="Léa B", phone="+33612340000"))
+        both = ContactV1(full_name="Léa B", phone="+33612340000", email="famille@ex.fr")
+        assert await receive(service, both) == by_phone
+        other_phone = ContactV1(full_name="Marc B", phone="+33699990000", email="famille@ex.fr")
+        assert await receive(service, other_phone) == by_email
+        assert await receive(service, ContactV1(full_name="Nouveau", email="n@ex.fr")) not in {
+            by_email,
+            by_phone,
+        }

@@ -35,14 +35,10 @@ async def resolve_client(
         return
     contact = event.contact
     email_key = identity_email(contact.email)
-    client: Client | None = None
+    client = await repository.find_match(contact.phone, email_key)
     matched_on = "new"
-    if contact.phone:
-        client = await repository.find_by_phone(contact.phone)
-        matched_on = "phone" if client else matched_on
-    if client is None and email_key:
-        client = await repository.find_by_email(email_key)
-        matched_on = "email" if client else matched_on
+    if client is not None:
+        matched_on = "phone" if contact.phone and client.phone == contact.phone else "email"
     if client is None:
         client = Client(
             id=str(uuid.uuid4()),

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Delete, delete, func, select, tuple_
+from sqlalchemy import CursorResult, Delete, case, delete, func, or_, select, tuple_
 from sqlalchemy.orm import joinedload
 
 from crm.models import Client, TimelineEntry
@@ -22,6 +22,21 @@ class ClientRepository(Repository):
     async def find_by_email(self, email: str) -> Client | None:
         return await self.session.scalar(
             select(Client).where(Client.email == email).order_by(Client.created_at).limit(1)
+        )
+
+    async def find_match(self, phone: str | None, email: str | None) -> Client | None:
+        """The oldest client with this phone, else the oldest with this e-mail: one statement
+        (a new person, the common case, costs one round trip, not one per key)."""
+        keys = []
+        if phone:
+            keys.append(Client.phone == phone)
+        if email:
+            keys.append(Client.email == email)
+        if not keys:
+            return None
+        phone_first = [case((Client.phone == phone, 0), else_=1)] if phone else []
+        return await self.session.scalar(
+            select(Client).where(or_(*keys)).order_by(*phone_first, Client.created_at).limit(1)
         )
 
     async def timeline_entry(self, entry_id: str) -> TimelineEntry | None:
