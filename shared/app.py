@@ -14,8 +14,6 @@ from shared.db.infra import InfraTables
 from shared.errors import install_problem_handlers
 from shared.health import router as health_router
 from shared.http import RequestContextMiddleware
-from shared.input_guard import InputGuardMiddleware
-from shared.last_resort import LastResortMiddleware
 from shared.logging import configure_logging
 from shared.metrics import ServiceMetrics
 from shared.openapi_problems import document_shared_answers
@@ -69,10 +67,7 @@ def create_service_app(
         redirect_slashes=False,
     )
     install_problem_handlers(app)
-    # Inside the request context (its answers are measured and traced), outside the handlers:
-    # the input guard first refuses control characters, the last resort answers what escapes.
-    app.add_middleware(InputGuardMiddleware)
-    app.add_middleware(LastResortMiddleware)
+    # One middleware: trace context, body limit, input guard, last resort, metrics, access log.
     app.add_middleware(
         RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
     )

@@ -178,7 +178,8 @@ def invalid_parameter(
 
 def install_problem_handlers(app: FastAPI) -> None:
     """Problems, validation errors and Starlette's HTTP errors as problem+json. Anything else
-    is answered by ``shared.last_resort.LastResortMiddleware`` (503 for an outage, else 500)."""
+    is answered by the request middleware's last resort (``shared.last_resort``: 503 for an
+    outage, else 500)."""
 
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)

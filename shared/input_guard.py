@@ -1,4 +1,5 @@
-"""Refuses control characters in what a request says, once for every route: a 422 problem for a
+"""Refuses control characters in what a request says, once for every route (called by the
+request middleware, ``shared.http``): a 422 problem for a
 NUL or another C0 control character in a path, a query parameter or a JSON string (key or
 value), and for a lone UTF-16 surrogate in a JSON string.
 
@@ -18,10 +19,9 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-from shared.errors import InvalidRequest, PayloadTooLarge, is_json_media_type, problem_response
+from shared.errors import InvalidRequest
 
 _ANY_CONTROL = re.compile(r"[\x00-\x1f]")
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
@@ -30,46 +30,31 @@ _ESCAPED_CONTROL_IN_JSON = re.compile(rb"\\(?:u00[01]|u[dD][89a-fA-F]|[bf])")
 _MESSAGE = "control characters (NUL…) are not accepted"
 
 
-class InputGuardMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        refused = _in_path(scope) or _in_query(scope)
-        if refused is None and is_json_media_type(_content_type(scope)):
-            try:
-                body = await _read_body(receive)
-            except HTTPException as exc:  # the body limit of the request context
-                await _answer_http_error(exc, scope, receive, send)
-                return
-            refused = _in_json(body)
-            receive = _replay(body, receive)
-        if refused is not None:
-            location, field = refused
-            problem = InvalidRequest(
-                f"Invalid {location} value: {field}",
-                errors=[
-                    {
-                        "field": field,
-                        "location": location,
-                        "type": "control_character",
-                        "message": _MESSAGE,
-                    }
-                ],
-            )
-            await problem_response(problem, instance=scope.get("path"))(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+def refused_in_target(scope: Scope) -> InvalidRequest | None:
+    """The 422 problem for a control character in the path or the query string, or None."""
+    return _problem(_in_path(scope) or _in_query(scope))
 
 
-def _content_type(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            return str(value.decode("latin-1"))
-    return None
+def refused_in_json(body: bytes) -> InvalidRequest | None:
+    """The 422 problem for a control character or a lone surrogate in a JSON body, or None."""
+    return _problem(_in_json(body))
+
+
+def _problem(refused: tuple[str, str] | None) -> InvalidRequest | None:
+    if refused is None:
+        return None
+    location, field = refused
+    return InvalidRequest(
+        f"Invalid {location} value: {field}",
+        errors=[
+            {
+                "field": field,
+                "location": location,
+                "type": "control_character",
+                "message": _MESSAGE,
+            }
+        ],
+    )
 
 
 def _in_path(scope: Scope) -> tuple[str, str] | None:
@@ -116,38 +101,3 @@ def _first_control(document: Any) -> str | None:
                 for index, inner in enumerate(value)
             )
     return None
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """The body, read once here, handed again to the app; then the client's own messages."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
-async def _answer_http_error(
-    exc: HTTPException, scope: Scope, receive: Receive, send: Send
-) -> None:
-    if exc.status_code != 413:
-        raise exc
-    response = problem_response(PayloadTooLarge(str(exc.detail)), instance=scope.get("path"))
-    await response(scope, receive, send)

@@ -5,8 +5,9 @@ usable.
 
 Starlette's own last resort (``ServerErrorMiddleware``) answers and then re-raises, so that the
 server logs it; uvicorn then closes the keep-alive connection under the client's next request.
-This middleware answers and does not re-raise: it logs the error itself (type, route and code
-locations, never the message, which may quote personal data).
+The request middleware (``shared.http``) answers with ``last_resort_problem`` and does not
+re-raise; the error is logged here (type, route and code locations, never the message, which
+may quote personal data).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import traceback
 from typing import Any
 
 import structlog
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-from shared.errors import Problem, ServiceUnavailable, problem_response
+from shared.errors import Problem, ServiceUnavailable
 from shared.outage import is_contention, is_outage
 from shared.redact import safe_error_text
 
@@ -26,32 +27,8 @@ log = structlog.get_logger("http")
 _FRAMES = 5
 
 
-class LastResortMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def watching_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watching_send)
-        except Exception as exc:
-            if started:
-                raise  # half an answer is out: only closing the connection can tell the client
-            response = problem_response(_problem_for(exc, scope), instance=scope.get("path"))
-            await response(scope, receive, send)
-
-
-def _problem_for(exc: Exception, scope: Scope) -> Problem:
+def last_resort_problem(exc: Exception, scope: Scope) -> Problem:
+    """The answer to ``exc``, which no handler took (logged here, without its message)."""
     route = _route_template(scope)
     if is_outage(exc):
         # The database or the bus is unreachable or dropped the connection: retry, not a bug.
