@@ -65,6 +65,10 @@ def create_service_app(
         version="0.1.0",
         lifespan=lifespan,
         redirect_slashes=False,
+        # FastAPI's native OpenTelemetry is off: the services carry W3C trace context and
+        # measure requests themselves (``shared.http``); left on, it looks up the global
+        # providers on every request and wraps each dependency solve in an operation.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     install_problem_handlers(app)
     # One middleware: trace context, body limit, input guard, last resort, metrics, access log.

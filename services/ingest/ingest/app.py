@@ -25,7 +25,7 @@ def create_app(settings: IngestSettings, *, clock: Clock = utcnow) -> FastAPI:
         description="Accepts leads from every source (canonical JSON, ADF, raw e-mail, Facebook "
         "webhook, IMAP) and publishes canonical lead events; quarantines what it cannot read.",
         clock=clock,
-        # The JSON intake's group commit (``GroupCommitDep``) and the lead tokens that match
+        # The JSON intake's group commit (``IntakeDep``) and the lead tokens that match
         # replies to leads (``LeadTokensDep``) live inside the runtime.
         lifespan_hooks=[lead_group_commit, lead_tokens],
         openapi_hooks=[document_lead_in],

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ingest.deps import GroupCommitDep, Reader, SettingsDep, Submitter
+from ingest.deps import IntakeDep, Reader, Submitter
 from ingest.intake.metrics import count_input
 from ingest.intake.schemas import IntakeOut
 from ingest.intake.service import settle
@@ -22,7 +22,7 @@ from ingest.models import Lead
 from ingest.raw_inputs.repository import RawInputRepository
 from ingest.sources.adf.parser import AdfSyntaxError, parse_adf
 from ingest.sources.limits import read_limited
-from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses, runtime_of
+from shared.api import AUTH_PROBLEMS, SessionDep, problem_responses
 from shared.db.session import session_scope
 from shared.errors import (
     InvalidRequest,
@@ -68,21 +68,19 @@ XML_TYPES = ("application/xml", "text/xml", "application/x-adf+xml")
         s422="Malformed JSON/XML or invalid fields, each named",
     ),
 )
-async def post_lead(
-    request: Request, _: Submitter, settings: SettingsDep, writer: GroupCommitDep, now: NowDep
-) -> Response:
-    runtime = runtime_of(request)
+async def post_lead(request: Request, _: Submitter, needs: IntakeDep) -> Response:
+    runtime, now = needs.runtime, needs.now
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in JSON_TYPES and media_type not in XML_TYPES:
         raise UnsupportedMediaType("Send application/json or ADF as application/xml.")
-    body = await read_limited(request, settings.max_json_bytes)
+    body = await read_limited(request, needs.settings.max_json_bytes)
     if media_type in XML_TYPES:
         # Its own unit of work: the JSON path below needs no session.
         async with session_scope(runtime.session_factory) as session:
             intake = await _post_adf(session, body, media_type, outbox=runtime.outbox, now=now)
         count_input(runtime.metrics, "api", intake.status)
         return JSONResponse(intake.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
-    accepted = await _post_json(writer, body, now)
+    accepted = await _post_json(needs.writer, body, now)
     count_input(runtime.metrics, "api", accepted.status)
     # Serialised here: FastAPI would validate the answer against the response model again.
     return Response(
