@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 
 from shared.clock import Clock, utcnow
 from shared.db.infra import InfraTables
+from shared.direct import DirectRoute, DirectRoutes
 from shared.errors import install_problem_handlers
 from shared.health import router as health_router
 from shared.http import RequestContextMiddleware
@@ -37,6 +38,7 @@ def create_service_app(
     clock: Clock = utcnow,
     lifespan_hooks: Sequence[LifespanHook] = (),
     openapi_hooks: Sequence[OpenApiHook] = (),
+    direct_routes: Sequence[DirectRoute] = (),
     configure_logs: bool = True,
 ) -> FastAPI:
     if configure_logs:
@@ -72,12 +74,18 @@ def create_service_app(
     )
     install_problem_handlers(app)
     # One middleware: trace context, body limit, input guard, last resort, metrics, access log.
+    # Hot operations it answers itself, beside their FastAPI route (``shared.direct``).
+    direct = DirectRoutes(direct_routes)
     app.add_middleware(
-        RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
+        RequestContextMiddleware,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+        direct=direct,
     )
     app.include_router(health_router)
     for router in routers:
         app.include_router(router)
+    direct.check(app)
     # Who may call each operation (``x-roles``), what the shared layer answers everywhere, then
     # the service's own edits.
     _customise_openapi(app, [publish_roles(app), document_shared_answers, *openapi_hooks])

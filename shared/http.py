@@ -1,6 +1,7 @@
 """The one ASGI middleware of every service, around each HTTP request: W3C trace context and
 request id, the body-size limit, the input guard (``shared.input_guard``), the last-resort
-problem+json answer (``shared.last_resort``), request metrics and the access log.
+problem+json answer (``shared.last_resort``), request metrics and the access log; it also
+answers the service's direct routes (``shared.direct``) itself.
 
 One middleware rather than one per concern: each layer costs a call, a ``send`` wrapper and
 often a ``receive`` wrapper on every request (the stack was a tenth of the JSON intake's CPU).
@@ -19,6 +20,7 @@ from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.direct import DirectRoutes
 from shared.errors import PayloadTooLarge, Problem, is_json_media_type, problem_response
 from shared.input_guard import refused_in_json, refused_in_target
 from shared.last_resort import last_resort_problem
@@ -33,8 +35,16 @@ class _TooLarge(Exception):
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: ServiceMetrics,
+        max_body_bytes: int,
+        direct: DirectRoutes | None = None,
+    ) -> None:
         self.app = app
+        self.direct = direct or None
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         # Labelled children, looked up once per (method, route, status): ``labels()`` takes a
@@ -94,8 +104,13 @@ class RequestContextMiddleware:
             if problem is not None:
                 await _answer(problem, scope, receive, context_send)
                 return
+            direct = self.direct.find(scope, content_type) if self.direct else None
             try:
-                await self.app(scope, receive, context_send)
+                if direct is not None:
+                    assert self.direct is not None
+                    await self.direct.answer(direct, scope, receive, context_send)
+                else:
+                    await self.app(scope, receive, context_send)
             except Exception as exc:
                 if answered:
                     raise  # half an answer is out: only closing the connection can tell the client

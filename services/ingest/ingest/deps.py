@@ -20,7 +20,8 @@ from shared.runtime import Runtime
 SettingsDep = Annotated[IngestSettings, Depends(settings_of)]
 
 # Sources post leads; operators and managers may too (tests, manual entry).
-Submitter = Annotated[Principal, Depends(require_roles("source", "operator", "manager"))]
+SUBMIT = require_roles("source", "operator", "manager")
+Submitter = Annotated[Principal, Depends(SUBMIT)]  # SUBMIT also guards the direct JSON intake
 # Operators read a lead without its contact details (they read them in qualify's queue);
 # managers and the data-protection officer read them whole (``Principal.reads_any_contact``).
 Reader = Annotated[Principal, Depends(require_roles("operator", "manager", "dpo"))]
