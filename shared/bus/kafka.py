@@ -26,6 +26,7 @@ _TOPIC_ALREADY_EXISTS = 36
 _PING_TIMEOUT_S = 5.0
 _CLOSE_TIMEOUT_S = 30.0
 _IDLE_FETCH_WAIT_MS = 5000
+_FETCH_LOOP_TIMEOUT_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -243,6 +244,10 @@ class KafkaConsumer:
             # wait only bounds how often an idle consumer asks again (the default 500 ms made
             # idle consumers the workers' main cost).
             fetch_max_wait_ms=_IDLE_FETCH_WAIT_MS,
+            # The background fetch loop wakes on a fetch answer, a consumed batch or a
+            # rebalance; this only bounds its sleep otherwise (the default 200 ms woke every
+            # idle consumer five times a second).
+            consumer_timeout_ms=_FETCH_LOOP_TIMEOUT_MS,
         )
         try:
             await consumer.start()
