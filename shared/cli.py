@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
-import uvicorn
 from fastapi import FastAPI
 
 from shared.auth import new_token, parse_roles, store_token
@@ -20,6 +19,7 @@ from shared.db.infra import InfraTables
 from shared.db.migrate import upgrade
 from shared.db.session import make_session_factory, session_scope
 from shared.heap import freeze_startup_heap
+from shared.http_server import serve
 from shared.runtime import SettingsT
 from shared.settings import ServiceSettings
 from shared.worker import ConsumerFactory, Worker
@@ -57,13 +57,7 @@ def run_service_cli(
     if args.command == "api":
         app = create_app(settings)
         freeze_startup_heap()
-        uvicorn.run(
-            app,
-            host=settings.http_host,
-            port=settings.http_port,
-            log_config=None,
-            access_log=False,
-        )
+        serve(app, host=settings.http_host, port=settings.http_port)
     elif args.command == "worker":
         freeze_startup_heap()
         asyncio.run(Worker(settings, infra=infra, consumers=consumers).run_forever())
