@@ -61,7 +61,8 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 
 _MAX_PAUSE_S = 5.0
-_POLL_TIMEOUT_S = 0.5  # a poll returns as soon as records arrive; this bounds the stop check
+_POLL_TIMEOUT_S = 1.0  # a poll returns as soon as records arrive; this bounds the stop check
+# (and is how often an idle consumer wakes: one wake-up a second per consumer, as aiokafka's)
 _MAX_RECORDS = 100
 _LAG_INTERVAL_S = 15.0  # the lag gauges are a monitoring figure, not worth a look per poll
 _COMMIT_INTERVAL_S = 1.0
