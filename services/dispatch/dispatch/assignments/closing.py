@@ -28,9 +28,7 @@ async def vehicle_sold(step: Step, ad_ref: str, *, except_lead: str | None = Non
 
 
 async def is_vehicle_sold(step: Step, ad_ref: str | None) -> bool:
-    if ad_ref is None:
-        return False
-    stock = await step.directory.vehicle(ad_ref)
+    stock = await step.vehicle(ad_ref)
     return stock is not None and stock.sold_at is not None
 
 

@@ -22,9 +22,8 @@ from shared.runtime import Runtime
 
 async def on_qualified(step: Step, payload: LeadQualifiedV1) -> DispatchLead:
     """Record a qualified lead and route it (idempotent on the lead id)."""
-    existing = await step.assignments.lead(payload.lead_id)
-    if existing is not None:
-        return existing
+    if await step.assignments.lead_exists(payload.lead_id):
+        return await step.lead(payload.lead_id)
     phone_consent = payload.consents.get("phone")
     lead = DispatchLead(
         lead_id=payload.lead_id,
@@ -59,7 +58,7 @@ async def on_qualified(step: Step, payload: LeadQualifiedV1) -> DispatchLead:
     elif await is_vehicle_sold(step, lead.vehicle_ad_ref):
         await close_lead(step, lead, "vehicle_sold")
     else:
-        await route(step, lead)
+        await route(step, lead, new_lead=True)
     return lead
 
 

@@ -31,21 +31,30 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 async def route(
-    step: Step, lead: DispatchLead, *, reopen: bool = False, carry: Assignment | None = None
+    step: Step,
+    lead: DispatchLead,
+    *,
+    reopen: bool = False,
+    carry: Assignment | None = None,
+    new_lead: bool = False,
 ) -> Assignment | None:
     """Offer the lead to the next eligible seller, or escalate it (never parked silently).
 
     ``reopen``: the lead's holder just gave it up (hand-back, a manager sending it back to
     routing): it is routed although it was assigned. The new offer carries the progress the
-    lead made with an earlier seller (first contact, appointment), if it made any."""
+    lead made with an earlier seller (first contact, appointment), if it made any.
+    ``new_lead``: the lead was recorded in this step, so it has no assignment yet (nothing to
+    carry, nobody out of the round): its first routing reads none."""
     if lead.do_not_contact or not (reopen or is_routable(lead.status)):
         return None
-    carry = carry or await step.assignments.last_with_progress(lead.lead_id)
-    # Sellers offered this lead since its last escalation (and those who gave it back or had it
-    # taken away since) are not offered it again this round.
-    excluded = await step.assignments.sellers_out_of_round(
-        lead.lead_id, lead.escalated_at or _EPOCH
-    )
+    excluded: frozenset[str] = frozenset()
+    if not new_lead:
+        carry = carry or await step.assignments.last_with_progress(lead.lead_id)
+        # Sellers offered this lead since its last escalation (and those who gave it back or
+        # had it taken away since) are not offered it again this round.
+        excluded = await step.assignments.sellers_out_of_round(
+            lead.lead_id, lead.escalated_at or _EPOCH
+        )
     decision = await decide(
         step.session,
         lead,
@@ -53,6 +62,7 @@ async def route(
         strategy=strategy_named(step.settings.routing_strategy),
         now=step.now,
         excluded=excluded,
+        stock=await step.vehicle(lead.vehicle_ad_ref),
     )
     lead.routed_to = decision.target.pool
     if decision.seller is None:
@@ -133,6 +143,9 @@ async def offer(
     now = step.now
     schedule = await step.schedule(lead, target.site_id)
     accept_due = target.calendar.add_business_minutes(now, schedule.accept_within_minutes)
+    # Set before the assignment's flush: the lead is written once.
+    lead.status = LEAD_OFFERED
+    lead.seller_id = None
     assignment = await new_assignment(
         step,
         lead,
@@ -143,8 +156,6 @@ async def offer(
         carry=carry,
         assigned_by=assigned_by,
     )
-    lead.status = LEAD_OFFERED
-    lead.seller_id = None
     await step.timers.schedule(
         ACCEPT_DEADLINE,
         lead_id=lead.lead_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 
 from dispatch.assignments.state import (
     ACCEPTED,
@@ -18,6 +18,8 @@ from dispatch.assignments.state import (
 )
 from dispatch.models import Appointment, Assignment, DispatchLead, Seller
 from shared.db.repository import Repository
+
+_LEAD_ID = select(DispatchLead.lead_id).where(DispatchLead.lead_id == bindparam("lead_id"))
 
 
 class AssignmentRepository(Repository):
@@ -34,6 +36,10 @@ class AssignmentRepository(Repository):
 
     async def lead(self, lead_id: str) -> DispatchLead | None:
         return await self.session.get(DispatchLead, lead_id)
+
+    async def lead_exists(self, lead_id: str) -> bool:
+        """Whether the lead is recorded (one cheap read: no ORM object is built)."""
+        return await self.session.scalar(_LEAD_ID, {"lead_id": lead_id}) is not None
 
     async def locked_lead(self, lead_id: str) -> DispatchLead | None:
         """The lead, locked for this transaction on PostgreSQL and read afresh (a step that

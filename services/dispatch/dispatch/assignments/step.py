@@ -18,7 +18,7 @@ from dispatch.assignments.repository import AssignmentRepository
 from dispatch.assignments.state import AssignmentStatus
 from dispatch.directory.calendars import in_legal_window
 from dispatch.directory.repository import DirectoryRepository, Schedule
-from dispatch.models import Assignment, DispatchLead, Seller
+from dispatch.models import Assignment, DispatchLead, Seller, VehicleStock
 from dispatch.settings import DispatchSettings
 from dispatch.timers.repository import TimerRepository
 from dispatch.webhooks.service import queue_webhook
@@ -54,6 +54,10 @@ class Step:
     @cached_property
     def directory(self) -> DirectoryRepository:
         return DirectoryRepository(self.session)
+
+    @cached_property
+    def _vehicles(self) -> dict[str, VehicleStock | None]:
+        return {}
 
     # -- the shared moves ------------------------------------------------------------------
 
@@ -117,6 +121,15 @@ class Step:
         seller = await self.assignments.seller(seller_id)
         assert seller is not None
         return seller
+
+    async def vehicle(self, ad_ref: str | None) -> VehicleStock | None:
+        """The vehicle's stock row, read once a step (intake asks whether it is sold, routing
+        where it stands and its make; a row that is not there would be asked for each time)."""
+        if ad_ref is None:
+            return None
+        if ad_ref not in self._vehicles:
+            self._vehicles[ad_ref] = await self.directory.vehicle(ad_ref)
+        return self._vehicles[ad_ref]
 
     async def schedule(self, lead: DispatchLead, site_id: str | None) -> Schedule:
         """The contact schedule of the lead at this site (the lead's own site by default)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 
 from dispatch.models import ContactSchedule, Seller, Site, VehicleStock
 from dispatch.settings import DispatchSettings
@@ -20,6 +20,14 @@ class Schedule:
     first_contact_within_minutes: int
     followup_days: tuple[int, ...]
     escalation_seller_id: str | None
+
+
+# The schedules that may apply to a source and a site (a NULL column applies to any; a NULL
+# parameter matches no value), built once.
+_SCHEDULES_FOR = select(ContactSchedule).where(
+    or_(ContactSchedule.source.is_(None), ContactSchedule.source == bindparam("source")),
+    or_(ContactSchedule.site_id.is_(None), ContactSchedule.site_id == bindparam("site_id")),
+)
 
 
 class DirectoryRepository(Repository):
@@ -79,12 +87,7 @@ class DirectoryRepository(Repository):
     ) -> Schedule:
         """The most specific schedule: source and site, then site, then source, then any."""
         rows = (
-            await self.session.scalars(
-                select(ContactSchedule).where(
-                    or_(ContactSchedule.source.is_(None), ContactSchedule.source == source),
-                    or_(ContactSchedule.site_id.is_(None), ContactSchedule.site_id == site_id),
-                )
-            )
+            await self.session.scalars(_SCHEDULES_FOR, {"source": source, "site_id": site_id})
         ).all()
 
         def rank(row: ContactSchedule) -> tuple[int, int]:

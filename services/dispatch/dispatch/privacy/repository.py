@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from dispatch.models import (
     Assignment,
@@ -16,6 +16,12 @@ from dispatch.models import (
     WebhookDelivery,
 )
 from shared.db.repository import Repository
+
+_ANY_SUPPRESSED = (
+    select(SuppressedContact.contact_hash)
+    .where(SuppressedContact.contact_hash.in_(bindparam("hashes", expanding=True)))
+    .limit(1)
+)
 
 
 class PrivacyRepository(Repository):
@@ -40,11 +46,7 @@ class PrivacyRepository(Repository):
         """Whether any of these contacts objected."""
         if not hashes:
             return False
-        found = await self.session.scalar(
-            select(SuppressedContact.contact_hash)
-            .where(SuppressedContact.contact_hash.in_(list(hashes)))
-            .limit(1)
-        )
+        found = await self.session.scalar(_ANY_SUPPRESSED, {"hashes": list(hashes)})
         return found is not None
 
     async def suppression(self, contact_hash: str) -> SuppressedContact | None:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.directory.calendars import PARIS, full_web_calendar, on_shift, site_calendar
 from dispatch.directory.repository import DirectoryRepository
 from dispatch.directory.schemas import SellerMode
-from dispatch.models import DispatchLead, Seller, Site
+from dispatch.models import DispatchLead, Seller, Site, VehicleStock
 from dispatch.routing.repository import SellerPoolRepository
 from dispatch.routing.strategy import RoutingStrategy, SortKey
 from dispatch.settings import DispatchSettings
@@ -90,9 +90,22 @@ def required_skills(lead: DispatchLead, make: str | None = None) -> frozenset[st
     return frozenset(skills)
 
 
+class _Unread:
+    """The vehicle's stock row was not read by the caller (``decide`` reads it)."""
+
+
+_UNREAD = _Unread()
+
+
 async def target_for(
-    session: AsyncSession, lead: DispatchLead, settings: DispatchSettings, now: datetime
+    session: AsyncSession,
+    lead: DispatchLead,
+    settings: DispatchSettings,
+    now: datetime,
+    *,
+    stock: VehicleStock | _Unread | None = _UNREAD,
 ) -> Target:
+    """``stock``: the lead's vehicle, when the caller has read it already (one read a step)."""
     full_web = Target("full_web", None, full_web_calendar(settings.full_web_hours), "full_web")
     if lead.channel != "in_store":
         return full_web
@@ -100,7 +113,8 @@ async def target_for(
     site: Site | None = None
     reason = "qualified_site"
     if lead.vehicle_ad_ref:
-        stock = await directory.vehicle(lead.vehicle_ad_ref)
+        if isinstance(stock, _Unread):
+            stock = await directory.vehicle(lead.vehicle_ad_ref)
         if stock is not None:
             site = await directory.site(stock.site_id)
             reason = "vehicle_site"
@@ -132,11 +146,14 @@ async def decide(
     strategy: RoutingStrategy,
     now: datetime,
     excluded: frozenset[str] = frozenset(),
+    stock: VehicleStock | _Unread | None = _UNREAD,
 ) -> Decision:
-    """Choose a seller for the lead (None when nobody eligible is available now)."""
-    target = await target_for(session, lead, settings, now)
-    ad_ref = lead.vehicle_ad_ref
-    stock = await DirectoryRepository(session).vehicle(ad_ref) if ad_ref else None
+    """Choose a seller for the lead (None when nobody eligible is available now). ``stock``:
+    the lead's vehicle, when the caller has read it already (else it is read here, once)."""
+    if isinstance(stock, _Unread):
+        ad_ref = lead.vehicle_ad_ref
+        stock = await DirectoryRepository(session).vehicle(ad_ref) if ad_ref else None
+    target = await target_for(session, lead, settings, now, stock=stock)
     skills = required_skills(lead, stock.make if stock is not None else None)
     sellers = SellerPoolRepository(session)
     pool = SqlCandidatePool(sellers, target, now, skills, excluded)

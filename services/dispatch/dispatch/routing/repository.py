@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from dispatch.directory.schemas import SellerMode
@@ -21,6 +22,23 @@ _ORDER: dict[SortKey, ColumnElement[Any]] = {
 }
 
 
+@cache
+def _page_query(pool: SellerMode, order: tuple[SortKey, ...]) -> Select[Seller]:
+    """The page statement of a pool in an order, built once (site, offset, limit are bound)."""
+    query = select(Seller).where(
+        Seller.active.is_(True),
+        Seller.mode == pool,
+        Seller.open_count < Seller.capacity,
+    )
+    if pool == "in_store":
+        query = query.where(Seller.site_id == bindparam("site_id"))
+    return (
+        query.order_by(*(_ORDER[key] for key in order))
+        .offset(bindparam("offset"))
+        .limit(bindparam("limit"))
+    )
+
+
 class SellerPoolRepository(Repository):
     async def page(
         self,
@@ -32,12 +50,7 @@ class SellerPoolRepository(Repository):
         limit: int,
     ) -> Sequence[Seller]:
         """Active sellers of the pool (and of the site, in store) under their capacity."""
-        query = select(Seller).where(
-            Seller.active.is_(True),
-            Seller.mode == pool,
-            Seller.open_count < Seller.capacity,
-        )
+        params: dict[str, Any] = {"offset": offset, "limit": limit}
         if pool == "in_store":
-            query = query.where(Seller.site_id == site_id)
-        query = query.order_by(*(_ORDER[key] for key in order)).offset(offset).limit(limit)
-        return (await self.session.scalars(query)).all()
+            params["site_id"] = site_id
+        return (await self.session.scalars(_page_query(pool, tuple(order)), params)).all()
