@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 import httpx
 import structlog
@@ -32,7 +33,7 @@ from dispatch.metrics import DispatchMetrics
 from dispatch.models import WebhookAttempt
 from dispatch.settings import DispatchSettings
 from dispatch.webhooks.destinations import DestinationRefused, webhook_client
-from dispatch.webhooks.repository import WebhookRepository
+from dispatch.webhooks.repository import Claimed, WebhookRepository
 from dispatch.webhooks.service import disable_endpoint
 from shared.clock import Clock, utcnow
 from shared.db.session import SessionFactory, read_only, session_scope
@@ -74,7 +75,7 @@ class Result:
 
 def signed_headers(secret: str, msg_id: str, body: str, at: datetime) -> dict[str, str]:
     """The three Standard Webhooks headers (timestamp: real time of this attempt)."""
-    signature = Webhook(secret).sign(msg_id, at, body)
+    signature = _signer(secret).sign(msg_id, at, body)
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(at.timestamp())),
@@ -82,6 +83,12 @@ def signed_headers(secret: str, msg_id: str, body: str, at: datetime) -> dict[st
         "content-type": "application/json",
         "user-agent": "vo-leads-dispatch/1",
     }
+
+
+@lru_cache(maxsize=1024)
+def _signer(secret: str) -> Webhook:
+    """The signer of a secret (decoding the secret once, not at every attempt)."""
+    return Webhook(secret)
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -135,6 +142,10 @@ class WebhookSender:
         self._outbox = outbox
         self._clock = clock
         self._wall_clock = wall_clock
+        self._destinations = settings.webhook_destinations()
+        # When the earliest pending delivery is due, as the last pass's transaction saw it
+        # (``pause`` after a pass needs no transaction of its own); unknown until a pass ends.
+        self._next_due: datetime | _Unknown | None = _UNKNOWN
 
     async def send_due(self) -> int:
         """One pass: claim due deliveries, send them, record the results. Returns how many."""
@@ -146,9 +157,13 @@ class WebhookSender:
 
     async def pause(self, longest_s: float) -> float:
         """Seconds until the earliest pending delivery is due (a retry, a lease that ends), at
-        most ``longest_s``; a delivery queued meanwhile wakes the worker's loop."""
-        async with read_only(self._session_factory) as session:
-            due = await WebhookRepository(session).next_due()
+        most ``longest_s``; a delivery queued meanwhile wakes the worker's loop. Right after a
+        pass, the due time its last transaction read is used (read once: a later call asks
+        the database)."""
+        due, self._next_due = self._next_due, _UNKNOWN
+        if isinstance(due, _Unknown):
+            async with read_only(self._session_factory) as session:
+                due = await WebhookRepository(session).next_due()
         if due is None:
             return longest_s
         return min(max((due - self._clock()).total_seconds(), 0.0), longest_s)
@@ -156,34 +171,30 @@ class WebhookSender:
     async def _claim(self) -> list[Job]:
         now = self._clock()
         lease = now + timedelta(seconds=self._settings.webhook_lease_s)
+        batch = self._settings.webhook_batch_size
+        self._next_due = _UNKNOWN
         async with session_scope(self._session_factory) as session:
             repository = WebhookRepository(session)
-            deliveries = await repository.claim_due(now, self._settings.webhook_batch_size)
-            await repository.sellers([delivery.seller_id for delivery in deliveries])
-            directory = DirectoryRepository(session)
-            jobs = []
-            for delivery in deliveries:
-                seller = await directory.seller(delivery.seller_id)
-                assert seller is not None
-                delivery.next_attempt_at = lease
-                usable = seller.webhook_disabled_at is None and seller.webhook_url
-                jobs.append(
-                    Job(
-                        delivery_id=delivery.id,
-                        seller_id=seller.id,
-                        event_type=delivery.event_type,
-                        body=delivery.body,
-                        url=seller.webhook_url if usable else None,
-                        secret=seller.webhook_secret,
-                        traceparent=delivery.traceparent,
-                    )
-                )
-        return jobs
+            claimed = await repository.claim(now, lease, batch)
+            if not claimed:  # nothing to send: the pause is read in the same transaction
+                self._next_due = await repository.next_due()
+        return [
+            Job(
+                delivery_id=row.id,
+                seller_id=row.seller_id,
+                event_type=row.event_type,
+                body=row.body,
+                url=row.webhook_url if usable(row) else None,
+                secret=row.webhook_secret,
+                traceparent=row.traceparent,
+            )
+            for row in claimed
+        ]
 
     async def _deliver(self, job: Job) -> Result:
         if job.url is None or job.secret is None:
             return Result(None, "endpoint_disabled", 0)
-        refusal = self._settings.webhook_destinations().url_refusal(job.url)
+        refusal = self._destinations.url_refusal(job.url)
         if refusal is not None:  # a URL stored before it was checked, or the rules changed
             log.warning("dispatch.webhook_refused", delivery_id=job.delivery_id, reason=refusal)
             return Result(None, REFUSED, 0)
@@ -226,6 +237,8 @@ class WebhookSender:
             )
             for job, result in outcomes:
                 await self._record(session, job, result)
+            if len(outcomes) < self._settings.webhook_batch_size:  # the worker pauses next
+                self._next_due = await WebhookRepository(session).next_due()
         if self._metrics is not None:
             service = self._metrics.service
             for job, result in outcomes:
@@ -303,6 +316,18 @@ class WebhookSender:
             outcome=result.outcome,
             latency_ms=result.latency_ms,
         )
+
+
+def usable(row: Claimed) -> bool:
+    """The seller's endpoint may be sent to (set and not disabled)."""
+    return row.webhook_disabled_at is None and bool(row.webhook_url)
+
+
+class _Unknown:
+    """Not read yet."""
+
+
+_UNKNOWN = _Unknown()
 
 
 def _elapsed_ms(started: float) -> int:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, Table, and_, bindparam, func, or_, select, update
 
 from dispatch.models import ManagerAlert, Seller, WebhookAttempt, WebhookDelivery
 from dispatch.webhooks.schemas import DeliveryStatus
@@ -83,23 +85,32 @@ class WebhookRepository(Repository):
         """Bring these deliveries and sellers into the session at once (two statements): the
         ``delivery``/``seller`` look-ups of a pass then find them without a round trip each."""
         if delivery_ids:
-            await self.session.scalars(
-                select(WebhookDelivery).where(WebhookDelivery.id.in_(sorted(set(delivery_ids))))
-            )
+            await self.session.scalars(_DELIVERIES_IN, {"ids": sorted(set(delivery_ids))})
         await self.sellers(seller_ids)
 
     async def sellers(self, seller_ids: Sequence[str]) -> None:
         """Bring these sellers into the session at once (one statement)."""
         if seller_ids:
-            await self.session.scalars(select(Seller).where(Seller.id.in_(sorted(set(seller_ids)))))
+            await self.session.scalars(_SELLERS_IN, {"ids": sorted(set(seller_ids))})
 
     async def next_due(self) -> datetime | None:
-        """When the earliest pending delivery is due (None: nothing pending)."""
-        return await self.session.scalar(
-            select(func.min(WebhookDelivery.next_attempt_at)).where(
-                WebhookDelivery.status == "pending"
-            )
-        )
+        """When the earliest pending delivery is due (None: nothing pending), counting this
+        session's changes not yet flushed (a Core statement does not flush them itself)."""
+        await self.session.flush()
+        due: datetime | None = await self.session.scalar(_NEXT_DUE)
+        return due
+
+    async def claim(self, now: datetime, lease_until: datetime, limit: int) -> Sequence[Claimed]:
+        """Pending deliveries due by ``now``, oldest first, with their seller's endpoint, leased
+        until ``lease_until`` (two statements, no ORM object). On PostgreSQL they are locked
+        ``FOR UPDATE SKIP LOCKED``, so replicas claim different ones; the lease keeps them from
+        other passes once this transaction ends."""
+        postgresql = self.session.get_bind().dialect.name == "postgresql"
+        rows = (await self.session.execute(_claim_query(postgresql, limit), {"now": now})).all()
+        if rows:
+            ids = [row.id for row in rows]
+            await self.session.execute(_LEASE, {"ids": ids, "lease_until": lease_until})
+        return [Claimed(*row) for row in rows]
 
     async def claim_due(self, now: datetime, limit: int) -> Sequence[WebhookDelivery]:
         """Pending deliveries due by ``now``, oldest first, locked for this transaction; on
@@ -113,3 +124,57 @@ class WebhookRepository(Repository):
         if self.session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True, of=WebhookDelivery)
         return (await self.session.scalars(query)).all()
+
+
+class Claimed(NamedTuple):
+    """A claimed delivery and its seller's endpoint, as the sender needs them."""
+
+    id: str
+    seller_id: str
+    event_type: str
+    body: str
+    traceparent: str | None
+    webhook_url: str | None
+    webhook_secret: str | None
+    webhook_disabled_at: datetime | None
+
+
+# The statements of a sender's pass, built once (they run for every message).
+_deliveries = cast(Table, WebhookDelivery.__table__)
+_sellers = cast(Table, Seller.__table__)
+_DELIVERIES_IN = select(WebhookDelivery).where(
+    WebhookDelivery.id.in_(bindparam("ids", expanding=True))
+)
+_SELLERS_IN = select(Seller).where(Seller.id.in_(bindparam("ids", expanding=True)))
+_NEXT_DUE = select(func.min(_deliveries.c.next_attempt_at)).where(_deliveries.c.status == "pending")
+_LEASE = (
+    update(_deliveries)
+    .where(_deliveries.c.id.in_(bindparam("ids", expanding=True)))
+    .values(next_attempt_at=bindparam("lease_until"))
+)
+
+
+@cache
+def _claim_query(postgresql: bool, limit: int) -> Select[tuple[Any, ...]]:
+    query = (
+        select(
+            _deliveries.c.id,
+            _deliveries.c.seller_id,
+            _deliveries.c.event_type,
+            _deliveries.c.body,
+            _deliveries.c.traceparent,
+            _sellers.c.webhook_url,
+            _sellers.c.webhook_secret,
+            _sellers.c.webhook_disabled_at,
+        )
+        .join_from(_deliveries, _sellers, _sellers.c.id == _deliveries.c.seller_id)
+        .where(
+            _deliveries.c.status == "pending",
+            _deliveries.c.next_attempt_at <= bindparam("now"),
+        )
+        .order_by(_deliveries.c.next_attempt_at, _deliveries.c.id)
+        .limit(limit)
+    )
+    if postgresql:
+        query = query.with_for_update(skip_locked=True, of=_deliveries)
+    return query
