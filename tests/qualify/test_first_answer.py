@@ -15,6 +15,7 @@ from sqlalchemy import select
 from qualify.messages.first_answer import schedule_first_answer
 from qualify.messages.loops import sender_wakeup
 from qualify.models import OutgoingMessage, QueuedLead
+from qualify.settings import QualifySettings
 from qualify.suppression.repository import SuppressionRepository
 from qualify.suppression.service import address_hash
 from shared.db.session import session_scope
@@ -25,13 +26,19 @@ from tests.support.clock import Clock
 KEY = b"dev-only-privacy-key"
 
 
-@pytest.fixture
-async def api(tmp_path: Path, clock: Clock) -> AsyncIterator[QualifyApi]:
-    settings = qualify_settings(
-        f"sqlite+aiosqlite:///{tmp_path / 'qualify.db'}",
-        tmp_path,
-        message_dealer_name="Garage Dupont",
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> QualifySettings:
+    # On both backends: the lists' and the templates' checks are one statement each.
+    url = (
+        request.getfixturevalue("postgres_url")
+        if request.param == "postgres"
+        else f"sqlite+aiosqlite:///{tmp_path / 'qualify.db'}"
     )
+    return qualify_settings(url, tmp_path, message_dealer_name="Garage Dupont")
+
+
+@pytest.fixture
+async def api(settings: QualifySettings, clock: Clock) -> AsyncIterator[QualifyApi]:
     async with open_api(settings, clock) as api:
         yield api
 
@@ -148,6 +155,33 @@ async def test_never_to_a_suppressed_person_nor_a_blocked_channel(api: QualifyAp
     assert [message.channel for message in await messages(api, stopped)] == ["email"]
     bounced = await api.add_lead(email="bounced@example.fr", first_answer=True)
     assert [message.channel for message in await messages(api, bounced)] == ["sms"]
+
+
+async def test_the_first_answer_uses_the_most_specific_template_of_each_channel(
+    api: QualifyApi,
+) -> None:
+    async def create(**body: str) -> None:
+        response = await api.base.post("/v1/message-templates", json=body)
+        assert response.status_code == 201, response.text
+
+    await create(kind="first_answer", channel="sms", text="Tous {{first_name}}")
+    await create(kind="first_answer", channel="sms", source="facebook", text="Facebook")
+    await create(
+        kind="first_answer",
+        channel="email",
+        source="leboncoin",
+        subject="Bonjour {{first_name}}",
+        text="Leboncoin {{first_name}}",
+    )
+    await create(kind="follow_up", channel="sms", text="Relance {{first_name}}")  # another kind
+    leboncoin = await api.add_lead(source="leboncoin", first_name="Camille", first_answer=True)
+    email, sms = await messages(api, leboncoin)
+    assert (email.subject, email.text.split("\n")[0]) == ("Bonjour Camille", "Leboncoin Camille")
+    assert sms.text.split("\n")[0] == "Tous Camille"
+    facebook = await api.add_lead(source="facebook", first_name="Camille", first_answer=True)
+    email, sms = await messages(api, facebook)
+    assert "Leboncoin" not in email.text  # the built-in default: no override for facebook
+    assert sms.text.split("\n")[0] == "Facebook"
 
 
 async def test_settings_turn_each_channel_off(tmp_path: Path, clock: Clock) -> None:

@@ -118,14 +118,17 @@ class Composer:
         sender_name: str | None = None,
         text: str | None = None,
         content: TemplateContent | None = None,
+        template: ResolvedTemplate | None = None,
     ) -> Composed:
-        """Render the template of (kind, channel) that applies to the lead, or ``content``.
-        A template that names an unknown variable, or needs ``text`` it was not given, is a 422."""
-        resolved = (
-            ResolvedTemplate(content, None, "given")
-            if content is not None
-            else await resolve(session, kind, channel, site=site, source=source)
-        )
+        """Render the template of (kind, channel) that applies to the lead (``template`` when
+        the caller resolved it already), or ``content``. A template that names an unknown
+        variable, or needs ``text`` it was not given, is a 422."""
+        if content is not None:
+            resolved = ResolvedTemplate(content, None, "given")
+        elif template is not None:
+            resolved = template
+        else:
+            resolved = await resolve(session, kind, channel, site=site, source=source)
         errors = check(resolved.content, kind)
         if "text" in self._names(resolved.content) and not (text or "").strip():
             errors.append(TemplateError("text", "missing", "this template needs the text"))

@@ -19,8 +19,9 @@ from qualify.messages.compose import Composer, facts_of
 from qualify.messages.repository import MessageRepository
 from qualify.messages.service import contact_addresses, destination, new_message
 from qualify.models import OutgoingMessage, QueuedLead
-from qualify.suppression.service import blocked_reason, is_suppressed
+from qualify.suppression.service import address_hash, contact_blocks, lead_hashes
 from qualify.templates.defaults import DEFAULTS
+from qualify.templates.service import resolve_channels
 from shared.errors import InvalidRequest
 from shared.events.payloads import MessageChannel
 
@@ -34,25 +35,44 @@ async def schedule_first_answer(
     decided, or nothing may be sent)."""
     settings = composer.settings
     key = settings.privacy_hmac_key.get_secret_value().encode()
-    if await is_suppressed(session, lead, key):
+    wanted: list[MessageChannel] = []
+    if settings.message_first_answer_email:
+        wanted.append("email")
+    if settings.message_first_answer_sms:
+        wanted.append("sms")
+    destinations = {
+        channel: to for channel in wanted if (to := destination(lead, channel)) is not None
+    }
+    addresses = {
+        channel: [address_hash(address, key) for address in contact_addresses(lead, channel)]
+        for channel in destinations
+    }
+    # The do-not-contact list and every channel block, in one statement.
+    blocks = await contact_blocks(
+        session,
+        suppressed=lead_hashes(lead, key),
+        blocked=[digest for hashes in addresses.values() for digest in hashes],
+    )
+    if blocks.suppressed:
         log.info("first_answer.skipped", lead_id=lead.lead_id, reason="suppressed")
         return []
     channels: list[MessageChannel] = []
-    if settings.message_first_answer_email:
-        channels.append("email")
-    if settings.message_first_answer_sms:
-        channels.append("sms")
-    repository = MessageRepository.from_session(session)
-    written: list[OutgoingMessage] = []
-    for channel in channels:
-        to = destination(lead, channel)
-        if to is None:
-            continue
-        if await blocked_reason(session, channel, contact_addresses(lead, channel), key):
+    for channel in destinations:
+        if blocks.blocked_on(channel, addresses[channel]):
             log.info(
                 "first_answer.skipped", lead_id=lead.lead_id, channel=channel, reason="blocked"
             )
-            continue
+        else:
+            channels.append(channel)
+    if not channels:
+        return []
+    templates = await resolve_channels(
+        session, "first_answer", channels, site=lead.site, source=lead.source
+    )
+    repository = MessageRepository.from_session(session)
+    written: list[OutgoingMessage] = []
+    for channel in channels:
+        to = destinations[channel]
         try:
             composed = await composer.compose(
                 session,
@@ -63,6 +83,7 @@ async def schedule_first_answer(
                 site=lead.site,
                 source=lead.source,
                 now=now,
+                template=templates[channel],
             )
         except InvalidRequest:
             # An override that no longer checks (saved before a variable was retired) must not

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, Table, bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -37,6 +38,23 @@ def _insert_once(dialect: str, model: Any, conflict: tuple[str, ...]) -> Any:
         statement = insert(model.__table__).on_conflict_do_nothing(index_elements=list(conflict))
         _INSERTS_ONCE[key] = statement
     return statement
+
+
+@cache
+def _update_claimed(columns: frozenset[str]) -> Any:
+    """``UPDATE outgoing_message SET <columns> WHERE id, claim_token and status match``, over the
+    table (no ORM bulk-update machinery), built once per set of columns: the sender writes a
+    handful of fixed sets, twice per message."""
+    table = cast(Table, OutgoingMessage.__table__)
+    return (
+        update(table)
+        .where(
+            table.c.id == bindparam("_message_id"),
+            table.c.claim_token == bindparam("_held_by"),
+            table.c.status == SENDING,
+        )
+        .values({name: bindparam(name, type_=table.c[name].type) for name in sorted(columns)})
+    )
 
 
 class MessageRepository(Repository):
@@ -195,14 +213,8 @@ class MessageRepository(Repository):
         result = cast(
             CursorResult[Any],
             await self.session.execute(
-                update(OutgoingMessage)
-                .where(
-                    OutgoingMessage.id == message_id,
-                    OutgoingMessage.claim_token == held_by,
-                    OutgoingMessage.status == SENDING,
-                )
-                .values(**values)
-                .execution_options(synchronize_session=False)
+                _update_claimed(frozenset(values)),
+                {"_message_id": message_id, "_held_by": held_by, **values},
             ),
         )
         return bool(result.rowcount == 1)

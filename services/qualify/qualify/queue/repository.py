@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     ColumnExpressionArgument,
+    Table,
+    bindparam,
     not_,
     or_,
     select,
@@ -47,16 +50,35 @@ def available(now: datetime) -> ColumnElement[bool]:
     return or_(QueuedLead.available_at.is_(None), QueuedLead.available_at <= now)
 
 
-def free_of_callback(operator_id: str, now: datetime) -> ColumnElement[bool]:
-    """No call-back of another operator before its time (the one who set it is preferred)."""
-    return or_(
-        QueuedLead.callback_at.is_(None),
-        QueuedLead.callback_at <= now,
-        QueuedLead.callback_by == operator_id,
+ORDER = (QueuedLead.queue_rank, QueuedLead.due_at, QueuedLead.lead_id)
+
+
+def _claim_statement() -> Any:
+    """The conditional UPDATE of a claim, over the table, built once (an operator claims every
+    lead they handle)."""
+    table = cast(Table, QueuedLead.__table__)
+    c = table.c
+    now = bindparam("_now", type_=c.claimed_at.type)
+    operator = bindparam("_operator_id", type_=c.claimed_by.type)
+    return (
+        update(table)
+        .where(
+            c.lead_id == bindparam("_lead_id"),
+            c.is_open == true(),
+            or_(c.claim_expires_at.is_(None), c.claim_expires_at <= now, c.claimed_by == operator),
+            # No call-back of another operator before its time (the one who set it is preferred).
+            or_(c.callback_at.is_(None), c.callback_at <= now, c.callback_by == operator),
+        )
+        .values(
+            claimed_by=operator,
+            claimed_by_name=bindparam("_operator_name", type_=c.claimed_by_name.type),
+            claimed_at=now,
+            claim_expires_at=bindparam("_expires_at", type_=c.claim_expires_at.type),
+        )
     )
 
 
-ORDER = (QueuedLead.queue_rank, QueuedLead.due_at, QueuedLead.lead_id)
+_CLAIM = _claim_statement()
 
 
 class QueueRepository(Repository):
@@ -135,23 +157,13 @@ class QueueRepository(Repository):
         caller's), and no other operator's call-back is pending on it. Exactly one of concurrent
         callers wins."""
         result = await self.session.execute(
-            update(QueuedLead)
-            .where(
-                QueuedLead.lead_id == lead_id,
-                QueuedLead.is_open == true(),
-                or_(
-                    QueuedLead.claim_expires_at.is_(None),
-                    QueuedLead.claim_expires_at <= now,
-                    QueuedLead.claimed_by == operator_id,
-                ),
-                free_of_callback(operator_id, now),
-            )
-            .values(
-                claimed_by=operator_id,
-                claimed_by_name=operator_name,
-                claimed_at=now,
-                claim_expires_at=expires_at,
-            )
-            .execution_options(synchronize_session=False)
+            _CLAIM,
+            {
+                "_lead_id": lead_id,
+                "_now": now,
+                "_operator_id": operator_id,
+                "_operator_name": operator_name,
+                "_expires_at": expires_at,
+            },
         )
         return bool(getattr(result, "rowcount", 0) == 1)

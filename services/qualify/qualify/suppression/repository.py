@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, literal_column, null, select, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -13,6 +15,39 @@ from qualify.messages.state import BlockReason
 from qualify.models import BlockedContact, SuppressedContact
 from shared.db.repository import Repository
 from shared.events.payloads import MessageChannel
+
+
+@dataclass(frozen=True)
+class ContactBlocks:
+    """What the lists say of a few hashes: those on the do-not-contact list, and per channel the
+    blocked ones with their reason."""
+
+    suppressed: frozenset[str] = frozenset()
+    blocked: dict[MessageChannel, dict[str, BlockReason]] = field(default_factory=dict)
+
+    def blocked_on(self, channel: MessageChannel, hashes: Sequence[str]) -> BlockReason | None:
+        found = self.blocked.get(channel, {})
+        return next((found[digest] for digest in hashes if digest in found), None)
+
+
+def _contact_blocks_query() -> Any:
+    """Both lists in one round trip (built once: expanding IN parameters)."""
+    suppressed: Any = select(
+        literal_column("'suppressed'").label("list"),
+        null().label("channel"),
+        SuppressedContact.contact_hash,
+        null().label("reason"),
+    ).where(SuppressedContact.contact_hash.in_(bindparam("suppressed", expanding=True)))
+    blocked: Any = select(
+        literal_column("'blocked'").label("list"),
+        BlockedContact.channel,
+        BlockedContact.contact_hash,
+        BlockedContact.reason,
+    ).where(BlockedContact.contact_hash.in_(bindparam("blocked", expanding=True)))
+    return union_all(suppressed, blocked)
+
+
+_CONTACT_BLOCKS = _contact_blocks_query()
 
 
 class SuppressionRepository(Repository):
@@ -38,6 +73,27 @@ class SuppressionRepository(Repository):
             .where(SuppressedContact.contact_hash.in_(hashes))
         )
         return bool(count)
+
+    async def contact_blocks(
+        self, suppressed: Sequence[str], blocked: Sequence[str]
+    ) -> ContactBlocks:
+        """Which of ``suppressed`` are on the do-not-contact list and which of ``blocked`` are
+        blocked on a channel: one statement for every check of a message or a lead."""
+        if not suppressed and not blocked:
+            return ContactBlocks()
+        rows = (
+            await self.session.execute(
+                _CONTACT_BLOCKS, {"suppressed": list(suppressed), "blocked": list(blocked)}
+            )
+        ).all()
+        listed: set[str] = set()
+        by_channel: dict[MessageChannel, dict[str, BlockReason]] = {}
+        for row in rows:
+            if row.list == "suppressed":
+                listed.add(row.contact_hash)
+            else:
+                by_channel.setdefault(row.channel, {})[row.contact_hash] = row.reason
+        return ContactBlocks(frozenset(listed), by_channel)
 
     # --- one channel blocked for one contact (STOP, unsubscribe, hard bounce) ---------------
 

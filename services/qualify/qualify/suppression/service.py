@@ -10,13 +10,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qualify.messages.state import BlockReason
 from qualify.models import QueuedLead
-from qualify.suppression.repository import SuppressionRepository
+from qualify.suppression.repository import ContactBlocks, SuppressionRepository
 from shared.events.payloads import MessageChannel
 from shared.privacy import contact_hash
 
 
+def lead_hashes(lead: QueuedLead, key: bytes) -> list[str]:
+    """The hashes the do-not-contact list knows a lead's person by (crm's objections)."""
+    return [contact_hash(value, key) for value in (lead.phone, lead.email) if value]
+
+
+async def contact_blocks(
+    session: AsyncSession, *, suppressed: Sequence[str], blocked: Sequence[str]
+) -> ContactBlocks:
+    """Every do-not-contact and channel-block check of a message or a lead, in one statement."""
+    return await SuppressionRepository.from_session(session).contact_blocks(suppressed, blocked)
+
+
 async def is_suppressed(session: AsyncSession, lead: QueuedLead, key: bytes) -> bool:
-    hashes = [contact_hash(value, key) for value in (lead.phone, lead.email) if value]
+    hashes = lead_hashes(lead, key)
     if not hashes:
         return False
     return await SuppressionRepository.from_session(session).any_listed(hashes)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, Row, bindparam, or_, select
 
 from qualify.messages.state import TemplateKind
 from qualify.models import MessageTemplate
@@ -15,6 +16,29 @@ from shared.events.payloads import MessageChannel
 def scope_key(site: str | None, source: str | None) -> str:
     """The unique key of a template's (site, source): unique indexes treat NULLs as distinct."""
     return f"site={site or '*'};source={source or '*'}"
+
+
+def _candidates_query() -> Any:
+    """The overrides of a kind on some channels that apply to a (site, source), built once
+    (``site = NULL`` is never true: a lead without a site matches the site-less ones only)."""
+    table = MessageTemplate.__table__
+    return select(
+        table.c.id,
+        table.c.channel,
+        table.c.site,
+        table.c.source,
+        table.c.subject,
+        table.c.text,
+        table.c.html,
+    ).where(
+        table.c.kind == bindparam("kind"),
+        table.c.channel.in_(bindparam("channels", expanding=True)),
+        or_(table.c.site.is_(None), table.c.site == bindparam("site")),
+        or_(table.c.source.is_(None), table.c.source == bindparam("source")),
+    )
+
+
+_CANDIDATES = _candidates_query()
 
 
 class TemplateRepository(Repository):
@@ -77,5 +101,22 @@ class TemplateRepository(Repository):
                     site_matches,
                     source_matches,
                 )
+            )
+        ).all()
+
+    async def candidate_rows(
+        self,
+        kind: TemplateKind,
+        channels: Collection[MessageChannel],
+        *,
+        site: str | None,
+        source: str | None,
+    ) -> Sequence[Row[Any]]:
+        """The overrides that apply to a lead of ``site`` and ``source`` on each of ``channels``
+        (at most four per channel), in one statement: id, channel, site, source and content."""
+        return (
+            await self.session.execute(
+                _CANDIDATES,
+                {"kind": kind, "channels": list(channels), "site": site, "source": source},
             )
         ).all()

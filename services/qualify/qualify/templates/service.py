@@ -5,7 +5,7 @@ French default (the most specific wins)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -33,14 +33,18 @@ class ResolvedTemplate:
     scope: TemplateScope
 
 
-def scope_of(template: MessageTemplate) -> TemplateScope:
-    if template.site is not None and template.source is not None:
+def _scope(site: str | None, source: str | None) -> TemplateScope:
+    if site is not None and source is not None:
         return "site_and_source"
-    if template.site is not None:
+    if site is not None:
         return "site"
-    if template.source is not None:
+    if source is not None:
         return "source"
     return "all_leads"
+
+
+def scope_of(template: MessageTemplate) -> TemplateScope:
+    return _scope(template.site, template.source)
 
 
 _RANK: dict[TemplateScope, int] = {"site_and_source": 3, "site": 2, "source": 1, "all_leads": 0}
@@ -65,6 +69,33 @@ async def resolve(
         best = max(candidates, key=lambda template: _RANK[scope_of(template)])
         return ResolvedTemplate(content_of(best), best.id, scope_of(best))
     return ResolvedTemplate(DEFAULTS[(kind, channel)], None, "default")
+
+
+async def resolve_channels(
+    session: AsyncSession,
+    kind: TemplateKind,
+    channels: Collection[MessageChannel],
+    *,
+    site: str | None,
+    source: str | None,
+) -> dict[MessageChannel, ResolvedTemplate]:
+    """``resolve`` for several channels at once (one statement: a new lead's first answer)."""
+    best: dict[MessageChannel, tuple[int, ResolvedTemplate]] = {}
+    rows = await TemplateRepository.from_session(session).candidate_rows(
+        kind, channels, site=site, source=source
+    )
+    for row in rows:
+        scope = _scope(row.site, row.source)
+        rank = _RANK[scope]
+        if row.channel not in best or rank > best[row.channel][0]:
+            content = TemplateContent(subject=row.subject, text=row.text, html=row.html)
+            best[row.channel] = (rank, ResolvedTemplate(content, row.id, scope))
+    return {
+        channel: best[channel][1]
+        if channel in best
+        else ResolvedTemplate(DEFAULTS[(kind, channel)], None, "default")
+        for channel in channels
+    }
 
 
 def checked(content: TemplateContentIn, kind: TemplateKind) -> TemplateContent:
