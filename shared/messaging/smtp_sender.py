@@ -15,7 +15,7 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any
 
 import aiosmtplib
@@ -125,7 +125,8 @@ class _HookFailed(Exception):
 
 
 class SmtpSender:
-    """Sends ``EmailMessage``s through the configured server."""
+    """Sends e-mails (``email.message.Message``: compat32 or ``EmailMessage``) through the
+    configured server."""
 
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
@@ -159,7 +160,7 @@ class SmtpSender:
 
     async def send(
         self,
-        message: EmailMessage,
+        message: Message,
         *,
         envelope_from: str | None = None,
         recipients: Sequence[str] | None = None,
