@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db.wakeup import Wakeups
@@ -23,8 +25,32 @@ _WAKEUPS = "wakeups"
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:
-    """Sessions of ``engine``; they share one ``Wakeups`` (``wakeups_of``)."""
-    return async_sessionmaker(engine, expire_on_commit=False, info={_WAKEUPS: Wakeups()})
+    """Sessions of ``engine``; they share one ``Wakeups`` (``wakeups_of``), which knows the
+    PostgreSQL backends of the engine's pooled connections (``Wakeups.own_backends``)."""
+    wakeups = Wakeups()
+    if engine.dialect.name == "postgresql":
+        _track_backends(engine, wakeups.own_backends)
+    return async_sessionmaker(engine, expire_on_commit=False, info={_WAKEUPS: wakeups})
+
+
+def _track_backends(engine: AsyncEngine, backends: set[int]) -> None:
+    """Keep ``backends`` equal to the server pids of the engine's open connections."""
+    pids: dict[int, int] = {}  # id of the pooled DBAPI connection → its backend pid
+
+    def opened(dbapi_connection: Any, _record: Any) -> None:
+        pid = dbapi_connection.driver_connection.get_server_pid()
+        pids[id(dbapi_connection)] = pid
+        backends.add(pid)
+
+    def gone(dbapi_connection: Any, *_args: Any) -> None:
+        pid = pids.pop(id(dbapi_connection), None)
+        if pid is not None:
+            backends.discard(pid)
+
+    pool_events = engine.sync_engine.pool
+    event.listen(pool_events, "connect", opened)
+    for name in ("close", "close_detached", "invalidate", "soft_invalidate"):
+        event.listen(pool_events, name, gone)
 
 
 def wakeups_of(factory: SessionFactory) -> Wakeups:

@@ -10,9 +10,11 @@ A *channel* is the name of a table whose new rows are work (``outbox_event``,
 - Across processes, ``ChangeListener`` (one task per worker):
   PostgreSQL: ``LISTEN`` on one connection of its own; a statement-level ``AFTER INSERT`` trigger
   on each table runs ``pg_notify(<table>, '')`` inside the writer's statement (each service's
-  migration ``notify_on_work``), so the writer pays no extra round trip. The connection is
-  reconnected after a database restart, and every channel is notified on (re)connection: what
-  was committed meanwhile is not missed.
+  migration ``notify_on_work``), so the writer pays no extra round trip. Notifications sent by
+  this process's own connections are ignored: its commit woke its loops already. Hence the rule:
+  **every unit of work that inserts into a watched table calls ``wake_after_commit``**. The
+  connection is reconnected after a database restart, and every channel is notified on
+  (re)connection: what was committed meanwhile is not missed.
   SQLite (the embedded default): ``PRAGMA data_version`` on a connection of its own, read every
   few tens of milliseconds (microseconds each, no thread hop); when it moved, the largest rowid of
   each watched table says which ones got new rows.
@@ -80,10 +82,15 @@ class Signal:
 
 
 class Wakeups:
-    """The signals of one database (one per session factory: ``shared.db.session``)."""
+    """The signals of one database (one per session factory: ``shared.db.session``).
+
+    ``own_backends``: the PostgreSQL backend pids of this process's pooled connections to it.
+    Their commits already woke this process's loops (``wake_after_commit``), so ``ChangeListener``
+    ignores their notifications: each would cost a second, empty pass of the loop."""
 
     def __init__(self) -> None:
         self._signals: dict[str, Signal] = {}
+        self.own_backends: set[int] = set()
 
     def signal(self, channel: str) -> Signal:
         """The channel's signal; asking for it is what makes ``ChangeListener`` watch it."""
@@ -232,8 +239,9 @@ class ChangeListener:
         closed = asyncio.Event()
         connection.add_termination_listener(lambda _connection: closed.set())
 
-        def on_notify(_connection: object, _pid: int, channel: str, _payload: object) -> None:
-            self._wakeups.notify((channel,))
+        def on_notify(_connection: object, pid: int, channel: str, _payload: object) -> None:
+            if pid not in self._wakeups.own_backends:  # ours woke us at commit already
+                self._wakeups.notify((channel,))
 
         for channel in channels:
             await connection.add_listener(channel, on_notify)

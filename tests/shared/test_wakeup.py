@@ -168,6 +168,46 @@ async def test_postgres_notifies_inserts_and_the_listener_survives_a_lost_connec
 
 
 @pytest.mark.postgres
+async def test_this_process_commits_wake_its_loops_once_not_again_through_the_listener(
+    ingest_postgres: str,
+) -> None:
+    """A commit of this process woke its loops already (``wake_after_commit``): the listener
+    ignores the NOTIFY of its own connections, which would only start a second, empty pass.
+    Another process's commit is still heard."""
+    engine = create_engine(ingest_postgres)
+    sessions = make_session_factory(engine)
+    wakeups = wakeups_of(sessions)
+    signal = wakeups.signal(OUTBOX)
+    listener = ChangeListener(ingest_postgres, wakeups, application_name="test.own")
+    stop = asyncio.Event()
+    task = asyncio.create_task(listener.run(stop))
+    try:
+        await asyncio.wait_for(listener.listening.wait(), 20)
+        seen = signal.generation
+        async with session_scope(sessions) as session:
+            await session.execute(
+                insert(INGEST.infra.outbox_event).values(
+                    event_id="ours", created_at=datetime.now(UTC), **OUTBOX_ROW
+                )
+            )
+            wake_after_commit(session, OUTBOX)
+        assert signal.generation == seen + 1  # at commit, in the process
+        assert len(wakeups.own_backends) >= 1
+        await asyncio.sleep(1.0)  # the NOTIFY arrives within milliseconds: it was ignored
+        assert signal.generation == seen + 1
+
+        await _stage(ingest_postgres, "theirs")  # another engine: another process's backend
+        assert await signal.wait(seen + 1, 10.0)
+        # A connection closed is no longer ours (its pid may serve another process later).
+        await engine.dispose()
+        assert wakeups.own_backends == set()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+        await engine.dispose()
+
+
+@pytest.mark.postgres
 async def test_the_notify_trigger_costs_the_writer_no_statement(ingest_postgres: str) -> None:
     """The trigger notifies inside the INSERT: the channel hears it once per transaction."""
     dsn = ingest_postgres.replace("postgresql+asyncpg", "postgresql")

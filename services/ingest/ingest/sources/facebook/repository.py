@@ -10,6 +10,7 @@ from sqlalchemy import select
 from ingest.models import FacebookFetch
 from ingest.sources.facebook.notifications import LeadgenRef
 from shared.db.repository import Repository
+from shared.db.session import wake_after_commit
 
 
 class FacebookFetchRepository(Repository):
@@ -35,6 +36,7 @@ class FacebookFetchRepository(Repository):
             )
         )
         await self.session.flush()
+        wake_after_commit(self.session, FacebookFetch.__tablename__)  # the fetcher, once committed
         return True
 
     async def get(self, fetch_id: str) -> FacebookFetch | None:
