@@ -30,11 +30,11 @@ async def resolve_client(
     session: AsyncSession, event: LeadReceivedV1, entry_id: str, *, now: datetime
 ) -> None:
     repository = ClientRepository.from_session(session)
-    if await repository.has_timeline_entry(entry_id):
-        return
     contact = event.contact
     email_key = identity_email(contact.email)
-    found = await repository.match(contact.phone, email_key)
+    seen, found = await repository.seen_and_match(entry_id, contact.phone, email_key)
+    if seen:
+        return
     if found is None:
         client_id, matched_on = str(uuid.uuid4()), "new"
         await repository.insert_client(

@@ -20,6 +20,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    true,
     tuple_,
     update,
 )
@@ -33,7 +34,6 @@ from shared.db.repository import Repository
 # cache key each time; ORM objects added to the session pay a unit-of-work flush.
 _CLIENT = cast(Table, Client.__table__)
 _ENTRY = cast(Table, TimelineEntry.__table__)
-_ENTRY_EXISTS = select(_ENTRY.c.id).where(_ENTRY.c.id == bindparam("entry_id"))
 _INSERT_CLIENT = insert(_CLIENT)
 _UPDATE_CLIENT = update(_CLIENT).where(_CLIENT.c.id == bindparam("client_key"))
 _INSERT_ENTRY = insert(_ENTRY)
@@ -97,21 +97,32 @@ def _match_query(by_phone: bool, by_email: bool) -> Select[Any]:
     return select(*columns).where(or_(*keys)).order_by(*phone_first, c.created_at).limit(1)
 
 
+@cache
+def _seen_and_match_query(by_phone: bool, by_email: bool) -> Select[Any]:
+    """One row: whether the entry is recorded already, then the match's columns (NULLs when
+    there is none)."""
+    seen = exists().where(_ENTRY.c.id == bindparam("entry_id")).label("seen")
+    probe = select(seen).subquery("probe")
+    if not (by_phone or by_email):
+        return select(probe.c.seen)
+    match = _match_query(by_phone, by_email).subquery("matched")
+    return select(probe.c.seen, *match.c).select_from(probe.outerjoin(match, true()))
+
+
 class ClientRepository(Repository):
     # -- the event handlers' statements (Core rows, no ORM objects) ----------------------------
 
-    async def has_timeline_entry(self, entry_id: str) -> bool:
-        found = await self.session.execute(_ENTRY_EXISTS, {"entry_id": entry_id})
-        return found.first() is not None
-
-    async def match(self, phone: str | None, email: str | None) -> StoredClient | None:
-        """The oldest client with this phone, else the oldest with this e-mail: one statement
-        (a new person, the common case, costs one round trip, not one per key)."""
-        if not phone and not email:
-            return None
-        query = _match_query(bool(phone), bool(email))
-        row = (await self.session.execute(query, {"phone": phone, "email": email})).first()
-        return StoredClient._make(row) if row is not None else None
+    async def seen_and_match(
+        self, entry_id: str, phone: str | None, email: str | None
+    ) -> tuple[bool, StoredClient | None]:
+        """Whether the entry ``entry_id`` is recorded already, and the oldest client with this
+        phone, else the oldest with this e-mail: one statement (a new person, the common case,
+        costs one round trip, not one per key)."""
+        query = _seen_and_match_query(bool(phone), bool(email))
+        params = {"entry_id": entry_id, "phone": phone, "email": email}
+        row = (await self.session.execute(query, params)).one()
+        found = row[1:] if len(row) > 1 and row[1] is not None else None
+        return bool(row[0]), StoredClient._make(found) if found is not None else None
 
     async def insert_client(self, values: Mapping[str, Any]) -> None:
         await self.session.execute(_INSERT_CLIENT, values)

@@ -282,7 +282,9 @@ class SlaRepository(Repository):
         newly_set = frozenset(key for key in changed if before.get(key) is None)
         state["updated_at"] = changed["updated_at"] = now
         if found is None:
-            await self.session.execute(_INSERT_FACT, state)
+            # Only the columns with a value: most are NULL on a new row (fewer parameters).
+            values = {key: value for key, value in state.items() if value is not None}
+            await self.session.execute(_INSERT_FACT, values)
         else:
             await self.session.execute(_UPDATE_FACT, {**changed, "fact_lead_id": state["lead_id"]})
         return Applied(ended, newly_set, state)
