@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clients.identity import identity_email
 from crm.clients.repository import ClientRepository
-from crm.models import Client, TimelineEntry
 from shared.clock import Clock
 from shared.consumer import Handler
 from shared.events import Envelope
@@ -31,42 +30,48 @@ async def resolve_client(
     session: AsyncSession, event: LeadReceivedV1, entry_id: str, *, now: datetime
 ) -> None:
     repository = ClientRepository.from_session(session)
-    if await repository.timeline_entry(entry_id) is not None:
-        return
     contact = event.contact
     email_key = identity_email(contact.email)
-    client = await repository.find_match(contact.phone, email_key)
-    matched_on = "new"
-    if client is not None:
-        matched_on = "phone" if contact.phone and client.phone == contact.phone else "email"
-    if client is None:
-        client = Client(
-            id=str(uuid.uuid4()),
-            first_name=contact.first_name,
-            last_name=contact.last_name,
-            full_name=contact.full_name,
-            phone=contact.phone,
-            email=email_key,
-            created_at=now,
-            last_contact_at=event.received_at,
+    seen, found = await repository.seen_and_match(entry_id, contact.phone, email_key)
+    if seen:
+        return
+    if found is None:
+        client_id, matched_on = str(uuid.uuid4()), "new"
+        await repository.insert_client(
+            {
+                "id": client_id,
+                "first_name": contact.first_name,
+                "last_name": contact.last_name,
+                "full_name": contact.full_name,
+                "phone": contact.phone,
+                "email": email_key,
+                "created_at": now,
+                "last_contact_at": event.received_at,
+            }
         )
-        session.add(client)
     else:
-        client.phone = client.phone or contact.phone
-        client.email = client.email or email_key
-        client.first_name = client.first_name or contact.first_name
-        client.last_name = client.last_name or contact.last_name
-        client.full_name = client.full_name or contact.full_name
-        client.last_contact_at = max(client.last_contact_at, event.received_at)
-    session.add(
-        TimelineEntry(
-            id=entry_id,
-            client_id=client.id,
-            lead_id=event.lead_id,
-            kind="lead.received",
-            occurred_at=event.received_at,
-            source=event.source,
-            details={
+        client_id = found.id
+        matched_on = "phone" if contact.phone and found.phone == contact.phone else "email"
+        merged = {
+            "phone": found.phone or contact.phone,
+            "email": found.email or email_key,
+            "first_name": found.first_name or contact.first_name,
+            "last_name": found.last_name or contact.last_name,
+            "full_name": found.full_name or contact.full_name,
+            "last_contact_at": max(found.last_contact_at, event.received_at),
+        }
+        changes = {key: value for key, value in merged.items() if getattr(found, key) != value}
+        if changes:
+            await repository.update_client(client_id, changes)
+    await repository.insert_entry(
+        {
+            "id": entry_id,
+            "client_id": client_id,
+            "lead_id": event.lead_id,
+            "kind": "lead.received",
+            "occurred_at": event.received_at,
+            "source": event.source,
+            "details": {
                 "kind": event.kind,
                 "source_ref": event.source_ref,
                 "ad_ref": event.vehicle.ad_ref,
@@ -80,5 +85,5 @@ async def resolve_client(
                     "email": email_key,
                 },
             },
-        )
+        }
     )

@@ -2,18 +2,160 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, cast
+from functools import cache
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import CursorResult, Delete, case, delete, func, or_, select, tuple_
+from sqlalchemy import (
+    CursorResult,
+    Delete,
+    Select,
+    Table,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import joinedload
 
 from crm.models import Client, TimelineEntry
 from shared.db.repository import Repository
 
+# The statements of the event handlers (a few per event, every event): Core, built once, with
+# their parameters given to ``execute``. A statement built per call pays its coercions and a new
+# cache key each time; ORM objects added to the session pay a unit-of-work flush.
+_CLIENT = cast(Table, Client.__table__)
+_ENTRY = cast(Table, TimelineEntry.__table__)
+_INSERT_CLIENT = insert(_CLIENT)
+_UPDATE_CLIENT = update(_CLIENT).where(_CLIENT.c.id == bindparam("client_key"))
+_INSERT_ENTRY = insert(_ENTRY)
+_LEAD_CLIENT = (
+    select(
+        _CLIENT.c.id,
+        _CLIENT.c.last_contact_at,
+        exists().where(_ENTRY.c.id == bindparam("entry_id")).label("seen"),
+    )
+    .join_from(_CLIENT, _ENTRY, _ENTRY.c.client_id == _CLIENT.c.id)
+    .where(_ENTRY.c.lead_id == bindparam("lead_id"))
+    .limit(1)
+)
+_TOUCH_CLIENT = (
+    update(_CLIENT)
+    .where(_CLIENT.c.id == bindparam("client_key"), _CLIENT.c.last_contact_at < bindparam("at"))
+    .values(last_contact_at=bindparam("at"))
+)
+_ENTRIES_OF_LEAD = select(_ENTRY.c.id, _ENTRY.c.details).where(
+    _ENTRY.c.lead_id == bindparam("lead_id"), _ENTRY.c.kind == bindparam("kind")
+)
+_SET_ENTRY_DETAILS = (
+    update(_ENTRY)
+    .where(_ENTRY.c.id == bindparam("entry_key"))
+    .values(details=bindparam("new_details"))
+)
+
+
+class StoredClient(NamedTuple):
+    """A client's row, as the event handlers read it."""
+
+    id: str
+    first_name: str | None
+    last_name: str | None
+    full_name: str | None
+    phone: str | None
+    email: str | None
+    created_at: datetime
+    last_contact_at: datetime
+
+
+class LeadClient(NamedTuple):
+    id: str
+    last_contact_at: datetime
+    seen: bool  # the event's entry is recorded already
+
+
+class EntryDetails(NamedTuple):
+    id: str
+    details: dict[str, Any]
+
+
+@cache
+def _match_query(by_phone: bool, by_email: bool) -> Select[Any]:
+    """The oldest client with the phone, else the oldest with the e-mail (see ``match``)."""
+    c = _CLIENT.c
+    keys = [c.phone == bindparam("phone")] if by_phone else []
+    keys += [c.email == bindparam("email")] if by_email else []
+    phone_first = [case((c.phone == bindparam("phone"), 0), else_=1)] if by_phone else []
+    columns = (c[name] for name in StoredClient._fields)
+    return select(*columns).where(or_(*keys)).order_by(*phone_first, c.created_at).limit(1)
+
+
+@cache
+def _seen_and_match_query(by_phone: bool, by_email: bool) -> Select[Any]:
+    """One row: whether the entry is recorded already, then the match's columns (NULLs when
+    there is none)."""
+    seen = exists().where(_ENTRY.c.id == bindparam("entry_id")).label("seen")
+    probe = select(seen).subquery("probe")
+    if not (by_phone or by_email):
+        return select(probe.c.seen)
+    match = _match_query(by_phone, by_email).subquery("matched")
+    return select(probe.c.seen, *match.c).select_from(probe.outerjoin(match, true()))
+
 
 class ClientRepository(Repository):
+    # -- the event handlers' statements (Core rows, no ORM objects) ----------------------------
+
+    async def seen_and_match(
+        self, entry_id: str, phone: str | None, email: str | None
+    ) -> tuple[bool, StoredClient | None]:
+        """Whether the entry ``entry_id`` is recorded already, and the oldest client with this
+        phone, else the oldest with this e-mail: one statement (a new person, the common case,
+        costs one round trip, not one per key)."""
+        query = _seen_and_match_query(bool(phone), bool(email))
+        params = {"entry_id": entry_id, "phone": phone, "email": email}
+        row = (await self.session.execute(query, params)).one()
+        found = row[1:] if len(row) > 1 and row[1] is not None else None
+        return bool(row[0]), StoredClient._make(found) if found is not None else None
+
+    async def insert_client(self, values: Mapping[str, Any]) -> None:
+        await self.session.execute(_INSERT_CLIENT, values)
+
+    async def update_client(self, client_id: str, changes: Mapping[str, Any]) -> None:
+        await self.session.execute(_UPDATE_CLIENT, {**changes, "client_key": client_id})
+
+    async def touch_client(self, client_id: str, at: datetime) -> None:
+        """The client's last own contact becomes ``at`` unless it is later already."""
+        await self.session.execute(_TOUCH_CLIENT, {"client_key": client_id, "at": at})
+
+    async def lead_client(self, lead_id: str, entry_id: str) -> LeadClient | None:
+        """The client whose timeline holds this lead (``id``, ``last_contact_at``) and whether
+        the entry ``entry_id`` is recorded already (``seen``): one statement."""
+        params = {"lead_id": lead_id, "entry_id": entry_id}
+        row = (await self.session.execute(_LEAD_CLIENT, params)).first()
+        return LeadClient._make(row) if row is not None else None
+
+    async def insert_entry(self, values: Mapping[str, Any]) -> None:
+        await self.session.execute(_INSERT_ENTRY, values)
+
+    async def entry_details_of_lead(self, lead_id: str, *, kind: str) -> list[EntryDetails]:
+        """The lead's entries of this kind."""
+        params = {"lead_id": lead_id, "kind": kind}
+        rows = (await self.session.execute(_ENTRIES_OF_LEAD, params)).all()
+        return [EntryDetails._make(row) for row in rows]
+
+    async def set_entry_details(self, entry_id: str, details: dict[str, Any]) -> None:
+        params = {"entry_key": entry_id, "new_details": details}
+        await self.session.execute(_SET_ENTRY_DETAILS, params)
+
+    # -- the API's and the jobs' ------------------------------------------------------------
+
     async def find_by_phone(self, phone: str) -> Client | None:
         return await self.session.scalar(
             select(Client).where(Client.phone == phone).order_by(Client.created_at).limit(1)
@@ -22,35 +164,6 @@ class ClientRepository(Repository):
     async def find_by_email(self, email: str) -> Client | None:
         return await self.session.scalar(
             select(Client).where(Client.email == email).order_by(Client.created_at).limit(1)
-        )
-
-    async def find_match(self, phone: str | None, email: str | None) -> Client | None:
-        """The oldest client with this phone, else the oldest with this e-mail: one statement
-        (a new person, the common case, costs one round trip, not one per key)."""
-        keys = []
-        if phone:
-            keys.append(Client.phone == phone)
-        if email:
-            keys.append(Client.email == email)
-        if not keys:
-            return None
-        phone_first = [case((Client.phone == phone, 0), else_=1)] if phone else []
-        return await self.session.scalar(
-            select(Client).where(or_(*keys)).order_by(*phone_first, Client.created_at).limit(1)
-        )
-
-    async def timeline_entry(self, entry_id: str) -> TimelineEntry | None:
-        return await self.session.get(TimelineEntry, entry_id)
-
-    async def entries_of_lead(self, lead_id: str, *, kind: str) -> list[TimelineEntry]:
-        return list(
-            (
-                await self.session.scalars(
-                    select(TimelineEntry).where(
-                        TimelineEntry.lead_id == lead_id, TimelineEntry.kind == kind
-                    )
-                )
-            ).all()
         )
 
     async def client_of_lead(self, lead_id: str) -> Client | None:

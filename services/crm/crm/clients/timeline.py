@@ -12,7 +12,6 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clients.repository import ClientRepository
-from crm.models import TimelineEntry
 from shared.events import Envelope
 
 log = structlog.get_logger(__name__)
@@ -98,46 +97,47 @@ def _kind(event_type: str) -> str:
 
 
 async def on_lead_event(session: AsyncSession, envelope: Envelope) -> None:
-    repository = ClientRepository.from_session(session)
-    if envelope.subject is None or await repository.timeline_entry(envelope.id) is not None:
+    if envelope.subject is None:
         return
-    client = await repository.client_of_lead(envelope.subject)
+    repository = ClientRepository.from_session(session)
+    client = await repository.lead_client(envelope.subject, envelope.id)
     if client is None:
         # Lead events are keyed by lead id, so its receipt came first: the client was erased.
         log.info("timeline.lead_without_client", lead_id=envelope.subject)
         return
+    if client.seen:
+        return  # this event's entry is recorded already
     details: dict[str, Any] = {
         key: value for key, value in envelope.data.items() if key in _DETAIL_KEYS
     }
-    won = (
-        await _won_entry(repository, envelope.subject, envelope.data.get("assignment_id"))
-        if envelope.type in _WON
-        else None
-    )
-    if won is not None:
-        won.details = {**won.details, **details}  # a new dict: the JSON column sees it
-        return
-    session.add(
-        TimelineEntry(
-            id=envelope.id,
-            client_id=client.id,
-            lead_id=envelope.subject,
-            kind=_kind(envelope.type),
-            occurred_at=envelope.time,
-            source=None,
-            details=details,
-        )
+    if envelope.type in _WON:
+        won = await _won_entry(repository, envelope.subject, envelope.data.get("assignment_id"))
+        if won is not None:
+            entry_id, known = won
+            await repository.set_entry_details(entry_id, {**known, **details})
+            return
+    await repository.insert_entry(
+        {
+            "id": envelope.id,
+            "client_id": client.id,
+            "lead_id": envelope.subject,
+            "kind": _kind(envelope.type),
+            "occurred_at": envelope.time,
+            "source": None,
+            "details": details,
+        }
     )
     reached = envelope.type == "lead.contact-attempted.v1" and details.get("outcome") == "reached"
-    if envelope.type in _OWN_CONTACT or reached:
-        client.last_contact_at = max(client.last_contact_at, envelope.time)
+    own_contact = envelope.type in _OWN_CONTACT or reached
+    if own_contact and envelope.time > client.last_contact_at:
+        await repository.touch_client(client.id, envelope.time)
 
 
 async def _won_entry(
     repository: ClientRepository, lead_id: str, assignment: object
-) -> TimelineEntry | None:
-    """The entry of this sale already recorded from its other version, if any."""
-    for entry in await repository.entries_of_lead(lead_id, kind="lead.won"):
+) -> tuple[str, dict[str, Any]] | None:
+    """The entry (id, details) of this sale already recorded from its other version, if any."""
+    for entry in await repository.entry_details_of_lead(lead_id, kind="lead.won"):
         if entry.details.get("assignment_id") == assignment:
-            return entry
+            return entry.id, entry.details
     return None

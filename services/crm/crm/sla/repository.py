@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     ColumnElement,
     Float,
+    String,
     and_,
+    bindparam,
     case,
     func,
     insert,
@@ -161,6 +163,48 @@ def _group_expression(group_by: str | None) -> ColumnElement[Any]:
     return sla_fact.c[GROUP_COLUMNS[group_by]].label("g")
 
 
+# The per-event statements, built once (a statement built per call costs its coercions and a
+# new cache key each time): parameters are passed to ``execute``.
+_FACT_NAMES: tuple[str, ...] = tuple(column.name for column in sla_fact.columns)
+_NO_FACT: dict[str, Any] = dict.fromkeys(_FACT_NAMES)
+_SPEC_NAMES = ("pool", "timezone", "opening_hours", "holiday_subdivision", "observe_holidays")
+
+
+def _merged_calendar_key() -> ColumnElement[Any]:
+    """``calendar_key`` of the row merged with the observation's ``site`` and ``channel``."""
+    c = sla_fact.c
+    channel = func.coalesce(bindparam("channel", type_=String()), c.channel)
+    site = func.coalesce(bindparam("site", type_=String()), c.site)
+    return case((channel == "full_web", literal(FULL_WEB_POOL)), else_=site)
+
+
+_FACT_WITH_CALENDAR = (
+    select(
+        *sla_fact.columns,
+        _merged_calendar_key().label("calendar__key"),
+        *(sla_calendar.c[name].label(f"calendar__{name}") for name in _SPEC_NAMES),
+        sla_calendar.c.closures.label("calendar__closures"),
+    )
+    .select_from(
+        sla_fact.outerjoin(sla_calendar, sla_calendar.c.calendar_id == _merged_calendar_key())
+    )
+    .where(sla_fact.c.lead_id == bindparam("lead_id"))
+    .with_for_update(of=sla_fact)  # the fact row only (SQLite: no row locks, one writer)
+)
+_JOINED_KEY = len(_FACT_NAMES)
+_INSERT_FACT = insert(sla_fact)
+_UPDATE_FACT = update(sla_fact).where(sla_fact.c.lead_id == bindparam("fact_lead_id"))
+_CALENDAR = select(sla_calendar).where(sla_calendar.c.calendar_id == bindparam("calendar_id"))
+
+
+def _joined_calendar(found: Any) -> BusinessCalendar | None:
+    """The calendar joined to the fact row by ``_FACT_WITH_CALENDAR`` (None: not known)."""
+    joined = found[_JOINED_KEY + 1 :]
+    if joined[0] is None:  # pool is NOT NULL: no calendar of that key
+        return None
+    return _spec(dict(zip((*_SPEC_NAMES, "closures"), joined, strict=True))).calendar()
+
+
 class SlaRepository(Repository):
     @property
     def on_postgres(self) -> bool:
@@ -172,18 +216,19 @@ class SlaRepository(Repository):
         """Merge an observation into the lead's row (earliest instant of each milestone wins:
         replays and re-deliveries change nothing). Returns the stages that ended just now and
         the columns set for the first time."""
-        c = sla_fact.c
-        row = (
-            (
-                await self.session.execute(
-                    select(sla_fact).where(c.lead_id == observation.lead_id).with_for_update()
-                )
+        # One statement reads (and locks) the row and the calendar of its key once merged.
+        found = (
+            await self.session.execute(
+                _FACT_WITH_CALENDAR,
+                {
+                    "lead_id": observation.lead_id,
+                    "site": observation.site or None,
+                    "channel": observation.channel or None,
+                },
             )
-            .mappings()
-            .first()
-        )
+        ).first()
         before: dict[str, Any] = (
-            dict(row) if row else {column.name: None for column in sla_fact.columns}
+            dict(zip(_FACT_NAMES, found, strict=False)) if found is not None else _NO_FACT
         )
         state = dict(before)
         state["lead_id"] = observation.lead_id
@@ -212,7 +257,11 @@ class SlaRepository(Repository):
         reached = [name for name in OUTCOMES if state[milestone_column(name)]]
         state["closed_at"] = min((state[milestone_column(name)] for name in reached), default=None)
         state["outcome"] = reached[0] if reached else None
-        site_calendar = await self.site_calendar(calendar_key(state["site"], state["channel"]))
+        calendar_id = calendar_key(state["site"], state["channel"])
+        if found is not None and found[_JOINED_KEY] == calendar_id:
+            site_calendar = _joined_calendar(found)
+        else:  # a new row, or (never seen) a key the database computed otherwise
+            site_calendar = await self.site_calendar(calendar_id)
         state["calendar_provisional"] = site_calendar is None
         ended: list[tuple[Stage, StageMeasure, str | None]] = []
         for stage in STAGES:
@@ -228,16 +277,16 @@ class SlaRepository(Repository):
             if before[stage.business_column] is None and measure.business_s is not None:
                 ended.append((stage, measure, state["source"]))
         changed = {key: value for key, value in state.items() if before.get(key) != value}
-        if not changed and row is not None:
+        if not changed and found is not None:
             return Applied([], frozenset(), state)
         newly_set = frozenset(key for key in changed if before.get(key) is None)
         state["updated_at"] = changed["updated_at"] = now
-        if row is None:
-            await self.session.execute(insert(sla_fact).values(**state))
+        if found is None:
+            # Only the columns with a value: most are NULL on a new row (fewer parameters).
+            values = {key: value for key, value in state.items() if value is not None}
+            await self.session.execute(_INSERT_FACT, values)
         else:
-            await self.session.execute(
-                update(sla_fact).where(c.lead_id == observation.lead_id).values(**changed)
-            )
+            await self.session.execute(_UPDATE_FACT, {**changed, "fact_lead_id": state["lead_id"]})
         return Applied(ended, newly_set, state)
 
     # -- calendars -------------------------------------------------------------------------
@@ -250,15 +299,7 @@ class SlaRepository(Repository):
         return spec.calendar() if spec is not None else None
 
     async def calendar_spec(self, key: str) -> CalendarSpec | None:
-        row = (
-            (
-                await self.session.execute(
-                    select(sla_calendar).where(sla_calendar.c.calendar_id == key)
-                )
-            )
-            .mappings()
-            .first()
-        )
+        row = (await self.session.execute(_CALENDAR, {"calendar_id": key})).mappings().first()
         return _spec(row) if row is not None else None
 
     async def calendars(self) -> dict[str, BusinessCalendar]:

@@ -142,19 +142,31 @@ class SlaPolicy:
         site_calendar: BusinessCalendar | None,
     ) -> StageMeasure:
         calendar = self.calendar(stage.clock, site_calendar)
-        business_s = wall_s = None
-        if start is not None and end is not None:
-            # Events may arrive with small clock skews between services: never negative.
-            business_s = max(0, round(calendar.business_minutes_between(start, end) * 60))
-            # In UTC: the difference of two datetimes of one zone is taken on the clock face.
-            elapsed = end.astimezone(UTC) - start.astimezone(UTC)
-            wall_s = max(0, round(elapsed.total_seconds()))
-        due_at = risk_at = None
-        target = self.target(stage.name)
-        if start is not None and target is not None:
-            due_at = calendar.add_business_minutes(start, target)
-            risk_at = calendar.add_business_minutes(start, target * self.at_risk_ratio)
-        return StageMeasure(business_s, wall_s, due_at, risk_at)
+        return _measure(calendar, self.target(stage.name), self.at_risk_ratio, start, end)
+
+
+@lru_cache(maxsize=4096)
+def _measure(
+    calendar: BusinessCalendar,
+    target: float | None,
+    at_risk_ratio: float,
+    start: datetime | None,
+    end: datetime | None,
+) -> StageMeasure:
+    """A stage's measure, cached by its whole input: every event of a lead measures all its
+    stages again, and most of them (their instants unchanged) come out the same."""
+    business_s = wall_s = None
+    if start is not None and end is not None:
+        # Events may arrive with small clock skews between services: never negative.
+        business_s = max(0, round(calendar.business_minutes_between(start, end) * 60))
+        # In UTC: the difference of two datetimes of one zone is taken on the clock face.
+        elapsed = end.astimezone(UTC) - start.astimezone(UTC)
+        wall_s = max(0, round(elapsed.total_seconds()))
+    due_at = risk_at = None
+    if start is not None and target is not None:
+        due_at = calendar.add_business_minutes(start, target)
+        risk_at = calendar.add_business_minutes(start, target * at_risk_ratio)
+    return StageMeasure(business_s, wall_s, due_at, risk_at)
 
 
 class PolicyError(ValueError):
