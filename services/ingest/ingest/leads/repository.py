@@ -7,14 +7,17 @@ and executed with the rows as parameters, so no request pays for statement const
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, bindparam, select, tuple_
+from sqlalchemy import JSON, Column, Insert, Table, TextClause, bindparam, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ingest.models import Lead
+from shared.db.engine import json_text
 from shared.db.repository import Repository
+from shared.db.types import UtcDateTime
 from shared.outbox import Outbox, insert_into
 
 _LEAD = cast(Table, Lead.__table__)
@@ -47,6 +50,30 @@ class LeadRepository(Repository):
         rows = await self.session.execute(_IDS_BY_SOURCE_REF, {"refs": list(refs)})
         return {(source, source_ref): lead_id for source, source_ref, lead_id in rows}
 
+    async def accept_new(
+        self,
+        outbox: Outbox,
+        rows: Sequence[Mapping[str, Any]],
+        events: Sequence[Mapping[str, Any]],
+    ) -> set[str]:
+        """Insert every row whose (source, source_ref) is new and stage the events (outbox rows,
+        ``subject`` = lead id) of those inserted; returns the ids inserted.
+
+        PostgreSQL: ONE statement (both inserts, from arrays: the same prepared statement
+        whatever the batch size), atomic on its own, so the caller needs no transaction around
+        it. SQLite: the two multi-row inserts (no network; run them in one transaction).
+        """
+        if self._dialect() == "postgresql":
+            result = await self.session.execute(
+                _accept_new_postgres(outbox.table), _as_arrays(rows, events, outbox.table)
+            )
+            return set(result.scalars())
+        inserted = await self.insert_new(rows)
+        fresh = [event for event in events if event["subject"] in inserted]
+        if fresh:
+            await self.stage_events(outbox, fresh)
+        return inserted
+
     async def stage_events(self, outbox: Outbox, events: Sequence[Mapping[str, Any]]) -> None:
         """Outbox rows built beforehand (``shared.outbox.event_row``), in one statement."""
         await self.session.execute(insert_into(outbox.table), events)
@@ -68,3 +95,80 @@ def _insert_new(dialect: str) -> Insert:
 _IDS_BY_SOURCE_REF = select(_LEAD.c.source, _LEAD.c.source_ref, _LEAD.c.id).where(
     tuple_(_LEAD.c.source, _LEAD.c.source_ref).in_(bindparam("refs", expanding=True))
 )
+
+
+_ARRAY_TYPES = {str: "TEXT[]", bool: "BOOLEAN[]", int: "BIGINT[]", bytes: "BYTEA[]"}
+
+
+def _array_type(column: Column[Any]) -> str:
+    """The PostgreSQL array type a column's values travel in. Strings go as TEXT: a cast to
+    VARCHAR(n) would silently truncate, the insert's own assignment refuses an overlong value
+    (as a lone insert does)."""
+    if isinstance(column.type, JSON):
+        return "JSON[]"
+    if isinstance(column.type, UtcDateTime):
+        return "TIMESTAMPTZ[]"
+    return _ARRAY_TYPES[column.type.python_type]
+
+
+@cache
+def _columns(table: Table) -> tuple[Column[Any], ...]:
+    """The columns a row gives (all but a generated id)."""
+    return tuple(column for column in table.columns if column.autoincrement is not True)
+
+
+@cache
+def _json_columns(table: Table) -> frozenset[str]:
+    return frozenset(column.name for column in _columns(table) if isinstance(column.type, JSON))
+
+
+def _unnest(table: Table, prefix: str) -> str:
+    return ", ".join(
+        f"CAST(:{prefix}{column.name} AS {_array_type(column)})" for column in _columns(table)
+    )
+
+
+@cache
+def _accept_new_postgres(outbox: Table) -> TextClause:
+    """The new leads and the events of those inserted, in one statement (PostgreSQL): a
+    replayed (source, source_ref) inserts nothing and stages nothing (``ON CONFLICT DO
+    NOTHING``: no read before the write; concurrent replays cannot both win). The events keep
+    the batch's order (outbox ids are the relay's order)."""
+    lead_columns = ", ".join(column.name for column in _columns(_LEAD))
+    event_columns = [column.name for column in _columns(outbox)]
+    return text(
+        f"WITH new_lead AS (INSERT INTO {_LEAD.name} ({lead_columns})"
+        f" SELECT * FROM unnest({_unnest(_LEAD, 'lead_')})"
+        " ON CONFLICT (source, source_ref) DO NOTHING RETURNING id),"
+        f" staged AS (INSERT INTO {outbox.name} ({', '.join(event_columns)})"
+        f" SELECT {', '.join('e.' + name for name in event_columns)}"
+        f" FROM unnest({_unnest(outbox, 'event_')})"
+        f" WITH ORDINALITY AS e({', '.join(event_columns)}, n)"
+        " WHERE e.subject IN (SELECT id FROM new_lead) ORDER BY e.n)"
+        " SELECT id FROM new_lead"
+    )
+
+
+def _as_arrays(
+    rows: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]], outbox: Table
+) -> dict[str, list[Any]]:
+    """The rows as one array per column (the parameters of ``_accept_new_postgres``), JSON
+    columns serialised as SQLAlchemy would (``None`` is JSON ``null``, not SQL NULL)."""
+    params: dict[str, list[Any]] = {}
+    for prefix, table, values in (("lead_", _LEAD, rows), ("event_", outbox, events)):
+        json_columns = _json_columns(table)
+        for column in _columns(table):
+            name = column.name
+            if name in json_columns:
+                params[prefix + name] = [json_text(value[name]) for value in values]
+            else:
+                params[prefix + name] = [value[name] for value in values]
+    for name in ("lead_received_at", "lead_created_at", "event_created_at"):
+        _require_aware(params[name])
+    return params
+
+
+def _require_aware(instants: list[datetime]) -> None:
+    # What ``UtcDateTime`` refuses on the other path: a naive datetime is no instant.
+    if any(instant.tzinfo is None for instant in instants):
+        raise ValueError("naive datetime: pass an aware one")
