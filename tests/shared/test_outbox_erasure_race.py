@@ -12,11 +12,10 @@ eraser wait for the relay (the test checks that too), and sequences never reuse 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from sqlalchemy import MetaData, insert, select
 
 from ingest.bootstrap import SERVICE as INGEST
@@ -30,7 +29,6 @@ from shared.outbox import OutboxRelay, event_row, event_source, stage
 from shared.privacy import ERASURE_COMPLETED, EXPORT_PROVIDED, erasure_handler, lead_scoped_eraser
 from shared.settings import ServiceSettings
 from tests.support.harness import migrate, settings_for
-from tests.support.infra import create_database, drop_database
 
 OUTBOX = INGEST.infra.outbox_event
 ERASED = INGEST.infra.erased_subject
@@ -56,26 +54,6 @@ class HeldBus:
 
     def types(self) -> list[str]:
         return [dict(headers)["ce_type"].decode() for *_, headers in self.published]
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ]
-)
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """An ingest database migrated to head (the outbox as deployments have it)."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'ingest.db'}"
-    else:
-        url = await create_database()
-    await migrate(ingest_settings(url))
-    try:
-        yield url
-    finally:
-        if request.param == "postgres":
-            await drop_database(url)
 
 
 def ingest_settings(url: str) -> ServiceSettings:
@@ -146,8 +124,10 @@ async def outbox_rows(sessions: SessionFactory) -> list[tuple[int, str, str]]:
         return [(row.id, row.event_id, row.event_type) for row in rows]
 
 
-async def test_an_erasure_answer_staged_during_a_relay_batch_is_published(database: str) -> None:
-    engine = create_engine(database)
+async def test_an_erasure_answer_staged_during_a_relay_batch_is_published(
+    ingest_database: str,
+) -> None:
+    engine = create_engine(ingest_database)
     sessions = make_session_factory(engine)
     bus = HeldBus()
     relay = relay_for(sessions, bus)

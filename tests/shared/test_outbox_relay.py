@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import event, select
@@ -42,25 +41,13 @@ class RecordingBus:
         return [dict(headers)["ce_subject"].decode() for *_, headers in self.published]
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ]
-)
-async def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SessionFactory]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'ingest.db'}"
-    else:
-        url = await create_database()
-    await migrate(settings_for("ingest", database_url=url, bus="embedded"))
-    engine = create_engine(url)
+@pytest.fixture
+async def sessions(ingest_database: str) -> AsyncIterator[SessionFactory]:
+    engine = create_engine(ingest_database)
     try:
         yield make_session_factory(engine)
     finally:
         await engine.dispose()
-        if request.param == "postgres":
-            await drop_database(url)
 
 
 async def stage_events(sessions: SessionFactory, subjects: Sequence[str]) -> None:
