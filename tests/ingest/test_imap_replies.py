@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from email.message import EmailMessage, Message
+from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
 
@@ -54,7 +54,7 @@ async def folder(test_mail_domain: None) -> AsyncIterator[DealerFolder]:
         yield created
 
 
-def first_answer(lead_id: str, message_key: str, to: str) -> Message:
+def first_answer(lead_id: str, message_key: str, to: str) -> EmailMessage:
     return build_email(
         tokens=TOKENS,
         lead_id=lead_id,

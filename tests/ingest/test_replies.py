@@ -9,7 +9,7 @@ import asyncio
 import json
 import uuid
 from datetime import timedelta
-from email.message import EmailMessage, Message
+from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
 
@@ -49,7 +49,7 @@ async def new_lead(service: RunningService) -> str:
     return str(answer.json()["id"])
 
 
-def our_message(lead_id: str, message_key: str, *, to: str = PROSPECT) -> Message:
+def our_message(lead_id: str, message_key: str, *, to: str = PROSPECT) -> EmailMessage:
     return build_email(
         tokens=TOKENS,
         lead_id=lead_id,
@@ -65,7 +65,7 @@ def our_message(lead_id: str, message_key: str, *, to: str = PROSPECT) -> Messag
 
 
 def reply_to(
-    ours: Message, text: str, *, subject: str | None = None, message_id: str | None = None
+    ours: EmailMessage, text: str, *, subject: str | None = None, message_id: str | None = None
 ) -> bytes:
     reply = EmailMessage(policy=WIRE)
     reply["From"] = f"Hélène Gaël <{PROSPECT}>"
@@ -78,7 +78,7 @@ def reply_to(
     return reply.as_bytes()
 
 
-def postfix_dsn(ours: Message, *, status: str = "5.1.1") -> bytes:
+def postfix_dsn(ours: EmailMessage, *, status: str = "5.1.1") -> bytes:
     """What Postfix sends back to the VERP Return-Path for an unknown mailbox (RFC 3464)."""
     returned = "".join(f"{name}: {value}\r\n" for name, value in ours.items())
     return (
