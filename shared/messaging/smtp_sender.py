@@ -15,7 +15,7 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from email.message import Message
+from email.message import EmailMessage
 from typing import Any
 
 import aiosmtplib
@@ -125,8 +125,7 @@ class _HookFailed(Exception):
 
 
 class SmtpSender:
-    """Sends e-mails (``email.message.Message``: compat32 or ``EmailMessage``) through the
-    configured server."""
+    """Sends ``EmailMessage``s through the configured server."""
 
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
@@ -160,7 +159,7 @@ class SmtpSender:
 
     async def send(
         self,
-        message: Message,
+        message: EmailMessage,
         *,
         envelope_from: str | None = None,
         recipients: Sequence[str] | None = None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from email.message import EmailMessage, Message
+from email.message import EmailMessage
 
 import pytest
 
@@ -27,7 +27,7 @@ LEAD = str(uuid.uuid4())
 MESSAGE_KEY = str(uuid.uuid4())
 
 
-def first_answer(lead_id: str = LEAD, message_key: str = MESSAGE_KEY) -> Message:
+def first_answer(lead_id: str = LEAD, message_key: str = MESSAGE_KEY) -> EmailMessage:
     return build_email(
         tokens=TOKENS,
         lead_id=lead_id,
@@ -197,7 +197,7 @@ def test_an_auto_reply_to_the_plus_address_is_not_the_prospect_speaking() -> Non
     assert found == Unanswerable("auto_reply", LEAD)
 
 
-def dsn(original: Message | None, *, action: str = "failed", status: str = "5.1.1") -> bytes:
+def dsn(original: EmailMessage | None, *, action: str = "failed", status: str = "5.1.1") -> bytes:
     """A delivery status notification as Postfix writes it (RFC 3464), returning the original
     message's headers when given."""
     returned = "".join(f"{name}: {value}\r\n" for name, value in (original or {}).items())

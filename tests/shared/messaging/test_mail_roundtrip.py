@@ -9,7 +9,7 @@ import socket
 import uuid
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
-from email.message import EmailMessage, Message
+from email.message import EmailMessage
 
 import pytest
 
@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.smtp, pytest.mark.imap]
 TOKENS = LeadTokens("roundtrip-test-key")
 
 
-def _first_answer(lead_id: str, to: str) -> Message:
+def _first_answer(lead_id: str, to: str) -> EmailMessage:
     return build_email(
         tokens=TOKENS,
         lead_id=lead_id,

