@@ -22,6 +22,8 @@ from dispatch.models import Appointment, Assignment, DispatchLead, Seller
 from shared.db.repository import Repository
 
 _LEAD_ID = select(DispatchLead.lead_id).where(DispatchLead.lead_id == bindparam("lead_id"))
+# New rows are written by prebuilt INSERTs. The step's pending changes do not change what is
+# inserted: they wait for its next flush (a session flushes them before any statement else).
 _INSERT_LEAD = insert(cast(Table, DispatchLead.__table__))
 _LEAD_COLUMNS = tuple(column.key for column in DispatchLead.__mapper__.column_attrs)
 _INSERT_ASSIGNMENT = insert(cast(Table, Assignment.__table__))
@@ -58,7 +60,10 @@ class AssignmentRepository(Repository):
     async def insert_lead(self, lead: DispatchLead) -> None:
         """Write a new lead with one prebuilt INSERT (no unit-of-work flush), then keep it in
         the session as if it had been read: its later changes are flushed as an UPDATE."""
-        await self.session.execute(_INSERT_LEAD, {key: getattr(lead, key) for key in _LEAD_COLUMNS})
+        with self.session.no_autoflush:
+            await self.session.execute(
+                _INSERT_LEAD, {key: getattr(lead, key) for key in _LEAD_COLUMNS}
+            )
         make_transient_to_detached(lead)
         self.session.add(lead)
 
@@ -91,9 +96,10 @@ class AssignmentRepository(Repository):
     async def insert(self, assignment: Assignment) -> None:
         """A new assignment, written at once by one prebuilt INSERT (no unit-of-work flush),
         then kept in the session as if read: its later changes are flushed as an UPDATE."""
-        await self.session.execute(
-            _INSERT_ASSIGNMENT, {key: getattr(assignment, key) for key in _ASSIGNMENT_COLUMNS}
-        )
+        with self.session.no_autoflush:  # the lead's changes go with the offer's flush
+            await self.session.execute(
+                _INSERT_ASSIGNMENT, {key: getattr(assignment, key) for key in _ASSIGNMENT_COLUMNS}
+            )
         make_transient_to_detached(assignment)
         self.session.add(assignment)
 

@@ -30,10 +30,11 @@ class PrivacyRepository(Repository):
     async def add_contact_keys(self, lead_id: str, hashes: Sequence[str]) -> None:
         """The lead's contact hashes, in one prebuilt INSERT of every row (the lead is written)."""
         if hashes:
-            await self.session.execute(
-                _INSERT_CONTACT_KEY,
-                [{"lead_id": lead_id, "contact_hash": digest} for digest in hashes],
-            )
+            with self.session.no_autoflush:  # pending changes wait for the step's next flush
+                await self.session.execute(
+                    _INSERT_CONTACT_KEY,
+                    [{"lead_id": lead_id, "contact_hash": digest} for digest in hashes],
+                )
 
     async def replace_contact_keys(self, lead_id: str, hashes: Sequence[str]) -> None:
         """The lead's contact hashes after a rectification (the old ones go)."""

@@ -28,19 +28,20 @@ class TimerRepository(Repository):
     ) -> None:
         """A pending timer, written at once by one prebuilt INSERT (no ORM object: the runner
         reads it when it falls due)."""
-        await self.session.execute(
-            _INSERT_TIMER,
-            {
-                "kind": kind,
-                "lead_id": lead_id,
-                "assignment_id": assignment_id,
-                "due_at": due_at,
-                "fired_at": None,
-                "fired_by": None,
-                "outcome": None,
-                "created_at": now,
-            },
-        )
+        with self.session.no_autoflush:  # pending changes wait for the step's next flush
+            await self.session.execute(
+                _INSERT_TIMER,
+                {
+                    "kind": kind,
+                    "lead_id": lead_id,
+                    "assignment_id": assignment_id,
+                    "due_at": due_at,
+                    "fired_at": None,
+                    "fired_by": None,
+                    "outcome": None,
+                    "created_at": now,
+                },
+            )
         wake_after_commit(self.session, Timer.__tablename__)  # the runner sleeps till the next
 
     async def cancel(

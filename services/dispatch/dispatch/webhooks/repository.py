@@ -21,7 +21,8 @@ class WebhookRepository(Repository):
 
     async def insert_delivery(self, row: dict[str, Any]) -> None:
         """A new message, written at once (every column of ``webhook_delivery`` in ``row``)."""
-        await self.session.execute(_INSERT_DELIVERY, row)
+        with self.session.no_autoflush:  # pending changes wait for the caller's next flush
+            await self.session.execute(_INSERT_DELIVERY, row)
 
     async def delivery(self, delivery_id: str) -> WebhookDelivery | None:
         return await self.session.get(WebhookDelivery, delivery_id)
@@ -142,7 +143,7 @@ class WebhookRepository(Repository):
 
     async def next_due(self) -> datetime | None:
         """When the earliest pending delivery is due (None: nothing pending), counting this
-        session's changes not yet flushed (a Core statement does not flush them itself)."""
+        session's changes not yet flushed."""
         await self.session.flush()
         due: datetime | None = await self.session.scalar(_NEXT_DUE)
         return due
