@@ -9,10 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from dispatch.models import ManagerAlert, WebhookDelivery
 from dispatch.webhooks.delivery import parse_retry_after
-from tests.dispatch.conftest import DispatchApi, Receiver
+from tests.dispatch.conftest import DispatchApi, Receiver, dispatch_settings, start_dispatch
 from tests.support.clock import Clock
 
 
@@ -268,3 +269,65 @@ async def test_withdrawn_and_escalated_webhooks(
     assert escalated.event_type == "lead.escalated"
     assert escalated.payload["data"]["reason"] == "no_seller_available"
     assert receiver.rejected == 0
+
+
+async def test_a_delivered_pass_is_recorded_in_the_same_statements_whatever_its_size(
+    dispatch: DispatchApi, receiver: Receiver, clock: Clock
+) -> None:
+    await _delivered_passes(dispatch, receiver, clock)
+
+
+@pytest.mark.postgres
+async def test_a_delivered_pass_is_recorded_in_the_same_statements_on_postgresql(
+    postgres_url: str, receiver: Receiver, clock: Clock
+) -> None:
+    settings = dispatch_settings(postgres_url.replace("postgresql://", "postgresql+asyncpg://"))
+    async with start_dispatch(settings, clock) as dispatch:
+        await _delivered_passes(dispatch, receiver, clock)
+
+
+async def _delivered_passes(dispatch: DispatchApi, receiver: Receiver, clock: Clock) -> None:
+    """A pass of two delivered messages (one of them a retry), then one of three: the same
+    statements (a pass is recorded in three, whatever its size), the failure count reset."""
+    await dispatch.site()
+    seller = await _seller_with_hook(dispatch, receiver, "ivy")
+    receiver.script("ivy", 500)  # the first attempt fails: one failure counted
+    await dispatch.qualify()
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    async with httpx.AsyncClient() as client:
+        sender = dispatch.sender(client)
+        await sender.send_due()
+        assert (await dispatch.admin.get(f"/v1/sellers/{seller['id']}")).json()[
+            "webhook_failures"
+        ] == 1
+        clock.advance(minutes=10)  # the retry is due
+        await dispatch.qualify()
+        engine = dispatch.runtime.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert await sender.send_due() == 2  # the retry and the new offer
+            two = len(statements)
+            statements.clear()
+            for _ in range(3):
+                await dispatch.qualify()
+            statements.clear()
+            assert await sender.send_due() == 3
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == two, statements
+    # Success resets the seller's failure count; the retried message's attempts are numbered.
+    state = (await dispatch.admin.get(f"/v1/sellers/{seller['id']}")).json()
+    assert state["webhook_failures"] == 0
+    deliveries = await _deliveries(dispatch, seller_id=seller["id"])
+    assert {d["status"] for d in deliveries} == {"delivered"}
+    retried = next(d for d in deliveries if d["attempts"] == 2)
+    attempts = (await dispatch.admin.get(f"/v1/webhook-deliveries/{retried['id']}/attempts")).json()
+    assert [(a["attempt"], a["status_code"], a["outcome"]) for a in attempts] == [
+        (1, 500, "http_error"),
+        (2, 204, "delivered"),
+    ]
+    assert len(receiver.of("ivy")) == 6

@@ -127,18 +127,18 @@ async def followup_due(step: Step, assignment: Assignment) -> TimerOutcome:
     return "followup_sent"
 
 
-async def schedule_followup(step: Step, assignment: Assignment) -> Timer | None:
+async def schedule_followup(step: Step, assignment: Assignment) -> None:
     """The next follow-up (J+n after the first contact, or after the last no-show), inside a
     legal calling window."""
     lead = await step.lead(assignment.lead_id)
     schedule = await step.schedule(lead, assignment.site_id)
     if lead.followups_blocked or assignment.followups_sent >= len(schedule.followup_days):
-        return None
+        return
     since = assignment.followups_from_at or assignment.contacted_at
     assert since is not None
     day = schedule.followup_days[assignment.followups_sent]
     due = step.in_legal_window(since + timedelta(days=day), lead)
-    return await step.timers.schedule(
+    await step.timers.schedule(
         FOLLOWUP, lead_id=lead.lead_id, assignment_id=assignment.id, due_at=due, now=step.now
     )
 

@@ -25,6 +25,10 @@ async def on_qualified(step: Step, payload: LeadQualifiedV1) -> DispatchLead:
     if await step.assignments.lead_exists(payload.lead_id):
         return await step.lead(payload.lead_id)
     phone_consent = payload.consents.get("phone")
+    hashes = contact_hashes(
+        payload.contact, step.settings.privacy_hmac_key.get_secret_value().encode()
+    )
+    privacy = PrivacyRepository(step.session)
     lead = DispatchLead(
         lead_id=payload.lead_id,
         source=payload.source,
@@ -34,7 +38,8 @@ async def on_qualified(step: Step, payload: LeadQualifiedV1) -> DispatchLead:
         language=payload.language[:8],
         financing_wanted=payload.financing_wanted,
         do_not_contact=phone_consent is not None and not phone_consent.granted,
-        followups_blocked=False,
+        # Read before the lead is written: the lead and its contact keys are two INSERTs.
+        followups_blocked=await privacy.is_suppressed(hashes),
         qualification=payload.model_dump(mode="json"),
         status=LEAD_UNASSIGNED,
         seller_id=None,
@@ -46,13 +51,8 @@ async def on_qualified(step: Step, payload: LeadQualifiedV1) -> DispatchLead:
         qualified_at=payload.qualified_at,
         updated_at=step.now,
     )
-    await step.assignments.add_lead(lead)
-    hashes = contact_hashes(
-        payload.contact, step.settings.privacy_hmac_key.get_secret_value().encode()
-    )
-    privacy = PrivacyRepository(step.session)
-    privacy.add_contact_keys(lead.lead_id, hashes)
-    lead.followups_blocked = await privacy.is_suppressed(hashes)
+    await step.assignments.insert_lead(lead)
+    await privacy.add_contact_keys(lead.lead_id, hashes)
     if lead.do_not_contact:
         await close_lead(step, lead, "do_not_contact")
     elif await is_vehicle_sold(step, lead.vehicle_ad_ref):

@@ -119,7 +119,7 @@ async def new_assignment(
         assigned_by=assigned_by,
         sale_price_eur=None,
     )
-    step.assignments.add(assignment)
+    await step.assignments.insert(assignment)
     # An atomic increment in SQL (concurrent offers to the same seller).
     seller.open_count = Seller.open_count + 1
     seller.last_offered_at = now

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import Table, and_, bindparam, insert, or_, select
+from sqlalchemy.orm import make_transient_to_detached
 
 from dispatch.assignments.state import (
     ACCEPTED,
@@ -20,6 +22,12 @@ from dispatch.models import Appointment, Assignment, DispatchLead, Seller
 from shared.db.repository import Repository
 
 _LEAD_ID = select(DispatchLead.lead_id).where(DispatchLead.lead_id == bindparam("lead_id"))
+# New rows are written by prebuilt INSERTs. The step's pending changes do not change what is
+# inserted: they wait for its next flush (a session flushes them before any statement else).
+_INSERT_LEAD = insert(cast(Table, DispatchLead.__table__))
+_LEAD_COLUMNS = tuple(column.key for column in DispatchLead.__mapper__.column_attrs)
+_INSERT_ASSIGNMENT = insert(cast(Table, Assignment.__table__))
+_ASSIGNMENT_COLUMNS = tuple(column.key for column in Assignment.__mapper__.column_attrs)
 
 
 class AssignmentRepository(Repository):
@@ -49,9 +57,15 @@ class AssignmentRepository(Repository):
             query = query.with_for_update()
         return await self.session.scalar(query.execution_options(populate_existing=True))
 
-    async def add_lead(self, lead: DispatchLead) -> None:
+    async def insert_lead(self, lead: DispatchLead) -> None:
+        """Write a new lead with one prebuilt INSERT (no unit-of-work flush), then keep it in
+        the session as if it had been read: its later changes are flushed as an UPDATE."""
+        with self.session.no_autoflush:
+            await self.session.execute(
+                _INSERT_LEAD, {key: getattr(lead, key) for key in _LEAD_COLUMNS}
+            )
+        make_transient_to_detached(lead)
         self.session.add(lead)
-        await self.session.flush()
 
     async def unassigned_leads(
         self, *, site_id: str | None = None, limit: int | None = None
@@ -79,8 +93,14 @@ class AssignmentRepository(Repository):
 
     # -- assignments ----------------------------------------------------------------------
 
-    def add(self, assignment: Assignment) -> None:
-        """A new assignment, written with the next flush."""
+    async def insert(self, assignment: Assignment) -> None:
+        """A new assignment, written at once by one prebuilt INSERT (no unit-of-work flush),
+        then kept in the session as if read: its later changes are flushed as an UPDATE."""
+        with self.session.no_autoflush:  # the lead's changes go with the offer's flush
+            await self.session.execute(
+                _INSERT_ASSIGNMENT, {key: getattr(assignment, key) for key in _ASSIGNMENT_COLUMNS}
+            )
+        make_transient_to_detached(assignment)
         self.session.add(assignment)
 
     async def locked(self, assignment_id: str) -> Assignment | None:

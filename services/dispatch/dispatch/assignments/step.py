@@ -132,10 +132,14 @@ class Step:
         return self._vehicles[ad_ref]
 
     async def schedule(self, lead: DispatchLead, site_id: str | None) -> Schedule:
-        """The contact schedule of the lead at this site (the lead's own site by default)."""
-        return await self.directory.schedule_for(
-            self.settings, source=lead.source, site_id=site_id or lead.site_id
-        )
+        """The contact schedule of the lead at this site (the lead's own site by default).
+        Read without flushing the step's pending changes first: no step writes schedules or
+        sites, and the lead's changes are then written by the step's next flush, in one
+        UPDATE."""
+        with self.session.no_autoflush:
+            return await self.directory.schedule_for(
+                self.settings, source=lead.source, site_id=site_id or lead.site_id
+            )
 
     def calling_rules(self, lead: DispatchLead) -> CallingRules:
         """The legal calling rules of the settings, in the consumer's own zone (overseas

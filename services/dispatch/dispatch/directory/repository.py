@@ -29,6 +29,8 @@ _SCHEDULES_FOR = select(ContactSchedule).where(
     or_(ContactSchedule.site_id.is_(None), ContactSchedule.site_id == bindparam("site_id")),
 )
 
+_VEHICLE = select(VehicleStock).where(VehicleStock.ad_ref == bindparam("ad_ref"))
+
 
 class DirectoryRepository(Repository):
     async def add(self, row: Site | Seller | ContactSchedule | VehicleStock) -> None:
@@ -111,4 +113,6 @@ class DirectoryRepository(Repository):
         )
 
     async def vehicle(self, ad_ref: str) -> VehicleStock | None:
-        return await self.session.get(VehicleStock, ad_ref)
+        """The vehicle's stock row (most leads' vehicles have none: a prebuilt statement, not
+        ``session.get``, whose look-up misses build a new statement each time)."""
+        return await self.session.scalar(_VEHICLE, {"ad_ref": ad_ref})

@@ -4,8 +4,9 @@ release or tell before the leads' rows go."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 
 from dispatch.models import (
     Assignment,
@@ -22,17 +23,23 @@ _ANY_SUPPRESSED = (
     .where(SuppressedContact.contact_hash.in_(bindparam("hashes", expanding=True)))
     .limit(1)
 )
+_INSERT_CONTACT_KEY = insert(cast(Table, LeadContactKey.__table__))
 
 
 class PrivacyRepository(Repository):
-    def add_contact_keys(self, lead_id: str, hashes: Sequence[str]) -> None:
-        for digest in hashes:
-            self.session.add(LeadContactKey(lead_id=lead_id, contact_hash=digest))
+    async def add_contact_keys(self, lead_id: str, hashes: Sequence[str]) -> None:
+        """The lead's contact hashes, in one prebuilt INSERT of every row (the lead is written)."""
+        if hashes:
+            with self.session.no_autoflush:  # pending changes wait for the step's next flush
+                await self.session.execute(
+                    _INSERT_CONTACT_KEY,
+                    [{"lead_id": lead_id, "contact_hash": digest} for digest in hashes],
+                )
 
     async def replace_contact_keys(self, lead_id: str, hashes: Sequence[str]) -> None:
         """The lead's contact hashes after a rectification (the old ones go)."""
         await self.session.execute(delete(LeadContactKey).where(LeadContactKey.lead_id == lead_id))
-        self.add_contact_keys(lead_id, hashes)
+        await self.add_contact_keys(lead_id, hashes)
 
     async def messages_of_lead(self, lead_id: str) -> Sequence[WebhookDelivery]:
         """Every message kept for the lead (for retries, replay and the sellers' feed)."""

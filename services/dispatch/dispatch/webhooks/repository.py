@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Select, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, func, insert, or_, select, update
 
 from dispatch.models import ManagerAlert, Seller, WebhookAttempt, WebhookDelivery
 from dispatch.webhooks.schemas import DeliveryStatus
@@ -18,6 +18,11 @@ class WebhookRepository(Repository):
     def add(self, row: WebhookDelivery | WebhookAttempt | ManagerAlert) -> None:
         """A new row, written with the caller's next flush or commit."""
         self.session.add(row)
+
+    async def insert_delivery(self, row: dict[str, Any]) -> None:
+        """A new message, written at once (every column of ``webhook_delivery`` in ``row``)."""
+        with self.session.no_autoflush:  # pending changes wait for the caller's next flush
+            await self.session.execute(_INSERT_DELIVERY, row)
 
     async def delivery(self, delivery_id: str) -> WebhookDelivery | None:
         return await self.session.get(WebhookDelivery, delivery_id)
@@ -81,21 +86,64 @@ class WebhookRepository(Repository):
             )
         return (await self.session.scalars(query)).all()
 
-    async def load(self, delivery_ids: Sequence[str], seller_ids: Sequence[str]) -> None:
+    async def load(
+        self, delivery_ids: Sequence[str], seller_ids: Sequence[str]
+    ) -> tuple[Sequence[WebhookDelivery], Sequence[Seller]]:
         """Bring these deliveries and sellers into the session at once (two statements): the
-        ``delivery``/``seller`` look-ups of a pass then find them without a round trip each."""
+        ``delivery``/``seller`` look-ups of a pass then find them without a round trip each,
+        as long as the caller holds what this returns (the session's identity map only keeps
+        objects that something else references)."""
+        deliveries: Sequence[WebhookDelivery] = ()
         if delivery_ids:
-            await self.session.scalars(_DELIVERIES_IN, {"ids": sorted(set(delivery_ids))})
-        await self.sellers(seller_ids)
+            deliveries = (
+                await self.session.scalars(_DELIVERIES_IN, {"ids": sorted(set(delivery_ids))})
+            ).all()
+        return deliveries, await self.sellers(seller_ids)
 
-    async def sellers(self, seller_ids: Sequence[str]) -> None:
+    async def sellers(self, seller_ids: Sequence[str]) -> Sequence[Seller]:
         """Bring these sellers into the session at once (one statement)."""
-        if seller_ids:
-            await self.session.scalars(_SELLERS_IN, {"ids": sorted(set(seller_ids))})
+        if not seller_ids:
+            return ()
+        return (await self.session.scalars(_SELLERS_IN, {"ids": sorted(set(seller_ids))})).all()
+
+    async def record_delivered(
+        self, results: Sequence[Delivered], now: datetime
+    ) -> list[tuple[Delivered, str]]:
+        """Record attempts that were delivered, without ORM objects: one UPDATE of the
+        deliveries per status code (``RETURNING`` those still there: one erased meanwhile is
+        not recorded), one INSERT of every attempt, one UPDATE of the sellers whose failure
+        count was not zero already. Returns each recorded result with its seller's id."""
+        by_code: dict[int, dict[str, Delivered]] = {}
+        for result in results:
+            by_code.setdefault(result.status_code, {})[result.delivery_id] = result
+        recorded: list[tuple[Delivered, str]] = []
+        attempts: list[dict[str, Any]] = []
+        for code, of_id in by_code.items():
+            rows = await self.session.execute(
+                _DELIVERED, {"ids": sorted(of_id), "code": code, "now": now}
+            )
+            for delivery_id, seller_id, attempt in rows:
+                result = of_id[delivery_id]
+                recorded.append((result, seller_id))
+                attempts.append(
+                    {
+                        "delivery_id": delivery_id,
+                        "attempt": attempt,
+                        "attempted_at": now,
+                        "status_code": code,
+                        "outcome": "delivered",
+                        "latency_ms": result.latency_ms,
+                    }
+                )
+        if attempts:
+            await self.session.execute(_INSERT_ATTEMPT, attempts)
+            sellers = sorted({seller_id for _, seller_id in recorded})
+            await self.session.execute(_SELLERS_REACHED, {"ids": sellers})
+        return recorded
 
     async def next_due(self) -> datetime | None:
         """When the earliest pending delivery is due (None: nothing pending), counting this
-        session's changes not yet flushed (a Core statement does not flush them itself)."""
+        session's changes not yet flushed."""
         await self.session.flush()
         due: datetime | None = await self.session.scalar(_NEXT_DUE)
         return due
@@ -126,6 +174,14 @@ class WebhookRepository(Repository):
         return (await self.session.scalars(query)).all()
 
 
+class Delivered(NamedTuple):
+    """An attempt a seller's tool answered with a 2xx."""
+
+    delivery_id: str
+    status_code: int
+    latency_ms: int
+
+
 class Claimed(NamedTuple):
     """A claimed delivery and its seller's endpoint, as the sender needs them."""
 
@@ -146,6 +202,27 @@ _DELIVERIES_IN = select(WebhookDelivery).where(
     WebhookDelivery.id.in_(bindparam("ids", expanding=True))
 )
 _SELLERS_IN = select(Seller).where(Seller.id.in_(bindparam("ids", expanding=True)))
+_attempts = cast(Table, WebhookAttempt.__table__)
+_INSERT_DELIVERY = insert(_deliveries)
+_INSERT_ATTEMPT = insert(_attempts)
+_DELIVERED = (
+    update(_deliveries)
+    .where(_deliveries.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        attempts=_deliveries.c.attempts + 1,
+        status="delivered",
+        last_status_code=bindparam("code"),
+        last_outcome="delivered",
+        delivered_at=bindparam("now"),
+        next_attempt_at=None,
+    )
+    .returning(_deliveries.c.id, _deliveries.c.seller_id, _deliveries.c.attempts)
+)
+_SELLERS_REACHED = (
+    update(_sellers)
+    .where(_sellers.c.id.in_(bindparam("ids", expanding=True)), _sellers.c.webhook_failures != 0)
+    .values(webhook_failures=0)
+)
 _NEXT_DUE = select(func.min(_deliveries.c.next_attempt_at)).where(_deliveries.c.status == "pending")
 _LEASE = (
     update(_deliveries)

@@ -53,29 +53,31 @@ async def queue_webhook(
     *,
     now: datetime,
     lead_id: str | None,
-) -> WebhookDelivery:
-    """Stage one message for the seller's tool. Without a usable endpoint (none, or disabled)
-    it is kept as ``held``: never sent, but in the seller's feed, and ``recover`` sends it once
-    the endpoint is enabled."""
+) -> str:
+    """Stage one message for the seller's tool (one prebuilt INSERT, no ORM object); returns
+    its id. Without a usable endpoint (none, or disabled) it is kept as ``held``: never sent,
+    but in the seller's feed, and ``recover`` sends it once the endpoint is enabled."""
     sendable = can_receive(seller)
-    delivery = WebhookDelivery(
-        id=f"msg_{uuid.uuid4().hex}",
-        seller_id=seller.id,
-        lead_id=lead_id,
-        event_type=event_type,
-        body=render_body(event_type, data, now),
-        status="pending" if sendable else "held",
-        attempts=0,
-        next_attempt_at=now if sendable else None,
-        last_status_code=None,
-        last_outcome=None if sendable else _held_outcome(seller),
-        created_at=now,
-        delivered_at=None,
-        traceparent=current_traceparent.get(),
+    delivery_id = f"msg_{uuid.uuid4().hex}"
+    await WebhookRepository(session).insert_delivery(
+        {
+            "id": delivery_id,
+            "seller_id": seller.id,
+            "lead_id": lead_id,
+            "event_type": event_type,
+            "body": render_body(event_type, data, now),
+            "status": "pending" if sendable else "held",
+            "attempts": 0,
+            "next_attempt_at": now if sendable else None,
+            "last_status_code": None,
+            "last_outcome": None if sendable else _held_outcome(seller),
+            "created_at": now,
+            "delivered_at": None,
+            "traceparent": current_traceparent.get(),
+        }
     )
-    WebhookRepository(session).add(delivery)
     wake_after_commit(session, WebhookDelivery.__tablename__)  # the sender, once committed
-    return delivery
+    return delivery_id
 
 
 def _held_outcome(seller: Seller) -> str:
