@@ -89,6 +89,22 @@ def _expired_claims(postgres: bool) -> Any:
     return query.with_for_update(skip_locked=True) if postgres else query
 
 
+@cache
+def _has_work() -> Any:
+    """Whether a pass of the sender would find anything: a message due on ``_channels``, or a
+    claim whose lease ran out (one read, no lock: the pass that follows locks)."""
+    table = cast(Table, OutgoingMessage.__table__)
+    c = table.c
+    now = bindparam("_now", type_=c.next_attempt_at.type)
+    due = (
+        (c.status == QUEUED)
+        & (c.next_attempt_at <= now)
+        & c.channel.in_(bindparam("_channels", expanding=True))
+    )
+    expired = (c.status == SENDING) & (c.lease_expires_at <= now)
+    return select(c.id).where(or_(due, expired)).limit(1)
+
+
 class MessageRepository(Repository):
     def _insert_once(self, model: Any, *conflict: str) -> Any:
         return _insert_once(self.session.get_bind().dialect.name, model, conflict)
@@ -220,6 +236,11 @@ class MessageRepository(Repository):
                 {"_now": now, "_channels": list(channels), "_limit": limit},
             )
         ).all()
+
+    async def has_work(self, now: datetime, channels: Collection[MessageChannel]) -> bool:
+        """A message due by ``now`` on ``channels``, or an expired claim, exists."""
+        found = await self.session.scalar(_has_work(), {"_now": now, "_channels": list(channels)})
+        return found is not None
 
     async def expired_claims(self, now: datetime, limit: int) -> Sequence[OutgoingMessage]:
         """Messages whose sender's lease ran out (the sender died, or stalled)."""

@@ -37,7 +37,7 @@ from qualify.models import OutgoingMessage
 from qualify.settings import QualifySettings
 from qualify.suppression.service import address_hash, contact_blocks
 from shared.clock import Clock, utcnow
-from shared.db.session import SessionFactory, session_scope
+from shared.db.session import SessionFactory, read_only, session_scope
 from shared.events.payloads import MessageChannel, MessageOutcome
 from shared.messaging.errors import NotConfigured, SendError
 from shared.outbox import Outbox
@@ -125,6 +125,13 @@ class MessageSender:
 
     async def send_due(self) -> int:
         """One pass; how many messages it claimed (a full batch: call again at once)."""
+        # Most passes find nothing (a wake-up for a first answer claimed at birth, the poll):
+        # one read without a transaction says so.
+        async with read_only(self._sessions) as session:
+            if not await MessageRepository.from_session(session).has_work(
+                self._clock(), self._configured()
+            ):
+                return 0
         # Recovery and the claim share one transaction (two round trips less per pass), unless
         # a provider must be asked first: then the claim comes after the answer, as alone.
         async with session_scope(self._sessions) as session:
