@@ -36,6 +36,9 @@ class QueueFilter:
     overdue: bool | None = None
 
 
+QueueRow = Row[Any]
+"""A lead as the queue's page lists it: the columns of ``_LISTED`` and ``overdue``."""
+
 QueuePosition = tuple[int, datetime, str]
 """(queue_rank, due_at, lead_id): the queue's order and its keyset cursor."""
 
@@ -173,7 +176,7 @@ class QueueRepository(Repository):
         now: datetime,
         after: QueuePosition | None,
         limit: int,
-    ) -> Sequence[Row[Any]]:
+    ) -> Sequence[QueueRow]:
         """Call-backs first, then earliest due, keyset-paginated on (rank, due_at, lead_id):
         rows of ``_LISTED`` and ``overdue``."""
         statement = _page_statement(

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import Row
 
 from qualify.claims.schemas import ClaimOut
 from qualify.deps import Operator, PolicyDep
 from qualify.leads.state import OpenStatus
 from qualify.models import ORDINARY_RANK
 from qualify.problems import QueueEmpty
-from qualify.queue.repository import QueueFilter, QueuePosition, QueueRepository
+from qualify.queue.repository import QueueFilter, QueuePosition, QueueRepository, QueueRow
 from qualify.queue.schemas import QueueItem, QueuePage
 from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
 from shared.errors import InvalidRequest
@@ -77,7 +76,7 @@ async def claim_next(
     return ClaimOut.held(held)
 
 
-def queue_item(row: Row[Any]) -> QueueItem:
+def queue_item(row: QueueRow) -> QueueItem:
     return QueueItem(
         lead_id=row.lead_id,
         status=row.status,
@@ -97,7 +96,7 @@ def queue_item(row: Row[Any]) -> QueueItem:
     )
 
 
-def cursor_of(row: Row[Any]) -> str:
+def cursor_of(row: QueueRow) -> str:
     # The rank rides in the key: "<rank>/<lead id>" (a key without it is an ordinary lead's).
     return encode_cursor(row.due_at, f"{row.queue_rank}/{row.lead_id}")
 
