@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from qualify.app import create_app
 from qualify.messages.compose import Composer
+from qualify.messages.handoff import SenderHandoff
 from qualify.messages.loops import FirstAnswerStep
 from qualify.models import infra
 from qualify.policy import Policy
@@ -81,8 +82,10 @@ class QualifyApi:
         relay_email: str | None = None,
         vehicle: dict[str, Any] | None = None,
         first_answer: bool = False,
+        handoff: SenderHandoff | None = None,
     ) -> str:
-        """Queue a lead as ``lead.received.v1`` does (with its first answer when asked)."""
+        """Queue a lead as ``lead.received.v1`` does (with its first answer when asked; given to
+        the sender ``handoff`` holds, as the worker does, when one is given)."""
         lead_id = lead_id or str(uuid.uuid4())
         event = LeadReceivedV1.model_validate(
             {
@@ -102,7 +105,7 @@ class QualifyApi:
             self.policy,
             self.runtime.clock,
             self.runtime.outbox,
-            self.first_answer if first_answer else None,
+            FirstAnswerStep(self.composer, handoff) if first_answer else None,
         )
         async with session_scope(self.runtime.session_factory) as session:
             await handler(

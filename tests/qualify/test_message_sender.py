@@ -22,9 +22,12 @@ from sqlalchemy import select, update
 
 from qualify.messages.channels import EmailChannel, SmsChannel
 from qualify.messages.compose import Composer
+from qualify.messages.first_answer import schedule_first_answer
+from qualify.messages.handoff import SenderHandoff
+from qualify.messages.loops import sender_wakeup
 from qualify.messages.receipts import ReceiptPoller
 from qualify.messages.sender import MessageSender
-from qualify.models import OutgoingMessage
+from qualify.models import OutgoingMessage, QueuedLead
 from qualify.settings import QualifySettings
 from qualify.suppression.repository import SuppressionRepository
 from qualify.suppression.service import address_hash
@@ -164,6 +167,89 @@ async def test_first_answer_goes_out_by_email_and_sms(parts: Parts) -> None:
     assert all(data["kind"] == "first_answer" and data["operator_id"] is None for data in sent)
     assert "Hélène" not in str(events)
     assert PROSPECT not in str(events)
+
+
+async def test_a_first_answer_claimed_at_birth_goes_out_once_after_its_commit(
+    parts: Parts,
+) -> None:
+    # The worker's path: its running sender claims the first answer in the lead's transaction
+    # and sends it once that committed, without a pass of its own (no wake-up, no claim).
+    api = parts.api
+    sender = parts.sender()
+    handoff = SenderHandoff()
+    handoff.attach(sender)
+    wakeup = sender_wakeup(api.runtime)
+    seen = wakeup.generation
+    lead = await api.add_lead(email=PROSPECT, first_answer=True, handoff=handoff)
+    await sender.drain()
+    assert wakeup.generation == seen
+
+    rows = await parts.messages(lead)
+    assert {row.status for row in rows.values()} == {"sent"}
+    assert {row.attempts for row in rows.values()} == {1}
+    assert all(row.claim_token and row.lease_expires_at is None for row in rows.values())
+    assert await sender.send_due() == 0  # nothing left, nothing doubled
+    api.clock.advance(seconds=121)
+    assert await parts.sender().send_due() == 0  # no claim left to recover either
+    assert len(parts.ovh.jobs) == 1
+    assert await mailbox_copies(str(rows["email"].message_id_header)) == 1
+    sent = [kind for kind, _ in await outbox(api, lead) if kind == "lead.message-sent.v1"]
+    assert len(sent) == 2
+
+
+async def _first_answer_of(
+    parts: Parts, lead_id: str, handoff: SenderHandoff, *, then: Any = None
+) -> None:
+    async with session_scope(parts.api.runtime.session_factory) as session:
+        lead = await session.get(QueuedLead, lead_id)
+        assert lead is not None
+        await schedule_first_answer(
+            session, parts.api.composer, lead, now=parts.api.clock.now, handoff=handoff
+        )
+        if then is not None:
+            then()
+
+
+async def test_a_first_answer_claimed_at_birth_is_never_sent_when_its_transaction_fails(
+    parts: Parts,
+) -> None:
+    sender = parts.sender()
+    handoff = SenderHandoff()
+    handoff.attach(sender)
+    lead = await parts.api.add_lead(email=PROSPECT)
+
+    def fail() -> None:
+        raise RuntimeError("the lead's transaction fails after the first answer")
+
+    with pytest.raises(RuntimeError):
+        await _first_answer_of(parts, lead, handoff, then=fail)
+    await sender.drain()
+    assert await parts.messages(lead) == {}
+    assert parts.ovh.jobs == []
+
+
+async def test_a_first_answer_claimed_at_birth_whose_worker_died_is_recovered_and_sent_once(
+    parts: Parts,
+) -> None:
+    api = parts.api
+    dead = parts.sender()
+    handoff = SenderHandoff()
+    handoff.attach(dead)
+    lead = await api.add_lead(email=PROSPECT)
+    # Committed claimed, then the process dies before its sender starts anything.
+    await _first_answer_of(parts, lead, handoff, then=lambda: handoff.detach(dead))
+    await dead.drain()
+    rows = await parts.messages(lead)
+    assert {row.status for row in rows.values()} == {"sending"}
+    assert parts.ovh.jobs == []
+    assert await parts.sender().send_due() == 0  # the lease still holds
+    api.clock.advance(seconds=121)
+    assert await parts.sender().send_due() == 2  # recovered (queued again), then sent
+    rows = await parts.messages(lead)
+    assert {row.status for row in rows.values()} == {"sent"}
+    assert {row.attempts for row in rows.values()} == {2}
+    assert len(parts.ovh.jobs) == 1
+    assert await mailbox_copies(str(rows["email"].message_id_header)) == 1
 
 
 async def test_sms_delivery_receipts_pushed_and_polled(parts: Parts) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from qualify.messages.compose import Composer
 from qualify.messages.handlers import bounce_handler, reply_handler
+from qualify.messages.handoff import SenderHandoff
 from qualify.messages.loops import FirstAnswerStep, messaging_loops
 from qualify.models import metadata
 from qualify.policy import Policy
@@ -33,6 +34,8 @@ def consumers(runtime: Runtime[QualifySettings]) -> Sequence[Loop]:
     policy = Policy.from_settings(settings)
     composer = Composer(settings, policy)
     key = settings.privacy_hmac_key.get_secret_value().encode()
+    # The first answers decided here go straight to this process's sender (claimed at birth).
+    handoff = SenderHandoff()
     return [
         access_consumer(runtime),
         build_consumer(
@@ -41,7 +44,7 @@ def consumers(runtime: Runtime[QualifySettings]) -> Sequence[Loop]:
             topics=[Topics.LEADS],
             handlers={
                 "lead.received.v1": lead_received_handler(
-                    policy, runtime.clock, runtime.outbox, FirstAnswerStep(composer)
+                    policy, runtime.clock, runtime.outbox, FirstAnswerStep(composer, handoff)
                 ),
                 "lead.message-received.v1": reply_handler(runtime.outbox, runtime.clock, key),
                 "lead.message-bounced.v1": bounce_handler(runtime.outbox, runtime.clock, key),
@@ -56,5 +59,5 @@ def consumers(runtime: Runtime[QualifySettings]) -> Sequence[Loop]:
                 CLIENT_RECTIFIED: rectification_handler(runtime.outbox, runtime.clock),
             },
         ),
-        *messaging_loops(runtime, composer),
+        *messaging_loops(runtime, composer, handoff),
     ]

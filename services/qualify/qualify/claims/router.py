@@ -33,7 +33,7 @@ CLAIM_PROBLEMS = problem_responses(
 async def claim(
     lead_id: str, session: SessionDep, principal: Operator, policy: PolicyDep, now: NowDep
 ) -> ClaimOut:
-    return ClaimOut.of(await service.claim(session, policy, principal, lead_id, now))
+    return ClaimOut.held(await service.claim(session, policy, principal, lead_id, now))
 
 
 @router.post(

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from qualify.models import QueuedLead
+from qualify.queue.repository import HeldClaim
 
 
 class ClaimOut(BaseModel):
@@ -14,6 +15,15 @@ class ClaimOut(BaseModel):
     operator_id: str
     claimed_at: datetime
     expires_at: datetime
+
+    @classmethod
+    def held(cls, claim: HeldClaim) -> ClaimOut:
+        return cls(
+            lead_id=claim.lead_id,
+            operator_id=claim.operator_id,
+            claimed_at=claim.claimed_at,
+            expires_at=claim.expires_at,
+        )
 
     @classmethod
     def of(cls, lead: QueuedLead) -> ClaimOut:

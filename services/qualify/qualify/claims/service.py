@@ -11,29 +11,29 @@ from qualify.leads.repository import LeadRepository
 from qualify.models import QueuedLead
 from qualify.policy import Policy
 from qualify.problems import ClaimRequired, LeadClaimed, LeadNotFound
-from qualify.queue.repository import QueueRepository
+from qualify.queue.repository import HeldClaim, QueueRepository
 from shared.auth import Principal
 
 
 async def claim(
     session: AsyncSession, policy: Policy, principal: Principal, lead_id: str, now: datetime
-) -> QueuedLead:
-    """Claim (or re-claim, which renews) a lead. A conditional UPDATE decides the winner; the
-    loser gets a 409 problem saying why."""
-    won = await QueueRepository.from_session(session).claim(
+) -> HeldClaim:
+    """Claim (or re-claim, which renews) a lead. A conditional UPDATE decides the winner (and
+    returns the claim); the loser gets a 404 or 409 problem saying why."""
+    held = await QueueRepository.from_session(session).claim(
         lead_id,
         now=now,
         operator_id=principal.token_id,
         operator_name=principal.name,
         expires_at=now + policy.lease,
     )
+    if held is not None:
+        return held
     lead = await LeadRepository.from_session(session).reload(lead_id)
     if lead is None:
         raise LeadNotFound()
-    if not won:
-        state.require_claimable(lead, principal.token_id, now)
-        raise LeadClaimed("Another operator holds this lead.")  # pragma: no cover
-    return lead
+    state.require_claimable(lead, principal.token_id, now)
+    raise LeadClaimed("Another operator holds this lead.")  # pragma: no cover
 
 
 async def renew(

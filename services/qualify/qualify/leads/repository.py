@@ -6,12 +6,41 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import select, text
+from sqlalchemy import CursorResult, Table, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from qualify.models import ContactAttempt, Qualification, QueuedLead
 from qualify.problems import LeadNotFound
 from shared.db.repository import Repository
+
+
+@cache
+def _insert_new(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT (lead_id) DO NOTHING`` of a lead, built once per dialect and run
+    with the row as parameters (a new lead per event: no read before, no ORM flush)."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(cast(Table, QueuedLead.__table__)).on_conflict_do_nothing(
+        index_elements=["lead_id"]
+    )
+
+
+@cache
+def _new_lead_defaults() -> dict[str, Any]:
+    """Each column's value in a new lead that does not set it (its scalar default, else NULL)."""
+    defaults: dict[str, Any] = {}
+    for column in cast(Table, QueuedLead.__table__).columns:
+        default = column.default
+        if isinstance(default, ScalarElementColumnDefault):
+            defaults[column.key] = default.arg
+        else:
+            defaults[column.key] = None
+    return defaults
 
 
 class LeadRepository(Repository):
@@ -28,6 +57,25 @@ class LeadRepository(Repository):
 
     def add(self, lead: QueuedLead) -> None:
         self.session.add(lead)
+
+    async def add_new(self, lead: QueuedLead) -> bool:
+        """Insert ``lead`` (every column set) unless one with its id exists (a replay): True
+        when this call inserted it. The inserted lead then belongs to the session as if it had
+        been read, so later changes to it are written as usual."""
+        values = lead.__dict__
+        row = {name: values.get(name, default) for name, default in _new_lead_defaults().items()}
+        result = cast(
+            CursorResult[Any],
+            await self.session.execute(_insert_new(self.session.get_bind().dialect.name), row),
+        )
+        if result.rowcount != 1:
+            return False
+        for name, value in row.items():
+            if name not in values:
+                setattr(lead, name, value)  # loaded, as a read would have it
+        make_transient_to_detached(lead)
+        self.session.add(lead)
+        return True
 
     def add_attempt(self, attempt: ContactAttempt) -> None:
         self.session.add(attempt)

@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qualify.messages.compose import Composer, facts_of
+from qualify.messages.handoff import SenderHandoff
 from qualify.messages.repository import MessageRepository
 from qualify.messages.service import contact_addresses, destination, new_message
 from qualify.models import OutgoingMessage, QueuedLead
@@ -29,10 +30,16 @@ log = structlog.get_logger(__name__)
 
 
 async def schedule_first_answer(
-    session: AsyncSession, composer: Composer, lead: QueuedLead, *, now: datetime
+    session: AsyncSession,
+    composer: Composer,
+    lead: QueuedLead,
+    *,
+    now: datetime,
+    handoff: SenderHandoff | None = None,
 ) -> list[OutgoingMessage]:
     """Queue the first answer of ``lead``; the rows this call wrote (none when it was already
-    decided, or nothing may be sent)."""
+    decided, or nothing may be sent). With ``handoff`` (this process runs a sender), each row
+    is inserted claimed by that sender, which sends it once this transaction committed."""
     settings = composer.settings
     key = settings.privacy_hmac_key.get_secret_value().encode()
     wanted: list[MessageChannel] = []
@@ -111,8 +118,11 @@ async def schedule_first_answer(
             valid_for=timedelta(minutes=settings.message_first_answer_valid_minutes),
             unique=True,
         )
-        if await repository.add_once(message):
+        job = handoff.claim(message, now) if handoff is not None else None
+        if await repository.add_once(message, wake=job is None):
             written.append(message)
+            if handoff is not None and job is not None:
+                handoff.start_after_commit(session, job)
     if written:
         log.info(
             "first_answer.queued",

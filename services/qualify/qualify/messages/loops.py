@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qualify.messages.channels import EmailChannel, SmsChannel, sms_provider
 from qualify.messages.compose import Composer
 from qualify.messages.first_answer import schedule_first_answer
+from qualify.messages.handoff import SenderHandoff
 from qualify.messages.metrics import MessagingMetrics
 from qualify.messages.receipts import ReceiptPoller
 from qualify.messages.sender import MessageSender
@@ -33,14 +34,16 @@ _PAUSE_AFTER_ERROR_S = 5.0
 
 
 class FirstAnswerStep:
-    """The queue consumer's hook on a new lead: decide the first answer in its transaction (the
-    message queued wakes the sender once that transaction committed: ``MessageRepository``)."""
+    """The queue consumer's hook on a new lead: decide the first answer in its transaction. With
+    ``handoff``, this process's running sender claims it at birth and sends it once that
+    transaction committed; else the message queued wakes the sender (``MessageRepository``)."""
 
-    def __init__(self, composer: Composer) -> None:
+    def __init__(self, composer: Composer, handoff: SenderHandoff | None = None) -> None:
         self._composer = composer
+        self._handoff = handoff
 
     async def __call__(self, session: AsyncSession, lead: QueuedLead, now: datetime) -> None:
-        await schedule_first_answer(session, self._composer, lead, now=now)
+        await schedule_first_answer(session, self._composer, lead, now=now, handoff=self._handoff)
 
 
 def sender_wakeup(runtime: Runtime[QualifySettings]) -> Signal:
@@ -64,11 +67,13 @@ class SenderLoop:
         composer: Composer,
         wakeup: Signal,
         metrics: MessagingMetrics | None = None,
+        handoff: SenderHandoff | None = None,
     ) -> None:
         self._runtime = runtime
         self._composer = composer
         self._wakeup = wakeup
         self._metrics = metrics
+        self._handoff = handoff
 
     async def run(self, stop: asyncio.Event) -> None:
         runtime = self._runtime
@@ -85,6 +90,8 @@ class SenderLoop:
             clock=runtime.clock,
             metrics=self._metrics,
         )
+        if self._handoff is not None:
+            self._handoff.attach(sender)
         try:
             while not stop.is_set():
                 seen = self._wakeup.generation  # a wake-up during the pass ends the next wait
@@ -102,6 +109,9 @@ class SenderLoop:
                 else:
                     await asyncio.sleep(0)
         finally:
+            if self._handoff is not None:
+                self._handoff.detach(sender)
+            await sender.drain()  # the first answers claimed at birth finish too
             await provider.aclose()
 
 
@@ -139,9 +149,14 @@ def receipt_loop(runtime: Runtime[QualifySettings]) -> StepLoop | None:
     return StepLoop(name="qualify.sms-receipts", step=step, close=provider.aclose)
 
 
-def messaging_loops(runtime: Runtime[QualifySettings], composer: Composer) -> list[Loop]:
+def messaging_loops(
+    runtime: Runtime[QualifySettings], composer: Composer, handoff: SenderHandoff | None = None
+) -> list[Loop]:
+    """The sender (which takes the first answers ``handoff`` gives it) and the receipts poller."""
     metrics = MessagingMetrics(runtime.settings.service_name, runtime.metrics.registry)
-    loops: list[Loop] = [SenderLoop(runtime, composer, sender_wakeup(runtime), metrics)]
+    loops: list[Loop] = [
+        SenderLoop(runtime, composer, sender_wakeup(runtime), metrics, handoff=handoff)
+    ]
     receipts = receipt_loop(runtime)
     if receipts is not None:
         loops.append(receipts)

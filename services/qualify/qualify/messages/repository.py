@@ -57,6 +57,54 @@ def _update_claimed(columns: frozenset[str]) -> Any:
     )
 
 
+@cache
+def _claim_due(postgres: bool) -> Any:
+    """Queued messages due by ``_now`` on ``_channels``, oldest first: built once per backend
+    (every pass of the sender runs it, most find nothing)."""
+    query = (
+        select(OutgoingMessage)
+        .where(
+            OutgoingMessage.status == QUEUED,
+            OutgoingMessage.next_attempt_at <= bindparam("_now"),
+            OutgoingMessage.channel.in_(bindparam("_channels", expanding=True)),
+        )
+        .order_by(OutgoingMessage.next_attempt_at, OutgoingMessage.id)
+        .limit(bindparam("_limit"))
+    )
+    return query.with_for_update(skip_locked=True) if postgres else query
+
+
+@cache
+def _expired_claims(postgres: bool) -> Any:
+    """Claims whose lease ran out by ``_now``: built once per backend (every pass runs it)."""
+    query = (
+        select(OutgoingMessage)
+        .where(
+            OutgoingMessage.status == SENDING,
+            OutgoingMessage.lease_expires_at <= bindparam("_now"),
+        )
+        .order_by(OutgoingMessage.lease_expires_at)
+        .limit(bindparam("_limit"))
+    )
+    return query.with_for_update(skip_locked=True) if postgres else query
+
+
+@cache
+def _has_work() -> Any:
+    """Whether a pass of the sender would find anything: a message due on ``_channels``, or a
+    claim whose lease ran out (one read, no lock: the pass that follows locks)."""
+    table = cast(Table, OutgoingMessage.__table__)
+    c = table.c
+    now = bindparam("_now", type_=c.next_attempt_at.type)
+    due = (
+        (c.status == QUEUED)
+        & (c.next_attempt_at <= now)
+        & c.channel.in_(bindparam("_channels", expanding=True))
+    )
+    expired = (c.status == SENDING) & (c.lease_expires_at <= now)
+    return select(c.id).where(or_(due, expired)).limit(1)
+
+
 class MessageRepository(Repository):
     def _insert_once(self, model: Any, *conflict: str) -> Any:
         return _insert_once(self.session.get_bind().dialect.name, model, conflict)
@@ -71,9 +119,10 @@ class MessageRepository(Repository):
         self.session.add(message)
         self._wake_sender()
 
-    async def add_once(self, message: OutgoingMessage) -> bool:
+    async def add_once(self, message: OutgoingMessage, *, wake: bool = True) -> bool:
         """Insert unless a message with its ``dedupe_key`` exists (replicas, retries, replays):
-        True when this call inserted it."""
+        True when this call inserted it. ``wake=False``: the message needs no pass of the
+        sender (claimed already, ``SenderHandoff``)."""
         result = cast(
             CursorResult[Any],
             await self.session.execute(
@@ -81,7 +130,7 @@ class MessageRepository(Repository):
             ),
         )
         inserted = bool(result.rowcount == 1)
-        if inserted:
+        if inserted and wake:
             self._wake_sender()
         return inserted
 
@@ -181,31 +230,25 @@ class MessageRepository(Repository):
     ) -> Sequence[OutgoingMessage]:
         """Queued messages due by ``now`` on ``channels``, oldest first, locked for this
         transaction (``SKIP LOCKED`` on PostgreSQL: replicas claim different ones)."""
-        query = (
-            select(OutgoingMessage)
-            .where(
-                OutgoingMessage.status == QUEUED,
-                OutgoingMessage.next_attempt_at <= now,
-                OutgoingMessage.channel.in_(list(channels)),
+        return (
+            await self.session.scalars(
+                _claim_due(self.is_postgres),
+                {"_now": now, "_channels": list(channels), "_limit": limit},
             )
-            .order_by(OutgoingMessage.next_attempt_at, OutgoingMessage.id)
-            .limit(limit)
-        )
-        if self.is_postgres:
-            query = query.with_for_update(skip_locked=True)
-        return (await self.session.scalars(query)).all()
+        ).all()
+
+    async def has_work(self, now: datetime, channels: Collection[MessageChannel]) -> bool:
+        """A message due by ``now`` on ``channels``, or an expired claim, exists."""
+        found = await self.session.scalar(_has_work(), {"_now": now, "_channels": list(channels)})
+        return found is not None
 
     async def expired_claims(self, now: datetime, limit: int) -> Sequence[OutgoingMessage]:
         """Messages whose sender's lease ran out (the sender died, or stalled)."""
-        query = (
-            select(OutgoingMessage)
-            .where(OutgoingMessage.status == SENDING, OutgoingMessage.lease_expires_at <= now)
-            .order_by(OutgoingMessage.lease_expires_at)
-            .limit(limit)
-        )
-        if self.is_postgres:
-            query = query.with_for_update(skip_locked=True)
-        return (await self.session.scalars(query)).all()
+        return (
+            await self.session.scalars(
+                _expired_claims(self.is_postgres), {"_now": now, "_limit": limit}
+            )
+        ).all()
 
     async def update_claimed(self, message_id: str, held_by: str, /, **values: Any) -> bool:
         """Change a message only while the claim ``held_by`` (a claim token) holds it: the token

@@ -37,7 +37,7 @@ from qualify.models import OutgoingMessage
 from qualify.settings import QualifySettings
 from qualify.suppression.service import address_hash, contact_blocks
 from shared.clock import Clock, utcnow
-from shared.db.session import SessionFactory, session_scope
+from shared.db.session import SessionFactory, read_only, session_scope
 from shared.events.payloads import MessageChannel, MessageOutcome
 from shared.messaging.errors import NotConfigured, SendError
 from shared.outbox import Outbox
@@ -108,6 +108,7 @@ class MessageSender:
         # A send is cut well inside its lease: a live sender never outlasts its claim.
         self._send_timeout_s = settings.message_send_lease_s / 2
         self._limit = asyncio.Semaphore(settings.message_send_concurrency)
+        self._started: set[asyncio.Task[None]] = set()
 
     @property
     def batch_size(self) -> int:
@@ -124,6 +125,13 @@ class MessageSender:
 
     async def send_due(self) -> int:
         """One pass; how many messages it claimed (a full batch: call again at once)."""
+        # Most passes find nothing (a wake-up for a first answer claimed at birth, the poll):
+        # one read without a transaction says so.
+        async with read_only(self._sessions) as session:
+            if not await MessageRepository.from_session(session).has_work(
+                self._clock(), self._configured()
+            ):
+                return 0
         # Recovery and the claim share one transaction (two round trips less per pass), unless
         # a provider must be asked first: then the claim comes after the answer, as alone.
         async with session_scope(self._sessions) as session:
@@ -201,6 +209,40 @@ class MessageSender:
         )
         self._count(message, "cancelled")
         log.info("message.cancelled", message_id=message.id, lead_id=message.lead_id, reason=reason)
+
+    # --- claimed at birth (a first answer decided in this process) -------------------------
+
+    def claim_at_birth(self, message: OutgoingMessage, now: datetime) -> Job | None:
+        """Make ``message``, not yet inserted, already claimed by this sender (``sending``, a
+        fresh claim token, a lease, its first attempt); the job to ``start`` once the
+        transaction inserting it committed. None when its channel cannot leave from here.
+
+        The checks of a claim hold already: the caller decided it in this very transaction
+        (the do-not-contact list and the channel's blocks read, not expired: just made). If
+        this process dies before the send, the lease runs out and recovery queues it again
+        (nothing was handed over), as for any claim."""
+        channel = self._channels.get(message.channel)
+        if channel is None or not channel.configured:
+            return None
+        message.status = state.SENDING
+        message.claim_token = str(uuid.uuid4())
+        message.lease_expires_at = now + self._lease
+        message.handed_over_at = None
+        message.attempts += 1
+        message.waiting_reason = None
+        deadline = asyncio.get_running_loop().time() + self._send_timeout_s
+        return _job(message, None, deadline)
+
+    def start(self, job: Job) -> None:
+        """Send a job claimed at birth, in the background (``drain`` waits for it)."""
+        task = asyncio.get_running_loop().create_task(self._send_bounded(job))
+        self._started.add(task)
+        task.add_done_callback(self._started.discard)
+
+    async def drain(self) -> None:
+        """Wait for the sends ``start`` began (a stopping sender lets them finish)."""
+        while self._started:
+            await asyncio.gather(*self._started, return_exceptions=True)
 
     # --- one send -----------------------------------------------------------------------------
 

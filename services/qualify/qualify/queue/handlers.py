@@ -43,10 +43,8 @@ async def queue_lead(
     session: AsyncSession, policy: Policy, event: LeadReceivedV1, *, now: datetime
 ) -> QueuedLead | None:
     """Queue the lead, due ``first_contact_minutes`` business minutes after receipt. Idempotent:
-    a lead re-published under a new event id is already queued (returns None)."""
-    repository = LeadRepository.from_session(session)
-    if await repository.get(event.lead_id) is not None:
-        return None
+    a lead re-published under a new event id is already queued (returns None). One statement:
+    an insert that does nothing on a known lead id."""
     lead = QueuedLead(
         lead_id=event.lead_id,
         status=WAITING,
@@ -68,5 +66,6 @@ async def queue_lead(
         attempt_count=0,
         unanswered_count=0,
     )
-    repository.add(lead)
+    if not await LeadRepository.from_session(session).add_new(lead):
+        return None
     return lead

@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     ColumnExpressionArgument,
+    Row,
     Table,
     bindparam,
     not_,
@@ -34,18 +36,21 @@ class QueueFilter:
     overdue: bool | None = None
 
 
+QueueRow = Row[Any]
+"""A lead as the queue's page lists it: the columns of ``_LISTED`` and ``overdue``."""
+
 QueuePosition = tuple[int, datetime, str]
 """(queue_rank, due_at, lead_id): the queue's order and its keyset cursor."""
 
 
-def claimable(now: datetime) -> ColumnElement[bool]:
+def claimable(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
     """Open and not under an unexpired claim (an expired claim is no claim)."""
     return (QueuedLead.is_open == true()) & or_(
         QueuedLead.claim_expires_at.is_(None), QueuedLead.claim_expires_at <= now
     )
 
 
-def available(now: datetime) -> ColumnElement[bool]:
+def available(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
     """Not waiting for a call-back's time or a retry's (``leads/schedule.py``)."""
     return or_(QueuedLead.available_at.is_(None), QueuedLead.available_at <= now)
 
@@ -75,10 +80,78 @@ def _claim_statement() -> Any:
             claimed_at=now,
             claim_expires_at=bindparam("_expires_at", type_=c.claim_expires_at.type),
         )
+        # The claim as won (none: lost), read back by the same statement.
+        .returning(c.lead_id, c.claimed_by, c.claimed_at, c.claim_expires_at)
     )
 
 
+@dataclass(frozen=True)
+class HeldClaim:
+    """A claim as the UPDATE that won it wrote it."""
+
+    lead_id: str
+    operator_id: str
+    claimed_at: datetime
+    expires_at: datetime
+
+
 _CLAIM = _claim_statement()
+
+# What the queue's page shows of a lead (plus its rank, for the cursor): no ORM objects.
+_LISTED = (
+    QueuedLead.lead_id,
+    QueuedLead.status,
+    QueuedLead.kind,
+    QueuedLead.source,
+    QueuedLead.site,
+    QueuedLead.received_at,
+    QueuedLead.due_at,
+    QueuedLead.callback_at,
+    QueuedLead.attempt_count,
+    QueuedLead.unread_replies,
+    QueuedLead.full_name,
+    QueuedLead.phone,
+    QueuedLead.email,
+    QueuedLead.ad_ref,
+    QueuedLead.queue_rank,
+)
+
+
+@cache
+def _page_statement(
+    source: bool, site: bool, status: bool, overdue: bool | None, after: bool
+) -> Any:
+    """The queue's page for one combination of filters, built once (operators poll it), with
+    the filters' values, ``_now``, the cursor and ``_limit`` as parameters."""
+    table = cast(Table, QueuedLead.__table__)
+    now: Any = bindparam("_now", type_=table.c.due_at.type)
+    conditions: list[ColumnExpressionArgument[bool]] = [claimable(now), available(now)]
+    if source:
+        conditions.append(QueuedLead.source == bindparam("_source"))
+    if site:
+        conditions.append(QueuedLead.site == bindparam("_site"))
+    if status:
+        conditions.append(QueuedLead.status == bindparam("_status"))
+    if overdue is True:
+        conditions.append(QueuedLead.is_overdue(now))
+    elif overdue is False:
+        conditions.append(not_(QueuedLead.is_overdue(now)))
+    if after:
+        conditions.append(
+            tuple_(*ORDER)
+            > tuple_(
+                bindparam("_after_rank", type_=table.c.queue_rank.type),
+                bindparam("_after_due", type_=table.c.due_at.type),
+                bindparam("_after_id", type_=table.c.lead_id.type),
+            )
+        )
+    overdue_now = cast(ColumnElement[bool], QueuedLead.is_overdue(now))
+    return (
+        select(*_LISTED, overdue_now.label("overdue"))
+        .where(*conditions)
+        .order_by(*ORDER)
+        .limit(bindparam("_limit"))
+    )
 
 
 class QueueRepository(Repository):
@@ -103,13 +176,26 @@ class QueueRepository(Repository):
         now: datetime,
         after: QueuePosition | None,
         limit: int,
-    ) -> Sequence[QueuedLead]:
-        """Call-backs first, then earliest due, keyset-paginated on (rank, due_at, lead_id)."""
-        query = select(QueuedLead).where(*self._query(filters, now))
+    ) -> Sequence[QueueRow]:
+        """Call-backs first, then earliest due, keyset-paginated on (rank, due_at, lead_id):
+        rows of ``_LISTED`` and ``overdue``."""
+        statement = _page_statement(
+            filters.source is not None,
+            filters.site is not None,
+            filters.status is not None,
+            filters.overdue,
+            after is not None,
+        )
+        params: dict[str, Any] = {
+            "_now": now,
+            "_limit": limit,
+            "_source": filters.source,
+            "_site": filters.site,
+            "_status": filters.status,
+        }
         if after is not None:
-            query = query.where(tuple_(*ORDER) > tuple_(*after))
-        query = query.order_by(*ORDER).limit(limit)
-        return (await self.session.scalars(query)).all()
+            params["_after_rank"], params["_after_due"], params["_after_id"] = after
+        return (await self.session.execute(statement, params)).all()
 
     async def claim_next(
         self,
@@ -119,7 +205,7 @@ class QueueRepository(Repository):
         operator_id: str,
         operator_name: str,
         expires_at: datetime,
-    ) -> QueuedLead | None:
+    ) -> HeldClaim | None:
         """Claim the earliest-due claimable lead. On PostgreSQL the candidate is locked with
         ``FOR UPDATE SKIP LOCKED`` so concurrent operators take different leads; the UPDATE is
         conditional on both backends, so a lead is never claimed twice."""
@@ -134,14 +220,15 @@ class QueueRepository(Repository):
             lead_id = await self.session.scalar(candidate)
             if lead_id is None:
                 return None
-            if await self.claim(
+            held = await self.claim(
                 lead_id,
                 now=now,
                 operator_id=operator_id,
                 operator_name=operator_name,
                 expires_at=expires_at,
-            ):
-                return await self.session.get(QueuedLead, lead_id, populate_existing=True)
+            )
+            if held is not None:
+                return held
         return None
 
     async def claim(
@@ -152,10 +239,10 @@ class QueueRepository(Repository):
         operator_id: str,
         operator_name: str,
         expires_at: datetime,
-    ) -> bool:
+    ) -> HeldClaim | None:
         """Conditional UPDATE: claims the lead only if it is open and free (or already the
         caller's), and no other operator's call-back is pending on it. Exactly one of concurrent
-        callers wins."""
+        callers wins: the claim it holds (None for the others)."""
         result = await self.session.execute(
             _CLAIM,
             {
@@ -166,4 +253,5 @@ class QueueRepository(Repository):
                 "_expires_at": expires_at,
             },
         )
-        return bool(getattr(result, "rowcount", 0) == 1)
+        row = result.first()
+        return None if row is None else HeldClaim(*row)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -10,9 +9,9 @@ from fastapi import APIRouter, Query
 from qualify.claims.schemas import ClaimOut
 from qualify.deps import Operator, PolicyDep
 from qualify.leads.state import OpenStatus
-from qualify.models import ORDINARY_RANK, QueuedLead
+from qualify.models import ORDINARY_RANK
 from qualify.problems import QueueEmpty
-from qualify.queue.repository import QueueFilter, QueuePosition, QueueRepository
+from qualify.queue.repository import QueueFilter, QueuePosition, QueueRepository, QueueRow
 from qualify.queue.schemas import QueueItem, QueuePage
 from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
 from shared.errors import InvalidRequest
@@ -46,7 +45,7 @@ async def list_queue(
         after=after,
         limit=limit + 1,
     )
-    items = [queue_item(row, now) for row in rows[:limit]]
+    items = [queue_item(row) for row in rows[:limit]]
     next_cursor = cursor_of(rows[limit - 1]) if len(rows) > limit else None
     return QueuePage(items=items, next_cursor=next_cursor)
 
@@ -65,19 +64,19 @@ async def claim_next(
     source: LeadSource | None = None,
     site: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
 ) -> ClaimOut:
-    lead = await QueueRepository.from_session(session).claim_next(
+    held = await QueueRepository.from_session(session).claim_next(
         filters=QueueFilter(source=source, site=site),
         now=now,
         operator_id=principal.token_id,
         operator_name=principal.name,
         expires_at=now + policy.lease,
     )
-    if lead is None:
+    if held is None:
         raise QueueEmpty("No lead is waiting for an operator.")
-    return ClaimOut.of(lead)
+    return ClaimOut.held(held)
 
 
-def queue_item(row: QueuedLead, now: datetime) -> QueueItem:
+def queue_item(row: QueueRow) -> QueueItem:
     return QueueItem(
         lead_id=row.lead_id,
         status=row.status,
@@ -86,7 +85,7 @@ def queue_item(row: QueuedLead, now: datetime) -> QueueItem:
         site=row.site,
         received_at=row.received_at,
         due_at=row.due_at,
-        overdue=row.is_overdue(now),
+        overdue=bool(row.overdue),
         callback_at=row.callback_at,
         attempt_count=row.attempt_count,
         unread_replies=row.unread_replies,
@@ -97,7 +96,7 @@ def queue_item(row: QueuedLead, now: datetime) -> QueueItem:
     )
 
 
-def cursor_of(row: QueuedLead) -> str:
+def cursor_of(row: QueueRow) -> str:
     # The rank rides in the key: "<rank>/<lead id>" (a key without it is an ordinary lead's).
     return encode_cursor(row.due_at, f"{row.queue_rank}/{row.lead_id}")
 
