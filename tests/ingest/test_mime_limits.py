@@ -4,8 +4,10 @@ message of 200,000 MIME parts cost 7-8 s of CPU; beyond the limits (settings) it
 
 from __future__ import annotations
 
-import resource
+import email.message
 import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -45,26 +47,43 @@ def forwarded(depth: int) -> bytes:
     return inner
 
 
-def _cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+class PartsBuilt:
+    """How many ``email.message.Message`` objects (parts) every parser in the process built:
+    the parser's cost is per part, so this is the cost, counted exactly instead of timed.
+    Measured once: 200,000 parts cost 3.4 s in the stdlib parser alone, 7-8 s for the intake."""
+
+    count = 0
 
 
-async def test_200000_parts_are_quarantined_for_little_cpu(ingest_service: IngestFactory) -> None:
+@pytest.fixture
+def parts_built(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[PartsBuilt]]:
+    original = email.message.Message.__init__
+
+    def counting(self: email.message.Message, *args: Any, **kwargs: Any) -> None:
+        PartsBuilt.count += 1
+        original(self, *args, **kwargs)
+
+    PartsBuilt.count = 0
+    monkeypatch.setattr(email.message.Message, "__init__", counting)
+    yield PartsBuilt
+
+
+async def test_200000_parts_are_quarantined_after_the_first_thousand(
+    ingest_service: IngestFactory, parts_built: type[PartsBuilt]
+) -> None:
     raw = many_parts(200_000)
     async with ingest_service(email_max_lines=10_000_000) as service:  # the parts cap, alone
-        started = _cpu_s()
+        parts_built.count = 0
         answer = await service.client.post("/v1/sources/email", content=raw, headers=EMAIL)
-        spent = _cpu_s() - started
         assert answer.status_code == 202, answer.text
         body = answer.json()
         assert body["status"] == "quarantined"
         assert body["reason"] == "mime_too_complex"
         entry = (await service.client.get(f"/v1/quarantine/{body['id']}")).json()
         assert entry["detail"] == "more than 1000 MIME parts"
-        # Measured: ~0.4 s in all (the test client, 7 MB stored; the parse ~0.02 s); 3.4 s in
-        # the stdlib parser alone before the cap, 7-8 s for the whole intake.
-        assert spent < 1.0, spent
+        # every reader of the intake (conversations, classifier) stops at the cap: a few
+        # thousand parts in all, where one unbounded parse alone would build 200,001
+        assert parts_built.count < 10_000, parts_built.count
 
 
 @pytest.mark.parametrize(
@@ -150,12 +169,13 @@ def test_conversation_mail_is_read_within_the_limits_too() -> None:
     assert read_conversation_mail(_reply_to_a_lead(tokens, 49), tokens, limits) is not None
 
 
-async def test_200000_parts_of_a_report_cost_little_cpu(ingest_service: IngestFactory) -> None:
+async def test_200000_parts_of_a_report_are_read_only_up_to_the_cap(
+    ingest_service: IngestFactory, parts_built: type[PartsBuilt]
+) -> None:
     raw = _report(200_000)
     async with ingest_service(email_max_lines=10_000_000) as service:
-        started = _cpu_s()
+        parts_built.count = 0
         answer = await service.client.post("/v1/sources/email", content=raw, headers=EMAIL)
-        spent = _cpu_s() - started
         assert answer.status_code == 202, answer.text
         assert answer.json()["reason"] == "mime_too_complex"
-        assert spent < 2.0, f"{spent:.1f} s of CPU"
+        assert parts_built.count < 10_000, parts_built.count
