@@ -329,10 +329,10 @@ def _capacity(config: ConfigResult) -> str:
                 if reference is not lowest
                 else ""
             )
-            + ": at low load the latency is waiting (fixed polls of "
-            "the outbox relays and of the webhook sender on the path, and on a shared machine "
-            "the other work), which more cores do not remove; it must go first (wake on "
-            "work), then the sizing above holds."
+            + ": with every process that far from busy, the latency is waiting, not the "
+            "services' CPU (on a shared machine, for its other work: see the load average in "
+            "the section's stamp); more replicas do not remove it, and the sizing above holds "
+            "only once it is gone."
         )
     elif math.isnan(p99) or p99 >= 1.0:
         lines.append(
