@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import email.message
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -56,7 +55,7 @@ class PartsBuilt:
 
 
 @pytest.fixture
-def parts_built(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[PartsBuilt]]:
+def parts_built(monkeypatch: pytest.MonkeyPatch) -> type[PartsBuilt]:
     original = email.message.Message.__init__
 
     def counting(self: email.message.Message, *args: Any, **kwargs: Any) -> None:
@@ -65,7 +64,7 @@ def parts_built(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[PartsBuilt]]:
 
     PartsBuilt.count = 0
     monkeypatch.setattr(email.message.Message, "__init__", counting)
-    yield PartsBuilt
+    return PartsBuilt
 
 
 async def test_200000_parts_are_quarantined_after_the_first_thousand(
