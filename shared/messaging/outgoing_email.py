@@ -3,6 +3,11 @@
 The message is 7-bit clean on the wire (quoted-printable bodies, RFC 2047 headers), so French
 accents survive any relay. Its Message-ID and its Reply-To plus-address carry the lead's signed
 token (``lead_tokens``): the prospect's reply comes back to the lead, by either header.
+
+``render_email`` writes the wire bytes itself (``wire_form``): an ``EmailMessage`` under
+``policy.SMTP`` costs ~2.4 ms per message (every header assignment and the flattening go through
+the header parser and refolder). ``build_email`` is the same message parsed back, for callers
+that want an ``EmailMessage``.
 """
 
 from __future__ import annotations
@@ -11,12 +16,13 @@ import html as html_lib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy
+from email import message_from_bytes, policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
 
 from shared.messaging.lead_tokens import LeadTokens
+from shared.messaging.wire_form import OutgoingEmail, address_header, text_header, wire_email
 
 # SMTP line endings and line length; bodies encoded to 7 bits (quoted-printable).
 WIRE_POLICY = policy.SMTP.clone(cte_type="7bit")
@@ -63,14 +69,82 @@ def text_to_html(text: str) -> str:
     return f"{head}<body>\n{body}\n</body>\n</html>\n"
 
 
-def _address(value: str | Address) -> Address:
+def _address(value: str | Address) -> tuple[str, str]:
+    """``(display name, addr-spec)`` of one address."""
     if isinstance(value, Address):
-        return value
+        return value.display_name, value.addr_spec
     parsed = getaddresses([value])
     if len(parsed) != 1 or "@" not in parsed[0][1]:
         raise ValueError("expected one e-mail address")
-    display_name, addr_spec = parsed[0]
-    return Address(display_name=display_name, addr_spec=addr_spec)
+    return parsed[0]
+
+
+def render_email(
+    *,
+    tokens: LeadTokens,
+    lead_id: str,
+    message_key: str,
+    sender: str | Address,
+    to: str | Address,
+    reply_mailbox: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    date: datetime,
+    unsubscribe: Unsubscribe | None = None,
+    list_unsubscribe: str | None = None,
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
+    auto_reply: bool = False,
+    message_id_domain: str | None = None,
+) -> OutgoingEmail:
+    """One e-mail to a prospect about one lead, as the bytes that go on the wire.
+
+    - ``message_key``: the sender's unique key of this message (e.g. its row id, ``[A-Za-z0-9_-]``);
+      the Message-ID is ``<m-{message_key}.{token}@{domain}>`` (domain of ``reply_mailbox``
+      unless ``message_id_domain`` is given).
+    - ``reply_mailbox``: ``user@domain`` read by the inbound channel (the IMAP poller); Reply-To
+      becomes its plus-address with the lead's token.
+    - ``unsubscribe``: ``List-Unsubscribe`` (mailto and https) plus the one-click
+      ``List-Unsubscribe-Post``; without it, ``list_unsubscribe`` (a ready ``<mailto:…>`` value)
+      when given.
+    - ``in_reply_to`` / ``references``: when answering the prospect's own message, so that their
+      mail client threads the conversation.
+    - ``auto_reply``: ``Auto-Submitted: auto-replied`` (RFC 3834) for the automatic first answer,
+      so that out-of-office robots do not answer it.
+    - ``html``: rendered from ``text`` when not given.
+    """
+    reply_to = tokens.reply_address(lead_id, mailbox=reply_mailbox)
+    domain = message_id_domain or reply_mailbox.rpartition("@")[2]
+    message_id = tokens.message_id(lead_id, message_key=message_key, domain=domain)
+    from_name, from_address = _address(sender)
+    to_name, to_address = _address(to)
+    lines = [
+        text_header("Message-ID", message_id),
+        text_header("Date", format_datetime(date)),
+        address_header("From", from_name, from_address),
+        address_header("To", to_name, to_address),
+        text_header("Reply-To", reply_to),
+        text_header("Subject", subject),
+    ]
+    if in_reply_to:
+        lines.append(text_header("In-Reply-To", in_reply_to))
+    thread = list(references)
+    if in_reply_to and in_reply_to not in thread:
+        thread.append(in_reply_to)
+    if thread:
+        lines.append(text_header("References", " ".join(thread)))
+    if auto_reply:
+        lines.append(text_header("Auto-Submitted", "auto-replied"))
+    if unsubscribe is not None:
+        lines.append(text_header("List-Unsubscribe", unsubscribe.header()))
+        lines.append(text_header("List-Unsubscribe-Post", ONE_CLICK))
+    elif list_unsubscribe is not None:
+        lines.append(text_header("List-Unsubscribe", list_unsubscribe))
+    data = wire_email(lines, text=text, html=html if html is not None else text_to_html(text))
+    return OutgoingEmail(
+        data=data, message_id=message_id, sender=from_address, recipients=(to_address,)
+    )
 
 
 def build_email(
@@ -91,45 +165,22 @@ def build_email(
     auto_reply: bool = False,
     message_id_domain: str | None = None,
 ) -> EmailMessage:
-    """One e-mail to a prospect about one lead.
-
-    - ``message_key``: the sender's unique key of this message (e.g. its row id, ``[A-Za-z0-9_-]``);
-      the Message-ID is ``<m-{message_key}.{token}@{domain}>`` (domain of ``reply_mailbox``
-      unless ``message_id_domain`` is given).
-    - ``reply_mailbox``: ``user@domain`` read by the inbound channel (the IMAP poller); Reply-To
-      becomes its plus-address with the lead's token.
-    - ``in_reply_to`` / ``references``: when answering the prospect's own message, so that their
-      mail client threads the conversation.
-    - ``auto_reply``: ``Auto-Submitted: auto-replied`` (RFC 3834) for the automatic first answer,
-      so that out-of-office robots do not answer it.
-    - ``html``: rendered from ``text`` when not given.
-    """
-    reply_to = tokens.reply_address(lead_id, mailbox=reply_mailbox)
-    domain = message_id_domain or reply_mailbox.rpartition("@")[2]
-    message = EmailMessage(policy=WIRE_POLICY)
-    message["Message-ID"] = tokens.message_id(lead_id, message_key=message_key, domain=domain)
-    message["Date"] = format_datetime(date)
-    message["From"] = _address(sender)
-    message["To"] = _address(to)
-    message["Reply-To"] = reply_to
-    message["Subject"] = subject
-    if in_reply_to:
-        message["In-Reply-To"] = in_reply_to
-    thread = list(references)
-    if in_reply_to and in_reply_to not in thread:
-        thread.append(in_reply_to)
-    if thread:
-        message["References"] = " ".join(thread)
-    if auto_reply:
-        message["Auto-Submitted"] = "auto-replied"
-    if unsubscribe is not None:
-        message["List-Unsubscribe"] = unsubscribe.header()
-        message["List-Unsubscribe-Post"] = ONE_CLICK
-    message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    message.add_alternative(
-        html if html is not None else text_to_html(text),
-        subtype="html",
-        charset="utf-8",
-        cte="quoted-printable",
+    """``render_email``'s message as an ``EmailMessage`` (parsed back from its wire bytes)."""
+    rendered = render_email(
+        tokens=tokens,
+        lead_id=lead_id,
+        message_key=message_key,
+        sender=sender,
+        to=to,
+        reply_mailbox=reply_mailbox,
+        subject=subject,
+        text=text,
+        html=html,
+        date=date,
+        unsubscribe=unsubscribe,
+        in_reply_to=in_reply_to,
+        references=references,
+        auto_reply=auto_reply,
+        message_id_domain=message_id_domain,
     )
-    return message
+    return message_from_bytes(rendered.data, policy=WIRE_POLICY)

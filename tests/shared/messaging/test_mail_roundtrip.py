@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
 
@@ -17,8 +18,9 @@ from shared.messaging.bounces import parse_bounce
 from shared.messaging.errors import PermanentSendError
 from shared.messaging.inbound_match import lead_of_message
 from shared.messaging.lead_tokens import LeadTokens
-from shared.messaging.outgoing_email import Unsubscribe, build_email
+from shared.messaging.outgoing_email import Unsubscribe, build_email, render_email
 from shared.messaging.smtp_sender import SmtpSender
+from shared.messaging.wire_form import OutgoingEmail
 from tests.support.mail import DEALER, PROSPECT, UNKNOWN, imap_mailbox, require_smtp
 
 pytestmark = [pytest.mark.smtp, pytest.mark.imap]
@@ -26,22 +28,31 @@ pytestmark = [pytest.mark.smtp, pytest.mark.imap]
 TOKENS = LeadTokens("roundtrip-test-key")
 
 
-def _first_answer(lead_id: str, to: str) -> EmailMessage:
-    return build_email(
-        tokens=TOKENS,
-        lead_id=lead_id,
-        message_key=uuid.uuid4().hex,
-        sender=f"Garage Dupont Automobiles <{DEALER}>",
-        to=f"Hélène Gaël <{to}>",
-        reply_mailbox=DEALER,
-        subject="Votre demande : Citroën C3, réf. AD-1",
-        text="Bonjour Hélène,\n\nMerci pour votre intérêt. Gaëlle vous rappelle à 17 h.\n",
-        date=datetime.now(UTC),
-        unsubscribe=Unsubscribe.for_lead(
+def _arguments(lead_id: str, to: str) -> dict[str, Any]:
+    return {
+        "tokens": TOKENS,
+        "lead_id": lead_id,
+        "message_key": uuid.uuid4().hex,
+        "sender": f"Garage Dupont Automobiles <{DEALER}>",
+        "to": f"Hélène Gaël <{to}>",
+        "reply_mailbox": DEALER,
+        "subject": "Votre demande : Citroën C3, réf. AD-1",
+        "text": "Bonjour Hélène,\n\nMerci pour votre intérêt. Gaëlle vous rappelle à 17 h.\n",
+        "date": datetime.now(UTC),
+        "unsubscribe": Unsubscribe.for_lead(
             TOKENS, lead_id, mailbox=DEALER, url_base="https://leads.example.fr/v1/unsubscribe"
         ),
-        auto_reply=True,
-    )
+        "auto_reply": True,
+    }
+
+
+def _first_answer(lead_id: str, to: str) -> EmailMessage:
+    return build_email(**_arguments(lead_id, to))
+
+
+def _rendered(lead_id: str, to: str) -> OutgoingEmail:
+    """The same message as wire bytes (what the qualify worker sends, through ``sendmail``)."""
+    return render_email(**_arguments(lead_id, to))
 
 
 async def test_sent_message_is_read_back_and_the_reply_joins_the_lead() -> None:
@@ -81,6 +92,53 @@ async def test_sent_message_is_read_back_and_the_reply_joins_the_lead() -> None:
     assert lead_of_message(answer, TOKENS) == lead_id
 
 
+async def test_rendered_bytes_arrive_intact_through_postfix_and_dovecot() -> None:
+    sender = SmtpSender(require_smtp())
+    lead_id = str(uuid.uuid4())
+    arguments = _arguments(lead_id, PROSPECT) | {
+        "message_key": "k" * 64,  # a Message-ID of 120+ characters: one line, whole
+        "subject": "Votre demande : Citroën C3, réf. AD-1 — réponse de Gaëlle, conseillère",
+        "html": "<p>Bonjour <b>Hélène</b>, prix &lt; 10 000 €</p>",
+        "in_reply_to": "<abc.def@mail.leboncoin.fr>",
+        "references": ["<root@mail.leboncoin.fr>"],
+    }
+    message = render_email(**arguments)
+    assert len(message.message_id) > 120
+
+    sent = await sender.send(message)
+    assert sent.queue_id
+    assert sent.message_id == message.message_id
+
+    async with imap_mailbox(PROSPECT) as inbox:
+        await inbox.wait_for("Message-ID", message.message_id)
+        # The delivered bytes themselves (re-flattening a parsed copy would refold them).
+        [delivered] = await inbox.search(f'HEADER Message-ID "{message.message_id}"')
+    assert f"\r\nMessage-ID: {message.message_id}\r\n".encode() in delivered.replace(
+        b"\r\n", b"\n"
+    ).replace(b"\n", b"\r\n")
+    parsed = message_from_bytes(delivered, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    assert parsed["Message-ID"] == message.message_id
+    assert parsed["Subject"] == arguments["subject"]
+    [to] = parsed["To"].addresses
+    assert (to.display_name, to.addr_spec) == ("Hélène Gaël", PROSPECT)
+    [from_] = parsed["From"].addresses
+    assert (from_.display_name, from_.addr_spec) == ("Garage Dupont Automobiles", DEALER)
+    assert TOKENS.lead_of_address(str(parsed["Reply-To"])) == lead_id
+    assert parsed["In-Reply-To"] == "<abc.def@mail.leboncoin.fr>"
+    assert parsed["References"] == "<root@mail.leboncoin.fr> <abc.def@mail.leboncoin.fr>"
+    assert parsed["Auto-Submitted"] == "auto-replied"
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    unsubscribe = arguments["unsubscribe"]
+    assert isinstance(unsubscribe, Unsubscribe)
+    assert " ".join(str(parsed["List-Unsubscribe"]).split()) == unsubscribe.header()
+    plain, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
+    assert plain is not None
+    assert html is not None
+    assert plain.get_content().replace("\r\n", "\n") == arguments["text"]
+    assert html.get_content().replace("\r\n", "\n") == arguments["html"] + "\n"
+
+
 async def test_unknown_mailbox_bounces_with_a_dsn_naming_our_message_and_lead() -> None:
     sender = SmtpSender(require_smtp())
     lead_id = str(uuid.uuid4())
@@ -106,11 +164,14 @@ async def test_unknown_mailbox_bounces_with_a_dsn_naming_our_message_and_lead() 
 
 async def test_a_recipient_refused_at_rcpt_time_is_permanent() -> None:
     sender = SmtpSender(require_smtp())
-    message = _first_answer(str(uuid.uuid4()), PROSPECT)
-    with pytest.raises(PermanentSendError) as caught:
-        await sender.send(message, recipients=["x@-bad-.test"])
-    assert caught.value.code == 501
-    assert str(caught.value) == "SMTP RCPT refused: 501 5.1.3"
+    for message in (
+        _first_answer(str(uuid.uuid4()), PROSPECT),
+        _rendered(str(uuid.uuid4()), PROSPECT),
+    ):
+        with pytest.raises(PermanentSendError) as caught:
+            await sender.send(message, recipients=["x@-bad-.test"])
+        assert caught.value.code == 501
+        assert str(caught.value) == "SMTP RCPT refused: 501 5.1.3"
 
 
 async def test_before_data_runs_once_the_envelope_is_accepted_and_can_abort() -> None:
@@ -120,10 +181,11 @@ async def test_before_data_runs_once_the_envelope_is_accepted_and_can_abort() ->
     async def record() -> None:
         calls.append("before_data")
 
-    message = _first_answer(str(uuid.uuid4()), PROSPECT)
+    message = _rendered(str(uuid.uuid4()), PROSPECT)
     sent = await sender.send(message, before_data=record)
     assert calls == ["before_data"]
     assert sent.queue_id
+    assert sent.message_id == message.message_id
 
     class ClaimTaken(Exception):
         pass
@@ -131,16 +193,16 @@ async def test_before_data_runs_once_the_envelope_is_accepted_and_can_abort() ->
     async def refuse() -> None:
         raise ClaimTaken()
 
-    aborted = _first_answer(str(uuid.uuid4()), PROSPECT)
+    aborted = _rendered(str(uuid.uuid4()), PROSPECT)
     with pytest.raises(ClaimTaken):  # unchanged: the caller's own exception
         await sender.send(aborted, before_data=refuse)
     # A recipient refused at RCPT never reaches the hook.
     with pytest.raises(PermanentSendError):
         await sender.send(aborted, recipients=["x@-bad-.test"], before_data=refuse)
     async with imap_mailbox(PROSPECT) as inbox:
-        await inbox.wait_for("Message-ID", str(message["Message-ID"]))
+        await inbox.wait_for("Message-ID", message.message_id)
         await asyncio.sleep(1.0)
-        assert await inbox.search(f'HEADER Message-ID "{aborted["Message-ID"]}"') == []
+        assert await inbox.search(f'HEADER Message-ID "{aborted.message_id}"') == []
 
 
 async def test_the_ehlo_name_is_looked_up_once_per_sender(

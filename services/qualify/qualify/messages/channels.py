@@ -11,7 +11,7 @@ from typing import Protocol
 
 from qualify.messages.compose import Composer
 from shared.events.payloads import MessageChannel, MessageKind
-from shared.messaging.outgoing_email import build_email
+from shared.messaging.outgoing_email import render_email
 from shared.messaging.settings import OvhSmsSettings
 from shared.messaging.sms.ovh import OvhSmsProvider
 from shared.messaging.sms.provider import OutgoingSms, SmsProvider
@@ -75,7 +75,8 @@ class EmailChannel:
         composer = self._composer
         settings = composer.settings
         mailbox = settings.message_reply_mailbox
-        message = build_email(
+        unsubscribe = composer.unsubscribe(job.lead_id)
+        message = render_email(
             tokens=composer.tokens,
             lead_id=job.lead_id,
             message_key=job.message_id,
@@ -86,12 +87,12 @@ class EmailChannel:
             text=job.text,
             html=job.html,
             date=job.created_at,  # one Date, like one Message-ID, whatever the retries
-            unsubscribe=composer.unsubscribe(job.lead_id),
+            unsubscribe=unsubscribe,
+            # Without an https URL (no one-click), the mailto alone.
+            list_unsubscribe=None if unsubscribe else composer.unsubscribe_mailto(job.lead_id),
             in_reply_to=job.in_reply_to_header,
             auto_reply=job.kind == "first_answer",
         )
-        if "List-Unsubscribe" not in message:
-            message["List-Unsubscribe"] = composer.unsubscribe_mailto(job.lead_id)
         sent = await self._smtp.send(
             message,
             # A VERP Return-Path: the bounce comes back to the lead's plus-address.

@@ -16,6 +16,12 @@ from qualify.models import BlockedContact, SuppressedContact
 from shared.db.repository import Repository
 from shared.events.payloads import MessageChannel
 
+# Built once (a message's send checks it): the blocked hashes among some, on one channel.
+_BLOCKED = select(BlockedContact.contact_hash, BlockedContact.reason).where(
+    BlockedContact.channel == bindparam("channel"),
+    BlockedContact.contact_hash.in_(bindparam("hashes", expanding=True)),
+)
+
 
 @dataclass(frozen=True)
 class ContactBlocks:
@@ -123,11 +129,6 @@ class SuppressionRepository(Repository):
         if not hashes:
             return {}
         rows = (
-            await self.session.execute(
-                select(BlockedContact.contact_hash, BlockedContact.reason).where(
-                    BlockedContact.channel == channel,
-                    BlockedContact.contact_hash.in_(list(hashes)),
-                )
-            )
+            await self.session.execute(_BLOCKED, {"channel": channel, "hashes": list(hashes)})
         ).all()
         return {row.contact_hash: row.reason for row in rows}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, bindparam, or_, select
+from sqlalchemy import Row, bindparam, or_, select
 
 from qualify.messages.state import TemplateKind
 from qualify.models import MessageTemplate
@@ -82,27 +82,6 @@ class TemplateRepository(Repository):
         if source is not None:
             query = query.where(MessageTemplate.source == source)
         return (await self.session.scalars(query)).all()
-
-    async def candidates(
-        self, kind: TemplateKind, channel: MessageChannel, *, site: str | None, source: str | None
-    ) -> Sequence[MessageTemplate]:
-        """The overrides that apply to a lead of ``site`` and ``source`` (at most four)."""
-        site_matches: ColumnElement[bool] = MessageTemplate.site.is_(None)
-        if site is not None:
-            site_matches = or_(site_matches, MessageTemplate.site == site)
-        source_matches: ColumnElement[bool] = MessageTemplate.source.is_(None)
-        if source is not None:
-            source_matches = or_(source_matches, MessageTemplate.source == source)
-        return (
-            await self.session.scalars(
-                select(MessageTemplate).where(
-                    MessageTemplate.kind == kind,
-                    MessageTemplate.channel == channel,
-                    site_matches,
-                    source_matches,
-                )
-            )
-        ).all()
 
     async def candidate_rows(
         self,

@@ -43,15 +43,7 @@ def _scope(site: str | None, source: str | None) -> TemplateScope:
     return "all_leads"
 
 
-def scope_of(template: MessageTemplate) -> TemplateScope:
-    return _scope(template.site, template.source)
-
-
 _RANK: dict[TemplateScope, int] = {"site_and_source": 3, "site": 2, "source": 1, "all_leads": 0}
-
-
-def content_of(template: MessageTemplate) -> TemplateContent:
-    return TemplateContent(subject=template.subject, text=template.text, html=template.html)
 
 
 async def resolve(
@@ -62,13 +54,9 @@ async def resolve(
     site: str | None,
     source: str | None,
 ) -> ResolvedTemplate:
-    candidates = await TemplateRepository.from_session(session).candidates(
-        kind, channel, site=site, source=source
-    )
-    if candidates:
-        best = max(candidates, key=lambda template: _RANK[scope_of(template)])
-        return ResolvedTemplate(content_of(best), best.id, scope_of(best))
-    return ResolvedTemplate(DEFAULTS[(kind, channel)], None, "default")
+    # The prebuilt statement of ``resolve_channels`` (no ORM objects, nothing built per call).
+    resolved = await resolve_channels(session, kind, (channel,), site=site, source=source)
+    return resolved[channel]
 
 
 async def resolve_channels(
