@@ -4,6 +4,8 @@ route it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.assignments.closing import close_lead, is_vehicle_sold
@@ -22,13 +24,14 @@ from shared.runtime import Runtime
 
 async def on_qualified(step: Step, payload: LeadQualifiedV1) -> DispatchLead:
     """Record a qualified lead and route it (idempotent on the lead id)."""
-    if await step.assignments.lead_exists(payload.lead_id):
-        return await step.lead(payload.lead_id)
-    phone_consent = payload.consents.get("phone")
     hashes = contact_hashes(
         payload.contact, step.settings.privacy_hmac_key.get_secret_value().encode()
     )
-    privacy = PrivacyRepository(step.session)
+    # One read before anything is written: recorded already (a redelivery)? an objection?
+    recorded, suppressed = await step.assignments.intake_probe(payload.lead_id, hashes)
+    if recorded:
+        return await step.lead(payload.lead_id)
+    phone_consent = payload.consents.get("phone")
     lead = DispatchLead(
         lead_id=payload.lead_id,
         source=payload.source,
@@ -38,8 +41,7 @@ async def on_qualified(step: Step, payload: LeadQualifiedV1) -> DispatchLead:
         language=payload.language[:8],
         financing_wanted=payload.financing_wanted,
         do_not_contact=phone_consent is not None and not phone_consent.granted,
-        # Read before the lead is written: the lead and its contact keys are two INSERTs.
-        followups_blocked=await privacy.is_suppressed(hashes),
+        followups_blocked=suppressed,
         qualification=payload.model_dump(mode="json"),
         status=LEAD_UNASSIGNED,
         seller_id=None,
@@ -51,15 +53,23 @@ async def on_qualified(step: Step, payload: LeadQualifiedV1) -> DispatchLead:
         qualified_at=payload.qualified_at,
         updated_at=step.now,
     )
-    await step.assignments.insert_lead(lead)
-    await privacy.add_contact_keys(lead.lead_id, hashes)
     if lead.do_not_contact:
+        await _record(step, lead, hashes)
         await close_lead(step, lead, "do_not_contact")
     elif await is_vehicle_sold(step, lead.vehicle_ad_ref):
+        await _record(step, lead, hashes)
         await close_lead(step, lead, "vehicle_sold")
     else:
+        # Routing writes the lead once it has decided (offered: one INSERT, no UPDATE after).
         await route(step, lead, new_lead=True)
+        await _record(step, lead, hashes)
     return lead
+
+
+async def _record(step: Step, lead: DispatchLead, hashes: Sequence[str]) -> None:
+    """The new lead written (unless routing wrote it), then its contact keys."""
+    await step.assignments.write_if_new(lead)
+    await PrivacyRepository(step.session).add_contact_keys(lead.lead_id, hashes)
 
 
 def qualified_handler(runtime: Runtime[DispatchSettings]) -> Handler:

@@ -44,7 +44,8 @@ async def route(
     routing): it is routed although it was assigned. The new offer carries the progress the
     lead made with an earlier seller (first contact, appointment), if it made any.
     ``new_lead``: the lead was recorded in this step, so it has no assignment yet (nothing to
-    carry, nobody out of the round): its first routing reads none."""
+    carry, nobody out of the round): its first routing reads none. A lead not written yet (a
+    new ``DispatchLead``) is written once routing has decided, with its offer when it has one."""
     if lead.do_not_contact or not (reopen or is_routable(lead.status)):
         return None
     excluded: frozenset[str] = frozenset()
@@ -66,6 +67,7 @@ async def route(
     )
     lead.routed_to = decision.target.pool
     if decision.seller is None:
+        await step.assignments.write_if_new(lead)
         await _escalate_unassigned(step, lead, decision.target)
         return None
     assignment = await offer(
@@ -119,12 +121,13 @@ async def new_assignment(
         assigned_by=assigned_by,
         sale_price_eur=None,
     )
-    await step.assignments.insert(assignment)
-    # An atomic increment in SQL (concurrent offers to the same seller).
-    seller.open_count = Seller.open_count + 1
-    seller.last_offered_at = now
     lead.updated_at = now
-    await step.assignments.flush()
+    # A lead recorded in this step is written now, offered (one INSERT, before its assignment's).
+    new = await step.assignments.write_if_new(lead)
+    await step.assignments.insert(assignment)
+    if not new:
+        await step.assignments.flush()  # the lead's changes
+    await step.assignments.count_offer(seller, now)  # then the seller's load
     return assignment
 
 

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, and_, bindparam, insert, or_, select
+from sqlalchemy import Table, and_, bindparam, insert, inspect, or_, select, update
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from dispatch.assignments.state import (
     ACCEPTED,
@@ -18,16 +19,37 @@ from dispatch.assignments.state import (
     REASSIGNED_REASON,
     SCHEDULED,
 )
-from dispatch.models import Appointment, Assignment, DispatchLead, Seller
+from dispatch.models import Appointment, Assignment, DispatchLead, Seller, SuppressedContact
 from shared.db.repository import Repository
 
 _LEAD_ID = select(DispatchLead.lead_id).where(DispatchLead.lead_id == bindparam("lead_id"))
+# Intake's one read: is the lead recorded already, has any of its contacts objected.
+_INTAKE_PROBE = select(
+    _LEAD_ID.exists(),
+    select(SuppressedContact.contact_hash)
+    .where(SuppressedContact.contact_hash.in_(bindparam("hashes", expanding=True)))
+    .exists(),
+)
 # New rows are written by prebuilt INSERTs. The step's pending changes do not change what is
 # inserted: they wait for its next flush (a session flushes them before any statement else).
 _INSERT_LEAD = insert(cast(Table, DispatchLead.__table__))
 _LEAD_COLUMNS = tuple(column.key for column in DispatchLead.__mapper__.column_attrs)
 _INSERT_ASSIGNMENT = insert(cast(Table, Assignment.__table__))
 _ASSIGNMENT_COLUMNS = tuple(column.key for column in Assignment.__mapper__.column_attrs)
+# A seller's load changes by atomic increments in SQL (concurrent offers and call-backs of other
+# leads of the seller), prebuilt: an ORM attribute set to a SQL expression is flushed by an
+# UPDATE the unit of work builds anew each time.
+_sellers = cast(Table, Seller.__table__)
+_SELLER_OFFERED = (
+    update(_sellers)
+    .where(_sellers.c.id == bindparam("seller_id"))
+    .values(open_count=_sellers.c.open_count + 1, last_offered_at=bindparam("now"))
+)
+_SELLER_RELEASED = (
+    update(_sellers)
+    .where(_sellers.c.id == bindparam("seller_id"))
+    .values(open_count=_sellers.c.open_count - 1)
+)
 
 
 class AssignmentRepository(Repository):
@@ -45,9 +67,13 @@ class AssignmentRepository(Repository):
     async def lead(self, lead_id: str) -> DispatchLead | None:
         return await self.session.get(DispatchLead, lead_id)
 
-    async def lead_exists(self, lead_id: str) -> bool:
-        """Whether the lead is recorded (one cheap read: no ORM object is built)."""
-        return await self.session.scalar(_LEAD_ID, {"lead_id": lead_id}) is not None
+    async def intake_probe(self, lead_id: str, hashes: Sequence[str]) -> tuple[bool, bool]:
+        """Whether the lead is recorded already, and whether any of these contact hashes
+        objected (one statement, no ORM object)."""
+        row = (
+            await self.session.execute(_INTAKE_PROBE, {"lead_id": lead_id, "hashes": list(hashes)})
+        ).one()
+        return bool(row[0]), bool(row[1])
 
     async def locked_lead(self, lead_id: str) -> DispatchLead | None:
         """The lead, locked for this transaction on PostgreSQL and read afresh (a step that
@@ -66,6 +92,14 @@ class AssignmentRepository(Repository):
             )
         make_transient_to_detached(lead)
         self.session.add(lead)
+
+    async def write_if_new(self, lead: DispatchLead) -> bool:
+        """Write a lead this step created and has not written yet (``insert_lead``, with its
+        state so far); False when it is written already (its changes go with the next flush)."""
+        if not inspect(lead).transient:
+            return False
+        await self.insert_lead(lead)
+        return True
 
     async def unassigned_leads(
         self, *, site_id: str | None = None, limit: int | None = None
@@ -254,6 +288,22 @@ class AssignmentRepository(Repository):
 
     async def seller(self, seller_id: str) -> Seller | None:
         return await self.session.get(Seller, seller_id)
+
+    async def count_offer(self, seller: Seller, now: datetime) -> None:
+        """One more open offer in the seller's load, offered at ``now`` (one prebuilt UPDATE).
+        The session's seller keeps ``last_offered_at`` and forgets its load, as after a flush
+        of an increment: it is read afresh when asked."""
+        with self.session.no_autoflush:  # the step's pending changes go with its next flush
+            await self.session.execute(_SELLER_OFFERED, {"seller_id": seller.id, "now": now})
+        set_committed_value(seller, "last_offered_at", now)
+        self.session.expire(seller, ["open_count"])
+
+    async def release_slot(self, seller: Seller) -> None:
+        """One open offer or assignment fewer in the seller's load (one prebuilt UPDATE); the
+        session's seller forgets its load, read afresh when asked."""
+        with self.session.no_autoflush:  # the step's pending changes go with its next flush
+            await self.session.execute(_SELLER_RELEASED, {"seller_id": seller.id})
+        self.session.expire(seller, ["open_count"])
 
     async def flush(self) -> None:
         await self.session.flush()

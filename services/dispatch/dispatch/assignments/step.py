@@ -103,9 +103,8 @@ class Step:
         assignment.ended_at = self.now
         if assignment.is_open:
             assignment.is_open = False
-            # An atomic decrement in SQL (concurrent call-backs of other leads of the seller).
-            seller.open_count = Seller.open_count - 1
-            await self.assignments.flush()
+            await self.assignments.flush()  # the assignment, then the seller's load
+            await self.assignments.release_slot(seller)
         await self.announce(assignment.lead_id, event_type, event, message)
 
     # -- reads every step needs ------------------------------------------------------------

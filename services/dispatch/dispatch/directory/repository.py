@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import Select, bindparam, inspect, or_, select
+from sqlalchemy.orm.util import identity_key
 
 from dispatch.models import ContactSchedule, Seller, Site, VehicleStock
 from dispatch.settings import DispatchSettings
@@ -30,6 +32,10 @@ _SCHEDULES_FOR = select(ContactSchedule).where(
 )
 
 _VEHICLE = select(VehicleStock).where(VehicleStock.ad_ref == bindparam("ad_ref"))
+_SITE = select(Site).where(Site.id == bindparam("id"))
+_SELLER = select(Seller).where(Seller.id == bindparam("id"))
+
+_Row = TypeVar("_Row", Site, Seller)
 
 
 class DirectoryRepository(Repository):
@@ -42,13 +48,24 @@ class DirectoryRepository(Repository):
         await self.session.flush()
 
     async def site(self, site_id: str | None) -> Site | None:
-        return None if site_id is None else await self.session.get(Site, site_id)
+        return None if site_id is None else await self._by_id(Site, _SITE, site_id)
 
     async def sites(self) -> Sequence[Site]:
         return (await self.session.scalars(select(Site).order_by(Site.id))).all()
 
     async def seller(self, seller_id: str) -> Seller | None:
-        return await self.session.get(Seller, seller_id)
+        return await self._by_id(Seller, _SELLER, seller_id)
+
+    async def _by_id(self, model: type[_Row], query: Select[_Row], key: str) -> _Row | None:
+        """``session.get`` for the hot paths: the session's own copy when it holds one fully
+        loaded, else a prebuilt select (a missed ``session.get`` builds its statement anew)."""
+        known: Any = self.session.identity_map.get(identity_key(model, key))
+        if known is not None and isinstance(known, model):
+            state = inspect(known)
+            if not state.expired_attributes and not state.deleted and not state.was_deleted:
+                return known
+        row: _Row | None = await self.session.scalar(query, {"id": key})
+        return row
 
     async def seller_for_update(self, seller_id: str) -> Seller | None:
         return await self.session.scalar(

@@ -7,7 +7,8 @@ from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Select, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Table, Update, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from dispatch.models import ManagerAlert, Seller, WebhookAttempt, WebhookDelivery
 from dispatch.webhooks.schemas import DeliveryStatus
@@ -149,15 +150,15 @@ class WebhookRepository(Repository):
         return due
 
     async def claim(self, now: datetime, lease_until: datetime, limit: int) -> Sequence[Claimed]:
-        """Pending deliveries due by ``now``, oldest first, with their seller's endpoint, leased
-        until ``lease_until`` (two statements, no ORM object). On PostgreSQL they are locked
-        ``FOR UPDATE SKIP LOCKED``, so replicas claim different ones; the lease keeps them from
-        other passes once this transaction ends."""
+        """The oldest pending deliveries due by ``now`` (up to ``limit``), leased until
+        ``lease_until``, with their seller's endpoint: one ``UPDATE … FROM seller … RETURNING``,
+        no ORM object. On PostgreSQL the due ones are locked ``FOR UPDATE SKIP LOCKED``, so
+        replicas claim different ones; the lease keeps them from other passes once this
+        transaction ends."""
         postgresql = self.session.get_bind().dialect.name == "postgresql"
-        rows = (await self.session.execute(_claim_query(postgresql, limit), {"now": now})).all()
-        if rows:
-            ids = [row.id for row in rows]
-            await self.session.execute(_LEASE, {"ids": ids, "lease_until": lease_until})
+        rows = await self.session.execute(
+            _claim_statement(postgresql, limit), {"now": now, "lease_until": lease_until}
+        )
         return [Claimed(*row) for row in rows]
 
     async def claim_due(self, now: datetime, limit: int) -> Sequence[WebhookDelivery]:
@@ -224,27 +225,12 @@ _SELLERS_REACHED = (
     .values(webhook_failures=0)
 )
 _NEXT_DUE = select(func.min(_deliveries.c.next_attempt_at)).where(_deliveries.c.status == "pending")
-_LEASE = (
-    update(_deliveries)
-    .where(_deliveries.c.id.in_(bindparam("ids", expanding=True)))
-    .values(next_attempt_at=bindparam("lease_until"))
-)
 
 
 @cache
-def _claim_query(postgresql: bool, limit: int) -> Select[tuple[Any, ...]]:
-    query = (
-        select(
-            _deliveries.c.id,
-            _deliveries.c.seller_id,
-            _deliveries.c.event_type,
-            _deliveries.c.body,
-            _deliveries.c.traceparent,
-            _sellers.c.webhook_url,
-            _sellers.c.webhook_secret,
-            _sellers.c.webhook_disabled_at,
-        )
-        .join_from(_deliveries, _sellers, _sellers.c.id == _deliveries.c.seller_id)
+def _claim_statement(postgresql: bool, limit: int) -> Update:
+    due = (
+        select(_deliveries.c.id)
         .where(
             _deliveries.c.status == "pending",
             _deliveries.c.next_attempt_at <= bindparam("now"),
@@ -252,6 +238,39 @@ def _claim_query(postgresql: bool, limit: int) -> Select[tuple[Any, ...]]:
         .order_by(_deliveries.c.next_attempt_at, _deliveries.c.id)
         .limit(limit)
     )
+    lease = (
+        update(_deliveries)
+        .where(_deliveries.c.id.in_(due.scalar_subquery()))
+        .values(next_attempt_at=bindparam("lease_until"))
+    )
+    endpoint: tuple[ColumnElement[Any], ...]
     if postgresql:
-        query = query.with_for_update(skip_locked=True, of=_deliveries)
-    return query
+        due = due.with_for_update(skip_locked=True)
+        lease = (
+            update(_deliveries)
+            .where(_deliveries.c.id.in_(due.scalar_subquery()))
+            .where(_sellers.c.id == _deliveries.c.seller_id)  # UPDATE … FROM seller
+            .values(next_attempt_at=bindparam("lease_until"))
+        )
+        endpoint = (
+            _sellers.c.webhook_url,
+            _sellers.c.webhook_secret,
+            _sellers.c.webhook_disabled_at,
+        )
+    else:  # SQLite's RETURNING only names the updated table: the endpoint by subqueries
+        endpoint = tuple(
+            select(column).where(_sellers.c.id == _deliveries.c.seller_id).scalar_subquery()
+            for column in (
+                _sellers.c.webhook_url,
+                _sellers.c.webhook_secret,
+                _sellers.c.webhook_disabled_at,
+            )
+        )
+    return lease.returning(
+        _deliveries.c.id,
+        _deliveries.c.seller_id,
+        _deliveries.c.event_type,
+        _deliveries.c.body,
+        _deliveries.c.traceparent,
+        *endpoint,
+    )
