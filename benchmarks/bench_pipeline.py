@@ -50,7 +50,13 @@ from benchmarks.pipeline.measure import (
     Webhooks,
     cpu_delta,
 )
-from benchmarks.pipeline.procstat import cpu_seconds, pid_listening_on, tree_cpu_seconds
+from benchmarks.pipeline.procstat import (
+    busy_fraction,
+    cpu_seconds,
+    machine_ticks,
+    pid_listening_on,
+    tree_cpu_seconds,
+)
 from benchmarks.pipeline.profile import Profiler
 from benchmarks.pipeline.system import (
     SERVICES,
@@ -222,6 +228,7 @@ class Runner:
         operating = asyncio.create_task(stop.wait() if direct else operator.run(stop))
         if profiler is not None:
             profiler.start(self.system.services, seconds + 15)
+        ticks_before = machine_ticks()
         sent = await open_loop(
             self.system.urls["ingest"],
             rate=rate,
@@ -229,6 +236,7 @@ class Runner:
             tag=tag,
             source=DIRECT_SOURCE if direct else "leboncoin",
         )
+        machine_busy = busy_fraction(ticks_before, machine_ticks())
         leads = {item.lead_id for item in sent if item.lead_id}
         deadline = time.monotonic() + DRAIN_SECONDS
         webhooks = Webhooks()
@@ -272,6 +280,7 @@ class Runner:
             operator_failures=operator.failures,
             polls=operator.polls,
             unqualified=operator.failed & leads,
+            machine_busy=machine_busy,
         )
 
     async def final_drain(self, phases: list[PhaseResult], timeout_s: float) -> float:

@@ -106,6 +106,8 @@ class PhaseResult:
     final_offers: Counter[str] | None = None
     # When qualify handed each lead's first answer e-mail to the SMTP server (its ``sent_at``).
     answer_at: dict[str, float] = field(default_factory=dict)
+    # Share of the machine's cores busy while the leads were sent (every process on it).
+    machine_busy: float = math.nan
 
     @property
     def leads(self) -> list[str]:

@@ -33,6 +33,18 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
 
 
+def machine_ticks() -> tuple[int, int]:
+    """All and idle (idle + iowait) clock ticks of every core since boot (``/proc/stat``)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields), fields[3] + fields[4]
+
+
+def busy_fraction(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the machine's cores busy between two ``machine_ticks`` readings."""
+    total, idle = after[0] - before[0], after[1] - before[1]
+    return 1.0 - idle / total if total > 0 else float("nan")
+
+
 def _children(pid: int) -> list[int]:
     children: list[int] = []
     for entry in Path("/proc").iterdir():

@@ -5,6 +5,7 @@ computed from this run's own CPU per lead."""
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 from benchmarks.pipeline.measure import (
@@ -52,7 +53,9 @@ process that verifies each webhook's Standard Webhooks signature and records its
   the operator's queue polls (their cost alone is given under *Idle*). PostgreSQL (postmaster
   and every backend) and the Kafka broker are measured the same way when they run on this
   machine; they are not in the services' sum. The benchmark's own process (load generator and
-  operator) and the receiver are shown for transparency.
+  operator) and the receiver are shown for transparency. *Machine busy* is the share of all
+  the machine's cores not idle (`/proc/stat`) while the leads are sent: every process counts,
+  the mail servers (Postfix, Dovecot) and the machine's other work included.
 - *Leads*: every accepted lead must get exactly one `assignment.offered` webhook. "No offer"
   counts leads without one when the drain cutoff passed (late or lost); after the last rate
   the run waits for those once more, and a qualified lead still without an offer then is
@@ -130,6 +133,9 @@ def _leads_table(config: ConfigResult) -> str:
         + (f" ({len(p.unqualified)})" if p.unqualified else "")
         for p in phases
     ])  # fmt: skip
+    row(f"machine busy while leads arrive (% of its {os.cpu_count()} cores, every process)", [
+        _busy(p) for p in phases
+    ])  # fmt: skip
     row("window s (all drained / quiet)", [
         f"{p.window_s:.0f} ({'yes' if p.drained else 'NO'} / {'yes' if p.settled else 'no'})"
         for p in phases
@@ -199,9 +205,15 @@ def _direct_table(config: ConfigResult) -> str:
         f"| offered exactly once / no offer at the cutoff / doubled | {phase.offered_once} / "
         f"{phase.missing} / {phase.doubled} |\n"
         f"| CPU per lead, all service processes above idle (ms) | {_num(cpu)} |\n"
+        f"| machine busy while leads arrive (% of its {os.cpu_count()} cores, every process) | "
+        f"{_busy(phase)} |\n"
         f"| window s (all drained / quiet) | {phase.window_s:.0f} "
         f"({'yes' if phase.drained else 'NO'} / {'yes' if phase.settled else 'no'}) |"
     )
+
+
+def _busy(phase: PhaseResult) -> str:
+    return "n/a" if math.isnan(phase.machine_busy) else f"{100 * phase.machine_busy:.0f} %"
 
 
 def _handled_table(config: ConfigResult) -> str:
@@ -338,8 +350,10 @@ def _capacity(config: ConfigResult) -> str:
         lines.append(
             f"- The machine legs' p99 was {_ms(low_p99)} ms at {lowest.rate:g} leads/s but "
             f"{_ms(p99)} ms at {reference.rate:g} leads/s (busiest process "
-            f"{100 * busiest:.0f} % of a core): queueing, which the replicas above (each at "
-            f"most {PROCESS_UTILISATION:.0%} busy) are meant to remove."
+            f"{100 * busiest:.0f} % of a core; the machine {_busy(reference)} busy while the "
+            "leads arrived): queueing for the machine's cores, shared by the services, "
+            "PostgreSQL, Kafka, the mail servers and the harness; the cores and replicas above "
+            f"(each at most {PROCESS_UTILISATION:.0%} busy) are meant to remove it."
         )
     else:
         lines.append(
