@@ -6,7 +6,7 @@ token (``lead_tokens``): the prospect's reply comes back to the lead, by either 
 
 ``render_email`` writes the wire bytes itself (``wire_form``): an ``EmailMessage`` under
 ``policy.SMTP`` costs ~2.4 ms per message (every header assignment and the flattening go through
-the header parser and refolder). ``build_email`` is the same message parsed back, for callers
+the header parser and refolder). ``as_email_message`` parses it back, for tests and callers
 that want an ``EmailMessage``.
 """
 
@@ -147,40 +147,6 @@ def render_email(
     )
 
 
-def build_email(
-    *,
-    tokens: LeadTokens,
-    lead_id: str,
-    message_key: str,
-    sender: str | Address,
-    to: str | Address,
-    reply_mailbox: str,
-    subject: str,
-    text: str,
-    html: str | None = None,
-    date: datetime,
-    unsubscribe: Unsubscribe | None = None,
-    in_reply_to: str | None = None,
-    references: Sequence[str] = (),
-    auto_reply: bool = False,
-    message_id_domain: str | None = None,
-) -> EmailMessage:
-    """``render_email``'s message as an ``EmailMessage`` (parsed back from its wire bytes)."""
-    rendered = render_email(
-        tokens=tokens,
-        lead_id=lead_id,
-        message_key=message_key,
-        sender=sender,
-        to=to,
-        reply_mailbox=reply_mailbox,
-        subject=subject,
-        text=text,
-        html=html,
-        date=date,
-        unsubscribe=unsubscribe,
-        in_reply_to=in_reply_to,
-        references=references,
-        auto_reply=auto_reply,
-        message_id_domain=message_id_domain,
-    )
-    return message_from_bytes(rendered.data, policy=WIRE_POLICY)
+def as_email_message(outgoing: OutgoingEmail) -> EmailMessage:
+    """A rendered message parsed back into an ``EmailMessage`` (tests, cold paths)."""
+    return message_from_bytes(outgoing.data, policy=WIRE_POLICY)

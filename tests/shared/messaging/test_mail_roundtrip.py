@@ -18,7 +18,7 @@ from shared.messaging.bounces import parse_bounce
 from shared.messaging.errors import PermanentSendError
 from shared.messaging.inbound_match import lead_of_message
 from shared.messaging.lead_tokens import LeadTokens
-from shared.messaging.outgoing_email import Unsubscribe, build_email, render_email
+from shared.messaging.outgoing_email import Unsubscribe, as_email_message, render_email
 from shared.messaging.smtp_sender import SmtpSender
 from shared.messaging.wire_form import OutgoingEmail
 from tests.support.mail import DEALER, PROSPECT, UNKNOWN, imap_mailbox, require_smtp
@@ -47,7 +47,7 @@ def _arguments(lead_id: str, to: str) -> dict[str, Any]:
 
 
 def _first_answer(lead_id: str, to: str) -> EmailMessage:
-    return build_email(**_arguments(lead_id, to))
+    return as_email_message(render_email(**_arguments(lead_id, to)))
 
 
 def _rendered(lead_id: str, to: str) -> OutgoingEmail:

@@ -12,7 +12,12 @@ import pytest
 
 from shared.messaging.inbound_match import lead_of_message
 from shared.messaging.lead_tokens import LeadTokens
-from shared.messaging.outgoing_email import Unsubscribe, build_email, text_to_html
+from shared.messaging.outgoing_email import (
+    Unsubscribe,
+    as_email_message,
+    render_email,
+    text_to_html,
+)
 
 TOKENS = LeadTokens("test-key")
 LEAD = "0b9e4c1a-7f3d-4c1e-9a5b-2d6f8e0a1b2c"
@@ -36,21 +41,23 @@ def _email(
     references: Sequence[str] = (),
     auto_reply: bool = False,
 ) -> EmailMessage:
-    return build_email(
-        tokens=TOKENS,
-        lead_id=LEAD,
-        message_key="m42",
-        sender="Garage Dupont Automobiles <concession@vo-leads.test>",
-        to=to,
-        reply_mailbox="concession@vo-leads.test",
-        subject="Votre demande : Citroën C3 (réf. AD-1)",
-        text=TEXT,
-        html=html,
-        date=datetime(2026, 12, 2, 10, 30, tzinfo=UTC),
-        unsubscribe=unsubscribe,
-        in_reply_to=in_reply_to,
-        references=references,
-        auto_reply=auto_reply,
+    return as_email_message(
+        render_email(
+            tokens=TOKENS,
+            lead_id=LEAD,
+            message_key="m42",
+            sender="Garage Dupont Automobiles <concession@vo-leads.test>",
+            to=to,
+            reply_mailbox="concession@vo-leads.test",
+            subject="Votre demande : Citroën C3 (réf. AD-1)",
+            text=TEXT,
+            html=html,
+            date=datetime(2026, 12, 2, 10, 30, tzinfo=UTC),
+            unsubscribe=unsubscribe,
+            in_reply_to=in_reply_to,
+            references=references,
+            auto_reply=auto_reply,
+        )
     )
 
 

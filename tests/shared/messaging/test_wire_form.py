@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from shared.messaging.lead_tokens import LeadTokens
-from shared.messaging.outgoing_email import Unsubscribe, build_email, render_email
+from shared.messaging.outgoing_email import Unsubscribe, as_email_message, render_email
 from shared.messaging.wire_form import (
     OutgoingEmail,
     address_header,
@@ -161,21 +161,23 @@ def test_html_from_text_when_none_given_and_the_boundary_is_random() -> None:
 
 def test_the_same_message_as_an_email_message() -> None:
     rendered = _render()
-    built = build_email(
-        tokens=TOKENS,
-        lead_id=LEAD,
-        message_key=KEY,
-        sender='"Garage Dupont & Fils, Automobiles" <concession@vo-leads.test>',
-        to="Hélène Gaël-Müller <prospect@vo-leads.test>",
-        reply_mailbox="concession@vo-leads.test",
-        subject=SUBJECT,
-        text=TEXT,
-        html=HTML,
-        date=DATE,
-        unsubscribe=UNSUBSCRIBE,
-        in_reply_to="<abc.def@mail.leboncoin.fr>",
-        references=["<root@mail.leboncoin.fr>"],
-        auto_reply=True,
+    built = as_email_message(
+        render_email(
+            tokens=TOKENS,
+            lead_id=LEAD,
+            message_key=KEY,
+            sender='"Garage Dupont & Fils, Automobiles" <concession@vo-leads.test>',
+            to="Hélène Gaël-Müller <prospect@vo-leads.test>",
+            reply_mailbox="concession@vo-leads.test",
+            subject=SUBJECT,
+            text=TEXT,
+            html=HTML,
+            date=DATE,
+            unsubscribe=UNSUBSCRIBE,
+            in_reply_to="<abc.def@mail.leboncoin.fr>",
+            references=["<root@mail.leboncoin.fr>"],
+            auto_reply=True,
+        )
     )
     parsed = _parse(rendered.data)
     assert [(name, str(value)) for name, value in built.items()][:-2] == [
