@@ -6,8 +6,11 @@
 # scripts/imap.sh (started here if needed), so a test sends a message and reads it back over IMAP.
 # Recipients are not checked at RCPT time: mail to an unknown user of the test domain is accepted,
 # refused by Dovecot's LMTP (550 5.1.1), and Postfix sends a real DSN (RFC 3464) back to the
-# envelope sender. Any other domain is bounced by the `error` transport: nothing leaves the machine
-# (the master.cf has no smtp/relay client at all).
+# envelope sender. Mail to ${SMTP_DISCARD_DOMAIN:-discard.example.fr} is accepted and dropped (the
+# `discard` transport): the benchmarks write to their made-up prospects there, so a bench measures
+# the pipeline and not a bounce and a mailbox delivery per lead that real prospects would not cause.
+# Any other domain is bounced by the `error` transport: nothing leaves the machine (the master.cf
+# has no smtp/relay client at all).
 # Idempotent: start when running is a no-op; installs Debian's postfix with apt-get if missing
 # (without letting the package configure or start a system instance). Must run as root: the
 # Postfix master starts as root and drops to the `postfix` user.
@@ -16,6 +19,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PORT="${SMTP_PORT:-10025}"
 DOMAIN="${SMTP_DOMAIN:-vo-leads.test}"
+DISCARD_DOMAIN="${SMTP_DISCARD_DOMAIN:-discard.example.fr}"
 
 # Postfix's unprivileged processes must reach the queue: a checkout under a private folder is out
 # of their reach, then a folder of our own under /var/lib, one per checkout (as scripts/imap.sh).
@@ -97,6 +101,8 @@ virtual_mailbox_domains = $DOMAIN
 virtual_transport = lmtp:unix:$lmtp_socket
 smtpd_reject_unlisted_recipient = no
 recipient_delimiter = +
+# The benchmarks' prospects: accepted, then dropped without a bounce.
+transport_maps = texthash:$CONF_DIR/transport
 # Nothing else is delivered: every other domain is bounced at once.
 default_transport = error:5.7.1 test server, no delivery outside $DOMAIN
 relay_transport = error:5.7.1 test server, no delivery outside $DOMAIN
@@ -114,6 +120,7 @@ maximal_backoff_time = 60s
 maximal_queue_lifetime = 1h
 bounce_queue_lifetime = 1h
 CONF
+  printf '%s discard:\n' "$DISCARD_DOMAIN" >"$CONF_DIR/transport"
   # No smtp/relay client: mail cannot leave the machine even by mistake.
   cat >"$CONF_DIR/master.cf" <<CONF
 # Written by scripts/smtp.sh. service type private unpriv chroot wakeup maxproc command

@@ -69,6 +69,11 @@ async def set_up_directory(system: System, client: httpx.AsyncClient) -> None:
                 raise RuntimeError(f"seller not created: {response.status_code} {response.text}")
 
 
+# scripts/smtp.sh accepts and drops mail to this domain: a real prospect's first answer is
+# delivered far away, not bounced back into the dealer's mailbox on this machine.
+PROSPECT_MAIL_DOMAIN = "discard.example.fr"
+
+
 def lead_body(tag: str, index: int, source: str = "leboncoin") -> dict[str, Any]:
     """A distinct prospect per lead (crm keys clients by phone and e-mail)."""
     return {
@@ -78,7 +83,7 @@ def lead_body(tag: str, index: int, source: str = "leboncoin") -> dict[str, Any]
             "first_name": "Camille",
             "last_name": f"Durand{index}",
             "phone": f"06{12_000_000 + index % 87_000_000:08d}",
-            "email": f"camille.{tag}.{index}@example.fr",
+            "email": f"camille.{tag}.{index}@{PROSPECT_MAIL_DOMAIN}",
         },
         "vehicle": {"ad_ref": f"AD-{index % 500}", "make": "Renault", "model": "Clio"},
         "message": "Bonjour, la Clio est-elle toujours disponible ?",

@@ -223,3 +223,21 @@ async def test_the_ehlo_name_is_looked_up_once_per_sender(
         sent = await sender.send(_first_answer(str(uuid.uuid4()), PROSPECT))
         assert sent.queue_id
     assert len(lookups) == 1
+
+
+async def test_the_benchmarks_prospect_domain_is_dropped_without_a_bounce() -> None:
+    """scripts/smtp.sh discards mail to the bench's prospects (benchmarks/pipeline/flow.py): no
+    DSN comes back, where a message to any other outside domain is bounced."""
+    from benchmarks.pipeline.flow import PROSPECT_MAIL_DOMAIN
+
+    sender = SmtpSender(require_smtp())
+    envelope_from = TOKENS.reply_address(str(uuid.uuid4()), mailbox=DEALER)
+    dropped = _first_answer(str(uuid.uuid4()), f"camille.1@{PROSPECT_MAIL_DOMAIN}")
+    bounced = _first_answer(str(uuid.uuid4()), "camille.1@elsewhere.example.fr")
+    await sender.send(dropped, envelope_from=envelope_from)
+    await sender.send(bounced, envelope_from=envelope_from)
+
+    async with imap_mailbox(DEALER) as inbox:
+        # The second message's DSN arrives: by then the first one's would have too.
+        await inbox.wait_for_text(str(bounced["Message-ID"]).strip("<>"), within_s=60.0)
+        assert await inbox.search(f'TEXT "{str(dropped["Message-ID"]).strip("<>")}"') == []
