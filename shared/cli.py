@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Generic, Protocol, TypeVar
 
 from fastapi import FastAPI
 
+from shared import event_loop
 from shared.auth import new_token, parse_roles, store_token
 from shared.clock import Clock, utcnow
 from shared.db.engine import create_engine
@@ -60,7 +60,7 @@ def run_service_cli(
         serve(app, host=settings.http_host, port=settings.http_port)
     elif args.command == "worker":
         freeze_startup_heap()
-        asyncio.run(Worker(settings, infra=infra, consumers=consumers).run_forever())
+        event_loop.run(Worker(settings, infra=infra, consumers=consumers).run_forever())
     elif args.command == "migrate":
         upgrade(migrations, settings.resolved_database_url())
     elif args.command == "create-token":
@@ -69,7 +69,7 @@ def run_service_cli(
         except ValueError as exc:
             parser.error(str(exc))
         plain = args.token or new_token()
-        asyncio.run(_store(settings, infra, plain, args.name, roles))
+        event_loop.run(_store(settings, infra, plain, args.name, roles))
         sys.stdout.write(plain + "\n")
     return 0
 
