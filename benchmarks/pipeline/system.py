@@ -48,8 +48,8 @@ DISPATCH_ENV = {
     "DISPATCH_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.0/8", "::1/128"]',
 }
 # The automatic first answer goes to a real SMTP server (Postfix of scripts/smtp.sh, which takes
-# the message and bounces it: the prospects' domains are not delivered); no SMS provider, so the
-# first answers are e-mails only.
+# the message and drops it: the bench's prospects are on its discard domain); no SMS provider, so
+# the first answers are e-mails only.
 QUALIFY_ENV = {
     "QUALIFY_SMTP_HOST": "127.0.0.1",
     "QUALIFY_SMTP_PORT": str(SMTP_PORT),
