@@ -3,7 +3,9 @@
 A polled batch is handled with a constant number of database round trips, whatever its size:
 
 1. records of event types this consumer does not handle are skipped from their ``ce_type``
-   header, before their body is decoded (their offsets are still committed);
+   header, before their body is decoded (their offsets are still committed), and events a
+   ``Selective`` handler does not want (an e-mail where it handles SMS) once decoded: neither
+   opens a transaction;
 2. in one transaction: the batch's events are *claimed* (their ``processed_event`` rows inserted
    at once, ``ON CONFLICT DO NOTHING``: the rows not inserted were processed already) and the
    leads erased here looked up, in one statement on PostgreSQL; the handlers of the new events
@@ -59,6 +61,24 @@ from shared.tracing import current_traceparent, trace_id_of
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Selective:
+    """A handler for only some events of its type, told from the event alone (``wants``): the
+    others are ignored like a type not handled, without a transaction: no claim to record for
+    an event that changes nothing."""
+
+    handler: Handler
+    wants: Callable[[Envelope], bool]
+
+    async def __call__(self, session: AsyncSession, envelope: Envelope) -> None:
+        await self.handler(session, envelope)
+
+
+def _unwanted(handler: Handler, envelope: Envelope) -> bool:
+    return isinstance(handler, Selective) and not handler.wants(envelope)
+
 
 _MAX_PAUSE_S = 5.0
 _POLL_TIMEOUT_S = 1.0  # a poll returns as soon as records arrive; this bounds the stop check
@@ -234,7 +254,7 @@ class EventConsumer:
             except EnvelopeError:
                 return None
             handler = self._handlers.get(envelope.type)
-            if handler is None:
+            if handler is None or _unwanted(handler, envelope):
                 self._count(envelope.type, "ignored")
                 continue
             items.append(_Item(record, envelope, handler))
@@ -353,7 +373,7 @@ class EventConsumer:
             await self._dead_letter(record, None, exc, attempts=1)
             return
         handler = self._handlers.get(envelope.type)
-        if handler is None:
+        if handler is None or _unwanted(handler, envelope):
             self._count(envelope.type, "ignored")
             return
         token = current_traceparent.set(envelope.traceparent)

@@ -19,6 +19,7 @@ from ingest.conversations.handlers import sms_sent_handler
 from ingest.conversations.sms import SmsInbox
 from ingest.models import InboundMessage, OutboundSms, RawInput, infra
 from shared.clock import utcnow
+from shared.consumer import Selective
 from shared.db.session import session_scope
 from shared.events import Envelope
 from shared.events.payloads import LeadMessageSentV1
@@ -255,3 +256,24 @@ async def test_the_worker_matches_and_publishes(ingest_service: IngestFactory) -
 
 async def _acknowledged(ovh: FakeOvh) -> bool:
     return not ovh.incoming
+
+
+def test_only_sent_sms_are_wanted_e_mails_are_ignored_without_a_transaction() -> None:
+    handler = sms_sent_handler(KEY)
+    assert isinstance(handler, Selective)
+
+    def sent(channel: str) -> Envelope:
+        now = utcnow()
+        return sent_envelope(
+            LeadMessageSentV1(
+                lead_id=str(uuid.uuid4()),
+                message_id=str(uuid.uuid4()),
+                channel=channel,  # type: ignore[arg-type]
+                kind="first_answer",
+                created_at=now,
+                sent_at=now,
+            )
+        )
+
+    assert handler.wants(sent("sms"))
+    assert not handler.wants(sent("email"))

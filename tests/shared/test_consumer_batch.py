@@ -18,7 +18,7 @@ from sqlalchemy import event as sa_event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus import Consumer, Record
-from shared.consumer import EventConsumer, Handler, merge_handlers
+from shared.consumer import EventConsumer, Handler, Selective, merge_handlers
 from shared.events import Envelope, Topics
 from shared.metrics import ServiceMetrics
 from shared.privacy import remember_erased
@@ -225,6 +225,39 @@ async def test_types_not_handled_are_skipped_before_decoding(harness: Harness) -
         assert await reader.poll(timeout_s=1.0, max_records=10) == []
     finally:
         await reader.stop()
+
+
+async def test_events_a_selective_handler_does_not_want_open_no_transaction(
+    harness: Harness,
+) -> None:
+    """A ``Selective`` handler's unwanted events are ignored from the decoded event: no claim,
+    no statement at all, whether in a batch or one at a time; the wanted ones are applied."""
+    metrics = ServiceMetrics("messaging-test")
+    selective = Selective(record_effect, wants=lambda envelope: envelope.data.get("wanted") is True)
+    consumer = consumer_for(harness, {"lead.received.v1": selective}, metrics=metrics)
+    await publish(harness, event("skipped-1"), event("skipped-2", subject="lead-2"))
+    async with polled(harness, 2) as (reader, records):
+        with statements(harness) as batch:
+            assert await consumer.process_batch(reader, records)
+        with statements(harness) as alone:
+            await consumer.handle(records[0])
+    assert (batch, alone) == ([], [])
+    assert await harness.count(infra.processed_event) == 0
+    await publish(harness, event("taken", wanted=True), event("skipped-3"))
+    async with polled(harness, 2) as (reader, records):
+        assert await consumer.process_batch(reader, records)
+    assert await harness.effects() == ["taken"]
+    assert await harness.count(infra.processed_event) == 1
+    ignored = metrics.registry.get_sample_value(
+        "events_consumed_total",
+        {
+            "service": "messaging-test",
+            "consumer": "test.batch",
+            "event_type": "lead.received.v1",
+            "outcome": "ignored",
+        },
+    )
+    assert ignored == 4  # three in batches, one alone
 
 
 @pytest.mark.postgres

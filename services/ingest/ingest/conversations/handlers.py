@@ -3,17 +3,15 @@ inbound SMS finds the lead it answers (``conversations.service.answered_sms``)."
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.conversations.repository import ConversationRepository
 from ingest.leads.repository import LeadRepository
+from shared.consumer import Handler, Selective
 from shared.events import Envelope
 from shared.events.payloads import LeadMessageSentV1
 from shared.privacy import contact_hash
 
-Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 MESSAGE_SENT = "lead.message-sent.v1"
 
 
@@ -32,4 +30,9 @@ def sms_sent_handler(key: bytes) -> Handler:
             sent_at=event.sent_at,
         )
 
-    return on_message_sent
+    # Most messages sent are e-mails: ignored from the event, without a transaction.
+    return Selective(on_message_sent, wants=_is_sms)
+
+
+def _is_sms(envelope: Envelope) -> bool:
+    return envelope.data.get("channel") == "sms"
