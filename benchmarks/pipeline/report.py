@@ -36,6 +36,10 @@ claims and qualifies each new lead at once with no think time (32 operators at m
 same time); the load generator and the operator use a minimal HTTP/1.1 client, so that the
 harness costs little next to the services. The sellers' tool is a separate
 process that verifies each webhook's Standard Webhooks signature and records its arrival.
+Each lead's first answer goes to the local Postfix (`scripts/smtp.sh`), which accepts it and
+drops it: the bench's prospects are on its discard domain, where a real prospect's mailbox is
+far away (before, each answer bounced back into the dealer's mailbox here, a delivery per lead
+that real prospects do not cause).
 
 - *Legs* are per lead, p50 / p99 in milliseconds over the leads of the rate. "Visible in
   qualify's queue" is the first poll that lists the lead, so it carries up to one poll interval
@@ -55,7 +59,8 @@ process that verifies each webhook's Standard Webhooks signature and records its
   machine; they are not in the services' sum. The benchmark's own process (load generator and
   operator) and the receiver are shown for transparency. *Machine busy* is the share of all
   the machine's cores not idle (`/proc/stat`) while the leads are sent: every process counts,
-  the mail servers (Postfix, Dovecot) and the machine's other work included.
+  the mail servers (Postfix, Dovecot), the kernel's writeback and the machine's other work
+  included.
 - *Leads*: every accepted lead must get exactly one `assignment.offered` webhook. "No offer"
   counts leads without one when the drain cutoff passed (late or lost); after the last rate
   the run waits for those once more, and a qualified lead still without an offer then is
