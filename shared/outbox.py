@@ -180,8 +180,16 @@ class OutboxRelay:
         self._pending = pending.with_for_update()
         # PostgreSQL: the advisory lock is an InitPlan of the read (evaluated once, first): one
         # round trip for both; not the active relay, the read returns nothing.
+        # The same InitPlan makes this transaction's commit asynchronous (``SET LOCAL
+        # synchronous_commit = off``): it only deletes rows the bus already has, so a crash
+        # that loses the deletion publishes them again, and consumers drop duplicates by
+        # event id. The relay then never waits for a WAL flush between two batches; any later
+        # synchronous commit flushes the deletion with it (the WAL is written in order).
         lock = select(
-            func.pg_try_advisory_xact_lock(bindparam("lock_key"), type_=Boolean)
+            and_(
+                func.pg_try_advisory_xact_lock(bindparam("lock_key"), type_=Boolean),
+                func.set_config("synchronous_commit", "off", True) == "off",
+            )
         ).scalar_subquery()
         # PostgreSQL takes the batch out in that one statement (DELETE … RETURNING of the rows
         # the locked read finds): the deletion commits only once the bus has the events, and a

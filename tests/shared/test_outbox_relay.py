@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import event, select
@@ -147,6 +148,44 @@ async def test_on_postgresql_a_batch_goes_out_in_one_statement() -> None:
         assert len(statements) == 1, statements  # the locked read and the deletion together
         assert statements[0].lstrip().upper().startswith("DELETE")
         assert await pending(sessions) == []
+    finally:
+        await engine.dispose()
+        await drop_database(url)
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_the_relays_commit_does_not_wait_for_the_wal_flush() -> None:
+    """The relay only deletes rows the bus already has: its transaction commits asynchronously
+    (``synchronous_commit = off``, local to it); the services' other transactions keep the
+    server's setting."""
+    url = await create_database()
+    await migrate(settings_for("ingest", database_url=url, bus="embedded"))
+    engine = create_engine(url)
+    # The test servers run with synchronous_commit off; production runs with it on.
+    async with engine.connect() as connection:
+        name = connection.engine.url.database
+        await connection.exec_driver_sql(f'ALTER DATABASE "{name}" SET synchronous_commit = on')
+    await engine.dispose()  # new connections take the database's setting
+    seen: list[str] = []
+
+    def setting_after(connection: Any, *_args: object) -> None:
+        cursor = connection.connection.dbapi_connection.cursor()
+        cursor.execute("SHOW synchronous_commit")
+        seen.append(cursor.fetchone()[0])
+        cursor.close()
+
+    try:
+        sessions = make_session_factory(engine)
+        await stage_events(sessions, ["client-a"])
+        event.listen(engine.sync_engine, "after_cursor_execute", setting_after)
+        try:
+            assert await relay_for(sessions, RecordingBus()).relay_once() == 1
+            await stage_events(sessions, ["client-b"])  # an ordinary transaction
+        finally:
+            event.remove(engine.sync_engine, "after_cursor_execute", setting_after)
+        assert seen[0] == "off"  # inside the relay's transaction, after its one statement
+        assert seen[1:] and set(seen[1:]) == {"on"}
+        assert await pending(sessions) == [("client-b", 0, None)]
     finally:
         await engine.dispose()
         await drop_database(url)
