@@ -162,7 +162,7 @@ async def test_on_postgresql_the_relays_commit_does_not_wait_for_the_wal_flush()
     await migrate(settings_for("ingest", database_url=url, bus="embedded"))
     engine = create_engine(url)
     # The test servers run with synchronous_commit off; production runs with it on.
-    async with engine.connect() as connection:
+    async with engine.begin() as connection:
         name = connection.engine.url.database
         await connection.exec_driver_sql(f'ALTER DATABASE "{name}" SET synchronous_commit = on')
     await engine.dispose()  # new connections take the database's setting
