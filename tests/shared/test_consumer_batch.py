@@ -132,6 +132,17 @@ def statements(harness: Harness) -> Iterator[list[str]]:
         sa_event.remove(engine, "before_cursor_execute", record)
 
 
+def consumed(metrics: ServiceMetrics, outcome: str) -> float | None:
+    """The consumer's count of lead.received events with this outcome."""
+    labels = {
+        "service": "messaging-test",
+        "consumer": "test.batch",
+        "event_type": "lead.received.v1",
+        "outcome": outcome,
+    }
+    return metrics.registry.get_sample_value("events_consumed_total", labels)
+
+
 async def noop(session: AsyncSession, envelope: Envelope) -> None:
     """A handler without SQL of its own: what is counted is the consumer's bookkeeping."""
 
@@ -180,15 +191,7 @@ async def test_duplicates_within_and_across_batches_have_one_effect(harness: Har
         assert await consumer.process_batch(reader, records)
     assert await harness.effects() == ["first", "second", "third"]
     assert await harness.count(infra.processed_event) == 3
-    duplicates = metrics.registry.get_sample_value(
-        "events_consumed_total",
-        {
-            "service": "messaging-test",
-            "consumer": "test.batch",
-            "event_type": "lead.received.v1",
-            "outcome": "duplicate",
-        },
-    )
+    duplicates = consumed(metrics, "duplicate")
     assert duplicates == 3
 
 
@@ -248,15 +251,7 @@ async def test_events_a_selective_handler_does_not_want_open_no_transaction(
         assert await consumer.process_batch(reader, records)
     assert await harness.effects() == ["taken"]
     assert await harness.count(infra.processed_event) == 1
-    ignored = metrics.registry.get_sample_value(
-        "events_consumed_total",
-        {
-            "service": "messaging-test",
-            "consumer": "test.batch",
-            "event_type": "lead.received.v1",
-            "outcome": "ignored",
-        },
-    )
+    ignored = consumed(metrics, "ignored")
     assert ignored == 4  # three in batches, one alone
 
 
