@@ -18,7 +18,7 @@ from ingest.conversations.email import (
 )
 from ingest.conversations.reply_text import MAX_REPLY_CHARS, asks_to_stop, new_text
 from shared.messaging.lead_tokens import LeadTokens
-from shared.messaging.outgoing_email import as_email_message, render_email
+from tests.support.mail import dealer_answer
 
 TOKENS = LeadTokens("conversation-test-key")
 DEALER = "concession@vo-leads.test"
@@ -28,19 +28,13 @@ MESSAGE_KEY = str(uuid.uuid4())
 
 
 def first_answer(lead_id: str = LEAD, message_key: str = MESSAGE_KEY) -> EmailMessage:
-    return as_email_message(
-        render_email(
-            tokens=TOKENS,
-            lead_id=lead_id,
-            message_key=message_key,
-            sender=f"Garage Dupont <{DEALER}>",
-            to=PROSPECT,
-            reply_mailbox=DEALER,
-            subject="Votre demande : Citroën C3",
-            text="Bonjour Hélène,\nNous vous rappelons avant 17 h.\n",
-            date=datetime(2026, 12, 1, 10, 0, tzinfo=UTC),
-            auto_reply=True,
-        )
+    return dealer_answer(
+        TOKENS,
+        lead_id,
+        message_key,
+        to=PROSPECT,
+        date=datetime(2026, 12, 1, 10, 0, tzinfo=UTC),
+        dealer=DEALER,
     )
 
 

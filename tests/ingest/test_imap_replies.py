@@ -20,7 +20,6 @@ from ingest.imap.poller import ImapPoller
 from ingest.models import Lead, infra
 from shared.clock import utcnow
 from shared.messaging.lead_tokens import LeadTokens
-from shared.messaging.outgoing_email import as_email_message, render_email
 from shared.messaging.smtp_sender import SmtpSender
 from tests.ingest.conftest import IngestFactory
 from tests.support.harness import RunningService
@@ -29,6 +28,7 @@ from tests.support.mail import (
     PROSPECT,
     UNKNOWN,
     DealerFolder,
+    dealer_answer,
     dealer_folder,
     imap_mailbox,
     require_smtp,
@@ -55,20 +55,7 @@ async def folder(test_mail_domain: None) -> AsyncIterator[DealerFolder]:
 
 
 def first_answer(lead_id: str, message_key: str, to: str) -> EmailMessage:
-    return as_email_message(
-        render_email(
-            tokens=TOKENS,
-            lead_id=lead_id,
-            message_key=message_key,
-            sender=f"Garage Dupont <{DEALER}>",
-            to=to,
-            reply_mailbox=DEALER,
-            subject="Votre demande : Citroën C3",
-            text="Bonjour Hélène,\nNous vous rappelons avant 17 h.\n",
-            date=utcnow(),
-            auto_reply=True,
-        )
-    )
+    return dealer_answer(TOKENS, lead_id, message_key, to=to, date=utcnow())
 
 
 def unfolded(value: object) -> str:

@@ -21,12 +21,12 @@ from ingest.raw_inputs.retention import purge_raw_inputs
 from ingest.worker import LEAD_KEYS
 from shared.events.privacy import ErasureRequestedV1
 from shared.messaging.lead_tokens import LeadTokens
-from shared.messaging.outgoing_email import as_email_message, render_email
 from shared.privacy import lead_scoped_eraser
 from tests.ingest.conftest import IngestFactory
 from tests.support.clock import TUESDAY_11H, Clock
 from tests.support.harness import RunningService
 from tests.support.infra import create_database, drop_database
+from tests.support.mail import dealer_answer
 
 EMAIL = {"Content-Type": "message/rfc822"}
 TOKENS = LeadTokens("dev-only-lead-token-key")  # the default of ingest and qualify
@@ -50,19 +50,14 @@ async def new_lead(service: RunningService) -> str:
 
 
 def our_message(lead_id: str, message_key: str, *, to: str = PROSPECT) -> EmailMessage:
-    return as_email_message(
-        render_email(
-            tokens=TOKENS,
-            lead_id=lead_id,
-            message_key=message_key,
-            sender=f"Garage Dupont <{DEALER}>",
-            to=to,
-            reply_mailbox=DEALER,
-            subject="Votre demande : annonce AD-1",
-            text="Bonjour Hélène,\nNous vous rappelons avant 17 h.\n",
-            date=TUESDAY_11H,
-            auto_reply=True,
-        )
+    return dealer_answer(
+        TOKENS,
+        lead_id,
+        message_key,
+        to=to,
+        date=TUESDAY_11H,
+        dealer=DEALER,
+        subject="Votre demande : annonce AD-1",
     )
 
 

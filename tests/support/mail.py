@@ -24,12 +24,15 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from email.message import Message
+from datetime import datetime
+from email.message import EmailMessage, Message
 from typing import Any
 
 import aioimaplib
 import pytest
 
+from shared.messaging.lead_tokens import LeadTokens
+from shared.messaging.outgoing_email import as_email_message, render_email
 from shared.messaging.settings import SmtpSettings
 
 MAIL_DOMAIN = os.environ.get("SMTP_DOMAIN", "vo-leads.test")
@@ -196,3 +199,34 @@ async def dealer_folder() -> AsyncIterator[DealerFolder]:
         for name in (folder.name, folder.processed):
             await client.delete(name)
         await client.logout()
+
+
+DEALER_ANSWER_TEXT = "Bonjour Hélène,\nNous vous rappelons avant 17 h.\n"
+
+
+def dealer_answer(
+    tokens: LeadTokens,
+    lead_id: str,
+    message_key: str,
+    *,
+    to: str,
+    date: datetime,
+    dealer: str = DEALER,
+    subject: str = "Votre demande : Citroën C3",
+) -> EmailMessage:
+    """The dealer's first answer to a lead, as qualify renders it (Message-ID and reply address
+    tied to the lead), whose reply or bounce the ingest tests feed back."""
+    return as_email_message(
+        render_email(
+            tokens=tokens,
+            lead_id=lead_id,
+            message_key=message_key,
+            sender=f"Garage Dupont <{dealer}>",
+            to=to,
+            reply_mailbox=dealer,
+            subject=subject,
+            text=DEALER_ANSWER_TEXT,
+            date=date,
+            auto_reply=True,
+        )
+    )
