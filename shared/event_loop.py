@@ -20,11 +20,6 @@ except ImportError:  # pragma: no cover - Windows: no uvloop wheel
 T = TypeVar("T")
 
 
-def loop_name() -> str:
-    """Which loop ``run`` uses: ``uvloop`` or ``asyncio``."""
-    return "asyncio" if uvloop is None else "uvloop"
-
-
 def run(main: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run`` on uvloop when it is installed."""
     if uvloop is None:  # pragma: no cover - Windows
