@@ -31,6 +31,12 @@ class SmtpSettings(BaseModel):
     smtp_password: SecretStr | None = None
     smtp_timeout_s: float = Field(default=15.0, gt=0)
     smtp_local_hostname: str | None = Field(default=None, description="Name sent in EHLO.")
+    smtp_idle_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long a sender that reuses connections keeps an idle one open for the "
+        "next message (well under the server's own idle timeout).",
+    )
 
 
 class LeadTokenSettings(BaseModel):

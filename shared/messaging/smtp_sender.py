@@ -1,14 +1,17 @@
-"""Handing an e-mail to an SMTP server (aiosmtplib): one connection per message, TLS and
-credentials from ``SmtpSettings``, the server's queue id back, failures classified.
+"""Handing an e-mail to an SMTP server (aiosmtplib): TLS and credentials from ``SmtpSettings``,
+the server's queue id back, failures classified.
 
 An ``OutgoingEmail`` (``outgoing_email.render_email``) goes as the bytes it already is
 (``sendmail``); an ``EmailMessage`` is flattened by aiosmtplib (``send_message``), which costs
 about two milliseconds of header refolding.
 
-One connection per message keeps the sender stateless (nothing to reconnect, safe to share across
-tasks); on loopback or a LAN relay a connection costs about a millisecond. The name this host
-gives in EHLO is looked up once per sender: aiosmtplib would otherwise resolve it on every
-connection, in a thread.
+By default one connection per message: the sender is stateless (nothing to reconnect or close).
+A long-lived sender (qualify's worker) passes ``reuse_connections=True``: an open connection
+carries the next message (``smtp_pool``: half the CPU of a send on loopback), a connection the
+server dropped while idle is replaced and the message tried once more on a fresh one (only
+before DATA: never sent twice), and ``aclose`` closes what is left. The name this host gives in
+EHLO is looked up once per sender: aiosmtplib would otherwise resolve it on every connection, in
+a thread.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import aiosmtplib
 
 from shared.messaging.errors import NotConfigured, PermanentSendError, SendError, TransientSendError
 from shared.messaging.settings import SmtpSettings
+from shared.messaging.smtp_pool import PooledConnection, SmtpConnectionPool
 from shared.messaging.wire_form import OutgoingEmail
 
 _ENHANCED = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
@@ -110,17 +114,24 @@ BeforeData = Callable[[], Awaitable[None]]
 
 
 class _HookedSMTP(aiosmtplib.SMTP):
-    """An SMTP client that awaits a hook just before DATA: the envelope was accepted (MAIL,
-    RCPT), nothing is irreversible yet; from DATA's final dot on, the server may hold the
-    message."""
+    """An SMTP client that awaits ``before_data`` (when set, per message) just before DATA: the
+    envelope was accepted (MAIL, RCPT), nothing is irreversible yet; from DATA's final dot on,
+    the server may hold the message."""
 
-    def __init__(self, *args: Any, before_data: BeforeData, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._before_data = before_data
+    before_data: BeforeData | None = None
 
     async def data(self, message: str | bytes, /, **kwargs: Any) -> aiosmtplib.SMTPResponse:
-        await self._before_data()
+        if self.before_data is not None:
+            await self.before_data()
         return await super().data(message, **kwargs)
+
+
+def _stale(exc: BaseException) -> bool:
+    """The failure of a reused connection the server closed while it was idle (a hang-up, or
+    ``421`` "closing the channel" to the first command)."""
+    if isinstance(exc, aiosmtplib.SMTPServerDisconnected | ConnectionError):
+        return True
+    return isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code == 421
 
 
 class _HookFailed(Exception):
@@ -132,9 +143,14 @@ class _HookFailed(Exception):
 class SmtpSender:
     """Sends ``OutgoingEmail``s and ``EmailMessage``s through the configured server."""
 
-    def __init__(self, settings: SmtpSettings) -> None:
+    def __init__(self, settings: SmtpSettings, *, reuse_connections: bool = False) -> None:
         self.settings = settings
         self._local_hostname = settings.smtp_local_hostname
+        self._pool = (
+            SmtpConnectionPool(self._new_client, idle_s=settings.smtp_idle_s)
+            if reuse_connections
+            else None
+        )
 
     async def _ehlo_name(self) -> str:
         if self._local_hostname is None:
@@ -145,12 +161,15 @@ class SmtpSender:
     def configured(self) -> bool:
         return bool(self.settings.smtp_host)
 
-    def _client(self, local_hostname: str, before_data: BeforeData | None) -> aiosmtplib.SMTP:
+    @property
+    def idle_connections(self) -> int:
+        """Open connections waiting for the next message (0 without ``reuse_connections``)."""
+        return 0 if self._pool is None else self._pool.idle_count
+
+    def _new_client(self) -> _HookedSMTP:
         settings = self.settings
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
-        options: dict[str, Any] = {} if before_data is None else {"before_data": before_data}
-        return (aiosmtplib.SMTP if before_data is None else _HookedSMTP)(
-            **options,
+        return _HookedSMTP(
             hostname=settings.smtp_host,
             port=settings.smtp_port,
             use_tls=settings.smtp_tls == "tls",
@@ -159,8 +178,13 @@ class SmtpSender:
             username=settings.smtp_username,
             password=password,
             timeout=settings.smtp_timeout_s,
-            local_hostname=local_hostname,
+            local_hostname=self._local_hostname,
         )
+
+    async def aclose(self) -> None:
+        """Close the connections kept open (a stateless sender has none)."""
+        if self._pool is not None:
+            await self._pool.aclose()
 
     async def send(
         self,
@@ -178,7 +202,7 @@ class SmtpSender:
         one irreversible step): a sender records there that the message may now leave. An
         exception it raises aborts the transaction (nothing is sent) and propagates unchanged.
         A failure after it without a server reply (``code`` None: connection lost, timeout) is
-        ambiguous: the server may hold the message."""
+        ambiguous: the server may hold the message. It is awaited at most once per call."""
         if not self.configured:
             raise NotConfigured("SMTP not configured (smtp_host unset)")
         if isinstance(message, OutgoingEmail):
@@ -201,19 +225,17 @@ class SmtpSender:
                 except Exception as exc:
                     raise _HookFailed(exc) from exc
 
+        await self._ehlo_name()
         try:
-            async with self._client(await self._ehlo_name(), hook) as client:
-                if isinstance(message, OutgoingEmail):
-                    # Already 7-bit and folded: no BODY=8BITMIME, no flattening.
-                    refused, response = await client.sendmail(
-                        envelope_from or message.sender,
-                        recipients or message.recipients,
-                        message.data,
-                    )
-                else:
-                    refused, response = await client.send_message(
-                        message, sender=envelope_from, recipients=recipients
-                    )
+            if self._pool is None:
+                client = self._new_client()
+                client.before_data = hook
+                async with client:
+                    refused, response = await _hand(client, message, envelope_from, recipients)
+            else:
+                refused, response = await self._send_pooled(
+                    self._pool, message, envelope_from, recipients, hook
+                )
         except _HookFailed as failed:
             raise failed.error from None
         except ValueError:
@@ -228,3 +250,55 @@ class SmtpSender:
             reply=response,
             refused=tuple(refused),
         )
+
+    async def _send_pooled(
+        self,
+        pool: SmtpConnectionPool,
+        message: OutgoingEmail | EmailMessage,
+        envelope_from: str | None,
+        recipients: Sequence[str] | None,
+        hook: BeforeData | None,
+    ) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
+        """On a kept connection. When the server dropped it while idle, the message is tried
+        once more on a fresh connection, provided DATA was not begun (then nothing can have
+        been delivered); the other idle connections, as old, are closed too."""
+        for attempt in (1, 2):
+            connection: PooledConnection = await pool.acquire(fresh=attempt > 1)
+            client = connection.client
+            assert isinstance(client, _HookedSMTP)
+            at_data = False
+
+            async def before_data() -> None:
+                nonlocal at_data
+                at_data = True
+                if hook is not None:
+                    await hook()
+
+            client.before_data = before_data
+            try:
+                result = await _hand(client, message, envelope_from, recipients)
+            except BaseException as exc:
+                pool.discard(connection)  # its state is unknown: never reused
+                if attempt == 1 and connection.reused and not at_data and _stale(exc):
+                    pool.close_idle()
+                    continue
+                raise
+            finally:
+                client.before_data = None
+            pool.release(connection)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover - the second attempt returns
+
+
+async def _hand(
+    client: aiosmtplib.SMTP,
+    message: OutgoingEmail | EmailMessage,
+    envelope_from: str | None,
+    recipients: Sequence[str] | None,
+) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
+    if isinstance(message, OutgoingEmail):
+        # Already 7-bit and folded: no BODY=8BITMIME, no flattening.
+        return await client.sendmail(
+            envelope_from or message.sender, recipients or message.recipients, message.data
+        )
+    return await client.send_message(message, sender=envelope_from, recipients=recipients)
