@@ -3,15 +3,33 @@ rule, else the settings' default. Pure: the rules are read by the caller."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from qualify.models import RoutingRule, RuleScope
+from qualify.models import RuleScope
 from qualify.settings import DirectIntent, QualifySettings
 from shared.events.payloads import RoutingPath, SalesChannel
 
 SOURCE: RuleScope = "source"
 SITE: RuleScope = "site"
+
+
+class Rule(Protocol):
+    """What routing reads of a rule (a ``RoutingRule``, or a row of its columns)."""
+
+    @property
+    def scope(self) -> RuleScope: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def path(self) -> RoutingPath: ...
+    @property
+    def channel(self) -> SalesChannel | None: ...
+    @property
+    def intent(self) -> DirectIntent | None: ...
+    @property
+    def ad_ref_prefixes(self) -> Sequence[str]: ...
 
 
 @dataclass(frozen=True)
@@ -27,12 +45,12 @@ class RoutingDecision:
         return self.path == "direct"
 
 
-def site_rule_for(rules: Iterable[RoutingRule], ad_ref: str | None) -> RoutingRule | None:
+def site_rule_for(rules: Iterable[Rule], ad_ref: str | None) -> Rule | None:
     """The site rule with the longest ad-reference prefix of ``ad_ref`` (case-insensitive)."""
     if not ad_ref:
         return None
     ref = ad_ref.casefold()
-    best: tuple[int, RoutingRule] | None = None
+    best: tuple[int, Rule] | None = None
     for rule in rules:
         if rule.scope != SITE:
             continue
@@ -43,7 +61,7 @@ def site_rule_for(rules: Iterable[RoutingRule], ad_ref: str | None) -> RoutingRu
 
 
 def decide(
-    settings: QualifySettings, rules: Iterable[RoutingRule], source: str, ad_ref: str | None
+    settings: QualifySettings, rules: Iterable[Rule], source: str, ad_ref: str | None
 ) -> RoutingDecision:
     rules = list(rules)
     site_rule = site_rule_for(rules, ad_ref)

@@ -34,7 +34,7 @@ MACHINE_NAME = "direct routing"
 async def route_at_receipt(
     session: AsyncSession, policy: Policy, lead: QueuedLead, *, outbox: Outbox, now: datetime
 ) -> RoutingDecision:
-    rules = await RoutingRuleRepository.from_session(session).all()
+    rules = await RoutingRuleRepository.from_session(session).for_routing()
     decision = decide(policy.settings, rules, lead.source, lead.ad_ref)
     if decision.site is not None:
         lead.site = decision.site  # a site rule tells qualify the lead's site at receipt
