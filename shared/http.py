@@ -12,7 +12,6 @@ and exceptions behave normally.
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 import structlog
@@ -25,7 +24,8 @@ from shared.errors import PayloadTooLarge, Problem, is_json_media_type, problem_
 from shared.input_guard import refused_in_json, refused_in_target
 from shared.last_resort import last_resort_problem
 from shared.metrics import ServiceMetrics
-from shared.tracing import child_of, current_traceparent, trace_id_of
+from shared.random_ids import random_hex
+from shared.tracing import child_of, current_traceparent
 
 log = structlog.get_logger("http")
 
@@ -67,7 +67,7 @@ class RequestContextMiddleware:
             elif name == b"content-type" and content_type is None:
                 content_type = value.decode("latin-1")
         traceparent = child_of(parent)
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or random_hex(16)
         extra_headers = [
             (b"traceparent", traceparent.encode()),
             (b"x-request-id", request_id.encode()),
@@ -86,7 +86,8 @@ class RequestContextMiddleware:
         # bind/reset rather than the bound_contextvars() context manager: same effect, without
         # a generator-based context manager on every request.
         bound = structlog.contextvars.bind_contextvars(
-            request_id=request_id, trace_id=trace_id_of(traceparent)
+            request_id=request_id,
+            trace_id=traceparent[3:35],  # ``child_of`` made it valid
         )
         try:
             problem = self._refusal(declared) or refused_in_target(scope)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-import secrets
 from contextvars import ContextVar
+
+from shared.random_ids import random_hex
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
@@ -12,7 +13,7 @@ current_traceparent: ContextVar[str | None] = ContextVar("current_traceparent", 
 
 
 def new_traceparent() -> str:
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    return f"00-{random_hex(16)}-{random_hex(8)}-01"
 
 
 def is_valid(traceparent: str | None) -> bool:
@@ -28,9 +29,7 @@ def child_of(traceparent: str | None) -> str:
     """A new span id in the same trace, or a new trace when the parent is missing or invalid."""
     if traceparent is None or not is_valid(traceparent):
         return new_traceparent()
-    trace_id = traceparent.split("-")[1]
-    flags = traceparent.split("-")[3]
-    return f"00-{trace_id}-{secrets.token_hex(8)}-{flags}"
+    return f"{traceparent[:36]}{random_hex(8)}{traceparent[52:]}"  # 00-<trace id>-<new>-<flags>
 
 
 def trace_id_of(traceparent: str | None) -> str | None:
