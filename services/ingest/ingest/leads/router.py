@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
@@ -18,6 +19,7 @@ from ingest.leads import service as lead_service
 from ingest.leads.group_commit import LeadGroupCommit
 from ingest.leads.repository import LeadRepository
 from ingest.leads.schemas import ContactOut, LeadAccepted, LeadIn, LeadOut, VehicleOut
+from ingest.leads.service import Acceptance
 from ingest.models import Lead
 from ingest.raw_inputs.repository import RawInputRepository
 from ingest.sources.adf.parser import AdfSyntaxError, parse_adf
@@ -94,25 +96,25 @@ async def post_json_lead_directly(request: Request, _: Principal) -> Response:
 
 
 async def _accept_json(needs: JsonIntake, body: bytes) -> Response:
-    accepted = await _post_json(needs.writer, body, needs.now)
-    count_input(needs.runtime.metrics, "api", accepted.status)
-    # Serialised here: FastAPI would validate the answer against the response model again.
+    acceptance = await _post_json(needs.writer, body, needs.now)
+    outcome = "duplicate" if acceptance.duplicate else "accepted"
+    count_input(needs.runtime.metrics, "api", outcome)
+    # ``LeadAccepted``, serialised here by orjson: FastAPI would validate the answer against the
+    # response model again, and pydantic builds a model to dump two strings.
     return Response(
-        accepted.model_dump_json(), status_code=status.HTTP_202_ACCEPTED, media_type=JSON
+        orjson.dumps({"id": acceptance.lead_id, "status": outcome}),
+        status_code=status.HTTP_202_ACCEPTED,
+        media_type=JSON,
     )
 
 
-async def _post_json(writer: LeadGroupCommit, body: bytes, now: datetime) -> LeadAccepted:
+async def _post_json(writer: LeadGroupCommit, body: bytes, now: datetime) -> Acceptance:
     try:
         # Parsed and validated in one pass by pydantic-core.
         lead_in = LeadIn.model_validate_json(body)
     except ValidationError as exc:
         raise _invalid_lead(exc) from None
-    lead = lead_service.lead_row(lead_service.draft_from_api(lead_in), now=now)
-    acceptance = await writer.accept(lead)
-    return LeadAccepted(
-        id=acceptance.lead_id, status="duplicate" if acceptance.duplicate else "accepted"
-    )
+    return await writer.accept(lead_service.api_lead_row(lead_in, now=now))
 
 
 _JSON_INVALID = {
