@@ -11,6 +11,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import JSON, Column, Insert, Table, TextClause, bindparam, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -65,7 +66,7 @@ class LeadRepository(Repository):
         """
         if self._dialect() == "postgresql":
             result = await self.session.execute(
-                _accept_new_postgres(outbox.table), _as_arrays(rows, events, outbox.table)
+                _accept_new_postgres(outbox.table), _as_documents(rows, events, outbox.table)
             )
             return set(result.scalars())
         inserted = await self.insert_new(rows)
@@ -97,18 +98,31 @@ _IDS_BY_SOURCE_REF = select(_LEAD.c.source, _LEAD.c.source_ref, _LEAD.c.id).wher
 )
 
 
-_ARRAY_TYPES = {str: "TEXT[]", bool: "BOOLEAN[]", int: "BIGINT[]", bytes: "BYTEA[]"}
+_SQL_TYPES = {str: "TEXT", bool: "BOOLEAN", int: "BIGINT"}
 
 
-def _array_type(column: Column[Any]) -> str:
-    """The PostgreSQL array type a column's values travel in. Strings go as TEXT: a cast to
+def _sql_type(column: Column[Any]) -> str:
+    """The type a column's values have in the batch document. Strings are TEXT: a cast to
     VARCHAR(n) would silently truncate, the insert's own assignment refuses an overlong value
-    (as a lone insert does)."""
+    (as a lone insert does). JSON columns travel as their JSON text (so that ``None`` stays JSON
+    ``null``), bytes as hex, both turned back by ``_value_of``."""
     if isinstance(column.type, JSON):
-        return "JSON[]"
+        return "TEXT"
     if isinstance(column.type, UtcDateTime):
-        return "TIMESTAMPTZ[]"
-    return _ARRAY_TYPES[column.type.python_type]
+        return "TIMESTAMPTZ"
+    if column.type.python_type is bytes:
+        return "TEXT"
+    return _SQL_TYPES[column.type.python_type]
+
+
+def _value_of(column: Column[Any], alias: str) -> str:
+    """The column's value in the insert, from its field of the batch document."""
+    field = f"{alias}.{column.name}"
+    if isinstance(column.type, JSON):
+        return f"CAST({field} AS JSON)"
+    if column.type.python_type is bytes:
+        return f"decode({field}, 'hex')"
+    return field
 
 
 @cache
@@ -122,9 +136,22 @@ def _json_columns(table: Table) -> frozenset[str]:
     return frozenset(column.name for column in _columns(table) if isinstance(column.type, JSON))
 
 
-def _unnest(table: Table, prefix: str) -> str:
-    return ", ".join(
-        f"CAST(:{prefix}{column.name} AS {_array_type(column)})" for column in _columns(table)
+@cache
+def _bytes_columns(table: Table) -> frozenset[str]:
+    return frozenset(
+        column.name
+        for column in _columns(table)
+        if not isinstance(column.type, JSON) and column.type.python_type is bytes
+    )
+
+
+def _recordset(table: Table, parameter: str, alias: str) -> str:
+    """The rows of a JSON document parameter, numbered (``n``) in the document's order."""
+    fields = ", ".join(f"{column.name} {_sql_type(column)}" for column in _columns(table))
+    names = ", ".join(column.name for column in _columns(table))
+    return (
+        f"ROWS FROM (json_to_recordset(CAST(:{parameter} AS JSON)) AS ({fields}))"
+        f" WITH ORDINALITY AS {alias}({names}, n)"
     )
 
 
@@ -133,39 +160,53 @@ def _accept_new_postgres(outbox: Table) -> TextClause:
     """The new leads and the events of those inserted, in one statement (PostgreSQL): a
     replayed (source, source_ref) inserts nothing and stages nothing (``ON CONFLICT DO
     NOTHING``: no read before the write; concurrent replays cannot both win). The events keep
-    the batch's order (outbox ids are the relay's order)."""
-    lead_columns = ", ".join(column.name for column in _columns(_LEAD))
-    event_columns = [column.name for column in _columns(outbox)]
+    the batch's order (outbox ids are the relay's order).
+
+    The rows travel as two JSON documents (``_as_documents``), read by ``json_to_recordset``:
+    one parameter each, encoded by orjson, where arrays of 30 columns cost asyncpg an encoding
+    step per value (a tenth of the request's CPU)."""
+    lead_columns = _columns(_LEAD)
+    event_columns = _columns(outbox)
     return text(
-        f"WITH new_lead AS (INSERT INTO {_LEAD.name} ({lead_columns})"
-        f" SELECT * FROM unnest({_unnest(_LEAD, 'lead_')})"
+        f"WITH new_lead AS (INSERT INTO {_LEAD.name}"
+        f" ({', '.join(column.name for column in lead_columns)})"
+        f" SELECT {', '.join(_value_of(column, 'l') for column in lead_columns)}"
+        f" FROM {_recordset(_LEAD, 'leads', 'l')}"
         " ON CONFLICT (source, source_ref) DO NOTHING RETURNING id),"
-        f" staged AS (INSERT INTO {outbox.name} ({', '.join(event_columns)})"
-        f" SELECT {', '.join('e.' + name for name in event_columns)}"
-        f" FROM unnest({_unnest(outbox, 'event_')})"
-        f" WITH ORDINALITY AS e({', '.join(event_columns)}, n)"
+        f" staged AS (INSERT INTO {outbox.name}"
+        f" ({', '.join(column.name for column in event_columns)})"
+        f" SELECT {', '.join(_value_of(column, 'e') for column in event_columns)}"
+        f" FROM {_recordset(outbox, 'events', 'e')}"
         " WHERE e.subject IN (SELECT id FROM new_lead) ORDER BY e.n)"
         " SELECT id FROM new_lead"
     )
 
 
-def _as_arrays(
+def _as_documents(
     rows: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]], outbox: Table
-) -> dict[str, list[Any]]:
-    """The rows as one array per column (the parameters of ``_accept_new_postgres``), JSON
-    columns serialised as SQLAlchemy would (``None`` is JSON ``null``, not SQL NULL)."""
-    params: dict[str, list[Any]] = {}
-    for prefix, table, values in (("lead_", _LEAD, rows), ("event_", outbox, events)):
-        json_columns = _json_columns(table)
-        for column in _columns(table):
-            name = column.name
-            if name in json_columns:
-                params[prefix + name] = [json_text(value[name]) for value in values]
-            else:
-                params[prefix + name] = [value[name] for value in values]
-    for name in ("lead_received_at", "lead_created_at", "event_created_at"):
-        _require_aware(params[name])
-    return params
+) -> dict[str, str]:
+    """The rows as the two JSON documents of ``_accept_new_postgres``: JSON columns as the text
+    SQLAlchemy would write (``None`` is JSON ``null``, not SQL NULL), bytes as hex, instants
+    with their offset (orjson's RFC 3339, to the microsecond)."""
+    documents: dict[str, str] = {}
+    for name, table, values in (("leads", _LEAD, rows), ("events", outbox, events)):
+        json_columns, bytes_columns = _json_columns(table), _bytes_columns(table)
+        records = []
+        for value in values:
+            record = dict(value)
+            for column in json_columns:
+                record[column] = json_text(record[column])
+            for column in bytes_columns:
+                data = record[column]
+                record[column] = None if data is None else data.hex()
+            records.append(record)
+        documents[name] = orjson.dumps(records).decode()
+    _require_aware(
+        [row["received_at"] for row in rows]
+        + [row["created_at"] for row in rows]
+        + [event["created_at"] for event in events]
+    )
+    return documents
 
 
 def _require_aware(instants: list[datetime]) -> None:
