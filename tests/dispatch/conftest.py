@@ -31,13 +31,14 @@ from dispatch.app import create_app
 from dispatch.assignments.deadlines import timer_handlers
 from dispatch.assignments.intake import on_qualified
 from dispatch.assignments.step import Step
-from dispatch.models import infra
+from dispatch.models import WebhookDelivery, infra
 from dispatch.settings import DispatchSettings
 from dispatch.timers.repository import TimerRepository
 from dispatch.timers.runner import TimerRunner
 from dispatch.webhooks.delivery import WebhookSender, webhook_http_client
+from dispatch.webhooks.handoff import WebhookHandoff
 from shared.auth import store_token
-from shared.db.session import session_scope
+from shared.db.session import session_scope, wakeups_of
 from shared.events.payloads import ContactV1, LeadQualifiedV1
 from shared.runtime import Runtime
 from tests.support.clock import Clock
@@ -62,18 +63,30 @@ class DispatchApi:
         handlers = timer_handlers(self.settings, self.runtime.outbox)
         return TimerRunner(self.runtime.session_factory, self.settings, handlers, clock=self.clock)
 
-    def sender(self, client: httpx.AsyncClient) -> WebhookSender:
+    def sender(
+        self, client: httpx.AsyncClient, handoff: WebhookHandoff | None = None
+    ) -> WebhookSender:
         return WebhookSender(
             self.runtime.session_factory,
             self.settings,
             client,
             outbox=self.runtime.outbox,
             clock=self.clock,
+            handoff=handoff,
         )
 
-    def step(self, session: AsyncSession) -> Step:
-        """A step of the life cycle in ``session``, at the clock's now (as the worker makes)."""
-        return Step(session, self.settings, self.runtime.outbox, self.clock())
+    def handoff(self, *, capacity: int = 200) -> WebhookHandoff:
+        """A worker's queue of messages claimed at birth (on the webhook loop's signal)."""
+        return WebhookHandoff(
+            wakeups_of(self.runtime.session_factory).signal(WebhookDelivery.__tablename__),
+            lease_s=self.settings.webhook_lease_s,
+            capacity=capacity,
+        )
+
+    def step(self, session: AsyncSession, handoff: WebhookHandoff | None = None) -> Step:
+        """A step of the life cycle in ``session``, at the clock's now (as the worker makes;
+        ``handoff``: its sender's queue)."""
+        return Step(session, self.settings, self.runtime.outbox, self.clock(), handoff)
 
     def client_with(self, token: str) -> httpx.AsyncClient:
         client = httpx.AsyncClient(
@@ -125,8 +138,9 @@ class DispatchApi:
         assert response.status_code == 201, response.text
         return self.client_with(str(response.json()["token"]))
 
-    async def qualify(self, **values: Any) -> str:
-        """Feed a qualified lead as the ``lead.qualified.v1`` consumer does."""
+    async def qualify(self, handoff: WebhookHandoff | None = None, **values: Any) -> str:
+        """Feed a qualified lead as the ``lead.qualified.v1`` consumer does (``handoff``: the
+        worker's sender queue its offer is claimed at birth for)."""
         lead_id = str(values.pop("lead_id", uuid.uuid4()))
         payload = LeadQualifiedV1(
             lead_id=lead_id,
@@ -143,7 +157,7 @@ class DispatchApi:
             **values,
         )
         async with session_scope(self.runtime.session_factory) as session:
-            await on_qualified(self.step(session), payload)
+            await on_qualified(self.step(session, handoff), payload)
         return lead_id
 
     async def assignments(self, lead_id: str) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from dispatch.privacy.rectification import CLIENT_RECTIFIED, rectification_handl
 from dispatch.settings import DispatchSettings
 from dispatch.timers.runner import TimerRunner
 from dispatch.webhooks.delivery import WebhookSender, webhook_http_client
+from dispatch.webhooks.handoff import WebhookHandoff
 from shared.consumer import build_consumer
 from shared.db.session import wakeups_of
 from shared.events import Topics
@@ -37,10 +38,11 @@ from shared.worker import Loop
 def consumers(runtime: Runtime[DispatchSettings]) -> Sequence[Loop]:
     settings = runtime.settings
     metrics = DispatchMetrics(settings.service_name, runtime.metrics.registry)
+    handoff = webhook_handoff(runtime)
     timers = TimerRunner(
         runtime.session_factory,
         settings,
-        timer_handlers(settings, runtime.outbox),
+        timer_handlers(settings, runtime.outbox, handoff),
         clock=runtime.clock,
         metrics=metrics,
     )
@@ -60,7 +62,7 @@ def consumers(runtime: Runtime[DispatchSettings]) -> Sequence[Loop]:
             runtime,
             name="dispatch.leads",
             topics=[Topics.LEADS],
-            handlers={"lead.qualified.v1": qualified_handler(runtime)},
+            handlers={"lead.qualified.v1": qualified_handler(runtime, handoff)},
         ),
         privacy_consumer(
             runtime,
@@ -76,7 +78,7 @@ def consumers(runtime: Runtime[DispatchSettings]) -> Sequence[Loop]:
             step=fire_timers,
             wakeup=wakeups_of(runtime.session_factory).signal(Timer.__tablename__),
         ),
-        webhook_loop(runtime, metrics),
+        webhook_loop(runtime, metrics, handoff),
         # Every calendar at start, then periodically: consumers can be rebuilt from events.
         PeriodicJob(
             name="dispatch.calendars",
@@ -95,8 +97,20 @@ def consumers(runtime: Runtime[DispatchSettings]) -> Sequence[Loop]:
     ]
 
 
+def webhook_handoff(runtime: Runtime[DispatchSettings]) -> WebhookHandoff:
+    """The queue of the messages this worker's units of work claim at birth for its sender."""
+    settings = runtime.settings
+    return WebhookHandoff(
+        wakeups_of(runtime.session_factory).signal(WebhookDelivery.__tablename__),
+        lease_s=settings.webhook_lease_s,
+        capacity=4 * settings.webhook_batch_size,
+    )
+
+
 def webhook_loop(
-    runtime: Runtime[DispatchSettings], metrics: DispatchMetrics | None = None
+    runtime: Runtime[DispatchSettings],
+    metrics: DispatchMetrics | None = None,
+    handoff: WebhookHandoff | None = None,
 ) -> StepLoop:
     settings = runtime.settings
     client: httpx.AsyncClient | None = None
@@ -113,6 +127,7 @@ def webhook_loop(
                 outbox=runtime.outbox,
                 clock=runtime.clock,
                 metrics=metrics,
+                handoff=handoff,
             )
         sent = await sender.send_due()
         if sent >= settings.webhook_batch_size:

@@ -34,6 +34,7 @@ from dispatch.timers.kinds import (
     TimerOutcome,
 )
 from dispatch.timers.runner import TimerHandler
+from dispatch.webhooks.handoff import WebhookHandoff
 from dispatch.webhooks.service import FOLLOWUP_DUE, WITHDRAWN as WITHDRAWN_WEBHOOK
 from shared.business_time import BusinessCalendar
 from shared.events.payloads import AssignmentEndedV1, LeadFollowupDueV1
@@ -182,15 +183,18 @@ _ON_ASSIGNMENT: dict[TimerKind, AssignmentDeadline] = {
 }
 
 
-def timer_handlers(settings: DispatchSettings, outbox: Outbox) -> dict[TimerKind, TimerHandler]:
-    """The timer runner's handler of each kind, each a step at the timer's firing time."""
+def timer_handlers(
+    settings: DispatchSettings, outbox: Outbox, handoff: WebhookHandoff | None = None
+) -> dict[TimerKind, TimerHandler]:
+    """The timer runner's handler of each kind, each a step at the timer's firing time
+    (``handoff``: the worker's webhook sender, which its messages are claimed at birth for)."""
 
     async def on_reroute(session: AsyncSession, timer: Timer, now: datetime) -> TimerOutcome:
-        return await reroute(Step(session, settings, outbox, now), timer)
+        return await reroute(Step(session, settings, outbox, now, handoff), timer)
 
     def on_assignment(deadline: AssignmentDeadline) -> TimerHandler:
         async def handle(session: AsyncSession, timer: Timer, now: datetime) -> TimerOutcome:
-            step = Step(session, settings, outbox, now)
+            step = Step(session, settings, outbox, now, handoff)
             assert timer.assignment_id is not None
             # Locked: a call-back on the same assignment waits for the timer, or the reverse.
             assignment = await step.assignments.locked(timer.assignment_id)

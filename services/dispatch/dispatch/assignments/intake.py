@@ -16,6 +16,7 @@ from dispatch.models import DispatchLead
 from dispatch.privacy.contacts import contact_hashes
 from dispatch.privacy.repository import PrivacyRepository
 from dispatch.settings import DispatchSettings
+from dispatch.webhooks.handoff import WebhookHandoff
 from shared.consumer import Handler
 from shared.events import Envelope
 from shared.events.payloads import LeadQualifiedV1
@@ -72,12 +73,15 @@ async def _record(step: Step, lead: DispatchLead, hashes: Sequence[str]) -> None
     await PrivacyRepository(step.session).add_contact_keys(lead.lead_id, hashes)
 
 
-def qualified_handler(runtime: Runtime[DispatchSettings]) -> Handler:
-    """The worker's handler of ``lead.qualified.v1`` (the runtime's settings, outbox, clock)."""
+def qualified_handler(
+    runtime: Runtime[DispatchSettings], handoff: WebhookHandoff | None = None
+) -> Handler:
+    """The worker's handler of ``lead.qualified.v1`` (the runtime's settings, outbox, clock;
+    ``handoff``: the worker's webhook sender, which its offers are claimed for at birth)."""
     settings, outbox, clock = runtime.settings, runtime.outbox, runtime.clock
 
     async def on_lead_qualified(session: AsyncSession, envelope: Envelope) -> None:
         payload = LeadQualifiedV1.model_validate(envelope.data)
-        await on_qualified(Step(session, settings, outbox, clock()), payload)
+        await on_qualified(Step(session, settings, outbox, clock(), handoff), payload)
 
     return on_lead_qualified

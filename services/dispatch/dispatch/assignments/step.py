@@ -21,6 +21,7 @@ from dispatch.directory.repository import DirectoryRepository, Schedule
 from dispatch.models import Assignment, DispatchLead, Seller, VehicleStock
 from dispatch.settings import DispatchSettings
 from dispatch.timers.repository import TimerRepository
+from dispatch.webhooks.handoff import WebhookHandoff
 from dispatch.webhooks.service import queue_webhook
 from shared.contact_rules import CallingRules, rules_for_phone
 from shared.events.payloads import EventPayload
@@ -42,6 +43,9 @@ class Step:
     settings: DispatchSettings
     outbox: Outbox
     now: datetime
+    # The worker's own webhook sender, when the step runs in the worker: its messages are
+    # claimed at birth for it (``dispatch.webhooks.handoff``).
+    handoff: WebhookHandoff | None = None
 
     @cached_property
     def assignments(self) -> AssignmentRepository:
@@ -83,6 +87,7 @@ class Step:
             message.data,
             now=self.now,
             lead_id=lead_id,
+            handoff=self.handoff,
         )
 
     async def end(

@@ -33,6 +33,7 @@ from dispatch.metrics import DispatchMetrics
 from dispatch.models import WebhookAttempt
 from dispatch.settings import DispatchSettings
 from dispatch.webhooks.destinations import DestinationRefused, webhook_client
+from dispatch.webhooks.handoff import Job, WebhookHandoff
 from dispatch.webhooks.repository import Claimed, Delivered, WebhookRepository
 from dispatch.webhooks.service import disable_endpoint
 from shared.clock import Clock, utcnow
@@ -52,17 +53,6 @@ def webhook_http_client(settings: DispatchSettings) -> httpx.AsyncClient:
         timeout=settings.webhook_timeout_s,
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
     )
-
-
-@dataclass(frozen=True)
-class Job:
-    delivery_id: str
-    seller_id: str
-    event_type: str
-    body: str
-    url: str | None
-    secret: str | None
-    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,8 +124,10 @@ class WebhookSender:
         clock: Clock = utcnow,
         wall_clock: Clock = utcnow,
         metrics: DispatchMetrics | None = None,
+        handoff: WebhookHandoff | None = None,
     ) -> None:
         self._metrics = metrics
+        self._handoff = handoff
         self._session_factory = session_factory
         self._settings = settings
         self._client = client
@@ -146,10 +138,21 @@ class WebhookSender:
         # When the earliest pending delivery is due, as the last pass's transaction saw it
         # (``pause`` after a pass needs no transaction of its own); unknown until a pass ends.
         self._next_due: datetime | _Unknown | None = _UNKNOWN
+        # The same, kept for the next pass (``pause`` forgets ``_next_due``): a pass of hand-overs
+        # claims too only when due deliveries were seen (or not looked for).
+        self._due_seen: datetime | _Unknown | None = _UNKNOWN
 
     async def send_due(self) -> int:
-        """One pass: claim due deliveries, send them, record the results. Returns how many."""
-        jobs = await self._claim()
+        """One pass: take the deliveries handed over at birth, claim due ones (unless the
+        hand-overs fill the batch, or the last pass saw none due), send them, record the
+        results. Returns how many."""
+        batch = self._settings.webhook_batch_size
+        due_seen, self._due_seen = self._due_seen, _UNKNOWN
+        jobs = self._handoff.take(batch, self._clock()) if self._handoff is not None else []
+        if not jobs:
+            jobs = await self._claim(batch)
+        elif len(jobs) < batch and self._is_due(due_seen):
+            jobs += await self._claim(batch - len(jobs))
         if jobs:
             results = await asyncio.gather(*(self._deliver(job) for job in jobs))
             await self._record_all(list(zip(jobs, results, strict=True)))
@@ -160,6 +163,8 @@ class WebhookSender:
         most ``longest_s``; a delivery queued meanwhile wakes the worker's loop. Right after a
         pass, the due time its last transaction read is used (read once: a later call asks
         the database)."""
+        if self._handoff is not None and len(self._handoff):
+            return 0.0  # handed over meanwhile
         due, self._next_due = self._next_due, _UNKNOWN
         if isinstance(due, _Unknown):
             async with read_only(self._session_factory) as session:
@@ -168,16 +173,19 @@ class WebhookSender:
             return longest_s
         return min(max((due - self._clock()).total_seconds(), 0.0), longest_s)
 
-    async def _claim(self) -> list[Job]:
+    def _is_due(self, due: datetime | _Unknown | None) -> bool:
+        """Whether ``due`` (the last pass's reading) is by now, or unknown."""
+        return isinstance(due, _Unknown) or (due is not None and due <= self._clock())
+
+    async def _claim(self, batch: int) -> list[Job]:
         now = self._clock()
         lease = now + timedelta(seconds=self._settings.webhook_lease_s)
-        batch = self._settings.webhook_batch_size
         self._next_due = _UNKNOWN
         async with session_scope(self._session_factory) as session:
             repository = WebhookRepository(session)
             claimed = await repository.claim(now, lease, batch)
             if not claimed:  # nothing to send: the pause is read in the same transaction
-                self._next_due = await repository.next_due()
+                self._next_due = self._due_seen = await repository.next_due()
         return [
             Job(
                 delivery_id=row.id,
@@ -257,7 +265,7 @@ class WebhookSender:
                     await self._record(session, job, result)
                 del loaded
             if len(outcomes) < self._settings.webhook_batch_size:  # the worker pauses next
-                self._next_due = await repository.next_due()
+                self._next_due = self._due_seen = await repository.next_due()
         if self._metrics is not None:
             service = self._metrics.service
             for job, result in outcomes:

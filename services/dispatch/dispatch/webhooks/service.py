@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.directory.repository import DirectoryRepository
 from dispatch.models import ManagerAlert, Seller, WebhookDelivery
 from dispatch.problems import EndpointDisabled, UnknownDelivery, UnknownSeller
+from dispatch.webhooks.handoff import Job, WebhookHandoff
 from dispatch.webhooks.repository import WebhookRepository
 from shared.db.session import wake_after_commit
 from shared.events.payloads import SellerWebhookDisabledV1
@@ -53,30 +54,49 @@ async def queue_webhook(
     *,
     now: datetime,
     lead_id: str | None,
+    handoff: WebhookHandoff | None = None,
 ) -> str:
     """Stage one message for the seller's tool (one prebuilt INSERT, no ORM object); returns
     its id. Without a usable endpoint (none, or disabled) it is kept as ``held``: never sent,
-    but in the seller's feed, and ``recover`` sends it once the endpoint is enabled."""
+    but in the seller's feed, and ``recover`` sends it once the endpoint is enabled.
+
+    With ``handoff`` (the worker's own sender) a sendable message is claimed at birth: written
+    leased to that sender and handed to it once committed (``dispatch.webhooks.handoff``)."""
     sendable = can_receive(seller)
     delivery_id = f"msg_{uuid.uuid4().hex}"
+    body = render_body(event_type, data, now)
+    traceparent = current_traceparent.get()
+    lease_until = handoff.lease_until(now) if handoff is not None and sendable else None
     await WebhookRepository(session).insert_delivery(
         {
             "id": delivery_id,
             "seller_id": seller.id,
             "lead_id": lead_id,
             "event_type": event_type,
-            "body": render_body(event_type, data, now),
+            "body": body,
             "status": "pending" if sendable else "held",
             "attempts": 0,
-            "next_attempt_at": now if sendable else None,
+            "next_attempt_at": (lease_until or now) if sendable else None,
             "last_status_code": None,
             "last_outcome": None if sendable else _held_outcome(seller),
             "created_at": now,
             "delivered_at": None,
-            "traceparent": current_traceparent.get(),
+            "traceparent": traceparent,
         }
     )
-    wake_after_commit(session, WebhookDelivery.__tablename__)  # the sender, once committed
+    if handoff is not None and lease_until is not None:
+        job = Job(
+            delivery_id=delivery_id,
+            seller_id=seller.id,
+            event_type=event_type,
+            body=body,
+            url=seller.webhook_url,
+            secret=seller.webhook_secret,
+            traceparent=traceparent,
+        )
+        handoff.hand_over(session, job, lease_until)
+    else:
+        wake_after_commit(session, WebhookDelivery.__tablename__)  # the sender, once committed
     return delivery_id
 
 
