@@ -220,11 +220,16 @@ async def test_percentiles_equal_a_brute_force_reference(crm: CrmFactory) -> Non
         await record(system.services["crm"], observations)
         params = {"from": "2026-09-30", "to": "2026-10-31", "group_by": "operator"}
         body = (await system.crm.get("/v1/sla/summary", params=params)).json()
+    assert sorted(group["key"] for group in body["groups"]) == sorted(expected)
     for group in body["groups"]:
         first = stage(group, "first_attempt")
         values = expected[group["key"]]
         wanted = brute_force(values, PERCENTILES)
+        assert group["leads"] == len(values)
         assert [first["p50_minutes"], first["p90_minutes"], first["p95_minutes"]] == wanted
+        # Business time is wall time on this calendar: the wall percentiles are the same.
+        wall = [first["wall_p50_minutes"], first["wall_p90_minutes"], first["wall_p95_minutes"]]
+        assert wall == wanted
         assert first["count"] == len(values)
         assert first["late"] == sum(1 for minutes in values if minutes > 15)
 

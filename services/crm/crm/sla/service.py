@@ -46,10 +46,11 @@ async def summary(
         for stage in STAGES
         if (target := policy.target(stage.name)) is not None
     }
-    outcomes = await repository.outcomes(filters, group_by)
     if repository.on_postgres:
         rows = await repository.stage_summaries_postgres(filters, group_by, targets_s, now)
+        outcomes = {key: _outcomes_of(row) for key, row in rows.items()}
     else:
+        outcomes = await repository.outcomes(filters, group_by)
         rows = await _summaries_from_histograms(repository, filters, group_by, targets_s, now)
     groups: list[SummaryGroup] = []
     for key in sorted(rows, key=lambda value: (value is None, value or "")):
@@ -99,6 +100,12 @@ async def summary(
             )
         )
     return groups
+
+
+def _outcomes_of(row: Mapping[str, Any]) -> Outcomes:
+    return Outcomes(
+        int(row["won"]), int(row["closed"]), int(row["priced"]), int(row["revenue"] or 0)
+    )
 
 
 def sales_summary(outcomes: Outcomes) -> SalesSummary:
