@@ -404,18 +404,19 @@ class SlaRepository(Repository):
         targets_s: dict[str, int],
         now: datetime,
     ) -> dict[str | None, dict[str, Any]]:
-        """PostgreSQL: the whole summary in two statements over the range, per group.
+        """PostgreSQL: the whole summary (outcomes included) in one scan of the range, or two
+        when grouped:
 
         - The counts (leads, outcomes, late / overdue / at risk per stage with a target): plain
           aggregates, which PostgreSQL may run in parallel workers.
         - The percentiles: exact nearest rank with ``percentile_disc`` (the first value whose
-          cumulative share reaches p) over a narrow subquery (the group and the 16 whole-minute
-          values only), grouped on the key in the "C" collation: the rows are then sorted by
-          bytes, not by the locale's rules, and no index on the dimension is walked in order
-          (a random heap read per row). Group order does not matter: the service sorts keys.
+          cumulative share reaches p), a statement that reads only the key and the 16 duration
+          columns, grouped on the key in the "C" collation: the narrow rows are sorted by bytes,
+          not by the locale's rules, and no index on the dimension is walked in its order (a
+          random heap read per row). Group order does not matter: the service sorts the keys.
         """
         c = sla_fact.c
-        # The input sort (1 M narrow rows ≈ 120 MB) and the 16 value sorts stay in memory.
+        # The grouping sort (1 M narrow rows: about 120 MB) and the 16 value sorts in memory.
         await self.session.execute(text("SET LOCAL work_mem = '256MB'"))
         group = _group_expression(group_by)
         counts: list[Any] = [
@@ -435,36 +436,32 @@ class SlaRepository(Repository):
                     )
                 )
                 counts += self._open_columns(stage, now)
+        key = (
+            literal("all") if group_by is None else c[GROUP_COLUMNS[group_by]].collate("C")
+        ).label("g")
+        fractions = postgresql.array([literal(p, Float) for p in PERCENTILES])
+        ranked: list[Any] = []
+        for stage in STAGES:
+            business = c[stage.business_column]
+            ranked += [
+                func.count(business).label(f"{stage.name}__count"),
+                func.percentile_disc(fractions)
+                .within_group((business + 59) // 60)
+                .label(f"{stage.name}__percentiles"),
+                func.percentile_disc(fractions)
+                .within_group((c[stage.wall_column] + 59) // 60)
+                .label(f"{stage.name}__wall_percentiles"),
+            ]
+        if group_by is None:  # no grouping sort: everything in one scan
+            query = select(*counts, *ranked).where(*filters.where())
+            row = (await self.session.execute(query)).mappings().one()
+            return {"all": dict(row)} if row["leads"] else {}
         count_query = select(*counts).where(*filters.where()).group_by("g")
         rows: dict[str | None, dict[str, Any]] = {
             row["g"]: dict(row)
             for row in (await self.session.execute(count_query)).mappings().all()
         }
-        key = (
-            literal("all") if group_by is None else c[GROUP_COLUMNS[group_by]].collate("C")
-        ).label("g")
-        values: list[Any] = [key]
-        for stage in STAGES:
-            values += [
-                ((c[stage.business_column] + 59) // 60).label(f"{stage.name}__business"),
-                ((c[stage.wall_column] + 59) // 60).label(f"{stage.name}__wall"),
-            ]
-        # OFFSET 0 keeps the subquery as it is: the GROUP BY sorts its narrow rows.
-        narrow = select(*values).where(*filters.where()).offset(0).subquery("minutes")
-        fractions = postgresql.array([literal(p, Float) for p in PERCENTILES])
-        ranked: list[Any] = [narrow.c.g]
-        for stage in STAGES:
-            business = narrow.c[f"{stage.name}__business"]
-            ranked += [
-                func.count(business).label(f"{stage.name}__count"),
-                func.percentile_disc(fractions)
-                .within_group(business)
-                .label(f"{stage.name}__percentiles"),
-                func.percentile_disc(fractions)
-                .within_group(narrow.c[f"{stage.name}__wall"])
-                .label(f"{stage.name}__wall_percentiles"),
-            ]
-        percentile_query = select(*ranked).group_by(narrow.c.g)
+        percentile_query = select(key, *ranked).where(*filters.where()).group_by("g")
         for row in (await self.session.execute(percentile_query)).mappings().all():
             rows[row["g"]].update(row)
         return rows
