@@ -13,6 +13,7 @@ from qualify.leads.repository import LeadRepository
 from qualify.models import Qualification, QueuedLead
 from qualify.policy import Policy
 from qualify.problems import ContactSuppressed, LeadOpen, LeadQualified
+from qualify.qualification.repository import QualificationRepository
 from qualify.qualification.schemas import DisqualificationIn, QualificationIn, ReopeningIn
 from qualify.suppression.service import is_suppressed
 from shared.auth import Principal
@@ -40,8 +41,8 @@ async def qualify(
     outbox: Outbox,
     now: datetime,
 ) -> Qualification:
-    repository = LeadRepository.from_session(session)
-    lead = await repository.get_for_update(lead_id)
+    repository = QualificationRepository.from_session(session)
+    lead = await repository.lead_for_update(lead_id)
     state.require_holder(lead, principal.token_id, now)
     marketing = any(consent.granted for consent in body.consents.values())
     key = policy.settings.privacy_hmac_key.get_secret_value().encode()
@@ -58,7 +59,7 @@ async def qualify(
         operator_name=principal.name,
         now=now,
     )
-    await session.flush()
+    await repository.write_closed(lead)
     log.info("lead.qualified", lead_id=lead.lead_id, intent=body.intent, channel=body.channel)
     return qualification
 
@@ -75,7 +76,9 @@ async def record_qualification(
     path: RoutingPath = "qualify",
 ) -> Qualification:
     """Close the lead as qualified, store the qualification and stage ``lead.qualified.v1``
-    (an operator's, or the direct routing's machine qualification)."""
+    (an operator's, or the direct routing's machine qualification). The lead is closed in
+    memory: its writer is the caller's (the operator's route writes it with one UPDATE, the
+    receipt's flush writes the lead it inserted)."""
     if body.vehicle_ad_ref is None and lead.ad_ref is not None:
         body = body.model_copy(update={"vehicle_ad_ref": lead.ad_ref})
     state.close(lead, state.QUALIFIED, by=operator_id, at=now)
@@ -83,14 +86,14 @@ async def record_qualification(
     if body.site is not None:
         lead.site = body.site
     data = body.model_dump(mode="json")
-    qualification = Qualification(
-        lead_id=lead.lead_id,
-        operator_id=operator_id,
-        operator_name=operator_name,
-        qualified_at=now,
-        data=data,
-    )
-    LeadRepository.from_session(session).add_qualification(qualification)
+    row = {
+        "lead_id": lead.lead_id,
+        "operator_id": operator_id,
+        "operator_name": operator_name,
+        "qualified_at": now,
+        "data": data,
+    }
+    await QualificationRepository.from_session(session).add(row)
     await outbox.stage(
         session,
         "lead.qualified.v1",
@@ -110,7 +113,7 @@ async def record_qualification(
             }
         ),
     )
-    return qualification
+    return Qualification(**row)
 
 
 async def disqualify(
