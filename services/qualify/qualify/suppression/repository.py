@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, literal_column, null, select, union_all
+from sqlalchemy import Table, bindparam, exists, literal_column, null, select, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -20,6 +20,12 @@ from shared.events.payloads import MessageChannel
 _BLOCKED = select(BlockedContact.contact_hash, BlockedContact.reason).where(
     BlockedContact.channel == bindparam("channel"),
     BlockedContact.contact_hash.in_(bindparam("hashes", expanding=True)),
+)
+
+# Built once (an operator's qualification with a consent checks it): any of some hashes listed.
+_SUPPRESSED = cast(Table, SuppressedContact.__table__)
+_ANY_LISTED = select(
+    exists().where(_SUPPRESSED.c.contact_hash.in_(bindparam("hashes", expanding=True)))
 )
 
 
@@ -73,12 +79,7 @@ class SuppressionRepository(Repository):
         )
 
     async def any_listed(self, hashes: Sequence[str]) -> bool:
-        count = await self.session.scalar(
-            select(func.count())
-            .select_from(SuppressedContact)
-            .where(SuppressedContact.contact_hash.in_(hashes))
-        )
-        return bool(count)
+        return bool(await self.session.scalar(_ANY_LISTED, {"hashes": list(hashes)}))
 
     async def contact_blocks(
         self, suppressed: Sequence[str], blocked: Sequence[str]
