@@ -62,6 +62,12 @@ pids=()
 stop_all() {
     local status=${1:-0} signal=${2:-}
     trap - INT TERM EXIT
+    # A signal may run this trap after a step's fork but before its pid is recorded: the job
+    # table has it already.
+    local job
+    for job in $(jobs -p); do
+        [[ " ${pids[*]} " == *" $job "* ]] || pids+=("$job")
+    done
     if ((${#pids[@]})); then
         say "stopping…"
         kill -TERM "${pids[@]}" 2>/dev/null || true
