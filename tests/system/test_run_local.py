@@ -140,6 +140,10 @@ class Run:
         return await asyncio.wait_for(self.process.wait(), timeout_s)
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @asynccontextmanager
 async def run_local(env: dict[str, str]) -> AsyncIterator[Run]:
     process = await asyncio.create_subprocess_exec(
@@ -149,6 +153,10 @@ async def run_local(env: dict[str, str]) -> AsyncIterator[Run]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,  # its own group: the safety net below ends only what it started
+        # A job started in the background by a non-interactive shell (nohup … &, some CI
+        # runners) inherits SIGINT ignored, and a shell cannot trap a signal ignored on entry:
+        # the script gets Ctrl-C's default, as a terminal would give it.
+        preexec_fn=_default_sigint,
     )
     try:
         yield Run(process)
