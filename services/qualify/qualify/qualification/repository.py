@@ -50,7 +50,7 @@ _WRITE_CLOSED = (
 )
 
 
-def lead_from_row(row: Mapping[str, Any]) -> QueuedLead:
+def lead_from_row(row: Mapping[Any, Any]) -> QueuedLead:
     """A ``QueuedLead`` filled as the ORM's loader fills an object (the constructor's
     per-attribute events cost ~90 us for this table's columns, this ~10 us); it joins no session.
 
