@@ -8,7 +8,7 @@ stage and group, whatever the number of leads.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -129,6 +129,24 @@ class Outcomes:
     priced: int  # sales whose price the seller gave
     revenue_eur: int  # sum of those prices
 
+    @classmethod
+    def of_row(cls, row: Mapping[Any, Any]) -> Outcomes:
+        """From the columns of ``_outcome_columns``."""
+        return cls(
+            int(row["won"]), int(row["closed"]), int(row["priced"]), int(row["revenue"] or 0)
+        )
+
+
+def _outcome_columns() -> list[Any]:
+    """Sales, closed leads and the revenue of the priced sales (read by ``Outcomes.of_row``)."""
+    c = sla_fact.c
+    return [
+        func.count(c.won_at).label("won"),
+        func.count(c.closed_at).label("closed"),
+        func.count(c.sale_price_eur).label("priced"),
+        func.sum(c.sale_price_eur).label("revenue"),
+    ]
+
 
 SERIES_TIMEZONE = "Europe/Paris"
 SERIES_PERCENTILES: tuple[float, ...] = (0.5, 0.9)
@@ -157,10 +175,12 @@ def offset_segments(start: datetime, end: datetime) -> list[tuple[datetime, int]
     return segments
 
 
-def _group_expression(group_by: str | None) -> ColumnElement[Any]:
+def _group_expression(group_by: str | None, *, collation: str | None = None) -> ColumnElement[Any]:
+    """The grouping key ``g`` (``"all"`` without grouping), compared in ``collation`` if given."""
     if group_by is None:
         return literal("all").label("g")
-    return sla_fact.c[GROUP_COLUMNS[group_by]].label("g")
+    column: ColumnElement[Any] = sla_fact.c[GROUP_COLUMNS[group_by]]
+    return (column if collation is None else column.collate(collation)).label("g")
 
 
 # The per-event statements, built once (a statement built per call costs its coercions and a
@@ -422,10 +442,7 @@ class SlaRepository(Repository):
         counts: list[Any] = [
             group,
             func.count().label("leads"),
-            func.count(c.won_at).label("won"),
-            func.count(c.closed_at).label("closed"),
-            func.count(c.sale_price_eur).label("priced"),
-            func.sum(c.sale_price_eur).label("revenue"),
+            *_outcome_columns(),
         ]
         for stage in STAGES:
             target_s = targets_s.get(stage.name)
@@ -436,9 +453,7 @@ class SlaRepository(Repository):
                     )
                 )
                 counts += self._open_columns(stage, now)
-        key = (
-            literal("all") if group_by is None else c[GROUP_COLUMNS[group_by]].collate("C")
-        ).label("g")
+        key = _group_expression(group_by, collation="C")
         fractions = postgresql.array([literal(p, Float) for p in PERCENTILES])
         ranked: list[Any] = []
         for stage in STAGES:
@@ -514,22 +529,13 @@ class SlaRepository(Repository):
 
     async def outcomes(self, filters: Filters, group_by: str | None) -> dict[str | None, Outcomes]:
         """Per group: sales, closed leads and the revenue of the priced sales."""
-        c = sla_fact.c
         query = (
-            select(
-                _group_expression(group_by),
-                func.count(c.won_at).label("won"),
-                func.count(c.closed_at).label("closed"),
-                func.count(c.sale_price_eur).label("priced"),
-                func.sum(c.sale_price_eur).label("revenue"),
-            )
+            select(_group_expression(group_by), *_outcome_columns())
             .where(*filters.where())
             .group_by("g")
         )
         return {
-            row["g"]: Outcomes(
-                int(row["won"]), int(row["closed"]), int(row["priced"]), int(row["revenue"] or 0)
-            )
+            row["g"]: Outcomes.of_row(row)
             for row in (await self.session.execute(query)).mappings().all()
         }
 

@@ -48,7 +48,7 @@ async def summary(
     }
     if repository.on_postgres:
         rows = await repository.stage_summaries_postgres(filters, group_by, targets_s, now)
-        outcomes = {key: _outcomes_of(row) for key, row in rows.items()}
+        outcomes = {key: Outcomes.of_row(row) for key, row in rows.items()}
     else:
         outcomes = await repository.outcomes(filters, group_by)
         rows = await _summaries_from_histograms(repository, filters, group_by, targets_s, now)
@@ -100,12 +100,6 @@ async def summary(
             )
         )
     return groups
-
-
-def _outcomes_of(row: Mapping[str, Any]) -> Outcomes:
-    return Outcomes(
-        int(row["won"]), int(row["closed"]), int(row["priced"]), int(row["revenue"] or 0)
-    )
 
 
 def sales_summary(outcomes: Outcomes) -> SalesSummary:
