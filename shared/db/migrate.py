@@ -4,6 +4,7 @@ code and tests upgrade a database with ``upgrade(script_location, url)``."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -70,10 +71,27 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
     return False
 
 
+def known_objects(metadata: MetaData) -> Callable[..., bool]:
+    """Alembic's ``include_object`` for ``metadata``: leaves out of the comparison the objects a
+    migration creates on purpose outside the models, named in ``metadata.info["database_only"]``
+    (``<table>.<column>``, an index or a table), so autogenerate never proposes to drop them."""
+    database_only: set[str] = metadata.info.get("database_only", set())
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        if not reflected or compare_to is not None:
+            return True
+        if type_ == "column":
+            return f"{obj.table.name}.{name}" not in database_only
+        return not (type_ in ("index", "table") and name in database_only)
+
+    return include
+
+
 def _run_sync(connection: Connection, metadata: MetaData) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
+        include_object=known_objects(metadata),
         compare_type=True,
         render_item=_render_item,
         render_as_batch=connection.dialect.name == "sqlite",

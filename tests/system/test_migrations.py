@@ -15,7 +15,7 @@ from sqlalchemy import MetaData, delete, insert, select, text
 from sqlalchemy.engine import Connection
 
 from shared.db import create_engine
-from shared.db.migrate import alembic_config, downgrade, upgrade
+from shared.db.migrate import alembic_config, downgrade, known_objects, upgrade
 from tests.support.harness import SERVICES
 from tests.support.infra import create_database, drop_database
 
@@ -35,7 +35,9 @@ def _before(doc: str, name: str) -> str:
 
 
 def _diff(connection: Connection, metadata: MetaData) -> list[Any]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_object": known_objects(metadata)}
+    )
     return list(compare_metadata(context, metadata))
 
 

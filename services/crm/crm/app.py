@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
@@ -13,6 +14,7 @@ from crm.models import infra
 from crm.privacy.exports_router import router as exports_router
 from crm.privacy.router import router as privacy_router
 from crm.settings import CrmSettings
+from crm.sla.fact_columns import SlaFactCopy
 from crm.sla.router import router as sla_router
 from crm.sla.stages import policy_from_settings
 from shared.app import create_service_app
@@ -22,9 +24,23 @@ from shared.runtime import Runtime
 
 @asynccontextmanager
 async def provide_sla_policy(runtime: Runtime[CrmSettings]) -> AsyncIterator[None]:
-    """The SLA policy, built once per process (bad SLA settings stop the start-up)."""
-    runtime.provide(policy_from_settings(runtime.settings))
-    yield
+    """The SLA policy, built once per process (bad SLA settings stop the start-up), and on
+    PostgreSQL the columnar copy of the facts the summary reads, loaded in the background from
+    the start (the first summary waits for that load if it is not done)."""
+    policy = policy_from_settings(runtime.settings)
+    runtime.provide(policy)
+    if not (runtime.settings.sla_columnar_copy and runtime.engine.dialect.name == "postgresql"):
+        yield
+        return
+    facts = SlaFactCopy(runtime.engine, policy.targets_seconds())
+    runtime.provide(facts)
+    loading = asyncio.create_task(facts.warm(), name="sla-copy-load")
+    try:
+        yield
+    finally:
+        loading.cancel()
+        with suppress(asyncio.CancelledError):
+            await loading
 
 
 def create_app(settings: CrmSettings, *, clock: Clock = utcnow) -> FastAPI:

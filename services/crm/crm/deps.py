@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from crm.settings import CrmSettings
+from crm.sla.fact_columns import SlaFactCopy
 from crm.sla.stages import SlaPolicy
 from shared.api import component, require_roles, runtime_of, settings_of
 from shared.auth import Principal
@@ -34,3 +35,14 @@ async def privacy_key(settings: SettingsDep) -> bytes:
 
 PrivacyKeyDep = Annotated[bytes, Depends(privacy_key)]
 SlaPolicyDep = Annotated[SlaPolicy, Depends(component(SlaPolicy))]
+
+
+async def fact_copy(runtime: RuntimeDep) -> SlaFactCopy | None:
+    """This process's columnar copy of the SLA facts, if it keeps one (PostgreSQL)."""
+    try:
+        return runtime.component(SlaFactCopy)
+    except LookupError:
+        return None
+
+
+FactCopyDep = Annotated[SlaFactCopy | None, Depends(fact_copy)]

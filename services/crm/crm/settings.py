@@ -55,6 +55,11 @@ class CrmSettings(CallCentreSettings, ServiceSettings):
         description="Running stages past this share of the target are at risk.",
     )
     sla_max_range_days: int = Field(default=400, ge=1, description="Widest from/to range accepted.")
+    sla_columnar_copy: bool = Field(
+        default=True,
+        description="PostgreSQL: the API keeps a columnar copy of the facts for the summary "
+        "(about 150 bytes a lead in memory; crm/sla/fact_columns.py).",
+    )
 
     # Managers' alerts feed (crm/alerts, docs/sla.md).
     alerts_webhook_window_days: int = Field(

@@ -64,6 +64,20 @@ sla_fact = Table(
 )
 
 
+# Made by a migration outside this model (PostgreSQL only): how the API's columnar copy of the
+# facts follows their changes (crm/sla/fact_columns.py). The services never write them.
+DATABASE_ONLY = frozenset(
+    {
+        "sla_fact.fact_no",
+        "sla_fact.changed_xid",
+        "ix_sla_fact_fact_no",
+        "ix_sla_fact_changed_xid",
+        "sla_fact_generation",
+    }
+)
+Base.metadata.info.setdefault("database_only", set()).update(DATABASE_ONLY)
+
+
 sla_calendar = Table(
     "sla_calendar",
     Base.metadata,

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from crm.deps import Manager, SettingsDep, SlaPolicyDep
+from crm.deps import FactCopyDep, Manager, SettingsDep, SlaPolicyDep
 from crm.sla import service
 from crm.sla.repository import GROUP_COLUMNS, SERIES_TIMEZONE, Filters, SlaRepository
 from crm.sla.schemas import BreachOut, BreachPage, FunnelOut, Period, SeriesOut, SummaryOut
@@ -96,6 +96,7 @@ async def get_summary(
     filters: FiltersDep,
     policy: SlaPolicyDep,
     now: NowDep,
+    facts: FactCopyDep,
     group_by: Annotated[
         str | None, Query(max_length=32, description="source, site, seller, operator or path")
     ] = None,
@@ -103,7 +104,7 @@ async def get_summary(
     if group_by is not None and group_by not in GROUP_COLUMNS:
         raise _invalid("group_by", f"one of: {', '.join(GROUP_COLUMNS)}")
     groups = await service.summary(
-        SlaRepository.from_session(session), policy, filters, group_by, now
+        SlaRepository.from_session(session), policy, filters, group_by, now, facts
     )
     return SummaryOut(
         period=Period(start=filters.start, end=filters.end),

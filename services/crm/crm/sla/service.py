@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from crm.sla.calendars import calendar_key
+from crm.sla.columnar_summary import NotExact, summary_rows
+from crm.sla.fact_columns import SlaFactCopy
 from crm.sla.percentiles import PERCENTILES, from_histogram
 from crm.sla.repository import (
     SERIES_PERCENTILES,
@@ -40,13 +43,24 @@ async def summary(
     filters: Filters,
     group_by: str | None,
     now: datetime,
+    facts: SlaFactCopy | None = None,
 ) -> list[SummaryGroup]:
-    targets_s = {
-        stage.name: math.floor(target * 60)
-        for stage in STAGES
-        if (target := policy.target(stage.name)) is not None
-    }
-    if repository.on_postgres:
+    """The figures per group; from the columnar copy of the facts when this process has one
+    (PostgreSQL), else from the database's aggregates."""
+    targets_s = policy.targets_seconds()
+    rows: dict[str | None, dict[str, Any]] | None = None
+    if facts is not None:
+        try:
+            rows = await facts.read(
+                partial(
+                    summary_rows, filters=filters, group_by=group_by, targets_s=targets_s, now=now
+                )
+            )
+        except NotExact:
+            rows = None  # the database's aggregates below give the exact figures
+    if rows is not None:
+        outcomes = {key: Outcomes.of_row(row) for key, row in rows.items()}
+    elif repository.on_postgres:
         rows = await repository.stage_summaries_postgres(filters, group_by, targets_s, now)
         outcomes = {key: Outcomes.of_row(row) for key, row in rows.items()}
     else:
@@ -59,10 +73,9 @@ async def summary(
         for stage in STAGES:
             target = policy.target(stage.name)
             ended = int(row[f"{stage.name}__count"])
-            percentiles: list[int | None] = list(row[f"{stage.name}__percentiles"] or [])
-            percentiles = percentiles if ended else [None] * len(PERCENTILES)
-            wall: list[int | None] = list(row[f"{stage.name}__wall_percentiles"] or [])
-            wall = wall if ended else [None] * len(PERCENTILES)
+            # None when no value (a stage whose wall duration is missing: none on their own).
+            percentiles = _ranked(row[f"{stage.name}__percentiles"] if ended else None)
+            wall = _ranked(row[f"{stage.name}__wall_percentiles"] if ended else None)
             late = int(row.get(f"{stage.name}__late") or 0)
             overdue = int(row.get(f"{stage.name}__overdue") or 0)
             at_risk = int(row.get(f"{stage.name}__at_risk") or 0)
@@ -100,6 +113,10 @@ async def summary(
             )
         )
     return groups
+
+
+def _ranked(values: Sequence[int] | None) -> list[int | None]:
+    return list(values) if values else [None] * len(PERCENTILES)
 
 
 def sales_summary(outcomes: Outcomes) -> SalesSummary:

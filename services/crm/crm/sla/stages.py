@@ -12,6 +12,7 @@ Europe/Paris, DST-correct through ``shared.business_time``).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -133,6 +134,15 @@ class SlaPolicy:
 
     def target(self, stage: str) -> float | None:
         return self.targets_minutes.get(stage)
+
+    def targets_seconds(self) -> dict[str, int]:
+        """The stages with a target, in ``STAGES`` order, and their targets in whole business
+        seconds (what "late" compares durations with)."""
+        return {
+            stage.name: math.floor(target * 60)
+            for stage in STAGES
+            if (target := self.target(stage.name)) is not None
+        }
 
     def measure(
         self,
