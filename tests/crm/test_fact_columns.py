@@ -136,12 +136,17 @@ async def assert_same(engine: AsyncEngine, copy: SlaFactCopy) -> None:
                     assert got[key] == expected, (dimensions, group_by, key)
 
 
+async def seeded(engine: AsyncEngine, seed: int, count: int) -> tuple[random.Random, SlaFactCopy]:
+    """``count`` random facts written, a copy not loaded yet, and the generator to make more."""
+    generator = random.Random(seed)
+    await write(engine, [fact(generator, number) for number in range(count)])
+    return generator, SlaFactCopy(engine, TARGETS_S)
+
+
 async def test_the_copy_gives_the_database_figures_and_follows_the_table(
     engine: AsyncEngine,
 ) -> None:
-    generator = random.Random(12)
-    await write(engine, [fact(generator, number) for number in range(1500)])
-    copy = SlaFactCopy(engine, TARGETS_S)
+    generator, copy = await seeded(engine, 12, 1500)
     await assert_same(engine, copy)
     assert copy.loads == 1
     assert copy.rows_read == 1500
@@ -178,9 +183,7 @@ async def test_the_copy_gives_the_database_figures_and_follows_the_table(
 async def test_a_row_written_by_a_transaction_open_at_a_refresh_is_read_once_committed(
     engine: AsyncEngine,
 ) -> None:
-    generator = random.Random(3)
-    await write(engine, [fact(generator, number) for number in range(20)])
-    copy = SlaFactCopy(engine, TARGETS_S)
+    generator, copy = await seeded(engine, 3, 20)
     filters = Filters(start=START, end=START + timedelta(days=31))
 
     def leads(columns: Any) -> int:
