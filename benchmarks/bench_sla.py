@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 
 from crm.bootstrap import SERVICE
 from crm.settings import CrmSettings
-from crm.sla.fact_columns import SlaFactCopy
+from crm.sla.fact_copy.copy import SlaFactCopy
 from crm.sla.models import sla_fact
 from crm.sla.stages import STAGES
 from shared.db.migrate import upgrade
@@ -300,7 +300,7 @@ async def run() -> str:
         "`benchmarks/bench_sla.py`. One year of synthetic SLA facts per database (COPY, then "
         "VACUUM ANALYZE); each request covers the whole year, through the crm API in process "
         f"(FastAPI, auth, unit of work). Median of {ROUNDS} requests after a warm-up. The "
-        "summaries come from the API's columnar copy of the facts (crm/sla/fact_columns.py, "
+        "summaries come from the API's columnar copy of the facts (crm/sla/fact_copy/, "
         "brought up to date before each request); the issue's bars: the larger at most 10x the "
         "smaller, and every summary at 1,000,000 leads within 0.5 s.",
         "",

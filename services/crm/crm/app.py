@@ -14,7 +14,7 @@ from crm.models import infra
 from crm.privacy.exports_router import router as exports_router
 from crm.privacy.router import router as privacy_router
 from crm.settings import CrmSettings
-from crm.sla.fact_columns import SlaFactCopy
+from crm.sla.fact_copy.copy import SlaFactCopy
 from crm.sla.router import router as sla_router
 from crm.sla.stages import policy_from_settings
 from shared.app import create_service_app

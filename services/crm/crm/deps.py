@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from crm.settings import CrmSettings
-from crm.sla.fact_columns import SlaFactCopy
+from crm.sla.fact_copy.copy import SlaFactCopy
 from crm.sla.stages import SlaPolicy
 from shared.api import component, require_roles, runtime_of, settings_of
 from shared.auth import Principal

@@ -58,7 +58,7 @@ class CrmSettings(CallCentreSettings, ServiceSettings):
     sla_columnar_copy: bool = Field(
         default=True,
         description="PostgreSQL: the API keeps a columnar copy of the facts for the summary "
-        "(about 150 bytes a lead in memory; crm/sla/fact_columns.py).",
+        "(about 150 bytes a lead in memory; crm/sla/fact_copy/).",
     )
 
     # Managers' alerts feed (crm/alerts, docs/sla.md).

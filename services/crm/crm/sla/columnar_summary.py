@@ -1,9 +1,9 @@
-"""The summary's aggregates over the columnar copy of the facts (crm/sla/fact_columns.py).
+"""The summary's aggregates over the columnar copy of the facts (crm/sla/fact_copy/).
 
 Returns the rows ``SlaRepository.stage_summaries_postgres`` returns, with the same meaning:
 per group the leads, outcomes, and per stage the count of ended stages, the nearest-rank
 percentiles of whole minutes (``percentile_disc``: the value at rank ``ceil(p·n)``), late, and for
-stages with a target the open ones overdue or at risk at ``now``. ``tests/crm/test_fact_columns.py``
+stages with a target the open ones overdue or at risk at ``now``. ``tests/crm/test_fact_copy.py``
 compares both on random facts.
 
 Grouped percentiles sort each column once, keyed by (group, minutes + 1) in one integer, a
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from crm.sla.fact_columns import (
+from crm.sla.fact_copy.columns import (
     CLOSED,
     NEGATIVE,
     NEVER,

@@ -65,7 +65,7 @@ sla_fact = Table(
 
 
 # Made by a migration outside this model (PostgreSQL only): how the API's columnar copy of the
-# facts follows their changes (crm/sla/fact_columns.py). The services never write them.
+# facts follows their changes (crm/sla/fact_copy/). The services never write them.
 DATABASE_ONLY = frozenset(
     {
         "sla_fact.fact_no",

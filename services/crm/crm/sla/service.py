@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from crm.sla.calendars import calendar_key
 from crm.sla.columnar_summary import NotExact, summary_rows
-from crm.sla.fact_columns import SlaFactCopy
+from crm.sla.fact_copy.copy import SlaFactCopy
 from crm.sla.percentiles import PERCENTILES, from_histogram
 from crm.sla.repository import (
     SERIES_PERCENTILES,

@@ -4,7 +4,7 @@ Revision ID: 9b2d6e4f1a37
 Revises: c4e1a7d20b04
 Create Date: 2026-12-05 09:00:00.000000
 
-The crm API's columnar copy of ``sla_fact`` (crm/sla/fact_columns.py) follows the table's
+The crm API's columnar copy of ``sla_fact`` (crm/sla/fact_copy/) follows the table's
 changes instead of reading it whole for every summary. PostgreSQL only (the copy is not used on
 SQLite); these objects are not in the models (``DATABASE_ONLY`` in crm/sla/models.py):
 

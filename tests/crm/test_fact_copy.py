@@ -1,4 +1,4 @@
-"""The API's columnar copy of the SLA facts (crm/sla/fact_columns.py, columnar_summary.py) gives
+"""The API's columnar copy of the SLA facts (crm/sla/fact_copy/, columnar_summary.py) gives
 the summary the database's own aggregates give (``stage_summaries_postgres``), on random facts,
 by every grouping and filter, and follows the table: new and changed rows, rows written by a
 transaction still open at a refresh, deletions."""
@@ -19,7 +19,7 @@ from crm.models import metadata
 from crm.settings import CrmSettings
 from crm.sla import service
 from crm.sla.columnar_summary import NotExact, summary_rows
-from crm.sla.fact_columns import SlaFactCopy
+from crm.sla.fact_copy.copy import SlaFactCopy
 from crm.sla.models import sla_fact
 from crm.sla.repository import GROUP_COLUMNS, Filters, SlaRepository
 from crm.sla.stages import MILESTONES, STAGES, build_policy, milestone_column
