@@ -56,7 +56,10 @@ class Runtime(Generic[SettingsT]):
         clock: Clock = utcnow,
     ) -> Runtime[SettingsT]:
         engine = create_engine(
-            settings.resolved_database_url(), application_name=f"{settings.service_name}.{role}"
+            settings.resolved_database_url(),
+            application_name=f"{settings.service_name}.{role}",
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
         )
         bus = build_bus(settings)
         await bus.start()

@@ -49,6 +49,19 @@ class ServiceSettings(BaseSettings):
         default="",
         description="SQLAlchemy async URL: sqlite+aiosqlite:///var/x.db or postgresql+asyncpg://…",
     )
+    database_pool_size: int = Field(
+        default=20,
+        ge=1,
+        description=(
+            "PostgreSQL connections a process keeps once opened. Sized above the requests a"
+            " process serves at once (a call centre's operators): a connection opened beyond it"
+            " is closed after use, and opening one (start-up, authentication, statements"
+            " prepared again) costs more CPU than most requests."
+        ),
+    )
+    database_max_overflow: int = Field(
+        default=10, ge=0, description="Connections opened for the moment beyond the pool."
+    )
     bus: BusBackend = Field(default="embedded", description="Event bus backend.")
     kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092")
     kafka_publish_timeout_s: float = Field(

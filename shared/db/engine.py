@@ -16,9 +16,20 @@ def is_postgres(url: str) -> bool:
     return make_url(url).get_backend_name() == "postgresql"
 
 
-def create_engine(url: str, *, application_name: str = "vo-leads") -> AsyncEngine:
+DEFAULT_POOL_SIZE = 20
+DEFAULT_MAX_OVERFLOW = 10
+
+
+def create_engine(
+    url: str,
+    *,
+    application_name: str = "vo-leads",
+    pool_size: int = DEFAULT_POOL_SIZE,
+    max_overflow: int = DEFAULT_MAX_OVERFLOW,
+) -> AsyncEngine:
     """Build the engine; SQLite gets WAL, a busy timeout, foreign keys and secure delete on every
-    connection."""
+    connection. On PostgreSQL the pool keeps ``pool_size`` connections once opened; the
+    ``max_overflow`` beyond are closed when returned (docs/operations.md, Connections)."""
     if make_url(url).get_backend_name() == "sqlite":
         ensure_sqlite_folder(url)
         # hide_parameters: error texts must never quote values (they may be personal data).
@@ -37,8 +48,8 @@ def create_engine(url: str, *, application_name: str = "vo-leads") -> AsyncEngin
         json_serializer=json_text,
         json_deserializer=orjson.loads,
         pool_recycle=1800,
-        pool_size=10,
-        max_overflow=10,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         connect_args={
             "server_settings": {"application_name": application_name},
             # Per connection. The default (100) is below the distinct statements a worker runs
