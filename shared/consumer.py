@@ -86,6 +86,9 @@ _POLL_TIMEOUT_S = 1.0  # a poll returns as soon as records arrive; this bounds t
 _MAX_RECORDS = 100
 _LAG_INTERVAL_S = 15.0  # the lag gauges are a monitoring figure, not worth a look per poll
 _COMMIT_INTERVAL_S = 1.0
+# What a consumer off the leads' critical path may hold its events to batch them: a few tenths
+# of a second nobody reads sooner, and its idle re-ask (twice a second) costs next to nothing.
+PATIENT_BATCH_WAIT_S = 0.5
 
 
 class InfrastructureDown(Exception):
@@ -124,6 +127,7 @@ class EventConsumer:
         retry_backoff_s: float = 0.2,
         lag_interval_s: float = _LAG_INTERVAL_S,
         commit_interval_s: float = _COMMIT_INTERVAL_S,
+        batch_wait_s: float = 0.0,
     ) -> None:
         self._service = service
         self.name = name
@@ -138,6 +142,7 @@ class EventConsumer:
         self._retry_backoff_s = retry_backoff_s
         self._lag_interval_s = lag_interval_s
         self._commit_interval_s = commit_interval_s
+        self._batch_wait_s = batch_wait_s
         self._claims = _Claims(infra, name)
 
     @property
@@ -148,7 +153,9 @@ class EventConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         pause = self._retry_backoff_s
         while not stop.is_set():
-            consumer = self._bus.consumer(group_id=self.name, topics=self._topics)
+            consumer = self._bus.consumer(
+                group_id=self.name, topics=self._topics, batch_wait_s=self._batch_wait_s
+            )
             try:
                 await consumer.start()
             except BusUnavailable as exc:
@@ -631,9 +638,16 @@ def _in_turn(handlers: Sequence[Handler]) -> Handler:
 
 
 def build_consumer(
-    runtime: Runtime[Any], *, name: str, topics: Sequence[str], handlers: Mapping[str, Handler]
+    runtime: Runtime[Any],
+    *,
+    name: str,
+    topics: Sequence[str],
+    handlers: Mapping[str, Handler],
+    batch_wait_s: float = 0.0,
 ) -> EventConsumer:
-    """A consumer wired to a process's runtime and settings (retries, backoff)."""
+    """A consumer wired to a process's runtime and settings (retries, backoff). A consumer off
+    the leads' critical path (crm's records, ingest's conversations) sets ``batch_wait_s``: its
+    events wait up to that long and are handled in larger batches, at less CPU per event."""
     settings = runtime.settings
     return EventConsumer(
         service=settings.service_name,
@@ -647,4 +661,5 @@ def build_consumer(
         max_attempts=settings.consumer_max_attempts,
         retry_backoff_s=settings.consumer_retry_backoff_s,
         lag_interval_s=settings.gauge_interval_s,
+        batch_wait_s=batch_wait_s,
     )

@@ -155,7 +155,10 @@ class EmbeddedBus:
                 raise BusUnavailable(f"embedded bus write failed: {type(exc).__name__}") from exc
         self.arrivals.notify()
 
-    def consumer(self, *, group_id: str, topics: Sequence[str]) -> EmbeddedConsumer:
+    def consumer(
+        self, *, group_id: str, topics: Sequence[str], batch_wait_s: float = 0.0
+    ) -> EmbeddedConsumer:
+        # batch_wait_s is Kafka's fetch tuning: one local process's reads need none.
         return EmbeddedConsumer(self, group_id=group_id, topics=topics)
 
     async def ensure_topics(self, topics: Sequence[TopicSpec]) -> None:

@@ -26,6 +26,7 @@ _TOPIC_ALREADY_EXISTS = 36
 _PING_TIMEOUT_S = 5.0
 _CLOSE_TIMEOUT_S = 30.0
 _IDLE_FETCH_WAIT_MS = 5000
+_PATIENT_FETCH_MIN_BYTES = 64 * 1024  # ~100 lead events: a full poll (_MAX_RECORDS)
 _FETCH_LOOP_TIMEOUT_MS = 1000
 
 
@@ -152,8 +153,12 @@ class KafkaBus:
         ]
         await asyncio.gather(*futures)
 
-    def consumer(self, *, group_id: str, topics: Sequence[str]) -> KafkaConsumer:
-        return KafkaConsumer(self.address, group_id=group_id, topics=topics)
+    def consumer(
+        self, *, group_id: str, topics: Sequence[str], batch_wait_s: float = 0.0
+    ) -> KafkaConsumer:
+        return KafkaConsumer(
+            self.address, group_id=group_id, topics=topics, batch_wait_s=batch_wait_s
+        )
 
     async def ensure_topics(self, topics: Sequence[TopicSpec]) -> None:
         admin = AIOKafkaAdminClient(
@@ -222,12 +227,40 @@ class KafkaBus:
             raise BusUnavailable(f"kafka not ready: {type(exc).__name__}") from exc
 
 
+@dataclass(frozen=True)
+class _Fetch:
+    min_bytes: int
+    max_wait_ms: int
+
+
+def _fetch_settings(batch_wait_s: float) -> _Fetch:
+    """How long the broker holds a fetch. Eager (``batch_wait_s`` 0): it answers as soon as a
+    record arrives, and the wait only bounds how often an idle consumer asks again (the default
+    500 ms made idle consumers the workers' main cost). Patient: it answers when
+    ``_PATIENT_FETCH_MIN_BYTES`` have gathered or ``batch_wait_s`` has passed, so a consumer of a
+    busy topic fetches a few times a second instead of once per record, and its batches share
+    their transactions (an idle one asks again every ``batch_wait_s``)."""
+    if batch_wait_s <= 0:
+        return _Fetch(min_bytes=1, max_wait_ms=_IDLE_FETCH_WAIT_MS)
+    return _Fetch(
+        min_bytes=_PATIENT_FETCH_MIN_BYTES, max_wait_ms=max(1, round(batch_wait_s * 1000))
+    )
+
+
 class KafkaConsumer:
-    def __init__(self, address: KafkaAddress, *, group_id: str, topics: Sequence[str]) -> None:
+    def __init__(
+        self,
+        address: KafkaAddress,
+        *,
+        group_id: str,
+        topics: Sequence[str],
+        batch_wait_s: float = 0.0,
+    ) -> None:
         self._address = address
         self._group_id = group_id
         self._topics = list(topics)
         self._consumer: AIOKafkaConsumer | None = None
+        self._fetch = _fetch_settings(batch_wait_s)
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -240,10 +273,8 @@ class KafkaConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
-            # The broker answers a fetch as soon as a record arrives (fetch_min_bytes=1): the
-            # wait only bounds how often an idle consumer asks again (the default 500 ms made
-            # idle consumers the workers' main cost).
-            fetch_max_wait_ms=_IDLE_FETCH_WAIT_MS,
+            fetch_min_bytes=self._fetch.min_bytes,
+            fetch_max_wait_ms=self._fetch.max_wait_ms,
             # The background fetch loop wakes on a fetch answer, a consumed batch or a
             # rebalance; this only bounds its sleep otherwise (the default 200 ms woke every
             # idle consumer five times a second).

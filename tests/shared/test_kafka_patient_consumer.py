@@ -1,0 +1,77 @@
+"""A patient consumer (``batch_wait_s``) lets a busy topic's records gather and takes them in a
+few large batches (a few fetches and transactions a second, not one per record), while a lone
+record still arrives within its wait; an eager consumer takes each record as it comes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+
+from shared.bus.kafka import KafkaBus
+from shared.bus.protocol import Consumer, TopicSpec
+from tests.support.infra import require_kafka
+
+pytestmark = pytest.mark.kafka
+
+TOPIC = "patience"
+RECORDS = 30
+SPACING_S = 0.02  # a lead event every 20 ms: 50 a second, a busy hour's vo.leads
+WAIT_S = 1.0
+
+
+async def _batches(consumer: Consumer, wanted: int) -> list[int]:
+    """The sizes of the non-empty polls that brought ``wanted`` records."""
+    sizes: list[int] = []
+    deadline = time.monotonic() + 30
+    while sum(sizes) < wanted and time.monotonic() < deadline:
+        records = await consumer.poll(timeout_s=0.2, max_records=100)
+        if records:
+            sizes.append(len(records))
+    return sizes
+
+
+async def _publish_spaced(bus: KafkaBus, count: int) -> None:
+    for n in range(count):
+        await bus.publish(TOPIC, key=str(n % 3).encode(), value=b"x" * 300, headers=[])
+        await asyncio.sleep(SPACING_S)
+
+
+async def _started(bus: KafkaBus, group: str, batch_wait_s: float) -> Consumer:
+    consumer = bus.consumer(group_id=group, topics=[TOPIC], batch_wait_s=batch_wait_s)
+    await consumer.start()
+    # Joined and assigned before the first record, so both consumers see the same stream.
+    deadline = time.monotonic() + 30
+    while not consumer.assigned() and time.monotonic() < deadline:
+        await consumer.poll(timeout_s=0.2, max_records=1)
+    return consumer
+
+
+async def test_a_patient_consumer_takes_a_busy_stream_in_few_batches() -> None:
+    bootstrap = await require_kafka()
+    bus = KafkaBus(bootstrap, prefix=f"t{uuid.uuid4().hex[:10]}.", client_id="patience-test")
+    await bus.ensure_topics([TopicSpec(TOPIC, partitions=3)])
+    eager = await _started(bus, "eager", 0.0)
+    patient = await _started(bus, "patient", WAIT_S)
+    try:
+        publishing = asyncio.create_task(_publish_spaced(bus, RECORDS))
+        eager_sizes, patient_sizes = await asyncio.gather(
+            _batches(eager, RECORDS), _batches(patient, RECORDS)
+        )
+        await publishing
+        assert sum(eager_sizes) == sum(patient_sizes) == RECORDS
+        # 30 records over ~0.6 s: the patient consumer's broker held the fetch for up to 1 s.
+        assert len(patient_sizes) <= 3, patient_sizes
+        assert len(eager_sizes) >= 3 * len(patient_sizes), (eager_sizes, patient_sizes)
+
+        # A lone record is not held for the idle re-ask (5 s) but at most the wait.
+        started = time.monotonic()
+        await bus.publish(TOPIC, key=b"0", value=b"alone", headers=[])
+        assert await _batches(patient, 1) == [1]
+        assert time.monotonic() - started < WAIT_S + 1.5
+    finally:
+        await eager.stop()
+        await patient.stop()
+        await bus.stop()
