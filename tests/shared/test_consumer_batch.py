@@ -314,8 +314,8 @@ async def test_offsets_go_to_the_bus_at_most_every_interval_and_at_the_end(
     commits: list[dict[tuple[str, int], int]] = []
     make_consumer = harness.bus.consumer
 
-    def counting(*, group_id: str, topics: list[str]) -> Consumer:
-        reader = make_consumer(group_id=group_id, topics=topics)
+    def counting(*, group_id: str, topics: list[str], batch_wait_s: float = 0.0) -> Consumer:
+        reader = make_consumer(group_id=group_id, topics=topics, batch_wait_s=batch_wait_s)
         commit = reader.commit
 
         async def counted(offsets: Mapping[tuple[str, int], int]) -> None:
