@@ -61,9 +61,10 @@ async def on_qualified(step: Step, payload: LeadQualifiedV1) -> DispatchLead:
         await _record(step, lead, hashes)
         await close_lead(step, lead, "vehicle_sold")
     else:
-        # Routing writes the lead once it has decided (offered: one INSERT, no UPDATE after).
-        await route(step, lead, new_lead=True)
-        await _record(step, lead, hashes)
+        # Routing writes the lead once it has decided: offered, with its contact hashes and
+        # its offer (no UPDATE after); escalated, alone (its hashes are written here).
+        if await route(step, lead, new_lead=True, contact_keys=hashes) is None:
+            await _record(step, lead, hashes)
     return lead
 
 
