@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     String,
@@ -40,6 +40,7 @@ from dispatch.models import (
     DispatchLead,
     LeadContactKey,
     Seller,
+    Site,
     SuppressedContact,
     Timer,
     WebhookDelivery,
@@ -50,12 +51,19 @@ from dispatch.webhooks.repository import WebhookRepository
 from shared.db.repository import Repository
 
 _LEAD_ID = select(DispatchLead.lead_id).where(DispatchLead.lead_id == bindparam("lead_id"))
-# Intake's one read: is the lead recorded already, has any of its contacts objected.
-_INTAKE_PROBE = select(
-    _LEAD_ID.exists(),
+# Intake's one read: is the lead recorded already, has any of its contacts objected, and the
+# site its qualification chose (routing and the contact schedule read it next).
+_PROBE = select(
+    _LEAD_ID.exists().label("recorded"),
     select(SuppressedContact.contact_hash)
     .where(SuppressedContact.contact_hash.in_(bindparam("hashes", expanding=True)))
-    .exists(),
+    .exists()
+    .label("suppressed"),
+).subquery("probe")
+_INTAKE_PROBE = (
+    select(_PROBE.c.recorded, _PROBE.c.suppressed, Site)
+    .select_from(_PROBE)
+    .outerjoin(Site, Site.id == bindparam("site_id"))
 )
 # New rows are written by prebuilt INSERTs. The step's pending changes do not change what is
 # inserted: they wait for its next flush (a session flushes them before any statement else).
@@ -77,6 +85,12 @@ _SELLER_RELEASED = (
     .where(_sellers.c.id == bindparam("seller_id"))
     .values(open_count=_sellers.c.open_count - 1)
 )
+
+
+class IntakeProbe(NamedTuple):
+    recorded: bool
+    suppressed: bool
+    site: Site | None
 
 
 @dataclass(frozen=True)
@@ -154,13 +168,18 @@ class AssignmentRepository(Repository):
     async def lead(self, lead_id: str) -> DispatchLead | None:
         return await self.session.get(DispatchLead, lead_id)
 
-    async def intake_probe(self, lead_id: str, hashes: Sequence[str]) -> tuple[bool, bool]:
-        """Whether the lead is recorded already, and whether any of these contact hashes
-        objected (one statement, no ORM object)."""
+    async def intake_probe(
+        self, lead_id: str, hashes: Sequence[str], site_id: str | None
+    ) -> IntakeProbe:
+        """Whether the lead is recorded already, whether any of these contact hashes objected,
+        and the site (one statement). The site is then the session's own copy as long as the
+        caller holds it: the directory's look-ups of this step find it without a round trip."""
         row = (
-            await self.session.execute(_INTAKE_PROBE, {"lead_id": lead_id, "hashes": list(hashes)})
+            await self.session.execute(
+                _INTAKE_PROBE, {"lead_id": lead_id, "hashes": list(hashes), "site_id": site_id}
+            )
         ).one()
-        return bool(row[0]), bool(row[1])
+        return IntakeProbe(bool(row[0]), bool(row[1]), row[2])
 
     async def locked_lead(self, lead_id: str) -> DispatchLead | None:
         """The lead, locked for this transaction on PostgreSQL and read afresh (a step that
