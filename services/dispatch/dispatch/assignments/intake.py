@@ -28,8 +28,10 @@ async def on_qualified(step: Step, payload: LeadQualifiedV1) -> DispatchLead:
     hashes = contact_hashes(
         payload.contact, step.settings.privacy_hmac_key.get_secret_value().encode()
     )
-    # One read before anything is written: recorded already (a redelivery)? an objection?
-    recorded, suppressed = await step.assignments.intake_probe(payload.lead_id, hashes)
+    # One read before anything is written: recorded already (a redelivery)? an objection? and
+    # the lead's site, held by this frame so that routing finds it in the session.
+    probe = await step.assignments.intake_probe(payload.lead_id, hashes, payload.site)
+    recorded, suppressed = probe.recorded, probe.suppressed
     if recorded:
         return await step.lead(payload.lead_id)
     phone_consent = payload.consents.get("phone")
@@ -61,9 +63,10 @@ async def on_qualified(step: Step, payload: LeadQualifiedV1) -> DispatchLead:
         await _record(step, lead, hashes)
         await close_lead(step, lead, "vehicle_sold")
     else:
-        # Routing writes the lead once it has decided (offered: one INSERT, no UPDATE after).
-        await route(step, lead, new_lead=True)
-        await _record(step, lead, hashes)
+        # Routing writes the lead once it has decided: offered, with its contact hashes and
+        # its offer (no UPDATE after); escalated, alone (its hashes are written here).
+        if await route(step, lead, new_lead=True, contact_keys=hashes) is None:
+            await _record(step, lead, hashes)
     return lead
 
 

@@ -5,11 +5,13 @@ told, a reroute timer tries again later). A lead is never parked silently."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
+from dispatch.assignments.repository import NewLeadOffer
 from dispatch.assignments.state import (
     LEAD_OFFERED,
     LEAD_UNASSIGNED,
@@ -22,7 +24,8 @@ from dispatch.models import Assignment, DispatchLead, Seller
 from dispatch.routing.engine import Target, decide
 from dispatch.routing.strategy import strategy_named
 from dispatch.timers.kinds import ACCEPT_DEADLINE, REROUTE
-from dispatch.webhooks.service import ESCALATED, OFFERED as OFFERED_WEBHOOK
+from dispatch.timers.repository import timer_row, timer_written
+from dispatch.webhooks.service import ESCALATED, OFFERED as OFFERED_WEBHOOK, message_written
 from shared.events.payloads import AssignmentOfferedV1, EscalationReason, LeadEscalatedV1
 
 log = structlog.get_logger(__name__)
@@ -37,6 +40,7 @@ async def route(
     reopen: bool = False,
     carry: Assignment | None = None,
     new_lead: bool = False,
+    contact_keys: Sequence[str] | None = None,
 ) -> Assignment | None:
     """Offer the lead to the next eligible seller, or escalate it (never parked silently).
 
@@ -45,7 +49,9 @@ async def route(
     lead made with an earlier seller (first contact, appointment), if it made any.
     ``new_lead``: the lead was recorded in this step, so it has no assignment yet (nothing to
     carry, nobody out of the round): its first routing reads none. A lead not written yet (a
-    new ``DispatchLead``) is written once routing has decided, with its offer when it has one."""
+    new ``DispatchLead``) is written once routing has decided, with its offer when it has one.
+    ``contact_keys``: the contact hashes of such a lead, written with its offer (not when it
+    is escalated: the caller writes them then)."""
     if lead.do_not_contact or not (reopen or is_routable(lead.status)):
         return None
     excluded: frozenset[str] = frozenset()
@@ -71,7 +77,13 @@ async def route(
         await _escalate_unassigned(step, lead, decision.target)
         return None
     assignment = await offer(
-        step, lead, decision.seller, decision.target, strategy=decision.strategy, carry=carry
+        step,
+        lead,
+        decision.seller,
+        decision.target,
+        strategy=decision.strategy,
+        carry=carry,
+        contact_keys=contact_keys,
     )
     log.info(
         "dispatch.offered",
@@ -97,8 +109,46 @@ async def new_assignment(
 ) -> Assignment:
     """A new open assignment of the lead to the seller (it counts in their load at once). With
     ``carry``, it takes over that assignment's progress (first contact, follow-ups, appointment)."""
+    assignment = _assignment(
+        step,
+        lead,
+        seller,
+        target,
+        strategy=strategy,
+        accept_due_at=accept_due_at,
+        carry=carry,
+        assigned_by=assigned_by,
+    )
+    await _write_assignment(step, lead, seller, assignment)
+    return assignment
+
+
+async def _write_assignment(
+    step: Step, lead: DispatchLead, seller: Seller, assignment: Assignment
+) -> None:
+    # A lead recorded in this step is written now, offered (one INSERT, before its assignment's).
+    new = await step.assignments.write_if_new(lead)
+    await step.assignments.insert(assignment)
+    if not new:
+        await step.assignments.flush()  # the lead's changes
+    await step.assignments.count_offer(seller, step.now)  # then the seller's load
+
+
+def _assignment(
+    step: Step,
+    lead: DispatchLead,
+    seller: Seller,
+    target: Target,
+    *,
+    strategy: str,
+    accept_due_at: datetime,
+    carry: Assignment | None,
+    assigned_by: str | None,
+) -> Assignment:
+    """The new assignment's row (not written yet); the lead is updated at ``now``."""
     now = step.now
-    assignment = Assignment(
+    lead.updated_at = now
+    return Assignment(
         id=str(uuid.uuid4()),
         lead_id=lead.lead_id,
         seller_id=seller.id,
@@ -121,14 +171,6 @@ async def new_assignment(
         assigned_by=assigned_by,
         sale_price_eur=None,
     )
-    lead.updated_at = now
-    # A lead recorded in this step is written now, offered (one INSERT, before its assignment's).
-    new = await step.assignments.write_if_new(lead)
-    await step.assignments.insert(assignment)
-    if not new:
-        await step.assignments.flush()  # the lead's changes
-    await step.assignments.count_offer(seller, now)  # then the seller's load
-    return assignment
 
 
 async def offer(
@@ -140,16 +182,19 @@ async def offer(
     strategy: str,
     carry: Assignment | None = None,
     assigned_by: str | None = None,
+    contact_keys: Sequence[str] | None = None,
 ) -> Assignment:
     """Offer the lead to the seller: ``assignment.offered`` to their tool, an accept deadline
-    (the schedule's minutes in the pool's business time)."""
+    (the schedule's minutes in the pool's business time). ``contact_keys``: the lead was
+    recorded in this step and is not written yet; it is written with its offer, these contact
+    hashes with it (one statement on PostgreSQL)."""
     now = step.now
     schedule = await step.schedule(lead, target.site_id)
     accept_due = target.calendar.add_business_minutes(now, schedule.accept_within_minutes)
     # Set before the assignment's flush: the lead is written once.
     lead.status = LEAD_OFFERED
     lead.seller_id = None
-    assignment = await new_assignment(
+    assignment = _assignment(
         step,
         lead,
         seller,
@@ -159,13 +204,19 @@ async def offer(
         carry=carry,
         assigned_by=assigned_by,
     )
-    await step.timers.schedule(
-        ACCEPT_DEADLINE,
-        lead_id=lead.lead_id,
-        assignment_id=assignment.id,
-        due_at=accept_due,
-        now=now,
-    )
+    message = SellerMessage(seller, OFFERED_WEBHOOK, offer_data(step, lead, assignment))
+    if contact_keys is not None:
+        await _write_new_lead_offer(step, lead, contact_keys, assignment, message)
+    else:
+        await _write_assignment(step, lead, seller, assignment)
+        await step.timers.schedule(
+            ACCEPT_DEADLINE,
+            lead_id=lead.lead_id,
+            assignment_id=assignment.id,
+            due_at=accept_due,
+            now=now,
+        )
+        await step.tell(lead.lead_id, message)
     await step.announce(
         lead.lead_id,
         "assignment.offered.v1",
@@ -178,9 +229,33 @@ async def offer(
             accept_due_at=accept_due,
             strategy=strategy,
         ),
-        SellerMessage(seller, OFFERED_WEBHOOK, offer_data(step, lead, assignment)),
     )
     return assignment
+
+
+async def _write_new_lead_offer(
+    step: Step,
+    lead: DispatchLead,
+    contact_keys: Sequence[str],
+    assignment: Assignment,
+    message: SellerMessage,
+) -> None:
+    """The new lead, its contact hashes, its offer, the seller's load, the accept deadline and
+    the message to the seller's tool, written together (``write_new_lead_offer``)."""
+    assert step.assignments.unwritten(lead)
+    timer = timer_row(
+        ACCEPT_DEADLINE,
+        lead_id=lead.lead_id,
+        assignment_id=assignment.id,
+        due_at=assignment.accept_due_at,
+        now=step.now,
+    )
+    queued = step.message(lead.lead_id, message)
+    await step.assignments.write_new_lead_offer(
+        NewLeadOffer(lead, contact_keys, assignment, message.seller, timer, queued.row), step.now
+    )
+    timer_written(step.session)
+    message_written(step.session, queued, step.handoff)
 
 
 def callback_urls(step: Step, assignment_id: str) -> dict[str, str]:

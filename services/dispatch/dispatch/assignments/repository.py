@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, and_, bindparam, insert, inspect, or_, select, update
+from sqlalchemy import (
+    String,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    cast as sql_cast,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -19,16 +34,36 @@ from dispatch.assignments.state import (
     REASSIGNED_REASON,
     SCHEDULED,
 )
-from dispatch.models import Appointment, Assignment, DispatchLead, Seller, SuppressedContact
+from dispatch.models import (
+    Appointment,
+    Assignment,
+    DispatchLead,
+    LeadContactKey,
+    Seller,
+    Site,
+    SuppressedContact,
+    Timer,
+    WebhookDelivery,
+)
+from dispatch.privacy.repository import PrivacyRepository
+from dispatch.timers.repository import TimerRepository
+from dispatch.webhooks.repository import WebhookRepository
 from shared.db.repository import Repository
 
 _LEAD_ID = select(DispatchLead.lead_id).where(DispatchLead.lead_id == bindparam("lead_id"))
-# Intake's one read: is the lead recorded already, has any of its contacts objected.
-_INTAKE_PROBE = select(
-    _LEAD_ID.exists(),
+# Intake's one read: is the lead recorded already, has any of its contacts objected, and the
+# site its qualification chose (routing and the contact schedule read it next).
+_PROBE = select(
+    _LEAD_ID.exists().label("recorded"),
     select(SuppressedContact.contact_hash)
     .where(SuppressedContact.contact_hash.in_(bindparam("hashes", expanding=True)))
-    .exists(),
+    .exists()
+    .label("suppressed"),
+).subquery("probe")
+_INTAKE_PROBE = (
+    select(_PROBE.c.recorded, _PROBE.c.suppressed, Site)
+    .select_from(_PROBE)
+    .outerjoin(Site, Site.id == bindparam("site_id"))
 )
 # New rows are written by prebuilt INSERTs. The step's pending changes do not change what is
 # inserted: they wait for its next flush (a session flushes them before any statement else).
@@ -52,6 +87,72 @@ _SELLER_RELEASED = (
 )
 
 
+class IntakeProbe(NamedTuple):
+    recorded: bool
+    suppressed: bool
+    site: Site | None
+
+
+@dataclass(frozen=True)
+class NewLeadOffer:
+    """A lead recorded in this step and its first offer, written together: the lead, its
+    contact hashes, the assignment, the seller's load, the accept deadline's timer row and the
+    offer's message row (``dispatch.timers.repository.timer_row``,
+    ``dispatch.webhooks.service.webhook_message``)."""
+
+    lead: DispatchLead
+    contact_keys: Sequence[str]
+    assignment: Assignment
+    seller: Seller
+    timer: dict[str, Any]
+    message: dict[str, Any]
+
+
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
+
+
+def _bound_values(table: Table, prefix: str) -> dict[str, Any]:
+    """Every column of ``table`` but a database-generated id, bound as ``prefix`` + its key."""
+    return {
+        column.key: bindparam(f"{prefix}{column.key}", type_=column.type)
+        for column in table.columns
+        if not (column.primary_key and column.autoincrement is True)
+    }
+
+
+def _new_lead_offer_statement() -> Update:
+    """PostgreSQL writes a new lead's offer in one round trip: the INSERTs as CTEs of the
+    seller's load UPDATE (foreign keys are checked at the end of the statement)."""
+    contact_keys = _table(LeadContactKey)
+    writes = (
+        insert(_table(DispatchLead)).values(_bound_values(_table(DispatchLead), "lead_")),
+        insert(contact_keys).from_select(
+            [contact_keys.c.lead_id, contact_keys.c.contact_hash],
+            select(
+                bindparam("lead_lead_id", type_=String()),
+                func.unnest(
+                    sql_cast(bindparam("contact_keys", type_=ARRAY(String())), ARRAY(String()))
+                ),
+            ),
+        ),
+        insert(_table(Assignment)).values(_bound_values(_table(Assignment), "assignment_")),
+        insert(_table(Timer)).values(_bound_values(_table(Timer), "timer_")),
+        insert(_table(WebhookDelivery)).values(_bound_values(_table(WebhookDelivery), "message_")),
+    )
+    statement = _SELLER_OFFERED
+    for index, write in enumerate(writes):
+        statement = statement.add_cte(write.cte(f"write_{index}"))
+    return statement
+
+
+_NEW_LEAD_OFFER = _new_lead_offer_statement()
+
+
+def _prefixed(prefix: str, row: dict[str, Any]) -> dict[str, Any]:
+    return {f"{prefix}{key}": value for key, value in row.items()}
+
+
 class AssignmentRepository(Repository):
     """Locks, when a step takes several, are taken in one order: assignments (by id), then
     their leads, then timers (skipping those a firing holds); sellers' loads change by atomic
@@ -67,13 +168,18 @@ class AssignmentRepository(Repository):
     async def lead(self, lead_id: str) -> DispatchLead | None:
         return await self.session.get(DispatchLead, lead_id)
 
-    async def intake_probe(self, lead_id: str, hashes: Sequence[str]) -> tuple[bool, bool]:
-        """Whether the lead is recorded already, and whether any of these contact hashes
-        objected (one statement, no ORM object)."""
+    async def intake_probe(
+        self, lead_id: str, hashes: Sequence[str], site_id: str | None
+    ) -> IntakeProbe:
+        """Whether the lead is recorded already, whether any of these contact hashes objected,
+        and the site (one statement). The site is then the session's own copy as long as the
+        caller holds it: the directory's look-ups of this step find it without a round trip."""
         row = (
-            await self.session.execute(_INTAKE_PROBE, {"lead_id": lead_id, "hashes": list(hashes)})
+            await self.session.execute(
+                _INTAKE_PROBE, {"lead_id": lead_id, "hashes": list(hashes), "site_id": site_id}
+            )
         ).one()
-        return bool(row[0]), bool(row[1])
+        return IntakeProbe(bool(row[0]), bool(row[1]), row[2])
 
     async def locked_lead(self, lead_id: str) -> DispatchLead | None:
         """The lead, locked for this transaction on PostgreSQL and read afresh (a step that
@@ -92,6 +198,10 @@ class AssignmentRepository(Repository):
             )
         make_transient_to_detached(lead)
         self.session.add(lead)
+
+    def unwritten(self, lead: DispatchLead) -> bool:
+        """Whether the lead was created in this step and is not written yet."""
+        return bool(inspect(lead).transient)
 
     async def write_if_new(self, lead: DispatchLead) -> bool:
         """Write a lead this step created and has not written yet (``insert_lead``, with its
@@ -297,6 +407,41 @@ class AssignmentRepository(Repository):
             await self.session.execute(_SELLER_OFFERED, {"seller_id": seller.id, "now": now})
         set_committed_value(seller, "last_offered_at", now)
         self.session.expire(seller, ["open_count"])
+
+    async def write_new_lead_offer(self, offer: NewLeadOffer, now: datetime) -> None:
+        """Write a lead recorded in this step with its first offer (``NewLeadOffer``), then keep
+        the lead and the assignment in the session as if read (their later changes are flushed
+        as UPDATEs) and its seller with ``count_offer``'s state. PostgreSQL: one statement;
+        SQLite: one statement per table."""
+        if not self._locks:
+            await self.insert_lead(offer.lead)
+            await PrivacyRepository(self.session).add_contact_keys(
+                offer.lead.lead_id, offer.contact_keys
+            )
+            await self.insert(offer.assignment)
+            await self.count_offer(offer.seller, now)
+            await TimerRepository(self.session).insert(offer.timer)
+            await WebhookRepository(self.session).insert_delivery(offer.message)
+            return
+        lead, assignment = offer.lead, offer.assignment
+        params = {
+            "seller_id": offer.seller.id,
+            "now": now,
+            "contact_keys": list(offer.contact_keys),
+            **_prefixed("lead_", {key: getattr(lead, key) for key in _LEAD_COLUMNS}),
+            **_prefixed(
+                "assignment_", {key: getattr(assignment, key) for key in _ASSIGNMENT_COLUMNS}
+            ),
+            **_prefixed("timer_", offer.timer),
+            **_prefixed("message_", offer.message),
+        }
+        with self.session.no_autoflush:
+            await self.session.execute(_NEW_LEAD_OFFER, params)
+        for row in (lead, assignment):
+            make_transient_to_detached(row)
+            self.session.add(row)
+        set_committed_value(offer.seller, "last_offered_at", now)
+        self.session.expire(offer.seller, ["open_count"])
 
     async def release_slot(self, seller: Seller) -> None:
         """One open offer or assignment fewer in the seller's load (one prebuilt UPDATE); the

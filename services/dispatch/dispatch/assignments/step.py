@@ -22,7 +22,7 @@ from dispatch.models import Assignment, DispatchLead, Seller, VehicleStock
 from dispatch.settings import DispatchSettings
 from dispatch.timers.repository import TimerRepository
 from dispatch.webhooks.handoff import WebhookHandoff
-from dispatch.webhooks.service import queue_webhook
+from dispatch.webhooks.service import QueuedWebhook, queue_webhook, webhook_message
 from shared.contact_rules import CallingRules, rules_for_phone
 from shared.events.payloads import EventPayload
 from shared.outbox import Outbox
@@ -82,6 +82,18 @@ class Step:
         endpoint: the seller's feed still shows it)."""
         await queue_webhook(
             self.session,
+            message.seller,
+            message.event_type,
+            message.data,
+            now=self.now,
+            lead_id=lead_id,
+            handoff=self.handoff,
+        )
+
+    def message(self, lead_id: str | None, message: SellerMessage) -> QueuedWebhook:
+        """A message to the seller's tool, to write with the step's own statement (``tell``
+        writes one at once)."""
+        return webhook_message(
             message.seller,
             message.event_type,
             message.data,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.models import Timer
 from dispatch.timers.kinds import KINDS, TimerKind
@@ -14,6 +15,32 @@ from shared.db.repository import Repository
 from shared.db.session import wake_after_commit
 
 _INSERT_TIMER = insert(cast(Table, Timer.__table__))
+
+
+def timer_row(
+    kind: TimerKind,
+    *,
+    lead_id: str,
+    due_at: datetime,
+    now: datetime,
+    assignment_id: str | None = None,
+) -> dict[str, Any]:
+    """The columns of a new pending timer (its id is the database's)."""
+    return {
+        "kind": kind,
+        "lead_id": lead_id,
+        "assignment_id": assignment_id,
+        "due_at": due_at,
+        "fired_at": None,
+        "fired_by": None,
+        "outcome": None,
+        "created_at": now,
+    }
+
+
+def timer_written(session: AsyncSession) -> None:
+    """After a timer's row is written in ``session``: the runner sleeps till the next one."""
+    wake_after_commit(session, Timer.__tablename__)
 
 
 class TimerRepository(Repository):
@@ -28,21 +55,15 @@ class TimerRepository(Repository):
     ) -> None:
         """A pending timer, written at once by one prebuilt INSERT (no ORM object: the runner
         reads it when it falls due)."""
+        await self.insert(
+            timer_row(kind, lead_id=lead_id, due_at=due_at, now=now, assignment_id=assignment_id)
+        )
+        timer_written(self.session)
+
+    async def insert(self, row: dict[str, Any]) -> None:
+        """A new timer's row (``timer_row``), written at once."""
         with self.session.no_autoflush:  # pending changes wait for the step's next flush
-            await self.session.execute(
-                _INSERT_TIMER,
-                {
-                    "kind": kind,
-                    "lead_id": lead_id,
-                    "assignment_id": assignment_id,
-                    "due_at": due_at,
-                    "fired_at": None,
-                    "fired_by": None,
-                    "outcome": None,
-                    "created_at": now,
-                },
-            )
-        wake_after_commit(self.session, Timer.__tablename__)  # the runner sleeps till the next
+            await self.session.execute(_INSERT_TIMER, row)
 
     async def cancel(
         self,

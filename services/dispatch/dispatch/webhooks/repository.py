@@ -7,12 +7,26 @@ from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, Update, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    String,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    column,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from dispatch.models import ManagerAlert, Seller, WebhookAttempt, WebhookDelivery
 from dispatch.webhooks.schemas import DeliveryStatus
 from shared.db.repository import Repository
+from shared.db.types import UtcDateTime
 
 
 class WebhookRepository(Repository):
@@ -108,12 +122,43 @@ class WebhookRepository(Repository):
         return (await self.session.scalars(_SELLERS_IN, {"ids": sorted(set(seller_ids))})).all()
 
     async def record_delivered(
+        self, results: Sequence[Delivered], now: datetime, *, next_due: bool
+    ) -> DeliveredPass:
+        """Record attempts that were delivered, without ORM objects: the deliveries still there
+        updated (one erased meanwhile is not recorded), an attempt row each, the failure count
+        of their sellers reset (when it was not zero already); with ``next_due``, when the
+        earliest pending delivery is due after them. PostgreSQL: one statement (CTEs); SQLite:
+        one UPDATE per status code, one INSERT, one UPDATE, and the due time's select."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            return await self._record_delivered_at_once(results, now)
+        recorded = await self._record_delivered_by_code(results, now)
+        return DeliveredPass(recorded, await self.next_due() if next_due else None)
+
+    async def _record_delivered_at_once(
+        self, results: Sequence[Delivered], now: datetime
+    ) -> DeliveredPass:
+        of_id = {result.delivery_id: result for result in results}
+        ids = sorted(of_id)
+        rows = await self.session.execute(
+            _RECORD_DELIVERED_PG,
+            {
+                "ids": ids,
+                "codes": [of_id[delivery_id].status_code for delivery_id in ids],
+                "latencies": [of_id[delivery_id].latency_ms for delivery_id in ids],
+                "now": now,
+            },
+        )
+        recorded: list[tuple[Delivered, str]] = []
+        due: datetime | None = None
+        for delivery_id, seller_id, next_due in rows:
+            due = next_due
+            if delivery_id is not None:
+                recorded.append((of_id[delivery_id], seller_id))
+        return DeliveredPass(recorded, due)
+
+    async def _record_delivered_by_code(
         self, results: Sequence[Delivered], now: datetime
     ) -> list[tuple[Delivered, str]]:
-        """Record attempts that were delivered, without ORM objects: one UPDATE of the
-        deliveries per status code (``RETURNING`` those still there: one erased meanwhile is
-        not recorded), one INSERT of every attempt, one UPDATE of the sellers whose failure
-        count was not zero already. Returns each recorded result with its seller's id."""
         by_code: dict[int, dict[str, Delivered]] = {}
         for result in results:
             by_code.setdefault(result.status_code, {})[result.delivery_id] = result
@@ -183,6 +228,14 @@ class Delivered(NamedTuple):
     latency_ms: int
 
 
+class DeliveredPass(NamedTuple):
+    """The delivered attempts recorded (each with its seller's id), and when the earliest
+    pending delivery is due after them (None: none pending, or not asked for)."""
+
+    recorded: list[tuple[Delivered, str]]
+    next_due: datetime | None
+
+
 class Claimed(NamedTuple):
     """A claimed delivery and its seller's endpoint, as the sender needs them."""
 
@@ -224,6 +277,29 @@ _SELLERS_REACHED = (
     .where(_sellers.c.id.in_(bindparam("ids", expanding=True)), _sellers.c.webhook_failures != 0)
     .values(webhook_failures=0)
 )
+# PostgreSQL records a delivered pass in one round trip: the deliveries' UPDATE, the attempts'
+# INSERT and the sellers' reset as CTEs, and the next due time read beside them (the main query
+# sees the rows as they were before the CTEs: the deliveries just recorded are left out; the LEFT
+# JOIN keeps the due time when every delivery was erased meanwhile).
+_RECORD_DELIVERED_PG = text(
+    "WITH result AS (SELECT * FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:codes AS INTEGER[]),"
+    " CAST(:latencies AS INTEGER[])) AS r(delivery_id, status_code, latency_ms)),"
+    " delivered AS (UPDATE webhook_delivery AS d SET attempts = d.attempts + 1,"
+    " status = 'delivered', last_status_code = result.status_code, last_outcome = 'delivered',"
+    " delivered_at = CAST(:now AS TIMESTAMPTZ), next_attempt_at = NULL"
+    " FROM result WHERE d.id = result.delivery_id"
+    " RETURNING d.id, d.seller_id, d.attempts, result.status_code, result.latency_ms),"
+    " attempt AS (INSERT INTO webhook_attempt"
+    " (delivery_id, attempt, attempted_at, status_code, outcome, latency_ms)"
+    " SELECT id, attempts, CAST(:now AS TIMESTAMPTZ), status_code, 'delivered', latency_ms"
+    " FROM delivered),"
+    " reached AS (UPDATE seller SET webhook_failures = 0"
+    " WHERE id IN (SELECT seller_id FROM delivered) AND webhook_failures != 0)"
+    " SELECT delivered.id, delivered.seller_id, due.next_due"
+    " FROM (SELECT min(next_attempt_at) AS next_due FROM webhook_delivery"
+    " WHERE status = 'pending' AND id != ALL(CAST(:ids AS VARCHAR[]))) AS due"
+    " LEFT JOIN delivered ON true"
+).columns(column("id", String()), column("seller_id", String()), column("next_due", UtcDateTime()))
 _NEXT_DUE = select(func.min(_deliveries.c.next_attempt_at)).where(_deliveries.c.status == "pending")
 
 

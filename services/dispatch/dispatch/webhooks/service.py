@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +47,20 @@ def can_receive(seller: Seller) -> bool:
     return bool(seller.webhook_url and seller.webhook_secret and not seller.webhook_disabled_at)
 
 
+@dataclass(frozen=True)
+class QueuedWebhook:
+    """A message to write (``row``: every column of ``webhook_delivery``) and, when it is
+    claimed at birth, the job handed to the worker's sender once it is committed."""
+
+    row: dict[str, Any]
+    job: Job | None
+    lease_until: datetime | None
+
+    @property
+    def id(self) -> str:
+        return str(self.row["id"])
+
+
 async def queue_webhook(
     session: AsyncSession,
     seller: Seller,
@@ -57,8 +72,25 @@ async def queue_webhook(
     handoff: WebhookHandoff | None = None,
 ) -> str:
     """Stage one message for the seller's tool (one prebuilt INSERT, no ORM object); returns
-    its id. Without a usable endpoint (none, or disabled) it is kept as ``held``: never sent,
-    but in the seller's feed, and ``recover`` sends it once the endpoint is enabled.
+    its id (``webhook_message``, then ``message_written``)."""
+    message = webhook_message(seller, event_type, data, now=now, lead_id=lead_id, handoff=handoff)
+    await WebhookRepository(session).insert_delivery(message.row)
+    message_written(session, message, handoff)
+    return message.id
+
+
+def webhook_message(
+    seller: Seller,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    now: datetime,
+    lead_id: str | None,
+    handoff: WebhookHandoff | None = None,
+) -> QueuedWebhook:
+    """One message for the seller's tool, to write. Without a usable endpoint (none, or
+    disabled) it is kept as ``held``: never sent, but in the seller's feed, and ``recover``
+    sends it once the endpoint is enabled.
 
     With ``handoff`` (the worker's own sender) a sendable message is claimed at birth: written
     leased to that sender and handed to it once committed (``dispatch.webhooks.handoff``)."""
@@ -67,24 +99,23 @@ async def queue_webhook(
     body = render_body(event_type, data, now)
     traceparent = current_traceparent.get()
     lease_until = handoff.lease_until(now) if handoff is not None and sendable else None
-    await WebhookRepository(session).insert_delivery(
-        {
-            "id": delivery_id,
-            "seller_id": seller.id,
-            "lead_id": lead_id,
-            "event_type": event_type,
-            "body": body,
-            "status": "pending" if sendable else "held",
-            "attempts": 0,
-            "next_attempt_at": (lease_until or now) if sendable else None,
-            "last_status_code": None,
-            "last_outcome": None if sendable else _held_outcome(seller),
-            "created_at": now,
-            "delivered_at": None,
-            "traceparent": traceparent,
-        }
-    )
-    if handoff is not None and lease_until is not None:
+    row = {
+        "id": delivery_id,
+        "seller_id": seller.id,
+        "lead_id": lead_id,
+        "event_type": event_type,
+        "body": body,
+        "status": "pending" if sendable else "held",
+        "attempts": 0,
+        "next_attempt_at": (lease_until or now) if sendable else None,
+        "last_status_code": None,
+        "last_outcome": None if sendable else _held_outcome(seller),
+        "created_at": now,
+        "delivered_at": None,
+        "traceparent": traceparent,
+    }
+    job = None
+    if lease_until is not None:
         job = Job(
             delivery_id=delivery_id,
             seller_id=seller.id,
@@ -94,10 +125,18 @@ async def queue_webhook(
             secret=seller.webhook_secret,
             traceparent=traceparent,
         )
-        handoff.hand_over(session, job, lease_until)
+    return QueuedWebhook(row, job, lease_until)
+
+
+def message_written(
+    session: AsyncSession, message: QueuedWebhook, handoff: WebhookHandoff | None
+) -> None:
+    """After its row is written in ``session``: the message goes to the worker's sender once
+    committed (claimed at birth), else the sender is woken once committed."""
+    if handoff is not None and message.job is not None and message.lease_until is not None:
+        handoff.hand_over(session, message.job, message.lease_until)
     else:
-        wake_after_commit(session, WebhookDelivery.__tablename__)  # the sender, once committed
-    return delivery_id
+        wake_after_commit(session, WebhookDelivery.__tablename__)
 
 
 def _held_outcome(seller: Seller) -> str:

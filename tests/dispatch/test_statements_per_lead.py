@@ -1,0 +1,124 @@
+"""What the dispatch worker sends the database per qualified lead, counted by statement: the
+intake and its offer (probe, directory and pool reads, the writes), then the sender's pass that
+records the delivered offer. On PostgreSQL the offer's writes are one statement (CTEs) and a
+delivered pass is one; SQLite (no network) keeps a statement per table. The effects are checked
+alongside: the lead, its contact hashes, the offer, the seller's load, the accept deadline, the
+message delivered and logged, the event staged, and the pause the pass read."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, select
+
+from dispatch.models import (
+    Assignment,
+    DispatchLead,
+    LeadContactKey,
+    WebhookAttempt,
+    WebhookDelivery,
+)
+from tests.dispatch.conftest import DispatchApi, Receiver, dispatch_settings, start_dispatch
+from tests.support.clock import Clock
+
+# (intake of a lead offered to a seller, the sender's pass that records its delivery)
+STATEMENTS = {"sqlite": (10, 4), "postgresql": (5, 1)}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        return url.replace("postgresql://", "postgresql+asyncpg://")
+    return f"sqlite+aiosqlite:///{tmp_path / 'dispatch.db'}"
+
+
+@pytest.fixture
+async def api(database_url: str, tmp_path: Path, clock: Clock) -> AsyncIterator[DispatchApi]:
+    settings = dispatch_settings(database_url, embedded_bus_path=tmp_path / "bus.db")
+    async with start_dispatch(settings, clock) as dispatch:
+        yield dispatch
+
+
+@contextmanager
+def statements(dispatch: DispatchApi) -> Iterator[list[str]]:
+    engine = dispatch.runtime.engine.sync_engine
+    seen: list[str] = []
+
+    def count(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+async def test_a_qualified_lead_offered_and_delivered_in_few_statements(
+    api: DispatchApi, receiver: Receiver, clock: Clock
+) -> None:
+    intake_statements, pass_statements = STATEMENTS[api.runtime.engine.dialect.name]
+    await api.site()
+    seller = await api.seller("alice", webhook_url=receiver.url("alice"))
+    receiver.secrets["alice"] = seller["webhook_secret"]
+    handoff = api.handoff()
+    async with httpx.AsyncClient() as client:
+        sender = api.sender(client, handoff)
+        assert await sender.send_due() == 0  # nothing due: the pass knows when to look again
+        offered_at = clock.now
+        with statements(api) as intake:
+            lead_id = await api.qualify(handoff)
+        assert len(intake) == intake_statements, intake
+        # Another worker's offer, leased to its own sender a second later: the pass's pause.
+        clock.advance(seconds=1)
+        other_id = await api.qualify(api.handoff())
+        with statements(api) as sent:
+            assert await sender.send_due() == 1
+            lease_s = api.settings.webhook_lease_s
+            assert await sender.pause(3600) == lease_s  # read with the pass's record
+        assert len(sent) == pass_statements, sent
+
+    async with api.runtime.session_factory() as session:
+        lead = await session.get(DispatchLead, lead_id)
+        assert lead is not None
+        assert (lead.status, lead.routed_to, lead.updated_at) == ("offered", "in_store", offered_at)
+        keys = (
+            await session.scalars(
+                select(LeadContactKey.contact_hash).where(LeadContactKey.lead_id == lead_id)
+            )
+        ).all()
+        assert len(keys) == 1  # the phone's hash
+        offers = (
+            await session.scalars(select(Assignment).where(Assignment.lead_id == lead_id))
+        ).all()
+        assert [(a.seller_id, a.status, a.is_open) for a in offers] == [
+            (seller["id"], "offered", True)
+        ]
+        message = (
+            await session.scalars(select(WebhookDelivery).where(WebhookDelivery.lead_id == lead_id))
+        ).one()
+        assert (message.status, message.attempts, message.next_attempt_at) == ("delivered", 1, None)
+        attempts = (
+            await session.scalars(
+                select(WebhookAttempt).where(WebhookAttempt.delivery_id == message.id)
+            )
+        ).all()
+        assert [(a.attempt, a.status_code, a.outcome) for a in attempts] == [(1, 204, "delivered")]
+    assert await api.pending_timers(lead_id) == [
+        ("accept_deadline", offers[0].id, offers[0].accept_due_at)
+    ]
+    assert offers[0].accept_due_at > offered_at
+    state = (await api.admin.get(f"/v1/sellers/{seller['id']}")).json()
+    assert state["open_count"] == 2  # the two leads' offers
+    assert state["webhook_failures"] == 0
+    events = await api.events("assignment.offered.v1")
+    assert [e["data"]["lead_id"] for e in events] == [lead_id, other_id]
+    assert [(r.event_type, r.payload["data"]["lead"]["lead_id"]) for r in receiver.of("alice")] == [
+        ("assignment.offered", lead_id)
+    ]
