@@ -41,6 +41,14 @@ def _insert_once(dialect: str, model: Any, conflict: tuple[str, ...]) -> Any:
 
 
 @cache
+def _insert_once_returning_id(dialect: str) -> Any:
+    """``_insert_once`` of outgoing messages on their ``dedupe_key``, returning the ids it
+    inserted: executed with several rows, SQLAlchemy sends them as one multi-row INSERT."""
+    table = cast(Table, OutgoingMessage.__table__)
+    return _insert_once(dialect, OutgoingMessage, ("dedupe_key",)).returning(table.c.id)
+
+
+@cache
 def _update_claimed(columns: frozenset[str]) -> Any:
     """``UPDATE outgoing_message SET <columns> WHERE id, claim_token and status match``, over the
     table (no ORM bulk-update machinery), built once per set of columns: the sender writes a
@@ -130,6 +138,19 @@ class MessageRepository(Repository):
             ),
         )
         inserted = bool(result.rowcount == 1)
+        if inserted and wake:
+            self._wake_sender()
+        return inserted
+
+    async def add_all_once(self, messages: Sequence[OutgoingMessage], *, wake: bool) -> set[str]:
+        """``add_once`` of several messages in one statement (a multi-row insert): the ids of
+        those this call inserted. ``wake``: whether an inserted one needs a pass of the
+        sender."""
+        if not messages:
+            return set()
+        statement = _insert_once_returning_id(self.session.get_bind().dialect.name)
+        result = await self.session.execute(statement, [_row(message) for message in messages])
+        inserted = set(result.scalars().all())
         if inserted and wake:
             self._wake_sender()
         return inserted
