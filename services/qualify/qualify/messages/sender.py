@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qualify.messages import state
 from qualify.messages.channels import Channel, Job
-from qualify.messages.events import MessageRef, stage_sent, stage_status
+from qualify.messages.events import MessageRef, sent_row, stage_status, status_row
 from qualify.messages.metrics import MessagingMetrics
 from qualify.messages.repository import MessageRepository
 from qualify.models import OutgoingMessage
@@ -298,18 +298,18 @@ class MessageSender:
         now = self._clock()
 
         async def record(session: AsyncSession) -> bool:
-            done = await MessageRepository.from_session(session).update_claimed(
+            # The outcome and its event: one statement on PostgreSQL.
+            return await MessageRepository.from_session(session).update_claimed_staging(
                 job.message_id,
                 job.claim_token,
+                outbox=self._outbox.table,
+                event=sent_row(self._outbox, _ref(job), sent_at=now),
                 status=state.SENT,
                 sent_at=now,
                 provider_message_id=provider_id,
                 lease_expires_at=None,
                 last_error=None,
             )
-            if done:
-                await stage_sent(session, self._outbox, _ref(job), sent_at=now)
-            return done
 
         if await self._record(job, record):
             self._count(job, "sent")
@@ -390,18 +390,17 @@ class MessageSender:
         now = self._clock()
 
         async def record(session: AsyncSession) -> bool:
-            done = await MessageRepository.from_session(session).update_claimed(
+            return await MessageRepository.from_session(session).update_claimed_staging(
                 job.message_id,
                 job.claim_token,
+                outbox=self._outbox.table,
+                event=status_row(self._outbox, _ref(job), status, reason=reason, at=now),
                 status=status,
                 reason=reason,
                 finished_at=now,
                 lease_expires_at=None,
                 last_error=error[:300],
             )
-            if done:
-                await stage_status(session, self._outbox, _ref(job), status, reason=reason, at=now)
-            return done
 
         if await self._record(job, record):
             self._count(job, status)
