@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event as sa_event, select
+from sqlalchemy import Connection, event as sa_event, select
 
 from qualify.messages.channels import HandOver, Job
 from qualify.messages.events import MessageRef, sent_row
@@ -20,7 +21,7 @@ from qualify.messages.handoff import SenderHandoff
 from qualify.messages.repository import MessageRepository
 from qualify.messages.sender import MessageSender
 from qualify.models import OutgoingMessage, QueuedLead, infra
-from shared.db.session import session_scope
+from shared.db.session import session_scope, wakeups_of
 from shared.events.payloads import MessageChannel
 from tests.qualify.conftest import QualifyApi, open_api, qualify_settings
 from tests.qualify.test_api import outbox
@@ -31,6 +32,10 @@ from tests.support.clock import Clock
 # statement on PostgreSQL, two on SQLite). Before: 12 on both (a row per message inserted
 # alone, the outcome and its event apart).
 STATEMENTS_PER_LEAD = {"sqlite": 5 + 2 * 3, "postgresql": 5 + 2 * 2}
+# Transactions (a BEGIN and a COMMIT round trip each on PostgreSQL): the handler's; on
+# PostgreSQL every write of the sender is one statement, run in autocommit. Before: 5 on both
+# (the sender's hand-over and outcome in a transaction each).
+TRANSACTIONS_PER_LEAD = {"sqlite": 1 + 2 * 2, "postgresql": 1}
 
 
 class AcceptingChannel:
@@ -79,19 +84,33 @@ def running_sender(api: QualifyApi) -> tuple[MessageSender, SenderHandoff]:
     return sender, handoff
 
 
+@dataclass
+class Counted:
+    statements: list[str] = field(default_factory=list)
+    transactions: int = 0
+
+
 @contextmanager
-def counted(api: QualifyApi) -> Iterator[list[str]]:
-    statements: list[str] = []
+def counted(api: QualifyApi) -> Iterator[Counted]:
+    """The statements sent on the engine, and the transactions begun (not the units of work
+    of an autocommit connection: the driver sends no BEGIN for them)."""
+    seen = Counted()
 
     def record(*args: Any) -> None:
-        statements.append(args[2])
+        seen.statements.append(args[2])
+
+    def begun(connection: Connection) -> None:
+        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            seen.transactions += 1
 
     engine = api.runtime.engine.sync_engine
     sa_event.listen(engine, "before_cursor_execute", record)
+    sa_event.listen(engine, "begin", begun)
     try:
-        yield statements
+        yield seen
     finally:
         sa_event.remove(engine, "before_cursor_execute", record)
+        sa_event.remove(engine, "begin", begun)
 
 
 async def test_a_new_lead_costs_the_worker_a_fixed_few_statements(api: QualifyApi) -> None:
@@ -99,12 +118,16 @@ async def test_a_new_lead_costs_the_worker_a_fixed_few_statements(api: QualifyAp
     await api.add_lead(first_answer=True, handoff=handoff)  # the first builds the caches
     await sender.drain()
 
-    with counted(api) as statements:
+    relay = wakeups_of(api.runtime.session_factory).signal(infra.outbox_event.name)
+    woken = relay.generation
+    with counted(api) as seen:
         lead = await api.add_lead(first_answer=True, handoff=handoff)
         await sender.drain()
+        staged = relay.generation - woken
 
     dialect = api.runtime.engine.dialect.name
-    assert len(statements) == STATEMENTS_PER_LEAD[dialect], "\n".join(statements)
+    assert len(seen.statements) == STATEMENTS_PER_LEAD[dialect], "\n".join(seen.statements)
+    assert seen.transactions == TRANSACTIONS_PER_LEAD[dialect]
     async with session_scope(api.runtime.session_factory) as session:
         assert await session.get(QueuedLead, lead) is not None
         rows = (
@@ -119,6 +142,8 @@ async def test_a_new_lead_costs_the_worker_a_fixed_few_statements(api: QualifyAp
         (row.channel, row.id) for row in rows
     )
     assert all(data["kind"] == "first_answer" for data in sent)
+    # This process's relay was woken for the events (in autocommit as in a transaction).
+    assert staged >= 2
 
 
 async def test_an_outcome_whose_claim_was_taken_over_stages_nothing(api: QualifyApi) -> None:
