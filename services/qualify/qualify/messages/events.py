@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +19,7 @@ from shared.events.payloads import (
     MessageOutcome,
     OptOutVia,
 )
-from shared.outbox import Outbox
+from shared.outbox import Outbox, event_row
 
 
 @dataclass(frozen=True)
@@ -46,24 +47,60 @@ class MessageRef:
         )
 
 
+def _sent(ref: MessageRef, sent_at: datetime) -> LeadMessageSentV1:
+    return LeadMessageSentV1(
+        lead_id=ref.lead_id,
+        message_id=ref.message_id,
+        channel=ref.channel,
+        kind=ref.kind,
+        operator_id=ref.operator_id,
+        attempt_id=ref.attempt_id,
+        created_at=ref.created_at,
+        sent_at=sent_at,
+    )
+
+
+def _status(
+    ref: MessageRef, status: MessageOutcome, reason: str | None, at: datetime
+) -> LeadMessageStatusChangedV1:
+    return LeadMessageStatusChangedV1(
+        lead_id=ref.lead_id,
+        message_id=ref.message_id,
+        channel=ref.channel,
+        kind=ref.kind,
+        status=status,
+        reason=reason,
+        changed_at=at,
+    )
+
+
+def sent_row(outbox: Outbox, ref: MessageRef, *, sent_at: datetime) -> dict[str, Any]:
+    """The outbox row of ``stage_sent``, for a statement that writes it with the outcome
+    (``MessageRepository.update_claimed_staging``)."""
+    return event_row(
+        source=outbox.source,
+        event_type="lead.message-sent.v1",
+        subject=ref.lead_id,
+        payload=_sent(ref, sent_at),
+    )
+
+
+def status_row(
+    outbox: Outbox, ref: MessageRef, status: MessageOutcome, *, reason: str | None, at: datetime
+) -> dict[str, Any]:
+    """The outbox row of ``stage_status`` (see ``sent_row``)."""
+    return event_row(
+        source=outbox.source,
+        event_type="lead.message-status-changed.v1",
+        subject=ref.lead_id,
+        payload=_status(ref, status, reason, at),
+    )
+
+
 async def stage_sent(
     session: AsyncSession, outbox: Outbox, ref: MessageRef, *, sent_at: datetime
 ) -> None:
-    await outbox.stage(
-        session,
-        "lead.message-sent.v1",
-        ref.lead_id,
-        LeadMessageSentV1(
-            lead_id=ref.lead_id,
-            message_id=ref.message_id,
-            channel=ref.channel,
-            kind=ref.kind,
-            operator_id=ref.operator_id,
-            attempt_id=ref.attempt_id,
-            created_at=ref.created_at,
-            sent_at=sent_at,
-        ),
-    )
+    await outbox.stage(session, "lead.message-sent.v1", ref.lead_id, _sent(ref, sent_at))
 
 
 async def stage_status(
@@ -76,18 +113,7 @@ async def stage_status(
     at: datetime,
 ) -> None:
     await outbox.stage(
-        session,
-        "lead.message-status-changed.v1",
-        ref.lead_id,
-        LeadMessageStatusChangedV1(
-            lead_id=ref.lead_id,
-            message_id=ref.message_id,
-            channel=ref.channel,
-            kind=ref.kind,
-            status=status,
-            reason=reason,
-            changed_at=at,
-        ),
+        session, "lead.message-status-changed.v1", ref.lead_id, _status(ref, status, reason, at)
     )
 
 

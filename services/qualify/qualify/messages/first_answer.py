@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qualify.messages.channels import Job
 from qualify.messages.compose import Composer, facts_of
 from qualify.messages.handoff import SenderHandoff
 from qualify.messages.repository import MessageRepository
@@ -76,8 +77,7 @@ async def schedule_first_answer(
     templates = await resolve_channels(
         session, "first_answer", channels, site=lead.site, source=lead.source
     )
-    repository = MessageRepository.from_session(session)
-    written: list[OutgoingMessage] = []
+    decided: list[tuple[OutgoingMessage, Job | None]] = []
     for channel in channels:
         to = destinations[channel]
         try:
@@ -118,11 +118,18 @@ async def schedule_first_answer(
             valid_for=timedelta(minutes=settings.message_first_answer_valid_minutes),
             unique=True,
         )
-        job = handoff.claim(message, now) if handoff is not None else None
-        if await repository.add_once(message, wake=job is None):
-            written.append(message)
-            if handoff is not None and job is not None:
-                handoff.start_after_commit(session, job)
+        decided.append((message, handoff.claim(message, now) if handoff is not None else None))
+    # Every channel's row in one statement; a row whose dedupe_key exists is not inserted.
+    inserted = await MessageRepository.from_session(session).add_all_once(
+        [message for message, _ in decided], wake=any(job is None for _, job in decided)
+    )
+    written: list[OutgoingMessage] = []
+    for message, job in decided:
+        if message.id not in inserted:
+            continue
+        written.append(message)
+        if handoff is not None and job is not None:
+            handoff.start_after_commit(session, job)
     if written:
         log.info(
             "first_answer.queued",

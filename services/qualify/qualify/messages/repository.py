@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, or_, select, update
+from sqlalchemy import CursorResult, Table, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -17,6 +17,7 @@ from qualify.models import IncomingMessage, OutgoingMessage, QueuedLead
 from shared.db.repository import Repository
 from shared.db.session import wake_after_commit
 from shared.events.payloads import MessageChannel
+from shared.outbox import insert_into
 
 
 def _row(message: Any) -> dict[str, Any]:
@@ -41,6 +42,14 @@ def _insert_once(dialect: str, model: Any, conflict: tuple[str, ...]) -> Any:
 
 
 @cache
+def _insert_once_returning_id(dialect: str) -> Any:
+    """``_insert_once`` of outgoing messages on their ``dedupe_key``, returning the ids it
+    inserted: executed with several rows, SQLAlchemy sends them as one multi-row INSERT."""
+    table = cast(Table, OutgoingMessage.__table__)
+    return _insert_once(dialect, OutgoingMessage, ("dedupe_key",)).returning(table.c.id)
+
+
+@cache
 def _update_claimed(columns: frozenset[str]) -> Any:
     """``UPDATE outgoing_message SET <columns> WHERE id, claim_token and status match``, over the
     table (no ORM bulk-update machinery), built once per set of columns: the sender writes a
@@ -55,6 +64,22 @@ def _update_claimed(columns: frozenset[str]) -> Any:
         )
         .values({name: bindparam(name, type_=table.c[name].type) for name in sorted(columns)})
     )
+
+
+@cache
+def _update_claimed_staging(
+    columns: frozenset[str], outbox: Table, event_columns: tuple[str, ...]
+) -> Any:
+    """PostgreSQL: ``_update_claimed`` and the outbox row of its outcome as one statement,
+    ``WITH changed AS (UPDATE … RETURNING id) INSERT INTO outbox … SELECT … FROM changed``: the
+    event is staged exactly when the claim held, in one round trip instead of two. The values
+    of ``event_columns`` are the parameters ``_event_<column>``."""
+    table = cast(Table, OutgoingMessage.__table__)
+    changed = _update_claimed(columns).returning(table.c.id).cte("changed")
+    values = select(
+        *(bindparam(f"_event_{name}", type_=outbox.c[name].type) for name in event_columns)
+    ).select_from(changed)
+    return insert(outbox).from_select(list(event_columns), values).add_cte(changed)
 
 
 @cache
@@ -130,6 +155,19 @@ class MessageRepository(Repository):
             ),
         )
         inserted = bool(result.rowcount == 1)
+        if inserted and wake:
+            self._wake_sender()
+        return inserted
+
+    async def add_all_once(self, messages: Sequence[OutgoingMessage], *, wake: bool) -> set[str]:
+        """``add_once`` of several messages in one statement (a multi-row insert): the ids of
+        those this call inserted. ``wake``: whether an inserted one needs a pass of the
+        sender."""
+        if not messages:
+            return set()
+        statement = _insert_once_returning_id(self.session.get_bind().dialect.name)
+        result = await self.session.execute(statement, [_row(message) for message in messages])
+        inserted = set(result.scalars().all())
         if inserted and wake:
             self._wake_sender()
         return inserted
@@ -261,6 +299,30 @@ class MessageRepository(Repository):
             ),
         )
         return bool(result.rowcount == 1)
+
+    async def update_claimed_staging(
+        self, message_id: str, held_by: str, /, outbox: Table, event: dict[str, Any], **values: Any
+    ) -> bool:
+        """``update_claimed``, and when it changed the message, the outbox row ``event``
+        (``shared.outbox.event_row``) staged in the same transaction. One statement on
+        PostgreSQL (a data-modifying CTE), two on SQLite (no such CTE there)."""
+        if not self.is_postgres:
+            if not await self.update_claimed(message_id, held_by, **values):
+                return False
+            await self.session.execute(insert_into(outbox), event)
+        else:
+            parameters = {f"_event_{name}": value for name, value in event.items()}
+            result = cast(
+                CursorResult[Any],
+                await self.session.execute(
+                    _update_claimed_staging(frozenset(values), outbox, tuple(sorted(event))),
+                    {"_message_id": message_id, "_held_by": held_by, **values, **parameters},
+                ),
+            )
+            if result.rowcount != 1:
+                return False
+        wake_after_commit(self.session, outbox.name)
+        return True
 
     async def sms_awaiting_receipt(
         self, *, sent_after: datetime, sent_before: datetime, checked_before: datetime, limit: int

@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,14 +31,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qualify.messages import state
 from qualify.messages.channels import Channel, Job
-from qualify.messages.events import MessageRef, stage_sent, stage_status
+from qualify.messages.events import MessageRef, sent_row, stage_status, status_row
 from qualify.messages.metrics import MessagingMetrics
 from qualify.messages.repository import MessageRepository
 from qualify.models import OutgoingMessage
 from qualify.settings import QualifySettings
 from qualify.suppression.service import address_hash, contact_blocks
 from shared.clock import Clock, utcnow
-from shared.db.session import SessionFactory, read_only, session_scope
+from shared.db.session import SessionFactory, read_only, session_scope, wakeups_of
 from shared.events.payloads import MessageChannel, MessageOutcome
 from shared.messaging.errors import NotConfigured, SendError
 from shared.outbox import Outbox
@@ -87,6 +88,8 @@ def _ref(job: Job) -> MessageRef:
 
 
 class MessageSender:
+    """Sends claimed messages and records their outcomes (see the module's docstring)."""
+
     def __init__(
         self,
         session_factory: SessionFactory,
@@ -109,6 +112,27 @@ class MessageSender:
         self._send_timeout_s = settings.message_send_lease_s / 2
         self._limit = asyncio.Semaphore(settings.message_send_concurrency)
         self._started: set[asyncio.Task[None]] = set()
+        self._postgres = session_factory.kw["bind"].dialect.name == "postgresql"
+
+    @asynccontextmanager
+    async def _one_statement(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work that is one statement on PostgreSQL (a fenced update, with its
+        event in the same statement): atomic by itself, so run in autocommit, without the
+        BEGIN and COMMIT round trips around it. Elsewhere a transaction, as any write."""
+        if not self._postgres:
+            async with session_scope(self._sessions) as session:
+                yield session
+            return
+        async with self._sessions.kw["bind"].connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            async with AsyncSession(bind=connection) as session:
+                yield session
+
+    def _staged(self) -> None:
+        """An event was staged in autocommit (committed already): wake this process's relay,
+        as the commit of a ``session_scope`` does."""
+        if self._postgres:
+            wakeups_of(self._sessions).notify([self._outbox.table.name])
 
     @property
     def batch_size(self) -> int:
@@ -298,20 +322,21 @@ class MessageSender:
         now = self._clock()
 
         async def record(session: AsyncSession) -> bool:
-            done = await MessageRepository.from_session(session).update_claimed(
+            # The outcome and its event: one statement on PostgreSQL.
+            return await MessageRepository.from_session(session).update_claimed_staging(
                 job.message_id,
                 job.claim_token,
+                outbox=self._outbox.table,
+                event=sent_row(self._outbox, _ref(job), sent_at=now),
                 status=state.SENT,
                 sent_at=now,
                 provider_message_id=provider_id,
                 lease_expires_at=None,
                 last_error=None,
             )
-            if done:
-                await stage_sent(session, self._outbox, _ref(job), sent_at=now)
-            return done
 
         if await self._record(job, record):
+            self._staged()
             self._count(job, "sent")
             if self._metrics is not None:
                 self._metrics.handover_seconds.labels(
@@ -390,20 +415,20 @@ class MessageSender:
         now = self._clock()
 
         async def record(session: AsyncSession) -> bool:
-            done = await MessageRepository.from_session(session).update_claimed(
+            return await MessageRepository.from_session(session).update_claimed_staging(
                 job.message_id,
                 job.claim_token,
+                outbox=self._outbox.table,
+                event=status_row(self._outbox, _ref(job), status, reason=reason, at=now),
                 status=status,
                 reason=reason,
                 finished_at=now,
                 lease_expires_at=None,
                 last_error=error[:300],
             )
-            if done:
-                await stage_status(session, self._outbox, _ref(job), status, reason=reason, at=now)
-            return done
 
         if await self._record(job, record):
+            self._staged()
             self._count(job, status)
             log.warning(
                 "message.finished",
@@ -416,19 +441,20 @@ class MessageSender:
             )
 
     async def _update(self, job: Job, **values: Any) -> bool:
-        async with session_scope(self._sessions) as session:
+        async with self._one_statement() as session:
             return await MessageRepository.from_session(session).update_claimed(
                 job.message_id, job.claim_token, **values
             )
 
     async def _record(self, job: Job, write: Any) -> bool:
-        """Run ``write`` in its own transaction, retrying while the database fails: the answer
-        of a hand-over is worth keeping. False when the claim was taken over (or never
-        recorded: recovery then decides, by the same rules)."""
+        """Run ``write`` (one statement on PostgreSQL: ``_one_statement``) in its own unit of
+        work, retrying while the database fails: the answer of a hand-over is worth keeping.
+        False when the claim was taken over (or never recorded: recovery then decides, by the
+        same rules)."""
         pause = 0.2
         for attempt in range(1, _RECORD_TRIES + 1):
             try:
-                async with session_scope(self._sessions) as session:
+                async with self._one_statement() as session:
                     done = bool(await write(session))
             except (SQLAlchemyError, OSError) as exc:
                 log.warning(

@@ -1,0 +1,166 @@
+"""The statements one new lead costs the worker (the ``lead.received.v1`` handler with its first
+answer, then the sends of the sender that claimed it at birth), counted on the engine, with
+their effects: the lead queued, one e-mail and one SMS sent, one ``lead.message-sent.v1`` each.
+Each round trip is client CPU (asyncpg's encode, send, wake-up, decode and SQLAlchemy's per
+statement bookkeeping): the worker's CPU per lead follows their number. On both backends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, event as sa_event, select
+
+from qualify.messages.channels import HandOver, Job
+from qualify.messages.events import MessageRef, sent_row
+from qualify.messages.handoff import SenderHandoff
+from qualify.messages.repository import MessageRepository
+from qualify.messages.sender import MessageSender
+from qualify.models import OutgoingMessage, QueuedLead, infra
+from shared.db.session import session_scope, wakeups_of
+from shared.events.payloads import MessageChannel
+from tests.qualify.conftest import QualifyApi, open_api, qualify_settings
+from tests.qualify.test_api import outbox
+from tests.support.clock import Clock
+
+# One lead, two channels: the lead's row, the routing rules, the lists, the templates, both
+# messages in one insert; then per message the hand-over and the outcome with its event (one
+# statement on PostgreSQL, two on SQLite). Before: 12 on both (a row per message inserted
+# alone, the outcome and its event apart).
+STATEMENTS_PER_LEAD = {"sqlite": 5 + 2 * 3, "postgresql": 5 + 2 * 2}
+# Transactions (a BEGIN and a COMMIT round trip each on PostgreSQL): the handler's; on
+# PostgreSQL every write of the sender is one statement, run in autocommit. Before: 5 on both
+# (the sender's hand-over and outcome in a transaction each).
+TRANSACTIONS_PER_LEAD = {"sqlite": 1 + 2 * 2, "postgresql": 1}
+
+
+class AcceptingChannel:
+    """A way out that takes every message (the statements are the sender's, not SMTP's)."""
+
+    verifiable = False
+    configured = True
+
+    def __init__(self, name: MessageChannel) -> None:
+        self.name = name
+
+    async def send(self, job: Job, hand_over: HandOver) -> str | None:
+        await hand_over()
+        return f"provider-{job.message_id}"
+
+    async def find_sent(self, job: Job) -> str | None:  # pragma: no cover - not verifiable
+        return None
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return f"sqlite+aiosqlite:///{tmp_path / 'qualify.db'}"
+
+
+@pytest.fixture
+async def api(database_url: str, tmp_path: Path) -> AsyncIterator[QualifyApi]:
+    settings = qualify_settings(database_url, tmp_path, message_dealer_name="Garage Dupont")
+    async with open_api(settings, Clock()) as api:
+        yield api
+
+
+def running_sender(api: QualifyApi) -> tuple[MessageSender, SenderHandoff]:
+    """The worker's sender, taking the first answers its handoff gives it."""
+    sender = MessageSender(
+        api.runtime.session_factory,
+        api.runtime.settings,
+        {"email": AcceptingChannel("email"), "sms": AcceptingChannel("sms")},
+        outbox=api.runtime.outbox,
+        clock=api.clock,
+    )
+    handoff = SenderHandoff()
+    handoff.attach(sender)
+    return sender, handoff
+
+
+@dataclass
+class Counted:
+    statements: list[str] = field(default_factory=list)
+    transactions: int = 0
+
+
+@contextmanager
+def counted(api: QualifyApi) -> Iterator[Counted]:
+    """The statements sent on the engine, and the transactions begun (not the units of work
+    of an autocommit connection: the driver sends no BEGIN for them)."""
+    seen = Counted()
+
+    def record(*args: Any) -> None:
+        seen.statements.append(args[2])
+
+    def begun(connection: Connection) -> None:
+        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            seen.transactions += 1
+
+    engine = api.runtime.engine.sync_engine
+    sa_event.listen(engine, "before_cursor_execute", record)
+    sa_event.listen(engine, "begin", begun)
+    try:
+        yield seen
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", record)
+        sa_event.remove(engine, "begin", begun)
+
+
+async def test_a_new_lead_costs_the_worker_a_fixed_few_statements(api: QualifyApi) -> None:
+    sender, handoff = running_sender(api)
+    await api.add_lead(first_answer=True, handoff=handoff)  # the first builds the caches
+    await sender.drain()
+
+    relay = wakeups_of(api.runtime.session_factory).signal(infra.outbox_event.name)
+    woken = relay.generation
+    with counted(api) as seen:
+        lead = await api.add_lead(first_answer=True, handoff=handoff)
+        await sender.drain()
+        staged = relay.generation - woken
+
+    dialect = api.runtime.engine.dialect.name
+    assert len(seen.statements) == STATEMENTS_PER_LEAD[dialect], "\n".join(seen.statements)
+    assert seen.transactions == TRANSACTIONS_PER_LEAD[dialect]
+    async with session_scope(api.runtime.session_factory) as session:
+        assert await session.get(QueuedLead, lead) is not None
+        rows = (
+            await session.scalars(select(OutgoingMessage).where(OutgoingMessage.lead_id == lead))
+        ).all()
+    assert sorted(row.channel for row in rows) == ["email", "sms"]
+    assert {row.status for row in rows} == {"sent"}
+    assert all(row.provider_message_id == f"provider-{row.id}" for row in rows)
+    assert all(row.handed_over_at is not None and row.sent_at == api.clock.now for row in rows)
+    sent = [data for kind, data in await outbox(api, lead) if kind == "lead.message-sent.v1"]
+    assert sorted((data["channel"], data["message_id"]) for data in sent) == sorted(
+        (row.channel, row.id) for row in rows
+    )
+    assert all(data["kind"] == "first_answer" for data in sent)
+    # This process's relay was woken for the events (in autocommit as in a transaction).
+    assert staged >= 2
+
+
+async def test_an_outcome_whose_claim_was_taken_over_stages_nothing(api: QualifyApi) -> None:
+    lead = await api.add_lead(first_answer=True)  # queued, not claimed: no claim token holds
+    async with session_scope(api.runtime.session_factory) as session:
+        repository = MessageRepository.from_session(session)
+        message = (await repository.outgoing_of(lead))[0]
+        done = await repository.update_claimed_staging(
+            message.id,
+            "a-token-taken-over",
+            outbox=infra.outbox_event,
+            event=sent_row(api.runtime.outbox, MessageRef.of(message), sent_at=api.clock.now),
+            status="sent",
+        )
+    assert done is False
+    assert [kind for kind, _ in await outbox(api, lead) if kind == "lead.message-sent.v1"] == []
+    async with session_scope(api.runtime.session_factory) as session:
+        assert {row.status for row in await MessageRepository(session).outgoing_of(lead)} == {
+            "queued"
+        }
