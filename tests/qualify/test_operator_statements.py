@@ -1,4 +1,5 @@
-"""The statements an operator's work sends per lead, on SQLite and PostgreSQL: a claim is one
+"""The statements an operator's work sends per lead, on SQLite and PostgreSQL: a poll of the
+queue is one statement outside any transaction (no BEGIN, no COMMIT), a claim is one
 conditional UPDATE, a qualification closes its lead with one conditional UPDATE that returns it
 (no read FOR UPDATE before), then inserts the qualification and stages its event; the effects,
 the refusals (404, 409s) and the do-not-contact rollback are those of before."""
@@ -9,10 +10,10 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import Connection, event, select
 
 from qualify.models import Qualification, QueuedLead, SuppressedContact
 from qualify.suppression.service import lead_hashes
@@ -38,16 +39,22 @@ async def api(database_url: str, tmp_path: Path, clock: Clock) -> AsyncIterator[
         yield api
 
 
+class Sent(NamedTuple):
+    statement: str
+    autocommit: bool  # sent outside a transaction: no BEGIN or COMMIT round trip around it
+
+
 @contextmanager
-def statements(api: QualifyApi) -> Iterator[list[str]]:
+def statements(api: QualifyApi) -> Iterator[list[Sent]]:
     """The statements of the request's own work sent meanwhile (one round trip each). The
     caller's authentication is left out: it is cached per process (and read again after a
     token changes anywhere), not part of the path counted."""
-    sent: list[str] = []
+    sent: list[Sent] = []
 
-    def record(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def record(connection: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
         if "api_token" not in statement:
-            sent.append(statement)
+            isolation = connection.get_execution_options().get("isolation_level")
+            sent.append(Sent(statement, isolation == "AUTOCOMMIT"))
 
     engine = api.runtime.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
@@ -70,6 +77,23 @@ async def qualifications(api: QualifyApi, lead_id: str) -> list[Qualification]:
         return list(found)
 
 
+async def test_a_queue_poll_is_one_statement_outside_a_transaction(api: QualifyApi) -> None:
+    leads = [await api.add_lead(received_at=api.clock.now - timedelta(minutes=i)) for i in range(3)]
+    alice = await api.client("alice")
+    with statements(api) as sent:
+        first = await alice.get("/v1/queue", params={"limit": 2})
+    assert first.status_code == 200, first.text
+    # One round trip (was three on PostgreSQL: BEGIN, the page, COMMIT).
+    assert [entry.autocommit for entry in sent] == [True], sent
+    page = first.json()
+    assert [item["lead_id"] for item in page["items"]] == leads[:0:-1]
+    assert page["items"][0]["overdue"] is False
+    assert page["items"][0]["full_name"] == "Camille Durand"
+    rest = await alice.get("/v1/queue", params={"limit": 2, "cursor": page["next_cursor"]})
+    assert [item["lead_id"] for item in rest.json()["items"]] == leads[:1]
+    assert rest.json()["next_cursor"] is None
+
+
 async def test_a_claim_is_one_statement(api: QualifyApi) -> None:
     lead = await api.add_lead()
     alice = await api.client("alice")
@@ -90,7 +114,7 @@ async def test_a_qualification_closes_its_lead_in_one_statement(api: QualifyApi)
     # The closing UPDATE (returning the lead), the qualification, the event (was 4: a read
     # FOR UPDATE before, the UPDATE after).
     assert len(sent) == 3, sent
-    assert sent[0].lstrip().upper().startswith("UPDATE QUEUED_LEAD")
+    assert sent[0].statement.lstrip().upper().startswith("UPDATE QUEUED_LEAD")
 
     closed = await lead_row(api, lead)
     assert (closed.status, closed.is_open, closed.handled_by) == (

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import TypeAdapter
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from qualify.claims.schemas import ClaimOut
 from qualify.deps import Operator, PolicyDep
@@ -13,12 +16,27 @@ from qualify.models import ORDINARY_RANK
 from qualify.problems import QueueEmpty
 from qualify.queue.repository import QueueFilter, QueuePosition, QueueRepository, QueueRow
 from qualify.queue.schemas import QueueItem, QueuePage
-from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
+from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses, runtime_of
+from shared.db.session import read_only
 from shared.errors import InvalidRequest
 from shared.events.payloads import LeadSource
 from shared.pagination import decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/v1/queue", tags=["queue"], responses=AUTH_PROBLEMS)
+
+# A page's items validated in one call from the rows by name (half the CPU of a model built
+# per row from a row's attributes).
+_ITEMS = TypeAdapter(list[QueueItem])
+
+
+async def page_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The page is one statement (one snapshot): it needs no transaction. In autocommit it is
+    one round trip, where a unit of work's BEGIN and COMMIT made three on PostgreSQL."""
+    async with read_only(runtime_of(request).session_factory) as session:
+        yield session
+
+
+PageSessionDep = Annotated[AsyncSession, Depends(page_session, scope="function")]
 
 
 @router.get(
@@ -28,8 +46,8 @@ router = APIRouter(prefix="/v1/queue", tags=["queue"], responses=AUTH_PROBLEMS)
     responses=problem_responses(InvalidRequest),
 )
 async def list_queue(
-    session: SessionDep,
-    _: Operator,
+    _: Operator,  # first: a refused caller takes no connection
+    session: PageSessionDep,
     now: NowDep,
     source: LeadSource | None = None,
     site: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
@@ -45,7 +63,7 @@ async def list_queue(
         after=after,
         limit=limit + 1,
     )
-    items = [queue_item(row) for row in rows[:limit]]
+    items = _ITEMS.validate_python(rows[:limit])
     next_cursor = cursor_of(rows[limit - 1]) if len(rows) > limit else None
     return QueuePage(items=items, next_cursor=next_cursor)
 
@@ -76,29 +94,9 @@ async def claim_next(
     return ClaimOut.held(held)
 
 
-def queue_item(row: QueueRow) -> QueueItem:
-    return QueueItem(
-        lead_id=row.lead_id,
-        status=row.status,
-        kind=row.kind,
-        source=row.source,
-        site=row.site,
-        received_at=row.received_at,
-        due_at=row.due_at,
-        overdue=bool(row.overdue),
-        callback_at=row.callback_at,
-        attempt_count=row.attempt_count,
-        unread_replies=row.unread_replies,
-        full_name=row.full_name,
-        phone=row.phone,
-        email=row.email,
-        ad_ref=row.ad_ref,
-    )
-
-
 def cursor_of(row: QueueRow) -> str:
     # The rank rides in the key: "<rank>/<lead id>" (a key without it is an ordinary lead's).
-    return encode_cursor(row.due_at, f"{row.queue_rank}/{row.lead_id}")
+    return encode_cursor(row["due_at"], f"{row['queue_rank']}/{row['lead_id']}")
 
 
 def position_of(cursor: str) -> QueuePosition:
