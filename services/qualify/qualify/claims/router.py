@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, status
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, status
 
 from qualify.claims import service
 from qualify.claims.schemas import ClaimOut
-from qualify.deps import Operator, PolicyDep, is_manager
+from qualify.deps import Operator, PolicyDep, SingleStatementSessionDep, is_manager
 from qualify.problems import CallbackScheduled, LeadClaimed, LeadClosed, LeadNotFound
-from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses, runtime_of
+from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
 from shared.errors import InvalidRequest
 
 router = APIRouter(prefix="/v1/leads/{lead_id}/claim", tags=["claims"], responses=AUTH_PROBLEMS)
@@ -28,19 +24,6 @@ CLAIM_PROBLEMS = problem_responses(
 )
 
 
-async def autocommit_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session whose statements each commit on their own (autocommit). For a claim only: it
-    writes with one conditional UPDATE, atomic by itself, and a refusal only reads. One round
-    trip, where a unit of work's BEGIN and COMMIT made three on PostgreSQL."""
-    async with runtime_of(request).engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        async with AsyncSession(bind=connection) as session:
-            yield session
-
-
-AutocommitSessionDep = Annotated[AsyncSession, Depends(autocommit_session, scope="function")]
-
-
 @router.post(
     "",
     response_model=ClaimOut,
@@ -50,7 +33,7 @@ AutocommitSessionDep = Annotated[AsyncSession, Depends(autocommit_session, scope
 async def claim(
     lead_id: str,
     principal: Operator,  # first: a refused caller takes no connection
-    session: AutocommitSessionDep,
+    session: SingleStatementSessionDep,
     policy: PolicyDep,
     now: NowDep,
 ) -> ClaimOut:

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import TypeAdapter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from qualify.claims.schemas import ClaimOut
-from qualify.deps import Operator, PolicyDep
+from qualify.deps import Operator, PolicyDep, SingleStatementSessionDep
 from qualify.leads.state import OpenStatus
 from qualify.models import ORDINARY_RANK
 from qualify.problems import QueueEmpty
 from qualify.queue.repository import QueueFilter, QueuePosition, QueueRepository, QueueRow
 from qualify.queue.schemas import QueueItem, QueuePage
-from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses, runtime_of
-from shared.db.session import read_only
+from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
 from shared.errors import InvalidRequest
 from shared.events.payloads import LeadSource
 from shared.pagination import decode_cursor, encode_cursor
@@ -29,16 +26,6 @@ router = APIRouter(prefix="/v1/queue", tags=["queue"], responses=AUTH_PROBLEMS)
 _ITEMS = TypeAdapter(list[QueueItem])
 
 
-async def page_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The page is one statement (one snapshot): it needs no transaction. In autocommit it is
-    one round trip, where a unit of work's BEGIN and COMMIT made three on PostgreSQL."""
-    async with read_only(runtime_of(request).session_factory) as session:
-        yield session
-
-
-PageSessionDep = Annotated[AsyncSession, Depends(page_session, scope="function")]
-
-
 @router.get(
     "",
     response_model=QueuePage,
@@ -47,7 +34,7 @@ PageSessionDep = Annotated[AsyncSession, Depends(page_session, scope="function")
 )
 async def list_queue(
     _: Operator,  # first: a refused caller takes no connection
-    session: PageSessionDep,
+    session: SingleStatementSessionDep,
     now: NowDep,
     source: LeadSource | None = None,
     site: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
