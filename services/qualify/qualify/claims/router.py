@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 
 from qualify.claims import service
 from qualify.claims.schemas import ClaimOut
-from qualify.deps import Operator, PolicyDep, is_manager
+from qualify.deps import Operator, PolicyDep, SingleStatementSessionDep, is_manager
 from qualify.problems import CallbackScheduled, LeadClaimed, LeadClosed, LeadNotFound
 from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
 from shared.errors import InvalidRequest
@@ -31,7 +31,11 @@ CLAIM_PROBLEMS = problem_responses(
     responses=CLAIM_PROBLEMS,
 )
 async def claim(
-    lead_id: str, session: SessionDep, principal: Operator, policy: PolicyDep, now: NowDep
+    lead_id: str,
+    principal: Operator,  # first: a refused caller takes no connection
+    session: SingleStatementSessionDep,
+    policy: PolicyDep,
+    now: NowDep,
 ) -> ClaimOut:
     return ClaimOut.held(await service.claim(session, policy, principal, lead_id, now))
 

@@ -1,53 +1,68 @@
-"""SQL of a qualification (an operator qualifies every lead they handle): the lead read and
-row-locked, the closed lead written back with one UPDATE, the qualification inserted. Each
-statement is built once and run with parameters: no ORM object tracked, no unit-of-work flush."""
+"""SQL of a qualification (an operator qualifies every lead they handle): the lead closed by one
+conditional UPDATE that returns it (only while the caller holds its claim), the qualification
+inserted. Each statement is built once and run with parameters: no ORM object tracked, no
+unit-of-work flush."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any, NoReturn, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, insert, inspect, select, update
+from sqlalchemy import Table, bindparam, func, insert, inspect, select, true, update
 from sqlalchemy.orm import configure_mappers
 
+from qualify.leads import state
 from qualify.models import Qualification, QueuedLead
-from qualify.problems import LeadNotFound
+from qualify.problems import ClaimRequired, LeadNotFound
 from shared.db.repository import Repository
 
 _LEADS = cast(Table, QueuedLead.__table__)
 
-# The lead, row-locked until the end of the transaction (PostgreSQL; SQLite serialises writers).
-_LEAD_FOR_UPDATE = select(_LEADS).where(_LEADS.c.lead_id == bindparam("lead_id")).with_for_update()
+_LEAD = select(_LEADS).where(_LEADS.c.lead_id == bindparam("lead_id"))
 
 _LEAD_CLASS = inspect(QueuedLead).class_manager
 
 _INSERT_QUALIFICATION = insert(cast(Table, Qualification.__table__))
 
-# What closing a lead as qualified changes (``state.close``, the routing path, the site).
-CLOSED_COLUMNS = (
-    "status",
-    "is_open",
-    "handled_by",
-    "closed_at",
-    "claimed_by",
-    "claimed_by_name",
-    "claimed_at",
-    "claim_expires_at",
-    "callback_at",
-    "callback_timezone",
-    "callback_by",
-    "callback_set_at",
-    "callback_note",
-    "routing_path",
-    "site",
-)
+
+def _closed_values(operator: Any, now: Any) -> dict[str, Any]:
+    """The columns ``state.close`` sets to close a lead as qualified, and their values (the
+    operator and the instant as parameters): the state machine stays their one definition."""
+    closed = SimpleNamespace()
+    state.close(cast(QueuedLead, closed), state.QUALIFIED, by=operator, at=now)
+    return vars(closed)
 
 
-_WRITE_CLOSED = (
-    update(_LEADS)
-    .where(_LEADS.c.lead_id == bindparam("_lead_id"))
-    .values({name: bindparam(f"_v_{name}", type_=_LEADS.c[name].type) for name in CLOSED_COLUMNS})
-)
+def _close_held_statement() -> Any:
+    """The conditional UPDATE closing a lead as qualified (what ``state.close`` changes, the
+    routing path, the site when the qualification names one), only while the operator holds an
+    unexpired claim on the open lead (``state.require_holder``); it returns the closed lead. One
+    round trip where a read FOR UPDATE then an UPDATE took two."""
+    c = _LEADS.c
+    now = bindparam("_now", type_=c.closed_at.type)
+    operator = bindparam("_operator_id", type_=c.claimed_by.type)
+    return (
+        update(_LEADS)
+        .where(
+            c.lead_id == bindparam("_lead_id"),
+            c.is_open == true(),
+            c.claimed_by == operator,
+            c.claim_expires_at > now,
+        )
+        .values(
+            {
+                **_closed_values(operator, now),
+                "routing_path": bindparam("_path", type_=c.routing_path.type),
+                "site": func.coalesce(bindparam("_site", type_=c.site.type), c.site),
+            }
+        )
+        .returning(*c)
+    )
+
+
+_CLOSE_HELD = _close_held_statement()
 
 
 def lead_from_row(row: Mapping[Any, Any]) -> QueuedLead:
@@ -64,21 +79,33 @@ def lead_from_row(row: Mapping[Any, Any]) -> QueuedLead:
 
 
 class QualificationRepository(Repository):
-    async def lead_for_update(self, lead_id: str) -> QueuedLead:
-        """The lead as a plain object outside the session (its changes are written by
-        ``write_closed``, never by a flush), row-locked; a 404 problem when unknown."""
-        row = (await self.session.execute(_LEAD_FOR_UPDATE, {"lead_id": lead_id})).first()
+    async def close_held(
+        self, lead_id: str, *, operator_id: str, now: datetime, site: str | None, path: str
+    ) -> QueuedLead:
+        """Close the lead as qualified if ``operator_id`` holds its claim, and return it closed
+        as a plain object outside the session (row-locked until the end of the transaction on
+        PostgreSQL). Otherwise the problem saying why: 404, 409 closed, claimed or unclaimed."""
+        params = {
+            "_lead_id": lead_id,
+            "_operator_id": operator_id,
+            "_now": now,
+            "_site": site,
+            "_path": path,
+        }
+        row = (await self.session.execute(_CLOSE_HELD, params)).first()
+        if row is not None:
+            return lead_from_row(row._mapping)
+        await self._refuse(lead_id, operator_id, now)
+
+    async def _refuse(self, lead_id: str, operator_id: str, now: datetime) -> NoReturn:
+        """Raise the problem of a qualification the conditional UPDATE refused, read from the
+        lead as it is now."""
+        row = (await self.session.execute(_LEAD, {"lead_id": lead_id})).first()
         if row is None:
             raise LeadNotFound()
-        return lead_from_row(row._mapping)
-
-    async def write_closed(self, lead: QueuedLead) -> None:
-        """Write what closing ``lead`` changed (``CLOSED_COLUMNS``) in one UPDATE."""
-        params = {f"_v_{name}": getattr(lead, name) for name in CLOSED_COLUMNS}
-        params["_lead_id"] = lead.lead_id
-        result = cast(CursorResult[Any], await self.session.execute(_WRITE_CLOSED, params))
-        if result.rowcount != 1:  # erased meanwhile (SQLite: the read locked nothing)
-            raise LeadNotFound()
+        state.require_holder(lead_from_row(row._mapping), operator_id, now)
+        # Claimed by the caller since the UPDATE (a race): refused as without a claim.
+        raise ClaimRequired("Claim the lead first (no claim, or the claim expired).")
 
     async def add(self, qualification: dict[str, Any]) -> None:
         """Insert a qualification row (its columns as keys)."""

@@ -41,11 +41,12 @@ async def qualify(
     outbox: Outbox,
     now: datetime,
 ) -> Qualification:
-    repository = QualificationRepository.from_session(session)
-    lead = await repository.lead_for_update(lead_id)
-    state.require_holder(lead, principal.token_id, now)
+    lead = await QualificationRepository.from_session(session).close_held(
+        lead_id, operator_id=principal.token_id, now=now, site=body.site, path="qualify"
+    )
     marketing = any(consent.granted for consent in body.consents.values())
     key = policy.settings.privacy_hmac_key.get_secret_value().encode()
+    # A refusal raises: the unit of work rolls the closing back.
     if marketing and await is_suppressed(session, lead, key):
         raise ContactSuppressed(
             "This person is on the do-not-contact list: record no marketing consent."
@@ -59,7 +60,6 @@ async def qualify(
         operator_name=principal.name,
         now=now,
     )
-    await repository.write_closed(lead)
     log.info("lead.qualified", lead_id=lead.lead_id, intent=body.intent, channel=body.channel)
     return qualification
 
@@ -77,8 +77,8 @@ async def record_qualification(
 ) -> Qualification:
     """Close the lead as qualified, store the qualification and stage ``lead.qualified.v1``
     (an operator's, or the direct routing's machine qualification). The lead is closed in
-    memory: its writer is the caller's (the operator's route writes it with one UPDATE, the
-    receipt's flush writes the lead it inserted)."""
+    memory: its writer is the caller's (the operator's route closed it already with the UPDATE
+    that returned it, the receipt's flush writes the lead it inserted)."""
     if body.vehicle_ad_ref is None and lead.ad_ref is not None:
         body = body.model_copy(update={"vehicle_ad_ref": lead.ad_ref})
     state.close(lead, state.QUALIFIED, by=operator_id, at=now)

@@ -12,7 +12,6 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     ColumnExpressionArgument,
-    Row,
     Table,
     bindparam,
     not_,
@@ -36,8 +35,8 @@ class QueueFilter:
     overdue: bool | None = None
 
 
-QueueRow = Row[Any]
-"""A lead as the queue's page lists it: the columns of ``_LISTED`` and ``overdue``."""
+QueueRow = dict[str, Any]
+"""A lead as the queue's page lists it: the columns of ``_LISTED`` and ``overdue``, by name."""
 
 QueuePosition = tuple[int, datetime, str]
 """(queue_rank, due_at, lead_id): the queue's order and its keyset cursor."""
@@ -178,7 +177,11 @@ class QueueRepository(Repository):
         limit: int,
     ) -> Sequence[QueueRow]:
         """Call-backs first, then earliest due, keyset-paginated on (rank, due_at, lead_id):
-        rows of ``_LISTED`` and ``overdue``."""
+        rows of ``_LISTED`` and ``overdue``, by name.
+
+        Run on the session's connection: the rows come back as the driver's, without the ORM
+        result layer a session's ``execute`` adds to a select of mapped columns (the page is
+        the most frequent read: operators poll it)."""
         statement = _page_statement(
             filters.source is not None,
             filters.site is not None,
@@ -195,7 +198,10 @@ class QueueRepository(Repository):
         }
         if after is not None:
             params["_after_rank"], params["_after_due"], params["_after_id"] = after
-        return (await self.session.execute(statement, params)).all()
+        connection = await self.session.connection()
+        result = await connection.execute(statement, params)
+        names = tuple(result.keys())
+        return [dict(zip(names, row, strict=True)) for row in result]
 
     async def claim_next(
         self,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import TypeAdapter
 
 from qualify.claims.schemas import ClaimOut
-from qualify.deps import Operator, PolicyDep
+from qualify.deps import Operator, PolicyDep, SingleStatementSessionDep
 from qualify.leads.state import OpenStatus
 from qualify.models import ORDINARY_RANK
 from qualify.problems import QueueEmpty
@@ -20,6 +21,10 @@ from shared.pagination import decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/v1/queue", tags=["queue"], responses=AUTH_PROBLEMS)
 
+# A page's items validated in one call from the rows by name (half the CPU of a model built
+# per row from a row's attributes).
+_ITEMS = TypeAdapter(list[QueueItem])
+
 
 @router.get(
     "",
@@ -28,8 +33,8 @@ router = APIRouter(prefix="/v1/queue", tags=["queue"], responses=AUTH_PROBLEMS)
     responses=problem_responses(InvalidRequest),
 )
 async def list_queue(
-    session: SessionDep,
-    _: Operator,
+    _: Operator,  # first: a refused caller takes no connection
+    session: SingleStatementSessionDep,
     now: NowDep,
     source: LeadSource | None = None,
     site: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
@@ -45,7 +50,7 @@ async def list_queue(
         after=after,
         limit=limit + 1,
     )
-    items = [queue_item(row) for row in rows[:limit]]
+    items = _ITEMS.validate_python(rows[:limit])
     next_cursor = cursor_of(rows[limit - 1]) if len(rows) > limit else None
     return QueuePage(items=items, next_cursor=next_cursor)
 
@@ -76,29 +81,9 @@ async def claim_next(
     return ClaimOut.held(held)
 
 
-def queue_item(row: QueueRow) -> QueueItem:
-    return QueueItem(
-        lead_id=row.lead_id,
-        status=row.status,
-        kind=row.kind,
-        source=row.source,
-        site=row.site,
-        received_at=row.received_at,
-        due_at=row.due_at,
-        overdue=bool(row.overdue),
-        callback_at=row.callback_at,
-        attempt_count=row.attempt_count,
-        unread_replies=row.unread_replies,
-        full_name=row.full_name,
-        phone=row.phone,
-        email=row.email,
-        ad_ref=row.ad_ref,
-    )
-
-
 def cursor_of(row: QueueRow) -> str:
     # The rank rides in the key: "<rank>/<lead id>" (a key without it is an ordinary lead's).
-    return encode_cursor(row.due_at, f"{row.queue_rank}/{row.lead_id}")
+    return encode_cursor(row["due_at"], f"{row['queue_rank']}/{row['lead_id']}")
 
 
 def position_of(cursor: str) -> QueuePosition:
