@@ -10,6 +10,7 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import (
     CursorResult,
     Delete,
+    Insert,
     Select,
     Table,
     bindparam,
@@ -47,6 +48,31 @@ _LEAD_CLIENT = (
     .where(_ENTRY.c.lead_id == bindparam("lead_id"))
     .limit(1)
 )
+
+_LEAD_ENTRY_COLUMNS = ("id", "client_id", "lead_id", "kind", "occurred_at", "source", "details")
+
+
+def _insert_lead_entry() -> Insert:
+    """A later step's entry, its client found through the lead's other entries, unless the entry
+    is recorded already: one statement (the lookup, then the insert, were two round trips)."""
+    lead_entry, recorded = _ENTRY.alias("lead_entry"), _ENTRY.alias("recorded")
+    values = [
+        _CLIENT.c.id if name == "client_id" else bindparam(name, type_=_ENTRY.c[name].type)
+        for name in _LEAD_ENTRY_COLUMNS
+    ]
+    found = (
+        select(*values)
+        .join_from(_CLIENT, lead_entry, lead_entry.c.client_id == _CLIENT.c.id)
+        .where(
+            lead_entry.c.lead_id == bindparam("lead_id"),
+            ~exists().where(recorded.c.id == bindparam("id")),
+        )
+        .limit(1)
+    )
+    return insert(_ENTRY).from_select(_LEAD_ENTRY_COLUMNS, found).returning(_ENTRY.c.client_id)
+
+
+_INSERT_LEAD_ENTRY = _insert_lead_entry()
 _TOUCH_CLIENT = (
     update(_CLIENT)
     .where(_CLIENT.c.id == bindparam("client_key"), _CLIENT.c.last_contact_at < bindparam("at"))
@@ -143,6 +169,14 @@ class ClientRepository(Repository):
 
     async def insert_entry(self, values: Mapping[str, Any]) -> None:
         await self.session.execute(_INSERT_ENTRY, values)
+
+    async def insert_lead_entry(self, values: Mapping[str, Any]) -> str | None:
+        """Insert an entry of ``values`` (every column but ``client_id``) on the timeline of the
+        client who holds the lead; the client's id, or None when nothing was inserted (the entry
+        is recorded already, or no client holds the lead: see ``lead_client``)."""
+        result = await self.session.execute(_INSERT_LEAD_ENTRY, values)
+        client_id = result.scalar_one_or_none()
+        return str(client_id) if client_id is not None else None
 
     async def entry_details_of_lead(self, lead_id: str, *, kind: str) -> list[EntryDetails]:
         """The lead's entries of this kind."""
