@@ -204,8 +204,8 @@ async def written(runtime: Runtime[CrmSettings], lead_id: str) -> dict[str, Any]
 
 # Statements per event of a lead's usual life (clients and timeline, then the SLA fact).
 EXPECTED = {
-    # seen-and-match, client, entry; the fact read (none), inserted
-    "lead.received.v1": 5,
+    # seen-and-match, client, entry; the fact inserted unless it exists (no read first)
+    "lead.received.v1": 4,
     # the entry, its client found in the same statement (then the SLA: no fact event)
     "lead.message-sent.v1": 1,
     # entry; the client's last contact (reached); the fact read with its calendar, updated
@@ -229,7 +229,7 @@ async def test_statements_per_lead_through_the_handlers(crm: CrmFactory) -> None
         events = [received(lead_id, start), *life(lead_id, start)]
         counts = {event.type: await handle(runtime, handlers, event) for event in events}
         assert counts == EXPECTED
-        assert sum(counts.values()) == 33  # 42 before the timeline's cut
+        assert sum(counts.values()) == 32  # 42 before the timeline's and the fact's cuts
         state = await written(runtime, lead_id)
         assert [kind for kind, _ in state["entries"]] == [
             "lead.received",
@@ -264,10 +264,10 @@ async def test_statements_per_lead_through_the_handlers(crm: CrmFactory) -> None
         replayed = [await handle(runtime, handlers, event) for event in events]
         assert await written(runtime, lead_id) == state
         # (a replay is rare: the consumer claims each event once; these are its costs)
-        assert replayed == [2, 2, 3, 3, 3, 3, 3, 3, 3, 2]
+        assert replayed == [3, 2, 3, 3, 3, 3, 3, 3, 3, 2]
 
         # A second lead of the same person: matched by phone, its last contact moved.
         second = str(uuid.uuid4())
         later = start + timedelta(hours=1)
-        assert await handle(runtime, handlers, received(second, later)) == 5
+        assert await handle(runtime, handlers, received(second, later)) == 4
         assert (await written(runtime, second))["clients"][0][2] == later
