@@ -110,8 +110,10 @@ async def on_lead_event(session: AsyncSession, envelope: Envelope) -> None:
             if entry_id != envelope.id:  # this very event's entry: recorded already
                 await repository.set_entry_details(entry_id, {**known, **details})
             return
-    # The client lookup, the "recorded already?" check and the insert: one statement.
-    client_id = await repository.insert_lead_entry(
+    reached = envelope.type == "lead.contact-attempted.v1" and details.get("outcome") == "reached"
+    # The client lookup, the "recorded already?" check and the insert: one statement (with the
+    # client's last contact on PostgreSQL).
+    inserted = await repository.insert_lead_entry(
         {
             "id": envelope.id,
             "lead_id": envelope.subject,
@@ -119,15 +121,11 @@ async def on_lead_event(session: AsyncSession, envelope: Envelope) -> None:
             "occurred_at": envelope.time,
             "source": None,
             "details": details,
-        }
+        },
+        own_contact=envelope.type in _OWN_CONTACT or reached,
     )
-    if client_id is None:
+    if not inserted:
         await _not_inserted(repository, envelope.subject, envelope.id)
-        return
-    reached = envelope.type == "lead.contact-attempted.v1" and details.get("outcome") == "reached"
-    if envelope.type in _OWN_CONTACT or reached:
-        # Moves last_contact_at only forward (the statement compares it).
-        await repository.touch_client(client_id, envelope.time)
 
 
 async def _not_inserted(repository: ClientRepository, lead_id: str, entry_id: str) -> None:
