@@ -10,6 +10,7 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import (
     CursorResult,
     Delete,
+    Insert,
     Select,
     Table,
     bindparam,
@@ -47,6 +48,87 @@ _LEAD_CLIENT = (
     .where(_ENTRY.c.lead_id == bindparam("lead_id"))
     .limit(1)
 )
+
+_LEAD_ENTRY_COLUMNS = ("id", "client_id", "lead_id", "kind", "occurred_at", "source", "details")
+
+
+def _entry_param(name: str) -> Any:
+    """The bound value of the entry's column ``name`` (``entry_<name>``: an UPDATE in the same
+    statement would take a parameter named as one of its columns for a value to set)."""
+    return bindparam(f"entry_{name}", type_=_ENTRY.c[name].type)
+
+
+def _insert_lead_entry() -> Insert:
+    """A later step's entry, its client found through the lead's other entries, unless the entry
+    is recorded already: one statement (the lookup, then the insert, were two round trips)."""
+    lead_entry, recorded = _ENTRY.alias("lead_entry"), _ENTRY.alias("recorded")
+    values = [
+        _CLIENT.c.id if name == "client_id" else _entry_param(name) for name in _LEAD_ENTRY_COLUMNS
+    ]
+    found = (
+        select(*values)
+        .join_from(_CLIENT, lead_entry, lead_entry.c.client_id == _CLIENT.c.id)
+        .where(
+            lead_entry.c.lead_id == _entry_param("lead_id"),
+            ~exists().where(recorded.c.id == _entry_param("id")),
+        )
+        .limit(1)
+    )
+    return insert(_ENTRY).from_select(_LEAD_ENTRY_COLUMNS, found).returning(_ENTRY.c.client_id)
+
+
+def _insert_lead_entry_touching_postgres() -> Select[Any]:
+    """PostgreSQL: ``_insert_lead_entry`` and, in the same statement (a data-modifying CTE), the
+    client's last own contact moved to the step's instant unless it is later already."""
+    inserted = _insert_lead_entry().cte("inserted")
+    touched = (
+        update(_CLIENT)
+        .where(
+            _CLIENT.c.id.in_(select(inserted.c.client_id)),
+            _CLIENT.c.last_contact_at < _entry_param("occurred_at"),
+        )
+        .values(last_contact_at=_entry_param("occurred_at"))
+        .cte("touched")
+    )
+    return select(inserted.c.client_id).add_cte(touched)
+
+
+_CLIENT_COLUMNS = (
+    "id",
+    "first_name",
+    "last_name",
+    "full_name",
+    "phone",
+    "email",
+    "created_at",
+    "last_contact_at",
+)
+
+
+def _insert_client_and_entry_postgres() -> Insert:
+    """PostgreSQL: a new client (``client_*`` parameters) and the entry of its first lead
+    (``entry_*``) in one statement: the client's insert is a data-modifying CTE."""
+    new_client = (
+        insert(_CLIENT)
+        .values(
+            {
+                name: bindparam(f"client_{name}", type_=_CLIENT.c[name].type)
+                for name in _CLIENT_COLUMNS
+            }
+        )
+        .returning(_CLIENT.c.id)
+        .cte("new_client")
+    )
+    values = [
+        new_client.c.id if name == "client_id" else _entry_param(name)
+        for name in _LEAD_ENTRY_COLUMNS
+    ]
+    return insert(_ENTRY).from_select(_LEAD_ENTRY_COLUMNS, select(*values))
+
+
+_INSERT_LEAD_ENTRY = _insert_lead_entry()
+_INSERT_CLIENT_AND_ENTRY_POSTGRES = _insert_client_and_entry_postgres()
+_INSERT_LEAD_ENTRY_TOUCHING_POSTGRES = _insert_lead_entry_touching_postgres()
 _TOUCH_CLIENT = (
     update(_CLIENT)
     .where(_CLIENT.c.id == bindparam("client_key"), _CLIENT.c.last_contact_at < bindparam("at"))
@@ -127,6 +209,19 @@ class ClientRepository(Repository):
     async def insert_client(self, values: Mapping[str, Any]) -> None:
         await self.session.execute(_INSERT_CLIENT, values)
 
+    async def insert_client_and_entry(
+        self, client: Mapping[str, Any], entry: Mapping[str, Any]
+    ) -> None:
+        """A new client and the entry of its first lead (``entry`` without ``client_id``): one
+        statement on PostgreSQL, two elsewhere (SQLite has no data-modifying CTE)."""
+        if self.on_postgres:
+            params = {f"client_{name}": client[name] for name in _CLIENT_COLUMNS}
+            params |= {f"entry_{name}": value for name, value in entry.items()}
+            await self.session.execute(_INSERT_CLIENT_AND_ENTRY_POSTGRES, params)
+            return
+        await self.insert_client(client)
+        await self.insert_entry({**entry, "client_id": client["id"]})
+
     async def update_client(self, client_id: str, changes: Mapping[str, Any]) -> None:
         await self.session.execute(_UPDATE_CLIENT, {**changes, "client_key": client_id})
 
@@ -143,6 +238,26 @@ class ClientRepository(Repository):
 
     async def insert_entry(self, values: Mapping[str, Any]) -> None:
         await self.session.execute(_INSERT_ENTRY, values)
+
+    async def insert_lead_entry(self, values: Mapping[str, Any], *, own_contact: bool) -> bool:
+        """Insert an entry of ``values`` (every column but ``client_id``) on the timeline of the
+        client who holds the lead and, for the prospect's ``own_contact``, move the client's last
+        contact to ``occurred_at`` unless it is later already. False when nothing was inserted
+        (the entry is recorded already, or no client holds the lead: see ``lead_client``)."""
+        params = {f"entry_{name}": value for name, value in values.items()}
+        if own_contact and self.on_postgres:  # one statement: a data-modifying CTE
+            result = await self.session.execute(_INSERT_LEAD_ENTRY_TOUCHING_POSTGRES, params)
+            return result.first() is not None
+        client_id = (await self.session.execute(_INSERT_LEAD_ENTRY, params)).scalar_one_or_none()
+        if client_id is None:
+            return False
+        if own_contact:
+            await self.touch_client(str(client_id), values["occurred_at"])
+        return True
+
+    @property
+    def on_postgres(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
 
     async def entry_details_of_lead(self, lead_id: str, *, kind: str) -> list[EntryDetails]:
         """The lead's entries of this kind."""

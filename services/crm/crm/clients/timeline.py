@@ -100,13 +100,6 @@ async def on_lead_event(session: AsyncSession, envelope: Envelope) -> None:
     if envelope.subject is None:
         return
     repository = ClientRepository.from_session(session)
-    client = await repository.lead_client(envelope.subject, envelope.id)
-    if client is None:
-        # Lead events are keyed by lead id, so its receipt came first: the client was erased.
-        log.info("timeline.lead_without_client", lead_id=envelope.subject)
-        return
-    if client.seen:
-        return  # this event's entry is recorded already
     details: dict[str, Any] = {
         key: value for key, value in envelope.data.items() if key in _DETAIL_KEYS
     }
@@ -114,23 +107,33 @@ async def on_lead_event(session: AsyncSession, envelope: Envelope) -> None:
         won = await _won_entry(repository, envelope.subject, envelope.data.get("assignment_id"))
         if won is not None:
             entry_id, known = won
-            await repository.set_entry_details(entry_id, {**known, **details})
+            if entry_id != envelope.id:  # this very event's entry: recorded already
+                await repository.set_entry_details(entry_id, {**known, **details})
             return
-    await repository.insert_entry(
+    reached = envelope.type == "lead.contact-attempted.v1" and details.get("outcome") == "reached"
+    # The client lookup, the "recorded already?" check and the insert: one statement (with the
+    # client's last contact on PostgreSQL).
+    inserted = await repository.insert_lead_entry(
         {
             "id": envelope.id,
-            "client_id": client.id,
             "lead_id": envelope.subject,
             "kind": _kind(envelope.type),
             "occurred_at": envelope.time,
             "source": None,
             "details": details,
-        }
+        },
+        own_contact=envelope.type in _OWN_CONTACT or reached,
     )
-    reached = envelope.type == "lead.contact-attempted.v1" and details.get("outcome") == "reached"
-    own_contact = envelope.type in _OWN_CONTACT or reached
-    if own_contact and envelope.time > client.last_contact_at:
-        await repository.touch_client(client.id, envelope.time)
+    if not inserted:
+        await _not_inserted(repository, envelope.subject, envelope.id)
+
+
+async def _not_inserted(repository: ClientRepository, lead_id: str, entry_id: str) -> None:
+    """Why no entry was inserted (rare: a second statement only then): a replay of a recorded
+    step, or a lead without a client."""
+    if await repository.lead_client(lead_id, entry_id) is None:
+        # Lead events are keyed by lead id, so its receipt came first: the client was erased.
+        log.info("timeline.lead_without_client", lead_id=lead_id)
 
 
 async def _won_entry(

@@ -30,7 +30,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 
 from crm.sla.calendars import CalendarSpec, calendar_key
 from crm.sla.models import sla_calendar, sla_fact
@@ -214,6 +214,14 @@ _FACT_WITH_CALENDAR = (
 _JOINED_KEY = len(_FACT_NAMES)
 _INSERT_FACT = insert(sla_fact)
 _UPDATE_FACT = update(sla_fact).where(sla_fact.c.lead_id == bindparam("fact_lead_id"))
+# A new row unless the lead has one (RETURNING: a row when inserted). Dialect-specific SQL: the
+# same ON CONFLICT DO NOTHING, from each dialect's own ``insert``.
+_INSERT_NEW_FACT_POSTGRES = (
+    postgresql.insert(sla_fact).on_conflict_do_nothing().returning(sla_fact.c.lead_id)
+)
+_INSERT_NEW_FACT_SQLITE = (
+    sqlite.insert(sla_fact).on_conflict_do_nothing().returning(sla_fact.c.lead_id)
+)
 _CALENDAR = select(sla_calendar).where(sla_calendar.c.calendar_id == bindparam("calendar_id"))
 
 
@@ -223,6 +231,70 @@ def _joined_calendar(found: Any) -> BusinessCalendar | None:
     if joined[0] is None:  # pool is NOT NULL: no calendar of that key
         return None
     return _spec(dict(zip((*_SPEC_NAMES, "closures"), joined, strict=True))).calendar()
+
+
+def _opens_fact(observation: Observation) -> bool:
+    """A receipt alone: the lead's first event (they are keyed by lead id, so in order), whose
+    row is new but for a replay."""
+    return observation.milestones.keys() == {"received"}
+
+
+def _merged(before: Mapping[str, Any], observation: Observation) -> dict[str, Any]:
+    """The row ``before`` (``_NO_FACT``: none yet) with the observation's milestones and keys,
+    its outcome and closing instant, before the stages are measured."""
+    state = dict(before)
+    state["lead_id"] = observation.lead_id
+    for milestone, instant in observation.milestones.items():
+        column = milestone_column(milestone)
+        current = state[column]
+        state[column] = instant if current is None else min(current, instant)
+    disqualified_at, reopened_at = state["disqualified_at"], observation.reopened_at
+    if reopened_at is not None and disqualified_at is not None and disqualified_at <= reopened_at:
+        # Reopened: no longer disqualified (a later disqualification counts anew).
+        state["disqualified_at"] = None
+    # The qualification's path decides; operators' events say "qualify" until then.
+    if observation.path is not None and (state["path"] is None or observation.path == "direct"):
+        state["path"] = observation.path
+    state["source"] = state["source"] or observation.source
+    state["operator_id"] = state["operator_id"] or observation.operator_id
+    state["site"] = observation.site or state["site"]
+    state["seller_id"] = observation.seller_id or state["seller_id"]
+    state["channel"] = observation.channel or state["channel"]
+    if observation.sale_price_eur is not None:
+        state["sale_price_eur"] = observation.sale_price_eur
+    reached = [name for name in OUTCOMES if state[milestone_column(name)]]
+    state["closed_at"] = min((state[milestone_column(name)] for name in reached), default=None)
+    state["outcome"] = reached[0] if reached else None
+    return state
+
+
+def _measure(
+    state: dict[str, Any],
+    before: Mapping[str, Any],
+    policy: SlaPolicy,
+    site_calendar: BusinessCalendar | None,
+) -> list[tuple[Stage, StageMeasure, str | None]]:
+    """Measure every stage into ``state``; the stages that ended just now."""
+    state["calendar_provisional"] = site_calendar is None
+    ended: list[tuple[Stage, StageMeasure, str | None]] = []
+    for stage in STAGES:
+        measure = policy.measure(
+            stage, state[stage.start_column], state[stage.end_column], site_calendar
+        )
+        if state["path"] == "direct" and stage.name in OPERATOR_STAGES:
+            measure = StageMeasure(None, None, None, None)  # no operator on this path
+        state[stage.business_column] = measure.business_s
+        state[stage.wall_column] = measure.wall_s
+        state[stage.due_column] = measure.due_at
+        state[stage.risk_column] = measure.risk_at
+        if before[stage.business_column] is None and measure.business_s is not None:
+            ended.append((stage, measure, state["source"]))
+    return ended
+
+
+def _new_row(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the columns with a value: most are NULL on a new row (fewer parameters)."""
+    return {key: value for key, value in state.items() if value is not None}
 
 
 class SlaRepository(Repository):
@@ -236,6 +308,10 @@ class SlaRepository(Repository):
         """Merge an observation into the lead's row (earliest instant of each milestone wins:
         replays and re-deliveries change nothing). Returns the stages that ended just now and
         the columns set for the first time."""
+        if _opens_fact(observation):
+            inserted = await self._insert_new_fact(observation, policy, now=now)
+            if inserted is not None:
+                return inserted
         # One statement reads (and locks) the row and the calendar of its key once merged.
         found = (
             await self.session.execute(
@@ -250,64 +326,37 @@ class SlaRepository(Repository):
         before: dict[str, Any] = (
             dict(zip(_FACT_NAMES, found, strict=False)) if found is not None else _NO_FACT
         )
-        state = dict(before)
-        state["lead_id"] = observation.lead_id
-        for milestone, instant in observation.milestones.items():
-            column = milestone_column(milestone)
-            current = state[column]
-            state[column] = instant if current is None else min(current, instant)
-        disqualified_at, reopened_at = state["disqualified_at"], observation.reopened_at
-        if (
-            reopened_at is not None
-            and disqualified_at is not None
-            and disqualified_at <= reopened_at
-        ):
-            # Reopened: no longer disqualified (a later disqualification counts anew).
-            state["disqualified_at"] = None
-        # The qualification's path decides; operators' events say "qualify" until then.
-        if observation.path is not None and (state["path"] is None or observation.path == "direct"):
-            state["path"] = observation.path
-        state["source"] = state["source"] or observation.source
-        state["operator_id"] = state["operator_id"] or observation.operator_id
-        state["site"] = observation.site or state["site"]
-        state["seller_id"] = observation.seller_id or state["seller_id"]
-        state["channel"] = observation.channel or state["channel"]
-        if observation.sale_price_eur is not None:
-            state["sale_price_eur"] = observation.sale_price_eur
-        reached = [name for name in OUTCOMES if state[milestone_column(name)]]
-        state["closed_at"] = min((state[milestone_column(name)] for name in reached), default=None)
-        state["outcome"] = reached[0] if reached else None
+        state = _merged(before, observation)
         calendar_id = calendar_key(state["site"], state["channel"])
         if found is not None and found[_JOINED_KEY] == calendar_id:
             site_calendar = _joined_calendar(found)
         else:  # a new row, or (never seen) a key the database computed otherwise
             site_calendar = await self.site_calendar(calendar_id)
-        state["calendar_provisional"] = site_calendar is None
-        ended: list[tuple[Stage, StageMeasure, str | None]] = []
-        for stage in STAGES:
-            measure = policy.measure(
-                stage, state[stage.start_column], state[stage.end_column], site_calendar
-            )
-            if state["path"] == "direct" and stage.name in OPERATOR_STAGES:
-                measure = StageMeasure(None, None, None, None)  # no operator on this path
-            state[stage.business_column] = measure.business_s
-            state[stage.wall_column] = measure.wall_s
-            state[stage.due_column] = measure.due_at
-            state[stage.risk_column] = measure.risk_at
-            if before[stage.business_column] is None and measure.business_s is not None:
-                ended.append((stage, measure, state["source"]))
+        ended = _measure(state, before, policy, site_calendar)
         changed = {key: value for key, value in state.items() if before.get(key) != value}
         if not changed and found is not None:
             return Applied([], frozenset(), state)
         newly_set = frozenset(key for key in changed if before.get(key) is None)
         state["updated_at"] = changed["updated_at"] = now
         if found is None:
-            # Only the columns with a value: most are NULL on a new row (fewer parameters).
-            values = {key: value for key, value in state.items() if value is not None}
-            await self.session.execute(_INSERT_FACT, values)
+            await self.session.execute(_INSERT_FACT, _new_row(state))
         else:
             await self.session.execute(_UPDATE_FACT, {**changed, "fact_lead_id": state["lead_id"]})
         return Applied(ended, newly_set, state)
+
+    async def _insert_new_fact(
+        self, observation: Observation, policy: SlaPolicy, *, now: datetime
+    ) -> Applied | None:
+        """The lead's row made from this observation alone, inserted unless the lead has one
+        already (then None, and nothing is written): no read before the write."""
+        state = _merged(_NO_FACT, observation)
+        site_calendar = await self.site_calendar(calendar_key(state["site"], state["channel"]))
+        ended = _measure(state, _NO_FACT, policy, site_calendar)
+        newly_set = frozenset(key for key, value in state.items() if value is not None)
+        state["updated_at"] = now
+        statement = _INSERT_NEW_FACT_POSTGRES if self.on_postgres else _INSERT_NEW_FACT_SQLITE
+        inserted = (await self.session.execute(statement, _new_row(state))).first()
+        return Applied(ended, newly_set, state) if inserted is not None else None
 
     # -- calendars -------------------------------------------------------------------------
 

@@ -1,0 +1,293 @@
+"""What crm's worker sends to the database per lead: the statements its handlers of a lead's
+events (the client and its timeline, the SLA fact) send, counted one per round trip, on SQLite
+and PostgreSQL, with the rows they write. Each statement costs client CPU (encode, send, wake-up,
+decode) and the ORM's per-statement overhead, whatever its SQL: the count is what is pinned."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import event as sa_event, select
+
+from crm.models import Client, TimelineEntry, infra
+from crm.settings import CrmSettings
+from crm.sla.consumer import sla_handlers
+from crm.sla.models import sla_fact
+from crm.worker import client_handlers
+from shared.consumer import Handler, merge_handlers
+from shared.db.session import session_scope
+from shared.events import Envelope
+from shared.metrics import ServiceMetrics
+from shared.runtime import Runtime
+from tests.crm.conftest import CrmFactory
+from tests.support.harness import migrate
+
+SITE = "site-lyon"
+
+
+@asynccontextmanager
+async def worker_runtime(crm: CrmFactory) -> AsyncIterator[Runtime[CrmSettings]]:
+    settings = crm.settings()
+    await migrate(settings)
+    runtime = await Runtime.open(settings, infra, ServiceMetrics("crm"), role="worker")
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+@contextmanager
+def statements(runtime: Runtime[CrmSettings]) -> Iterator[list[str]]:
+    """The SQL statements sent to the database meanwhile (one per round trip)."""
+    sent: list[str] = []
+
+    def record(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    engine = runtime.engine.sync_engine
+    sa_event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", record)
+
+
+def _event(event_type: str, subject: str, at: datetime, **data: Any) -> Envelope:
+    payload = {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in data.items()
+    }
+    return Envelope(source="/tests", type=event_type, subject=subject, time=at, data=payload)
+
+
+def calendar(at: datetime) -> Envelope:
+    return _event(
+        "site.calendar-changed.v1",
+        SITE,
+        at,
+        calendar_id=SITE,
+        site_id=SITE,
+        pool="in_store",
+        timezone="Europe/Paris",
+        opening_hours="mon-sat 09:00-19:00",
+        change="created",
+        changed_at=at,
+    )
+
+
+def received(lead_id: str, at: datetime) -> Envelope:
+    contact = {"first_name": "Inès", "full_name": "Inès Marchand", "phone": "+33698765432"}
+    return _event(
+        "lead.received.v1",
+        lead_id,
+        at,
+        lead_id=lead_id,
+        kind="enquiry",
+        source="api",
+        source_ref=lead_id,
+        received_at=at,
+        contact=contact,
+        vehicle={},
+    )
+
+
+def life(lead_id: str, start: datetime) -> list[Envelope]:
+    """A lead's usual events after its receipt, a few minutes apart."""
+    at = [start + timedelta(minutes=minutes) for minutes in range(1, 20)]
+    seller = {"lead_id": lead_id, "assignment_id": "as-1", "seller_id": "seller-1"}
+    return [
+        _event(
+            "lead.message-sent.v1",
+            lead_id,
+            at[0],
+            lead_id=lead_id,
+            message_id="m-1",
+            channel="email",
+            kind="first_answer",
+            created_at=at[0],
+            sent_at=at[0],
+        ),
+        _event(
+            "lead.contact-attempted.v1",
+            lead_id,
+            at[1],
+            lead_id=lead_id,
+            attempt_id="a-1",
+            operator_id="op-7",
+            channel="phone",
+            outcome="reached",
+            attempted_at=at[1],
+        ),
+        _event(
+            "lead.qualified.v1",
+            lead_id,
+            at[2],
+            lead_id=lead_id,
+            source="api",
+            received_at=start,
+            qualified_at=at[2],
+            operator_id="op-7",
+            contact={"full_name": "Inès Marchand", "phone": "+33698765432"},
+            intent="buy",
+            channel="in_store",
+            site=SITE,
+        ),
+        _event(
+            "assignment.offered.v1",
+            lead_id,
+            at[3],
+            **seller,
+            site_id=SITE,
+            offered_at=at[3],
+            accept_due_at=at[5],
+            strategy="round_robin",
+        ),
+        _event(
+            "assignment.accepted.v1",
+            lead_id,
+            at[4],
+            **seller,
+            accepted_at=at[4],
+            first_contact_due_at=at[9],
+        ),
+        _event("lead.assigned.v1", lead_id, at[4], **seller, site_id=SITE, assigned_at=at[4]),
+        _event("lead.contacted.v1", lead_id, at[6], **seller, channel="phone", contacted_at=at[6]),
+        _event(
+            "lead.appointment-set.v1",
+            lead_id,
+            at[7],
+            **seller,
+            site_id=SITE,
+            appointment_at=at[18],
+            set_at=at[7],
+        ),
+        _event("lead.won.v2", lead_id, at[8], **seller, site_id=SITE, won_at=at[8]),
+    ]
+
+
+async def handle(
+    runtime: Runtime[CrmSettings], handlers: dict[str, Handler], envelope: Envelope
+) -> int:
+    """Run the event's handlers in one transaction, as the consumer does; statements sent."""
+    with statements(runtime) as sent:
+        async with session_scope(runtime.session_factory) as session:
+            await handlers[envelope.type](session, envelope)
+    # The transaction's own BEGIN / COMMIT are the consumer's, not the handlers'.
+    return len([statement for statement in sent if statement.strip() not in ("BEGIN", "COMMIT")])
+
+
+async def written(runtime: Runtime[CrmSettings], lead_id: str) -> dict[str, Any]:
+    async with session_scope(runtime.session_factory) as session:
+        entries = (
+            await session.execute(
+                select(TimelineEntry.kind, TimelineEntry.details, TimelineEntry.client_id)
+                .where(TimelineEntry.lead_id == lead_id)
+                .order_by(TimelineEntry.occurred_at, TimelineEntry.kind)
+            )
+        ).all()
+        clients = (await session.scalars(select(Client))).all()
+        fact = (
+            (await session.execute(select(sla_fact).where(sla_fact.c.lead_id == lead_id)))
+            .mappings()
+            .one()
+        )
+    return {
+        "entries": [(kind, details) for kind, details, _ in entries],
+        # Every entry of the lead is on its one client's timeline.
+        "on_client_timeline": {owner for _, _, owner in entries} == {c.id for c in clients},
+        "clients": [(client.full_name, client.phone, client.last_contact_at) for client in clients],
+        "fact": dict(fact),
+    }
+
+
+# Statements per event of a lead's usual life (clients and timeline, then the SLA fact).
+EXPECTED = {
+    # seen-and-match, client, entry; the fact inserted unless it exists (no read first)
+    "lead.received.v1": 4,
+    # the entry, its client found in the same statement (then the SLA: no fact event)
+    "lead.message-sent.v1": 1,
+    # entry; the client's last contact (reached); the fact read with its calendar, updated
+    "lead.contact-attempted.v1": 4,
+    "lead.qualified.v1": 3,
+    "assignment.offered.v1": 3,
+    "assignment.accepted.v1": 3,
+    "lead.assigned.v1": 2,  # the fact changes nothing: no UPDATE
+    "lead.contacted.v1": 3,
+    "lead.appointment-set.v1": 4,  # + the client's last contact
+    "lead.won.v2": 5,  # + the other version's entry looked up
+}
+# PostgreSQL: a new client and its first entry, and an entry with the client's last contact,
+# are one statement each (data-modifying CTEs; SQLite has none).
+ON_POSTGRES = {
+    "lead.received.v1": -1,
+    "lead.contact-attempted.v1": -1,
+    "lead.appointment-set.v1": -1,
+    "lead.won.v2": -1,
+}
+
+
+def expected(runtime: Runtime[CrmSettings]) -> dict[str, int]:
+    if runtime.engine.dialect.name != "postgresql":
+        return EXPECTED
+    return {
+        event_type: count + ON_POSTGRES.get(event_type, 0) for event_type, count in EXPECTED.items()
+    }
+
+
+async def test_statements_per_lead_through_the_handlers(crm: CrmFactory) -> None:
+    async with worker_runtime(crm) as runtime:
+        handlers = merge_handlers(client_handlers(runtime), sla_handlers(runtime))
+        start = runtime.clock().replace(microsecond=0) - timedelta(hours=2)
+        await handle(runtime, handlers, calendar(start - timedelta(days=1)))
+        lead_id = str(uuid.uuid4())
+        events = [received(lead_id, start), *life(lead_id, start)]
+        counts = {event.type: await handle(runtime, handlers, event) for event in events}
+        assert counts == expected(runtime)
+        # 42 before the cuts (both databases)
+        assert sum(counts.values()) == (28 if runtime.engine.dialect.name == "postgresql" else 32)
+        state = await written(runtime, lead_id)
+        assert [kind for kind, _ in state["entries"]] == [
+            "lead.received",
+            "lead.message-sent",
+            "lead.contact-attempted",
+            "lead.qualified",
+            "assignment.offered",
+            "assignment.accepted",
+            "lead.assigned",
+            "lead.contacted",
+            "lead.appointment-set",
+            "lead.won",
+        ]
+        assert state["entries"][2][1] == {
+            "attempt_id": "a-1",
+            "operator_id": "op-7",
+            "channel": "phone",
+            "outcome": "reached",
+        }
+        last_contact = start + timedelta(minutes=9)  # the sale: the prospect's own contact
+        assert state["clients"] == [("Inès Marchand", "+33698765432", last_contact)]
+        fact = state["fact"]
+        assert (fact["received_at"], fact["won_at"]) == (start, last_contact)
+        assert (fact["source"], fact["site"], fact["seller_id"]) == ("api", SITE, "seller-1")
+        assert (fact["outcome"], fact["closed_at"]) == ("won", last_contact)
+        assert fact["path"] == "qualify"
+        assert state["on_client_timeline"]
+        assert fact["calendar_provisional"] is False
+        assert fact["qualified_wall_s"] == 3 * 60
+        assert fact["won_wall_s"] is not None
+
+        # Each event again (a replay): nothing written, nothing changed.
+        replayed = [await handle(runtime, handlers, event) for event in events]
+        assert await written(runtime, lead_id) == state
+        # (a replay is rare: the consumer claims each event once; these are its costs)
+        assert replayed == [3, 2, 3, 3, 3, 3, 3, 3, 3, 2]
+
+        # A second lead of the same person: matched by phone, its last contact moved.
+        second = str(uuid.uuid4())
+        later = start + timedelta(hours=1)
+        assert await handle(runtime, handlers, received(second, later)) == 4
+        assert (await written(runtime, second))["clients"][0][2] == later
