@@ -18,8 +18,14 @@ from crm.privacy.service import erase_client_data
 from crm.settings import CrmSettings
 from crm.sla.consumer import sla_handlers
 from shared.access.consumer import access_consumer
-from shared.consumer import EventConsumer, Handler, build_consumer, merge_handlers
-from shared.events.catalogue import CATALOGUE
+from shared.consumer import (
+    PATIENT_BATCH_WAIT_S,
+    EventConsumer,
+    Handler,
+    build_consumer,
+    merge_handlers,
+)
+from shared.events.catalogue import CATALOGUE, Topics
 from shared.privacy import ERASURE_COMPLETED, EXPORT_PROVIDED, privacy_consumer
 from shared.runtime import Runtime
 from shared.worker import Loop
@@ -68,6 +74,15 @@ def event_consumers(runtime: Runtime[CrmSettings]) -> list[EventConsumer]:
     for event_type, handler in handlers.items():
         by_topic.setdefault(CATALOGUE[event_type].topic, {})[event_type] = handler
     return [
-        build_consumer(runtime, name=consumer_name(topic), topics=[topic], handlers=handled)
+        build_consumer(
+            runtime,
+            name=consumer_name(topic),
+            topics=[topic],
+            handlers=handled,
+            # crm records what happened, for people who read it later: its lead events wait up
+            # to half a second and share one transaction per batch (claims, erased check,
+            # commit), where a batch per event paid those round trips for each.
+            batch_wait_s=PATIENT_BATCH_WAIT_S if topic == Topics.LEADS else 0.0,
+        )
         for topic, handled in sorted(by_topic.items())
     ]
