@@ -62,6 +62,21 @@ def wakeups_of(factory: SessionFactory) -> Wakeups:
 
 
 @asynccontextmanager
+async def single_statement(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
+    """A unit of work that is one statement, atomic by itself (a conditional UPDATE … RETURNING,
+    a fenced update with its event in a CTE). On PostgreSQL it runs in autocommit: one round trip
+    where BEGIN and COMMIT around it made three. Elsewhere a ``session_scope`` (SQLite's BEGIN and
+    COMMIT are no round trips; switching a connection to autocommit and back costs more)."""
+    engine = factory.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        async with session_scope(factory) as session:
+            yield session
+        return
+    async with read_only(factory) as session:
+        yield session
+
+
+@asynccontextmanager
 async def read_only(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
     """A session for reads that need no transaction (a probe: a count, when the next row is
     due). Its connection is in autocommit mode: each statement is one round trip, without a

@@ -15,7 +15,7 @@ from qualify.policy import Policy
 from qualify.settings import QualifySettings
 from shared.api import component, require_roles, runtime_of, settings_of
 from shared.auth import Principal
-from shared.db.session import session_scope
+from shared.db.session import single_statement
 
 SettingsDep = Annotated[QualifySettings, Depends(settings_of)]
 
@@ -36,15 +36,8 @@ async def single_statement_session(request: Request) -> AsyncIterator[AsyncSessi
     in autocommit: one round trip, where BEGIN and COMMIT around it made three. On SQLite a
     unit of work as usual: its BEGIN and COMMIT are no round trips, and switching a connection
     to autocommit and back costs more than they do."""
-    runtime = runtime_of(request)
-    if runtime.engine.dialect.name != "postgresql":
-        async with session_scope(runtime.session_factory) as session:
-            yield session
-        return
-    async with runtime.engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        async with AsyncSession(bind=connection) as session:
-            yield session
+    async with single_statement(runtime_of(request).session_factory) as session:
+        yield session
 
 
 SingleStatementSessionDep = Annotated[

@@ -38,7 +38,13 @@ from qualify.models import OutgoingMessage
 from qualify.settings import QualifySettings
 from qualify.suppression.service import address_hash, contact_blocks
 from shared.clock import Clock, utcnow
-from shared.db.session import SessionFactory, read_only, session_scope, wakeups_of
+from shared.db.session import (
+    SessionFactory,
+    read_only,
+    session_scope,
+    single_statement,
+    wakeups_of,
+)
 from shared.events.payloads import MessageChannel, MessageOutcome
 from shared.messaging.errors import NotConfigured, SendError
 from shared.outbox import Outbox
@@ -119,14 +125,8 @@ class MessageSender:
         """A unit of work that is one statement on PostgreSQL (a fenced update, with its
         event in the same statement): atomic by itself, so run in autocommit, without the
         BEGIN and COMMIT round trips around it. Elsewhere a transaction, as any write."""
-        if not self._postgres:
-            async with session_scope(self._sessions) as session:
-                yield session
-            return
-        async with self._sessions.kw["bind"].connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            async with AsyncSession(bind=connection) as session:
-                yield session
+        async with single_statement(self._sessions) as session:
+            yield session
 
     def _staged(self) -> None:
         """An event was staged in autocommit (committed already): wake this process's relay,
