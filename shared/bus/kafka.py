@@ -233,21 +233,28 @@ class _Fetch:
     max_wait_ms: int
 
 
-def _fetch_settings(batch_wait_s: float) -> _Fetch:
-    """How long the broker holds a fetch. Eager (``batch_wait_s`` 0): it answers as soon as a
-    record arrives, and the wait only bounds how often an idle consumer asks again (the default
-    500 ms made idle consumers the workers' main cost). Patient: it answers when
-    ``_PATIENT_FETCH_MIN_BYTES`` have gathered or ``batch_wait_s`` has passed, so a consumer of a
-    busy topic fetches a few times a second instead of once per record, and its batches share
-    their transactions (an idle one asks again every ``batch_wait_s``)."""
+# Eager: the broker answers as soon as a record arrives, and the wait only bounds how often an
+# idle consumer asks again (the default 500 ms made idle consumers the workers' main cost).
+_EAGER = _Fetch(min_bytes=1, max_wait_ms=_IDLE_FETCH_WAIT_MS)
+
+
+def _held_fetch(batch_wait_s: float) -> _Fetch | None:
+    """The fetch of a busy stream: the broker answers when ``_PATIENT_FETCH_MIN_BYTES`` have
+    gathered or ``batch_wait_s`` has passed, so a busy topic is fetched a few times a second
+    instead of once per record and its batches share their transactions. None: always eager."""
     if batch_wait_s <= 0:
-        return _Fetch(min_bytes=1, max_wait_ms=_IDLE_FETCH_WAIT_MS)
+        return None
     return _Fetch(
         min_bytes=_PATIENT_FETCH_MIN_BYTES, max_wait_ms=max(1, round(batch_wait_s * 1000))
     )
 
 
 class KafkaConsumer:
+    """A consumer group member. With ``batch_wait_s`` its fetches follow the stream: eager while
+    it is quiet (a lone record arrives at once and an idle consumer asks every 5 s), held for up
+    to ``batch_wait_s`` once records flow (one fetch per batch, not per record), eager again once
+    a held fetch comes back empty."""
+
     def __init__(
         self,
         address: KafkaAddress,
@@ -260,7 +267,8 @@ class KafkaConsumer:
         self._group_id = group_id
         self._topics = list(topics)
         self._consumer: AIOKafkaConsumer | None = None
-        self._fetch = _fetch_settings(batch_wait_s)
+        self._held = _held_fetch(batch_wait_s)
+        self._holding = False
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -273,8 +281,8 @@ class KafkaConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
-            fetch_min_bytes=self._fetch.min_bytes,
-            fetch_max_wait_ms=self._fetch.max_wait_ms,
+            fetch_min_bytes=_EAGER.min_bytes,
+            fetch_max_wait_ms=_EAGER.max_wait_ms,
             # The background fetch loop wakes on a fetch answer, a consumed batch or a
             # rebalance; this only bounds its sleep otherwise (the default 200 ms woke every
             # idle consumer five times a second).
@@ -298,13 +306,41 @@ class KafkaConsumer:
         return self._consumer
 
     async def poll(self, *, timeout_s: float, max_records: int) -> list[Record]:
+        if self._holding and self._held is not None:
+            # A held fetch answers within its wait: nothing after two waits, the stream is quiet.
+            quiet_after_s = min(timeout_s, 2 * self._held.max_wait_ms / 1000)
+            records = await self._take(quiet_after_s, max_records)
+            if records:
+                return records
+            self._hold(False)
+            timeout_s -= quiet_after_s
+            if timeout_s <= 0:
+                return []
+        records = await self._take(timeout_s, max_records)
+        if records and self._held is not None:
+            self._hold(True)
+        return records
+
+    def _hold(self, holding: bool) -> None:
+        """Sets the fetch settings of the next fetch request. aiokafka reads them from its
+        fetcher each time it builds one and has no public setter; without that fetcher (another
+        aiokafka) the consumer simply stays eager."""
+        fetch = self._held if holding and self._held is not None else _EAGER
+        fetcher = getattr(self._require(), "_fetcher", None)
+        if fetcher is None or not hasattr(fetcher, "_fetch_min_bytes"):
+            return
+        fetcher._fetch_min_bytes = fetch.min_bytes
+        fetcher._fetch_max_wait_ms = fetch.max_wait_ms
+        self._holding = holding
+
+    async def _take(self, timeout_s: float, max_records: int) -> list[Record]:
         try:
             batches = await self._require().getmany(
                 timeout_ms=int(timeout_s * 1000), max_records=max_records
             )
         except KafkaError as exc:
             raise BusUnavailable(f"kafka poll failed: {type(exc).__name__}") from exc
-        records = [
+        return [
             Record(
                 topic=self._address.logical(message.topic),
                 partition=message.partition,
@@ -316,7 +352,6 @@ class KafkaConsumer:
             for messages in batches.values()
             for message in messages
         ]
-        return records
 
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         if not offsets:

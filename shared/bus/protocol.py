@@ -73,9 +73,10 @@ class Bus(Protocol):
     def consumer(
         self, *, group_id: str, topics: Sequence[str], batch_wait_s: float = 0.0
     ) -> Consumer:
-        """``batch_wait_s`` > 0: a consumer off the critical path lets records gather for up to
-        that long before they are fetched (fewer, larger batches: fewer fetches and fewer
-        transactions per event); 0: records are fetched as soon as they arrive."""
+        """``batch_wait_s`` > 0: once records flow, they may gather for up to that long before
+        they are fetched (fewer, larger batches: fewer fetches and fewer transactions per
+        event), while a record that comes after a quiet spell is fetched at once; 0: records
+        are always fetched as soon as they arrive."""
         ...
 
     async def ensure_topics(self, topics: Sequence[TopicSpec]) -> None: ...

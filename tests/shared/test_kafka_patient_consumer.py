@@ -1,6 +1,6 @@
 """A patient consumer (``batch_wait_s``) lets a busy topic's records gather and takes them in a
-few large batches (a few fetches and transactions a second, not one per record), while a lone
-record still arrives within its wait; an eager consumer takes each record as it comes."""
+few large batches (a few fetches and transactions a second, not one per record), while a record
+after a quiet spell is fetched at once; an eager consumer takes each record as it comes."""
 
 from __future__ import annotations
 
@@ -78,5 +78,38 @@ async def test_a_patient_consumer_takes_a_busy_stream_in_few_batches() -> None:
         assert time.monotonic() - started < WAIT_S + 1.5
     finally:
         await eager.stop()
+        await patient.stop()
+        await bus.stop()
+
+
+async def _quiet(consumer: Consumer, seconds: float) -> None:
+    """Polls through a quiet spell (the consumer sees that its stream went quiet)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert await consumer.poll(timeout_s=0.5, max_records=100) == []
+
+
+async def test_after_a_quiet_spell_a_patient_consumer_fetches_a_record_at_once() -> None:
+    """A held fetch would keep a lone record up to the whole wait (3 s here; uniformly spread
+    over it, so three records all under 0.6 s would be a 1-in-125 chance): once its stream has
+    gone quiet the consumer is eager again, and it holds its fetches again once records flow."""
+    bootstrap = await require_kafka()
+    bus = KafkaBus(bootstrap, prefix=f"t{uuid.uuid4().hex[:10]}.", client_id="patience-test")
+    await bus.ensure_topics([TopicSpec(TOPIC, partitions=3)])
+    wait_s = 3.0
+    patient = await _started(bus, "patient-quiet", wait_s)
+    try:
+        # Records flowed: the consumer holds its fetches.
+        publishing = asyncio.create_task(_publish_spaced(bus, 10))
+        assert sum(await _batches(patient, 10)) == 10
+        await publishing
+        await _quiet(patient, 2 * wait_s + 1)
+        for n in range(3):
+            started = time.monotonic()
+            await bus.publish(TOPIC, key=str(n).encode(), value=b"alone", headers=[])
+            assert await _batches(patient, 1) == [1]
+            assert time.monotonic() - started < 0.6
+            await _quiet(patient, 2 * wait_s + 1)
+    finally:
         await patient.stop()
         await bus.stop()
