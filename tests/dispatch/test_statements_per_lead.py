@@ -23,6 +23,9 @@ from dispatch.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from dispatch.timers.hint import due_hint
+from dispatch.timers.runner import TimerLoop
+from shared.db.session import wakeups_of
 from tests.dispatch.conftest import DispatchApi, Receiver, dispatch_settings, start_dispatch
 from tests.support.clock import Clock
 
@@ -122,3 +125,41 @@ async def test_a_qualified_lead_offered_and_delivered_in_few_statements(
     assert [(r.event_type, r.payload["data"]["lead"]["lead_id"]) for r in receiver.of("alice")] == [
         ("assignment.offered", lead_id)
     ]
+
+
+async def test_the_timer_loop_reads_nothing_for_the_timers_its_process_wrote(
+    database_url: str, tmp_path: Path, clock: Clock
+) -> None:
+    settings = dispatch_settings(
+        database_url, embedded_bus_path=tmp_path / "bus.db", timer_poll_interval_s=3600
+    )
+    async with start_dispatch(settings, clock) as api:
+        await api.site()
+        await api.seller("alice")
+        hint = due_hint(wakeups_of(api.runtime.session_factory))
+        loop = TimerLoop(api.timers, hint, settings, clock)
+        with statements(api) as started:
+            assert await loop.step() == pytest.approx(
+                3600, abs=1
+            )  # nothing pending: the fallback poll
+        assert len(started) == 1
+        woken = hint.signal.generation
+        lead_id = await api.qualify()  # its accept deadline, in ten minutes, wakes the loop
+        assert hint.signal.generation == woken + 1
+        with statements(api) as after_lead:
+            assert await loop.step() == pytest.approx(600, abs=1)
+        assert after_lead == []
+        clock.advance(minutes=1)
+        await api.qualify()  # due after the first one's: the sleeping loop is not woken
+        assert hint.signal.generation == woken + 1
+        with statements(api) as after_second:
+            assert await loop.step() == pytest.approx(540, abs=1)
+        assert after_second == []
+        hint.signal.notify()  # another process wrote timers (shared.db.wakeup)
+        with statements(api) as after_others:
+            assert await loop.step() == pytest.approx(540, abs=1)
+        assert len(after_others) == 1
+        clock.advance(minutes=9)
+        assert await loop.step() == pytest.approx(60, abs=1)  # the second deadline next
+        # The first deadline fired (the offer expired, the lead waits for a reroute).
+        assert [kind for kind, _, _ in await api.pending_timers(lead_id)] == ["reroute"]

@@ -15,6 +15,7 @@ kind (``dispatch.assignments.deadlines.timer_handlers``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Literal
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.metrics import DispatchMetrics
 from dispatch.models import Timer
 from dispatch.settings import DispatchSettings
+from dispatch.timers.hint import DueHint
 from dispatch.timers.kinds import TimerKind, TimerOutcome
 from dispatch.timers.repository import TimerRepository
 from shared.clock import Clock, utcnow
@@ -116,3 +118,71 @@ class TimerRunner:
             timer = await TimerRepository(session).get(timer_id)
             if timer is not None and timer.fired_at is None:
                 timer.due_at = self._clock() + _RETRY_FAILED
+
+
+# Due rows a pass could not claim are another replica's (SKIP LOCKED): it fires them, and the
+# loop must not spin until that replica commits.
+HELD_ELSEWHERE_S = 1.0
+
+
+class TimerLoop:
+    """The timer loop's step: fire what is due, then sleep until the next due timer.
+
+    It reads the earliest due time from the database only when it does not know it: at start,
+    after firing, when a notification it did not cause came (another process wrote timers, the
+    wake-up connection reconnected), and at least every ``timer_poll_interval_s`` (the fallback
+    poll). Timers this process writes reach it as an in-process hint (``dispatch.timers.hint``):
+    a lead's timers cost the loop no statement."""
+
+    def __init__(
+        self, runner: TimerRunner, hint: DueHint, settings: DispatchSettings, clock: Clock = utcnow
+    ) -> None:
+        self._runner = runner
+        self._hint = hint
+        self._settings = settings
+        self._clock = clock
+        self._known = False  # whether ``_next`` is what the database says (with the hints)
+        self._next: datetime | None = None
+        self._poll_at = 0.0  # monotonic time of the fallback poll
+        self._generation = hint.signal.generation
+        self._own = hint.own_wakeups
+
+    async def step(self) -> float:
+        hinted = self._hint.take()
+        if self._must_read():
+            await self._read(hinted)
+        elif hinted is not None:
+            self._next = hinted if self._next is None else min(self._next, hinted)
+        if self._until_next() > 0:
+            return self._sleep(self._until_next())
+        fired = await self._runner.fire_due()
+        if fired >= self._settings.timer_batch_size:
+            self._known = False
+            return 0.0
+        await self._read(self._hint.take())
+        pause = self._until_next()
+        return self._sleep(pause if fired else max(pause, HELD_ELSEWHERE_S))
+
+    def _must_read(self) -> bool:
+        generation, own = self._hint.signal.generation, self._hint.own_wakeups
+        woken_by_others = generation - self._generation > own - self._own
+        self._generation, self._own = generation, own
+        return not self._known or woken_by_others or time.monotonic() >= self._poll_at
+
+    async def _read(self, hinted: datetime | None) -> None:
+        """The earliest due time from the database (and the hint taken before the read: its
+        commit may have come after the read's snapshot)."""
+        due = await self._runner.next_due()
+        self._next = due if hinted is None or (due is not None and due < hinted) else hinted
+        self._known = True
+        self._poll_at = time.monotonic() + self._settings.timer_poll_interval_s
+
+    def _until_next(self) -> float:
+        poll = max(self._poll_at - time.monotonic(), 0.0)
+        if self._next is None:
+            return poll
+        return min(max((self._next - self._clock()).total_seconds(), 0.0), poll)
+
+    def _sleep(self, pause: float) -> float:
+        self._hint.sleeping_until(self._clock() + timedelta(seconds=pause))
+        return pause
