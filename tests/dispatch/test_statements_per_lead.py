@@ -1,14 +1,16 @@
 """What the dispatch worker sends the database per qualified lead, counted by statement: the
-intake and its offer (probe, directory and pool reads, the writes), then the sender's pass that
-records the delivered offer. On PostgreSQL the offer's writes are one statement (CTEs) and a
-delivered pass is one; SQLite (no network) keeps a statement per table. The effects are checked
-alongside: the lead, its contact hashes, the offer, the seller's load, the accept deadline, the
-message delivered and logged, the event staged, and the pause the pass read."""
+intake and its offer (one probe that reads the vehicle and the contact schedule too, the pool,
+the writes), then the sender's pass that records the delivered offer, and the timer loop's reads
+(none for the timers its own process wrote). On PostgreSQL the offer's writes are one statement
+(CTEs) and a delivered pass is one; SQLite (no network) keeps a statement per table. The effects
+are checked alongside: the lead, its contact hashes, the offer, the seller's load, the accept
+deadline, the message delivered and logged, the event staged, and the pause the pass read."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +31,9 @@ from shared.db.session import wakeups_of
 from tests.dispatch.conftest import DispatchApi, Receiver, dispatch_settings, start_dispatch
 from tests.support.clock import Clock
 
-# (intake of a lead offered to a seller, the sender's pass that records its delivery)
-STATEMENTS = {"sqlite": (10, 4), "postgresql": (5, 1)}
+# (intake of a lead offered to a seller, the sender's pass that records its delivery): the
+# intake's probe reads the vehicle's stock row and the contact schedule with the rest.
+STATEMENTS = {"sqlite": (9, 4), "postgresql": (4, 1)}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -63,11 +66,16 @@ def statements(dispatch: DispatchApi) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", count)
 
 
+@pytest.mark.parametrize("vehicle", [None, "AD-7"])
 async def test_a_qualified_lead_offered_and_delivered_in_few_statements(
-    api: DispatchApi, receiver: Receiver, clock: Clock
+    api: DispatchApi, receiver: Receiver, clock: Clock, vehicle: str | None
 ) -> None:
     intake_statements, pass_statements = STATEMENTS[api.runtime.engine.dialect.name]
     await api.site()
+    await api.admin.post("/v1/schedules", json={"site_id": "lyon", "accept_within_minutes": 7})
+    if vehicle is not None:  # in stock at the lead's site
+        response = await api.admin.put(f"/v1/vehicles/{vehicle}", json={"site_id": "lyon"})
+        assert response.status_code == 200
     seller = await api.seller("alice", webhook_url=receiver.url("alice"))
     receiver.secrets["alice"] = seller["webhook_secret"]
     handoff = api.handoff()
@@ -76,7 +84,7 @@ async def test_a_qualified_lead_offered_and_delivered_in_few_statements(
         assert await sender.send_due() == 0  # nothing due: the pass knows when to look again
         offered_at = clock.now
         with statements(api) as intake:
-            lead_id = await api.qualify(handoff)
+            lead_id = await api.qualify(handoff, vehicle_ad_ref=vehicle)
         assert len(intake) == intake_statements, intake
         # Another worker's offer, leased to its own sender a second later: the pass's pause.
         clock.advance(seconds=1)
@@ -116,7 +124,7 @@ async def test_a_qualified_lead_offered_and_delivered_in_few_statements(
     assert await api.pending_timers(lead_id) == [
         ("accept_deadline", offers[0].id, offers[0].accept_due_at)
     ]
-    assert offers[0].accept_due_at > offered_at
+    assert offers[0].accept_due_at == offered_at + timedelta(minutes=7)  # the site's schedule
     state = (await api.admin.get(f"/v1/sellers/{seller['id']}")).json()
     assert state["open_count"] == 2  # the two leads' offers
     assert state["webhook_failures"] == 0
