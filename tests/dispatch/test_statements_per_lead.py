@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import Connection, event, select
 
 from dispatch.models import (
     Assignment,
@@ -26,7 +26,7 @@ from dispatch.models import (
     WebhookDelivery,
 )
 from dispatch.timers.hint import due_hint
-from dispatch.timers.runner import TimerLoop
+from dispatch.timers.runner import OTHERS_READ_AFTER_S, TimerLoop
 from shared.db.session import wakeups_of
 from tests.dispatch.conftest import DispatchApi, Receiver, dispatch_settings, start_dispatch
 from tests.support.clock import Clock
@@ -34,6 +34,9 @@ from tests.support.clock import Clock
 # (intake of a lead offered to a seller, the sender's pass that records its delivery): the
 # intake's probe reads the vehicle's stock row and the contact schedule with the rest.
 STATEMENTS = {"sqlite": (9, 4), "postgresql": (4, 1)}
+# Transactions of the sender's pass (a BEGIN and a COMMIT round trip each on PostgreSQL): its one
+# statement runs in autocommit there.
+PASS_TRANSACTIONS = {"sqlite": 1, "postgresql": 0}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -66,6 +69,24 @@ def statements(dispatch: DispatchApi) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", count)
 
 
+@contextmanager
+def transactions(dispatch: DispatchApi) -> Iterator[list[None]]:
+    """The transactions begun (not the units of work of an autocommit connection: the driver
+    sends no BEGIN for them)."""
+    engine = dispatch.runtime.engine.sync_engine
+    begun: list[None] = []
+
+    def count(connection: Connection) -> None:
+        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            begun.append(None)
+
+    event.listen(engine, "begin", count)
+    try:
+        yield begun
+    finally:
+        event.remove(engine, "begin", count)
+
+
 @pytest.mark.parametrize("vehicle", [None, "AD-7"])
 async def test_a_qualified_lead_offered_and_delivered_in_few_statements(
     api: DispatchApi, receiver: Receiver, clock: Clock, vehicle: str | None
@@ -89,11 +110,12 @@ async def test_a_qualified_lead_offered_and_delivered_in_few_statements(
         # Another worker's offer, leased to its own sender a second later: the pass's pause.
         clock.advance(seconds=1)
         other_id = await api.qualify(api.handoff())
-        with statements(api) as sent:
+        with statements(api) as sent, transactions(api) as begun:
             assert await sender.send_due() == 1
             lease_s = api.settings.webhook_lease_s
             assert await sender.pause(3600) == lease_s  # read with the pass's record
         assert len(sent) == pass_statements, sent
+        assert len(begun) == PASS_TRANSACTIONS[api.runtime.engine.dialect.name]
 
     async with api.runtime.session_factory() as session:
         lead = await session.get(DispatchLead, lead_id)
@@ -145,7 +167,8 @@ async def test_the_timer_loop_reads_nothing_for_the_timers_its_process_wrote(
         await api.site()
         await api.seller("alice")
         hint = due_hint(wakeups_of(api.runtime.session_factory))
-        loop = TimerLoop(api.timers, hint, settings, clock)
+        monotonic = [0.0]  # the real time the loop's pauses last, moved by hand
+        loop = TimerLoop(api.timers, hint, settings, clock, monotonic=lambda: monotonic[0])
         with statements(api) as started:
             assert await loop.step() == pytest.approx(
                 3600, abs=1
@@ -165,6 +188,11 @@ async def test_the_timer_loop_reads_nothing_for_the_timers_its_process_wrote(
         assert after_second == []
         hint.signal.notify()  # another process wrote timers (shared.db.wakeup)
         with statements(api) as after_others:
+            assert await loop.step() <= OTHERS_READ_AFTER_S  # read within a second, not now
+            hint.signal.notify()  # more of theirs: the same read
+            assert await loop.step() <= OTHERS_READ_AFTER_S
+            assert after_others == []
+            monotonic[0] += OTHERS_READ_AFTER_S
             assert await loop.step() == pytest.approx(540, abs=1)
         assert len(after_others) == 1
         clock.advance(minutes=9)

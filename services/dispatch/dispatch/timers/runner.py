@@ -123,27 +123,38 @@ class TimerRunner:
 # Due rows a pass could not claim are another replica's (SKIP LOCKED): it fires them, and the
 # loop must not spin until that replica commits.
 HELD_ELSEWHERE_S = 1.0
+# Timers written by other processes (the API's call-backs, other replicas) are read at most this
+# long after their wake-up, and at most once per this long.
+OTHERS_READ_AFTER_S = 1.0
 
 
 class TimerLoop:
     """The timer loop's step: fire what is due, then sleep until the next due timer.
 
     It reads the earliest due time from the database only when it does not know it: at start,
-    after firing, when a notification it did not cause came (another process wrote timers, the
-    wake-up connection reconnected), and at least every ``timer_poll_interval_s`` (the fallback
-    poll). Timers this process writes reach it as an in-process hint (``dispatch.timers.hint``):
-    a lead's timers cost the loop no statement."""
+    after firing, within ``OTHERS_READ_AFTER_S`` of a notification it did not cause (another
+    process wrote timers, the wake-up connection reconnected; SQLite's watcher sees this
+    process's commits too), and at least every ``timer_poll_interval_s`` (the fallback poll).
+    Timers this process writes reach it as an in-process hint (``dispatch.timers.hint``): a
+    lead's timers cost the loop no statement."""
 
     def __init__(
-        self, runner: TimerRunner, hint: DueHint, settings: DispatchSettings, clock: Clock = utcnow
+        self,
+        runner: TimerRunner,
+        hint: DueHint,
+        settings: DispatchSettings,
+        clock: Clock = utcnow,
+        monotonic: Callable[[], float] = time.monotonic,  # the real time its pauses last
     ) -> None:
+        self._monotonic = monotonic
         self._runner = runner
         self._hint = hint
         self._settings = settings
         self._clock = clock
         self._known = False  # whether ``_next`` is what the database says (with the hints)
         self._next: datetime | None = None
-        self._poll_at = 0.0  # monotonic time of the fallback poll
+        self._read_at = 0.0  # monotonic time of the last read
+        self._poll_at = 0.0  # monotonic time of the next read (the fallback poll, or sooner)
         self._generation = hint.signal.generation
         self._own = hint.own_wakeups
 
@@ -165,9 +176,12 @@ class TimerLoop:
 
     def _must_read(self) -> bool:
         generation, own = self._hint.signal.generation, self._hint.own_wakeups
-        woken_by_others = generation - self._generation > own - self._own
+        if generation - self._generation > own - self._own:
+            # Another process wrote timers: read within a second, not once per lead of theirs
+            # (no timer falls due within a second of being written).
+            self._poll_at = min(self._poll_at, self._read_at + OTHERS_READ_AFTER_S)
         self._generation, self._own = generation, own
-        return not self._known or woken_by_others or time.monotonic() >= self._poll_at
+        return not self._known or self._monotonic() >= self._poll_at
 
     async def _read(self, hinted: datetime | None) -> None:
         """The earliest due time from the database (and the hint taken before the read: its
@@ -175,10 +189,11 @@ class TimerLoop:
         due = await self._runner.next_due()
         self._next = due if hinted is None or (due is not None and due < hinted) else hinted
         self._known = True
-        self._poll_at = time.monotonic() + self._settings.timer_poll_interval_s
+        self._read_at = self._monotonic()
+        self._poll_at = self._read_at + self._settings.timer_poll_interval_s
 
     def _until_next(self) -> float:
-        poll = max(self._poll_at - time.monotonic(), 0.0)
+        poll = max(self._poll_at - self._monotonic(), 0.0)
         if self._next is None:
             return poll
         return min(max((self._next - self._clock()).total_seconds(), 0.0), poll)
