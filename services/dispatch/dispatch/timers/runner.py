@@ -1,8 +1,9 @@
 """The timer worker: fires due timers, each in its own transaction with its effects.
 
-The worker's loop sleeps until the earliest pending timer falls due (bounded by
-``DISPATCH_TIMER_POLL_INTERVAL_S``), and wakes when a timer is scheduled (in this process once the
-scheduling transaction commits; from another process through ``shared.db.wakeup``).
+The worker's loop (``TimerLoop``) sleeps until the earliest pending timer falls due (bounded by
+``DISPATCH_TIMER_POLL_INTERVAL_S``), and wakes when a timer is scheduled sooner (in this process
+once the scheduling transaction commits, told when it falls due: ``dispatch.timers.hint``; from
+another process through ``shared.db.wakeup``, then it reads the earliest due time).
 
 A timer is claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` (PostgreSQL), applied, and marked
 fired in the same transaction: with two replicas each timer is fired by exactly one of them; a
@@ -74,14 +75,6 @@ class TimerRunner:
         """When the earliest pending timer falls due (None: none pending)."""
         async with read_only(self._session_factory) as session:
             return await TimerRepository(session).earliest_due()
-
-    async def pause(self, longest_s: float) -> float:
-        """Seconds until the earliest pending timer falls due, at most ``longest_s`` (a timer
-        scheduled meanwhile wakes the worker's loop: ``TimerRepository.schedule``)."""
-        due = await self.next_due()
-        if due is None:
-            return longest_s
-        return min(max((due - self._clock()).total_seconds(), 0.0), longest_s)
 
     async def fire_one(self) -> TimerOutcome | Literal["failed"] | None:
         """Fire the oldest due timer; None when none is due, ``failed`` when its effects raised
@@ -159,6 +152,13 @@ class TimerLoop:
         self._own = hint.own_wakeups
 
     async def step(self) -> float:
+        try:
+            return await self._step()
+        except BaseException:
+            self._known = False  # the hint it took may be lost: read afresh next time
+            raise
+
+    async def _step(self) -> float:
         hinted = self._hint.take()
         if self._must_read():
             await self._read(hinted)
