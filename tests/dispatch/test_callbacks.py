@@ -165,6 +165,30 @@ async def test_schedules_apply_most_specific_first(dispatch: DispatchApi, clock:
     assert len(listed) == 2
 
 
+async def test_the_sites_schedule_wins_over_the_sources(
+    dispatch: DispatchApi, clock: Clock
+) -> None:
+    await dispatch.site()
+    await dispatch.site("paris", postcode="75011")
+    await dispatch.seller("A")
+    await dispatch.seller("B", site_id="paris")
+    for scope, minutes in (({}, 30), ({"source": "facebook"}, 9), ({"site_id": "lyon"}, 7)):
+        response = await dispatch.admin.post(
+            "/v1/schedules", json={**scope, "accept_within_minutes": minutes}
+        )
+        assert response.status_code == 201
+    for source, site, minutes in (
+        ("facebook", "lyon", 7),
+        ("facebook", "paris", 9),
+        ("leboncoin", "paris", 30),
+        ("leboncoin", "lyon", 7),
+    ):
+        lead = await dispatch.qualify(source=source, site=site)
+        offer = (await dispatch.assignments(lead))[0]
+        due = datetime.fromisoformat(offer["accept_due_at"])
+        assert due == clock.now + timedelta(minutes=minutes), (source, site)
+
+
 async def test_naive_datetimes_are_422_not_500(dispatch: DispatchApi) -> None:
     _, offer = await _offer(dispatch)
     seller = offer["seller"]

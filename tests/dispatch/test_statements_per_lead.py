@@ -1,20 +1,22 @@
 """What the dispatch worker sends the database per qualified lead, counted by statement: the
-intake and its offer (probe, directory and pool reads, the writes), then the sender's pass that
-records the delivered offer. On PostgreSQL the offer's writes are one statement (CTEs) and a
-delivered pass is one; SQLite (no network) keeps a statement per table. The effects are checked
-alongside: the lead, its contact hashes, the offer, the seller's load, the accept deadline, the
-message delivered and logged, the event staged, and the pause the pass read."""
+intake and its offer (one probe that reads the vehicle and the contact schedule too, the pool,
+the writes), then the sender's pass that records the delivered offer, and the timer loop's reads
+(none for the timers its own process wrote). On PostgreSQL the offer's writes are one statement
+(CTEs) and a delivered pass is one; SQLite (no network) keeps a statement per table. The effects
+are checked alongside: the lead, its contact hashes, the offer, the seller's load, the accept
+deadline, the message delivered and logged, the event staged, and the pause the pass read."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import Connection, event, select
 
 from dispatch.models import (
     Assignment,
@@ -23,11 +25,18 @@ from dispatch.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from dispatch.timers.hint import due_hint
+from dispatch.timers.runner import OTHERS_READ_AFTER_S, TimerLoop
+from shared.db.session import wakeups_of
 from tests.dispatch.conftest import DispatchApi, Receiver, dispatch_settings, start_dispatch
 from tests.support.clock import Clock
 
-# (intake of a lead offered to a seller, the sender's pass that records its delivery)
-STATEMENTS = {"sqlite": (10, 4), "postgresql": (5, 1)}
+# (intake of a lead offered to a seller, the sender's pass that records its delivery): the
+# intake's probe reads the vehicle's stock row and the contact schedule with the rest.
+STATEMENTS = {"sqlite": (9, 4), "postgresql": (4, 1)}
+# Transactions of the sender's pass (a BEGIN and a COMMIT round trip each on PostgreSQL): its one
+# statement runs in autocommit there.
+PASS_TRANSACTIONS = {"sqlite": 1, "postgresql": 0}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -60,11 +69,34 @@ def statements(dispatch: DispatchApi) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", count)
 
 
+@contextmanager
+def transactions(dispatch: DispatchApi) -> Iterator[list[None]]:
+    """The transactions begun (not the units of work of an autocommit connection: the driver
+    sends no BEGIN for them)."""
+    engine = dispatch.runtime.engine.sync_engine
+    begun: list[None] = []
+
+    def count(connection: Connection) -> None:
+        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            begun.append(None)
+
+    event.listen(engine, "begin", count)
+    try:
+        yield begun
+    finally:
+        event.remove(engine, "begin", count)
+
+
+@pytest.mark.parametrize("vehicle", [None, "AD-7"])
 async def test_a_qualified_lead_offered_and_delivered_in_few_statements(
-    api: DispatchApi, receiver: Receiver, clock: Clock
+    api: DispatchApi, receiver: Receiver, clock: Clock, vehicle: str | None
 ) -> None:
     intake_statements, pass_statements = STATEMENTS[api.runtime.engine.dialect.name]
     await api.site()
+    await api.admin.post("/v1/schedules", json={"site_id": "lyon", "accept_within_minutes": 7})
+    if vehicle is not None:  # in stock at the lead's site
+        response = await api.admin.put(f"/v1/vehicles/{vehicle}", json={"site_id": "lyon"})
+        assert response.status_code == 200
     seller = await api.seller("alice", webhook_url=receiver.url("alice"))
     receiver.secrets["alice"] = seller["webhook_secret"]
     handoff = api.handoff()
@@ -73,16 +105,17 @@ async def test_a_qualified_lead_offered_and_delivered_in_few_statements(
         assert await sender.send_due() == 0  # nothing due: the pass knows when to look again
         offered_at = clock.now
         with statements(api) as intake:
-            lead_id = await api.qualify(handoff)
+            lead_id = await api.qualify(handoff, vehicle_ad_ref=vehicle)
         assert len(intake) == intake_statements, intake
         # Another worker's offer, leased to its own sender a second later: the pass's pause.
         clock.advance(seconds=1)
         other_id = await api.qualify(api.handoff())
-        with statements(api) as sent:
+        with statements(api) as sent, transactions(api) as begun:
             assert await sender.send_due() == 1
             lease_s = api.settings.webhook_lease_s
             assert await sender.pause(3600) == lease_s  # read with the pass's record
         assert len(sent) == pass_statements, sent
+        assert len(begun) == PASS_TRANSACTIONS[api.runtime.engine.dialect.name]
 
     async with api.runtime.session_factory() as session:
         lead = await session.get(DispatchLead, lead_id)
@@ -113,7 +146,7 @@ async def test_a_qualified_lead_offered_and_delivered_in_few_statements(
     assert await api.pending_timers(lead_id) == [
         ("accept_deadline", offers[0].id, offers[0].accept_due_at)
     ]
-    assert offers[0].accept_due_at > offered_at
+    assert offers[0].accept_due_at == offered_at + timedelta(minutes=7)  # the site's schedule
     state = (await api.admin.get(f"/v1/sellers/{seller['id']}")).json()
     assert state["open_count"] == 2  # the two leads' offers
     assert state["webhook_failures"] == 0
@@ -122,3 +155,47 @@ async def test_a_qualified_lead_offered_and_delivered_in_few_statements(
     assert [(r.event_type, r.payload["data"]["lead"]["lead_id"]) for r in receiver.of("alice")] == [
         ("assignment.offered", lead_id)
     ]
+
+
+async def test_the_timer_loop_reads_nothing_for_the_timers_its_process_wrote(
+    database_url: str, tmp_path: Path, clock: Clock
+) -> None:
+    settings = dispatch_settings(
+        database_url, embedded_bus_path=tmp_path / "bus.db", timer_poll_interval_s=3600
+    )
+    async with start_dispatch(settings, clock) as api:
+        await api.site()
+        await api.seller("alice")
+        hint = due_hint(wakeups_of(api.runtime.session_factory))
+        monotonic = [0.0]  # the real time the loop's pauses last, moved by hand
+        loop = TimerLoop(api.timers, hint, settings, clock, monotonic=lambda: monotonic[0])
+        with statements(api) as started:
+            assert await loop.step() == pytest.approx(
+                3600, abs=1
+            )  # nothing pending: the fallback poll
+        assert len(started) == 1
+        woken = hint.signal.generation
+        lead_id = await api.qualify()  # its accept deadline, in ten minutes, wakes the loop
+        assert hint.signal.generation == woken + 1
+        with statements(api) as after_lead:
+            assert await loop.step() == pytest.approx(600, abs=1)
+        assert after_lead == []
+        clock.advance(minutes=1)
+        await api.qualify()  # due after the first one's: the sleeping loop is not woken
+        assert hint.signal.generation == woken + 1
+        with statements(api) as after_second:
+            assert await loop.step() == pytest.approx(540, abs=1)
+        assert after_second == []
+        hint.signal.notify()  # another process wrote timers (shared.db.wakeup)
+        with statements(api) as after_others:
+            assert await loop.step() <= OTHERS_READ_AFTER_S  # read within a second, not now
+            hint.signal.notify()  # more of theirs: the same read
+            assert await loop.step() <= OTHERS_READ_AFTER_S
+            assert after_others == []
+            monotonic[0] += OTHERS_READ_AFTER_S
+            assert await loop.step() == pytest.approx(540, abs=1)
+        assert len(after_others) == 1
+        clock.advance(minutes=9)
+        assert await loop.step() == pytest.approx(60, abs=1)  # the second deadline next
+        # The first deadline fired (the offer expired, the lead waits for a reroute).
+        assert [kind for kind, _, _ in await api.pending_timers(lead_id)] == ["reroute"]

@@ -3,7 +3,8 @@
 ``httpx.AsyncClient``, created when the loop starts) and the re-publication of the calendars and
 of the people directory. Everything runs on the runtime's settings, clock and outbox. The timer
 and webhook loops sleep until their next due row and wake when one is committed
-(``shared.db.wakeup``).
+(``shared.db.wakeup``; the timers this process writes tell the timer loop when they fall due:
+``dispatch.timers.hint``).
 
 Dispatch owns the people directory and applies its changes in the request's own transaction:
 it does not consume ``vo.access``."""
@@ -18,12 +19,13 @@ from dispatch.assignments.deadlines import timer_handlers
 from dispatch.assignments.intake import qualified_handler
 from dispatch.directory.calendar_events import republish_job
 from dispatch.metrics import DispatchMetrics
-from dispatch.models import Timer, WebhookDelivery, metadata
+from dispatch.models import WebhookDelivery, metadata
 from dispatch.people.republish import republish_people_job
 from dispatch.privacy.handlers import dispatch_eraser, suppression_handler
 from dispatch.privacy.rectification import CLIENT_RECTIFIED, rectification_handler
 from dispatch.settings import DispatchSettings
-from dispatch.timers.runner import TimerRunner
+from dispatch.timers.hint import due_hint
+from dispatch.timers.runner import HELD_ELSEWHERE_S, TimerLoop, TimerRunner
 from dispatch.webhooks.delivery import WebhookSender, webhook_http_client
 from dispatch.webhooks.handoff import WebhookHandoff
 from shared.consumer import build_consumer
@@ -47,15 +49,9 @@ def consumers(runtime: Runtime[DispatchSettings]) -> Sequence[Loop]:
         metrics=metrics,
     )
 
-    async def fire_timers() -> float:
-        # Woken by a timer scheduled for later (the usual case): one probe, back to sleep.
-        pause = await timers.pause(settings.timer_poll_interval_s)
-        if pause > 0:
-            return pause
-        fired = await timers.fire_due()
-        if fired >= settings.timer_batch_size:
-            return 0.0
-        return await _after_pass(fired, timers.pause(settings.timer_poll_interval_s))
+    # Timers this process writes reach the loop as a hint: no probe of the database per lead.
+    hint = due_hint(wakeups_of(runtime.session_factory))
+    timer_loop = TimerLoop(timers, hint, settings, runtime.clock)
 
     return [
         build_consumer(
@@ -73,11 +69,7 @@ def consumers(runtime: Runtime[DispatchSettings]) -> Sequence[Loop]:
                 CLIENT_RECTIFIED: rectification_handler(settings, runtime.clock),
             },
         ),
-        StepLoop(
-            name="dispatch.timers",
-            step=fire_timers,
-            wakeup=wakeups_of(runtime.session_factory).signal(Timer.__tablename__),
-        ),
+        StepLoop(name="dispatch.timers", step=timer_loop.step, wakeup=hint.signal),
         webhook_loop(runtime, metrics, handoff),
         # Every calendar at start, then periodically: consumers can be rebuilt from events.
         PeriodicJob(
@@ -148,12 +140,7 @@ def webhook_loop(
     )
 
 
-# Due rows a pass could not claim are another replica's (SKIP LOCKED): it handles them, and this
-# loop must not spin until that replica commits.
-_HELD_ELSEWHERE_S = 1.0
-
-
 async def _after_pass(done: int, pause: Awaitable[float]) -> float:
     """The pause after a pass that handled ``done`` rows (fewer than a batch)."""
     seconds = await pause
-    return seconds if done else max(seconds, _HELD_ELSEWHERE_S)
+    return seconds if done else max(seconds, HELD_ELSEWHERE_S)

@@ -12,6 +12,7 @@ from dispatch.assignments.closing import close_lead, is_vehicle_sold
 from dispatch.assignments.offers import route
 from dispatch.assignments.state import LEAD_UNASSIGNED
 from dispatch.assignments.step import Step
+from dispatch.directory.repository import schedule_of
 from dispatch.models import DispatchLead
 from dispatch.privacy.contacts import contact_hashes
 from dispatch.privacy.repository import PrivacyRepository
@@ -29,11 +30,23 @@ async def on_qualified(step: Step, payload: LeadQualifiedV1) -> DispatchLead:
         payload.contact, step.settings.privacy_hmac_key.get_secret_value().encode()
     )
     # One read before anything is written: recorded already (a redelivery)? an objection? and
-    # the lead's site, held by this frame so that routing finds it in the session.
-    probe = await step.assignments.intake_probe(payload.lead_id, hashes, payload.site)
+    # the lead's site (held by this frame so that routing finds it in the session), its
+    # vehicle's stock row and its contact schedule, which the step then needs not read.
+    probe = await step.assignments.intake_probe(
+        payload.lead_id,
+        hashes,
+        site_id=payload.site,
+        source=payload.source,
+        ad_ref=payload.vehicle_ad_ref,
+    )
     recorded, suppressed = probe.recorded, probe.suppressed
     if recorded:
         return await step.lead(payload.lead_id)
+    if payload.vehicle_ad_ref is not None:
+        step.known_vehicle(payload.vehicle_ad_ref, probe.vehicle)
+    step.known_schedule(
+        payload.source, payload.site, schedule_of(step.settings, probe.schedule, probe.site)
+    )
     phone_consent = payload.consents.get("phone")
     lead = DispatchLead(
         lead_id=payload.lead_id,

@@ -254,7 +254,7 @@ async def _write_new_lead_offer(
     await step.assignments.write_new_lead_offer(
         NewLeadOffer(lead, contact_keys, assignment, message.seller, timer, queued.row), step.now
     )
-    timer_written(step.session)
+    timer_written(step.session, assignment.accept_due_at)
     message_written(step.session, queued, step.handoff)
 
 

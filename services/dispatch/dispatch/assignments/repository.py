@@ -34,15 +34,18 @@ from dispatch.assignments.state import (
     REASSIGNED_REASON,
     SCHEDULED,
 )
+from dispatch.directory.repository import best_schedule_id
 from dispatch.models import (
     Appointment,
     Assignment,
+    ContactSchedule,
     DispatchLead,
     LeadContactKey,
     Seller,
     Site,
     SuppressedContact,
     Timer,
+    VehicleStock,
     WebhookDelivery,
 )
 from dispatch.privacy.repository import PrivacyRepository
@@ -61,9 +64,14 @@ _PROBE = select(
     .label("suppressed"),
 ).subquery("probe")
 _INTAKE_PROBE = (
-    select(_PROBE.c.recorded, _PROBE.c.suppressed, Site)
+    select(_PROBE.c.recorded, _PROBE.c.suppressed, Site, VehicleStock, ContactSchedule)
     .select_from(_PROBE)
     .outerjoin(Site, Site.id == bindparam("site_id"))
+    .outerjoin(VehicleStock, VehicleStock.ad_ref == bindparam("ad_ref"))
+    .outerjoin(
+        ContactSchedule,
+        ContactSchedule.id == best_schedule_id(bindparam("source"), bindparam("site_id")),
+    )
 )
 # New rows are written by prebuilt INSERTs. The step's pending changes do not change what is
 # inserted: they wait for its next flush (a session flushes them before any statement else).
@@ -91,6 +99,8 @@ class IntakeProbe(NamedTuple):
     recorded: bool
     suppressed: bool
     site: Site | None
+    vehicle: VehicleStock | None  # the lead's vehicle's stock row (None: none, or no vehicle)
+    schedule: ContactSchedule | None  # the most specific schedule of its source and site
 
 
 @dataclass(frozen=True)
@@ -169,17 +179,27 @@ class AssignmentRepository(Repository):
         return await self.session.get(DispatchLead, lead_id)
 
     async def intake_probe(
-        self, lead_id: str, hashes: Sequence[str], site_id: str | None
+        self,
+        lead_id: str,
+        hashes: Sequence[str],
+        *,
+        site_id: str | None,
+        source: str,
+        ad_ref: str | None,
     ) -> IntakeProbe:
         """Whether the lead is recorded already, whether any of these contact hashes objected,
-        and the site (one statement). The site is then the session's own copy as long as the
-        caller holds it: the directory's look-ups of this step find it without a round trip."""
-        row = (
-            await self.session.execute(
-                _INTAKE_PROBE, {"lead_id": lead_id, "hashes": list(hashes), "site_id": site_id}
-            )
-        ).one()
-        return IntakeProbe(bool(row[0]), bool(row[1]), row[2])
+        the site, the vehicle's stock row and the contact schedule of the source at the site:
+        one statement. The site is then the session's own copy as long as the caller holds it:
+        the directory's look-ups of this step find it without a round trip."""
+        params = {
+            "lead_id": lead_id,
+            "hashes": list(hashes),
+            "site_id": site_id,
+            "source": source,
+            "ad_ref": ad_ref,
+        }
+        row = (await self.session.execute(_INTAKE_PROBE, params)).one()
+        return IntakeProbe(bool(row[0]), bool(row[1]), row[2], row[3], row[4])
 
     async def locked_lead(self, lead_id: str) -> DispatchLead | None:
         """The lead, locked for this transaction on PostgreSQL and read afresh (a step that

@@ -63,6 +63,18 @@ class Step:
     def _vehicles(self) -> dict[str, VehicleStock | None]:
         return {}
 
+    @cached_property
+    def _schedules(self) -> dict[tuple[str, str | None], Schedule]:
+        return {}
+
+    def known_vehicle(self, ad_ref: str, vehicle: VehicleStock | None) -> None:
+        """The vehicle's stock row, read already by another statement of this step."""
+        self._vehicles[ad_ref] = vehicle
+
+    def known_schedule(self, source: str, site_id: str | None, schedule: Schedule) -> None:
+        """The contact schedule of a source at a site, read already by this step."""
+        self._schedules[(source, site_id)] = schedule
+
     # -- the shared moves ------------------------------------------------------------------
 
     async def announce(
@@ -152,10 +164,12 @@ class Step:
         Read without flushing the step's pending changes first: no step writes schedules or
         sites, and the lead's changes are then written by the step's next flush, in one
         UPDATE."""
+        key = (lead.source, site_id or lead.site_id)
+        known = self._schedules.get(key)
+        if known is not None:
+            return known
         with self.session.no_autoflush:
-            return await self.directory.schedule_for(
-                self.settings, source=lead.source, site_id=site_id or lead.site_id
-            )
+            return await self.directory.schedule_for(self.settings, source=key[0], site_id=key[1])
 
     def calling_rules(self, lead: DispatchLead) -> CallingRules:
         """The legal calling rules of the settings, in the consumer's own zone (overseas

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, bindparam, inspect, or_, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, bindparam, case, inspect, or_, select
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import identity_key
 
 from dispatch.models import ContactSchedule, Seller, Site, VehicleStock
@@ -30,6 +31,49 @@ _SCHEDULES_FOR = select(ContactSchedule).where(
     or_(ContactSchedule.source.is_(None), ContactSchedule.source == bindparam("source")),
     or_(ContactSchedule.site_id.is_(None), ContactSchedule.site_id == bindparam("site_id")),
 )
+
+
+def best_schedule_id(source: ColumnElement[str], site_id: ColumnElement[str]) -> ScalarSelect[str]:
+    """The id of the most specific schedule of a source and a site (``schedule_for``'s choice),
+    to join in another statement (intake's probe)."""
+    candidate = aliased(ContactSchedule)
+    return (
+        select(candidate.id)
+        .where(
+            or_(candidate.source.is_(None), candidate.source == source),
+            or_(candidate.site_id.is_(None), candidate.site_id == site_id),
+        )
+        .order_by(
+            case((candidate.site_id.is_(None), 1), else_=0),
+            case((candidate.source.is_(None), 1), else_=0),
+            candidate.created_at,
+            candidate.id,
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def schedule_of(
+    settings: DispatchSettings, best: ContactSchedule | None, site: Site | None
+) -> Schedule:
+    """The schedule that applies, from the most specific row (None: the settings' defaults) and
+    the site (its manager is the escalation seller unless the row names one)."""
+    manager = site.manager_seller_id if site is not None else None
+    if best is None:
+        return Schedule(
+            settings.default_accept_minutes,
+            settings.default_first_contact_minutes,
+            tuple(settings.default_followup_days),
+            manager,
+        )
+    return Schedule(
+        best.accept_within_minutes,
+        best.first_contact_within_minutes,
+        tuple(best.followup_days),
+        best.escalation_seller_id or manager,
+    )
+
 
 _VEHICLE = select(VehicleStock).where(VehicleStock.ad_ref == bindparam("ad_ref"))
 _SITE = select(Site).where(Site.id == bindparam("id"))
@@ -113,21 +157,7 @@ class DirectoryRepository(Repository):
             return (row.site_id is not None, row.source is not None)
 
         site = await self.site(site_id)
-        manager = site.manager_seller_id if site is not None else None
-        if not rows:
-            return Schedule(
-                settings.default_accept_minutes,
-                settings.default_first_contact_minutes,
-                tuple(settings.default_followup_days),
-                manager,
-            )
-        best = max(rows, key=rank)
-        return Schedule(
-            best.accept_within_minutes,
-            best.first_contact_within_minutes,
-            tuple(best.followup_days),
-            best.escalation_seller_id or manager,
-        )
+        return schedule_of(settings, max(rows, key=rank) if rows else None, site)
 
     async def vehicle(self, ad_ref: str) -> VehicleStock | None:
         """The vehicle's stock row (most leads' vehicles have none: a prebuilt statement, not

@@ -10,9 +10,9 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.models import Timer
+from dispatch.timers.hint import tell_after_commit
 from dispatch.timers.kinds import KINDS, TimerKind
 from shared.db.repository import Repository
-from shared.db.session import wake_after_commit
 
 _INSERT_TIMER = insert(cast(Table, Timer.__table__))
 
@@ -38,9 +38,11 @@ def timer_row(
     }
 
 
-def timer_written(session: AsyncSession) -> None:
-    """After a timer's row is written in ``session``: the runner sleeps till the next one."""
-    wake_after_commit(session, Timer.__tablename__)
+def timer_written(session: AsyncSession, due_at: datetime) -> None:
+    """After a timer's row is written in ``session``: once committed, this process's timer loop
+    learns when it falls due (``dispatch.timers.hint``; no wake-up when it sleeps until earlier,
+    no probe of the database)."""
+    tell_after_commit(session, due_at)
 
 
 class TimerRepository(Repository):
@@ -58,7 +60,7 @@ class TimerRepository(Repository):
         await self.insert(
             timer_row(kind, lead_id=lead_id, due_at=due_at, now=now, assignment_id=assignment_id)
         )
-        timer_written(self.session)
+        timer_written(self.session, due_at)
 
     async def insert(self, row: dict[str, Any]) -> None:
         """A new timer's row (``timer_row``), written at once."""

@@ -37,7 +37,7 @@ from dispatch.webhooks.handoff import Job, WebhookHandoff
 from dispatch.webhooks.repository import Claimed, Delivered, WebhookRepository
 from dispatch.webhooks.service import disable_endpoint
 from shared.clock import Clock, utcnow
-from shared.db.session import SessionFactory, read_only, session_scope
+from shared.db.session import SessionFactory, read_only, session_scope, single_statement
 from shared.outbox import Outbox
 
 log = structlog.get_logger(__name__)
@@ -181,7 +181,8 @@ class WebhookSender:
         now = self._clock()
         lease = now + timedelta(seconds=self._settings.webhook_lease_s)
         self._next_due = _UNKNOWN
-        async with session_scope(self._session_factory) as session:
+        # The claim is one UPDATE … RETURNING, atomic by itself: autocommit on PostgreSQL.
+        async with single_statement(self._session_factory) as session:
             repository = WebhookRepository(session)
             claimed = await repository.claim(now, lease, batch)
             if not claimed:  # nothing to send: the pause is read in the same transaction
@@ -238,19 +239,22 @@ class WebhookSender:
         return result
 
     async def _record_all(self, outcomes: list[tuple[Job, Result]]) -> None:
-        """Record a pass's results in one transaction (the attempts and the new states). The
+        """Record a pass's results in one unit of work (the attempts and the new states). The
         usual pass, where every message was delivered, is one statement on PostgreSQL (three on
         SQLite) whatever its size, with the due time the worker pauses till (when it pauses
-        next); a pass with a failure takes the message-by-message path (retries, disabling)."""
-        async with session_scope(self._session_factory) as session:
+        next), run in autocommit there (no BEGIN, no COMMIT round trip); a pass with a failure
+        takes the message-by-message path (retries, disabling) in a transaction."""
+        delivered = [
+            Delivered(job.delivery_id, result.status_code, result.latency_ms)
+            for job, result in outcomes
+            if result.outcome == "delivered" and result.status_code is not None
+        ]
+        all_delivered = len(delivered) == len(outcomes)
+        unit_of_work = single_statement if all_delivered else session_scope
+        async with unit_of_work(self._session_factory) as session:
             repository = WebhookRepository(session)
-            delivered = [
-                Delivered(job.delivery_id, result.status_code, result.latency_ms)
-                for job, result in outcomes
-                if result.outcome == "delivered" and result.status_code is not None
-            ]
             pauses_next = len(outcomes) < self._settings.webhook_batch_size
-            if len(delivered) == len(outcomes):
+            if all_delivered:
                 recorded = await repository.record_delivered(
                     delivered, self._clock(), next_due=pauses_next
                 )
