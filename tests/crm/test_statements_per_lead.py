@@ -291,3 +291,52 @@ async def test_statements_per_lead_through_the_handlers(crm: CrmFactory) -> None
         later = start + timedelta(hours=1)
         assert await handle(runtime, handlers, received(second, later)) == 4
         assert (await written(runtime, second))["clients"][0][2] == later
+
+
+async def handle_batch(
+    runtime: Runtime[CrmSettings], handlers: dict[str, Handler], envelopes: list[Envelope]
+) -> list[str]:
+    """Run the events' handlers in one transaction, as the patient consumer does with a polled
+    batch; the statements sent (without BEGIN / COMMIT)."""
+    with statements(runtime) as sent:
+        async with session_scope(runtime.session_factory) as session:
+            for envelope in envelopes:
+                await handlers[envelope.type](session, envelope)
+    return [statement for statement in sent if statement.strip() not in ("BEGIN", "COMMIT")]
+
+
+def _fact_statements(sent: list[str]) -> list[str]:
+    return [statement for statement in sent if "sla_fact" in statement]
+
+
+async def test_a_batch_writes_a_lead_fact_once(crm: CrmFactory) -> None:
+    """A lead's events in one batch (one transaction): its SLA fact is inserted by the receipt,
+    the later events merge into it in memory and it is updated once, at the commit; the row is
+    the one the events give one transaction each. A replay of the batch changes nothing."""
+    async with worker_runtime(crm) as runtime:
+        handlers = merge_handlers(client_handlers(runtime), sla_handlers(runtime))
+        start = runtime.clock().replace(microsecond=0) - timedelta(hours=2)
+        await handle(runtime, handlers, calendar(start - timedelta(days=1)))
+        one_by_one, batched = str(uuid.uuid4()), str(uuid.uuid4())
+        for event in [received(one_by_one, start), *life(one_by_one, start)]:
+            await handle(runtime, handlers, event)
+        events = [received(batched, start), *life(batched, start)]
+        sent = await handle_batch(runtime, handlers, events)
+        # the receipt's INSERT, the site's calendar once, one UPDATE (was: 1 + 2 per later event)
+        fact = _fact_statements(sent)
+        assert len(fact) == 2
+        assert [statement.split()[0] for statement in fact] == ["INSERT", "UPDATE"]
+        assert len(sent) == (15 if runtime.engine.dialect.name == "postgresql" else 18)
+        state = await written(runtime, batched)
+        reference = (await written(runtime, one_by_one))["fact"]
+        ignored = {"lead_id", "updated_at", "fact_no", "changed_xid"}
+        assert {k: v for k, v in state["fact"].items() if k not in ignored} == {
+            k: v for k, v in reference.items() if k not in ignored
+        }
+        assert len(state["entries"]) == 10
+
+        # The same events again in one batch (a replay): the receipt's INSERT inserts nothing,
+        # the row is read once and nothing is written.
+        replayed = await handle_batch(runtime, handlers, events)
+        assert [s.split()[0] for s in _fact_statements(replayed)] == ["INSERT", "SELECT"]
+        assert await written(runtime, batched) == state
