@@ -366,3 +366,36 @@ async def test_a_batch_writes_a_lead_once(crm: CrmFactory) -> None:
         assert {k: v for k, v in state["fact"].items() if k not in ignored} == {
             k: v for k, v in reference.items() if k not in ignored
         }
+
+
+async def test_a_batch_of_leads_writes_their_facts_and_entries_together(crm: CrmFactory) -> None:
+    """Two leads' lives interleaved in one batch: their later steps' entries are one INSERT,
+    their facts one UPDATE (a parameter set each) and their site's calendar one read, with the
+    rows of one event at a time."""
+    async with worker_runtime(crm) as runtime:
+        handlers = merge_handlers(client_handlers(runtime), sla_handlers(runtime))
+        start = runtime.clock().replace(microsecond=0) - timedelta(hours=2)
+        await handle(runtime, handlers, calendar(start - timedelta(days=1)))
+        first, second, reference = (str(uuid.uuid4()) for _ in range(3))
+        for event in [received(reference, start), *life(reference, start)]:
+            await handle(runtime, handlers, event)
+        lives = [[received(lead, start), *life(lead, start)] for lead in (first, second)]
+        # Their receipts first (a new lead's fact is inserted then), then their steps, each
+        # lead's in order, the two leads alternating.
+        events = [lives[0][0], lives[1][0]] + [
+            event for pair in zip(lives[0][1:], lives[1][1:], strict=True) for event in pair
+        ]
+        sent = await handle_batch(runtime, handlers, events)
+        fact = [statement.split()[0] for statement in _fact_statements(sent)]
+        assert fact == ["INSERT", "INSERT", "UPDATE"]
+        assert sum("INSERT INTO timeline_entry" in statement for statement in sent) == 3
+        # the site's calendar read once for both leads
+        assert sum(statement.startswith("SELECT sla_calendar") for statement in sent) == 1
+        ignored = {"lead_id", "updated_at", "fact_lead_id"}
+        expected = {
+            k: v for k, v in (await written(runtime, reference))["fact"].items() if k not in ignored
+        }
+        for lead_id in (first, second):
+            state = await written(runtime, lead_id)
+            assert {k: v for k, v in state["fact"].items() if k not in ignored} == expected
+            assert len(state["entries"]) == 10

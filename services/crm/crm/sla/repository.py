@@ -9,7 +9,7 @@ stage and group, whatever the number of leads.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -313,7 +313,16 @@ class _Held:
     calendar: BusinessCalendar | None = None
 
 
-_HELD_FACTS = "crm.sla.held_facts"
+@dataclass
+class _Holding:
+    """What a transaction holds for its commit: the leads' rows, and the calendars it read (a
+    batch's leads of one site share one read)."""
+
+    facts: dict[str, _Held] = field(default_factory=dict)
+    calendars: dict[str | None, BusinessCalendar | None] = field(default_factory=dict)
+
+
+_HOLDING = "crm.sla.holding"
 
 
 def _write_of(held: _Held) -> tuple[Any, dict[str, Any]] | None:
@@ -331,31 +340,49 @@ def _write_of(held: _Held) -> tuple[Any, dict[str, Any]] | None:
     return _UPDATE_FACT, {**changes, "fact_lead_id": state["lead_id"]}
 
 
-def _held_facts(session: AsyncSession, *, create: bool) -> dict[str, _Held] | None:
-    """The rows this session's transaction holds for its commit (see ``SlaRepository.apply``);
-    created on demand, with the hooks that write them before the commit and drop them on a
-    rollback."""
-    held_facts: dict[str, _Held] | None = session.info.get(_HELD_FACTS)
-    if held_facts is None and create:
-        held_facts = session.info[_HELD_FACTS] = {}
+def _holding(session: AsyncSession, *, create: bool) -> _Holding | None:
+    """What this session's transaction holds for its commit (see ``SlaRepository.apply``);
+    created on demand, with the hooks that write its rows before the commit and drop it all on
+    a rollback."""
+    holding: _Holding | None = session.info.get(_HOLDING)
+    if holding is None and create:
+        holding = session.info[_HOLDING] = _Holding()
         sync_session = session.sync_session
         event.listen(sync_session, "before_commit", _write_held_on_commit, once=True)
         event.listen(sync_session, "after_rollback", _drop_held, once=True)
-    return held_facts
+    return holding
 
 
 def _write_held_on_commit(session: Session) -> None:
-    # Runs inside the commit (the async session's greenlet): the statements are sent in the
-    # transaction, before its COMMIT; a failure fails the commit (the unit of work rolls back).
-    held_facts: dict[str, _Held] = session.info.pop(_HELD_FACTS, None) or {}
-    for held in held_facts.values():
+    """Runs inside the commit (the async session's greenlet): the statements are sent in the
+    transaction, before its COMMIT; a failure fails the commit (the unit of work rolls back).
+    Several leads' updates are one UPDATE sent with a parameter set per lead (one round trip):
+    their whole rows, as the rows are locked by this transaction and differ in what changed."""
+    holding: _Holding = session.info.pop(_HOLDING, None) or _Holding()
+    updates: list[tuple[_Held, dict[str, Any]]] = []
+    for held in holding.facts.values():
         written = _write_of(held)
-        if written is not None:
+        if written is None:
+            continue
+        if written[0] is _UPDATE_FACT:
+            updates.append((held, written[1]))
+        else:
             session.execute(*written)
+    if len(updates) == 1:
+        session.execute(_UPDATE_FACT, updates[0][1])
+    elif updates:
+        session.execute(_UPDATE_FACT, [_whole_row(held.state) for held, _ in updates])
+
+
+def _whole_row(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of ``_UPDATE_FACT`` setting every column of the row to ``state``."""
+    row = {name: state[name] for name in _FACT_NAMES if name != "lead_id"}
+    row["fact_lead_id"] = state["lead_id"]
+    return row
 
 
 def _drop_held(session: Session) -> None:
-    session.info.pop(_HELD_FACTS, None)
+    session.info.pop(_HOLDING, None)
 
 
 class SlaRepository(Repository):
@@ -375,26 +402,26 @@ class SlaRepository(Repository):
         ``hold``: the row is written when the transaction commits, once, whatever the number of
         the lead's events applied meanwhile: its first one reads (and locks) it, the next ones
         merge into the row as this transaction leaves it (``_Held``), without a statement."""
-        held_facts = _held_facts(self.session, create=hold)
-        held = held_facts.pop(observation.lead_id, None) if held_facts is not None else None
+        holding = _holding(self.session, create=hold)
+        held = holding.facts.pop(observation.lead_id, None) if holding is not None else None
         if held is None:
             if _opens_fact(observation):
-                inserted = await self._insert_new_fact(observation, policy, now=now)
+                inserted = await self._insert_new_fact(observation, policy, holding, now=now)
                 if inserted is not None:
                     applied, held = inserted
-                    if held_facts is not None and hold:
-                        held_facts[observation.lead_id] = held
+                    if holding is not None and hold:
+                        holding.facts[observation.lead_id] = held
                     return applied
-            held = await self._read_fact(observation)
-        applied = await self._merge(held, observation, policy, now=now)
+            held = await self._read_fact(observation, holding)
+        applied = await self._merge(held, observation, policy, holding, now=now)
         if hold:
-            assert held_facts is not None
-            held_facts[observation.lead_id] = held
+            assert holding is not None
+            holding.facts[observation.lead_id] = held
         else:
             await self._write(held)
         return applied
 
-    async def _read_fact(self, observation: Observation) -> _Held:
+    async def _read_fact(self, observation: Observation, holding: _Holding | None) -> _Held:
         """The lead's row (read and locked), with the calendar of its key once the observation
         is merged: one statement."""
         found = (
@@ -410,17 +437,26 @@ class SlaRepository(Repository):
         if found is None:
             return _Held(None, _NO_FACT)
         row = dict(zip(_FACT_NAMES, found, strict=False))
-        return _Held(row, row, True, found[_JOINED_KEY], _joined_calendar(found))
+        key, joined = found[_JOINED_KEY], _joined_calendar(found)
+        if holding is not None:
+            holding.calendars[key] = joined
+        return _Held(row, row, True, key, joined)
 
     async def _merge(
-        self, held: _Held, observation: Observation, policy: SlaPolicy, *, now: datetime
+        self,
+        held: _Held,
+        observation: Observation,
+        policy: SlaPolicy,
+        holding: _Holding | None,
+        *,
+        now: datetime,
     ) -> Applied:
         """Merge the observation into ``held.state`` (the row as this transaction leaves it)."""
         before = held.state
         state = _merged(before, observation)
         calendar_id = calendar_key(state["site"], state["channel"])
         if not held.calendar_known or held.calendar_key != calendar_id:
-            held.calendar = await self.site_calendar(calendar_id)
+            held.calendar = await self._site_calendar(calendar_id, holding)
             held.calendar_known, held.calendar_key = True, calendar_id
         ended = _measure(state, before, policy, held.calendar)
         changed = [key for key, value in state.items() if before.get(key) != value]
@@ -438,19 +474,34 @@ class SlaRepository(Repository):
 
     async def write_held(self) -> None:
         """Write now the rows held for the commit (before a read of the table)."""
-        held_facts = _held_facts(self.session, create=False)
-        while held_facts:
-            _, held = held_facts.popitem()
+        holding = _holding(self.session, create=False)
+        while holding is not None and holding.facts:
+            _, held = holding.facts.popitem()
             await self._write(held)
 
+    async def _site_calendar(
+        self, key: str | None, holding: _Holding | None
+    ) -> BusinessCalendar | None:
+        """``site_calendar``, read once per transaction that holds its rows."""
+        if holding is None:
+            return await self.site_calendar(key)
+        if key not in holding.calendars:
+            holding.calendars[key] = await self.site_calendar(key)
+        return holding.calendars[key]
+
     async def _insert_new_fact(
-        self, observation: Observation, policy: SlaPolicy, *, now: datetime
+        self,
+        observation: Observation,
+        policy: SlaPolicy,
+        holding: _Holding | None,
+        *,
+        now: datetime,
     ) -> tuple[Applied, _Held] | None:
         """The lead's row made from this observation alone, inserted unless the lead has one
         already (then None, and nothing is written): no read before the write."""
         state = _merged(_NO_FACT, observation)
         calendar_id = calendar_key(state["site"], state["channel"])
-        site_calendar = await self.site_calendar(calendar_id)
+        site_calendar = await self._site_calendar(calendar_id, holding)
         ended = _measure(state, _NO_FACT, policy, site_calendar)
         newly_set = frozenset(key for key, value in state.items() if value is not None)
         state["updated_at"] = now
@@ -484,6 +535,9 @@ class SlaRepository(Repository):
     ) -> bool:
         """Store a calendar unless a later one of this key is stored already. True when what
         the calendar is changed (new, or other hours, holidays or closures)."""
+        holding = _holding(self.session, create=False)
+        if holding is not None:
+            holding.calendars.pop(key, None)
         c = sla_calendar.c
         row = (
             (
