@@ -283,11 +283,119 @@ async def test_statements_per_lead_through_the_handlers(crm: CrmFactory) -> None
         # Each event again (a replay): nothing written, nothing changed.
         replayed = [await handle(runtime, handlers, event) for event in events]
         assert await written(runtime, lead_id) == state
-        # (a replay is rare: the consumer claims each event once; these are its costs)
-        assert replayed == [3, 2, 3, 3, 3, 3, 3, 3, 3, 2]
+        # (a replay is rare: the consumer claims each event once; these are its costs: no second
+        # statement to tell why a step's entry was not inserted; on SQLite a prospect's own
+        # contact touches its client again, which changes nothing)
+        on_postgres = runtime.engine.dialect.name == "postgresql"
+        assert replayed == (
+            [3, 1, 2, 2, 2, 2, 2, 2, 2, 2] if on_postgres else [3, 1, 3, 2, 2, 2, 2, 2, 3, 2]
+        )
 
         # A second lead of the same person: matched by phone, its last contact moved.
         second = str(uuid.uuid4())
         later = start + timedelta(hours=1)
         assert await handle(runtime, handlers, received(second, later)) == 4
         assert (await written(runtime, second))["clients"][0][2] == later
+
+
+async def handle_batch(
+    runtime: Runtime[CrmSettings], handlers: dict[str, Handler], envelopes: list[Envelope]
+) -> list[str]:
+    """Run the events' handlers in one transaction, as the patient consumer does with a polled
+    batch; the statements sent (without BEGIN / COMMIT)."""
+    with statements(runtime) as sent:
+        async with session_scope(runtime.session_factory) as session:
+            for envelope in envelopes:
+                await handlers[envelope.type](session, envelope)
+    return [statement for statement in sent if statement.strip() not in ("BEGIN", "COMMIT")]
+
+
+def _fact_statements(sent: list[str]) -> list[str]:
+    return [statement for statement in sent if "sla_fact" in statement]
+
+
+async def test_a_batch_writes_a_lead_once(crm: CrmFactory) -> None:
+    """A lead's events in one batch (one transaction), as crm.leads handles a polled batch: its
+    SLA fact is inserted by the receipt, the later events merge into it in memory and it is
+    updated once, at the commit; the later steps' timeline entries are inserted together, in
+    one statement of many parameter sets, and the prospect's own contacts likewise. The rows
+    are those the events give one transaction each; a replay of the batch changes nothing."""
+    async with worker_runtime(crm) as runtime:
+        handlers = merge_handlers(client_handlers(runtime), sla_handlers(runtime))
+        start = runtime.clock().replace(microsecond=0) - timedelta(hours=2)
+        await handle(runtime, handlers, calendar(start - timedelta(days=1)))
+        batched, one_by_one = str(uuid.uuid4()), str(uuid.uuid4())
+        events = [received(batched, start), *life(batched, start)]
+        sent = await handle_batch(runtime, handlers, events)
+        # the receipt's INSERT, the site's calendar once, one UPDATE (was: 1 + 2 per later event)
+        fact = _fact_statements(sent)
+        assert [statement.split()[0] for statement in fact] == ["INSERT", "UPDATE"]
+        entries = [s for s in sent if "INSERT INTO timeline_entry" in s]
+        assert len(entries) == 2  # the receipt's (own statement on SQLite), then the 9 others
+        # seen-and-match, client and entry (one on PostgreSQL), the fact, the calendar, the other
+        # sale's entry looked up, the 9 entries, the 3 own contacts, the fact (was 28 / 32)
+        assert len(sent) == (8 if runtime.engine.dialect.name == "postgresql" else 9)
+        state = await written(runtime, batched)
+        assert [kind for kind, _ in state["entries"]] == [
+            "lead.received",
+            "lead.message-sent",
+            "lead.contact-attempted",
+            "lead.qualified",
+            "assignment.offered",
+            "assignment.accepted",
+            "lead.assigned",
+            "lead.contacted",
+            "lead.appointment-set",
+            "lead.won",
+        ]
+        assert state["on_client_timeline"]
+        last_contact = start + timedelta(minutes=9)  # the sale: the prospect's own contact
+        assert state["clients"] == [("Inès Marchand", "+33698765432", last_contact)]
+
+        # The same events again in one batch (a replay): the receipt's INSERT inserts nothing,
+        # the fact is read once and nothing is written.
+        replayed = await handle_batch(runtime, handlers, events)
+        assert [s.split()[0] for s in _fact_statements(replayed)] == ["INSERT", "SELECT"]
+        assert await written(runtime, batched) == state
+
+        # The same life one event per transaction: the same fact.
+        for event in [received(one_by_one, start), *life(one_by_one, start)]:
+            await handle(runtime, handlers, event)
+        reference = (await written(runtime, one_by_one))["fact"]
+        ignored = {"lead_id", "updated_at", "fact_no", "changed_xid"}
+        assert {k: v for k, v in state["fact"].items() if k not in ignored} == {
+            k: v for k, v in reference.items() if k not in ignored
+        }
+
+
+async def test_a_batch_of_leads_writes_their_facts_and_entries_together(crm: CrmFactory) -> None:
+    """Two leads' lives interleaved in one batch: their later steps' entries are one INSERT,
+    their facts one UPDATE (a parameter set each) and their site's calendar one read, with the
+    rows of one event at a time."""
+    async with worker_runtime(crm) as runtime:
+        handlers = merge_handlers(client_handlers(runtime), sla_handlers(runtime))
+        start = runtime.clock().replace(microsecond=0) - timedelta(hours=2)
+        await handle(runtime, handlers, calendar(start - timedelta(days=1)))
+        first, second, reference = (str(uuid.uuid4()) for _ in range(3))
+        for event in [received(reference, start), *life(reference, start)]:
+            await handle(runtime, handlers, event)
+        lives = [[received(lead, start), *life(lead, start)] for lead in (first, second)]
+        # Their receipts first (a new lead's fact is inserted then), then their steps, each
+        # lead's in order, the two leads alternating.
+        events = [lives[0][0], lives[1][0]] + [
+            event for pair in zip(lives[0][1:], lives[1][1:], strict=True) for event in pair
+        ]
+        sent = await handle_batch(runtime, handlers, events)
+        fact = [statement.split()[0] for statement in _fact_statements(sent)]
+        assert fact == ["INSERT", "INSERT", "UPDATE"]
+        assert sum("INSERT INTO timeline_entry" in statement for statement in sent) == 3
+        # the site's calendar read once for both leads
+        assert sum(statement.startswith("SELECT sla_calendar") for statement in sent) == 1
+        ignored = {"lead_id", "updated_at", "fact_lead_id"}
+        expected = {
+            k: v for k, v in (await written(runtime, reference))["fact"].items() if k not in ignored
+        }
+        for lead_id in (first, second):
+            state = await written(runtime, lead_id)
+            assert {k: v for k, v in state["fact"].items() if k not in ignored} == expected
+            assert len(state["entries"]) == 10

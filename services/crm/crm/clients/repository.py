@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple, cast
@@ -16,6 +17,7 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    event,
     exists,
     func,
     insert,
@@ -25,7 +27,8 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.orm import joinedload
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, joinedload
 
 from crm.models import Client, TimelineEntry
 from shared.db.repository import Repository
@@ -38,17 +41,6 @@ _ENTRY = cast(Table, TimelineEntry.__table__)
 _INSERT_CLIENT = insert(_CLIENT)
 _UPDATE_CLIENT = update(_CLIENT).where(_CLIENT.c.id == bindparam("client_key"))
 _INSERT_ENTRY = insert(_ENTRY)
-_LEAD_CLIENT = (
-    select(
-        _CLIENT.c.id,
-        _CLIENT.c.last_contact_at,
-        exists().where(_ENTRY.c.id == bindparam("entry_id")).label("seen"),
-    )
-    .join_from(_CLIENT, _ENTRY, _ENTRY.c.client_id == _CLIENT.c.id)
-    .where(_ENTRY.c.lead_id == bindparam("lead_id"))
-    .limit(1)
-)
-
 _LEAD_ENTRY_COLUMNS = ("id", "client_id", "lead_id", "kind", "occurred_at", "source", "details")
 
 
@@ -58,7 +50,7 @@ def _entry_param(name: str) -> Any:
     return bindparam(f"entry_{name}", type_=_ENTRY.c[name].type)
 
 
-def _insert_lead_entry() -> Insert:
+def _insert_lead_entry(*, returning: bool = True) -> Insert:
     """A later step's entry, its client found through the lead's other entries, unless the entry
     is recorded already: one statement (the lookup, then the insert, were two round trips)."""
     lead_entry, recorded = _ENTRY.alias("lead_entry"), _ENTRY.alias("recorded")
@@ -74,7 +66,8 @@ def _insert_lead_entry() -> Insert:
         )
         .limit(1)
     )
-    return insert(_ENTRY).from_select(_LEAD_ENTRY_COLUMNS, found).returning(_ENTRY.c.client_id)
+    statement = insert(_ENTRY).from_select(_LEAD_ENTRY_COLUMNS, found)
+    return statement.returning(_ENTRY.c.client_id) if returning else statement
 
 
 def _insert_lead_entry_touching_postgres() -> Select[Any]:
@@ -127,11 +120,21 @@ def _insert_client_and_entry_postgres() -> Insert:
 
 
 _INSERT_LEAD_ENTRY = _insert_lead_entry()
+_INSERT_LEAD_ENTRIES = _insert_lead_entry(returning=False)  # sent with many parameter sets
 _INSERT_CLIENT_AND_ENTRY_POSTGRES = _insert_client_and_entry_postgres()
 _INSERT_LEAD_ENTRY_TOUCHING_POSTGRES = _insert_lead_entry_touching_postgres()
 _TOUCH_CLIENT = (
     update(_CLIENT)
     .where(_CLIENT.c.id == bindparam("client_key"), _CLIENT.c.last_contact_at < bindparam("at"))
+    .values(last_contact_at=bindparam("at"))
+)
+# The client holding the entry ``entry_id`` (inserted or recorded before): its last own contact.
+_TOUCH_CLIENT_OF_ENTRY = (
+    update(_CLIENT)
+    .where(
+        _CLIENT.c.id.in_(select(_ENTRY.c.client_id).where(_ENTRY.c.id == bindparam("entry_id"))),
+        _CLIENT.c.last_contact_at < bindparam("at"),
+    )
     .values(last_contact_at=bindparam("at"))
 )
 _ENTRIES_OF_LEAD = select(_ENTRY.c.id, _ENTRY.c.details).where(
@@ -155,12 +158,6 @@ class StoredClient(NamedTuple):
     email: str | None
     created_at: datetime
     last_contact_at: datetime
-
-
-class LeadClient(NamedTuple):
-    id: str
-    last_contact_at: datetime
-    seen: bool  # the event's entry is recorded already
 
 
 class EntryDetails(NamedTuple):
@@ -189,6 +186,59 @@ def _seen_and_match_query(by_phone: bool, by_email: bool) -> Select[Any]:
         return select(probe.c.seen)
     match = _match_query(by_phone, by_email).subquery("matched")
     return select(probe.c.seen, *match.c).select_from(probe.outerjoin(match, true()))
+
+
+@dataclass
+class _HeldEntry:
+    values: dict[str, Any]  # every column but ``client_id``
+    own_contact: bool
+
+
+_HELD_ENTRIES = "crm.clients.held_entries"
+
+
+def _held_entries(session: AsyncSession) -> dict[str, _HeldEntry]:
+    """The entries this session's transaction holds for its commit, by id; created on demand,
+    with the hooks that write them before the commit and drop them on a rollback."""
+    held: dict[str, _HeldEntry] | None = session.info.get(_HELD_ENTRIES)
+    if held is None:
+        held = session.info[_HELD_ENTRIES] = {}
+        sync_session = session.sync_session
+        event.listen(sync_session, "before_commit", _write_held_entries, once=True)
+        event.listen(sync_session, "after_rollback", _drop_held_entries, once=True)
+    return held
+
+
+def _write_held_entries(session: Session) -> None:
+    """Runs inside the commit (the async session's greenlet), before its COMMIT: a failure fails
+    the commit. One entry on PostgreSQL: one statement (its client's last contact in a CTE);
+    more: every entry in one statement of many parameter sets (one round trip), then the last
+    contacts likewise."""
+    held: dict[str, _HeldEntry] = session.info.pop(_HELD_ENTRIES, None) or {}
+    if not held:
+        return
+    entries = [
+        {f"entry_{name}": value for name, value in entry.values.items()} for entry in held.values()
+    ]
+    if len(held) == 1 and session.get_bind().dialect.name == "postgresql":
+        (entry,) = held.values()
+        touching = entry.own_contact
+        session.execute(
+            _INSERT_LEAD_ENTRY_TOUCHING_POSTGRES if touching else _INSERT_LEAD_ENTRIES, entries[0]
+        )
+        return
+    session.execute(_INSERT_LEAD_ENTRIES, entries)
+    touches = [
+        {"entry_id": entry.values["id"], "at": entry.values["occurred_at"]}
+        for entry in held.values()
+        if entry.own_contact
+    ]
+    if touches:
+        session.execute(_TOUCH_CLIENT_OF_ENTRY, touches)
+
+
+def _drop_held_entries(session: Session) -> None:
+    session.info.pop(_HELD_ENTRIES, None)
 
 
 class ClientRepository(Repository):
@@ -229,43 +279,39 @@ class ClientRepository(Repository):
         """The client's last own contact becomes ``at`` unless it is later already."""
         await self.session.execute(_TOUCH_CLIENT, {"client_key": client_id, "at": at})
 
-    async def lead_client(self, lead_id: str, entry_id: str) -> LeadClient | None:
-        """The client whose timeline holds this lead (``id``, ``last_contact_at``) and whether
-        the entry ``entry_id`` is recorded already (``seen``): one statement."""
-        params = {"lead_id": lead_id, "entry_id": entry_id}
-        row = (await self.session.execute(_LEAD_CLIENT, params)).first()
-        return LeadClient._make(row) if row is not None else None
-
     async def insert_entry(self, values: Mapping[str, Any]) -> None:
         await self.session.execute(_INSERT_ENTRY, values)
 
-    async def insert_lead_entry(self, values: Mapping[str, Any], *, own_contact: bool) -> bool:
-        """Insert an entry of ``values`` (every column but ``client_id``) on the timeline of the
-        client who holds the lead and, for the prospect's ``own_contact``, move the client's last
-        contact to ``occurred_at`` unless it is later already. False when nothing was inserted
-        (the entry is recorded already, or no client holds the lead: see ``lead_client``)."""
-        params = {f"entry_{name}": value for name, value in values.items()}
-        if own_contact and self.on_postgres:  # one statement: a data-modifying CTE
-            result = await self.session.execute(_INSERT_LEAD_ENTRY_TOUCHING_POSTGRES, params)
-            return result.first() is not None
-        client_id = (await self.session.execute(_INSERT_LEAD_ENTRY, params)).scalar_one_or_none()
-        if client_id is None:
-            return False
-        if own_contact:
-            await self.touch_client(str(client_id), values["occurred_at"])
-        return True
+    def hold_lead_entry(self, values: Mapping[str, Any], *, own_contact: bool) -> None:
+        """Insert an entry of ``values`` (every column but ``client_id``) when the transaction
+        commits, on the timeline of the client who holds the lead (none: nothing inserted),
+        unless it is recorded already; for the prospect's ``own_contact``, the client's last
+        contact moves to ``occurred_at`` unless it is later already. The entries a transaction
+        holds are written together: a polled batch's steps cost one or two statements, not one
+        or two each (see ``_write_held_entries``)."""
+        held = _held_entries(self.session)
+        held.setdefault(values["id"], _HeldEntry(dict(values), own_contact))
 
     @property
     def on_postgres(self) -> bool:
         return self.session.get_bind().dialect.name == "postgresql"
 
     async def entry_details_of_lead(self, lead_id: str, *, kind: str) -> list[EntryDetails]:
-        """The lead's entries of this kind."""
+        """The lead's entries of this kind (those held for the commit too)."""
         params = {"lead_id": lead_id, "kind": kind}
         rows = (await self.session.execute(_ENTRIES_OF_LEAD, params)).all()
-        return [EntryDetails._make(row) for row in rows]
+        found = [EntryDetails._make(row) for row in rows]
+        for held in self.session.info.get(_HELD_ENTRIES, {}).values():
+            values = held.values
+            if values["lead_id"] == lead_id and values["kind"] == kind:
+                found.append(EntryDetails(values["id"], values["details"]))
+        return found
 
     async def set_entry_details(self, entry_id: str, details: dict[str, Any]) -> None:
+        held = self.session.info.get(_HELD_ENTRIES, {}).get(entry_id)
+        if held is not None:  # not written yet: it will be with these details
+            held.values["details"] = details
+            return
         params = {"entry_key": entry_id, "new_details": details}
         await self.session.execute(_SET_ENTRY_DETAILS, params)
 

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clients.repository import ClientRepository
 from shared.events import Envelope
-
-log = structlog.get_logger(__name__)
 
 # Event types of a lead's life after its receipt (received is handled by on_lead_received).
 TIMELINE_EVENT_TYPES: tuple[str, ...] = (
@@ -111,9 +108,9 @@ async def on_lead_event(session: AsyncSession, envelope: Envelope) -> None:
                 await repository.set_entry_details(entry_id, {**known, **details})
             return
     reached = envelope.type == "lead.contact-attempted.v1" and details.get("outcome") == "reached"
-    # The client lookup, the "recorded already?" check and the insert: one statement (with the
-    # client's last contact on PostgreSQL).
-    inserted = await repository.insert_lead_entry(
+    # Written with the transaction's other entries when it commits: the client lookup, the
+    # "recorded already?" check and the insert in one statement for them all.
+    repository.hold_lead_entry(
         {
             "id": envelope.id,
             "lead_id": envelope.subject,
@@ -124,16 +121,6 @@ async def on_lead_event(session: AsyncSession, envelope: Envelope) -> None:
         },
         own_contact=envelope.type in _OWN_CONTACT or reached,
     )
-    if not inserted:
-        await _not_inserted(repository, envelope.subject, envelope.id)
-
-
-async def _not_inserted(repository: ClientRepository, lead_id: str, entry_id: str) -> None:
-    """Why no entry was inserted (rare: a second statement only then): a replay of a recorded
-    step, or a lead without a client."""
-    if await repository.lead_client(lead_id, entry_id) is None:
-        # Lead events are keyed by lead id, so its receipt came first: the client was erased.
-        log.info("timeline.lead_without_client", lead_id=lead_id)
 
 
 async def _won_entry(

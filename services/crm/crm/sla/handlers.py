@@ -27,7 +27,9 @@ def make_handler(policy: SlaPolicy, metrics: ServiceMetrics, clock: Clock) -> Ha
         observation = observe(envelope)
         if observation is None:
             return
-        applied = await SlaRepository.from_session(session).apply(observation, policy, now=clock())
+        # Held for the commit: a batch's events of one lead write its row once.
+        repository = SlaRepository.from_session(session)
+        applied = await repository.apply(observation, policy, now=clock(), hold=True)
         source_label = applied.row["source"] or "unknown"
         if "closed_at" in applied.newly_set:
             outcome = applied.row["outcome"]

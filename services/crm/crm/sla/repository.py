@@ -9,7 +9,7 @@ stage and group, whatever the number of leads.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +21,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    event,
     func,
     insert,
     literal,
@@ -31,6 +32,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from crm.sla.calendars import CalendarSpec, calendar_key
 from crm.sla.models import sla_calendar, sla_fact
@@ -297,6 +300,91 @@ def _new_row(state: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in state.items() if value is not None}
 
 
+@dataclass
+class _Held:
+    """A lead's row as this transaction leaves it (``state``) and as it is stored (``stored``,
+    None: no row yet, ``state`` is then ``_NO_FACT`` until merged). A row read or inserted is
+    locked until the transaction ends: nobody else changes it meanwhile."""
+
+    stored: dict[str, Any] | None
+    state: dict[str, Any]
+    calendar_known: bool = False
+    calendar_key: str | None = None  # whose calendar ``calendar`` is (when known)
+    calendar: BusinessCalendar | None = None
+
+
+@dataclass
+class _Holding:
+    """What a transaction holds for its commit: the leads' rows, and the calendars it read (a
+    batch's leads of one site share one read)."""
+
+    facts: dict[str, _Held] = field(default_factory=dict)
+    calendars: dict[str | None, BusinessCalendar | None] = field(default_factory=dict)
+
+
+_HOLDING = "crm.sla.holding"
+
+
+def _write_of(held: _Held) -> tuple[Any, dict[str, Any]] | None:
+    """The statement (and its parameters) storing ``held.state``; None when it is stored."""
+    state = held.state
+    if held.stored is None:
+        if state is _NO_FACT:
+            return None
+        held.stored = state
+        return _INSERT_FACT, _new_row(state)
+    changes = {key: value for key, value in state.items() if held.stored.get(key) != value}
+    held.stored = state
+    if not changes:
+        return None
+    return _UPDATE_FACT, {**changes, "fact_lead_id": state["lead_id"]}
+
+
+def _holding(session: AsyncSession, *, create: bool) -> _Holding | None:
+    """What this session's transaction holds for its commit (see ``SlaRepository.apply``);
+    created on demand, with the hooks that write its rows before the commit and drop it all on
+    a rollback."""
+    holding: _Holding | None = session.info.get(_HOLDING)
+    if holding is None and create:
+        holding = session.info[_HOLDING] = _Holding()
+        sync_session = session.sync_session
+        event.listen(sync_session, "before_commit", _write_held_on_commit, once=True)
+        event.listen(sync_session, "after_rollback", _drop_held, once=True)
+    return holding
+
+
+def _write_held_on_commit(session: Session) -> None:
+    """Runs inside the commit (the async session's greenlet): the statements are sent in the
+    transaction, before its COMMIT; a failure fails the commit (the unit of work rolls back).
+    Several leads' updates are one UPDATE sent with a parameter set per lead (one round trip):
+    their whole rows, as the rows are locked by this transaction and differ in what changed."""
+    holding: _Holding = session.info.pop(_HOLDING, None) or _Holding()
+    updates: list[tuple[_Held, dict[str, Any]]] = []
+    for held in holding.facts.values():
+        written = _write_of(held)
+        if written is None:
+            continue
+        if written[0] is _UPDATE_FACT:
+            updates.append((held, written[1]))
+        else:
+            session.execute(*written)
+    if len(updates) == 1:
+        session.execute(_UPDATE_FACT, updates[0][1])
+    elif updates:
+        session.execute(_UPDATE_FACT, [_whole_row(held.state) for held, _ in updates])
+
+
+def _whole_row(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of ``_UPDATE_FACT`` setting every column of the row to ``state``."""
+    row = {name: state[name] for name in _FACT_NAMES if name != "lead_id"}
+    row["fact_lead_id"] = state["lead_id"]
+    return row
+
+
+def _drop_held(session: Session) -> None:
+    session.info.pop(_HOLDING, None)
+
+
 class SlaRepository(Repository):
     @property
     def on_postgres(self) -> bool:
@@ -304,15 +392,38 @@ class SlaRepository(Repository):
 
     # -- writing ---------------------------------------------------------------------------
 
-    async def apply(self, observation: Observation, policy: SlaPolicy, *, now: datetime) -> Applied:
+    async def apply(
+        self, observation: Observation, policy: SlaPolicy, *, now: datetime, hold: bool = False
+    ) -> Applied:
         """Merge an observation into the lead's row (earliest instant of each milestone wins:
         replays and re-deliveries change nothing). Returns the stages that ended just now and
-        the columns set for the first time."""
-        if _opens_fact(observation):
-            inserted = await self._insert_new_fact(observation, policy, now=now)
-            if inserted is not None:
-                return inserted
-        # One statement reads (and locks) the row and the calendar of its key once merged.
+        the columns set for the first time.
+
+        ``hold``: the row is written when the transaction commits, once, whatever the number of
+        the lead's events applied meanwhile: its first one reads (and locks) it, the next ones
+        merge into the row as this transaction leaves it (``_Held``), without a statement."""
+        holding = _holding(self.session, create=hold)
+        held = holding.facts.pop(observation.lead_id, None) if holding is not None else None
+        if held is None:
+            if _opens_fact(observation):
+                inserted = await self._insert_new_fact(observation, policy, holding, now=now)
+                if inserted is not None:
+                    applied, held = inserted
+                    if holding is not None and hold:
+                        holding.facts[observation.lead_id] = held
+                    return applied
+            held = await self._read_fact(observation, holding)
+        applied = await self._merge(held, observation, policy, holding, now=now)
+        if hold:
+            assert holding is not None
+            holding.facts[observation.lead_id] = held
+        else:
+            await self._write(held)
+        return applied
+
+    async def _read_fact(self, observation: Observation, holding: _Holding | None) -> _Held:
+        """The lead's row (read and locked), with the calendar of its key once the observation
+        is merged: one statement."""
         found = (
             await self.session.execute(
                 _FACT_WITH_CALENDAR,
@@ -323,40 +434,83 @@ class SlaRepository(Repository):
                 },
             )
         ).first()
-        before: dict[str, Any] = (
-            dict(zip(_FACT_NAMES, found, strict=False)) if found is not None else _NO_FACT
-        )
+        if found is None:
+            return _Held(None, _NO_FACT)
+        row = dict(zip(_FACT_NAMES, found, strict=False))
+        key, joined = found[_JOINED_KEY], _joined_calendar(found)
+        if holding is not None:
+            holding.calendars[key] = joined
+        return _Held(row, row, True, key, joined)
+
+    async def _merge(
+        self,
+        held: _Held,
+        observation: Observation,
+        policy: SlaPolicy,
+        holding: _Holding | None,
+        *,
+        now: datetime,
+    ) -> Applied:
+        """Merge the observation into ``held.state`` (the row as this transaction leaves it)."""
+        before = held.state
         state = _merged(before, observation)
         calendar_id = calendar_key(state["site"], state["channel"])
-        if found is not None and found[_JOINED_KEY] == calendar_id:
-            site_calendar = _joined_calendar(found)
-        else:  # a new row, or (never seen) a key the database computed otherwise
-            site_calendar = await self.site_calendar(calendar_id)
-        ended = _measure(state, before, policy, site_calendar)
-        changed = {key: value for key, value in state.items() if before.get(key) != value}
-        if not changed and found is not None:
+        if not held.calendar_known or held.calendar_key != calendar_id:
+            held.calendar = await self._site_calendar(calendar_id, holding)
+            held.calendar_known, held.calendar_key = True, calendar_id
+        ended = _measure(state, before, policy, held.calendar)
+        changed = [key for key, value in state.items() if before.get(key) != value]
+        if not changed:
             return Applied([], frozenset(), state)
         newly_set = frozenset(key for key in changed if before.get(key) is None)
-        state["updated_at"] = changed["updated_at"] = now
-        if found is None:
-            await self.session.execute(_INSERT_FACT, _new_row(state))
-        else:
-            await self.session.execute(_UPDATE_FACT, {**changed, "fact_lead_id": state["lead_id"]})
+        state["updated_at"] = now
+        held.state = state
         return Applied(ended, newly_set, state)
 
+    async def _write(self, held: _Held) -> None:
+        written = _write_of(held)
+        if written is not None:
+            await self.session.execute(*written)
+
+    async def write_held(self) -> None:
+        """Write now the rows held for the commit (before a read of the table)."""
+        holding = _holding(self.session, create=False)
+        while holding is not None and holding.facts:
+            _, held = holding.facts.popitem()
+            await self._write(held)
+
+    async def _site_calendar(
+        self, key: str | None, holding: _Holding | None
+    ) -> BusinessCalendar | None:
+        """``site_calendar``, read once per transaction that holds its rows."""
+        if holding is None:
+            return await self.site_calendar(key)
+        if key not in holding.calendars:
+            holding.calendars[key] = await self.site_calendar(key)
+        return holding.calendars[key]
+
     async def _insert_new_fact(
-        self, observation: Observation, policy: SlaPolicy, *, now: datetime
-    ) -> Applied | None:
+        self,
+        observation: Observation,
+        policy: SlaPolicy,
+        holding: _Holding | None,
+        *,
+        now: datetime,
+    ) -> tuple[Applied, _Held] | None:
         """The lead's row made from this observation alone, inserted unless the lead has one
         already (then None, and nothing is written): no read before the write."""
         state = _merged(_NO_FACT, observation)
-        site_calendar = await self.site_calendar(calendar_key(state["site"], state["channel"]))
+        calendar_id = calendar_key(state["site"], state["channel"])
+        site_calendar = await self._site_calendar(calendar_id, holding)
         ended = _measure(state, _NO_FACT, policy, site_calendar)
         newly_set = frozenset(key for key, value in state.items() if value is not None)
         state["updated_at"] = now
         statement = _INSERT_NEW_FACT_POSTGRES if self.on_postgres else _INSERT_NEW_FACT_SQLITE
         inserted = (await self.session.execute(statement, _new_row(state))).first()
-        return Applied(ended, newly_set, state) if inserted is not None else None
+        if inserted is None:
+            return None
+        held = _Held(state, state, True, calendar_id, site_calendar)
+        return Applied(ended, newly_set, state), held
 
     # -- calendars -------------------------------------------------------------------------
 
@@ -381,6 +535,9 @@ class SlaRepository(Repository):
     ) -> bool:
         """Store a calendar unless a later one of this key is stored already. True when what
         the calendar is changed (new, or other hours, holidays or closures)."""
+        holding = _holding(self.session, create=False)
+        if holding is not None:
+            holding.calendars.pop(key, None)
         c = sla_calendar.c
         row = (
             (
@@ -413,6 +570,7 @@ class SlaRepository(Repository):
     async def leads_on_calendar(self, key: str, *, only_provisional: bool) -> list[str]:
         """Leads measured on this calendar that must be measured again: those measured on the
         default while it was unknown and, unless ``only_provisional``, the open ones."""
+        await self.write_held()
         c = sla_fact.c
         if key == FULL_WEB_POOL:
             on_calendar = c.channel == "full_web"
@@ -425,6 +583,7 @@ class SlaRepository(Repository):
         return list((await self.session.execute(query)).scalars().all())
 
     async def get(self, lead_id: str) -> dict[str, Any] | None:
+        await self.write_held()
         row = (
             (await self.session.execute(select(sla_fact).where(sla_fact.c.lead_id == lead_id)))
             .mappings()
