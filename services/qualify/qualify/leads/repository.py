@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
-from qualify.models import ContactAttempt, Qualification, QueuedLead
+from qualify.models import ConfigVersion, ContactAttempt, Qualification, QueuedLead
 from qualify.problems import LeadNotFound
 from shared.db.repository import Repository
 
@@ -28,6 +28,16 @@ def _insert_new(dialect: str) -> Any:
     return insert(cast(Table, QueuedLead.__table__)).on_conflict_do_nothing(
         index_elements=["lead_id"]
     )
+
+
+@cache
+def _insert_new_reading_version(dialect: str) -> Any:
+    """``_insert_new`` returning, when it inserted, the ``config_version`` its snapshot sees
+    (NULL without that row): the worker's cache of rules and templates checks it at no extra
+    round trip."""
+    version = cast(Table, ConfigVersion.__table__)
+    current = select(version.c.version).where(version.c.id == 1).scalar_subquery()
+    return _insert_new(dialect).returning(current.label("config_version"))
 
 
 @cache
@@ -70,12 +80,29 @@ class LeadRepository(Repository):
         )
         if result.rowcount != 1:
             return False
+        self._loaded(lead, row)
+        return True
+
+    async def add_new_reading_version(self, lead: QueuedLead) -> tuple[bool, int | None]:
+        """``add_new``, and the ``config_version`` seen by the same statement (None: replay, or
+        no version row)."""
+        values = lead.__dict__
+        row = {name: values.get(name, default) for name, default in _new_lead_defaults().items()}
+        statement = _insert_new_reading_version(self.session.get_bind().dialect.name)
+        found = (await self.session.execute(statement, row)).first()
+        if found is None:
+            return False, None
+        self._loaded(lead, row)
+        version = found[0]
+        return True, None if version is None else int(version)
+
+    def _loaded(self, lead: QueuedLead, row: dict[str, Any]) -> None:
+        values = lead.__dict__
         for name, value in row.items():
             if name not in values:
                 setattr(lead, name, value)  # loaded, as a read would have it
         make_transient_to_detached(lead)
         self.session.add(lead)
-        return True
 
     def add_attempt(self, attempt: ContactAttempt) -> None:
         self.session.add(attempt)

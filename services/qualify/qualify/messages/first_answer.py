@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qualify.config_cache import ConfigView
 from qualify.messages.channels import Job
 from qualify.messages.compose import Composer, facts_of
 from qualify.messages.handoff import SenderHandoff
@@ -23,7 +24,7 @@ from qualify.messages.service import contact_addresses, destination, new_message
 from qualify.models import OutgoingMessage, QueuedLead
 from qualify.suppression.service import address_hash, contact_blocks, lead_hashes
 from qualify.templates.defaults import DEFAULTS
-from qualify.templates.service import resolve_channels
+from qualify.templates.service import pick, resolve_channels
 from shared.errors import InvalidRequest
 from shared.events.payloads import MessageChannel
 
@@ -37,10 +38,12 @@ async def schedule_first_answer(
     *,
     now: datetime,
     handoff: SenderHandoff | None = None,
+    config: ConfigView | None = None,
 ) -> list[OutgoingMessage]:
     """Queue the first answer of ``lead``; the rows this call wrote (none when it was already
     decided, or nothing may be sent). With ``handoff`` (this process runs a sender), each row
-    is inserted claimed by that sender, which sends it once this transaction committed."""
+    is inserted claimed by that sender, which sends it once this transaction committed. With
+    ``config`` (the new lead's handler), the templates are the cached ones while valid."""
     settings = composer.settings
     key = settings.privacy_hmac_key.get_secret_value().encode()
     wanted: list[MessageChannel] = []
@@ -74,9 +77,13 @@ async def schedule_first_answer(
             channels.append(channel)
     if not channels:
         return []
-    templates = await resolve_channels(
-        session, "first_answer", channels, site=lead.site, source=lead.source
-    )
+    if config is None:
+        templates = await resolve_channels(
+            session, "first_answer", channels, site=lead.site, source=lead.source
+        )
+    else:
+        rows = await config.template_rows(session, "first_answer")
+        templates = pick(rows, "first_answer", channels, site=lead.site, source=lead.source)
     decided: list[tuple[OutgoingMessage, Job | None]] = []
     for channel in channels:
         to = destinations[channel]
@@ -119,9 +126,13 @@ async def schedule_first_answer(
             unique=True,
         )
         decided.append((message, handoff.claim(message, now) if handoff is not None else None))
-    # Every channel's row in one statement; a row whose dedupe_key exists is not inserted.
+    # Every channel's row in one statement; a row whose dedupe_key exists is not inserted. A
+    # row left queued wakes this process's sender, unless one runs here: it would have claimed
+    # it already, so its channel cannot leave from here and the pass would find nothing.
+    queued = any(job is None for _, job in decided)
     inserted = await MessageRepository.from_session(session).add_all_once(
-        [message for message, _ in decided], wake=any(job is None for _, job in decided)
+        [message for message, _ in decided],
+        wake=queued and (handoff is None or not handoff.attached),
     )
     written: list[OutgoingMessage] = []
     for message, job in decided:

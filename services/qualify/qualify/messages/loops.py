@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qualify.config_cache import ConfigView
 from qualify.messages.channels import EmailChannel, SmsChannel, sms_provider
 from qualify.messages.compose import Composer
 from qualify.messages.first_answer import schedule_first_answer
@@ -42,8 +43,12 @@ class FirstAnswerStep:
         self._composer = composer
         self._handoff = handoff
 
-    async def __call__(self, session: AsyncSession, lead: QueuedLead, now: datetime) -> None:
-        await schedule_first_answer(session, self._composer, lead, now=now, handoff=self._handoff)
+    async def __call__(
+        self, session: AsyncSession, lead: QueuedLead, now: datetime, config: ConfigView
+    ) -> None:
+        await schedule_first_answer(
+            session, self._composer, lead, now=now, handoff=self._handoff, config=config
+        )
 
 
 def sender_wakeup(runtime: Runtime[QualifySettings]) -> Signal:

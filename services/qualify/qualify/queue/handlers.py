@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qualify.config_cache import ConfigView
 from qualify.leads.repository import LeadRepository
 from qualify.leads.state import WAITING
 from qualify.models import QueuedLead
@@ -17,8 +18,9 @@ from shared.events import Envelope
 from shared.events.payloads import LeadReceivedV1
 from shared.outbox import Outbox
 
-# The first answer to a new lead (qualify.messages), decided in the transaction that queues it.
-FirstAnswer = Callable[[AsyncSession, QueuedLead, datetime], Awaitable[object]]
+# The first answer to a new lead (qualify.messages), decided in the transaction that queues it,
+# with the templates of the version of the configuration the lead's insert saw.
+FirstAnswer = Callable[[AsyncSession, QueuedLead, datetime, ConfigView], Awaitable[object]]
 
 
 def lead_received_handler(
@@ -27,24 +29,26 @@ def lead_received_handler(
     async def on_lead_received(session: AsyncSession, envelope: Envelope) -> None:
         event = LeadReceivedV1.model_validate(envelope.data)
         now = clock()
-        lead = await queue_lead(session, policy, event, now=now)
-        if lead is None:  # a replay: nothing new
+        queued = await queue_lead(session, policy, event, now=now)
+        if queued is None:  # a replay: nothing new
             return
+        lead, config = queued
         # Its routing policy first: a direct lead is qualified by the machine at once and never
         # enters the queue (it stays recorded here, and a site rule tells its site)…
-        await route_at_receipt(session, policy, lead, outbox=outbox, now=now)
+        await route_at_receipt(session, policy, lead, outbox=outbox, now=now, config=config)
         if first_answer is not None:  # …then the first answer goes out on either path
-            await first_answer(session, lead, now)
+            await first_answer(session, lead, now, config)
 
     return on_lead_received
 
 
 async def queue_lead(
     session: AsyncSession, policy: Policy, event: LeadReceivedV1, *, now: datetime
-) -> QueuedLead | None:
-    """Queue the lead, due ``first_contact_minutes`` business minutes after receipt. Idempotent:
-    a lead re-published under a new event id is already queued (returns None). One statement:
-    an insert that does nothing on a known lead id."""
+) -> tuple[QueuedLead, ConfigView] | None:
+    """Queue the lead, due ``first_contact_minutes`` business minutes after receipt, with the
+    cached rules and templates valid for it. Idempotent: a lead re-published under a new event
+    id is already queued (returns None). One statement: an insert that does nothing on a known
+    lead id, which also reads the configuration's version."""
     lead = QueuedLead(
         lead_id=event.lead_id,
         status=WAITING,
@@ -66,6 +70,7 @@ async def queue_lead(
         attempt_count=0,
         unanswered_count=0,
     )
-    if not await LeadRepository.from_session(session).add_new(lead):
+    inserted, version = await LeadRepository.from_session(session).add_new_reading_version(lead)
+    if not inserted:
         return None
-    return lead
+    return lead, policy.config.at(version)
