@@ -10,7 +10,6 @@ from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import (
-    CursorResult,
     Table,
     bindparam,
     literal_column,
@@ -112,24 +111,11 @@ class LeadRepository(Repository):
     def add(self, lead: QueuedLead) -> None:
         self.session.add(lead)
 
-    async def add_new(self, lead: QueuedLead) -> bool:
-        """Insert ``lead`` (every column set) unless one with its id exists (a replay): True
-        when this call inserted it. The inserted lead then belongs to the session as if it had
-        been read, so later changes to it are written as usual."""
-        values = lead.__dict__
-        row = {name: values.get(name, default) for name, default in _new_lead_defaults().items()}
-        result = cast(
-            CursorResult[Any],
-            await self.session.execute(_insert_new(self.session.get_bind().dialect.name), row),
-        )
-        if result.rowcount != 1:
-            return False
-        self._loaded(lead, row)
-        return True
-
     async def add_new_reading_version(self, lead: QueuedLead) -> tuple[bool, int | None]:
-        """``add_new``, and the ``config_version`` seen by the same statement (None: replay, or
-        no version row)."""
+        """Insert ``lead`` (every column set) unless one with its id exists (a replay): True
+        when this call inserted it, and the ``config_version`` its statement saw (None: a
+        replay, or no version row). The inserted lead then belongs to the session as if it had
+        been read, so later changes to it are written as usual."""
         values = lead.__dict__
         row = {name: values.get(name, default) for name, default in _new_lead_defaults().items()}
         statement = _insert_new_reading_version(self.session.get_bind().dialect.name)
