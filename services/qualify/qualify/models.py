@@ -205,6 +205,18 @@ class RoutingRule(Base):
     updated_by: Mapped[str] = mapped_column(String(36))
 
 
+class ConfigVersion(Base):
+    """One row: how many times the routing rules or the message templates changed. Triggers on
+    both tables bump it in the writer's own statement (migration ``config_version``), whoever
+    writes; the worker caches both and reads this in the statement that inserts a new lead
+    (``qualify.config_cache``). No personal data."""
+
+    __tablename__ = "config_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(Integer)
+
+
 class SuppressedContact(Base):
     """A contact on crm's do-not-contact list: the keyed hash only, never the phone or e-mail."""
 

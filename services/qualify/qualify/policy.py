@@ -3,9 +3,10 @@ is not the policy's: routers take the runtime's clock (``NowDep``), the worker `
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from qualify.config_cache import ConfigCache
 from qualify.settings import QualifySettings
 from shared.business_time import BusinessCalendar
 from shared.contact_rules import CallingRules
@@ -16,6 +17,8 @@ class Policy:
     settings: QualifySettings
     calendar: BusinessCalendar
     calling: CallingRules
+    # The routing rules and templates every new lead reads, cached behind their version.
+    config: ConfigCache = field(default_factory=ConfigCache, compare=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: QualifySettings) -> Policy:

@@ -9,14 +9,28 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, select, text
+from sqlalchemy import (
+    Table,
+    bindparam,
+    literal_column,
+    null,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
-from qualify.models import ContactAttempt, Qualification, QueuedLead
+from qualify.models import ConfigVersion, ContactAttempt, Qualification, QueuedLead
 from qualify.problems import LeadNotFound
+from qualify.suppression.repository import (
+    ContactBlocks,
+    SuppressionRepository,
+    contact_blocks_of,
+    contact_blocks_parts,
+)
 from shared.db.repository import Repository
 
 
@@ -28,6 +42,45 @@ def _insert_new(dialect: str) -> Any:
     return insert(cast(Table, QueuedLead.__table__)).on_conflict_do_nothing(
         index_elements=["lead_id"]
     )
+
+
+@cache
+def _insert_new_reading_version(dialect: str) -> Any:
+    """``_insert_new`` returning, when it inserted, the ``config_version`` its snapshot sees
+    (NULL without that row): the worker's cache of rules and templates checks it at no extra
+    round trip."""
+    version = cast(Table, ConfigVersion.__table__)
+    current = select(version.c.version).where(version.c.id == 1).scalar_subquery()
+    return _insert_new(dialect).returning(current.label("config_version"))
+
+
+@cache
+def _insert_new_checking_contacts() -> Any:
+    """PostgreSQL: ``_insert_new_reading_version`` and ``SuppressionRepository.contact_blocks``
+    as one statement, ``WITH new_lead AS (INSERT … RETURNING lead_id) SELECT 'lead', …,
+    version FROM new_lead UNION ALL <the lists>``: a row ``list = 'lead'`` when it inserted (with
+    the version), then the listed and blocked hashes. Run with the lead's columns and the
+    ``suppressed`` and ``blocked`` hashes as parameters."""
+    table = cast(Table, QueuedLead.__table__)
+    values = {column.key: bindparam(column.key, type_=column.type) for column in table.columns}
+    new_lead = (
+        pg_insert(table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["lead_id"])
+        .returning(table.c.lead_id)
+        .cte("new_lead")
+    )
+    version = cast(Table, ConfigVersion.__table__)
+    current = select(version.c.version).where(version.c.id == 1).scalar_subquery()
+    inserted = select(
+        literal_column("'lead'").label("list"),
+        null().label("channel"),
+        null().label("contact_hash"),
+        null().label("reason"),
+        current.label("version"),
+    ).select_from(new_lead)
+    lists = [part.add_columns(null().label("version")) for part in contact_blocks_parts()]
+    return union_all(inserted, *lists)
 
 
 @cache
@@ -58,24 +111,51 @@ class LeadRepository(Repository):
     def add(self, lead: QueuedLead) -> None:
         self.session.add(lead)
 
-    async def add_new(self, lead: QueuedLead) -> bool:
+    async def add_new_reading_version(self, lead: QueuedLead) -> tuple[bool, int | None]:
         """Insert ``lead`` (every column set) unless one with its id exists (a replay): True
-        when this call inserted it. The inserted lead then belongs to the session as if it had
+        when this call inserted it, and the ``config_version`` its statement saw (None: a
+        replay, or no version row). The inserted lead then belongs to the session as if it had
         been read, so later changes to it are written as usual."""
         values = lead.__dict__
         row = {name: values.get(name, default) for name, default in _new_lead_defaults().items()}
-        result = cast(
-            CursorResult[Any],
-            await self.session.execute(_insert_new(self.session.get_bind().dialect.name), row),
-        )
-        if result.rowcount != 1:
-            return False
+        statement = _insert_new_reading_version(self.session.get_bind().dialect.name)
+        found = (await self.session.execute(statement, row)).first()
+        if found is None:
+            return False, None
+        self._loaded(lead, row)
+        version = found[0]
+        return True, None if version is None else int(version)
+
+    async def add_new_checking_contacts(
+        self, lead: QueuedLead, *, suppressed: Sequence[str], blocked: Sequence[str]
+    ) -> tuple[bool, int | None, ContactBlocks]:
+        """``add_new_reading_version``, and what the lists say of the hashes (as
+        ``SuppressionRepository.contact_blocks``): one statement on PostgreSQL (a
+        data-modifying CTE), two elsewhere. Nothing of the lists on a replay."""
+        if not self.is_postgres:
+            inserted, version = await self.add_new_reading_version(lead)
+            if not inserted:
+                return False, None, ContactBlocks()
+            lists = SuppressionRepository.from_session(self.session)
+            return True, version, await lists.contact_blocks(suppressed, blocked)
+        values = lead.__dict__
+        row = {name: values.get(name, default) for name, default in _new_lead_defaults().items()}
+        parameters = {**row, "suppressed": list(suppressed), "blocked": list(blocked)}
+        rows = (await self.session.execute(_insert_new_checking_contacts(), parameters)).all()
+        found = next((found for found in rows if found.list == "lead"), None)
+        if found is None:
+            return False, None, ContactBlocks()
+        self._loaded(lead, row)
+        version = None if found.version is None else int(found.version)
+        return True, version, contact_blocks_of(rows)
+
+    def _loaded(self, lead: QueuedLead, row: dict[str, Any]) -> None:
+        values = lead.__dict__
         for name, value in row.items():
             if name not in values:
                 setattr(lead, name, value)  # loaded, as a read would have it
         make_transient_to_detached(lead)
         self.session.add(lead)
-        return True
 
     def add_attempt(self, attempt: ContactAttempt) -> None:
         self.session.add(attempt)

@@ -10,38 +10,50 @@ retries, restarts and replicas do).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qualify.config_cache import ConfigView
 from qualify.messages.channels import Job
 from qualify.messages.compose import Composer, facts_of
 from qualify.messages.handoff import SenderHandoff
 from qualify.messages.repository import MessageRepository
 from qualify.messages.service import contact_addresses, destination, new_message
 from qualify.models import OutgoingMessage, QueuedLead
+from qualify.settings import QualifySettings
+from qualify.suppression.repository import ContactBlocks
 from qualify.suppression.service import address_hash, contact_blocks, lead_hashes
 from qualify.templates.defaults import DEFAULTS
-from qualify.templates.service import resolve_channels
+from qualify.templates.service import pick, resolve_channels
 from shared.errors import InvalidRequest
 from shared.events.payloads import MessageChannel
 
 log = structlog.get_logger(__name__)
 
 
-async def schedule_first_answer(
-    session: AsyncSession,
-    composer: Composer,
-    lead: QueuedLead,
-    *,
-    now: datetime,
-    handoff: SenderHandoff | None = None,
-) -> list[OutgoingMessage]:
-    """Queue the first answer of ``lead``; the rows this call wrote (none when it was already
-    decided, or nothing may be sent). With ``handoff`` (this process runs a sender), each row
-    is inserted claimed by that sender, which sends it once this transaction committed."""
-    settings = composer.settings
+@dataclass(frozen=True)
+class FirstAnswerContacts:
+    """Where a lead's first answer would go, and the hashes the lists know it by."""
+
+    destinations: dict[MessageChannel, str]
+    addresses: dict[MessageChannel, list[str]]  # the hashes of each channel's addresses
+    suppressed: list[str]  # the hashes of the person (the do-not-contact list)
+
+    @property
+    def blocked(self) -> list[str]:
+        return [digest for hashes in self.addresses.values() for digest in hashes]
+
+
+# What the lists said of a lead's ``FirstAnswerContacts``.
+CheckedContacts = tuple[FirstAnswerContacts, ContactBlocks]
+
+
+def first_answer_contacts(settings: QualifySettings, lead: QueuedLead) -> FirstAnswerContacts:
+    """What the first answer of ``lead`` checks, before anything is read (the worker's handler
+    checks the lists in the statement that inserts the lead)."""
     key = settings.privacy_hmac_key.get_secret_value().encode()
     wanted: list[MessageChannel] = []
     if settings.message_first_answer_email:
@@ -55,12 +67,34 @@ async def schedule_first_answer(
         channel: [address_hash(address, key) for address in contact_addresses(lead, channel)]
         for channel in destinations
     }
-    # The do-not-contact list and every channel block, in one statement.
-    blocks = await contact_blocks(
-        session,
-        suppressed=lead_hashes(lead, key),
-        blocked=[digest for hashes in addresses.values() for digest in hashes],
-    )
+    return FirstAnswerContacts(destinations, addresses, lead_hashes(lead, key))
+
+
+async def schedule_first_answer(
+    session: AsyncSession,
+    composer: Composer,
+    lead: QueuedLead,
+    *,
+    now: datetime,
+    handoff: SenderHandoff | None = None,
+    config: ConfigView | None = None,
+    checked: CheckedContacts | None = None,
+) -> list[OutgoingMessage]:
+    """Queue the first answer of ``lead``; the rows this call wrote (none when it was already
+    decided, or nothing may be sent). With ``handoff`` (this process runs a sender), each row
+    is inserted claimed by that sender, which sends it once this transaction committed. With
+    ``config`` (the new lead's handler), the templates are the cached ones while valid; with
+    ``checked``, the lists were read already (by the statement that inserted the lead)."""
+    settings = composer.settings
+    if checked is None:
+        contacts = first_answer_contacts(settings, lead)
+        # The do-not-contact list and every channel block, in one statement.
+        blocks = await contact_blocks(
+            session, suppressed=contacts.suppressed, blocked=contacts.blocked
+        )
+    else:
+        contacts, blocks = checked
+    destinations, addresses = contacts.destinations, contacts.addresses
     if blocks.suppressed:
         log.info("first_answer.skipped", lead_id=lead.lead_id, reason="suppressed")
         return []
@@ -74,9 +108,13 @@ async def schedule_first_answer(
             channels.append(channel)
     if not channels:
         return []
-    templates = await resolve_channels(
-        session, "first_answer", channels, site=lead.site, source=lead.source
-    )
+    if config is None:
+        templates = await resolve_channels(
+            session, "first_answer", channels, site=lead.site, source=lead.source
+        )
+    else:
+        rows = await config.template_rows(session, "first_answer")
+        templates = pick(rows, "first_answer", channels, site=lead.site, source=lead.source)
     decided: list[tuple[OutgoingMessage, Job | None]] = []
     for channel in channels:
         to = destinations[channel]
@@ -119,9 +157,13 @@ async def schedule_first_answer(
             unique=True,
         )
         decided.append((message, handoff.claim(message, now) if handoff is not None else None))
-    # Every channel's row in one statement; a row whose dedupe_key exists is not inserted.
+    # Every channel's row in one statement; a row whose dedupe_key exists is not inserted. A
+    # row left queued wakes this process's sender, unless one runs here: it would have claimed
+    # it already, so its channel cannot leave from here and the pass would find nothing.
+    queued = any(job is None for _, job in decided)
     inserted = await MessageRepository.from_session(session).add_all_once(
-        [message for message, _ in decided], wake=any(job is None for _, job in decided)
+        [message for message, _ in decided],
+        wake=queued and (handoff is None or not handoff.attached),
     )
     written: list[OutgoingMessage] = []
     for message, job in decided:

@@ -30,6 +30,11 @@ class SenderHandoff:
         if self._sender is sender:
             self._sender = None
 
+    @property
+    def attached(self) -> bool:
+        """A sender runs in this process (it claims every message it can send)."""
+        return self._sender is not None
+
     def claim(self, message: OutgoingMessage, now: datetime) -> Job | None:
         """Claim ``message`` (not yet inserted) for this process's sender; None: queue it."""
         sender = self._sender

@@ -10,9 +10,15 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qualify.config_cache import ConfigView
 from qualify.messages.channels import EmailChannel, SmsChannel, sms_provider
 from qualify.messages.compose import Composer
-from qualify.messages.first_answer import schedule_first_answer
+from qualify.messages.first_answer import (
+    CheckedContacts,
+    FirstAnswerContacts,
+    first_answer_contacts,
+    schedule_first_answer,
+)
 from qualify.messages.handoff import SenderHandoff
 from qualify.messages.metrics import MessagingMetrics
 from qualify.messages.receipts import ReceiptPoller
@@ -42,8 +48,28 @@ class FirstAnswerStep:
         self._composer = composer
         self._handoff = handoff
 
-    async def __call__(self, session: AsyncSession, lead: QueuedLead, now: datetime) -> None:
-        await schedule_first_answer(session, self._composer, lead, now=now, handoff=self._handoff)
+    def contacts(self, lead: QueuedLead) -> FirstAnswerContacts:
+        """What the first answer of ``lead`` checks (the handler reads the lists with the
+        lead's insert)."""
+        return first_answer_contacts(self._composer.settings, lead)
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        lead: QueuedLead,
+        now: datetime,
+        config: ConfigView,
+        checked: CheckedContacts | None = None,
+    ) -> None:
+        await schedule_first_answer(
+            session,
+            self._composer,
+            lead,
+            now=now,
+            handoff=self._handoff,
+            config=config,
+            checked=checked,
+        )
 
 
 def sender_wakeup(runtime: Runtime[QualifySettings]) -> Signal:

@@ -14,6 +14,7 @@ from datetime import datetime
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qualify.config_cache import ConfigView
 from qualify.models import QueuedLead, RoutingRule, RuleScope
 from qualify.policy import Policy
 from qualify.problems import AdRefPrefixTaken
@@ -32,9 +33,18 @@ MACHINE_NAME = "direct routing"
 
 
 async def route_at_receipt(
-    session: AsyncSession, policy: Policy, lead: QueuedLead, *, outbox: Outbox, now: datetime
+    session: AsyncSession,
+    policy: Policy,
+    lead: QueuedLead,
+    *,
+    outbox: Outbox,
+    now: datetime,
+    config: ConfigView | None = None,
 ) -> RoutingDecision:
-    rules = await RoutingRuleRepository.from_session(session).for_routing()
+    """Decide the lead's path by the rules (``config``'s: cached while valid; else read)."""
+    if config is None:
+        config = policy.config.at(None)
+    rules = await config.rules(session)
     decision = decide(policy.settings, rules, lead.source, lead.ad_ref)
     if decision.site is not None:
         lead.site = decision.site  # a site rule tells qualify the lead's site at receipt

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -42,8 +42,9 @@ class ContactBlocks:
         return next((found[digest] for digest in hashes if digest in found), None)
 
 
-def _contact_blocks_query() -> Any:
-    """Both lists in one round trip (built once: expanding IN parameters)."""
+def contact_blocks_parts() -> list[Any]:
+    """The two selects of ``_CONTACT_BLOCKS`` (rows: list, channel, contact_hash, reason), for
+    a statement that runs them beside something else (``LeadRepository``)."""
     suppressed: Any = select(
         literal_column("'suppressed'").label("list"),
         null().label("channel"),
@@ -56,10 +57,23 @@ def _contact_blocks_query() -> Any:
         BlockedContact.contact_hash,
         BlockedContact.reason,
     ).where(BlockedContact.contact_hash.in_(bindparam("blocked", expanding=True)))
-    return union_all(suppressed, blocked)
+    return [suppressed, blocked]
 
 
-_CONTACT_BLOCKS = _contact_blocks_query()
+# Both lists in one round trip (built once: expanding IN parameters).
+_CONTACT_BLOCKS = union_all(*contact_blocks_parts())
+
+
+def contact_blocks_of(rows: Iterable[Any]) -> ContactBlocks:
+    """The ``ContactBlocks`` the rows of ``contact_blocks_parts`` say."""
+    listed: set[str] = set()
+    by_channel: dict[MessageChannel, dict[str, BlockReason]] = {}
+    for row in rows:
+        if row.list == "suppressed":
+            listed.add(row.contact_hash)
+        elif row.list == "blocked":
+            by_channel.setdefault(row.channel, {})[row.contact_hash] = row.reason
+    return ContactBlocks(frozenset(listed), by_channel)
 
 
 class SuppressionRepository(Repository):
@@ -93,14 +107,7 @@ class SuppressionRepository(Repository):
                 _CONTACT_BLOCKS, {"suppressed": list(suppressed), "blocked": list(blocked)}
             )
         ).all()
-        listed: set[str] = set()
-        by_channel: dict[MessageChannel, dict[str, BlockReason]] = {}
-        for row in rows:
-            if row.list == "suppressed":
-                listed.add(row.contact_hash)
-            else:
-                by_channel.setdefault(row.channel, {})[row.contact_hash] = row.reason
-        return ContactBlocks(frozenset(listed), by_channel)
+        return contact_blocks_of(rows)
 
     # --- one channel blocked for one contact (STOP, unsubscribe, hard bounce) ---------------
 

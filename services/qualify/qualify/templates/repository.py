@@ -39,6 +39,11 @@ def _candidates_query() -> Any:
 
 
 _CANDIDATES = _candidates_query()
+# Every override of a kind, as ``_CANDIDATES`` reads them (the worker caches them: a new lead's
+# first answer picks among them in the process, qualify.config_cache).
+_OF_KIND = select(*_CANDIDATES.selected_columns).where(
+    MessageTemplate.__table__.c.kind == bindparam("kind")
+)
 
 
 class TemplateRepository(Repository):
@@ -82,6 +87,10 @@ class TemplateRepository(Repository):
         if source is not None:
             query = query.where(MessageTemplate.source == source)
         return (await self.session.scalars(query)).all()
+
+    async def rows_of_kind(self, kind: TemplateKind) -> Sequence[Row[Any]]:
+        """Every override of ``kind``, with the columns of ``candidate_rows``."""
+        return (await self.session.execute(_OF_KIND, {"kind": kind})).all()
 
     async def candidate_rows(
         self,

@@ -5,10 +5,10 @@ French default (the most specific wins)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,11 +68,28 @@ async def resolve_channels(
     source: str | None,
 ) -> dict[MessageChannel, ResolvedTemplate]:
     """``resolve`` for several channels at once (one statement: a new lead's first answer)."""
-    best: dict[MessageChannel, tuple[int, ResolvedTemplate]] = {}
     rows = await TemplateRepository.from_session(session).candidate_rows(
         kind, channels, site=site, source=source
     )
+    return pick(rows, kind, channels, site=site, source=source)
+
+
+def pick(
+    rows: Iterable[Any],
+    kind: TemplateKind,
+    channels: Collection[MessageChannel],
+    *,
+    site: str | None,
+    source: str | None,
+) -> dict[MessageChannel, ResolvedTemplate]:
+    """The template of each of ``channels`` among override ``rows`` of ``kind`` (any: those
+    that do not apply to ``site`` and ``source`` are skipped, as ``candidate_rows`` does)."""
+    best: dict[MessageChannel, tuple[int, ResolvedTemplate]] = {}
     for row in rows:
+        if row.channel not in channels or not _applies(row.site, site):
+            continue
+        if not _applies(row.source, source):
+            continue
         scope = _scope(row.site, row.source)
         rank = _RANK[scope]
         if row.channel not in best or rank > best[row.channel][0]:
@@ -84,6 +101,11 @@ async def resolve_channels(
         else ResolvedTemplate(DEFAULTS[(kind, channel)], None, "default")
         for channel in channels
     }
+
+
+def _applies(scoped: str | None, value: str | None) -> bool:
+    """An override for every value, or for this one (a lead without one matches the former)."""
+    return scoped is None or (value is not None and scoped == value)
 
 
 def checked(content: TemplateContentIn, kind: TemplateKind) -> TemplateContent:
