@@ -1,14 +1,18 @@
 """The statements an operator's work sends per lead, on SQLite and PostgreSQL: a poll of the
 queue is one statement, a claim one conditional UPDATE (both outside any transaction on
-PostgreSQL: no BEGIN, no COMMIT), a qualification closes its lead with one conditional UPDATE
-that returns it (no read FOR UPDATE before), then inserts the qualification and stages its
-event; the effects, the refusals (404, 409s) and the do-not-contact rollback are unchanged."""
+PostgreSQL: no BEGIN, no COMMIT). A qualification closes its lead with one conditional UPDATE
+that returns it (no read FOR UPDATE before), inserts the qualification and stages its event:
+on PostgreSQL all three are one statement (data-modifying CTEs), in autocommit unless a
+marketing consent makes the do-not-contact list to check; on SQLite three statements. The
+effects, the event's data, the relay's wake-up (in the process and through the database), the
+refusals (404, 409s) and the do-not-contact rollback are unchanged."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -16,8 +20,11 @@ import pytest
 from sqlalchemy import Connection, event, select
 
 from qualify.models import Qualification, QueuedLead, SuppressedContact
+from qualify.qualification.schemas import QualificationIn
 from qualify.suppression.service import lead_hashes
-from shared.db.session import session_scope
+from shared.db.session import session_scope, wakeups_of
+from shared.db.wakeup import OUTBOX, ChangeListener, Wakeups
+from shared.events.payloads import LeadQualifiedV1
 from tests.qualify.conftest import QualifyApi, open_api, qualify_settings
 from tests.qualify.test_api import QUALIFICATION, assert_problem, outbox
 from tests.support.clock import Clock
@@ -115,17 +122,31 @@ async def test_a_claim_is_one_statement_outside_a_transaction(api: QualifyApi) -
     assert (await lead_row(api, lead)).claimed_by == api.ids["alice"]
 
 
-async def test_a_qualification_closes_its_lead_in_one_statement(api: QualifyApi) -> None:
-    lead = await api.add_lead()
+async def test_a_qualification_is_one_statement_on_postgresql(api: QualifyApi) -> None:
+    received = datetime(2026, 11, 24, 8, 30, 15, 250000, tzinfo=UTC)  # microseconds kept
+    lead = await api.add_lead(received_at=received)
     alice = await api.client("alice")
     assert (await alice.post(f"/v1/leads/{lead}/claim")).status_code == 200
+    relay = wakeups_of(api.runtime.session_factory).signal(OUTBOX)
+    woken = relay.generation
     with statements(api) as sent:
         response = await alice.post(f"/v1/leads/{lead}/qualification", json=NO_CONSENT)
     assert response.status_code == 201, response.text
-    # The closing UPDATE (returning the lead), the qualification, the event (was 4: a read
-    # FOR UPDATE before, the UPDATE after).
-    assert len(sent) == 3, sent
-    assert sent[0].statement.lstrip().upper().startswith("UPDATE QUEUED_LEAD")
+    if on_postgres(api):
+        # The closing UPDATE, the qualification and the event in one statement, committed by
+        # itself (was 3 statements between BEGIN and COMMIT: 5 round trips).
+        [closing] = sent
+        assert closing.autocommit, sent
+        sql = " ".join(closing.statement.split()).upper()
+        assert sql.startswith("WITH CLOSED AS (UPDATE QUEUED_LEAD"), sql
+        assert "INSERT INTO QUALIFICATION" in sql
+        assert "INSERT INTO OUTBOX_EVENT" in sql
+    else:
+        # The closing UPDATE (returning the lead), the qualification, the event.
+        assert len(sent) == 3, sent
+        assert sent[0].statement.lstrip().upper().startswith("UPDATE QUEUED_LEAD")
+    assert relay.generation > woken  # this process's relay publishes it at once
+    assert response.json()["qualification"]["vehicle_ad_ref"] == "AD-1"  # the lead's ad
 
     closed = await lead_row(api, lead)
     assert (closed.status, closed.is_open, closed.handled_by) == (
@@ -139,21 +160,103 @@ async def test_a_qualification_closes_its_lead_in_one_statement(api: QualifyApi)
     assert (closed.site, closed.routing_path) == ("LYON-01", "qualify")
     [qualification] = await qualifications(api, lead)
     assert qualification.operator_id == api.ids["alice"]
-    assert qualification.data["vehicle_ad_ref"] == "AD-1"
+    assert qualification.data == {
+        **QualificationIn.model_validate(NO_CONSENT).model_dump(mode="json"),
+        "vehicle_ad_ref": "AD-1",
+    }
     [(kind, data)] = await outbox(api, lead)
     assert kind == "lead.qualified.v1"
-    assert data["contact"]["phone"] == "+33612345678"
-    assert (data["source"], data["site"], data["path"]) == ("leboncoin", "LYON-01", "qualify")
+    # The event ``record_qualification`` stages: the lead's fields from the closed lead.
+    assert data == LeadQualifiedV1.model_validate(
+        {
+            **qualification.data,
+            "lead_id": lead,
+            "source": "leboncoin",
+            "received_at": received,
+            "qualified_at": api.clock.now.astimezone(UTC),
+            "operator_id": api.ids["alice"],
+            "path": "qualify",
+            "contact": {
+                "full_name": "Camille Durand",
+                "email": "camille@example.fr",
+                "phone": "+33612345678",
+            },
+        }
+    ).model_dump(mode="json")
+    assert data["received_at"] == "2026-11-24T08:30:15.250000Z"
+
+
+async def test_a_qualification_keeps_its_own_ad_and_a_lead_without_contact(
+    api: QualifyApi,
+) -> None:
+    lead = await api.add_lead(phone=None, email="camille@example.fr", ad_ref=None)
+    alice = await api.client("alice")
+    assert (await alice.post(f"/v1/leads/{lead}/claim")).status_code == 200
+    response = await alice.post(f"/v1/leads/{lead}/qualification", json=NO_CONSENT)
+    assert response.status_code == 201, response.text
+    assert response.json()["qualification"]["vehicle_ad_ref"] is None
+    [(_, data)] = await outbox(api, lead)
+    assert data["vehicle_ad_ref"] is None
+    assert data["contact"] == {
+        "first_name": None,
+        "last_name": None,
+        "full_name": "Camille Durand",
+        "email": "camille@example.fr",
+        "phone": None,
+    }
+    assert data["received_at"] == api.clock.now.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+    other = await api.add_lead()
+    assert (await alice.post(f"/v1/leads/{other}/claim")).status_code == 200
+    body = {**NO_CONSENT, "vehicle_ad_ref": "AD-9"}
+    response = await alice.post(f"/v1/leads/{other}/qualification", json=body)
+    assert response.json()["qualification"]["vehicle_ad_ref"] == "AD-9"
+    [qualification] = await qualifications(api, other)
+    assert qualification.data["vehicle_ad_ref"] == "AD-9"
+    [(_, data)] = await outbox(api, other)
+    assert data["vehicle_ad_ref"] == "AD-9"
+
+
+@pytest.mark.postgres
+async def test_a_qualification_wakes_other_processes_relays(
+    postgres_url: str, tmp_path: Path, clock: Clock
+) -> None:
+    """The outbox's NOTIFY trigger fires for the row the one statement inserts."""
+    async with open_api(qualify_settings(postgres_url, tmp_path), clock) as api:
+        elsewhere = Wakeups()  # another process's: none of the API's connections are its own
+        relay = elsewhere.signal(OUTBOX)
+        stop = asyncio.Event()
+        listener = ChangeListener(postgres_url, elsewhere)
+        task = asyncio.create_task(listener.run(stop))
+        try:
+            await asyncio.wait_for(listener.listening.wait(), 10)
+            lead = await api.add_lead()
+            alice = await api.client("alice")
+            assert (await alice.post(f"/v1/leads/{lead}/claim")).status_code == 200
+            woken = relay.generation
+            response = await alice.post(f"/v1/leads/{lead}/qualification", json=NO_CONSENT)
+            assert response.status_code == 201, response.text
+            assert await relay.wait(woken, 10)
+        finally:
+            stop.set()
+            await task
 
 
 async def test_a_qualification_with_a_consent_checks_the_list_in_one_more(api: QualifyApi) -> None:
     lead = await api.add_lead()
     alice = await api.client("alice")
     assert (await alice.post(f"/v1/leads/{lead}/claim")).status_code == 200
+    relay = wakeups_of(api.runtime.session_factory).signal(OUTBOX)
+    woken = relay.generation
     with statements(api) as sent:
         response = await alice.post(f"/v1/leads/{lead}/qualification", json=QUALIFICATION)
     assert response.status_code == 201, response.text
-    assert len(sent) == 4, sent  # was 5
+    # PostgreSQL: the one statement, then the list, in a transaction (it may roll back; was 5).
+    assert [entry.autocommit for entry in sent] == [False] * (2 if on_postgres(api) else 4), sent
+    assert relay.generation > woken
+    [(_, data)] = await outbox(api, lead)
+    assert data["consents"]["sms"]["granted"] is True
+    assert data["contact"]["phone"] == "+33612345678"
 
 
 async def test_a_qualification_without_a_site_keeps_the_leads(api: QualifyApi) -> None:
@@ -213,6 +316,7 @@ async def test_a_consent_for_a_listed_person_is_refused_and_the_lead_stays_open(
 
     still = await lead_row(api, lead)  # the closing UPDATE was rolled back
     assert (still.status, still.is_open, still.claimed_by) == ("waiting", True, api.ids["alice"])
-    assert await qualifications(api, lead) == []
+    assert await qualifications(api, lead) == []  # rolled back with it
     assert await outbox(api, lead) == []
     assert (await alice.post(url, json=NO_CONSENT)).status_code == 201
+    assert len(await qualifications(api, lead)) == 1

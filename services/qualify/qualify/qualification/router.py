@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from qualify.deps import Operator, PolicyDep, is_manager
+from qualify.policy import Policy
 from qualify.problems import (
     ContactSuppressed,
     LeadClosed,
@@ -21,7 +22,14 @@ from qualify.qualification.schemas import (
     ReopeningIn,
     ReopeningOut,
 )
-from shared.api import AUTH_PROBLEMS, NowDep, OutboxDep, SessionDep, problem_responses
+from shared.api import (
+    AUTH_PROBLEMS,
+    NowDep,
+    OutboxDep,
+    RuntimeDep,
+    SessionDep,
+    problem_responses,
+)
 from shared.errors import Forbidden, InvalidRequest
 
 router = APIRouter(prefix="/v1/leads/{lead_id}", tags=["qualification"], responses=AUTH_PROBLEMS)
@@ -41,16 +49,18 @@ router = APIRouter(prefix="/v1/leads/{lead_id}", tags=["qualification"], respons
     ),
 )
 async def post_qualification(
-    lead_id: str,
-    body: QualificationIn,
-    session: SessionDep,
-    principal: Operator,
-    policy: PolicyDep,
-    outbox: OutboxDep,
-    now: NowDep,
+    lead_id: str, body: QualificationIn, principal: Operator, runtime: RuntimeDep
 ) -> QualificationOut:
+    # One dependency for the rest (each costs a step of FastAPI's solve per request); the
+    # service runs its own unit of work: one statement in autocommit on PostgreSQL.
     qualification = await service.qualify(
-        session, principal, lead_id, body, policy=policy, outbox=outbox, now=now
+        runtime.session_factory,
+        principal,
+        lead_id,
+        body,
+        policy=runtime.component(Policy),
+        outbox=runtime.outbox,
+        now=runtime.clock(),
     )
     return QualificationOut(
         lead_id=qualification.lead_id,

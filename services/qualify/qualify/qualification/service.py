@@ -4,6 +4,7 @@ event is staged in the outbox in the same transaction."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,10 +14,17 @@ from qualify.leads.repository import LeadRepository
 from qualify.models import Qualification, QueuedLead
 from qualify.policy import Policy
 from qualify.problems import ContactSuppressed, LeadOpen, LeadQualified
-from qualify.qualification.repository import QualificationRepository
+from qualify.qualification.repository import Closed, QualificationRepository
 from qualify.qualification.schemas import DisqualificationIn, QualificationIn, ReopeningIn
-from qualify.suppression.service import is_suppressed
+from qualify.suppression.service import contact_suppressed, is_suppressed
 from shared.auth import Principal
+from shared.db.session import (
+    SessionFactory,
+    session_scope,
+    single_statement,
+    wake_after_commit,
+    wakeups_of,
+)
 from shared.errors import Forbidden, InvalidRequest
 from shared.events.payloads import (
     ContactV1,
@@ -26,13 +34,13 @@ from shared.events.payloads import (
     LeadReopenedV1,
     RoutingPath,
 )
-from shared.outbox import Outbox
+from shared.outbox import Outbox, event_row
 
 log = structlog.get_logger(__name__)
 
 
 async def qualify(
-    session: AsyncSession,
+    sessions: SessionFactory,
     principal: Principal,
     lead_id: str,
     body: QualificationIn,
@@ -41,17 +49,107 @@ async def qualify(
     outbox: Outbox,
     now: datetime,
 ) -> Qualification:
+    """Close the lead the caller holds as qualified, store the qualification and stage
+    ``lead.qualified.v1``, in a unit of work of its own. On PostgreSQL the three are one
+    statement (``QualificationRepository.qualify_held``), run in autocommit unless a marketing
+    consent makes the do-not-contact list to check (then it may roll back); on SQLite three."""
+    marketing = any(consent.granted for consent in body.consents.values())
+    key = policy.settings.privacy_hmac_key.get_secret_value().encode()
+    if sessions.kw["bind"].dialect.name != "postgresql":
+        async with session_scope(sessions) as session:
+            qualification = await _qualify_in_steps(
+                session, principal, lead_id, body, outbox=outbox, now=now, key=key
+            )
+    elif marketing:
+        async with session_scope(sessions) as session:
+            qualification, closed = await _qualify_at_once(
+                session, principal, lead_id, body, outbox=outbox, now=now
+            )
+            # A refusal raises: the unit of work rolls the closing and its rows back.
+            if await contact_suppressed(session, phone=closed.phone, email=closed.email, key=key):
+                raise _suppressed()
+            wake_after_commit(session, outbox.table.name)
+    else:
+        async with single_statement(sessions) as session:
+            qualification, _ = await _qualify_at_once(
+                session, principal, lead_id, body, outbox=outbox, now=now
+            )
+        # Committed by itself (autocommit): wake this process's relay as a commit would.
+        wakeups_of(sessions).notify([outbox.table.name])
+    log.info("lead.qualified", lead_id=lead_id, intent=body.intent, channel=body.channel)
+    return qualification
+
+
+# Stands in for the lead's fields in the event validated before the statement; its SQL replaces
+# each of them (source, received_at, contact, vehicle_ad_ref) with the closed lead's.
+_LEAD_STAND_IN: dict[str, Any] = {
+    "source": "api",
+    "contact": {},
+}
+
+
+async def _qualify_at_once(
+    session: AsyncSession,
+    principal: Principal,
+    lead_id: str,
+    body: QualificationIn,
+    *,
+    outbox: Outbox,
+    now: datetime,
+) -> tuple[Qualification, Closed]:
+    """PostgreSQL: the lead closed, the qualification and its event written by one statement;
+    the event is validated here with stand-ins for the lead's fields, which the statement
+    fills from the closed lead (the same data ``record_qualification`` stages)."""
+    data = body.model_dump(mode="json")
+    row = {
+        "lead_id": lead_id,
+        "operator_id": principal.token_id,
+        "operator_name": principal.name,
+        "qualified_at": now,
+        "data": data,
+    }
+    payload = LeadQualifiedV1.model_validate(
+        {
+            **data,
+            **_LEAD_STAND_IN,
+            "received_at": now,
+            "lead_id": lead_id,
+            "qualified_at": now,
+            "operator_id": principal.token_id,
+            "path": "qualify",
+        }
+    )
+    event = event_row(
+        source=outbox.source, event_type="lead.qualified.v1", subject=lead_id, payload=payload
+    )
+    closed = await QualificationRepository.from_session(session).qualify_held(
+        row, site=body.site, path="qualify", outbox=outbox.table, event=event
+    )
+    if data["vehicle_ad_ref"] is None:
+        data["vehicle_ad_ref"] = closed.ad_ref
+    return Qualification(**row), closed
+
+
+async def _qualify_in_steps(
+    session: AsyncSession,
+    principal: Principal,
+    lead_id: str,
+    body: QualificationIn,
+    *,
+    outbox: Outbox,
+    now: datetime,
+    key: bytes,
+) -> Qualification:
+    """SQLite (no data-modifying CTEs): the closing UPDATE … RETURNING, the do-not-contact
+    check of a marketing consent, then ``record_qualification``'s two INSERTs."""
     lead = await QualificationRepository.from_session(session).close_held(
         lead_id, operator_id=principal.token_id, now=now, site=body.site, path="qualify"
     )
     marketing = any(consent.granted for consent in body.consents.values())
-    key = policy.settings.privacy_hmac_key.get_secret_value().encode()
     # A refusal raises: the unit of work rolls the closing back.
     if marketing and await is_suppressed(session, lead, key):
-        raise ContactSuppressed(
-            "This person is on the do-not-contact list: record no marketing consent."
-        )
-    qualification = await record_qualification(
+        raise _suppressed()
+    return await record_qualification(
         session,
         outbox,
         lead,
@@ -60,8 +158,12 @@ async def qualify(
         operator_name=principal.name,
         now=now,
     )
-    log.info("lead.qualified", lead_id=lead.lead_id, intent=body.intent, channel=body.channel)
-    return qualification
+
+
+def _suppressed() -> ContactSuppressed:
+    return ContactSuppressed(
+        "This person is on the do-not-contact list: record no marketing consent."
+    )
 
 
 async def record_qualification(

@@ -28,7 +28,14 @@ async def contact_blocks(
 
 
 async def is_suppressed(session: AsyncSession, lead: QueuedLead, key: bytes) -> bool:
-    hashes = lead_hashes(lead, key)
+    return await contact_suppressed(session, phone=lead.phone, email=lead.email, key=key)
+
+
+async def contact_suppressed(
+    session: AsyncSession, *, phone: str | None, email: str | None, key: bytes
+) -> bool:
+    """Whether the person of this phone or e-mail is on the do-not-contact list."""
+    hashes = [contact_hash(value, key) for value in (phone, email) if value]
     if not hashes:
         return False
     return await SuppressionRepository.from_session(session).any_listed(hashes)
