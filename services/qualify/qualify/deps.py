@@ -3,19 +3,16 @@ messaging components."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import Depends
 
 from qualify.messages.compose import Composer
 from qualify.messages.receipts import ReceiptCallback
 from qualify.policy import Policy
 from qualify.settings import QualifySettings
-from shared.api import component, require_roles, runtime_of, settings_of
+from shared.api import component, require_roles, settings_of
 from shared.auth import Principal
-from shared.db.session import single_statement
 
 SettingsDep = Annotated[QualifySettings, Depends(settings_of)]
 
@@ -28,21 +25,6 @@ Admin = Annotated[Principal, Depends(require_roles("admin"))]
 PolicyDep = Annotated[Policy, Depends(component(Policy))]
 ComposerDep = Annotated[Composer, Depends(component(Composer))]
 ReceiptCallbackDep = Annotated[ReceiptCallback, Depends(component(ReceiptCallback))]
-
-
-async def single_statement_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The session of a route whose database work is one statement, atomic by itself (the
-    queue's page; a claim's conditional UPDATE, whose refusal only reads). On PostgreSQL it runs
-    in autocommit: one round trip, where BEGIN and COMMIT around it made three. On SQLite a
-    unit of work as usual: its BEGIN and COMMIT are no round trips, and switching a connection
-    to autocommit and back costs more than they do."""
-    async with single_statement(runtime_of(request).session_factory) as session:
-        yield session
-
-
-SingleStatementSessionDep = Annotated[
-    AsyncSession, Depends(single_statement_session, scope="function")
-]
 
 
 def is_manager(principal: Principal) -> bool:

@@ -6,9 +6,11 @@ from fastapi import APIRouter, status
 
 from qualify.claims import service
 from qualify.claims.schemas import ClaimOut
-from qualify.deps import Operator, PolicyDep, SingleStatementSessionDep, is_manager
+from qualify.deps import Operator, PolicyDep, is_manager
+from qualify.policy import Policy
 from qualify.problems import CallbackScheduled, LeadClaimed, LeadClosed, LeadNotFound
-from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
+from shared.api import AUTH_PROBLEMS, NowDep, RuntimeDep, SessionDep, problem_responses
+from shared.db.session import single_statement
 from shared.errors import InvalidRequest
 
 router = APIRouter(prefix="/v1/leads/{lead_id}/claim", tags=["claims"], responses=AUTH_PROBLEMS)
@@ -33,11 +35,15 @@ CLAIM_PROBLEMS = problem_responses(
 async def claim(
     lead_id: str,
     principal: Operator,  # first: a refused caller takes no connection
-    session: SingleStatementSessionDep,
-    policy: PolicyDep,
-    now: NowDep,
+    runtime: RuntimeDep,
 ) -> ClaimOut:
-    return ClaimOut.held(await service.claim(session, policy, principal, lead_id, now))
+    # One dependency for the session, policy and clock (each dependency is a step of FastAPI's
+    # solve on every claim, a session's generator dependency an exit stack too).
+    async with single_statement(runtime.session_factory) as session:
+        held = await service.claim(
+            session, runtime.component(Policy), principal, lead_id, runtime.clock()
+        )
+    return ClaimOut.held(held)
 
 
 @router.post(

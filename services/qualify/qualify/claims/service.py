@@ -20,7 +20,7 @@ async def claim(
 ) -> HeldClaim:
     """Claim (or re-claim, which renews) a lead. A conditional UPDATE decides the winner (and
     returns the claim); the loser gets a 404 or 409 problem saying why. One statement writes:
-    on PostgreSQL the route runs it in autocommit (``single_statement_session``)."""
+    on PostgreSQL the route runs it in autocommit (``single_statement``)."""
     held = await QueueRepository.from_session(session).claim(
         lead_id,
         now=now,

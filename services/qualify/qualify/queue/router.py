@@ -8,13 +8,14 @@ from fastapi import APIRouter, Query
 from pydantic import TypeAdapter
 
 from qualify.claims.schemas import ClaimOut
-from qualify.deps import Operator, PolicyDep, SingleStatementSessionDep
+from qualify.deps import Operator, PolicyDep
 from qualify.leads.state import OpenStatus
 from qualify.models import ORDINARY_RANK
 from qualify.problems import QueueEmpty
 from qualify.queue.repository import QueueFilter, QueuePosition, QueueRepository, QueueRow
 from qualify.queue.schemas import QueueItem, QueuePage
-from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
+from shared.api import AUTH_PROBLEMS, NowDep, RuntimeDep, SessionDep, problem_responses
+from shared.db.session import single_statement
 from shared.errors import InvalidRequest
 from shared.events.payloads import LeadSource
 from shared.pagination import decode_cursor, encode_cursor
@@ -34,8 +35,7 @@ _ITEMS = TypeAdapter(list[QueueItem])
 )
 async def list_queue(
     _: Operator,  # first: a refused caller takes no connection
-    session: SingleStatementSessionDep,
-    now: NowDep,
+    runtime: RuntimeDep,
     source: LeadSource | None = None,
     site: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     status: OpenStatus | None = None,
@@ -44,12 +44,15 @@ async def list_queue(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> QueuePage:
     after = position_of(cursor) if cursor else None
-    rows = await QueueRepository.from_session(session).page(
-        filters=QueueFilter(source=source, site=site, status=status, overdue=overdue),
-        now=now,
-        after=after,
-        limit=limit + 1,
-    )
+    # The session opened here rather than by a generator dependency (its exit stack, a step of
+    # the solve on every poll); the page is one statement (``single_statement``).
+    async with single_statement(runtime.session_factory) as session:
+        rows = await QueueRepository.from_session(session).page(
+            filters=QueueFilter(source=source, site=site, status=status, overdue=overdue),
+            now=runtime.clock(),
+            after=after,
+            limit=limit + 1,
+        )
     items = _ITEMS.validate_python(rows[:limit])
     next_cursor = cursor_of(rows[limit - 1]) if len(rows) > limit else None
     return QueuePage(items=items, next_cursor=next_cursor)
