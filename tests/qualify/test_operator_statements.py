@@ -10,6 +10,7 @@ refusals (404, 409s) and the do-not-contact rollback are unchanged."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -17,8 +18,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import iter_route_contexts
 from sqlalchemy import Connection, event, select
 
+from qualify.app import create_app
 from qualify.models import Qualification, QueuedLead, SuppressedContact
 from qualify.qualification.schemas import QualificationIn
 from qualify.suppression.service import lead_hashes
@@ -320,3 +324,30 @@ async def test_a_consent_for_a_listed_person_is_refused_and_the_lead_stays_open(
     assert await outbox(api, lead) == []
     assert (await alice.post(url, json=NO_CONSENT)).status_code == 201
     assert len(await qualifications(api, lead)) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/queue"),
+        ("POST", "/v1/leads/{lead_id}/claim"),
+        ("POST", "/v1/leads/{lead_id}/qualification"),
+    ],
+)
+def test_the_hot_routes_solve_two_dependencies_without_a_thread_hop(method: str, path: str) -> None:
+    """The poll, the claim and the qualification take the caller and the runtime, nothing more
+    (each dependency is a step of FastAPI's solve on every request; a session's generator
+    dependency an exit stack too), and no plain ``def`` dependency (run in the thread pool)."""
+    app = create_app(qualify_settings("sqlite+aiosqlite:///:memory:", Path("/nonexistent")))
+    [dependant] = [
+        dependant
+        for context in iter_route_contexts(app.routes)
+        if context.path_format == path
+        and method in (context.methods or ())
+        and isinstance(dependant := getattr(context, "dependant", None), Dependant)
+    ]
+    dependencies = dependant.dependencies
+    assert len(dependencies) == 2, [dependency.call for dependency in dependencies]
+    for dependency in dependencies:
+        call: Any = dependency.call
+        assert inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(call.__call__)

@@ -3,16 +3,17 @@ messaging components."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from qualify.messages.compose import Composer
 from qualify.messages.receipts import ReceiptCallback
 from qualify.policy import Policy
 from qualify.settings import QualifySettings
-from shared.api import component, require_roles, settings_of
+from shared.api import component, require_roles, runtime_of, settings_of
 from shared.auth import Principal
+from shared.runtime import Runtime
 
 SettingsDep = Annotated[QualifySettings, Depends(settings_of)]
 
@@ -25,6 +26,17 @@ Admin = Annotated[Principal, Depends(require_roles("admin"))]
 PolicyDep = Annotated[Policy, Depends(component(Policy))]
 ComposerDep = Annotated[Composer, Depends(component(Composer))]
 ReceiptCallbackDep = Annotated[ReceiptCallback, Depends(component(ReceiptCallback))]
+
+
+async def the_runtime(request: Request) -> Runtime[Any]:
+    """The process's runtime. ``async`` (shared ``RuntimeDep``'s ``runtime_of`` is a plain
+    ``def``, which FastAPI runs in its thread pool: a thread hop per request)."""
+    return runtime_of(request)
+
+
+# The hot routes' one dependency besides the caller (the poll, claims, qualifications): their
+# session, policy and clock come from it (each dependency is a step of FastAPI's solve).
+RuntimeDep = Annotated[Runtime[Any], Depends(the_runtime)]
 
 
 def is_manager(principal: Principal) -> bool:

@@ -6,10 +6,10 @@ from fastapi import APIRouter, status
 
 from qualify.claims import service
 from qualify.claims.schemas import ClaimOut
-from qualify.deps import Operator, PolicyDep, is_manager
+from qualify.deps import Operator, PolicyDep, RuntimeDep, is_manager
 from qualify.policy import Policy
 from qualify.problems import CallbackScheduled, LeadClaimed, LeadClosed, LeadNotFound
-from shared.api import AUTH_PROBLEMS, NowDep, RuntimeDep, SessionDep, problem_responses
+from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
 from shared.db.session import single_statement
 from shared.errors import InvalidRequest
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from qualify.deps import Operator, PolicyDep, is_manager
+from qualify.deps import Operator, PolicyDep, RuntimeDep, is_manager
 from qualify.policy import Policy
 from qualify.problems import (
     ContactSuppressed,
@@ -26,7 +26,6 @@ from shared.api import (
     AUTH_PROBLEMS,
     NowDep,
     OutboxDep,
-    RuntimeDep,
     SessionDep,
     problem_responses,
 )

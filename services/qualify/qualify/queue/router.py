@@ -8,13 +8,13 @@ from fastapi import APIRouter, Query
 from pydantic import TypeAdapter
 
 from qualify.claims.schemas import ClaimOut
-from qualify.deps import Operator, PolicyDep
+from qualify.deps import Operator, PolicyDep, RuntimeDep
 from qualify.leads.state import OpenStatus
 from qualify.models import ORDINARY_RANK
 from qualify.problems import QueueEmpty
 from qualify.queue.repository import QueueFilter, QueuePosition, QueueRepository, QueueRow
 from qualify.queue.schemas import QueueItem, QueuePage
-from shared.api import AUTH_PROBLEMS, NowDep, RuntimeDep, SessionDep, problem_responses
+from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
 from shared.db.session import single_statement
 from shared.errors import InvalidRequest
 from shared.events.payloads import LeadSource
