@@ -66,7 +66,8 @@ async def single_statement(factory: SessionFactory) -> AsyncIterator[AsyncSessio
     """A unit of work that is one statement, atomic by itself (a conditional UPDATE … RETURNING,
     a fenced update with its event in a CTE). On PostgreSQL it runs in autocommit: one round trip
     where BEGIN and COMMIT around it made three. Elsewhere a ``session_scope`` (SQLite's BEGIN and
-    COMMIT are no round trips; switching a connection to autocommit and back costs more)."""
+    COMMIT are no round trips; switching a connection to autocommit and back costs more).
+    Either way the channels given to ``wake_after_commit`` are woken once it is done."""
     engine = factory.kw["bind"]
     if engine.dialect.name != "postgresql":
         async with session_scope(factory) as session:
@@ -74,6 +75,10 @@ async def single_statement(factory: SessionFactory) -> AsyncIterator[AsyncSessio
         return
     async with read_only(factory) as session:
         yield session
+        # The statement committed by itself: wake as session_scope's commit does.
+        channels = session.info.pop(_WAKE, None)
+        if channels:
+            wakeups_of(factory).notify(channels)
 
 
 @asynccontextmanager

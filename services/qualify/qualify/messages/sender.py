@@ -43,7 +43,6 @@ from shared.db.session import (
     read_only,
     session_scope,
     single_statement,
-    wakeups_of,
 )
 from shared.events.payloads import MessageChannel, MessageOutcome
 from shared.messaging.errors import NotConfigured, SendError
@@ -118,7 +117,6 @@ class MessageSender:
         self._send_timeout_s = settings.message_send_lease_s / 2
         self._limit = asyncio.Semaphore(settings.message_send_concurrency)
         self._started: set[asyncio.Task[None]] = set()
-        self._postgres = session_factory.kw["bind"].dialect.name == "postgresql"
 
     @asynccontextmanager
     async def _one_statement(self) -> AsyncIterator[AsyncSession]:
@@ -127,12 +125,6 @@ class MessageSender:
         BEGIN and COMMIT round trips around it. Elsewhere a transaction, as any write."""
         async with single_statement(self._sessions) as session:
             yield session
-
-    def _staged(self) -> None:
-        """An event was staged in autocommit (committed already): wake this process's relay,
-        as the commit of a ``session_scope`` does."""
-        if self._postgres:
-            wakeups_of(self._sessions).notify([self._outbox.table.name])
 
     @property
     def batch_size(self) -> int:
@@ -336,7 +328,6 @@ class MessageSender:
             )
 
         if await self._record(job, record):
-            self._staged()
             self._count(job, "sent")
             if self._metrics is not None:
                 self._metrics.handover_seconds.labels(
@@ -428,7 +419,6 @@ class MessageSender:
             )
 
         if await self._record(job, record):
-            self._staged()
             self._count(job, status)
             log.warning(
                 "message.finished",

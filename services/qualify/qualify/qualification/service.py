@@ -23,7 +23,6 @@ from shared.db.session import (
     session_scope,
     single_statement,
     wake_after_commit,
-    wakeups_of,
 )
 from shared.errors import Forbidden, InvalidRequest
 from shared.events.payloads import (
@@ -68,14 +67,11 @@ async def qualify(
             # A refusal raises: the unit of work rolls the closing and its rows back.
             if await contact_suppressed(session, phone=closed.phone, email=closed.email, key=key):
                 raise _suppressed()
-            wake_after_commit(session, outbox.table.name)
     else:
         async with single_statement(sessions) as session:
             qualification, _ = await _qualify_at_once(
                 session, principal, lead_id, body, outbox=outbox, now=now
             )
-        # Committed by itself (autocommit): wake this process's relay as a commit would.
-        wakeups_of(sessions).notify([outbox.table.name])
     log.info("lead.qualified", lead_id=lead_id, intent=body.intent, channel=body.channel)
     return qualification
 
@@ -125,6 +121,7 @@ async def _qualify_at_once(
     closed = await QualificationRepository.from_session(session).qualify_held(
         row, site=body.site, path="qualify", outbox=outbox.table, event=event
     )
+    wake_after_commit(session, outbox.table.name)  # the relay, once the statement has committed
     if data["vehicle_ad_ref"] is None:
         data["vehicle_ad_ref"] = closed.ad_ref
     return Qualification(**row), closed
