@@ -20,8 +20,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -117,14 +116,6 @@ class MessageSender:
         self._send_timeout_s = settings.message_send_lease_s / 2
         self._limit = asyncio.Semaphore(settings.message_send_concurrency)
         self._started: set[asyncio.Task[None]] = set()
-
-    @asynccontextmanager
-    async def _one_statement(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work that is one statement on PostgreSQL (a fenced update, with its
-        event in the same statement): atomic by itself, so run in autocommit, without the
-        BEGIN and COMMIT round trips around it. Elsewhere a transaction, as any write."""
-        async with single_statement(self._sessions) as session:
-            yield session
 
     @property
     def batch_size(self) -> int:
@@ -431,20 +422,20 @@ class MessageSender:
             )
 
     async def _update(self, job: Job, **values: Any) -> bool:
-        async with self._one_statement() as session:
+        async with single_statement(self._sessions) as session:
             return await MessageRepository.from_session(session).update_claimed(
                 job.message_id, job.claim_token, **values
             )
 
     async def _record(self, job: Job, write: Any) -> bool:
-        """Run ``write`` (one statement on PostgreSQL: ``_one_statement``) in its own unit of
+        """Run ``write`` (one statement on PostgreSQL: ``single_statement``) in its own unit of
         work, retrying while the database fails: the answer of a hand-over is worth keeping.
         False when the claim was taken over (or never recorded: recovery then decides, by the
         same rules)."""
         pause = 0.2
         for attempt in range(1, _RECORD_TRIES + 1):
             try:
-                async with self._one_statement() as session:
+                async with single_statement(self._sessions) as session:
                     done = bool(await write(session))
             except (SQLAlchemyError, OSError) as exc:
                 log.warning(
