@@ -15,7 +15,6 @@ import asyncio
 import json
 import math
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pydantic import BaseModel
 
 from ingest.sources.email.classifier import parse_email
 from tests.support.infra import KAFKA_BOOTSTRAP, create_database, drop_database
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = sorted((ROOT / "tests/ingest/fixtures/email").glob("*.eml"))
@@ -78,13 +78,6 @@ def measure_parses() -> tuple[float, int]:
             parse_email(raw)
         count += len(messages)
     return count / (time.perf_counter() - started), len(messages)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -306,7 +299,7 @@ async def measure_http() -> HttpResult:
             "INGEST_KAFKA_BOOTSTRAP_SERVERS": KAFKA_BOOTSTRAP,
             "INGEST_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:8]}.",
             "INGEST_DEV_TOKEN": TOKEN,
-            "INGEST_HTTP_PORT": str(_free_port()),
+            "INGEST_HTTP_PORT": str(free_port()),
         }
         await asyncio.to_thread(
             subprocess.run,
@@ -315,7 +308,7 @@ async def measure_http() -> HttpResult:
             check=True,
         )
         ingest_url = f"http://127.0.0.1:{env['INGEST_HTTP_PORT']}"
-        bare_port = _free_port()
+        bare_port = free_port()
         bare_url = f"http://127.0.0.1:{bare_port}"
         bare_args = [
             python, "-m", "uvicorn", "--factory", "benchmarks.bench_ingest:create_bare_app",

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,8 @@ from urllib.parse import parse_qs
 import httpx
 import uvicorn
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from tests.support.ports import free_port
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -112,9 +113,7 @@ async def _answer(send: Send, status: int, body: bytes) -> None:
 @asynccontextmanager
 async def receiver_process(secret: str) -> AsyncIterator[str]:
     """Run the receiver as a subprocess on a free port; yields its base URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "benchmarks.pipeline.receiver"),
         *("--port", str(port), "--secret", secret),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from sqlalchemy.engine import make_url
 
 from benchmarks.environment import KAFKA_BOOTSTRAP, POSTGRES_URL, ROOT, SMTP_PORT, asyncpg_dsn
 from benchmarks.pipeline.procstat import cpu_seconds
+from tests.support.ports import free_port
 
 SERVICES = ("ingest", "qualify", "dispatch", "crm")
 TOKEN = "vo_bench-pipeline-every-role"
@@ -55,13 +55,6 @@ QUALIFY_ENV = {
     "QUALIFY_SMTP_PORT": str(SMTP_PORT),
     "QUALIFY_SMTP_TLS": "none",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

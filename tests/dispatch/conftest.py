@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -43,6 +42,7 @@ from shared.events.payloads import ContactV1, LeadQualifiedV1
 from shared.runtime import Runtime
 from tests.support.clock import Clock
 from tests.support.harness import DEV_TOKEN, migrate, settings_for
+from tests.support.ports import free_port
 
 STORE_HOURS = "mon-fri 09:00-12:30,14:00-19:00; sat 09:00-12:00"
 
@@ -305,17 +305,11 @@ class Receiver:
         return Response(status_code=status, headers=headers)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     state = Receiver()
     app = Starlette(routes=[Route("/hooks/{name}", state.handle, methods=["POST"])])
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none"
     )

@@ -40,8 +40,9 @@ from tests.qualify.conftest import QualifyApi, open_api, qualify_settings
 from tests.qualify.test_api import outbox
 from tests.support.clock import Clock
 from tests.support.fake_ovh import FakeOvh, serve_fake_ovh
-from tests.support.http_server import free_port, serve
+from tests.support.http_server import serve
 from tests.support.mail import DEALER, PROSPECT, imap_mailbox, require_smtp
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.smtp, pytest.mark.imap]
 

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from shared.http_server import TICK_S, QuietServer
 from tests.support.harness import eventually
-from tests.support.http_server import free_port
+from tests.support.ports import free_port
 
 
 async def test_ticks_once_a_second_and_stops_within_one_tick() -> None:

@@ -5,7 +5,6 @@ whose keys cannot be fetched gives 503; nothing of the person reaches the logs."
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,17 +27,11 @@ from tests.support.oidc import (
     claims_for,
     require_keycloak,
 )
+from tests.support.ports import free_port
 from tests.support.sso_app import DEV_TOKEN, bearer, sso_client, sso_settings
 
 ISSUER = "https://login.example-group.test/realms/dealers"
 PROBLEM = "application/problem+json"
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def assert_quotes_nothing(body: str, token: str, *values: str) -> None:
@@ -138,7 +131,7 @@ async def test_a_provider_that_cannot_be_reached_gives_503_not_500(
     tmp_path: Path, key: LocalKey, capsys: pytest.CaptureFixture[str]
 ) -> None:
     logs = CapturedLogs(capsys)
-    issuer = f"http://127.0.0.1:{closed_port()}/realms/dealers"
+    issuer = f"http://127.0.0.1:{free_port()}/realms/dealers"
     settings = sso_settings(tmp_path, oidc_issuer=issuer, oidc_audience=AUDIENCE)
     token = key.sign(claims_for(issuer, AUDIENCE, roles=["operator"]))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.harness import DEV_TOKEN, WEBHOOK_LOOPBACK, eventually
-from tests.support.http_server import free_port
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("ingest", "qualify", "dispatch", "crm")

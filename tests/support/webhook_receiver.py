@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.support.http_server import free_port
+from tests.support.ports import free_port
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,9 @@ from sqlalchemy.engine import make_url
 from shared.db.migrate import upgrade
 from shared.settings import ServiceSettings
 from tests.support.harness import DEV_TOKEN, SERVICES, eventually
-from tests.support.http_server import free_port, serve
+from tests.support.http_server import serve
 from tests.support.infra import create_database, drop_database, require_kafka
+from tests.support.ports import free_port
 from tests.system.lead_flow import (
     ALWAYS,
     AUTH,

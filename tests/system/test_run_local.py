@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from tests.support.harness import eventually
+from tests.support.ports import free_ports
 from tests.support.webhook_receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,17 +43,6 @@ STOP_TIMEOUT_S = 20.0
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads /proc to find the script's processes"
 )
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for probe in sockets:
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in sockets]
-    finally:
-        for probe in sockets:
-            probe.close()
 
 
 def script_env(var_dir: Path, ports: dict[str, int], **extra: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ from shared.messaging.errors import (
 from shared.messaging.settings import SmtpSettings
 from shared.messaging.smtp_sender import SmtpSender, classify_smtp_error, queue_id_of
 from shared.redact import safe_error_text
-from tests.support.http_server import free_port
+from tests.support.ports import free_port
 
 ADDRESS = "camille.durand@example.fr"
 
