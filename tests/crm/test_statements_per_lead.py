@@ -369,8 +369,8 @@ async def test_a_batch_writes_a_lead_once(crm: CrmFactory) -> None:
 
 
 async def test_a_batch_of_leads_writes_their_facts_and_entries_together(crm: CrmFactory) -> None:
-    """Two leads' lives interleaved in one batch: their later steps' entries are one INSERT,
-    their facts one UPDATE (a parameter set each) and their site's calendar one read, with the
+    """Two leads' lives interleaved in one batch: their receipts' facts are one INSERT, their
+    later steps' entries one INSERT, their facts one UPDATE (a parameter set each) and their site's calendar one read, with the
     rows of one event at a time."""
     async with worker_runtime(crm) as runtime:
         handlers = merge_handlers(client_handlers(runtime), sla_handlers(runtime))
@@ -387,7 +387,7 @@ async def test_a_batch_of_leads_writes_their_facts_and_entries_together(crm: Crm
         ]
         sent = await handle_batch(runtime, handlers, events)
         fact = [statement.split()[0] for statement in _fact_statements(sent)]
-        assert fact == ["INSERT", "INSERT", "UPDATE"]
+        assert fact == ["INSERT", "UPDATE"]  # both receipts' rows in one INSERT
         assert sum("INSERT INTO timeline_entry" in statement for statement in sent) == 3
         # the site's calendar read once for both leads
         assert sum(statement.startswith("SELECT sla_calendar") for statement in sent) == 1
@@ -399,3 +399,50 @@ async def test_a_batch_of_leads_writes_their_facts_and_entries_together(crm: Crm
             state = await written(runtime, lead_id)
             assert {k: v for k, v in state["fact"].items() if k not in ignored} == expected
             assert len(state["entries"]) == 10
+
+
+async def test_a_batch_of_leads_one_event_each_reads_their_facts_together(
+    crm: CrmFactory,
+) -> None:
+    """As in the pipeline: each hop takes time, so a polled batch carries one event of many
+    leads, not a lead's life. Their SLA facts are inserted together (receipts), then read and
+    locked together with their calendars (one SELECT on PostgreSQL; one per lead on SQLite,
+    embedded) and updated together: a constant number of statements per batch, where each
+    event read its fact (or inserted it) with a statement of its own. The rows are those of
+    one event per transaction; a replayed batch writes nothing."""
+    async with worker_runtime(crm) as runtime:
+        handlers = merge_handlers(client_handlers(runtime), sla_handlers(runtime))
+        on_postgres = runtime.engine.dialect.name == "postgresql"
+        start = runtime.clock().replace(microsecond=0) - timedelta(hours=2)
+        await handle(runtime, handlers, calendar(start - timedelta(days=1)))
+        reference = str(uuid.uuid4())
+        for event in [received(reference, start), *life(reference, start)]:
+            await handle(runtime, handlers, event)
+        leads = [str(uuid.uuid4()) for _ in range(5)]
+        lives = [[received(lead, start), *life(lead, start)] for lead in leads]
+        steps = [[life_[step] for life_ in lives] for step in range(len(lives[0]))]
+        reads_per_batch = 1 if on_postgres else len(leads)
+        for step, batch in enumerate(steps):
+            sent = await handle_batch(runtime, handlers, batch)
+            fact = [statement.split()[0] for statement in _fact_statements(sent)]
+            if step == 0:  # the receipts: one INSERT (was one each)
+                assert fact == ["INSERT"]
+            elif batch[0].type == "lead.message-sent.v1":  # no SLA milestone
+                assert fact == []
+            elif batch[0].type == "lead.assigned.v1":  # changes no fact: read, not written
+                assert fact == ["SELECT"] * reads_per_batch
+            else:  # read with their calendars, then one UPDATE (was a SELECT each)
+                assert fact == ["SELECT"] * reads_per_batch + ["UPDATE"], batch[0].type
+            assert not any(statement.startswith("SELECT sla_calendar") for statement in sent)
+        ignored = {"lead_id", "updated_at"}
+        expected = {
+            k: v for k, v in (await written(runtime, reference))["fact"].items() if k not in ignored
+        }
+        states = [await written(runtime, lead) for lead in leads]
+        for state in states:
+            assert {k: v for k, v in state["fact"].items() if k not in ignored} == expected
+
+        # A step's batch again (a replay): the facts read, nothing written.
+        replayed = await handle_batch(runtime, handlers, steps[3])
+        assert [s.split()[0] for s in _fact_statements(replayed)] == ["SELECT"] * reads_per_batch
+        assert [await written(runtime, lead) for lead in leads] == states

@@ -3,12 +3,14 @@ observed in the stage-duration histograms (labels: stage and source, never perso
 
 from __future__ import annotations
 
+from functools import partial
+
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.sla.calendars import CALENDAR_CHANGED, CalendarSpec
 from crm.sla.observations import Observation, observe
-from crm.sla.repository import SlaRepository
+from crm.sla.repository import Applied, SlaRepository
 from crm.sla.stages import SlaPolicy
 from shared.clock import Clock
 from shared.consumer import Handler
@@ -22,14 +24,8 @@ log = structlog.get_logger(__name__)
 def make_handler(policy: SlaPolicy, metrics: ServiceMetrics, clock: Clock) -> Handler:
     service = metrics.service
 
-    async def on_lead_event(session: AsyncSession, envelope: Envelope) -> None:
-        # event_lag_seconds and the trace id are handled by shared.consumer for every consumer.
-        observation = observe(envelope)
-        if observation is None:
-            return
-        # Held for the commit: a batch's events of one lead write its row once.
-        repository = SlaRepository.from_session(session)
-        applied = await repository.apply(observation, policy, now=clock(), hold=True)
+    def observed(observation: Observation, applied: Applied) -> None:
+        """Once the observation is applied: its lead's outcome, revenue and stages ended."""
         source_label = applied.row["source"] or "unknown"
         if "closed_at" in applied.newly_set:
             outcome = applied.row["outcome"]
@@ -50,6 +46,17 @@ def make_handler(policy: SlaPolicy, metrics: ServiceMetrics, clock: Clock) -> Ha
             lead_id=observation.lead_id,
             milestones=sorted(observation.milestones),
             ended=[stage.name for stage, _, _ in applied.ended],
+        )
+
+    async def on_lead_event(session: AsyncSession, envelope: Envelope) -> None:
+        # event_lag_seconds and the trace id are handled by shared.consumer for every consumer.
+        observation = observe(envelope)
+        if observation is None:
+            return
+        # Applied when the transaction commits, with the batch's other leads' observations:
+        # their rows read (or inserted) together, each written once.
+        SlaRepository.from_session(session).defer(
+            observation, policy, now=clock(), done=partial(observed, observation)
         )
 
     return on_lead_event

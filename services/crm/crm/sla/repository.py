@@ -8,19 +8,21 @@ stage and group, whatever the number of leads.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     Float,
     String,
     and_,
     bindparam,
     case,
+    cast,
     event,
     func,
     insert,
@@ -226,6 +228,48 @@ _INSERT_NEW_FACT_SQLITE = (
     sqlite.insert(sla_fact).on_conflict_do_nothing().returning(sla_fact.c.lead_id)
 )
 _CALENDAR = select(sla_calendar).where(sla_calendar.c.calendar_id == bindparam("calendar_id"))
+_CALENDARS = select(sla_calendar).where(
+    sla_calendar.c.calendar_id.in_(bindparam("calendar_ids", expanding=True))
+)
+
+
+def _facts_with_calendars_postgres() -> Any:
+    """PostgreSQL: ``_FACT_WITH_CALENDAR`` for many leads in one statement: the leads, with the
+    site and channel their pending observations end with, as arrays (``unnest``); a row per lead
+    that has one, locked, in lead order."""
+    strings = ARRAY(String())
+    leads = (
+        func.unnest(
+            cast(bindparam("lead_ids"), strings),
+            cast(bindparam("sites"), strings),
+            cast(bindparam("channels"), strings),
+        )
+        .table_valued("lead_id", "site", "channel")
+        .render_derived(name="observed")
+    )
+    c = sla_fact.c
+    channel = func.coalesce(leads.c.channel, c.channel)
+    key = case(
+        (channel == "full_web", literal(FULL_WEB_POOL)), else_=func.coalesce(leads.c.site, c.site)
+    )
+    return (
+        select(
+            *sla_fact.columns,
+            key.label("calendar__key"),
+            *(sla_calendar.c[name].label(f"calendar__{name}") for name in _SPEC_NAMES),
+            sla_calendar.c.closures.label("calendar__closures"),
+        )
+        .select_from(
+            sla_fact.join(leads, leads.c.lead_id == c.lead_id).outerjoin(
+                sla_calendar, sla_calendar.c.calendar_id == key
+            )
+        )
+        .order_by(c.lead_id)
+        .with_for_update(of=sla_fact)
+    )
+
+
+_FACTS_WITH_CALENDARS_POSTGRES = _facts_with_calendars_postgres()
 
 
 def _joined_calendar(found: Any) -> BusinessCalendar | None:
@@ -313,13 +357,178 @@ class _Held:
     calendar: BusinessCalendar | None = None
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """An observation waiting for the transaction's next write (``SlaRepository.defer``)."""
+
+    observation: Observation
+    policy: SlaPolicy
+    now: datetime
+    done: Callable[[Applied], None]
+
+
 @dataclass
 class _Holding:
-    """What a transaction holds for its commit: the leads' rows, and the calendars it read (a
-    batch's leads of one site share one read)."""
+    """What a transaction holds for its commit: the observations not applied yet, the leads'
+    rows, and the calendars it read (a batch's leads of one site share one read)."""
 
+    pending: list[_Pending] = field(default_factory=list)
     facts: dict[str, _Held] = field(default_factory=dict)
     calendars: dict[str | None, BusinessCalendar | None] = field(default_factory=dict)
+
+
+def _settle(held: _Held, state: dict[str, Any], policy: SlaPolicy, *, now: datetime) -> Applied:
+    """Measure ``state`` (``held.state`` merged with an observation) on ``held.calendar``; it is
+    then the row as this transaction leaves it."""
+    before = held.state
+    ended = _measure(state, before, policy, held.calendar)
+    changed = [key for key, value in state.items() if before.get(key) != value]
+    if not changed:
+        return Applied([], frozenset(), state)
+    newly_set = frozenset(key for key in changed if before.get(key) is None)
+    state["updated_at"] = now
+    held.state = state
+    return Applied(ended, newly_set, state)
+
+
+def _apply_pending(session: Session, holding: _Holding) -> None:
+    """Apply the pending observations, in order, each lead's to its row: a constant number of
+    statements whatever the number of leads (a polled batch carries many leads' events, most
+    one each). The receipts of new leads are inserted from the receipt alone (one INSERT for
+    them all), the other leads' rows read and locked with their calendars (one SELECT on
+    PostgreSQL), calendars not read yet in one more SELECT (a site that changed meanwhile).
+    The rows are written at the commit (``_write_held_on_commit``)."""
+    pending, holding.pending = holding.pending, []
+    if not pending:
+        return
+    on_postgres = session.get_bind().dialect.name == "postgresql"
+    by_lead: dict[str, list[_Pending]] = {}
+    for item in pending:
+        by_lead.setdefault(item.observation.lead_id, []).append(item)
+    unknown = [lead for lead in by_lead if lead not in holding.facts]
+    openers = [by_lead[lead][0] for lead in unknown if _opens_fact(by_lead[lead][0].observation)]
+    opened = _insert_new_facts(session, holding, openers, on_postgres=on_postgres)
+    unread = {lead: by_lead[lead] for lead in unknown if lead not in opened}
+    _read_facts(session, holding, unread, on_postgres=on_postgres)
+    keys: set[str | None] = set()
+    for lead, items in by_lead.items():
+        state = holding.facts[lead].state
+        site, channel = state["site"], state["channel"]
+        for item in items:
+            site = item.observation.site or site
+            channel = item.observation.channel or channel
+            keys.add(calendar_key(site, channel))
+    _read_calendars(session, holding, keys)
+    for item in pending:
+        lead = item.observation.lead_id
+        applied = opened.pop(lead) if item is by_lead[lead][0] and lead in opened else None
+        if applied is None:
+            held = holding.facts[lead]
+            state = _merged(held.state, item.observation)
+            key = calendar_key(state["site"], state["channel"])
+            if not held.calendar_known or held.calendar_key != key:
+                held.calendar = holding.calendars.get(key)
+                held.calendar_known, held.calendar_key = True, key
+            applied = _settle(held, state, item.policy, now=item.now)
+        item.done(applied)
+
+
+def _insert_new_facts(
+    session: Session, holding: _Holding, receipts: Sequence[_Pending], *, on_postgres: bool
+) -> dict[str, Applied]:
+    """The rows of new leads made from their receipts alone, inserted unless a lead has one
+    already (a replay: nothing written, its row is read then), one statement: what each did."""
+    if not receipts:
+        return {}
+    states = [_merged(_NO_FACT, item.observation) for item in receipts]
+    _read_calendars(session, holding, {calendar_key(s["site"], s["channel"]) for s in states})
+    made: dict[str, tuple[Applied, _Held]] = {}
+    for item, state in zip(receipts, states, strict=True):
+        key = calendar_key(state["site"], state["channel"])
+        calendar = holding.calendars.get(key)
+        ended = _measure(state, _NO_FACT, item.policy, calendar)
+        newly_set = frozenset(name for name, value in state.items() if value is not None)
+        state["updated_at"] = item.now
+        made[state["lead_id"]] = (
+            Applied(ended, newly_set, state),
+            _Held(state, state, True, key, calendar),
+        )
+    statement = _INSERT_NEW_FACT_POSTGRES if on_postgres else _INSERT_NEW_FACT_SQLITE
+    # One row: its columns with a value; several: whole rows (one parameter set's keys each).
+    rows: Any = (
+        _new_row(states[0])
+        if len(states) == 1
+        else [{name: state[name] for name in _FACT_NAMES} for state in states]
+    )
+    inserted = set(session.execute(statement, rows).scalars().all())
+    opened: dict[str, Applied] = {}
+    for lead in inserted:
+        applied, holding.facts[lead] = made[lead]
+        opened[lead] = applied
+    return opened
+
+
+def _read_facts(
+    session: Session,
+    holding: _Holding,
+    leads: Mapping[str, Sequence[_Pending]],
+    *,
+    on_postgres: bool,
+) -> None:
+    """The leads' rows (read and locked), each with the calendar of its key once its pending
+    observations are merged: one statement on PostgreSQL, one per lead on SQLite (embedded, no
+    round trip). A lead without a row yet gets an empty one (inserted at the commit)."""
+    if not leads:
+        return
+    ends = {
+        lead: (
+            next(
+                (item.observation.site for item in reversed(items) if item.observation.site), None
+            ),
+            next(
+                (item.observation.channel for item in reversed(items) if item.observation.channel),
+                None,
+            ),
+        )
+        for lead, items in leads.items()
+    }
+    rows: list[Any]
+    if on_postgres:
+        found = session.execute(
+            _FACTS_WITH_CALENDARS_POSTGRES,
+            {
+                "lead_ids": list(ends),
+                "sites": [site for site, _ in ends.values()],
+                "channels": [channel for _, channel in ends.values()],
+            },
+        )
+        rows = list(found.all())
+    else:
+        rows = []
+        for lead, (site, channel) in ends.items():
+            row = session.execute(
+                _FACT_WITH_CALENDAR, {"lead_id": lead, "site": site, "channel": channel}
+            ).first()
+            if row is not None:
+                rows.append(row)
+    for row in rows:
+        fact = dict(zip(_FACT_NAMES, row, strict=False))
+        key, joined = row[_JOINED_KEY], _joined_calendar(row)
+        holding.calendars[key] = joined
+        holding.facts[fact["lead_id"]] = _Held(fact, fact, True, key, joined)
+    for lead in leads:
+        holding.facts.setdefault(lead, _Held(None, _NO_FACT))
+
+
+def _read_calendars(session: Session, holding: _Holding, keys: set[str | None]) -> None:
+    """The calendars of ``keys`` this transaction has not read yet, in one statement."""
+    missing = sorted(key for key in keys if key is not None and key not in holding.calendars)
+    if not missing:
+        return
+    rows = session.execute(_CALENDARS, {"calendar_ids": missing}).mappings().all()
+    found = {row["calendar_id"]: _spec(row).calendar() for row in rows}
+    for key in missing:
+        holding.calendars[key] = found.get(key)
 
 
 _HOLDING = "crm.sla.holding"
@@ -359,6 +568,7 @@ def _write_held_on_commit(session: Session) -> None:
     Several leads' updates are one UPDATE sent with a parameter set per lead (one round trip):
     their whole rows, as the rows are locked by this transaction and differ in what changed."""
     holding: _Holding = session.info.pop(_HOLDING, None) or _Holding()
+    _apply_pending(session, holding)
     updates: list[tuple[_Held, dict[str, Any]]] = []
     for held in holding.facts.values():
         written = _write_of(held)
@@ -403,6 +613,8 @@ class SlaRepository(Repository):
         the lead's events applied meanwhile: its first one reads (and locks) it, the next ones
         merge into the row as this transaction leaves it (``_Held``), without a statement."""
         holding = _holding(self.session, create=hold)
+        if holding is not None and holding.pending:
+            await self.session.run_sync(_apply_pending, holding)
         held = holding.facts.pop(observation.lead_id, None) if holding is not None else None
         if held is None:
             if _opens_fact(observation):
@@ -452,29 +664,39 @@ class SlaRepository(Repository):
         now: datetime,
     ) -> Applied:
         """Merge the observation into ``held.state`` (the row as this transaction leaves it)."""
-        before = held.state
-        state = _merged(before, observation)
+        state = _merged(held.state, observation)
         calendar_id = calendar_key(state["site"], state["channel"])
         if not held.calendar_known or held.calendar_key != calendar_id:
             held.calendar = await self._site_calendar(calendar_id, holding)
             held.calendar_known, held.calendar_key = True, calendar_id
-        ended = _measure(state, before, policy, held.calendar)
-        changed = [key for key, value in state.items() if before.get(key) != value]
-        if not changed:
-            return Applied([], frozenset(), state)
-        newly_set = frozenset(key for key in changed if before.get(key) is None)
-        state["updated_at"] = now
-        held.state = state
-        return Applied(ended, newly_set, state)
+        return _settle(held, state, policy, now=now)
 
     async def _write(self, held: _Held) -> None:
         written = _write_of(held)
         if written is not None:
             await self.session.execute(*written)
 
+    def defer(
+        self,
+        observation: Observation,
+        policy: SlaPolicy,
+        *,
+        now: datetime,
+        done: Callable[[Applied], None],
+    ) -> None:
+        """Apply the observation as ``apply`` with ``hold`` does, but at the transaction's next
+        write (its commit, or a read of the table), with the other pending observations: the
+        transaction's leads are read (or inserted) together, not one statement each. ``done``
+        is called then with what it did."""
+        holding = _holding(self.session, create=True)
+        assert holding is not None
+        holding.pending.append(_Pending(observation, policy, now, done))
+
     async def write_held(self) -> None:
         """Write now the rows held for the commit (before a read of the table)."""
         holding = _holding(self.session, create=False)
+        if holding is not None and holding.pending:
+            await self.session.run_sync(_apply_pending, holding)
         while holding is not None and holding.facts:
             _, held = holding.facts.popitem()
             await self._write(held)
