@@ -370,8 +370,8 @@ async def test_a_batch_writes_a_lead_once(crm: CrmFactory) -> None:
 
 async def test_a_batch_of_leads_writes_their_facts_and_entries_together(crm: CrmFactory) -> None:
     """Two leads' lives interleaved in one batch: their receipts' facts are one INSERT, their
-    later steps' entries one INSERT, their facts one UPDATE (a parameter set each) and their site's calendar one read, with the
-    rows of one event at a time."""
+    later steps' entries one INSERT, their facts one UPDATE (a parameter set each) and their
+    site's calendar one read, with the rows of one event at a time."""
     async with worker_runtime(crm) as runtime:
         handlers = merge_handlers(client_handlers(runtime), sla_handlers(runtime))
         start = runtime.clock().replace(microsecond=0) - timedelta(hours=2)

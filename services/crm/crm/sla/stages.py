@@ -152,10 +152,28 @@ class SlaPolicy:
         site_calendar: BusinessCalendar | None,
     ) -> StageMeasure:
         calendar = self.calendar(stage.clock, site_calendar)
-        return _measure(calendar, self.target(stage.name), self.at_risk_ratio, start, end)
+        key = (id(calendar), self.target(stage.name), self.at_risk_ratio, start, end)
+        cached = _MEASURES.get(key)
+        if cached is not None:
+            return cached[1]
+        measure = _measure(calendar, key[1], self.at_risk_ratio, start, end)
+        if len(_MEASURES) >= _MEASURES_SIZE:
+            del _MEASURES[next(iter(_MEASURES))]  # the oldest
+        _MEASURES[key] = (calendar, measure)
+        return measure
 
 
-@lru_cache(maxsize=4096)
+# Stage measures cached by their whole input: every event of a lead measures all its stages
+# again, and most of them (their instants unchanged) come out the same. The calendar is keyed by
+# identity (calendars are built once per spec: ``crm.sla.calendars``), not by its hash, which
+# sorts its weekly hours each time; the entry keeps its calendar, so the id is not reused.
+_MEASURES_SIZE = 4096
+_MEASURES: dict[
+    tuple[int, float | None, float, datetime | None, datetime | None],
+    tuple[BusinessCalendar, StageMeasure],
+] = {}
+
+
 def _measure(
     calendar: BusinessCalendar,
     target: float | None,
@@ -163,8 +181,7 @@ def _measure(
     start: datetime | None,
     end: datetime | None,
 ) -> StageMeasure:
-    """A stage's measure, cached by its whole input: every event of a lead measures all its
-    stages again, and most of them (their instants unchanged) come out the same."""
+    """A stage's measure (cached by ``SlaPolicy.measure``)."""
     business_s = wall_s = None
     if start is not None and end is not None:
         # Events may arrive with small clock skews between services: never negative.
