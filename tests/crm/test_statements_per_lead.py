@@ -79,8 +79,10 @@ def calendar(at: datetime) -> Envelope:
     )
 
 
-def received(lead_id: str, at: datetime) -> Envelope:
-    contact = {"first_name": "Inès", "full_name": "Inès Marchand", "phone": "+33698765432"}
+INES = {"first_name": "Inès", "full_name": "Inès Marchand", "phone": "+33698765432"}
+
+
+def received(lead_id: str, at: datetime, contact: dict[str, str] = INES) -> Envelope:
     return _event(
         "lead.received.v1",
         lead_id,
@@ -388,7 +390,8 @@ async def test_a_batch_of_leads_writes_their_facts_and_entries_together(crm: Crm
         sent = await handle_batch(runtime, handlers, events)
         fact = [statement.split()[0] for statement in _fact_statements(sent)]
         assert fact == ["INSERT", "UPDATE"]  # both receipts' rows in one INSERT
-        assert sum("INSERT INTO timeline_entry" in statement for statement in sent) == 3
+        # the receipts' entries (their client: one INSERT) and the later steps' entries
+        assert sum("INSERT INTO timeline_entry" in statement for statement in sent) == 2
         # the site's calendar read once for both leads
         assert sum(statement.startswith("SELECT sla_calendar") for statement in sent) == 1
         ignored = {"lead_id", "updated_at", "fact_lead_id"}
@@ -427,6 +430,9 @@ async def test_a_batch_of_leads_one_event_each_reads_their_facts_together(
             fact = [statement.split()[0] for statement in _fact_statements(sent)]
             if step == 0:  # the receipts: one INSERT (was one each)
                 assert fact == ["INSERT"]
+                # their entries recorded already?, their person's clients, their entries (one
+                # INSERT), their facts: 4 (was 3 each: the match, the entry, the fact)
+                assert len(sent) == 4
             elif batch[0].type == "lead.message-sent.v1":  # no SLA milestone
                 assert fact == []
             elif batch[0].type == "lead.assigned.v1":  # changes no fact: read, not written
@@ -446,3 +452,56 @@ async def test_a_batch_of_leads_one_event_each_reads_their_facts_together(
         replayed = await handle_batch(runtime, handlers, steps[3])
         assert [s.split()[0] for s in _fact_statements(replayed)] == ["SELECT"] * reads_per_batch
         assert [await written(runtime, lead) for lead in leads] == states
+
+
+async def test_a_batch_of_receipts_resolves_their_people_together(crm: CrmFactory) -> None:
+    """Receipts in one batch: read together, resolved in order (a receipt matches the client an
+    earlier one of the batch made or completed), written together; the clients and entries are
+    those of one receipt per transaction."""
+    async with worker_runtime(crm) as runtime:
+        handlers = merge_handlers(client_handlers(runtime), sla_handlers(runtime))
+        at = runtime.clock().replace(microsecond=0) - timedelta(hours=2)
+        known = {"full_name": "Paul Roux", "email": "paul@example.org"}
+        await handle(runtime, handlers, received("L0", at, known))
+        people = [
+            ("L1", {"full_name": "Léa Petit", "phone": "+33611111111"}),
+            # the same person: matched on the phone the first receipt's client has
+            ("L2", {"first_name": "Léa", "full_name": "Léa Petit", "phone": "+33611111111"}),
+            # a known client, by e-mail; it gains a phone
+            ("L3", {"full_name": "Paul Roux", "email": "paul@example.org", "phone": "+33622"}),
+            # matched by the phone the previous receipt gave that client
+            ("L4", {"full_name": "P. Roux", "phone": "+33622"}),
+        ]
+        batch = [
+            received(lead, at + timedelta(minutes=n), contact)
+            for n, (lead, contact) in enumerate(people, 1)
+        ]
+        sent = await handle_batch(runtime, handlers, batch)
+        # recorded?, clients of the keys, new clients, completed clients, entries, facts
+        assert len(sent) == 6
+        async with session_scope(runtime.session_factory) as session:
+            clients = {
+                c.full_name: (c.first_name, c.phone, c.email, c.last_contact_at)
+                for c in (await session.scalars(select(Client))).all()
+            }
+            entries = {
+                e.lead_id: (e.client_id, e.details["matched_on"])
+                for e in (await session.scalars(select(TimelineEntry))).all()
+            }
+        assert clients == {
+            "Paul Roux": (None, "+33622", "paul@example.org", at + timedelta(minutes=4)),
+            "Léa Petit": ("Léa", "+33611111111", None, at + timedelta(minutes=2)),
+        }
+        assert [entries[lead][1] for lead in ("L0", "L1", "L2", "L3", "L4")] == [
+            "new",
+            "new",
+            "phone",
+            "email",
+            "phone",
+        ]
+        assert entries["L1"][0] == entries["L2"][0] != entries["L0"][0] == entries["L3"][0]
+        assert entries["L4"][0] == entries["L0"][0]
+
+        # Again (a replay): the entries are found recorded, nothing is written.
+        replayed = await handle_batch(runtime, handlers, batch)
+        assert not [s for s in replayed if s.split()[0] in ("INSERT", "UPDATE") and "sla" not in s]

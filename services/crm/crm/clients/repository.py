@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, joinedload
 
+from crm.clients.receipts import Receipt, resolve
 from crm.models import Client, TimelineEntry
 from shared.db.repository import Repository
 
@@ -188,6 +189,118 @@ def _seen_and_match_query(by_phone: bool, by_email: bool) -> Select[Any]:
     return select(probe.c.seen, *match.c).select_from(probe.outerjoin(match, true()))
 
 
+_ENTRIES_RECORDED = select(_ENTRY.c.id).where(
+    _ENTRY.c.id.in_(bindparam("entry_ids", expanding=True))
+)
+_CLIENTS_OF_KEYS = select(*(_CLIENT.c[name] for name in StoredClient._fields)).where(
+    or_(
+        _CLIENT.c.phone.in_(bindparam("phones", expanding=True)),
+        _CLIENT.c.email.in_(bindparam("emails", expanding=True)),
+    )
+)
+_MERGED_COLUMNS = ("phone", "email", "first_name", "last_name", "full_name", "last_contact_at")
+
+
+def _oldest_match(
+    clients: Sequence[StoredClient], phone: str | None, email: str | None
+) -> StoredClient | None:
+    """What ``_match_query`` finds among ``clients``: the oldest with the phone, else the oldest
+    with the e-mail."""
+    for key, value in (("phone", phone), ("email", email)):
+        matches = [client for client in clients if value and getattr(client, key) == value]
+        if matches:
+            return min(matches, key=lambda client: client.created_at)
+    return None
+
+
+def _write_held_receipts(session: Session) -> None:
+    """The receipts held for the commit resolved and written, before the later steps' entries
+    (they find their client through the receipt's entry). One: as ``resolve_client`` does (one
+    statement reads the match, one writes the client and entry on PostgreSQL). More: one
+    statement reads the entries recorded already, one the clients of their phones and e-mails;
+    they are resolved in order in memory (a receipt may match a client an earlier one made or
+    completed), then the new clients are one INSERT, the completed ones one UPDATE, the entries
+    one INSERT (each sent with a parameter set per row: one round trip)."""
+    receipts: list[Receipt] = session.info.pop(_HELD_RECEIPTS, None) or []
+    if not receipts:
+        return
+    on_postgres = session.get_bind().dialect.name == "postgresql"
+    if len(receipts) == 1:
+        (receipt,) = receipts
+        phone, email = receipt.phone, receipt.email
+        params = {"entry_id": receipt.entry["id"], "phone": phone, "email": email}
+        row = session.execute(_seen_and_match_query(bool(phone), bool(email)), params).one()
+        if row[0]:
+            return
+        found = row[1:] if len(row) > 1 and row[1] is not None else None
+        resolved = resolve(receipt, StoredClient._make(found) if found is not None else None)
+        client = resolved.new_client
+        if client is not None and on_postgres:
+            values = {f"client_{name}": client[name] for name in _CLIENT_COLUMNS}
+            values |= {
+                f"entry_{name}": value
+                for name, value in resolved.entry.items()
+                if name != "client_id"
+            }
+            session.execute(_INSERT_CLIENT_AND_ENTRY_POSTGRES, values)
+            return
+        if client is not None:
+            session.execute(_INSERT_CLIENT, client)
+        elif resolved.changes:
+            session.execute(
+                _UPDATE_CLIENT, {**resolved.changes, "client_key": resolved.entry["client_id"]}
+            )
+        session.execute(_INSERT_ENTRY, resolved.entry)
+        return
+    recorded = set(
+        session.execute(
+            _ENTRIES_RECORDED, {"entry_ids": [receipt.entry["id"] for receipt in receipts]}
+        ).scalars()
+    )
+    keys = {
+        "phones": sorted({receipt.phone for receipt in receipts if receipt.phone}),
+        "emails": sorted({receipt.email for receipt in receipts if receipt.email}),
+    }
+    rows = session.execute(_CLIENTS_OF_KEYS, keys).all() if any(keys.values()) else []
+    clients: dict[str, StoredClient] = {row[0]: StoredClient._make(row) for row in rows}
+    created: dict[str, dict[str, Any]] = {}
+    completed: set[str] = set()
+    entries: list[dict[str, Any]] = []
+    for receipt in receipts:
+        if receipt.entry["id"] in recorded:
+            continue
+        recorded.add(receipt.entry["id"])  # the same receipt twice in the transaction
+        found = _oldest_match(list(clients.values()), receipt.phone, receipt.email)
+        resolved = resolve(receipt, found)
+        entries.append(resolved.entry)
+        if resolved.new_client is not None:
+            client = resolved.new_client
+            created[client["id"]] = client
+            clients[client["id"]] = StoredClient(**{k: client[k] for k in StoredClient._fields})
+        elif resolved.changes:
+            client_id = resolved.entry["client_id"]
+            clients[client_id] = clients[client_id]._replace(**resolved.changes)
+            if client_id in created:
+                created[client_id].update(resolved.changes)
+            else:
+                completed.add(client_id)
+    if created:
+        session.execute(_INSERT_CLIENT, list(created.values()))
+    if completed:
+        session.execute(
+            _UPDATE_CLIENT,
+            [
+                {
+                    **{name: getattr(clients[client_id], name) for name in _MERGED_COLUMNS},
+                    "client_key": client_id,
+                }
+                for client_id in sorted(completed)
+            ],
+        )
+    if entries:
+        session.execute(_INSERT_ENTRY, entries)
+
+
 @dataclass
 class _HeldEntry:
     values: dict[str, Any]  # every column but ``client_id``
@@ -195,6 +308,7 @@ class _HeldEntry:
 
 
 _HELD_ENTRIES = "crm.clients.held_entries"
+_HELD_RECEIPTS = "crm.clients.held_receipts"
 
 
 def _held_entries(session: AsyncSession) -> dict[str, _HeldEntry]:
@@ -214,6 +328,7 @@ def _write_held_entries(session: Session) -> None:
     the commit. One entry on PostgreSQL: one statement (its client's last contact in a CTE);
     more: every entry in one statement of many parameter sets (one round trip), then the last
     contacts likewise."""
+    _write_held_receipts(session)
     held: dict[str, _HeldEntry] = session.info.pop(_HELD_ENTRIES, None) or {}
     if not held:
         return
@@ -239,6 +354,7 @@ def _write_held_entries(session: Session) -> None:
 
 def _drop_held_entries(session: Session) -> None:
     session.info.pop(_HELD_ENTRIES, None)
+    session.info.pop(_HELD_RECEIPTS, None)
 
 
 class ClientRepository(Repository):
@@ -281,6 +397,12 @@ class ClientRepository(Repository):
 
     async def insert_entry(self, values: Mapping[str, Any]) -> None:
         await self.session.execute(_INSERT_ENTRY, values)
+
+    def hold_receipt(self, receipt: Receipt) -> None:
+        """Resolve the receipt's person when the transaction commits, with its other receipts
+        (see ``_write_held_receipts``), before the later steps' entries."""
+        _held_entries(self.session)  # the commit hook that writes them
+        self.session.info.setdefault(_HELD_RECEIPTS, []).append(receipt)
 
     def hold_lead_entry(self, values: Mapping[str, Any], *, own_contact: bool) -> None:
         """Insert an entry of ``values`` (every column but ``client_id``) when the transaction
@@ -328,7 +450,10 @@ class ClientRepository(Repository):
         )
 
     async def client_of_lead(self, lead_id: str) -> Client | None:
-        """The client whose timeline holds this lead."""
+        """The client whose timeline holds this lead (the receipts held for the commit are
+        written first: a lead received in this very transaction has its client)."""
+        if self.session.info.get(_HELD_RECEIPTS):
+            await self.session.run_sync(_write_held_receipts)
         return await self.session.scalar(
             select(Client)
             .join(TimelineEntry, TimelineEntry.client_id == Client.id)
