@@ -4,6 +4,7 @@ observed in the stage-duration histograms (labels: stage and source, never perso
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +25,7 @@ log = structlog.get_logger(__name__)
 def make_handler(policy: SlaPolicy, metrics: ServiceMetrics, clock: Clock) -> Handler:
     service = metrics.service
 
-    def observed(observation: Observation, applied: Applied) -> None:
+    def observed(observation: Observation, context: dict[str, Any], applied: Applied) -> None:
         """Once the observation is applied: its lead's outcome, revenue and stages ended."""
         source_label = applied.row["source"] or "unknown"
         if "closed_at" in applied.newly_set:
@@ -43,6 +44,7 @@ def make_handler(policy: SlaPolicy, metrics: ServiceMetrics, clock: Clock) -> Ha
                 metrics.sla_breaches.labels(*labels).inc()
         log.info(
             "sla.fact_updated",
+            **context,  # the event's (trace id, consumer, type): applied after its handler
             lead_id=observation.lead_id,
             milestones=sorted(observation.milestones),
             ended=[stage.name for stage, _, _ in applied.ended],
@@ -56,7 +58,10 @@ def make_handler(policy: SlaPolicy, metrics: ServiceMetrics, clock: Clock) -> Ha
         # Applied when the transaction commits, with the batch's other leads' observations:
         # their rows read (or inserted) together, each written once.
         SlaRepository.from_session(session).defer(
-            observation, policy, now=clock(), done=partial(observed, observation)
+            observation,
+            policy,
+            now=clock(),
+            done=partial(observed, observation, structlog.contextvars.get_contextvars()),
         )
 
     return on_lead_event
