@@ -50,6 +50,7 @@ from dispatch.models import (
     WebhookDelivery,
 )
 from dispatch.privacy.repository import PrivacyRepository
+from dispatch.routing.repository import pool_offered, pool_released
 from dispatch.timers.repository import TimerRepository
 from dispatch.webhooks.repository import WebhookRepository
 from shared.db.repository import Repository
@@ -433,6 +434,7 @@ class AssignmentRepository(Repository):
             await self.session.execute(_SELLER_OFFERED, {"seller_id": seller.id, "now": now})
         set_committed_value(seller, "last_offered_at", now)
         self.session.expire(seller, ["open_count"])
+        pool_offered(self.session, seller.id, now)
 
     async def write_new_lead_offer(self, offer: NewLeadOffer, now: datetime) -> None:
         """Write a lead recorded in this step with its first offer (``NewLeadOffer``), then keep
@@ -473,6 +475,7 @@ class AssignmentRepository(Repository):
             self.session.add(row)
         set_committed_value(offer.seller, "last_offered_at", now)
         self.session.expire(offer.seller, ["open_count"])
+        pool_offered(self.session, offer.seller.id, now)
 
     async def release_slot(self, seller: Seller) -> None:
         """One open offer or assignment fewer in the seller's load (one prebuilt UPDATE); the
@@ -480,6 +483,7 @@ class AssignmentRepository(Repository):
         with self.session.no_autoflush:  # the step's pending changes go with its next flush
             await self.session.execute(_SELLER_RELEASED, {"seller_id": seller.id})
         self.session.expire(seller, ["open_count"])
+        pool_released(self.session)
 
     async def flush(self) -> None:
         await self.session.flush()
