@@ -38,9 +38,13 @@ _POOLS = "dispatch.routing.pools"  # the session's ``info`` key of its remembere
 
 
 @cache
-def _page_query(pool: SellerMode, order: tuple[SortKey, ...]) -> Select[Seller]:
-    """The page statement of a pool in an order, built once (site, offset, limit are bound)."""
-    query = select(Seller).where(
+def _page_query(
+    pool: SellerMode, order: tuple[SortKey, ...]
+) -> Select[Seller, int, int, datetime | None]:
+    """The page statement of a pool in an order, built once (site, offset, limit are bound).
+    The load's columns come as read now too (a seller the session holds already keeps the
+    values it had: the remembered page needs the database's)."""
+    query = select(Seller, Seller.open_count, Seller.capacity, Seller.last_offered_at).where(
         Seller.active.is_(True),
         Seller.mode == pool,
         Seller.open_count < Seller.capacity,
@@ -155,28 +159,26 @@ class SellerPoolRepository(Repository):
         params: dict[str, Any] = {"offset": offset, "limit": limit}
         if pool == "in_store":
             params["site_id"] = site_id
-        sellers = (await self.session.scalars(_page_query(pool, tuple(order)), params)).all()
+        rows = (await self.session.execute(_page_query(pool, tuple(order)), params)).all()
         pools: _Pools | None = self.session.info.get(_POOLS)
         if pools is not None and offset == 0:
-            full = len(sellers) == limit
-            self._remember(pools, (pool, site_id, tuple(order)), sellers, full=full)
-        return sellers
+            key = (pool, site_id, tuple(order))
+            loads = [_Load(seller, count, capacity, at) for seller, count, capacity, at in rows]
+            self._remember(pools, key, loads, full=len(rows) == limit)
+        return [seller for seller, _, _, _ in rows]
 
     @staticmethod
     def _remember(
         pools: _Pools,
         key: tuple[SellerMode, str | None, tuple[SortKey, ...]],
-        sellers: Sequence[Seller],
+        loads: list[_Load],
         *,
         full: bool,
     ) -> None:
         old = pools.pages.get(key)
         for load in old.loads if old is not None else ():
             pools.loads[load.seller.id].remove(load)
-        loads = []
-        for seller in sellers:  # as read now, this transaction's own offers included
-            load = _Load(seller, seller.open_count, seller.capacity, seller.last_offered_at)
-            pools.loads.setdefault(seller.id, []).append(load)
-            loads.append(load)
+        for load in loads:  # as read now, this transaction's own offers included
+            pools.loads.setdefault(load.seller.id, []).append(load)
         last = _rank(loads[-1], key[2]) if full and loads else None
         pools.pages[key] = _Page(loads, last)
