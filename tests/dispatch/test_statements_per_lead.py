@@ -1,13 +1,16 @@
 """What the dispatch worker sends the database per qualified lead, counted by statement: the
 intake and its offer (one probe that reads the vehicle and the contact schedule too, the pool,
 the writes), then the sender's pass that records the delivered offer, and the timer loop's reads
-(none for the timers its own process wrote). On PostgreSQL the offer's writes are one statement
-(CTEs) and a delivered pass is one; SQLite (no network) keeps a statement per table. The effects
-are checked alongside: the lead, its contact hashes, the offer, the seller's load, the accept
-deadline, the message delivered and logged, the event staged, and the pause the pass read."""
+(none for the timers its own process wrote). On PostgreSQL the offer's writes and its event are
+one statement (CTEs) and a delivered pass is one; SQLite (no network) keeps a statement per
+table. A consumed batch reads its pool once while the order read still holds (the sellers'
+loads move in memory as its leads are offered). The effects are checked alongside: the lead,
+its contact hashes, the offer, the seller's load, the accept deadline, the message delivered
+and logged, the event staged, and the pause the pass read."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -16,24 +19,28 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, event, select, update
 
+from dispatch.assignments.intake import qualified_handler
 from dispatch.models import (
     Assignment,
     DispatchLead,
     LeadContactKey,
+    Seller,
     WebhookAttempt,
     WebhookDelivery,
 )
 from dispatch.timers.hint import due_hint
 from dispatch.timers.runner import OTHERS_READ_AFTER_S, TimerLoop
-from shared.db.session import wakeups_of
+from shared.db.session import session_scope, wakeups_of
+from shared.events import Envelope
+from shared.events.payloads import ContactV1, LeadQualifiedV1
 from tests.dispatch.conftest import DispatchApi, Receiver, dispatch_settings, start_dispatch
 from tests.support.clock import Clock
 
 # (intake of a lead offered to a seller, the sender's pass that records its delivery): the
 # intake's probe reads the vehicle's stock row and the contact schedule with the rest.
-STATEMENTS = {"sqlite": (9, 4), "postgresql": (4, 1)}
+STATEMENTS = {"sqlite": (9, 4), "postgresql": (3, 1)}
 # Transactions of the sender's pass (a BEGIN and a COMMIT round trip each on PostgreSQL): its one
 # statement runs in autocommit there.
 PASS_TRANSACTIONS = {"sqlite": 1, "postgresql": 0}
@@ -199,3 +206,97 @@ async def test_the_timer_loop_reads_nothing_for_the_timers_its_process_wrote(
         assert await loop.step() == pytest.approx(60, abs=1)  # the second deadline next
         # The first deadline fired (the offer expired, the lead waits for a reroute).
         assert [kind for kind, _, _ in await api.pending_timers(lead_id)] == ["reroute"]
+
+
+def _envelope(api: DispatchApi, **values: Any) -> Envelope:
+    """A ``lead.qualified.v1`` event as the leads consumer reads it."""
+    lead_id = str(uuid.uuid4())
+    payload = LeadQualifiedV1(
+        lead_id=lead_id,
+        source="leboncoin",
+        received_at=api.clock.now - timedelta(minutes=30),
+        qualified_at=api.clock.now,
+        operator_id="op-1",
+        contact=ContactV1(full_name="Jeanne Martin", phone=f"+3361{uuid.uuid4().int % 10**7:07d}"),
+        intent="buy",
+        channel="in_store",
+        site="lyon",
+        **values,
+    )
+    return Envelope(
+        source="/vo-leads/qualify",
+        type="lead.qualified.v1",
+        subject=lead_id,
+        data=payload.model_dump(mode="json"),
+    )
+
+
+async def _consume(api: DispatchApi, envelopes: list[Envelope]) -> None:
+    """The leads consumer's batch: its handler on each event, in one unit of work."""
+    handler = qualified_handler(api.runtime, api.handoff())
+    async with session_scope(api.runtime.session_factory) as session:
+        for envelope in envelopes:
+            await handler(session, envelope)
+
+
+async def _offered_to(api: DispatchApi, envelopes: list[Envelope]) -> list[str | None]:
+    """The seller each event's lead was offered to (None: escalated), in the batch's order."""
+    offered: list[str | None] = []
+    async with api.runtime.session_factory() as session:
+        for envelope in envelopes:
+            seller_ids = (
+                await session.scalars(
+                    select(Assignment.seller_id).where(Assignment.lead_id == envelope.subject)
+                )
+            ).all()
+            assert len(seller_ids) <= 1
+            offered.append(seller_ids[0] if seller_ids else None)
+    return offered
+
+
+# A consumed batch of five leads of one pool: the pool is read once, then each lead costs its
+# probe and its writes (PostgreSQL; main read the pool and staged the event for each lead).
+BATCH_STATEMENTS = {"sqlite": 41, "postgresql": 11}
+
+
+async def test_a_consumed_batch_reads_its_pool_once(api: DispatchApi) -> None:
+    await api.site()
+    sellers = sorted([(await api.seller(name))["id"] for name in ("alice", "bob", "carol")])
+    envelopes = [_envelope(api) for _ in range(5)]
+    with statements(api) as seen:
+        await _consume(api, envelopes)
+    assert len(seen) == BATCH_STATEMENTS[api.runtime.engine.dialect.name], seen
+    # Least loaded first, ties to the least recently offered, then by id: the in-memory loads
+    # of the batch give the choices the database would.
+    assert await _offered_to(api, envelopes) == [*sellers, *sellers[:2]]
+    events = await api.events("assignment.offered.v1")
+    assert [e["data"]["lead_id"] for e in events] == [e.subject for e in envelopes]
+
+
+async def test_a_batch_larger_than_a_pool_page_keeps_the_least_loaded_choice(
+    api: DispatchApi, clock: Clock
+) -> None:
+    """More sellers than a page holds, each able to take one lead: every lead goes to a seller
+    with nothing yet (the batch reads the pool again once the page's order is uncertain), the
+    one too many is escalated, nobody exceeds their capacity."""
+    await api.site()
+    sellers = [(await api.seller(f"s{index}", capacity=1))["id"] for index in range(18)]
+    # Two of them were offered a lead before (its offer since declined): they come last.
+    async with api.runtime.session_factory() as session:
+        for minutes, seller_id in enumerate(sellers[:2]):
+            await session.execute(
+                update(Seller)
+                .where(Seller.id == seller_id)
+                .values(last_offered_at=clock.now - timedelta(minutes=10 - minutes))
+            )
+        await session.commit()
+    envelopes = []
+    for _ in range(19):
+        clock.advance(seconds=1)
+        envelopes.append(_envelope(api))
+    await _consume(api, envelopes)
+    expected = [*sorted(sellers[2:]), *sellers[:2], None]
+    assert await _offered_to(api, envelopes) == expected
+    async with api.runtime.session_factory() as session:
+        loads = (await session.scalars(select(Seller.open_count))).all()
+    assert sorted(loads) == [1] * 18

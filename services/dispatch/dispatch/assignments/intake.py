@@ -16,6 +16,7 @@ from dispatch.directory.repository import schedule_of
 from dispatch.models import DispatchLead
 from dispatch.privacy.contacts import contact_hashes
 from dispatch.privacy.repository import PrivacyRepository
+from dispatch.routing.repository import remember_pools
 from dispatch.settings import DispatchSettings
 from dispatch.webhooks.handoff import WebhookHandoff
 from shared.consumer import Handler
@@ -98,6 +99,9 @@ def qualified_handler(
 
     async def on_lead_qualified(session: AsyncSession, envelope: Envelope) -> None:
         payload = LeadQualifiedV1.model_validate(envelope.data)
+        # The leads of a consumed batch share its unit of work: the pool pages one reads
+        # serve the next ones (``dispatch.routing.repository``).
+        remember_pools(session)
         await on_qualified(Step(session, settings, outbox, clock(), handoff), payload)
 
     return on_lead_qualified

@@ -27,10 +27,12 @@ from dispatch.timers.kinds import ACCEPT_DEADLINE, REROUTE
 from dispatch.timers.repository import timer_row, timer_written
 from dispatch.webhooks.service import ESCALATED, OFFERED as OFFERED_WEBHOOK, message_written
 from shared.events.payloads import AssignmentOfferedV1, EscalationReason, LeadEscalatedV1
+from shared.outbox import event_row
 
 log = structlog.get_logger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_OFFERED_EVENT = "assignment.offered.v1"
 
 
 async def route(
@@ -185,9 +187,9 @@ async def offer(
     contact_keys: Sequence[str] | None = None,
 ) -> Assignment:
     """Offer the lead to the seller: ``assignment.offered`` to their tool, an accept deadline
-    (the schedule's minutes in the pool's business time). ``contact_keys``: the lead was
-    recorded in this step and is not written yet; it is written with its offer, these contact
-    hashes with it (one statement on PostgreSQL)."""
+    (the schedule's minutes in the pool's business time), the ``assignment.offered.v1`` event.
+    ``contact_keys``: the lead was recorded in this step and is not written yet; it is written
+    with its offer, these contact hashes and the event with it (one statement on PostgreSQL)."""
     now = step.now
     schedule = await step.schedule(lead, target.site_id)
     accept_due = target.calendar.add_business_minutes(now, schedule.accept_within_minutes)
@@ -205,31 +207,28 @@ async def offer(
         assigned_by=assigned_by,
     )
     message = SellerMessage(seller, OFFERED_WEBHOOK, offer_data(step, lead, assignment))
-    if contact_keys is not None:
-        await _write_new_lead_offer(step, lead, contact_keys, assignment, message)
-    else:
-        await _write_assignment(step, lead, seller, assignment)
-        await step.timers.schedule(
-            ACCEPT_DEADLINE,
-            lead_id=lead.lead_id,
-            assignment_id=assignment.id,
-            due_at=accept_due,
-            now=now,
-        )
-        await step.tell(lead.lead_id, message)
-    await step.announce(
-        lead.lead_id,
-        "assignment.offered.v1",
-        AssignmentOfferedV1(
-            lead_id=lead.lead_id,
-            assignment_id=assignment.id,
-            seller_id=seller.id,
-            site_id=target.site_id,
-            offered_at=now,
-            accept_due_at=accept_due,
-            strategy=strategy,
-        ),
+    event = AssignmentOfferedV1(
+        lead_id=lead.lead_id,
+        assignment_id=assignment.id,
+        seller_id=seller.id,
+        site_id=target.site_id,
+        offered_at=now,
+        accept_due_at=accept_due,
+        strategy=strategy,
     )
+    if contact_keys is not None:
+        await _write_new_lead_offer(step, lead, contact_keys, assignment, message, event)
+        return assignment
+    await _write_assignment(step, lead, seller, assignment)
+    await step.timers.schedule(
+        ACCEPT_DEADLINE,
+        lead_id=lead.lead_id,
+        assignment_id=assignment.id,
+        due_at=accept_due,
+        now=now,
+    )
+    await step.tell(lead.lead_id, message)
+    await step.announce(lead.lead_id, _OFFERED_EVENT, event)
     return assignment
 
 
@@ -239,9 +238,11 @@ async def _write_new_lead_offer(
     contact_keys: Sequence[str],
     assignment: Assignment,
     message: SellerMessage,
+    event: AssignmentOfferedV1,
 ) -> None:
-    """The new lead, its contact hashes, its offer, the seller's load, the accept deadline and
-    the message to the seller's tool, written together (``write_new_lead_offer``)."""
+    """The new lead, its contact hashes, its offer, the seller's load, the accept deadline, the
+    message to the seller's tool and the offer's event, written together
+    (``write_new_lead_offer``)."""
     assert step.assignments.unwritten(lead)
     timer = timer_row(
         ACCEPT_DEADLINE,
@@ -251,8 +252,15 @@ async def _write_new_lead_offer(
         now=step.now,
     )
     queued = step.message(lead.lead_id, message)
+    outbox = step.outbox
+    staged = event_row(
+        source=outbox.source, event_type=_OFFERED_EVENT, subject=lead.lead_id, payload=event
+    )
     await step.assignments.write_new_lead_offer(
-        NewLeadOffer(lead, contact_keys, assignment, message.seller, timer, queued.row), step.now
+        NewLeadOffer(
+            lead, contact_keys, assignment, message.seller, timer, queued.row, outbox.table, staged
+        ),
+        step.now,
     )
     timer_written(step.session, assignment.accept_due_at)
     message_written(step.session, queued, step.handoff)

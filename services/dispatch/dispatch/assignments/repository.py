@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
@@ -49,9 +50,12 @@ from dispatch.models import (
     WebhookDelivery,
 )
 from dispatch.privacy.repository import PrivacyRepository
+from dispatch.routing.repository import pool_offered, pool_released
 from dispatch.timers.repository import TimerRepository
 from dispatch.webhooks.repository import WebhookRepository
 from shared.db.repository import Repository
+from shared.db.session import wake_after_commit
+from shared.outbox import insert_into
 
 _LEAD_ID = select(DispatchLead.lead_id).where(DispatchLead.lead_id == bindparam("lead_id"))
 # Intake's one read: is the lead recorded already, has any of its contacts objected, and the
@@ -106,9 +110,10 @@ class IntakeProbe(NamedTuple):
 @dataclass(frozen=True)
 class NewLeadOffer:
     """A lead recorded in this step and its first offer, written together: the lead, its
-    contact hashes, the assignment, the seller's load, the accept deadline's timer row and the
-    offer's message row (``dispatch.timers.repository.timer_row``,
-    ``dispatch.webhooks.service.webhook_message``)."""
+    contact hashes, the assignment, the seller's load, the accept deadline's timer row, the
+    offer's message row and its event's outbox row (``dispatch.timers.repository.timer_row``,
+    ``dispatch.webhooks.service.webhook_message``, ``shared.outbox.event_row``), staged in
+    ``outbox``."""
 
     lead: DispatchLead
     contact_keys: Sequence[str]
@@ -116,6 +121,8 @@ class NewLeadOffer:
     seller: Seller
     timer: dict[str, Any]
     message: dict[str, Any]
+    outbox: Table
+    event: dict[str, Any]
 
 
 def _table(model: type[Any]) -> Table:
@@ -131,9 +138,11 @@ def _bound_values(table: Table, prefix: str) -> dict[str, Any]:
     }
 
 
-def _new_lead_offer_statement() -> Update:
+@cache
+def _new_lead_offer_statement(outbox: Table) -> Update:
     """PostgreSQL writes a new lead's offer in one round trip: the INSERTs as CTEs of the
-    seller's load UPDATE (foreign keys are checked at the end of the statement)."""
+    seller's load UPDATE (foreign keys are checked at the end of the statement), its event's
+    outbox row with them. Built once per outbox table, executed with parameters."""
     contact_keys = _table(LeadContactKey)
     writes = (
         insert(_table(DispatchLead)).values(_bound_values(_table(DispatchLead), "lead_")),
@@ -149,14 +158,12 @@ def _new_lead_offer_statement() -> Update:
         insert(_table(Assignment)).values(_bound_values(_table(Assignment), "assignment_")),
         insert(_table(Timer)).values(_bound_values(_table(Timer), "timer_")),
         insert(_table(WebhookDelivery)).values(_bound_values(_table(WebhookDelivery), "message_")),
+        insert(outbox).values(_bound_values(outbox, "event_")),
     )
     statement = _SELLER_OFFERED
     for index, write in enumerate(writes):
         statement = statement.add_cte(write.cte(f"write_{index}"))
     return statement
-
-
-_NEW_LEAD_OFFER = _new_lead_offer_statement()
 
 
 def _prefixed(prefix: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -427,12 +434,13 @@ class AssignmentRepository(Repository):
             await self.session.execute(_SELLER_OFFERED, {"seller_id": seller.id, "now": now})
         set_committed_value(seller, "last_offered_at", now)
         self.session.expire(seller, ["open_count"])
+        pool_offered(self.session, seller.id, now)
 
     async def write_new_lead_offer(self, offer: NewLeadOffer, now: datetime) -> None:
         """Write a lead recorded in this step with its first offer (``NewLeadOffer``), then keep
         the lead and the assignment in the session as if read (their later changes are flushed
-        as UPDATEs) and its seller with ``count_offer``'s state. PostgreSQL: one statement;
-        SQLite: one statement per table."""
+        as UPDATEs) and its seller with ``count_offer``'s state; the outbox's relay is woken
+        once committed. PostgreSQL: one statement; SQLite: one statement per table."""
         if not self._locks:
             await self.insert_lead(offer.lead)
             await PrivacyRepository(self.session).add_contact_keys(
@@ -442,6 +450,9 @@ class AssignmentRepository(Repository):
             await self.count_offer(offer.seller, now)
             await TimerRepository(self.session).insert(offer.timer)
             await WebhookRepository(self.session).insert_delivery(offer.message)
+            with self.session.no_autoflush:
+                await self.session.execute(insert_into(offer.outbox), offer.event)
+            wake_after_commit(self.session, offer.outbox.name)
             return
         lead, assignment = offer.lead, offer.assignment
         params = {
@@ -454,14 +465,17 @@ class AssignmentRepository(Repository):
             ),
             **_prefixed("timer_", offer.timer),
             **_prefixed("message_", offer.message),
+            **_prefixed("event_", offer.event),
         }
         with self.session.no_autoflush:
-            await self.session.execute(_NEW_LEAD_OFFER, params)
+            await self.session.execute(_new_lead_offer_statement(offer.outbox), params)
+        wake_after_commit(self.session, offer.outbox.name)
         for row in (lead, assignment):
             make_transient_to_detached(row)
             self.session.add(row)
         set_committed_value(offer.seller, "last_offered_at", now)
         self.session.expire(offer.seller, ["open_count"])
+        pool_offered(self.session, offer.seller.id, now)
 
     async def release_slot(self, seller: Seller) -> None:
         """One open offer or assignment fewer in the seller's load (one prebuilt UPDATE); the
@@ -469,6 +483,7 @@ class AssignmentRepository(Repository):
         with self.session.no_autoflush:  # the step's pending changes go with its next flush
             await self.session.execute(_SELLER_RELEASED, {"seller_id": seller.id})
         self.session.expire(seller, ["open_count"])
+        pool_released(self.session)
 
     async def flush(self) -> None:
         await self.session.flush()

@@ -16,6 +16,7 @@ from dispatch.models import (
     SuppressedContact,
     WebhookDelivery,
 )
+from dispatch.routing.repository import pool_released
 from shared.db.repository import Repository
 
 _ANY_SUPPRESSED = (
@@ -95,6 +96,7 @@ class PrivacyRepository(Repository):
                 .where(Seller.id == seller_id)
                 .values(open_count=Seller.open_count - 1)
             )
+        pool_released(self.session)
 
     async def sellers_who_received(self, lead_ids: Sequence[str]) -> list[tuple[Seller, str]]:
         """(seller, lead id) for every seller whose tool was sent a message about these leads."""

@@ -56,27 +56,34 @@ class SqlCandidatePool:
         if self.target.pool == "in_store" and not self.target.calendar.is_open(self.now):
             return  # the store is closed (night, lunch break, holiday, closure)
         timezone = self.target.site.timezone if self.target.site is not None else PARIS
+        pool, site_id = self.target.pool, self.target.site_id
+        # The sellers whose place this unit of work knows already (a batch's earlier lead read
+        # the page), then the pool read page by page without them.
+        seen: set[str] = set()
+        for seller in self.sellers.remembered(pool=pool, site_id=site_id, order=order):
+            seen.add(seller.id)
+            if self._eligible(seller, timezone):
+                yield seller
         offset = 0
         while True:
             batch = await self.sellers.page(
-                pool=self.target.pool,
-                site_id=self.target.site_id,
-                order=order,
-                offset=offset,
-                limit=_BATCH,
+                pool=pool, site_id=site_id, order=order, offset=offset, limit=_BATCH
             )
             for seller in batch:
-                self.examined += 1
-                if seller.id in self.excluded:
-                    continue
-                if not self.required_skills.issubset(seller.skills):
-                    continue
-                if not on_shift(seller, self.now, timezone):
-                    continue
-                yield seller
+                if seller.id not in seen and self._eligible(seller, timezone):
+                    yield seller
             if len(batch) < _BATCH:
                 return
             offset += _BATCH
+
+    def _eligible(self, seller: Seller, timezone: str) -> bool:
+        """The rules the database does not index: this round's exclusions, skills, shifts."""
+        self.examined += 1
+        return (
+            seller.id not in self.excluded
+            and self.required_skills.issubset(seller.skills)
+            and on_shift(seller, self.now, timezone)
+        )
 
 
 def required_skills(lead: DispatchLead, make: str | None = None) -> frozenset[str]:

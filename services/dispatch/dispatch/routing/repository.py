@@ -1,13 +1,27 @@
 """SQL of routing: pages of a pool's sellers in a strategy's order, read off the
-``ix_seller_pool (mode, active, open_count, last_offered_at, id)`` index."""
+``ix_seller_pool (mode, active, open_count, last_offered_at, id)`` index.
+
+A unit of work that routes many leads (the intake consumer's batch) may remember the first
+page of each pool it reads (``remember_pools``): the offers it makes then move its sellers'
+loads in memory (``pool_offered``), and the next lead of that pool is served from memory as
+long as the order read still holds. A seller is served from memory when the page held the
+whole pool, when its load is as read, or when its new load still sorts strictly before the
+page's last row (every seller not in the page sorted after that row), and only up to the first
+seller whose place is uncertain; beyond it, or when no remembered seller is eligible, the pool
+is read again (the database, with this transaction's
+own increments, stays the source of truth). Loads only grow in memory; anything that lowers
+one (``pool_released``) forgets the pages."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from dispatch.directory.schemas import SellerMode
@@ -20,12 +34,17 @@ _ORDER: dict[SortKey, ColumnElement[Any]] = {
     "last_offered": Seller.last_offered_at.asc().nulls_first(),
     "id": Seller.id.asc(),
 }
+_POOLS = "dispatch.routing.pools"  # the session's ``info`` key of its remembered pages
 
 
 @cache
-def _page_query(pool: SellerMode, order: tuple[SortKey, ...]) -> Select[Seller]:
-    """The page statement of a pool in an order, built once (site, offset, limit are bound)."""
-    query = select(Seller).where(
+def _page_query(
+    pool: SellerMode, order: tuple[SortKey, ...]
+) -> Select[Seller, int, int, datetime | None]:
+    """The page statement of a pool in an order, built once (site, offset, limit are bound).
+    The load's columns come as read now too (a seller the session holds already keeps the
+    values it had: the remembered page needs the database's)."""
+    query = select(Seller, Seller.open_count, Seller.capacity, Seller.last_offered_at).where(
         Seller.active.is_(True),
         Seller.mode == pool,
         Seller.open_count < Seller.capacity,
@@ -39,7 +58,93 @@ def _page_query(pool: SellerMode, order: tuple[SortKey, ...]) -> Select[Seller]:
     )
 
 
+@dataclass
+class _Load:
+    """A remembered seller and its load as this unit of work knows it."""
+
+    seller: Seller
+    open_count: int
+    capacity: int
+    last_offered_at: datetime | None
+    moved: bool = False  # offered something since its page was read
+
+
+def _rank(load: _Load, order: tuple[SortKey, ...]) -> tuple[Any, ...]:
+    """The load's sort key in ``order`` without the id."""
+    key: list[Any] = []
+    for name in order:
+        if name == "load":
+            key.append(load.open_count)
+        elif name == "last_offered":
+            offered = load.last_offered_at
+            key.append((0, 0.0) if offered is None else (1, offered.timestamp()))
+    return tuple(key)
+
+
+@dataclass
+class _Page:
+    loads: list[_Load]
+    last: tuple[Any, ...] | None  # the last row's rank as read; None: the page held the pool
+
+
+@dataclass
+class _Pools:
+    pages: dict[tuple[SellerMode, str | None, tuple[SortKey, ...]], _Page] = field(
+        default_factory=dict
+    )
+    # Each page's own loads of a seller (a seller may be in the pages of several orders).
+    loads: dict[str, list[_Load]] = field(default_factory=dict)
+
+
+def remember_pools(session: AsyncSession) -> None:
+    """Let this unit of work serve pool pages from memory (see the module's docstring)."""
+    session.info.setdefault(_POOLS, _Pools())
+
+
+def pool_offered(session: AsyncSession, seller_id: str, now: datetime) -> None:
+    """The seller was offered a lead at ``now`` (its load grew by one) in this unit of work."""
+    pools: _Pools | None = session.info.get(_POOLS)
+    for load in pools.loads.get(seller_id, ()) if pools is not None else ():
+        load.open_count += 1
+        load.last_offered_at = now
+        load.moved = True
+
+
+def pool_released(session: AsyncSession) -> None:
+    """A seller's load went down in this unit of work: the remembered pages are forgotten."""
+    pools: _Pools | None = session.info.get(_POOLS)
+    if pools is not None:
+        pools.pages.clear()
+        pools.loads.clear()
+
+
 class SellerPoolRepository(Repository):
+    def remembered(
+        self, *, pool: SellerMode, site_id: str | None, order: Sequence[SortKey]
+    ) -> list[Seller]:
+        """The sellers of the pool's remembered page whose place in ``order`` is certain, in
+        that order (empty when nothing is remembered): under capacity, before any seller the
+        page did not hold."""
+        pools: _Pools | None = self.session.info.get(_POOLS)
+        key = tuple(order)
+        page = pools.pages.get((pool, site_id, key)) if pools is not None else None
+        if page is None:
+            return []
+        # In the order now (seller ids are UUIDs: the database orders them as Python does),
+        # up to the first whose place is uncertain: a moved seller not strictly before the
+        # page's last row as read might sort after a seller the page did not hold.
+        ranked = sorted(
+            ((_rank(load, key), load.seller.id, load) for load in page.loads),
+            key=lambda item: item[:2],
+        )
+        certain: list[Seller] = []
+        for rank, _, load in ranked:
+            if load.moved and page.last is not None and not rank < page.last:
+                break
+            if load.open_count < load.capacity:
+                certain.append(load.seller)
+        return certain
+
     async def page(
         self,
         *,
@@ -49,8 +154,31 @@ class SellerPoolRepository(Repository):
         offset: int,
         limit: int,
     ) -> Sequence[Seller]:
-        """Active sellers of the pool (and of the site, in store) under their capacity."""
+        """Active sellers of the pool (and of the site, in store) under their capacity. The
+        first page is remembered when the unit of work remembers pools."""
         params: dict[str, Any] = {"offset": offset, "limit": limit}
         if pool == "in_store":
             params["site_id"] = site_id
-        return (await self.session.scalars(_page_query(pool, tuple(order)), params)).all()
+        rows = (await self.session.execute(_page_query(pool, tuple(order)), params)).all()
+        pools: _Pools | None = self.session.info.get(_POOLS)
+        if pools is not None and offset == 0:
+            key = (pool, site_id, tuple(order))
+            loads = [_Load(seller, count, capacity, at) for seller, count, capacity, at in rows]
+            self._remember(pools, key, loads, full=len(rows) == limit)
+        return [seller for seller, _, _, _ in rows]
+
+    @staticmethod
+    def _remember(
+        pools: _Pools,
+        key: tuple[SellerMode, str | None, tuple[SortKey, ...]],
+        loads: list[_Load],
+        *,
+        full: bool,
+    ) -> None:
+        old = pools.pages.get(key)
+        for load in old.loads if old is not None else ():
+            pools.loads[load.seller.id].remove(load)
+        for load in loads:  # as read now, this transaction's own offers included
+            pools.loads.setdefault(load.seller.id, []).append(load)
+        last = _rank(loads[-1], key[2]) if full and loads else None
+        pools.pages[key] = _Page(loads, last)
