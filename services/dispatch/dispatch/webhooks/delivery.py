@@ -3,9 +3,10 @@
 failures, and a delivery log of attempts (status, latency; never the body).
 
 A pass claims due deliveries (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, then a short lease so no
-other replica sends them meanwhile), POSTs them concurrently with the worker's one
-``httpx.AsyncClient`` (``webhook_http_client``: every connection checked by
-``dispatch.webhooks.destinations``), then records the results in one transaction. Between passes
+other replica sends them meanwhile), POSTs them concurrently with the worker's one client
+(``webhook_http_client``: kept-alive connections, every one checked by
+``dispatch.webhooks.destinations``; a delivery goes straight through its pool), then records the
+results in one transaction. Between passes
 the worker's loop sleeps until the earliest pending delivery is due (bounded), and a queued
 delivery wakes it at once (``shared.db.wakeup``).
 
