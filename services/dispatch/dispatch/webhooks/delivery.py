@@ -3,9 +3,10 @@
 failures, and a delivery log of attempts (status, latency; never the body).
 
 A pass claims due deliveries (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, then a short lease so no
-other replica sends them meanwhile), POSTs them concurrently with the worker's one
-``httpx.AsyncClient`` (``webhook_http_client``: every connection checked by
-``dispatch.webhooks.destinations``), then records the results in one transaction. Between passes
+other replica sends them meanwhile), POSTs them concurrently with the worker's one client
+(``webhook_http_client``: kept-alive connections, every one checked by
+``dispatch.webhooks.destinations``; a delivery goes straight through its pool), then records the
+results in one transaction. Between passes
 the worker's loop sleeps until the earliest pending delivery is due (bounded), and a queued
 delivery wakes it at once (``shared.db.wakeup``).
 
@@ -32,7 +33,7 @@ from dispatch.directory.repository import DirectoryRepository
 from dispatch.metrics import DispatchMetrics
 from dispatch.models import WebhookAttempt
 from dispatch.settings import DispatchSettings
-from dispatch.webhooks.destinations import DestinationRefused, webhook_client
+from dispatch.webhooks.destinations import DestinationRefused, WebhookClient, webhook_client
 from dispatch.webhooks.handoff import Job, WebhookHandoff
 from dispatch.webhooks.repository import Claimed, Delivered, WebhookRepository
 from dispatch.webhooks.service import disable_endpoint
@@ -46,7 +47,7 @@ THROTTLED = (429, 503)
 REFUSED = "destination_refused"
 
 
-def webhook_http_client(settings: DispatchSettings) -> httpx.AsyncClient:
+def webhook_http_client(settings: DispatchSettings) -> WebhookClient:
     """The client webhooks are sent with: only to the destinations the settings allow."""
     return webhook_client(
         settings.webhook_destinations(),
@@ -212,13 +213,7 @@ class WebhookSender:
             headers["traceparent"] = job.traceparent
         started = time.perf_counter()
         try:
-            response = await self._client.post(
-                job.url,
-                content=job.body.encode(),
-                headers=headers,
-                timeout=self._settings.webhook_timeout_s,
-                follow_redirects=False,
-            )
+            status, retry_after_header = await self._post(job.url, job.body.encode(), headers)
         except DestinationRefused as refused:
             log.warning(
                 "dispatch.webhook_refused", delivery_id=job.delivery_id, reason=refused.reason
@@ -229,14 +224,24 @@ class WebhookSender:
         except httpx.HTTPError:
             result = Result(None, "network_error", _elapsed_ms(started))
         else:
-            status = response.status_code
             retry_after = (
-                parse_retry_after(response.headers.get("retry-after"), self._wall_clock())
+                parse_retry_after(retry_after_header, self._wall_clock())
                 if status in THROTTLED
                 else None
             )
             result = Result(status, outcome_of(status), _elapsed_ms(started), retry_after)
         return result
+
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str | None]:
+        """The status code and ``Retry-After`` of one POST (no redirects followed): straight
+        through the pool with the worker's client, through ``post`` with any other."""
+        timeout = self._settings.webhook_timeout_s
+        if isinstance(self._client, WebhookClient):
+            return await self._client.post_signed(url, body, headers, timeout_s=timeout)
+        response = await self._client.post(
+            url, content=body, headers=headers, timeout=timeout, follow_redirects=False
+        )
+        return response.status_code, response.headers.get("retry-after")
 
     async def _record_all(self, outcomes: list[tuple[Job, Result]]) -> None:
         """Record a pass's results in one unit of work (the attempts and the new states). The

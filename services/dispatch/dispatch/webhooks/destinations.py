@@ -28,11 +28,14 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpcore
 import httpx
+
+from dispatch.webhooks.streams import AsyncioBackend
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -228,6 +231,54 @@ def _checked(policy: DestinationPolicy, addresses: Sequence[str]) -> list[str]:
     return list(addresses)
 
 
+class WebhookClient(httpx.AsyncClient):
+    """The worker's client for webhooks: an ``httpx.AsyncClient`` (any request through it is
+    guarded) whose ``post_signed`` sends a webhook straight through its connection pool.
+
+    ``post_signed`` skips what the client adds around a request and a webhook never uses
+    (cookies, auth, redirects, event hooks, header merging, a response object): a webhook is
+    one POST to one URL with its own headers, and only the status and ``Retry-After`` are read.
+    Same pool, same ``GuardedBackend``, the same timeouts and no redirects followed; httpcore's
+    errors come out as httpx's (``httpx.TimeoutException``, ``httpx.TransportError``)."""
+
+    def __init__(self, pool: httpcore.AsyncConnectionPool, *, timeout: float, **kwargs: Any):
+        super().__init__(timeout=timeout, **kwargs)
+        self._webhook_pool = pool
+
+    async def post_signed(
+        self, url: str, body: bytes, headers: dict[str, str], *, timeout_s: float
+    ) -> tuple[int, str | None]:
+        """POST ``body`` to ``url``: the status code and the ``Retry-After`` header (if any)."""
+        target = _target(url)
+        pairs = [(name.encode(), value.encode()) for name, value in headers.items()]
+        phases = ("connect", "read", "write", "pool")
+        extensions = {"timeout": dict.fromkeys(phases, timeout_s)}
+        try:
+            response = await self._webhook_pool.request(
+                "POST", target, headers=pairs, content=body, extensions=extensions
+            )
+        except httpcore.TimeoutException as exc:
+            raise httpx.TimeoutException(str(exc)) from exc
+        except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol) as exc:
+            raise httpx.TransportError(str(exc)) from exc
+        retry_after = next(
+            (value for name, value in response.headers if name.lower() == b"retry-after"), None
+        )
+        return response.status, None if retry_after is None else retry_after.decode("latin-1")
+
+
+@lru_cache(maxsize=1024)
+def _target(url: str) -> httpcore.URL:
+    """httpcore's form of a webhook URL, parsed (IDNA, percent-encoding) as httpx would."""
+    parsed = httpx.URL(url)
+    return httpcore.URL(
+        scheme=parsed.raw_scheme,
+        host=parsed.raw_host,
+        port=parsed.port,
+        target=parsed.raw_path,
+    )
+
+
 def webhook_client(
     policy: DestinationPolicy,
     *,
@@ -235,21 +286,24 @@ def webhook_client(
     limits: httpx.Limits | None = None,
     resolver: Resolver = resolve,
     ssl_context: ssl.SSLContext | None = None,
-) -> httpx.AsyncClient:
-    """The worker's client for webhooks: every connection through ``GuardedBackend``, no
-    redirects followed, no proxy from the environment (a proxy would connect anywhere)."""
+) -> WebhookClient:
+    """The worker's client for webhooks: every connection through ``GuardedBackend`` (on
+    asyncio's transports: ``streams.AsyncioBackend``), no redirects followed, no proxy from the
+    environment (a proxy would connect anywhere). Connections are kept alive and reused per
+    origin (``limits``)."""
     limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
     transport = httpx.AsyncHTTPTransport(trust_env=False, limits=limits)
     # httpx builds its httpcore pool without a way to give it a network backend: the pool is
     # replaced by an equivalent one that has ours (tests/dispatch/test_webhook_destinations.py
     # fails if a connection ever bypasses it).
-    transport._pool = httpcore.AsyncConnectionPool(
+    pool = httpcore.AsyncConnectionPool(
         ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
-        network_backend=GuardedBackend(policy, resolver=resolver),
+        network_backend=GuardedBackend(policy, resolver=resolver, inner=AsyncioBackend()),
     )
-    return httpx.AsyncClient(
-        transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
+    transport._pool = pool
+    return WebhookClient(
+        pool, transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
     )
