@@ -176,6 +176,30 @@ def invalid_parameter(
     )
 
 
+def invalid_fields(errors: Any) -> InvalidRequest:
+    """The 422 of FastAPI's validation errors (each ``loc`` starting with where the value was):
+    every invalid or missing field named, as the app's handler answers them."""
+    cleaned = validation_errors(errors)
+    fields = ", ".join(sorted({error["field"] for error in cleaned}))
+    return InvalidRequest(f"Invalid or missing fields: {fields}", errors=cleaned)
+
+
+def undecodable_body() -> InvalidRequest:
+    """The 422 of a JSON body that cannot even be decoded (not UTF-8), which FastAPI answers
+    400: bad input like any other malformed JSON."""
+    return InvalidRequest(
+        "The body is not valid JSON.",
+        errors=[
+            {
+                "field": "body",
+                "location": "body",
+                "type": "json_invalid",
+                "message": "JSON decode error",
+            }
+        ],
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Problems, validation errors and Starlette's HTTP errors as problem+json. Anything else
     is answered by the request middleware's last resort (``shared.last_resort``: 503 for an
@@ -192,32 +216,14 @@ def install_problem_handlers(app: FastAPI) -> None:
                 UnsupportedMediaType("This operation takes an application/json body."),
                 instance=request.url.path,
             )
-        errors = validation_errors(exc.errors())
-        fields = ", ".join(sorted({error["field"] for error in errors}))
-        return problem_response(
-            InvalidRequest(f"Invalid or missing fields: {fields}", errors=errors),
-            instance=request.url.path,
-        )
+        return problem_response(invalid_fields(exc.errors()), instance=request.url.path)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 400 and str(exc.detail) == _BODY_PARSE_ERROR:
             # FastAPI's answer to a JSON body it cannot even decode (not UTF-8): bad input like
             # any other malformed JSON, so the same 422 as FastAPI's own ``json_invalid``.
-            return problem_response(
-                InvalidRequest(
-                    "The body is not valid JSON.",
-                    errors=[
-                        {
-                            "field": "body",
-                            "location": "body",
-                            "type": "json_invalid",
-                            "message": "JSON decode error",
-                        }
-                    ],
-                ),
-                instance=request.url.path,
-            )
+            return problem_response(undecodable_body(), instance=request.url.path)
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(request))

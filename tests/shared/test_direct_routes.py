@@ -145,3 +145,91 @@ def test_a_direct_route_must_grant_what_its_fastapi_route_grants(tmp_path: Path)
 
 _PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 _JSON = {"Content-Type": "application/json"}
+
+
+@router.post("/v1/things/{thing_id}/poke")
+async def poke_thing(thing_id: str, _: Operator) -> Response:
+    return JSONResponse({"by": "fastapi", "id": thing_id})
+
+
+@router.get("/v1/things/{thing_id}")
+async def get_thing(thing_id: str, _: Operator) -> Response:
+    return JSONResponse({"by": "fastapi", "id": thing_id})
+
+
+async def poke_thing_directly(request: Request, principal: Principal) -> Response:
+    return JSONResponse({"by": "direct", "id": request.path_params["thing_id"]})
+
+
+POKE = DirectRoute("POST", "/v1/things/{thing_id}/poke", None, OPERATE, poke_thing_directly)
+GET_THING = DirectRoute("GET", "/v1/things/{thing_id}", None, OPERATE, poke_thing_directly)
+
+
+async def test_templates_take_their_parameters_and_label_by_the_template(tmp_path: Path) -> None:
+    app = _app_with(tmp_path, [THINGS, POKE, GET_THING])
+    async with _client(app) as client:
+        poked = await client.post("/v1/things/t-1/poke")  # no body, no media type
+        typed = await client.post("/v1/things/t%C3%A9/poke", json={"any": "body"})
+        got = await client.get("/v1/things/t-2")
+        head = await client.head("/v1/things/t-2")  # FastAPI answers it (a 405)
+        empty = await client.post("/v1/things//poke")
+        trailing = await client.post("/v1/things/t-1/poke/")
+        other = await client.post("/v1/things/t-1/prod")
+        metrics = (await client.get("/metrics")).text
+    assert poked.json() == {"by": "direct", "id": "t-1"}
+    assert typed.json() == {"by": "direct", "id": "té"}
+    assert got.json() == {"by": "direct", "id": "t-2"}
+    assert head.status_code == 405
+    for response in (empty, trailing, other):  # as FastAPI: no route
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "application/problem+json"
+    assert 'route="/v1/things/{thing_id}/poke"' in metrics
+    assert 'route="/v1/things/{thing_id}"' in metrics
+    assert "t-1" not in metrics
+
+
+async def test_a_template_refuses_an_anonymous_caller(tmp_path: Path) -> None:
+    async with _client(_app_with(tmp_path, [POKE]), token=None) as client:
+        anonymous = await client.post("/v1/things/t-1/poke")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["instance"] == "/v1/things/t-1/poke"
+
+
+widgets = APIRouter()
+
+
+@widgets.get("/v1/widgets/mine")
+async def my_widgets(_: Operator) -> Response:
+    return JSONResponse({})
+
+
+@widgets.get("/v1/widgets/{widget_id}")
+async def get_widget(widget_id: str, _: Operator) -> Response:
+    return JSONResponse({})
+
+
+def test_a_template_must_not_take_another_routes_paths(tmp_path: Path) -> None:
+    widget = DirectRoute("GET", "/v1/widgets/{widget_id}", None, OPERATE, poke_thing_directly)
+    with pytest.raises(ValueError, match="would take /v1/widgets/mine"):
+        _app_with(tmp_path, [widget], routers=[widgets])
+    with pytest.raises(ValueError, match="whole segment"):
+        DirectRoute("POST", "/v1/things/t-{thing_id}", None, OPERATE, post_thing_directly)
+
+
+def _app_with(
+    tmp_path: Path, directs: list[DirectRoute], *, routers: list[APIRouter] | None = None
+) -> FastAPI:
+    settings = settings_for(
+        "crm", database_url=f"sqlite+aiosqlite:///{tmp_path}/c.db", max_body_bytes=4096
+    )
+    app = create_service_app(
+        settings,
+        infra=SERVICES["crm"].infra,
+        routers=routers or [router],
+        title="t",
+        description="t",
+        direct_routes=directs,
+        configure_logs=False,
+    )
+    app.state.settings = settings  # for the migration (tests only)
+    return app

@@ -11,7 +11,8 @@ from fastapi import FastAPI
 
 from qualify.attempts.router import router as attempts_router
 from qualify.callbacks.router import router as callbacks_router
-from qualify.claims.router import router as claims_router
+from qualify.claims.router import claim_directly, router as claims_router
+from qualify.deps import OPERATE
 from qualify.leads.router import router as leads_router
 from qualify.messages.channels import sms_provider
 from qualify.messages.compose import Composer
@@ -21,13 +22,17 @@ from qualify.messages.router import router as messages_router
 from qualify.models import infra
 from qualify.operators.router import router as operators_router
 from qualify.policy import Policy
-from qualify.qualification.router import router as qualification_router
+from qualify.qualification.router import (
+    post_qualification_directly,
+    router as qualification_router,
+)
 from qualify.queue.router import router as queue_router
 from qualify.routing.router import router as routing_router
 from qualify.settings import QualifySettings
 from qualify.templates.router import router as templates_router
 from shared.app import create_service_app
 from shared.clock import Clock, utcnow
+from shared.direct import DirectRoute
 from shared.runtime import Runtime
 
 
@@ -72,4 +77,17 @@ def create_app(settings: QualifySettings, *, clock: Clock = utcnow) -> FastAPI:
         description="The digital operators' work queue and qualification API.",
         clock=clock,
         lifespan_hooks=[provide_policy, provide_receipts],
+        # The operators' hot path (a claim and a qualification per lead) skips FastAPI's
+        # per-request machinery (``shared.direct``); the FastAPI routes document it.
+        direct_routes=[
+            DirectRoute("POST", "/v1/leads/{lead_id}/claim", None, OPERATE, claim_directly),
+            DirectRoute(
+                "POST",
+                "/v1/leads/{lead_id}/qualification",
+                "application/json",
+                OPERATE,
+                post_qualification_directly,
+                json_first=True,
+            ),
+        ],
     )

@@ -18,7 +18,8 @@ from shared.runtime import Runtime
 SettingsDep = Annotated[QualifySettings, Depends(settings_of)]
 
 # Operators work the queue; managers may do everything operators may (admins anything).
-Operator = Annotated[Principal, Depends(require_roles("operator", "manager"))]
+OPERATE = require_roles("operator", "manager")  # also the direct routes' (``qualify.app``)
+Operator = Annotated[Principal, Depends(OPERATE)]
 Manager = Annotated[Principal, Depends(require_roles("manager"))]
 # Templates are the dealer's voice, routing rules decide where leads go: admins manage them.
 Admin = Annotated[Principal, Depends(require_roles("admin"))]

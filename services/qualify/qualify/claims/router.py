@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Any
+
+from fastapi import APIRouter, Request, status
+from starlette.responses import Response
 
 from qualify.claims import service
 from qualify.claims.schemas import ClaimOut
 from qualify.deps import Operator, PolicyDep, RuntimeDep, is_manager
 from qualify.policy import Policy
 from qualify.problems import CallbackScheduled, LeadClaimed, LeadClosed, LeadNotFound
-from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses
+from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses, runtime_of
+from shared.auth import Principal
 from shared.db.session import single_statement
 from shared.errors import InvalidRequest
+from shared.runtime import Runtime
 
 router = APIRouter(prefix="/v1/leads/{lead_id}/claim", tags=["claims"], responses=AUTH_PROBLEMS)
 
@@ -38,7 +43,21 @@ async def claim(
     runtime: RuntimeDep,
 ) -> ClaimOut:
     # One dependency for the session, policy and clock (each dependency is a step of FastAPI's
-    # solve on every claim, a session's generator dependency an exit stack too).
+    # solve on every claim, a session's generator dependency an exit stack too). The operators'
+    # claims are answered by ``claim_directly``; this route documents them.
+    return await _claim(runtime, principal, lead_id)
+
+
+async def claim_directly(request: Request, principal: Principal) -> Response:
+    """``POST /v1/leads/{lead_id}/claim`` answered by the request middleware (``shared.direct``,
+    registered by ``qualify.app``): what ``claim`` does, without FastAPI's per-request
+    machinery. The caller has passed ``OPERATE`` already."""
+    out = await _claim(runtime_of(request), principal, request.path_params["lead_id"])
+    # ``ClaimOut`` serialised once by pydantic-core (FastAPI would validate it again).
+    return Response(out.model_dump_json(), media_type="application/json")
+
+
+async def _claim(runtime: Runtime[Any], principal: Principal, lead_id: str) -> ClaimOut:
     async with single_statement(runtime.session_factory) as session:
         held = await service.claim(
             session, runtime.component(Policy), principal, lead_id, runtime.clock()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Any
+
+from fastapi import APIRouter, Request, status
+from starlette.responses import Response
 
 from qualify.deps import Operator, PolicyDep, RuntimeDep, is_manager
 from qualify.policy import Policy
@@ -28,8 +31,12 @@ from shared.api import (
     OutboxDep,
     SessionDep,
     problem_responses,
+    runtime_of,
 )
+from shared.auth import Principal
+from shared.direct import json_model
 from shared.errors import Forbidden, InvalidRequest
+from shared.runtime import Runtime
 
 router = APIRouter(prefix="/v1/leads/{lead_id}", tags=["qualification"], responses=AUTH_PROBLEMS)
 
@@ -50,8 +57,29 @@ router = APIRouter(prefix="/v1/leads/{lead_id}", tags=["qualification"], respons
 async def post_qualification(
     lead_id: str, body: QualificationIn, principal: Operator, runtime: RuntimeDep
 ) -> QualificationOut:
-    # One dependency for the rest (each costs a step of FastAPI's solve per request); the
-    # service runs its own unit of work: one statement in autocommit on PostgreSQL.
+    # One dependency for the rest (each costs a step of FastAPI's solve per request). JSON
+    # bodies are answered by ``post_qualification_directly``; this route documents them.
+    return await _qualify(runtime, principal, lead_id, body)
+
+
+async def post_qualification_directly(request: Request, principal: Principal) -> Response:
+    """``POST /v1/leads/{lead_id}/qualification`` with an ``application/json`` body, answered
+    by the request middleware (``shared.direct``, registered by ``qualify.app``): what
+    ``post_qualification`` does, without FastAPI's per-request machinery. The body was decoded
+    before the caller passed ``OPERATE`` (``json_first``), as FastAPI does; ``json_model``
+    validates it as FastAPI would, with the same 422."""
+    body = await json_model(request, QualificationIn)
+    out = await _qualify(runtime_of(request), principal, request.path_params["lead_id"], body)
+    # Serialised once by pydantic-core (FastAPI would validate the answer again).
+    return Response(
+        out.model_dump_json(), status_code=status.HTTP_201_CREATED, media_type="application/json"
+    )
+
+
+async def _qualify(
+    runtime: Runtime[Any], principal: Principal, lead_id: str, body: QualificationIn
+) -> QualificationOut:
+    # The service runs its own unit of work: one statement in autocommit on PostgreSQL.
     qualification = await service.qualify(
         runtime.session_factory,
         principal,
