@@ -27,6 +27,9 @@ _MAC_BYTES = 10  # 80 bits: far beyond guessing, short enough for a 64-character
 _MAX_LOCAL_PART = 64  # RFC 5321
 _MESSAGE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TOKEN = re.compile(r"^([us])([a-z2-7]+)\.([a-z2-7]{16})$")
+# Tokens issued lately, by lead: one e-mail carries its lead's token four times (Message-ID,
+# Reply-To, List-Unsubscribe, the VERP Return-Path), each an HMAC and two base32 encodings.
+_REMEMBERED = 1024
 
 
 def _b32(data: bytes) -> str:
@@ -54,12 +57,23 @@ class LeadTokens:
         self._key = key.encode() if isinstance(key, str) else key
         if not self._key:
             raise ValueError("the lead token key is empty")
+        self._issued: dict[str, str] = {}  # lead id → token, oldest first (``_REMEMBERED``)
 
     def _mac(self, lead_id: str) -> str:
         digest = hmac.new(self._key, _LABEL + lead_id.encode(), hashlib.sha256).digest()
         return _b32(digest[:_MAC_BYTES])
 
     def token(self, lead_id: str) -> str:
+        issued = self._issued.get(lead_id)
+        if issued is not None:
+            return issued
+        token = self._token(lead_id)
+        if len(self._issued) >= _REMEMBERED:
+            del self._issued[next(iter(self._issued))]
+        self._issued[lead_id] = token
+        return token
+
+    def _token(self, lead_id: str) -> str:
         if not lead_id:
             raise ValueError("empty lead id")
         try:

@@ -29,6 +29,7 @@ import aiosmtplib
 
 from shared.messaging.errors import NotConfigured, PermanentSendError, SendError, TransientSendError
 from shared.messaging.settings import SmtpSettings
+from shared.messaging.smtp_pipeline import can_pipeline, send_pipelined
 from shared.messaging.smtp_pool import PooledConnection, SmtpConnectionPool
 from shared.messaging.wire_form import OutgoingEmail
 
@@ -276,7 +277,7 @@ class SmtpSender:
 
             client.before_data = before_data
             try:
-                result = await _hand(client, message, envelope_from, recipients)
+                result = await _hand(client, message, envelope_from, recipients, pipeline=True)
             except BaseException as exc:
                 pool.discard(connection)  # its state is unknown: never reused
                 if attempt == 1 and connection.reused and not at_data and _stale(exc):
@@ -295,10 +296,15 @@ async def _hand(
     message: OutgoingEmail | EmailMessage,
     envelope_from: str | None,
     recipients: Sequence[str] | None,
+    *,
+    pipeline: bool = False,
 ) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
     if isinstance(message, OutgoingEmail):
         # Already 7-bit and folded: no BODY=8BITMIME, no flattening.
-        return await client.sendmail(
-            envelope_from or message.sender, recipients or message.recipients, message.data
-        )
+        sender = envelope_from or message.sender
+        to = recipients or message.recipients
+        if pipeline and isinstance(client, _HookedSMTP) and can_pipeline(client, sender, to):
+            # A kept connection whose server pipelines (after its first message: EHLO known).
+            return await send_pipelined(client, sender, to, message.data, client.before_data)
+        return await client.sendmail(sender, to, message.data)
     return await client.send_message(message, sender=envelope_from, recipients=recipients)

@@ -1,8 +1,8 @@
 """A loopback SMTP server speaking just enough of the protocol for aiosmtplib (EHLO, MAIL, RCPT,
-DATA, RSET, NOOP, QUIT), that counts connections and messages and can misbehave on cue: answer
-the next MAIL with ``421`` and hang up (an idle connection it timed out), hang up at DATA, refuse
-recipients. For the sender's connection handling; the real round trip is Postfix's
-(``tests/shared/messaging/test_mail_roundtrip.py``)."""
+DATA, RSET, NOOP, QUIT; PIPELINING when told), that counts connections and messages and can
+misbehave on cue: answer the next MAIL with ``421`` and hang up (an idle connection it timed out),
+hang up at DATA or after the content, refuse recipients. For the sender's connection handling;
+the real round trip is Postfix's (``tests/shared/messaging/test_mail_roundtrip.py``)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ class FakeSmtpServer:
     timeout_next_mail: bool = False  # "421 idle timeout" at MAIL, then hang up
     hang_up_at_data: bool = False  # hang up on DATA, before any reply
     refuse_rcpt: int | None = None  # reply code to RCPT (e.g. 550), for every message
+    hang_up_after_content: bool = False  # hang up once the content's final dot came, no reply
+    # Advertise PIPELINING (RFC 2920): a client may then send MAIL, RCPT and DATA in one go.
+    pipelining: bool = False
     port: int = 0
     _server: asyncio.Server | None = None
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
@@ -60,7 +63,8 @@ class FakeSmtpServer:
         while line := await reader.readline():
             command = line[:4].upper()
             if command == b"EHLO":
-                writer.write(b"250-fake.test\r\n250 8BITMIME\r\n")
+                extensions = b"250-PIPELINING\r\n" if self.pipelining else b""
+                writer.write(b"250-fake.test\r\n" + extensions + b"250 8BITMIME\r\n")
             elif command == b"HELO":
                 writer.write(b"250 fake.test\r\n")
             elif command == b"MAIL":
@@ -83,8 +87,13 @@ class FakeSmtpServer:
                 writer.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
                 await writer.drain()
                 body = bytearray()
-                while (chunk := await reader.readline()) not in (b".\r\n", b""):
+                while (chunk := await reader.readline()) != b".\r\n":
+                    if not chunk:
+                        return  # a hang-up before the final dot: no message, as any server
                     body += chunk
+                if self.hang_up_after_content:
+                    self.hang_up_after_content = False
+                    return  # the client cannot know whether the message was taken
                 self.messages.append(bytes(body))
                 writer.write(f"250 2.0.0 Ok: queued as Q{len(self.messages)}\r\n".encode())
             elif command in (b"RSET", b"NOOP"):
