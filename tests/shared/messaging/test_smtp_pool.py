@@ -69,8 +69,11 @@ async def test_without_reuse_each_message_has_its_connection() -> None:
         assert sender.idle_connections == 0
 
 
-async def test_a_connection_dropped_while_idle_is_replaced_and_the_message_sent_once() -> None:
-    async with FakeSmtpServer() as server:
+@pytest.mark.parametrize("pipelining", [False, True], ids=["one-by-one", "pipelined"])
+async def test_a_connection_dropped_while_idle_is_replaced_and_the_message_sent_once(
+    pipelining: bool,
+) -> None:
+    async with FakeSmtpServer(pipelining=pipelining) as server:
         sender = _sender(server)
         await sender.send(_message(1))
         server.timeout_next_mail = True  # "421 timeout exceeded" and hang-up, at MAIL
