@@ -1,14 +1,14 @@
 """Transactional outbox: the event row is written in the same transaction as the state change,
-and a relay publishes pending rows in order and deletes them (nothing personal lingers): on
-PostgreSQL it takes a batch out with one ``DELETE … RETURNING`` and commits that only once the bus
-has stored the events (a failed publish rolls it back); on SQLite it reads, publishes, then
-deletes exactly the rows read.
+and a relay publishes pending rows in order and deletes them once the bus has stored them
+(nothing personal lingers): on PostgreSQL in two round trips per batch on a connection of its own
+(``shared.outbox_postgres``); on SQLite it reads, publishes, then deletes exactly the rows read.
 
 The relay wakes on work: a commit that staged an event wakes it at once (``wake_after_commit``
 in this process, ``shared.db.wakeup.ChangeListener`` from other processes), and it polls only as
 a slow fallback (``outbox_poll_interval_s``). With several replicas, one relay publishes at a time
-(a PostgreSQL advisory lock taken by the very statement that reads the batch), which keeps the
-order of each lead's events; the others wait and take over if it dies.
+(a PostgreSQL advisory lock taken by the very statement that reads the batch, released by the
+one that deletes it), which keeps the order of each lead's events; the others find it held and
+take over if it dies.
 """
 
 from __future__ import annotations
@@ -16,21 +16,21 @@ from __future__ import annotations
 import asyncio
 import time
 import zlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import structlog
+from prometheus_client import Counter as MetricCounter
 from pydantic import BaseModel
 from sqlalchemy import (
-    Boolean,
     ColumnElement,
     Insert,
     Row,
     Table,
     and_,
-    bindparam,
     delete,
     func,
     insert,
@@ -47,6 +47,7 @@ from shared.db.wakeup import Signal
 from shared.events.catalogue import spec_for
 from shared.events.envelope import Envelope, Headers
 from shared.metrics import ServiceMetrics
+from shared.outbox_postgres import PostgresOutbox
 from shared.redact import safe_error_text
 from shared.tracing import current_traceparent
 
@@ -176,28 +177,19 @@ class OutboxRelay:
         self._wakeup = wakeup
         self._gauge_interval_s = gauge_interval_s
         self._lock_key = zlib.crc32(f"outbox:{service}".encode())
-        pending = select(table).order_by(table.c.id).limit(batch_size)
-        self._pending = pending.with_for_update()
-        # PostgreSQL: the advisory lock is an InitPlan of the read (evaluated once, first): one
-        # round trip for both; not the active relay, the read returns nothing.
-        # The same InitPlan makes this transaction's commit asynchronous (``SET LOCAL
-        # synchronous_commit = off``): it only deletes rows the bus already has, so a crash
-        # that loses the deletion publishes them again, and consumers drop duplicates by
-        # event id. The relay then never waits for a WAL flush between two batches; any later
-        # synchronous commit flushes the deletion with it (the WAL is written in order).
-        lock = select(
-            and_(
-                func.pg_try_advisory_xact_lock(bindparam("lock_key"), type_=Boolean),
-                func.set_config("synchronous_commit", "off", True) == "off",
+        engine = session_factory.kw["bind"]
+        # PostgreSQL: two round trips per batch on the relay's own connection (outbox_postgres).
+        self._postgres: PostgresOutbox | None = None
+        if engine.dialect.name == "postgresql":
+            self._postgres = PostgresOutbox(
+                engine.url,
+                table.name,
+                lock_key=self._lock_key,
+                application_name=f"{service}.outbox-relay",
             )
-        ).scalar_subquery()
-        # PostgreSQL takes the batch out in that one statement (DELETE … RETURNING of the rows
-        # the locked read finds): the deletion commits only once the bus has the events, and a
-        # failed publish rolls it back. One round trip fewer per batch than read, then delete.
-        batch_ids = select(table.c.id).where(lock).order_by(table.c.id).limit(batch_size)
-        self._take_if_locked = (
-            delete(table).where(table.c.id.in_(batch_ids.with_for_update())).returning(*table.c)
-        )
+        # Each event type's counter, looked up once (not a labels() call per event).
+        self._published: dict[str, MetricCounter] = {}
+        self._pending = select(table).order_by(table.c.id).limit(batch_size).with_for_update()
 
     async def backlog(self) -> int:
         async with read_only(self._session_factory) as session:
@@ -207,20 +199,43 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publish one batch. Returns how many rows were published (0: nothing to do or not
         the active relay). Raises BusUnavailable when the bus refused the batch."""
+        if self._postgres is not None:
+            return await self._relay_postgres(self._postgres)
+        return await self._relay_sqlite()
+
+    async def close(self) -> None:
+        """Close the relay's own connection (PostgreSQL); ``run`` does on its way out."""
+        if self._postgres is not None:
+            await self._postgres.close()
+
+    async def _relay_postgres(self, outbox: PostgresOutbox) -> int:
+        taken = await outbox.take(self._batch_size)
+        if taken is None:
+            return 0
+        ids, types, records = taken
+        try:
+            await self._bus.publish_many(records)
+        except BusUnavailable as exc:
+            await outbox.failed(ids, safe_error_text(exc))
+            raise
+        except BaseException:
+            await outbox.close()  # the lock goes with the connection; the rows stay
+            raise
+        await outbox.done(ids)
+        self._count_published(types)
+        return len(ids)
+
+    async def _relay_sqlite(self) -> int:
+        # SQLite (the embedded default): read, publish, then delete exactly the rows read.
         table = self._table
         async with session_scope(self._session_factory) as session:
-            taken = session.get_bind().dialect.name == "postgresql"
-            if taken:
-                result = await session.execute(self._take_if_locked, {"lock_key": self._lock_key})
-                rows = sorted(result.all(), key=lambda row: row.id)  # RETURNING has no order
-            else:
-                rows = list((await session.execute(self._pending)).all())
+            rows = list((await session.execute(self._pending)).all())
             if not rows:
                 return 0
             try:
                 await self._bus.publish_many([_record_of(row) for row in rows])
             except BusUnavailable as exc:
-                await session.rollback()  # the rows taken out are back, unpublished
+                await session.rollback()
                 await session.execute(
                     update(table)
                     .where(_exactly(table, rows))
@@ -228,14 +243,27 @@ class OutboxRelay:
                 )
                 await session.commit()
                 raise
-            if not taken:
-                await session.execute(delete(table).where(_exactly(table, rows)))
-        for row in rows:
-            self._metrics.events_published.labels(self._service, row.event_type).inc()
+            await session.execute(delete(table).where(_exactly(table, rows)))
+        self._count_published([row.event_type for row in rows])
         return len(rows)
+
+    def _count_published(self, event_types: Sequence[str]) -> None:
+        for event_type, count in Counter(event_types).items():
+            counter = self._published.get(event_type)
+            if counter is None:
+                counter = self._published[event_type] = self._metrics.events_published.labels(
+                    self._service, event_type
+                )
+            counter.inc(count)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish while there is work; then wait for a wake-up (or the fallback poll)."""
+        try:
+            await self._run(stop)
+        finally:
+            await self.close()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         backoff = 0.0
         next_gauge = time.monotonic()
         while not stop.is_set():

@@ -3,12 +3,16 @@ exactly what the bus stored, and keeps (and counts the attempt on) what the bus 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import pytest
-from sqlalchemy import event, select
+from asyncpg.prepared_stmt import PreparedStatement
+from sqlalchemy import select
 
 from ingest.bootstrap import SERVICE as INGEST
 from shared.bus.protocol import BusUnavailable
@@ -40,6 +44,22 @@ class RecordingBus:
 
     def subjects(self) -> list[str]:
         return [dict(headers)["ce_subject"].decode() for *_, headers in self.published]
+
+
+class HeldBus(RecordingBus):
+    """Holds the publisher inside ``publish_many`` while ``hold`` is set, until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold = False
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def publish_many(self, records: Sequence[Published]) -> None:
+        if self.hold:
+            self.entered.set()
+            await self.release.wait()
+        await super().publish_many(records)
 
 
 @pytest.fixture
@@ -129,64 +149,143 @@ async def test_a_refused_batch_stays_with_its_attempt_counted_then_goes_out_once
     assert await pending(sessions) == []
 
 
-@pytest.mark.postgres
-async def test_on_postgresql_a_batch_goes_out_in_one_statement() -> None:
+@contextmanager
+def asyncpg_round_trips() -> Iterator[list[str]]:
+    """The statements sent to PostgreSQL by any asyncpg connection of this process, one per
+    round trip: simple queries (BEGIN, COMMIT), executions of a cached or prepared statement."""
+    sent: list[str] = []
+    originals = [
+        (asyncpg.Connection, "execute"),
+        (asyncpg.Connection, "_do_execute"),
+        (PreparedStatement, "_PreparedStatement__bind_execute"),
+    ]
+    saved = [(owner, name, getattr(owner, name)) for owner, name in originals]
+
+    def counting(original: Any, name: str) -> Any:
+        async def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            query = self.get_query() if name.endswith("bind_execute") else args[0]
+            sent.append(" ".join(str(query).split()))
+            return await original(self, *args, **kwargs)
+
+        return call
+
+    for owner, name, original in saved:
+        setattr(owner, name, counting(original, name))
+    try:
+        yield sent
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+
+
+@pytest.fixture
+async def postgres_sessions() -> AsyncIterator[SessionFactory]:
     url = await create_database()
     await migrate(settings_for("ingest", database_url=url, bus="embedded"))
     engine = create_engine(url)
-    statements: list[str] = []
-
-    def count(*args: object) -> None:
-        statements.append(str(args[2]))
-
     try:
-        sessions = make_session_factory(engine)
-        await stage_events(sessions, ["client-a", "client-b"])
-        event.listen(engine.sync_engine, "before_cursor_execute", count)
-        assert await relay_for(sessions, RecordingBus()).relay_once() == 2
-        event.remove(engine.sync_engine, "before_cursor_execute", count)
-        assert len(statements) == 1, statements  # the locked read and the deletion together
-        assert statements[0].lstrip().upper().startswith("DELETE")
-        assert await pending(sessions) == []
+        yield make_session_factory(engine)
     finally:
         await engine.dispose()
         await drop_database(url)
 
 
 @pytest.mark.postgres
-async def test_on_postgresql_the_relays_commit_does_not_wait_for_the_wal_flush() -> None:
-    """The relay only deletes rows the bus already has: its transaction commits asynchronously
-    (``synchronous_commit = off``, local to it); the services' other transactions keep the
-    server's setting."""
-    url = await create_database()
-    await migrate(settings_for("ingest", database_url=url, bus="embedded"))
-    engine = create_engine(url)
+async def test_on_postgresql_a_wake_costs_two_round_trips_and_an_idle_one_one(
+    postgres_sessions: SessionFactory,
+) -> None:
+    """No BEGIN and COMMIT around the batch (main's relay: BEGIN, DELETE … RETURNING, COMMIT,
+    even with nothing to publish): the locked read, then, once the bus has the events, the
+    deletion with the lock's release."""
+    sessions = postgres_sessions
+    bus = RecordingBus()
+    relay = relay_for(sessions, bus)
+    try:
+        await stage_events(sessions, ["client-0"])
+        assert await relay.relay_once() == 1  # warm: the statements are prepared
+        await stage_events(sessions, ["client-a"])
+        with asyncpg_round_trips() as one_event:
+            assert await relay.relay_once() == 1
+        await stage_events(sessions, [f"client-{n}" for n in range(1, 51)])
+        with asyncpg_round_trips() as fifty_events:
+            assert await relay.relay_once() == 50
+        with asyncpg_round_trips() as idle:
+            assert await relay.relay_once() == 0
+    finally:
+        await relay.close()
+
+    assert len(one_event) == 2, one_event
+    assert one_event[0].startswith("WITH lock AS MATERIALIZED"), one_event
+    assert "DELETE" in one_event[1], one_event
+    assert "pg_advisory_unlock" in one_event[1], one_event
+    assert len(fifty_events) == 2, fifty_events
+    assert len(idle) == 1, idle
+    assert not [sql for sql in one_event + idle if sql.upper() in ("BEGIN", "COMMIT")]
+    assert bus.subjects() == ["client-0", "client-a", *[f"client-{n}" for n in range(1, 51)]]
+    assert await pending(sessions) == []
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_one_relay_publishes_at_a_time_and_another_takes_over(
+    postgres_sessions: SessionFactory,
+) -> None:
+    """Replicas: while one relay holds a batch (inside ``publish_many``), another publishes
+    nothing; once the first is done it may; a relay whose connection died holds nothing."""
+    sessions = postgres_sessions
+    held = HeldBus()
+    first, second = relay_for(sessions, held), relay_for(sessions, RecordingBus())
+    try:
+        await stage_events(sessions, ["client-a", "client-b"])
+        held.hold = True
+        publishing = asyncio.create_task(first.relay_once())
+        await asyncio.wait_for(held.entered.wait(), 10)
+        assert await second.relay_once() == 0  # the lock is held: standby
+        held.release.set()
+        assert await publishing == 2
+        await stage_events(sessions, ["client-c"])
+        assert await second.relay_once() == 1  # released with the deletion
+
+        # A relay that dies holding the lock (its connection goes) does not block the others.
+        await stage_events(sessions, ["client-d"])
+        held.hold, held.entered, held.release = True, asyncio.Event(), asyncio.Event()
+        publishing = asyncio.create_task(first.relay_once())
+        await asyncio.wait_for(held.entered.wait(), 10)
+        publishing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await publishing
+        assert await second.relay_once() == 1
+    finally:
+        held.release.set()
+        await first.close()
+        await second.close()
+    assert held.subjects() == ["client-a", "client-b"]
+    assert await pending(sessions) == []
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_the_relays_deletions_do_not_wait_for_the_wal_flush(
+    postgres_sessions: SessionFactory,
+) -> None:
+    """The relay only deletes rows the bus already has: its connection commits asynchronously
+    (``synchronous_commit = off``, its own); the services' connections keep the server's
+    setting."""
+    sessions = postgres_sessions
+    engine = sessions.kw["bind"]
     # The test servers run with synchronous_commit off; production runs with it on.
     async with engine.begin() as connection:
         name = connection.engine.url.database
         await connection.exec_driver_sql(f'ALTER DATABASE "{name}" SET synchronous_commit = on')
     await engine.dispose()  # new connections take the database's setting
-    seen: list[str] = []
-
-    def setting_after(connection: Any, *_args: object) -> None:
-        cursor = connection.connection.dbapi_connection.cursor()
-        cursor.execute("SHOW synchronous_commit")
-        seen.append(cursor.fetchone()[0])
-        cursor.close()
-
+    relay = relay_for(sessions, RecordingBus())
     try:
-        sessions = make_session_factory(engine)
         await stage_events(sessions, ["client-a"])
-        event.listen(engine.sync_engine, "after_cursor_execute", setting_after)
-        try:
-            assert await relay_for(sessions, RecordingBus()).relay_once() == 1
-            await stage_events(sessions, ["client-b"])  # an ordinary transaction
-        finally:
-            event.remove(engine.sync_engine, "after_cursor_execute", setting_after)
-        assert seen[0] == "off"  # inside the relay's transaction, after its one statement
-        assert len(seen) > 1
-        assert set(seen[1:]) == {"on"}
-        assert await pending(sessions) == [("client-b", 0, None)]
+        assert await relay.relay_once() == 1
+        relay_connection = relay._postgres._connection  # type: ignore[union-attr]
+        assert relay_connection is not None
+        assert await relay_connection.fetchval("SHOW synchronous_commit") == "off"
+        async with engine.connect() as connection:
+            setting = await connection.exec_driver_sql("SHOW synchronous_commit")
+            assert setting.scalar() == "on"
     finally:
-        await engine.dispose()
-        await drop_database(url)
+        await relay.close()
+    assert await pending(sessions) == []
