@@ -92,7 +92,9 @@ class KafkaBus:
                 acks="all",
                 enable_idempotence=True,
                 request_timeout_ms=15_000,
-                linger_ms=5,
+                # No lingering: the relay enqueues its whole batch before it waits for the acks,
+                # so a linger only delayed each batch (and woke the sender once more per batch).
+                linger_ms=0,
             )
             try:
                 await producer.start()
@@ -133,8 +135,10 @@ class KafkaBus:
             self._publish_failure = str(exc)
             raise
         try:
-            # A producer whose broker went away retries without end: bounded here.
-            await asyncio.wait_for(self._send_all(producer, records), self._publish_timeout_s)
+            # A producer whose broker went away retries without end: bounded here (a timeout
+            # scope, not wait_for: no task per publish).
+            async with asyncio.timeout(self._publish_timeout_s):
+                await self._send_all(producer, records)
         except (KafkaError, TimeoutError) as exc:
             self._publish_failure = f"kafka publish failed: {type(exc).__name__}"
             self._replace(producer)
@@ -151,7 +155,10 @@ class KafkaBus:
             await producer.send(self.physical(topic), value, key=key, headers=headers)
             for topic, key, value, headers in records
         ]
-        await asyncio.gather(*futures)
+        if len(futures) == 1:
+            await futures[0]  # the usual wake: one event (no gathering future)
+        else:
+            await asyncio.gather(*futures)
 
     def consumer(
         self, *, group_id: str, topics: Sequence[str], batch_wait_s: float = 0.0
