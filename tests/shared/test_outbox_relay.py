@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 from asyncpg.prepared_stmt import PreparedStatement
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from ingest.bootstrap import SERVICE as INGEST
 from shared.bus.protocol import BusUnavailable
@@ -288,4 +288,40 @@ async def test_on_postgresql_the_relays_deletions_do_not_wait_for_the_wal_flush(
             assert setting.scalar() == "on"
     finally:
         await relay.close()
+    assert await pending(sessions) == []
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_the_relay_reconnects_after_losing_its_connection(
+    postgres_sessions: SessionFactory,
+) -> None:
+    """A server restart or a killed backend: the relay opens its connection again (at the latest
+    on the next pass, after one failed), and nothing is lost or published twice."""
+    sessions = postgres_sessions
+    bus = RecordingBus()
+    relay = relay_for(sessions, bus)
+    try:
+        await stage_events(sessions, ["client-a"])
+        assert await relay.relay_once() == 1
+        async with sessions() as session:
+            killed = await session.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name = 'ingest.outbox-relay'"
+                )
+            )
+        assert killed == 1
+        await stage_events(sessions, ["client-b"])
+        published = []
+        for _ in range(2):
+            try:
+                published.append(await relay.relay_once())
+            except Exception:  # the lost connection, found by this pass (run logs it, backs off)
+                published.append(-1)
+            if published[-1] == 1:
+                break
+        assert published[-1] == 1, published
+    finally:
+        await relay.close()
+    assert bus.subjects() == ["client-a", "client-b"]
     assert await pending(sessions) == []
