@@ -4,8 +4,6 @@ the producer does not linger before sending it, and a publish costs no task of i
 from __future__ import annotations
 
 import asyncio
-import statistics
-import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Generator
 from typing import Any
@@ -36,14 +34,13 @@ async def bus() -> AsyncIterator[KafkaBus]:
 
 
 async def test_a_lone_event_is_sent_without_lingering(bus: KafkaBus) -> None:
-    """A producer lingering 5 ms (main's) never acknowledges a lone event in under 5 ms; the
-    broker on the same machine does in about one."""
-    took = []
-    for _ in range(21):
-        start = time.perf_counter()
-        await bus.publish_many([RECORD])
-        took.append(time.perf_counter() - start)
-    assert statistics.median(took) < 0.005, took
+    """The producer does not hold a batch back (main's lingered 5 ms on every publish): the relay
+    enqueues its whole batch before it awaits the acks. Checked on the producer's accumulator, not
+    by timing a publish (a loaded machine makes any time bound flaky)."""
+    producer = bus._producer  # started by the fixture's first publish
+    assert producer is not None
+    assert producer._message_accumulator._linger_time == 0
+    await bus.publish_many([RECORD])  # and a lone event is still acknowledged
 
 
 async def test_a_publish_starts_no_task_of_its_own(bus: KafkaBus) -> None:
