@@ -1,8 +1,8 @@
 """CPU per poll of the operators' queue (``GET /v1/queue``) in qualify's API process, in process on
 PostgreSQL: the app called as uvicorn calls it (an ASGI scope, its ``receive`` and ``send``; no
 HTTP client in the measured CPU), an operator's API token (cached after its first use, as in a
-running process), the queue empty, then with 50 leads waiting (one page: ``limit=200``, as the pipeline benchmark's operator
-polls).
+running process), the queue empty, then with 50 leads waiting (one page: ``limit=200``, as the
+pipeline benchmark's operator polls).
 
 Each round measures a batch of polls answered by the direct route (``shared.direct``, as the app
 wires it) and a batch answered by the FastAPI route (the direct routes switched off), alternately
