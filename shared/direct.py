@@ -13,7 +13,10 @@ answers them (problem+json, ``instance`` the path); anything else reaches the la
 A route's path may be a template (``/v1/leads/{lead_id}/claim``): matched segment by segment
 (no regex), its parameters in ``scope["path_params"]`` as Starlette puts them (``request.
 path_params``), the template the label of the metrics and the access log. A body model is
-validated by ``json_model`` as FastAPI validates a body parameter, with the same 422.
+validated by ``json_model`` as FastAPI validates a body parameter, with the same 422; the query
+string by ``query_model`` as FastAPI validates a route's scalar query parameters, with the same
+422, the route declaring that model (``query``) so that start-up checks it declares exactly the
+FastAPI route's query parameters.
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ class DirectRoute:
     # The FastAPI route takes a body model: FastAPI decodes the JSON before it checks the
     # caller (a malformed body is a 422 even for an anonymous caller); True does the same.
     json_first: bool = False
+    # The model the handler validates the query string with (``query_model``); start-up checks
+    # that its fields are the FastAPI route's query parameters (None: the route has none).
+    query: type[BaseModel] | None = None
     # (segment index, literal) and (segment index, parameter) of a template, from ``path``.
     _literals: tuple[tuple[int, str], ...] = field(init=False, repr=False, compare=False)
     _params: tuple[tuple[int, str], ...] = field(init=False, repr=False, compare=False)
@@ -141,20 +147,25 @@ class DirectRoutes:
         """Each direct route has a FastAPI route of the same method and path whose role
         requirements grant exactly the same roles (so that the document tells the truth), and
         no other FastAPI route of that method takes a path it takes (a literal where it has a
-        parameter)."""
+        parameter); its ``query`` model declares exactly that route's query parameters."""
         contexts = list(iter_route_contexts(app.routes))
         for route in self._all:
             method, path = route.method, route.path
-            granted = [
-                route_roles(dependant)
+            dependants = [
+                dependant
                 for context in contexts
                 if context.path_format == path
                 and method in (context.methods or ())
                 and isinstance(dependant := getattr(context, "dependant", None), Dependant)
             ]
-            if granted != [route.requirement.allowed]:
+            if [route_roles(dependant) for dependant in dependants] != [route.requirement.allowed]:
                 raise ValueError(
                     f"direct route {method} {path}: no FastAPI route granting the same roles"
+                )
+            if _query_parameters(dependants[0]) != _model_parameters(route.query):
+                raise ValueError(
+                    f"direct route {method} {path}: its query model is not the FastAPI route's "
+                    "query parameters"
                 )
             for context in contexts:
                 parts = (context.path_format or "").split("/")
@@ -167,6 +178,43 @@ class DirectRoutes:
                     raise ValueError(
                         f"direct route {method} {path} would take {context.path_format}'s paths"
                     )
+
+
+QueryParameter = tuple[str, Any, tuple[Any, ...], Any]
+"""(name, annotation, constraints, default) of a query parameter: what validates it."""
+
+
+def _query_parameters(dependant: Dependant) -> list[QueryParameter]:
+    """The query parameters of a FastAPI route, its dependencies' included, in FastAPI's order."""
+    parameters = [
+        (field.alias, field.field_info.annotation, tuple(field.field_info.metadata), field.default)
+        for field in dependant.query_params
+    ]
+    for dependency in dependant.dependencies:
+        parameters.extend(_query_parameters(dependency))
+    return parameters
+
+
+def _model_parameters(model: type[BaseModel] | None) -> list[QueryParameter]:
+    fields = model.model_fields if model is not None else {}
+    return [
+        (info.alias or name, info.annotation, tuple(info.metadata), info.default)
+        for name, info in fields.items()
+    ]
+
+
+def query_model(request: Request, model: type[M]) -> M:
+    """The query string as ``model``, validated as FastAPI validates a route's scalar query
+    parameters declared as ``model``'s fields (``DirectRoute.query``, checked at start-up): each
+    from the last value of its name (an empty value is a value), others ignored, Python-mode
+    validation, errors under ``query``; the problem is the app's 422."""
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        raise invalid_fields(
+            [{**error, "loc": ("query", *error["loc"])} for error in errors]
+        ) from None
 
 
 async def _decode_json(request: Request) -> None:

@@ -28,6 +28,11 @@ class Routing:
 
 @pytest.fixture
 def routing(monkeypatch: pytest.MonkeyPatch) -> Routing:
+    return switch_direct_routes(monkeypatch)
+
+
+def switch_direct_routes(monkeypatch: pytest.MonkeyPatch) -> Routing:
+    """The direct routes counted, and switched off while ``Routing.direct`` is False."""
     state = Routing()
     find, answer = DirectRoutes.find, DirectRoutes.answer
 
@@ -43,23 +48,23 @@ def routing(monkeypatch: pytest.MonkeyPatch) -> Routing:
     return state
 
 
-async def _both(
-    routing: Routing, client: httpx.AsyncClient, url: str, **kwargs: Any
+async def both(
+    routing: Routing, client: httpx.AsyncClient, url: str, method: str = "POST", **kwargs: Any
 ) -> tuple[httpx.Response, httpx.Response]:
-    """The same POST answered by the direct route, then by the FastAPI route."""
+    """The same request answered by the direct route, then by the FastAPI route."""
     before = len(routing.answered)
-    direct = await client.post(url, **kwargs)
+    direct = await client.request(method, url, **kwargs)
     assert len(routing.answered) == before + 1, "not answered directly"
     routing.direct = False
     try:
-        routed = await client.post(url, **kwargs)
+        routed = await client.request(method, url, **kwargs)
     finally:
         routing.direct = True
     assert len(routing.answered) == before + 1
     return direct, routed
 
 
-def _same(direct: httpx.Response, routed: httpx.Response) -> None:
+def same(direct: httpx.Response, routed: httpx.Response) -> None:
     assert direct.status_code == routed.status_code, (direct.text, routed.text)
     assert direct.headers["content-type"] == routed.headers["content-type"]
     assert direct.json() == routed.json()
@@ -127,8 +132,8 @@ async def test_unknown_and_malformed_lead_ids_answer_as_the_fastapi_routes(
 ) -> None:
     alice = await api.client("alice")
     for path, body in (("claim", None), ("qualification", QUALIFICATION)):
-        direct, routed = await _both(routing, alice, f"/v1/leads/{lead_id}/{path}", json=body)
-        _same(direct, routed)
+        direct, routed = await both(routing, alice, f"/v1/leads/{lead_id}/{path}", json=body)
+        same(direct, routed)
         assert direct.status_code == 404
 
 
@@ -151,8 +156,8 @@ async def test_conflicts_and_callers_answer_as_the_fastapi_routes(
     ]
     statuses = []
     for client, url, kwargs in cases:
-        direct, routed = await _both(routing, client, url, **kwargs)
-        _same(direct, routed)
+        direct, routed = await both(routing, client, url, **kwargs)
+        same(direct, routed)
         statuses.append(direct.status_code)
     assert statuses == [409, 409, 401, 401, 403, 403, 422]
 
@@ -190,8 +195,8 @@ async def test_invalid_qualifications_answer_as_the_fastapi_route(
     lead = await api.add_lead()
     alice = await claimed(api, "alice", lead)
     url = f"/v1/leads/{lead}/qualification"
-    direct, routed = await _both(routing, alice, url, **kwargs)
-    _same(direct, routed)
+    direct, routed = await both(routing, alice, url, **kwargs)
+    same(direct, routed)
     assert direct.status_code == 422
     assert direct.headers["content-type"] == "application/problem+json"
     assert (await alice.get(f"/v1/leads/{lead}")).json()["status"] == "waiting"

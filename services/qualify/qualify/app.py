@@ -26,7 +26,8 @@ from qualify.qualification.router import (
     post_qualification_directly,
     router as qualification_router,
 )
-from qualify.queue.router import router as queue_router
+from qualify.queue.router import list_queue_directly, router as queue_router
+from qualify.queue.schemas import QueueQuery
 from qualify.routing.router import router as routing_router
 from qualify.settings import QualifySettings
 from qualify.templates.router import router as templates_router
@@ -77,9 +78,11 @@ def create_app(settings: QualifySettings, *, clock: Clock = utcnow) -> FastAPI:
         description="The digital operators' work queue and qualification API.",
         clock=clock,
         lifespan_hooks=[provide_policy, provide_receipts],
-        # The operators' hot path (a claim and a qualification per lead) skips FastAPI's
-        # per-request machinery (``shared.direct``); the FastAPI routes document it.
+        # The operators' hot path (their polls of the queue, a claim and a qualification per
+        # lead) skips FastAPI's per-request machinery (``shared.direct``); the FastAPI routes
+        # document it.
         direct_routes=[
+            DirectRoute("GET", "/v1/queue", None, OPERATE, list_queue_directly, query=QueueQuery),
             DirectRoute("POST", "/v1/leads/{lead_id}/claim", None, OPERATE, claim_directly),
             DirectRoute(
                 "POST",

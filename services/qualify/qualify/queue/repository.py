@@ -3,7 +3,6 @@ retry), call-backs first, then by due time (index-backed keyset on rank, due tim
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -21,6 +20,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qualify.leads.state import OpenStatus
 from qualify.models import QueuedLead
@@ -36,7 +36,7 @@ class QueueFilter:
 
 
 QueueRow = dict[str, Any]
-"""A lead as the queue's page lists it: the columns of ``_LISTED`` and ``overdue``, by name."""
+"""A lead as the queue's page lists it: ``QueueItem``'s fields by name, in its order."""
 
 QueuePosition = tuple[int, datetime, str]
 """(queue_rank, due_at, lead_id): the queue's order and its keyset cursor."""
@@ -96,8 +96,9 @@ class HeldClaim:
 
 _CLAIM = _claim_statement()
 
-# What the queue's page shows of a lead (plus its rank, for the cursor): no ORM objects.
-_LISTED = (
+# What the queue's page shows of a lead, in the order of ``QueueItem``'s fields, "overdue"
+# (computed at "now") after ``due_at``; then its rank, for the cursor. No ORM objects.
+_SHOWN_BEFORE_OVERDUE = (
     QueuedLead.lead_id,
     QueuedLead.status,
     QueuedLead.kind,
@@ -105,6 +106,8 @@ _LISTED = (
     QueuedLead.site,
     QueuedLead.received_at,
     QueuedLead.due_at,
+)
+_SHOWN_AFTER_OVERDUE = (
     QueuedLead.callback_at,
     QueuedLead.attempt_count,
     QueuedLead.unread_replies,
@@ -112,7 +115,6 @@ _LISTED = (
     QueuedLead.phone,
     QueuedLead.email,
     QueuedLead.ad_ref,
-    QueuedLead.queue_rank,
 )
 
 
@@ -146,11 +148,67 @@ def _page_statement(
         )
     overdue_now = cast(ColumnElement[bool], QueuedLead.is_overdue(now))
     return (
-        select(*_LISTED, overdue_now.label("overdue"))
+        select(
+            *_SHOWN_BEFORE_OVERDUE,
+            overdue_now.label("overdue"),
+            *_SHOWN_AFTER_OVERDUE,
+            QueuedLead.queue_rank,  # last: not shown
+        )
         .where(*conditions)
         .order_by(*ORDER)
         .limit(bindparam("_limit"))
     )
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePageRows:
+    items: list[QueueRow]
+    # Where the next page starts: the position of this page's last lead (None: no next page).
+    next_after: QueuePosition | None
+
+
+async def read_page(
+    engine: AsyncEngine,
+    *,
+    filters: QueueFilter,
+    now: datetime,
+    after: QueuePosition | None,
+    limit: int,
+) -> QueuePageRows:
+    """Up to ``limit`` leads of the queue after ``after``: call-backs first, then earliest due,
+    keyset-paginated on (rank, due_at, lead_id).
+
+    The most frequent read (operators poll it): one statement, built once per combination of
+    filters, on a pooled connection without a session or the ORM result layer; on PostgreSQL in
+    autocommit (one round trip: no BEGIN, no COMMIT). One row more than the page tells whether
+    a next page exists."""
+    statement = _page_statement(
+        filters.source is not None,
+        filters.site is not None,
+        filters.status is not None,
+        filters.overdue,
+        after is not None,
+    )
+    params: dict[str, Any] = {
+        "_now": now,
+        "_limit": limit + 1,
+        "_source": filters.source,
+        "_site": filters.site,
+        "_status": filters.status,
+    }
+    if after is not None:
+        params["_after_rank"], params["_after_due"], params["_after_id"] = after
+    async with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+        result = await connection.execute(statement, params)
+        names = tuple(result.keys())[:-1]  # the rank is not shown
+        rows = result.all()
+    items = [dict(zip(names, row, strict=False)) for row in rows[:limit]]  # without the rank
+    if len(rows) <= limit:
+        return QueuePageRows(items, None)
+    last = rows[limit - 1]
+    return QueuePageRows(items, (last.queue_rank, last.due_at, last.lead_id))
 
 
 class QueueRepository(Repository):
@@ -167,41 +225,6 @@ class QueueRepository(Repository):
         elif filters.overdue is False:
             conditions.append(not_(QueuedLead.is_overdue(now)))
         return conditions
-
-    async def page(
-        self,
-        *,
-        filters: QueueFilter,
-        now: datetime,
-        after: QueuePosition | None,
-        limit: int,
-    ) -> Sequence[QueueRow]:
-        """Call-backs first, then earliest due, keyset-paginated on (rank, due_at, lead_id):
-        rows of ``_LISTED`` and ``overdue``, by name.
-
-        Run on the session's connection: the rows come back as the driver's, without the ORM
-        result layer a session's ``execute`` adds to a select of mapped columns (the page is
-        the most frequent read: operators poll it)."""
-        statement = _page_statement(
-            filters.source is not None,
-            filters.site is not None,
-            filters.status is not None,
-            filters.overdue,
-            after is not None,
-        )
-        params: dict[str, Any] = {
-            "_now": now,
-            "_limit": limit,
-            "_source": filters.source,
-            "_site": filters.site,
-            "_status": filters.status,
-        }
-        if after is not None:
-            params["_after_rank"], params["_after_due"], params["_after_id"] = after
-        connection = await self.session.connection()
-        result = await connection.execute(statement, params)
-        names = tuple(result.keys())
-        return [dict(zip(names, row, strict=True)) for row in result]
 
     async def claim_next(
         self,

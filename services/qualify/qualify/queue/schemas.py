@@ -1,12 +1,13 @@
-"""Bodies of the queue API."""
+"""Bodies and query parameters of the queue API."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from qualify.leads.state import LeadStatus
+from qualify.leads.state import LeadStatus, OpenStatus
 from shared.events.payloads import LeadKind, LeadSource
 
 
@@ -35,3 +36,16 @@ class QueueItem(BaseModel):
 class QueuePage(BaseModel):
     items: list[QueueItem]
     next_cursor: str | None
+
+
+class QueueQuery(BaseModel):
+    """The poll's query parameters as the direct route validates them (``shared.direct.
+    query_model``): the FastAPI route's, checked at start-up to be the same (name, type,
+    constraints, default)."""
+
+    source: LeadSource | None = None
+    site: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    status: OpenStatus | None = None
+    overdue: bool | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Annotated[str | None, Field(max_length=200)] = None

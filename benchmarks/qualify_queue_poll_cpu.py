@@ -1,0 +1,143 @@
+"""CPU per poll of the operators' queue (``GET /v1/queue``) in qualify's API process, in process on
+PostgreSQL: the app called as uvicorn calls it (an ASGI scope, its ``receive`` and ``send``; no
+HTTP client in the measured CPU), an operator's API token (cached after its first use, as in a
+running process), the queue empty, then with 50 leads waiting (one page: ``limit=200``, as the
+pipeline benchmark's operator polls).
+
+Each round measures a batch of polls answered by the direct route (``shared.direct``, as the app
+wires it) and a batch answered by the FastAPI route (the direct routes switched off), alternately
+in the same minutes; the CPU time (``time.process_time``) per poll of each batch, medians over
+the rounds. Run on a checkout without the direct route, both lines measure the FastAPI route.
+
+    .venv/bin/python -m benchmarks.qualify_queue_poll_cpu [rounds] [polls per batch]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from shared.direct import DirectRoutes
+from tests.qualify.conftest import QualifyApi, open_api, qualify_settings
+from tests.support.clock import Clock
+from tests.support.infra import create_database, drop_database
+
+LEADS = 50
+
+
+class Poller:
+    """``GET /v1/queue?limit=200`` sent to the ASGI app as uvicorn would, the answer checked."""
+
+    def __init__(self, api: QualifyApi, token: str) -> None:
+        self.app: Any = api.transport.app
+        self.headers = [
+            (b"host", b"qualify.test"),
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"accept", b"*/*"),
+        ]
+
+    async def poll(self) -> tuple[int, bytes]:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/v1/queue",
+            "raw_path": b"/v1/queue",
+            "root_path": "",
+            "query_string": b"limit=200",  # as the pipeline benchmark's operator polls
+            "headers": self.headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8002),
+        }
+        status, chunks = 0, []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, send)
+        return status, b"".join(chunks)
+
+
+def _switch(direct: list[bool]) -> None:
+    """The direct routes on or off (``direct[0]``) for the rest of the process."""
+    find = DirectRoutes.find
+
+    def switched(self: DirectRoutes, scope: Any, content_type: str | None) -> Any:
+        return find(self, scope, content_type) if direct[0] else None
+
+    DirectRoutes.find = switched  # type: ignore[method-assign]
+
+
+async def _batch(poller: Poller, polls: int, items: int) -> float:
+    start = time.process_time()
+    for _ in range(polls):
+        status, body = await poller.poll()
+        if status != 200 or body.count(b'"lead_id"') != items:
+            raise RuntimeError(f"unexpected answer {status}: {body[:200]!r}")
+    return (time.process_time() - start) / polls
+
+
+async def measure(rounds: int, polls: int) -> dict[tuple[str, str], list[float]]:
+    url = await create_database()
+    direct = [True]
+    _switch(direct)
+    results: dict[tuple[str, str], list[float]] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            clock = Clock()
+            async with open_api(qualify_settings(url, Path(tmp)), clock) as api:
+                client = await api.client("alice")
+                token = client.headers["authorization"].partition(" ")[2]
+                poller = Poller(api, token)
+                for queue, items in (("empty", 0), (f"{LEADS} leads", LEADS)):
+                    if items:
+                        for index in range(items):
+                            await api.add_lead(received_at=clock.now - timedelta(minutes=index))
+                    for route in ("direct", "fastapi"):  # warm-up: caches, statements, pool
+                        direct[0] = route == "direct"
+                        await _batch(poller, polls, items)
+                    for _ in range(rounds):
+                        for route in ("direct", "fastapi"):
+                            direct[0] = route == "direct"
+                            cpu = await _batch(poller, polls, items)
+                            results.setdefault((queue, route), []).append(cpu)
+    finally:
+        await drop_database(url)
+    return results
+
+
+def main() -> None:
+    # The access log (one JSON line per poll, part of the CPU measured) goes to /dev/null; the
+    # figures to the original stdout.
+    out = os.fdopen(os.dup(1), "w")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 15
+    polls = int(sys.argv[2]) if len(sys.argv) > 2 else 40
+    results = asyncio.run(measure(rounds, polls))
+    for (queue, route), cpu in results.items():
+        out.write(
+            f"{queue:>9} {route:>7}: CPU per poll median {statistics.median(cpu) * 1000:.3f} ms, "
+            f"best {min(cpu) * 1000:.3f} ms ({rounds} batches of {polls})\n"
+        )
+    out.flush()
+
+
+if __name__ == "__main__":
+    main()
