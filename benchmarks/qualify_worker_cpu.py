@@ -5,8 +5,10 @@ Postfix (``127.0.0.1:$TEST_SMTP_PORT``, on a kept connection; the prospect is on
 domain, as in ``bench_pipeline``) and its outcome recorded; no SMS provider, as in the bench.
 Leads leave ``gap`` ms apart (the bench's 20 leads/s: 50 ms), so that the sends overlap as
 they do there; a round of 20 leads ends when every send is recorded. Reported: the CPU time
-(``time.process_time``) per lead of the rounds (best, median), and the statements and
-transactions per lead (a transaction is a BEGIN and a COMMIT round trip more).
+(``time.process_time``) per lead of the rounds (best, median), and the statements, transactions
+and round trips per lead (a transaction is a BEGIN and a COMMIT round trip more; a write in
+autocommit is one). The consumer's claim of the event (``shared.consumer``) and the outbox
+relay's publishing are not in it.
 
     .venv/bin/python -m benchmarks.qualify_worker_cpu [rounds] [gap_ms]
 """
@@ -151,7 +153,8 @@ def main() -> None:
     sys.stdout.write(
         f"{rounds} rounds of {ROUND} leads, {gap_ms:g} ms apart: CPU per lead best "
         f"{best * 1000:.2f} ms, median {median * 1000:.2f} ms; per lead {statements:.2f} "
-        f"statements, {transactions:.2f} transactions\n"
+        f"statements, {transactions:.2f} transactions, "
+        f"{statements + 2 * transactions:.2f} round trips\n"
     )
 
 
