@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, event as sa_event, select
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from qualify.messages.channels import HandOver, Job
 from qualify.messages.events import MessageRef, sent_row
 from qualify.messages.handoff import SenderHandoff
-from qualify.messages.repository import MessageRepository
+from qualify.messages.repository import ClaimedWrites, MessageRepository
 from qualify.messages.sender import MessageSender
 from qualify.models import OutgoingMessage, QueuedLead, infra
 from shared.db.session import session_scope, wakeups_of
@@ -38,6 +39,11 @@ STATEMENTS_PER_LEAD = {"sqlite": 3 + 2 * 3, "postgresql": 2 + 2 * 2}
 # PostgreSQL every write of the sender is one statement, run in autocommit. Before: 5 on both
 # (the sender's hand-over and outcome in a transaction each).
 TRANSACTIONS_PER_LEAD = {"sqlite": 1 + 2 * 2, "postgresql": 1}
+# Statements executed through an ORM session: on PostgreSQL the handler's two; the sender's
+# writes (hand-over, outcome) run on a pooled connection without one (``ClaimedWrites``: a
+# session's set-up, execute path and close cost more client CPU than the statement). Before:
+# 2 + 2 * 2 (each of the sender's writes in a session of its own).
+SESSION_STATEMENTS_PER_LEAD = {"sqlite": 3 + 2 * 3, "postgresql": 2}
 
 
 class AcceptingChannel:
@@ -90,6 +96,7 @@ def running_sender(api: QualifyApi, *, sms: bool = True) -> tuple[MessageSender,
 class Counted:
     statements: list[str] = field(default_factory=list)
     transactions: int = 0
+    in_sessions: int = 0
 
 
 @contextmanager
@@ -105,14 +112,19 @@ def counted(api: QualifyApi) -> Iterator[Counted]:
         if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
             seen.transactions += 1
 
+    def in_session(_: ORMExecuteState) -> None:
+        seen.in_sessions += 1
+
     engine = api.runtime.engine.sync_engine
     sa_event.listen(engine, "before_cursor_execute", record)
     sa_event.listen(engine, "begin", begun)
+    sa_event.listen(Session, "do_orm_execute", in_session)
     try:
         yield seen
     finally:
         sa_event.remove(engine, "before_cursor_execute", record)
         sa_event.remove(engine, "begin", begun)
+        sa_event.remove(Session, "do_orm_execute", in_session)
 
 
 async def test_a_new_lead_costs_the_worker_a_fixed_few_statements(api: QualifyApi) -> None:
@@ -130,6 +142,7 @@ async def test_a_new_lead_costs_the_worker_a_fixed_few_statements(api: QualifyAp
     dialect = api.runtime.engine.dialect.name
     assert len(seen.statements) == STATEMENTS_PER_LEAD[dialect], "\n".join(seen.statements)
     assert seen.transactions == TRANSACTIONS_PER_LEAD[dialect]
+    assert seen.in_sessions == SESSION_STATEMENTS_PER_LEAD[dialect]
     async with session_scope(api.runtime.session_factory) as session:
         assert await session.get(QueuedLead, lead) is not None
         rows = (
@@ -166,6 +179,44 @@ async def test_an_outcome_whose_claim_was_taken_over_stages_nothing(api: Qualify
         assert {row.status for row in await MessageRepository(session).outgoing_of(lead)} == {
             "queued"
         }
+
+
+async def test_the_senders_writes_are_fenced_by_the_claim_token(api: QualifyApi) -> None:
+    """``ClaimedWrites`` (the sender's writes, outside an ORM session on PostgreSQL): a write
+    under a token that no longer holds the message changes nothing, stages nothing and wakes
+    nobody; under the holding token it changes the row, stages the event and wakes the relay."""
+    sender, handoff = running_sender(api, sms=False)
+    lead = await api.add_lead(first_answer=True, handoff=handoff)
+    await sender.drain()
+    async with session_scope(api.runtime.session_factory) as session:
+        sms = next(
+            m for m in await MessageRepository(session).outgoing_of(lead) if m.channel == "sms"
+        )
+    writes = ClaimedWrites(api.runtime.session_factory)
+    relay = wakeups_of(api.runtime.session_factory).signal(infra.outbox_event.name)
+    woken = relay.generation
+    event = sent_row(api.runtime.outbox, MessageRef.of(sms), sent_at=api.clock.now)
+    assert not await writes.update(sms.id, "not-the-token", last_error="x")
+    assert not await writes.update_staging(
+        sms.id, "not-the-token", outbox=infra.outbox_event, event=event, status="sent"
+    )
+    assert relay.generation == woken
+    async with session_scope(api.runtime.session_factory) as session:
+        row = await MessageRepository(session).get(sms.id)
+        assert row is not None
+        row.status, row.claim_token = "sending", "held"
+    assert await writes.update(sms.id, "held", handed_over_at=api.clock.now)
+    assert await writes.update_staging(
+        sms.id, "held", outbox=infra.outbox_event, event=event, status="sent", sent_at=api.clock.now
+    )
+    assert relay.generation > woken
+    async with session_scope(api.runtime.session_factory) as session:
+        row = await MessageRepository(session).get(sms.id)
+        assert row is not None
+        assert row.status == "sent"
+        assert row.handed_over_at is not None
+    sent = [data for kind, data in await outbox(api, lead) if kind == "lead.message-sent.v1"]
+    assert sorted(data["channel"] for data in sent) == ["email", "sms"]
 
 
 async def test_a_first_answer_this_sender_cannot_send_does_not_wake_it(api: QualifyApi) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,17 +32,12 @@ from qualify.messages import state
 from qualify.messages.channels import Channel, Job
 from qualify.messages.events import MessageRef, sent_row, stage_status, status_row
 from qualify.messages.metrics import MessagingMetrics
-from qualify.messages.repository import MessageRepository
+from qualify.messages.repository import ClaimedWrites, MessageRepository
 from qualify.models import OutgoingMessage
 from qualify.settings import QualifySettings
 from qualify.suppression.service import address_hash, contact_blocks
 from shared.clock import Clock, utcnow
-from shared.db.session import (
-    SessionFactory,
-    read_only,
-    session_scope,
-    single_statement,
-)
+from shared.db.session import SessionFactory, read_only, session_scope
 from shared.events.payloads import MessageChannel, MessageOutcome
 from shared.messaging.errors import NotConfigured, SendError
 from shared.outbox import Outbox
@@ -105,6 +100,7 @@ class MessageSender:
         metrics: MessagingMetrics | None = None,
     ) -> None:
         self._sessions = session_factory
+        self._writes = ClaimedWrites(session_factory)
         self._settings = settings
         self._channels = dict(channels)
         self._outbox = outbox
@@ -304,9 +300,9 @@ class MessageSender:
     async def _sent(self, job: Job, provider_id: str | None) -> None:
         now = self._clock()
 
-        async def record(session: AsyncSession) -> bool:
+        async def record() -> bool:
             # The outcome and its event: one statement on PostgreSQL.
-            return await MessageRepository.from_session(session).update_claimed_staging(
+            return await self._writes.update_staging(
                 job.message_id,
                 job.claim_token,
                 outbox=self._outbox.table,
@@ -350,8 +346,8 @@ class MessageSender:
                 state.SMTP_NOT_CONFIGURED if job.channel == "email" else state.SMS_NOT_CONFIGURED
             )
 
-        async def record(session: AsyncSession) -> bool:
-            return await MessageRepository.from_session(session).update_claimed(
+        async def record() -> bool:
+            return await self._writes.update(
                 job.message_id,
                 job.claim_token,
                 status=state.QUEUED,
@@ -383,8 +379,8 @@ class MessageSender:
         if channel.verifiable:
             soon = self._clock() + timedelta(seconds=30)
 
-            async def record(session: AsyncSession) -> bool:
-                return await MessageRepository.from_session(session).update_claimed(
+            async def record() -> bool:
+                return await self._writes.update(
                     job.message_id, job.claim_token, lease_expires_at=soon, last_error=error[:300]
                 )
 
@@ -396,8 +392,8 @@ class MessageSender:
     async def _finish(self, job: Job, status: MessageOutcome, reason: str, error: str) -> None:
         now = self._clock()
 
-        async def record(session: AsyncSession) -> bool:
-            return await MessageRepository.from_session(session).update_claimed_staging(
+        async def record() -> bool:
+            return await self._writes.update_staging(
                 job.message_id,
                 job.claim_token,
                 outbox=self._outbox.table,
@@ -422,21 +418,17 @@ class MessageSender:
             )
 
     async def _update(self, job: Job, **values: Any) -> bool:
-        async with single_statement(self._sessions) as session:
-            return await MessageRepository.from_session(session).update_claimed(
-                job.message_id, job.claim_token, **values
-            )
+        return await self._writes.update(job.message_id, job.claim_token, **values)
 
-    async def _record(self, job: Job, write: Any) -> bool:
-        """Run ``write`` (one statement on PostgreSQL: ``single_statement``) in its own unit of
-        work, retrying while the database fails: the answer of a hand-over is worth keeping.
-        False when the claim was taken over (or never recorded: recovery then decides, by the
-        same rules)."""
+    async def _record(self, job: Job, write: Callable[[], Awaitable[bool]]) -> bool:
+        """Run ``write`` (a ``ClaimedWrites`` write: its own unit of work, one statement on
+        PostgreSQL), retrying while the database fails: the answer of a hand-over is worth
+        keeping. False when the claim was taken over (or never recorded: recovery then decides,
+        by the same rules)."""
         pause = 0.2
         for attempt in range(1, _RECORD_TRIES + 1):
             try:
-                async with single_statement(self._sessions) as session:
-                    done = bool(await write(session))
+                done = await write()
             except (SQLAlchemyError, OSError) as exc:
                 log.warning(
                     "message.record_failed",
@@ -525,8 +517,8 @@ class MessageSender:
             return
         now = self._clock()
 
-        async def requeue(session: AsyncSession) -> bool:
-            return await MessageRepository.from_session(session).update_claimed(
+        async def requeue() -> bool:
+            return await self._writes.update(
                 job.message_id,
                 job.claim_token,
                 status=state.QUEUED,
