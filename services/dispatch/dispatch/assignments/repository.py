@@ -23,6 +23,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -50,6 +51,7 @@ from dispatch.models import (
     WebhookDelivery,
 )
 from dispatch.privacy.repository import PrivacyRepository
+from dispatch.repositories.prepared import Prepared
 from dispatch.routing.repository import pool_offered, pool_released
 from dispatch.timers.repository import TimerRepository
 from dispatch.webhooks.repository import WebhookRepository
@@ -166,8 +168,31 @@ def _new_lead_offer_statement(outbox: Table) -> Update:
     return statement
 
 
-def _prefixed(prefix: str, row: dict[str, Any]) -> dict[str, Any]:
-    return {f"{prefix}{key}": value for key, value in row.items()}
+# Where each parameter of the new lead's offer comes from, by its prefix: the lead's or the
+# assignment's attribute (-2, -1), else an entry of a row (``_new_lead_offer_prepared``).
+_OFFER_SOURCES = (("lead_", -2), ("assignment_", -1), ("timer_", 1), ("message_", 2), ("event_", 3))
+
+
+@cache
+def _new_lead_offer_prepared(
+    outbox: Table, dialect: Dialect
+) -> tuple[Prepared, tuple[tuple[int, str], ...]]:
+    """``_new_lead_offer_statement`` compiled once for the dialect, and where each of its
+    parameters is found, in order: (-2, attribute) of the lead, (-1, attribute) of the
+    assignment, (0, key) of the seller/now/contact keys, (1..3, key) of the timer, message and
+    event rows, (4, name) a constant of the statement."""
+    prepared = Prepared.compile(_new_lead_offer_statement(outbox), dialect)
+    plan: list[tuple[int, str]] = []
+    for name in prepared.names:
+        plan.append((4, name) if name in prepared.constants else _offer_source(name))
+    return prepared, tuple(plan)
+
+
+def _offer_source(name: str) -> tuple[int, str]:
+    for prefix, index in _OFFER_SOURCES:
+        if name.startswith(prefix):
+            return index, name[len(prefix) :]
+    return 0, name
 
 
 class AssignmentRepository(Repository):
@@ -455,20 +480,20 @@ class AssignmentRepository(Repository):
             wake_after_commit(self.session, offer.outbox.name)
             return
         lead, assignment = offer.lead, offer.assignment
-        params = {
-            "seller_id": offer.seller.id,
-            "now": now,
-            "contact_keys": list(offer.contact_keys),
-            **_prefixed("lead_", {key: getattr(lead, key) for key in _LEAD_COLUMNS}),
-            **_prefixed(
-                "assignment_", {key: getattr(assignment, key) for key in _ASSIGNMENT_COLUMNS}
-            ),
-            **_prefixed("timer_", offer.timer),
-            **_prefixed("message_", offer.message),
-            **_prefixed("event_", offer.event),
-        }
-        with self.session.no_autoflush:
-            await self.session.execute(_new_lead_offer_statement(offer.outbox), params)
+        prepared, plan = _new_lead_offer_prepared(offer.outbox, self.session.get_bind().dialect)
+        sources: tuple[Any, ...] = (
+            {"seller_id": offer.seller.id, "now": now, "contact_keys": list(offer.contact_keys)},
+            offer.timer,
+            offer.message,
+            offer.event,
+            prepared.constants,
+        )
+        objects = {-2: lead, -1: assignment}
+        values = [
+            sources[source][key] if source >= 0 else getattr(objects[source], key)
+            for source, key in plan
+        ]
+        await prepared.execute(self.session, prepared.arguments(values))
         wake_after_commit(self.session, offer.outbox.name)
         for row in (lead, assignment):
             make_transient_to_detached(row)
