@@ -9,6 +9,7 @@ from functools import cache
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
+    Select,
     String,
     Table,
     Update,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     inspect,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -37,6 +39,7 @@ from dispatch.assignments.state import (
     SCHEDULED,
 )
 from dispatch.directory.repository import best_schedule_id
+from dispatch.directory.schemas import SellerMode
 from dispatch.models import (
     Appointment,
     Assignment,
@@ -52,7 +55,15 @@ from dispatch.models import (
 )
 from dispatch.privacy.repository import PrivacyRepository
 from dispatch.repositories.prepared import Prepared
-from dispatch.routing.repository import pool_offered, pool_released
+from dispatch.routing.repository import (
+    PoolKey,
+    forget_prefetched,
+    page_lateral,
+    pool_offered,
+    pool_released,
+    prefetch,
+)
+from dispatch.routing.strategy import SortKey
 from dispatch.timers.repository import TimerRepository
 from dispatch.webhooks.repository import WebhookRepository
 from shared.db.repository import Repository
@@ -79,6 +90,22 @@ _INTAKE_PROBE = (
         ContactSchedule.id == best_schedule_id(bindparam("source"), bindparam("site_id")),
     )
 )
+
+
+@cache
+def _intake_probe_with_page(pool: SellerMode, order: tuple[SortKey, ...]) -> Select[Any]:
+    """The intake probe, with the first page of a pool in an order (``page_lateral``): a row
+    per seller of the page (one with no seller when the page is empty). Built once."""
+    page, seller, outer_order = page_lateral(pool, order)
+    return (
+        _INTAKE_PROBE.add_columns(
+            seller, page.c.open_count, page.c.capacity, page.c.last_offered_at
+        )
+        .outerjoin(page, true())
+        .order_by(*outer_order)
+    )
+
+
 # New rows are written by prebuilt INSERTs. The step's pending changes do not change what is
 # inserted: they wait for its next flush (a session flushes them before any statement else).
 _INSERT_LEAD = insert(cast(Table, DispatchLead.__table__))
@@ -218,11 +245,14 @@ class AssignmentRepository(Repository):
         site_id: str | None,
         source: str,
         ad_ref: str | None,
+        page: PoolKey | None = None,
     ) -> IntakeProbe:
         """Whether the lead is recorded already, whether any of these contact hashes objected,
         the site, the vehicle's stock row and the contact schedule of the source at the site:
         one statement. The site is then the session's own copy as long as the caller holds it:
-        the directory's look-ups of this step find it without a round trip."""
+        the directory's look-ups of this step find it without a round trip. ``page``: the pool
+        the lead will likely be routed to; on PostgreSQL its first page comes with the rest
+        and is held for the step's routing (``dispatch.routing.repository.prefetch``)."""
         params = {
             "lead_id": lead_id,
             "hashes": list(hashes),
@@ -230,8 +260,23 @@ class AssignmentRepository(Repository):
             "source": source,
             "ad_ref": ad_ref,
         }
-        row = (await self.session.execute(_INTAKE_PROBE, params)).one()
-        return IntakeProbe(bool(row[0]), bool(row[1]), row[2], row[3], row[4])
+        if (
+            page is None
+            or not self._locks
+            or page[1] != (site_id if page[0] == "in_store" else None)
+        ):
+            forget_prefetched(self.session)
+            row = (await self.session.execute(_INTAKE_PROBE, params)).one()
+            return IntakeProbe(bool(row[0]), bool(row[1]), row[2], row[3], row[4])
+        pool, _, order = page
+        rows = (await self.session.execute(_intake_probe_with_page(pool, order), params)).all()
+        first = rows[0]
+        prefetch(
+            self.session,
+            page,
+            [(row[5], row[6], row[7], row[8]) for row in rows if row[5] is not None],
+        )
+        return IntakeProbe(bool(first[0]), bool(first[1]), first[2], first[3], first[4])
 
     async def locked_lead(self, lead_id: str) -> DispatchLead | None:
         """The lead, locked for this transaction on PostgreSQL and read afresh (a step that
