@@ -1,8 +1,8 @@
 """Statements of the worker's hot path compiled once to the driver's SQL, executed with their
-arguments built positionally: each lead's offer (about a hundred parameters) and each pass of
-the webhook sender skip SQLAlchemy's per-execution work (compiled-cache look-up, building the
-parameters dict, the ORM session's execution layer) and keep the rest: the session's connection
-and transaction, its statement events and its error translation (``sqlalchemy.exc``).
+arguments built positionally: each lead's offer (75 parameters) skips SQLAlchemy's
+per-execution work (compiled-cache look-up, building the parameters dict, the ORM session's
+execution layer) and keeps the rest: the session's connection and transaction, its statement
+events and its error translation (``sqlalchemy.exc``).
 
 A ``Prepared`` statement is compiled for one dialect; its arguments are the statement's bound
 parameters in the order the driver's SQL numbers them, each passed through its type's bind

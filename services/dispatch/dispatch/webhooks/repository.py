@@ -21,11 +21,9 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import ColumnElement
 
 from dispatch.models import ManagerAlert, Seller, WebhookAttempt, WebhookDelivery
-from dispatch.repositories.prepared import Prepared
 from dispatch.webhooks.schemas import DeliveryStatus
 from shared.db.repository import Repository
 from shared.db.types import UtcDateTime
@@ -141,21 +139,19 @@ class WebhookRepository(Repository):
     ) -> DeliveredPass:
         of_id = {result.delivery_id: result for result in results}
         ids = sorted(of_id)
-        dialect = self.session.get_bind().dialect
-        prepared = _record_delivered_prepared(dialect)
-        arguments = prepared.arguments_of(
+        rows = await self.session.execute(
+            _RECORD_DELIVERED_PG,
             {
                 "ids": ids,
                 "codes": [of_id[delivery_id].status_code for delivery_id in ids],
                 "latencies": [of_id[delivery_id].latency_ms for delivery_id in ids],
                 "now": now,
-            }
+            },
         )
-        rows = await prepared.execute(self.session, arguments)
         recorded: list[tuple[Delivered, str]] = []
         due: datetime | None = None
         for delivery_id, seller_id, next_due in rows:
-            due = _DUE.process_result_value(next_due, dialect)  # as the typed column reads it
+            due = next_due
             if delivery_id is not None:
                 recorded.append((of_id[delivery_id], seller_id))
         return DeliveredPass(recorded, due)
@@ -304,15 +300,6 @@ _RECORD_DELIVERED_PG = text(
     " WHERE status = 'pending' AND id != ALL(CAST(:ids AS VARCHAR[]))) AS due"
     " LEFT JOIN delivered ON true"
 ).columns(column("id", String()), column("seller_id", String()), column("next_due", UtcDateTime()))
-_DUE = UtcDateTime()
-
-
-@cache
-def _record_delivered_prepared(dialect: Dialect) -> Prepared:
-    """``_RECORD_DELIVERED_PG`` compiled once (a pass runs it for every batch it sends)."""
-    return Prepared.compile(_RECORD_DELIVERED_PG, dialect)
-
-
 _NEXT_DUE = select(func.min(_deliveries.c.next_attempt_at)).where(_deliveries.c.status == "pending")
 
 
