@@ -100,7 +100,11 @@ def _likely_pool(step: Step, payload: LeadQualifiedV1) -> PoolKey | None:
     store, the full-web pool otherwise. None when it cannot tell (a vehicle may send it to
     another site; a strategy without a fixed order) or when this unit of work remembers that
     pool already (a batch's earlier lead read it)."""
-    order = getattr(strategy_named(step.settings.routing_strategy), "order", None)
+    try:
+        strategy = strategy_named(step.settings.routing_strategy)
+    except KeyError:  # routing says so, when it routes (a closed lead needs no strategy)
+        return None
+    order = getattr(strategy, "order", None)
     if order is None or payload.vehicle_ad_ref is not None:
         return None
     key: PoolKey
