@@ -16,7 +16,8 @@ from dispatch.directory.repository import schedule_of
 from dispatch.models import DispatchLead
 from dispatch.privacy.contacts import contact_hashes
 from dispatch.privacy.repository import PrivacyRepository
-from dispatch.routing.repository import remember_pools
+from dispatch.routing.repository import PoolKey, forget_prefetched, remember_pools, remembers
+from dispatch.routing.strategy import strategy_named
 from dispatch.settings import DispatchSettings
 from dispatch.webhooks.handoff import WebhookHandoff
 from shared.consumer import Handler
@@ -30,15 +31,24 @@ async def on_qualified(step: Step, payload: LeadQualifiedV1) -> DispatchLead:
     hashes = contact_hashes(
         payload.contact, step.settings.privacy_hmac_key.get_secret_value().encode()
     )
+    try:
+        return await _take(step, payload, hashes)
+    finally:
+        forget_prefetched(step.session)  # a page read for this lead serves no other step
+
+
+async def _take(step: Step, payload: LeadQualifiedV1, hashes: Sequence[str]) -> DispatchLead:
     # One read before anything is written: recorded already (a redelivery)? an objection? and
     # the lead's site (held by this frame so that routing finds it in the session), its
-    # vehicle's stock row and its contact schedule, which the step then needs not read.
+    # vehicle's stock row, its contact schedule, which the step then needs not read, and the
+    # first page of the pool it will likely go to.
     probe = await step.assignments.intake_probe(
         payload.lead_id,
         hashes,
         site_id=payload.site,
         source=payload.source,
         ad_ref=payload.vehicle_ad_ref,
+        page=_likely_pool(step, payload),
     )
     recorded, suppressed = probe.recorded, probe.suppressed
     if recorded:
@@ -82,6 +92,29 @@ async def on_qualified(step: Step, payload: LeadQualifiedV1) -> DispatchLead:
         if await route(step, lead, new_lead=True, contact_keys=hashes) is None:
             await _record(step, lead, hashes)
     return lead
+
+
+def _likely_pool(step: Step, payload: LeadQualifiedV1) -> PoolKey | None:
+    """The pool (and order) the lead's routing will most likely read first, for the probe to
+    read its first page along (``dispatch.routing.repository.prefetch``): its site's sellers in
+    store, the full-web pool otherwise. None when it cannot tell (a vehicle may send it to
+    another site; a strategy without a fixed order) or when this unit of work remembers that
+    pool already (a batch's earlier lead read it)."""
+    try:
+        strategy = strategy_named(step.settings.routing_strategy)
+    except KeyError:  # routing says so, when it routes (a closed lead needs no strategy)
+        return None
+    order = getattr(strategy, "order", None)
+    if order is None or payload.vehicle_ad_ref is not None:
+        return None
+    key: PoolKey
+    if payload.channel != "in_store":
+        key = ("full_web", None, tuple(order))
+    elif payload.site is not None:
+        key = ("in_store", payload.site, tuple(order))
+    else:
+        return None
+    return None if remembers(step.session, key) else key
 
 
 async def _record(step: Step, lead: DispatchLead, hashes: Sequence[str]) -> None:

@@ -9,6 +9,7 @@ from functools import cache
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
+    Select,
     String,
     Table,
     Update,
@@ -20,9 +21,11 @@ from sqlalchemy import (
     inspect,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -36,6 +39,7 @@ from dispatch.assignments.state import (
     SCHEDULED,
 )
 from dispatch.directory.repository import best_schedule_id
+from dispatch.directory.schemas import SellerMode
 from dispatch.models import (
     Appointment,
     Assignment,
@@ -50,7 +54,16 @@ from dispatch.models import (
     WebhookDelivery,
 )
 from dispatch.privacy.repository import PrivacyRepository
-from dispatch.routing.repository import pool_offered, pool_released
+from dispatch.repositories.prepared import Prepared
+from dispatch.routing.repository import (
+    PoolKey,
+    forget_prefetched,
+    page_lateral,
+    pool_offered,
+    pool_released,
+    prefetch,
+)
+from dispatch.routing.strategy import SortKey
 from dispatch.timers.repository import TimerRepository
 from dispatch.webhooks.repository import WebhookRepository
 from shared.db.repository import Repository
@@ -77,6 +90,22 @@ _INTAKE_PROBE = (
         ContactSchedule.id == best_schedule_id(bindparam("source"), bindparam("site_id")),
     )
 )
+
+
+@cache
+def _intake_probe_with_page(pool: SellerMode, order: tuple[SortKey, ...]) -> Select[Any]:
+    """The intake probe, with the first page of a pool in an order (``page_lateral``): a row
+    per seller of the page (one with no seller when the page is empty). Built once."""
+    page, seller, outer_order = page_lateral(pool, order)
+    return (
+        _INTAKE_PROBE.add_columns(
+            seller, page.c.open_count, page.c.capacity, page.c.last_offered_at
+        )
+        .outerjoin(page, true())
+        .order_by(*outer_order)
+    )
+
+
 # New rows are written by prebuilt INSERTs. The step's pending changes do not change what is
 # inserted: they wait for its next flush (a session flushes them before any statement else).
 _INSERT_LEAD = insert(cast(Table, DispatchLead.__table__))
@@ -166,8 +195,31 @@ def _new_lead_offer_statement(outbox: Table) -> Update:
     return statement
 
 
-def _prefixed(prefix: str, row: dict[str, Any]) -> dict[str, Any]:
-    return {f"{prefix}{key}": value for key, value in row.items()}
+# Where each parameter of the new lead's offer comes from, by its prefix: the lead's or the
+# assignment's attribute (-2, -1), else an entry of a row (``_new_lead_offer_prepared``).
+_OFFER_SOURCES = (("lead_", -2), ("assignment_", -1), ("timer_", 1), ("message_", 2), ("event_", 3))
+
+
+@cache
+def _new_lead_offer_prepared(
+    outbox: Table, dialect: Dialect
+) -> tuple[Prepared, tuple[tuple[int, str], ...]]:
+    """``_new_lead_offer_statement`` compiled once for the dialect, and where each of its
+    parameters is found, in order: (-2, attribute) of the lead, (-1, attribute) of the
+    assignment, (0, key) of the seller/now/contact keys, (1..3, key) of the timer, message and
+    event rows, (4, name) a constant of the statement."""
+    prepared = Prepared.compile(_new_lead_offer_statement(outbox), dialect)
+    plan: list[tuple[int, str]] = []
+    for name in prepared.names:
+        plan.append((4, name) if name in prepared.constants else _offer_source(name))
+    return prepared, tuple(plan)
+
+
+def _offer_source(name: str) -> tuple[int, str]:
+    for prefix, index in _OFFER_SOURCES:
+        if name.startswith(prefix):
+            return index, name[len(prefix) :]
+    return 0, name
 
 
 class AssignmentRepository(Repository):
@@ -193,11 +245,14 @@ class AssignmentRepository(Repository):
         site_id: str | None,
         source: str,
         ad_ref: str | None,
+        page: PoolKey | None = None,
     ) -> IntakeProbe:
         """Whether the lead is recorded already, whether any of these contact hashes objected,
         the site, the vehicle's stock row and the contact schedule of the source at the site:
         one statement. The site is then the session's own copy as long as the caller holds it:
-        the directory's look-ups of this step find it without a round trip."""
+        the directory's look-ups of this step find it without a round trip. ``page``: the pool
+        the lead will likely be routed to; on PostgreSQL its first page comes with the rest
+        and is held for the step's routing (``dispatch.routing.repository.prefetch``)."""
         params = {
             "lead_id": lead_id,
             "hashes": list(hashes),
@@ -205,8 +260,23 @@ class AssignmentRepository(Repository):
             "source": source,
             "ad_ref": ad_ref,
         }
-        row = (await self.session.execute(_INTAKE_PROBE, params)).one()
-        return IntakeProbe(bool(row[0]), bool(row[1]), row[2], row[3], row[4])
+        if (
+            page is None
+            or not self._locks
+            or page[1] != (site_id if page[0] == "in_store" else None)
+        ):
+            forget_prefetched(self.session)
+            row = (await self.session.execute(_INTAKE_PROBE, params)).one()
+            return IntakeProbe(bool(row[0]), bool(row[1]), row[2], row[3], row[4])
+        pool, _, order = page
+        rows = (await self.session.execute(_intake_probe_with_page(pool, order), params)).all()
+        first = rows[0]
+        prefetch(
+            self.session,
+            page,
+            [(row[5], row[6], row[7], row[8]) for row in rows if row[5] is not None],
+        )
+        return IntakeProbe(bool(first[0]), bool(first[1]), first[2], first[3], first[4])
 
     async def locked_lead(self, lead_id: str) -> DispatchLead | None:
         """The lead, locked for this transaction on PostgreSQL and read afresh (a step that
@@ -455,20 +525,20 @@ class AssignmentRepository(Repository):
             wake_after_commit(self.session, offer.outbox.name)
             return
         lead, assignment = offer.lead, offer.assignment
-        params = {
-            "seller_id": offer.seller.id,
-            "now": now,
-            "contact_keys": list(offer.contact_keys),
-            **_prefixed("lead_", {key: getattr(lead, key) for key in _LEAD_COLUMNS}),
-            **_prefixed(
-                "assignment_", {key: getattr(assignment, key) for key in _ASSIGNMENT_COLUMNS}
-            ),
-            **_prefixed("timer_", offer.timer),
-            **_prefixed("message_", offer.message),
-            **_prefixed("event_", offer.event),
-        }
-        with self.session.no_autoflush:
-            await self.session.execute(_new_lead_offer_statement(offer.outbox), params)
+        prepared, plan = _new_lead_offer_prepared(offer.outbox, self.session.get_bind().dialect)
+        sources: tuple[Any, ...] = (
+            {"seller_id": offer.seller.id, "now": now, "contact_keys": list(offer.contact_keys)},
+            offer.timer,
+            offer.message,
+            offer.event,
+            prepared.constants,
+        )
+        objects = {-2: lead, -1: assignment}
+        values = [
+            sources[source][key] if source >= 0 else getattr(objects[source], key)
+            for source, key in plan
+        ]
+        await prepared.execute(self.session, prepared.arguments(values))
         wake_after_commit(self.session, offer.outbox.name)
         for row in (lead, assignment):
             make_transient_to_detached(row)

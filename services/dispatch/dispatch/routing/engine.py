@@ -18,12 +18,12 @@ from dispatch.directory.calendars import PARIS, full_web_calendar, on_shift, sit
 from dispatch.directory.repository import DirectoryRepository
 from dispatch.directory.schemas import SellerMode
 from dispatch.models import DispatchLead, Seller, Site, VehicleStock
-from dispatch.routing.repository import SellerPoolRepository
+from dispatch.routing.repository import PAGE_SIZE, SellerPoolRepository
 from dispatch.routing.strategy import RoutingStrategy, SortKey
 from dispatch.settings import DispatchSettings
 from shared.business_time import BusinessCalendar
 
-_BATCH = 16
+_BATCH = PAGE_SIZE
 
 
 @dataclass(frozen=True)

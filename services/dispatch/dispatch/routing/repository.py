@@ -10,7 +10,13 @@ page's last row (every seller not in the page sorted after that row), and only u
 seller whose place is uncertain; beyond it, or when no remembered seller is eligible, the pool
 is read again (the database, with this transaction's
 own increments, stays the source of truth). Loads only grow in memory; anything that lowers
-one (``pool_released``) forgets the pages."""
+one (``pool_released``) forgets the pages.
+
+Intake may read the first page of the pool a new lead will most likely go to with its own
+first read (``page_lateral``, PostgreSQL), when no page of that pool is remembered: the page is
+held for the lead's step (``prefetch``) and serves its routing's first ``page`` call of the
+same pool and order instead of a round trip; whatever the step does not use is forgotten at its
+end (``forget_prefetched``) or at the seller's next load change."""
 
 from __future__ import annotations
 
@@ -22,7 +28,9 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import LateralFromClause
 
 from dispatch.directory.schemas import SellerMode
 from dispatch.models import Seller
@@ -35,6 +43,10 @@ _ORDER: dict[SortKey, ColumnElement[Any]] = {
     "id": Seller.id.asc(),
 }
 _POOLS = "dispatch.routing.pools"  # the session's ``info`` key of its remembered pages
+_PREFETCHED = "dispatch.routing.prefetched"  # … and of the page intake read with its probe
+PAGE_SIZE = 16  # the sellers a page holds (routing reads the pool page by page)
+PoolKey = tuple[SellerMode, str | None, tuple[SortKey, ...]]
+Row = tuple[Seller, int, int, datetime | None]  # a seller and its load's columns as read
 
 
 @cache
@@ -56,6 +68,44 @@ def _page_query(
         .offset(bindparam("offset"))
         .limit(bindparam("limit"))
     )
+
+
+@cache
+def page_lateral(
+    pool: SellerMode, order: tuple[SortKey, ...]
+) -> tuple[LateralFromClause, type[Seller], tuple[ColumnElement[Any], ...]]:
+    """The first page of a pool in an order as a LATERAL subquery (site bound as ``site_id``),
+    the seller entity over it, and its order for the outer query (a join does not keep the
+    subquery's): for a read that brings the page along (``prefetch``). Built once."""
+    query = select(Seller).where(
+        Seller.active.is_(True), Seller.mode == pool, Seller.open_count < Seller.capacity
+    )
+    if pool == "in_store":
+        query = query.where(Seller.site_id == bindparam("site_id"))
+    page = query.order_by(*(_ORDER[key] for key in order)).limit(PAGE_SIZE).lateral("page")
+    outer = {
+        "load": page.c.open_count.asc(),
+        "last_offered": page.c.last_offered_at.asc().nulls_first(),
+        "id": page.c.id.asc(),
+    }
+    return page, aliased(Seller, page), tuple(outer[key] for key in order)
+
+
+def prefetch(session: AsyncSession, key: PoolKey, rows: list[Row]) -> None:
+    """Hold the first page of ``key`` read with the step's first read (``page_lateral``), for
+    the step's routing; replaces any page held before."""
+    session.info[_PREFETCHED] = (key, rows)
+
+
+def forget_prefetched(session: AsyncSession) -> None:
+    """The held page is not used after its step (the loads it read may move)."""
+    session.info.pop(_PREFETCHED, None)
+
+
+def remembers(session: AsyncSession, key: PoolKey) -> bool:
+    """Whether this unit of work remembers a page of the pool in this order."""
+    pools: _Pools | None = session.info.get(_POOLS)
+    return pools is not None and key in pools.pages
 
 
 @dataclass
@@ -103,6 +153,7 @@ def remember_pools(session: AsyncSession) -> None:
 
 def pool_offered(session: AsyncSession, seller_id: str, now: datetime) -> None:
     """The seller was offered a lead at ``now`` (its load grew by one) in this unit of work."""
+    forget_prefetched(session)
     pools: _Pools | None = session.info.get(_POOLS)
     for load in pools.loads.get(seller_id, ()) if pools is not None else ():
         load.open_count += 1
@@ -112,6 +163,7 @@ def pool_offered(session: AsyncSession, seller_id: str, now: datetime) -> None:
 
 def pool_released(session: AsyncSession) -> None:
     """A seller's load went down in this unit of work: the remembered pages are forgotten."""
+    forget_prefetched(session)
     pools: _Pools | None = session.info.get(_POOLS)
     if pools is not None:
         pools.pages.clear()
@@ -155,17 +207,26 @@ class SellerPoolRepository(Repository):
         limit: int,
     ) -> Sequence[Seller]:
         """Active sellers of the pool (and of the site, in store) under their capacity. The
-        first page is remembered when the unit of work remembers pools."""
-        params: dict[str, Any] = {"offset": offset, "limit": limit}
-        if pool == "in_store":
-            params["site_id"] = site_id
-        rows = (await self.session.execute(_page_query(pool, tuple(order)), params)).all()
+        first page is remembered when the unit of work remembers pools; it is the page held
+        for this step (``prefetch``) when there is one of this pool and order."""
+        rows = self._prefetched((pool, site_id, tuple(order))) if offset == 0 else None
+        if rows is None or limit != PAGE_SIZE:
+            params: dict[str, Any] = {"offset": offset, "limit": limit}
+            if pool == "in_store":
+                params["site_id"] = site_id
+            result = await self.session.execute(_page_query(pool, tuple(order)), params)
+            rows = [(seller, count, capacity, at) for seller, count, capacity, at in result]
         pools: _Pools | None = self.session.info.get(_POOLS)
         if pools is not None and offset == 0:
             key = (pool, site_id, tuple(order))
             loads = [_Load(seller, count, capacity, at) for seller, count, capacity, at in rows]
             self._remember(pools, key, loads, full=len(rows) == limit)
         return [seller for seller, _, _, _ in rows]
+
+    def _prefetched(self, key: PoolKey) -> list[Row] | None:
+        """The page held for this step, if it is of ``key`` (taken: used once)."""
+        held: tuple[PoolKey, list[Row]] | None = self.session.info.pop(_PREFETCHED, None)
+        return held[1] if held is not None and held[0] == key else None
 
     @staticmethod
     def _remember(

@@ -26,6 +26,9 @@ class CandidatePool(Protocol):
 
 
 class RoutingStrategy(Protocol):
+    """``order`` (optional): the order the strategy asks the pool for first, when it has one;
+    intake may then read that pool's first page with its other read (``intake_probe``)."""
+
     name: str
 
     async def choose(self, pool: CandidatePool) -> Seller | None: ...
@@ -35,9 +38,10 @@ class LeastLoaded:
     """Fewest open offers and assignments first; round robin (least recently offered) on ties."""
 
     name = "least_loaded"
+    order: tuple[SortKey, ...] = ("load", "last_offered", "id")
 
     async def choose(self, pool: CandidatePool) -> Seller | None:
-        async for seller in pool.ordered(("load", "last_offered", "id")):
+        async for seller in pool.ordered(self.order):
             return seller
         return None
 
@@ -46,9 +50,10 @@ class RoundRobin:
     """Least recently offered first, whatever the load (under capacity)."""
 
     name = "round_robin"
+    order: tuple[SortKey, ...] = ("last_offered", "id")
 
     async def choose(self, pool: CandidatePool) -> Seller | None:
-        async for seller in pool.ordered(("last_offered", "id")):
+        async for seller in pool.ordered(self.order):
             return seller
         return None
 

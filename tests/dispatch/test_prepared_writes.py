@@ -1,0 +1,136 @@
+"""The worker's per-lead write on PostgreSQL goes to the driver as SQL compiled once with
+positional arguments (``dispatch.repositories.prepared``): each lead's offer skips SQLAlchemy's
+per-execution compilation and parameter building. The SQL
+and the arguments are the ones SQLAlchemy's own compiled execution would send, and the effects
+stay (checked here and in ``test_statements_per_lead``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import ARRAY, String, Table, bindparam, event, select, update
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from dispatch.assignments.repository import _new_lead_offer_prepared
+from dispatch.models import Assignment, DispatchLead, Seller, WebhookDelivery, infra
+from dispatch.repositories.prepared import Prepared
+from tests.dispatch.conftest import DispatchApi, Receiver, dispatch_settings, start_dispatch
+from tests.support.clock import Clock
+
+
+def _postgresql() -> Dialect:
+    return create_async_engine("postgresql+asyncpg://dispatch@localhost/none").dialect
+
+
+def _table(model: type[Any]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+@dataclass(frozen=True)
+class Sent:
+    sql: str
+    parameters: Any
+    compiled: bool  # compiled by SQLAlchemy for this execution (not prepared driver SQL)
+
+
+@contextmanager
+def sent(api: DispatchApi) -> Iterator[list[Sent]]:
+    engine = api.runtime.engine.sync_engine
+    seen: list[Sent] = []
+
+    def record(
+        connection: Any, cursor: Any, sql: str, parameters: Any, context: Any, many: bool
+    ) -> None:
+        seen.append(Sent(sql, parameters, context.compiled is not None))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+async def api(postgres_url: str, tmp_path: Path, clock: Clock) -> AsyncIterator[DispatchApi]:
+    url = postgres_url.replace("postgresql://", "postgresql+asyncpg://")
+    settings = dispatch_settings(url, embedded_bus_path=tmp_path / "bus.db")
+    async with start_dispatch(settings, clock) as dispatch:
+        yield dispatch
+
+
+@pytest.mark.postgres
+async def test_the_offer_is_prepared_driver_sql(api: DispatchApi, receiver: Receiver) -> None:
+    await api.site()
+    seller = await api.seller("alice", webhook_url=receiver.url("alice"))
+    receiver.secrets["alice"] = seller["webhook_secret"]
+    handoff = api.handoff()
+    async with httpx.AsyncClient() as client:
+        sender = api.sender(client, handoff)
+        assert await sender.send_due() == 0  # nothing due: the next pass records only
+        with sent(api) as intake:
+            lead_id = await api.qualify(handoff)
+        writes = [item for item in intake if "INSERT INTO dispatch_lead" in item.sql]
+        assert len(writes) == 1
+        assert not writes[0].compiled  # main compiled it, ~75 parameters built by name each time
+        assert isinstance(writes[0].parameters, tuple)
+        assert len(writes[0].parameters) == 75
+        assert await sender.send_due() == 1
+    async with api.runtime.session_factory() as session:
+        offer = (
+            await session.scalars(select(Assignment).where(Assignment.lead_id == lead_id))
+        ).one()
+        message = (
+            await session.scalars(select(WebhookDelivery).where(WebhookDelivery.lead_id == lead_id))
+        ).one()
+        load = await session.scalar(select(Seller.open_count).where(Seller.id == seller["id"]))
+    assert (offer.seller_id, offer.status, offer.is_open) == (seller["id"], "offered", True)
+    assert (message.status, message.attempts) == ("delivered", 1)
+    assert load == 1
+    assert [item.webhook_id for item in receiver.of("alice")] == [message.id]
+
+
+def test_prepared_sql_and_arguments_are_those_of_the_compiled_execution() -> None:
+    """The statement's own SQL and processed arguments, in the SQL's order, the statement's
+    literals (``+ 1``) included."""
+    dialect = _postgresql()
+    sellers = _table(Seller)
+    statement = (
+        update(sellers)
+        .where(sellers.c.id == bindparam("seller_id"))
+        .values(open_count=sellers.c.open_count + 1, last_offered_at=bindparam("now"))
+        .add_cte(select(bindparam("keys", type_=ARRAY(String())), bindparam("now")).cte("keys_cte"))
+    )
+    now = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+    params = {"seller_id": "s-1", "now": now, "keys": ["a", "b"]}
+    prepared = Prepared.compile(statement, dialect)
+    compiled = statement.compile(dialect=dialect)
+    assert prepared.sql == compiled.string
+    expected = compiled.construct_params(params)
+    processors: Mapping[str, Any] = compiled._bind_processors
+    assert prepared.arguments_of(params) == tuple(
+        processors[name](expected[name]) if name in processors else expected[name]
+        for name in compiled.positiontup or ()
+    )
+    assert 1 in prepared.arguments_of(params)  # the literal of ``open_count + 1``
+
+
+def test_every_parameter_of_the_new_lead_offer_has_a_source() -> None:
+    """Each of the offer statement's parameters is taken from the lead, the assignment, a row
+    or the statement itself: none is left unbound when a column is added to a table."""
+    prepared, plan = _new_lead_offer_prepared(infra.outbox_event, _postgresql())
+    assert len(plan) == len(prepared.names)
+    lead_keys = {key for source, key in plan if source == -2}
+    assert lead_keys == {column.key for column in _table(DispatchLead).columns}
+    assert {key for source, key in plan if source == -1} == {
+        column.key for column in _table(Assignment).columns
+    }
