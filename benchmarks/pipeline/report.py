@@ -24,6 +24,8 @@ PROCESS_UTILISATION = 0.5
 MACHINE_UTILISATION = 0.6
 TARGET_RATE = 100
 TARGET_MINUTES = 5
+CPU_GOAL_MS = 25.0  # issue 12: CPU per lead over all service processes
+CPU_GOAL_FROM_RATE = 20.0  # judged at this rate and above
 
 HOW_TO_READ = """\
 **How to read this section.** Each configuration starts the whole system afresh (new
@@ -370,18 +372,33 @@ def _capacity(config: ConfigResult) -> str:
     return "\n".join(lines)
 
 
+def _cpu_goal(one: ConfigResult) -> str:
+    """The CPU goal's row: every rate of the run, met only when each rate from 20 leads/s up
+    (the rates the latency goals speak of) drained at ≤ 25 ms per lead. Below, fixed costs per
+    event and the operator's polls weigh on few leads: shown, not judged."""
+    figures: list[str] = []
+    judged: list[bool] = []
+    for phase in sorted(one.phases, key=lambda phase: phase.rate):
+        if not phase.drained:
+            figures.append(f"{phase.rate:g} leads/s did not drain")
+            if phase.rate >= CPU_GOAL_FROM_RATE:
+                judged.append(False)
+            continue
+        cpu = sum(one.marginal_ms(phase, n) for n in one.processes)
+        figures.append(f"{cpu:.1f} ms at {phase.rate:g} leads/s")
+        if phase.rate >= CPU_GOAL_FROM_RATE:
+            judged.append(cpu <= CPU_GOAL_MS)
+    met = "yes" if judged and all(judged) else "no"
+    return (
+        f"| CPU per lead over all service processes ≤ {CPU_GOAL_MS:g} ms (above idle; judged "
+        f"from {CPU_GOAL_FROM_RATE:g} leads/s up) | {', '.join(figures)} | {met} |"
+    )
+
+
 def _goals(configs: Sequence[ConfigResult]) -> str:
     one = next((c for c in configs if c.replicas == 1), configs[0])
     rows = ["| goal (issue 12) | this run | met |", "|---|---|:-:|"]
-    reference = _reference(one)
-    if reference is not None:
-        cpu = sum(one.marginal_ms(reference, n) for n in one.processes)
-        raw = sum(reference.cpu_ms_per_lead(n) for n in one.processes)
-        rows.append(
-            f"| CPU per lead over all service processes ≤ 25 ms | {cpu:.1f} ms above idle "
-            f"({raw:.1f} ms idle included) at {reference.rate:g} leads/s | "
-            f"{'yes' if cpu <= 25 else 'no'} |"
-        )
+    rows.append(_cpu_goal(one))
     at20 = next((p for p in one.phases if p.rate == 20), None)
     if at20 is not None:
         p99 = percentile(at20.legs()["machine"], 0.99)
