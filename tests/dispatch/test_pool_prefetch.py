@@ -5,13 +5,11 @@ changes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from dispatch.assignments.intake import qualified_handler
 from dispatch.models import Assignment
@@ -26,6 +24,7 @@ from shared.db.session import session_scope
 from tests.dispatch.conftest import DispatchApi, dispatch_settings, start_dispatch
 from tests.dispatch.test_statements_per_lead import _envelope
 from tests.support.clock import Clock
+from tests.support.executed import executed
 
 pytestmark = pytest.mark.postgres
 
@@ -41,21 +40,6 @@ async def api(postgres_url: str, tmp_path: Path, clock: Clock) -> AsyncIterator[
         yield dispatch
 
 
-@contextmanager
-def statements(api: DispatchApi) -> Iterator[list[str]]:
-    engine = api.runtime.engine.sync_engine
-    seen: list[str] = []
-
-    def count(*args: Any) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-
-
 async def test_the_page_read_with_the_probe_routes_the_lead_and_is_then_forgotten(
     api: DispatchApi,
 ) -> None:
@@ -64,7 +48,7 @@ async def test_the_page_read_with_the_probe_routes_the_lead_and_is_then_forgotte
     handler = qualified_handler(api.runtime, api.handoff())
     envelope = _envelope(api)
     async with session_scope(api.runtime.session_factory) as session:
-        with statements(api) as seen:
+        with executed(api.runtime.engine) as seen:
             await handler(session, envelope)
         assert _PREFETCHED not in session.info  # not left for the batch's next lead
         await handler(session, envelope)  # a redelivery: recorded already, nothing routed
@@ -90,7 +74,7 @@ async def test_a_held_page_serves_only_its_pool_and_order_and_not_after_a_load_c
         pools = SellerPoolRepository(session)
         # A page held for another site: not used, read from the database (and dropped).
         prefetch(session, ("in_store", "paris", _ORDER), [])
-        with statements(api) as seen:
+        with executed(api.runtime.engine) as seen:
             page = await pools.page(
                 pool="in_store", site_id="lyon", order=_ORDER, offset=0, limit=16
             )
@@ -99,14 +83,14 @@ async def test_a_held_page_serves_only_its_pool_and_order_and_not_after_a_load_c
         # A page of the pool held, then a load went down: read from the database.
         prefetch(session, ("in_store", "lyon", _ORDER), [])
         pool_released(session)
-        with statements(api) as seen:
+        with executed(api.runtime.engine) as seen:
             page = await pools.page(
                 pool="in_store", site_id="lyon", order=_ORDER, offset=0, limit=16
             )
         assert (len(seen), len(page)) == (1, 1)
         # Held for this pool and order: served without a statement, once.
         prefetch(session, ("in_store", "lyon", _ORDER), [])
-        with statements(api) as seen:
+        with executed(api.runtime.engine) as seen:
             assert (
                 await pools.page(pool="in_store", site_id="lyon", order=_ORDER, offset=0, limit=16)
                 == []

@@ -37,6 +37,7 @@ from shared.events import Envelope
 from shared.events.payloads import ContactV1, LeadQualifiedV1
 from tests.dispatch.conftest import DispatchApi, Receiver, dispatch_settings, start_dispatch
 from tests.support.clock import Clock
+from tests.support.executed import executed
 
 # (intake of a lead offered to a seller, the sender's pass that records its delivery): the
 # intake's probe reads the vehicle's stock row and the contact schedule with the rest, and on
@@ -62,21 +63,6 @@ async def api(database_url: str, tmp_path: Path, clock: Clock) -> AsyncIterator[
     settings = dispatch_settings(database_url, embedded_bus_path=tmp_path / "bus.db")
     async with start_dispatch(settings, clock) as dispatch:
         yield dispatch
-
-
-@contextmanager
-def statements(dispatch: DispatchApi) -> Iterator[list[str]]:
-    engine = dispatch.runtime.engine.sync_engine
-    seen: list[str] = []
-
-    def count(*args: Any) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 @contextmanager
@@ -117,13 +103,13 @@ async def test_a_qualified_lead_offered_and_delivered_in_few_statements(
         sender = api.sender(client, handoff)
         assert await sender.send_due() == 0  # nothing due: the pass knows when to look again
         offered_at = clock.now
-        with statements(api) as intake:
+        with executed(api.runtime.engine) as intake:
             lead_id = await api.qualify(handoff, vehicle_ad_ref=vehicle)
         assert len(intake) == intake_statements, intake
         # Another worker's offer, leased to its own sender a second later: the pass's pause.
         clock.advance(seconds=1)
         other_id = await api.qualify(api.handoff())
-        with statements(api) as sent, transactions(api) as begun:
+        with executed(api.runtime.engine) as sent, transactions(api) as begun:
             assert await sender.send_due() == 1
             lease_s = api.settings.webhook_lease_s
             assert await sender.pause(3600) == lease_s  # read with the pass's record
@@ -182,7 +168,7 @@ async def test_the_timer_loop_reads_nothing_for_the_timers_its_process_wrote(
         hint = due_hint(wakeups_of(api.runtime.session_factory))
         monotonic = [0.0]  # the real time the loop's pauses last, moved by hand
         loop = TimerLoop(api.timers, hint, settings, clock, monotonic=lambda: monotonic[0])
-        with statements(api) as started:
+        with executed(api.runtime.engine) as started:
             assert await loop.step() == pytest.approx(
                 3600, abs=1
             )  # nothing pending: the fallback poll
@@ -190,17 +176,17 @@ async def test_the_timer_loop_reads_nothing_for_the_timers_its_process_wrote(
         woken = hint.signal.generation
         lead_id = await api.qualify()  # its accept deadline, in ten minutes, wakes the loop
         assert hint.signal.generation == woken + 1
-        with statements(api) as after_lead:
+        with executed(api.runtime.engine) as after_lead:
             assert await loop.step() == pytest.approx(600, abs=1)
         assert after_lead == []
         clock.advance(minutes=1)
         await api.qualify()  # due after the first one's: the sleeping loop is not woken
         assert hint.signal.generation == woken + 1
-        with statements(api) as after_second:
+        with executed(api.runtime.engine) as after_second:
             assert await loop.step() == pytest.approx(540, abs=1)
         assert after_second == []
         hint.signal.notify()  # another process wrote timers (shared.db.wakeup)
-        with statements(api) as after_others:
+        with executed(api.runtime.engine) as after_others:
             assert await loop.step() <= OTHERS_READ_AFTER_S  # read within a second, not now
             hint.signal.notify()  # more of theirs: the same read
             assert await loop.step() <= OTHERS_READ_AFTER_S
@@ -269,7 +255,7 @@ async def test_a_consumed_batch_reads_its_pool_once(api: DispatchApi) -> None:
     await api.site()
     sellers = sorted([(await api.seller(name))["id"] for name in ("alice", "bob", "carol")])
     envelopes = [_envelope(api) for _ in range(5)]
-    with statements(api) as seen:
+    with executed(api.runtime.engine) as seen:
         await _consume(api, envelopes)
     assert len(seen) == BATCH_STATEMENTS[api.runtime.engine.dialect.name], seen
     # Least loaded first, ties to the least recently offered, then by id: the in-memory loads

@@ -32,6 +32,16 @@ from tests.support.clock import PARIS, Clock
 from tests.support.harness import DEV_TOKEN, migrate
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh qualify database, once on SQLite and once on PostgreSQL, for the tests that
+    take it (counted statements, answers compared on both)."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return f"sqlite+aiosqlite:///{tmp_path / 'qualify.db'}"
+
+
 @dataclass
 class QualifyApi:
     """The running qualify app, its clock and per-operator clients."""

@@ -30,14 +30,6 @@ from tests.qualify.conftest import QualifyApi, open_api, qualify_settings
 from tests.support.clock import Clock
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        url: str = request.getfixturevalue("postgres_url")
-        return url
-    return f"sqlite+aiosqlite:///{tmp_path / 'qualify.db'}"
-
-
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> QualifySettings:
     return qualify_settings(database_url, tmp_path, message_dealer_name="Garage Dupont")

@@ -36,14 +36,6 @@ from tests.support.clock import Clock
 NO_CONSENT: dict[str, Any] = {**QUALIFICATION, "consents": {}}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        url: str = request.getfixturevalue("postgres_url")
-        return url
-    return f"sqlite+aiosqlite:///{tmp_path / 'qualify.db'}"
-
-
 @pytest.fixture
 async def api(database_url: str, tmp_path: Path, clock: Clock) -> AsyncIterator[QualifyApi]:
     async with open_api(qualify_settings(database_url, tmp_path), clock) as api:

@@ -28,14 +28,6 @@ from tests.support.fake_ovh import FakeOvh, serve_fake_ovh
 from tests.support.harness import eventually
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        url: str = request.getfixturevalue("postgres_url")
-        return url
-    return f"sqlite+aiosqlite:///{tmp_path / 'qualify.db'}"
-
-
 @asynccontextmanager
 async def worker_sender(settings: QualifySettings, api: QualifyApi) -> AsyncIterator[None]:
     """The worker's sender and listener, on a runtime of their own."""
