@@ -13,7 +13,6 @@ the eraser runs in the middle too, and sequences never reuse ids.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,38 +22,17 @@ from ingest.bootstrap import SERVICE as INGEST
 from shared.db import create_engine, make_session_factory, session_scope
 from shared.db.session import SessionFactory
 from shared.events import Envelope
-from shared.events.envelope import Headers
 from shared.events.privacy import ErasureRequestedV1, ExportProvidedV1
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay, event_row, event_source, stage
 from shared.privacy import ERASURE_COMPLETED, EXPORT_PROVIDED, erasure_handler, lead_scoped_eraser
 from shared.settings import ServiceSettings
 from tests.support.harness import migrate, settings_for
+from tests.support.recording_bus import HeldBus
 
 OUTBOX = INGEST.infra.outbox_event
 ERASED = INGEST.infra.erased_subject
 CLIENT, LEAD = "client-race", "lead-race"
-Published = tuple[str, bytes | None, bytes, Headers]
-
-
-class HeldBus:
-    """A bus that records what it is given, and can hold the publisher inside ``publish_many``
-    until the test releases it."""
-
-    def __init__(self) -> None:
-        self.published: list[Published] = []
-        self.hold = False
-        self.entered = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def publish_many(self, records: Sequence[Published]) -> None:
-        if self.hold:
-            self.entered.set()
-            await self.release.wait()
-        self.published.extend(records)
-
-    def types(self) -> list[str]:
-        return [dict(headers)["ce_type"].decode() for *_, headers in self.published]
 
 
 def ingest_settings(url: str) -> ServiceSettings:

@@ -18,48 +18,14 @@ from ingest.bootstrap import SERVICE as INGEST
 from shared.bus.protocol import BusUnavailable
 from shared.db import create_engine, make_session_factory, session_scope
 from shared.db.session import SessionFactory
-from shared.events.envelope import Headers
 from shared.events.privacy import ExportProvidedV1
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay, event_source, stage
 from tests.support.harness import migrate, settings_for
 from tests.support.infra import create_database, drop_database
+from tests.support.recording_bus import HeldBus, RecordingBus
 
 OUTBOX = INGEST.infra.outbox_event
-Published = tuple[str, bytes | None, bytes, Headers]
-
-
-class RecordingBus:
-    """Stores what it is given; refuses the next ``refuse`` calls as a broker outage would."""
-
-    def __init__(self, refuse: int = 0) -> None:
-        self.published: list[Published] = []
-        self.refuse = refuse
-
-    async def publish_many(self, records: Sequence[Published]) -> None:
-        if self.refuse:
-            self.refuse -= 1
-            raise BusUnavailable("broker down")
-        self.published.extend(records)
-
-    def subjects(self) -> list[str]:
-        return [dict(headers)["ce_subject"].decode() for *_, headers in self.published]
-
-
-class HeldBus(RecordingBus):
-    """Holds the publisher inside ``publish_many`` while ``hold`` is set, until released."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.hold = False
-        self.entered = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def publish_many(self, records: Sequence[Published]) -> None:
-        if self.hold:
-            self.entered.set()
-            await self.release.wait()
-        await super().publish_many(records)
 
 
 @pytest.fixture
