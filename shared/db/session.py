@@ -9,7 +9,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db.wakeup import Wakeups
 from shared.redact import safe_error_text
@@ -86,11 +86,19 @@ async def read_only(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
     """A session for reads that need no transaction (a probe: a count, when the next row is
     due). Its connection is in autocommit mode: each statement is one round trip, without a
     BEGIN and a ROLLBACK around it. Never write through it."""
-    engine = factory.kw["bind"]
+    async with (
+        autocommit_connection(factory.kw["bind"]) as connection,
+        AsyncSession(bind=connection) as session,
+    ):
+        yield session
+
+
+@asynccontextmanager
+async def autocommit_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection in autocommit mode, without an ORM session: each statement is one
+    round trip and commits by itself. For a read, or a write that is one atomic statement."""
     async with engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        async with AsyncSession(bind=connection) as session:
-            yield session
+        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def after_commit(session: AsyncSession, action: AfterCommit) -> None:

@@ -3,8 +3,7 @@ claims from) and the prospect's replies."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any, cast
@@ -12,12 +11,18 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Table, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qualify.messages.state import QUEUED, SENDING, SENT
 from qualify.models import IncomingMessage, OutgoingMessage, QueuedLead
 from shared.db.repository import Repository
-from shared.db.session import SessionFactory, session_scope, wake_after_commit, wakeups_of
+from shared.db.session import (
+    SessionFactory,
+    autocommit_connection,
+    session_scope,
+    wake_after_commit,
+    wakeups_of,
+)
 from shared.events.payloads import MessageChannel
 from shared.outbox import insert_into
 
@@ -156,11 +161,6 @@ class ClaimedWrites:
         self._engine = engine
         self._postgres = engine.dialect.name == "postgresql"
 
-    @asynccontextmanager
-    async def _autocommit(self) -> AsyncIterator[AsyncConnection]:
-        async with self._engine.connect() as connection:
-            yield await connection.execution_options(isolation_level="AUTOCOMMIT")
-
     async def update(self, message_id: str, held_by: str, /, **values: Any) -> bool:
         """``MessageRepository.update_claimed`` in a unit of work of its own."""
         if not self._postgres:
@@ -169,7 +169,7 @@ class ClaimedWrites:
                     message_id, held_by, **values
                 )
         parameters = {"_message_id": message_id, "_held_by": held_by, **values}
-        async with self._autocommit() as connection:
+        async with autocommit_connection(self._engine) as connection:
             result = await connection.execute(_update_claimed(frozenset(values)), parameters)
         return bool(result.rowcount == 1)
 
@@ -182,7 +182,7 @@ class ClaimedWrites:
                 return await MessageRepository(session).update_claimed_staging(
                     message_id, held_by, outbox=outbox, event=event, **values
                 )
-        async with self._autocommit() as connection:
+        async with autocommit_connection(self._engine) as connection:
             result = await connection.execute(*_staging(message_id, held_by, outbox, event, values))
         if result.rowcount != 1:
             return False

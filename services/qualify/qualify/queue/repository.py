@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from qualify.leads.state import OpenStatus
 from qualify.models import QueuedLead
 from shared.db.repository import Repository
+from shared.db.session import autocommit_connection
 
 
 @dataclass(frozen=True)
@@ -198,9 +199,10 @@ async def read_page(
     }
     if after is not None:
         params["_after_rank"], params["_after_due"], params["_after_id"] = after
-    async with engine.connect() as connection:
-        if engine.dialect.name == "postgresql":
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
+    # PostgreSQL: one round trip (no BEGIN/COMMIT); SQLite's BEGIN is none, and switching a
+    # connection to autocommit and back costs more there.
+    postgres = engine.dialect.name == "postgresql"
+    async with autocommit_connection(engine) if postgres else engine.connect() as connection:
         result = await connection.execute(statement, params)
         names = tuple(result.keys())[:-1]  # the rank is not shown
         rows = result.all()
