@@ -306,6 +306,17 @@ class Receiver:
 
 
 @pytest.fixture
+async def dispatch_on_postgres(
+    postgres_url: str, tmp_path: Path, clock: Clock
+) -> AsyncIterator[DispatchApi]:
+    """The dispatch app on a fresh PostgreSQL database (the paths only PostgreSQL takes)."""
+    url = postgres_url.replace("postgresql://", "postgresql+asyncpg://")
+    settings = dispatch_settings(url, embedded_bus_path=tmp_path / "bus.db")
+    async with start_dispatch(settings, clock) as dispatch:
+        yield dispatch
+
+
+@pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     state = Receiver()
     app = Starlette(routes=[Route("/hooks/{name}", state.handle, methods=["POST"])])

@@ -5,9 +5,6 @@ changes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
 
@@ -21,9 +18,8 @@ from dispatch.routing.repository import (
 )
 from dispatch.routing.strategy import SortKey
 from shared.db.session import session_scope
-from tests.dispatch.conftest import DispatchApi, dispatch_settings, start_dispatch
+from tests.dispatch.conftest import DispatchApi
 from tests.dispatch.test_statements_per_lead import _envelope
-from tests.support.clock import Clock
 from tests.support.executed import executed
 
 pytestmark = pytest.mark.postgres
@@ -33,11 +29,8 @@ _ORDER: tuple[SortKey, ...] = ("load", "last_offered", "id")
 
 
 @pytest.fixture
-async def api(postgres_url: str, tmp_path: Path, clock: Clock) -> AsyncIterator[DispatchApi]:
-    url = postgres_url.replace("postgresql://", "postgresql+asyncpg://")
-    settings = dispatch_settings(url, embedded_bus_path=tmp_path / "bus.db")
-    async with start_dispatch(settings, clock) as dispatch:
-        yield dispatch
+def api(dispatch_on_postgres: DispatchApi) -> DispatchApi:
+    return dispatch_on_postgres
 
 
 async def test_the_page_read_with_the_probe_routes_the_lead_and_is_then_forgotten(

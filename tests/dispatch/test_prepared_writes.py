@@ -6,11 +6,10 @@ stay (checked here and in ``test_statements_per_lead``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,8 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from dispatch.assignments.repository import _new_lead_offer_prepared
 from dispatch.models import Assignment, DispatchLead, Seller, WebhookDelivery, infra
 from dispatch.repositories.prepared import Prepared
-from tests.dispatch.conftest import DispatchApi, Receiver, dispatch_settings, start_dispatch
-from tests.support.clock import Clock
+from tests.dispatch.conftest import DispatchApi, Receiver
 
 
 def _postgresql() -> Dialect:
@@ -61,11 +59,8 @@ def sent(api: DispatchApi) -> Iterator[list[Sent]]:
 
 
 @pytest.fixture
-async def api(postgres_url: str, tmp_path: Path, clock: Clock) -> AsyncIterator[DispatchApi]:
-    url = postgres_url.replace("postgresql://", "postgresql+asyncpg://")
-    settings = dispatch_settings(url, embedded_bus_path=tmp_path / "bus.db")
-    async with start_dispatch(settings, clock) as dispatch:
-        yield dispatch
+def api(dispatch_on_postgres: DispatchApi) -> DispatchApi:
+    return dispatch_on_postgres
 
 
 @pytest.mark.postgres
