@@ -1,5 +1,5 @@
 """The worker's per-lead write on PostgreSQL goes to the driver as SQL compiled once with
-positional arguments (``dispatch.repositories.prepared``): each lead's offer skips SQLAlchemy's
+positional arguments (``shared.db.prepared``): each lead's offer skips SQLAlchemy's
 per-execution compilation and parameter building. The SQL
 and the arguments are the ones SQLAlchemy's own compiled execution would send, and the effects
 stay (checked here and in ``test_statements_per_lead``)."""
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from dispatch.assignments.repository import _new_lead_offer_prepared
 from dispatch.models import Assignment, DispatchLead, Seller, WebhookDelivery, infra
-from dispatch.repositories.prepared import Prepared
+from shared.db.prepared import Prepared
 from tests.dispatch.conftest import DispatchApi, Receiver
 
 

@@ -54,7 +54,6 @@ from dispatch.models import (
     WebhookDelivery,
 )
 from dispatch.privacy.repository import PrivacyRepository
-from dispatch.repositories.prepared import Prepared
 from dispatch.routing.repository import (
     PoolKey,
     forget_prefetched,
@@ -66,6 +65,7 @@ from dispatch.routing.repository import (
 from dispatch.routing.strategy import SortKey
 from dispatch.timers.repository import TimerRepository
 from dispatch.webhooks.repository import WebhookRepository
+from shared.db.prepared import Prepared
 from shared.db.repository import Repository
 from shared.db.session import wake_after_commit
 from shared.outbox import insert_into

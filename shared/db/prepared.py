@@ -1,5 +1,5 @@
-"""Statements of the worker's hot path compiled once to the driver's SQL, executed with their
-arguments built positionally: each lead's offer (75 parameters) skips SQLAlchemy's
+"""Statements of a hot path compiled once to the driver's SQL, executed with their arguments
+built positionally: e.g. dispatch's offer of each lead (75 parameters) skips SQLAlchemy's
 per-execution work (compiled-cache look-up, building the parameters dict, the ORM session's
 execution layer) and keeps the rest: the session's connection and transaction, its statement
 events and its error translation (``sqlalchemy.exc``).
