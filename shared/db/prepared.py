@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import CursorResult, Dialect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -73,8 +73,9 @@ class Prepared:
         )
 
     async def execute(
-        self, session: AsyncSession, arguments: tuple[Any, ...]
+        self, on: AsyncSession | AsyncConnection, arguments: tuple[Any, ...]
     ) -> CursorResult[*tuple[Any, ...]]:
-        """Run it on the session's connection (in its transaction), without a flush."""
-        connection = await session.connection()
+        """Run it on a session's connection (in its transaction, without a flush), or on a
+        connection as it is (e.g. ``shared.db.session.autocommit_connection``'s)."""
+        connection = await on.connection() if isinstance(on, AsyncSession) else on
         return await connection.exec_driver_sql(self.sql, arguments)
