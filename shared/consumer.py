@@ -49,6 +49,7 @@ from shared.aio import sleep_or_stop
 from shared.bus.protocol import Bus, BusUnavailable, Consumer, Record
 from shared.clock import utcnow
 from shared.db.infra import InfraTables
+from shared.db.prepared import Prepared
 from shared.db.session import SessionFactory, session_scope
 from shared.events.catalogue import CATALOGUE, Topics
 from shared.events.envelope import Envelope, EnvelopeError
@@ -147,6 +148,10 @@ class EventConsumer:
         self._commit_interval_s = commit_interval_s
         self._batch_wait_s = batch_wait_s
         self._claims = _Claims(infra, name)
+        # The metrics' children by label values, looked up once (``labels`` costs more than
+        # the count itself); bounded: catalogue types and "unknown" only.
+        self._consumed: dict[tuple[str, str], Any] = {}
+        self._lags: dict[str, Any] = {}
 
     @property
     def topics(self) -> list[str]:
@@ -294,18 +299,22 @@ class EventConsumer:
                     else:
                         await self._run_handler(session, item.handler, envelope)
                         outcomes.append((envelope, "applied"))
+        now = utcnow()
         for envelope, outcome in outcomes:
-            self._observe(envelope, outcome)
+            self._observe(envelope, outcome, now)
 
     async def _run_handler(
         self, session: AsyncSession, handler: Handler, envelope: Envelope
     ) -> None:
         # The events the handler stages continue the trace of the event handled.
         token = current_traceparent.set(envelope.traceparent)
+        # Bound and reset by their tokens: what ``bound_contextvars`` does, without reading
+        # the whole context first.
+        bound = structlog.contextvars.bind_contextvars(**self._log_context(envelope))
         try:
-            with structlog.contextvars.bound_contextvars(**self._log_context(envelope)):
-                await handler(session, envelope)
+            await handler(session, envelope)
         finally:
+            structlog.contextvars.reset_contextvars(**bound)
             current_traceparent.reset(token)
 
     def _log_context(self, envelope: Envelope) -> dict[str, Any]:
@@ -387,10 +396,11 @@ class EventConsumer:
             self._count(envelope.type, "ignored")
             return
         token = current_traceparent.set(envelope.traceparent)
+        bound = structlog.contextvars.bind_contextvars(**self._log_context(envelope))
         try:
-            with structlog.contextvars.bound_contextvars(**self._log_context(envelope)):
-                await self._handle_with_retries(record, envelope, handler)
+            await self._handle_with_retries(record, envelope, handler)
         finally:
+            structlog.contextvars.reset_contextvars(**bound)
             current_traceparent.reset(token)
 
     async def _handle_with_retries(
@@ -520,13 +530,17 @@ class EventConsumer:
         )
         self._count(envelope.type if envelope else "invalid", "dead_lettered")
 
-    def _observe(self, envelope: Envelope, outcome: str) -> None:
+    def _observe(self, envelope: Envelope, outcome: str, now: datetime | None = None) -> None:
         self._count(envelope.type, outcome)
         if outcome == "applied" and envelope.type in CATALOGUE:
-            delay = (utcnow() - envelope.time).total_seconds()
-            self._metrics.event_lag_seconds.labels(self._service, self.name, envelope.type).observe(
-                max(delay, 0.0)
-            )
+            delay = ((now or utcnow()) - envelope.time).total_seconds()
+            lag = self._lags.get(envelope.type)
+            if lag is None:
+                lag = self._metrics.event_lag_seconds.labels(
+                    self._service, self.name, envelope.type
+                )
+                self._lags[envelope.type] = lag
+            lag.observe(max(delay, 0.0))
 
     def _count_ignored(self, record: Record) -> None:
         event_type = header(record, "ce_type")
@@ -535,7 +549,13 @@ class EventConsumer:
     def _count(self, event_type: str, outcome: str) -> None:
         # Only catalogue types become label values: a hostile message cannot grow the series.
         event_type = event_type if event_type in CATALOGUE else "unknown"
-        self._metrics.events_consumed.labels(self._service, self.name, event_type, outcome).inc()
+        counter = self._consumed.get((event_type, outcome))
+        if counter is None:
+            counter = self._metrics.events_consumed.labels(
+                self._service, self.name, event_type, outcome
+            )
+            self._consumed[event_type, outcome] = counter
+        counter.inc()
 
 
 def _next_offsets(records: Sequence[Record]) -> dict[tuple[str, int], int]:
@@ -555,7 +575,7 @@ class _Claims:
         processed, erased = infra.processed_event, infra.erased_subject
         self._processed = processed
         # Sorted by event id: two replicas claiming overlapping batches lock in the same order.
-        self._postgres = text(
+        self._postgres_statement = text(
             f"WITH erased AS (SELECT subject FROM {erased.name}"
             " WHERE subject = ANY(CAST(:subjects AS VARCHAR[]))),"
             f" claimed AS (INSERT INTO {processed.name}"
@@ -575,23 +595,37 @@ class _Claims:
         self._sqlite_erased = select(erased.c.subject).where(
             erased.c.subject.in_(bindparam("subjects", expanding=True))
         )
+        self._dialect: str | None = None  # the sessions' dialect, once the first claim saw it
+        self._postgres: Prepared | None = None
+
+    def _prepared_for(self, session: AsyncSession) -> Prepared | None:
+        """The PostgreSQL claim compiled once for the sessions' dialect (it runs at every
+        batch: positional arguments to the driver, no SQLAlchemy compile or ORM execution
+        layer); None on SQLite. A consumer's sessions all come from one factory."""
+        if self._dialect is None:
+            dialect = session.get_bind().dialect
+            if dialect.name == "postgresql":
+                self._postgres = Prepared.compile(self._postgres_statement, dialect)
+            self._dialect = dialect.name
+        return self._postgres
 
     async def claim(
         self, session: AsyncSession, envelopes: Sequence[Envelope], now: datetime
     ) -> tuple[set[str], set[str]]:
         """(ids of the events claimed now, erased subjects among the events')."""
         subjects = sorted({envelope.subject for envelope in envelopes if envelope.subject})
-        if session.get_bind().dialect.name == "postgresql":
-            rows = await session.execute(
-                self._postgres,
+        prepared = self._prepared_for(session)
+        if prepared is not None:
+            arguments = prepared.arguments_of(
                 {
                     "subjects": subjects,
                     "consumer": self._consumer,
                     "processed_at": now,
                     "ids": [envelope.id for envelope in envelopes],
                     "types": [envelope.type for envelope in envelopes],
-                },
+                }
             )
+            rows = await prepared.execute(session, arguments)
             claimed: set[str] = set()
             erased: set[str] = set()
             for kind, value in rows:

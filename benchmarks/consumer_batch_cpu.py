@@ -1,0 +1,164 @@
+"""Client CPU per batch of the idempotent consumer (``shared.consumer.EventConsumer``) on
+PostgreSQL, in process: ``handle_batch`` of polled records of new events with a handler that
+does nothing, so that what is measured is the consumer's own work (decoding, the transaction,
+the claim of the events, the metrics), for batches of 1 and of 10 events. Each round times
+``BATCHES`` batches of each size in turn. Reported per size: the CPU time
+(``time.process_time``) per batch of the rounds (best, median) and the statements per batch
+(BEGIN and COMMIT are two round trips more). Given another version of ``shared/consumer.py``
+(e.g. main's), its consumer is timed too, in the same process, its rounds alternating with
+this one's (the machine's load is then the same for both):
+
+    .venv/bin/python -m benchmarks.consumer_batch_cpu [rounds] [baseline consumer.py]
+    git show main:shared/consumer.py > /tmp/main_consumer.py  # e.g.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import sys
+import time
+import uuid
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared import consumer as current
+from shared.bus import Record
+from shared.events import Envelope, Topics
+from shared.metrics import ServiceMetrics
+from tests.support.infra import create_database, drop_database
+from tests.support.messaging import MessagingSettings, infra, messaging_harness
+
+SIZES = (1, 10)
+BATCHES = 50  # per size and round
+_offset = 0
+
+
+async def noop(session: AsyncSession, envelope: Envelope) -> None:
+    """No SQL of its own: the consumer's bookkeeping is what is measured."""
+
+
+def _records(count: int) -> list[Record]:
+    global _offset
+    records = []
+    for _ in range(count):
+        lead_id = str(uuid.uuid4())
+        envelope = Envelope(
+            source="/vo-leads/ingest",
+            type="lead.received.v1",
+            subject=lead_id,
+            data={"lead_id": lead_id, "label": "bench"},
+        )
+        records.append(
+            Record(
+                Topics.LEADS,
+                0,
+                _offset,
+                envelope.to_key(),
+                envelope.to_value(),
+                envelope.to_headers(),
+            )
+        )
+        _offset += 1
+    return records
+
+
+def _baseline(path: str) -> Any:
+    """The module of another ``shared/consumer.py`` (its imports are this tree's)."""
+    spec = importlib.util.spec_from_file_location("baseline_consumer", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+Results = dict[str, dict[int, tuple[float, float, float]]]
+
+
+async def measure(rounds: int, modules: dict[str, Any]) -> Results:
+    """Per version and batch size: (best, median) CPU seconds per batch, statements per batch."""
+    url = (await create_database()).replace("postgresql://", "postgresql+asyncpg://")
+    try:
+        with TemporaryDirectory() as tmp:
+            settings = MessagingSettings(
+                database_url=url, bus="embedded", embedded_bus_path=Path(tmp) / "bus.db"
+            )
+            async with messaging_harness(settings) as harness:
+                consumers = {
+                    version: module.EventConsumer(
+                        service="bench",
+                        name=f"bench.{version}",
+                        bus=harness.bus,
+                        topics=[Topics.LEADS],
+                        handlers={"lead.received.v1": noop},
+                        session_factory=harness.sessions,
+                        infra=infra,
+                        metrics=ServiceMetrics(f"bench_{version}"),
+                    )
+                    for version, module in modules.items()
+                }
+                reader: Any = None  # only a rewind (an outage) would use it
+                statements = 0
+
+                def counted(*_: Any) -> None:
+                    nonlocal statements
+                    statements += 1
+
+                for consumer in consumers.values():  # warm up: pool, caches, the server's plans
+                    for size in SIZES:
+                        for _ in range(5):
+                            await consumer.handle_batch(reader, _records(size))
+                event.listen(harness.engine.sync_engine, "before_cursor_execute", counted)
+                cpu: dict[tuple[str, int], list[float]] = {
+                    (version, size): [] for version in consumers for size in SIZES
+                }
+                counts = dict.fromkeys(cpu, 0)
+                for _ in range(rounds):
+                    for size in SIZES:
+                        for version, consumer in consumers.items():
+                            batches = [_records(size) for _ in range(BATCHES)]
+                            before = statements
+                            start = time.process_time()
+                            for records in batches:
+                                _, ok = await consumer.handle_batch(reader, records)
+                                assert ok
+                            cpu[version, size].append((time.process_time() - start) / BATCHES)
+                            counts[version, size] += statements - before
+                return {
+                    version: {
+                        size: (
+                            min(cpu[version, size]),
+                            sorted(cpu[version, size])[rounds // 2],
+                            counts[version, size] / (rounds * BATCHES),
+                        )
+                        for size in SIZES
+                    }
+                    for version in consumers
+                }
+    finally:
+        await drop_database(url)
+
+
+def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    modules: dict[str, Any] = {"current": current}
+    if len(sys.argv) > 2:
+        modules = {"baseline": _baseline(sys.argv[2]), **modules}
+    results = asyncio.run(measure(rounds, modules))
+    for version, sizes in results.items():
+        for size, (best, median, statements) in sizes.items():
+            sys.stdout.write(
+                f"{version:>8}, batch of {size:>2}: CPU per batch best {best * 1e6:.0f} us, "
+                f"median {median * 1e6:.0f} us; {statements:.2f} statements per batch "
+                f"({rounds} rounds of {BATCHES} batches)\n"
+            )
+
+
+if __name__ == "__main__":
+    main()
