@@ -568,7 +568,8 @@ def _next_offsets(records: Sequence[Record]) -> dict[tuple[str, int], int]:
 class _Claims:
     """The batch's bookkeeping statements, built once per consumer: claim events (insert their
     ``processed_event`` rows, skipping those already there) and find the erased subjects among
-    them. PostgreSQL: one statement (one round trip); SQLite: two (no network)."""
+    them. PostgreSQL: one statement (one round trip), compiled once (``Prepared``); SQLite: two
+    (no network), compiled by the session as before."""
 
     def __init__(self, infra: InfraTables, consumer: str) -> None:
         self._consumer = consumer
