@@ -5,8 +5,9 @@ the claim of the events, the metrics), for batches of 1 and of 10 events. Each r
 ``BATCHES`` batches of each size in turn. Reported per size: the CPU time
 (``time.process_time``) per batch of the rounds (best, median) and the statements per batch
 (BEGIN and COMMIT are two round trips more). Given another version of ``shared/consumer.py``
-(e.g. main's), its consumer is timed too, in the same process, its rounds alternating with
-this one's (the machine's load is then the same for both):
+(e.g. main's), its consumer is timed too, in the same process, taking turns with this one's
+batch by batch (the machine's load is then the same for both), and the median of the rounds'
+differences is reported:
 
     .venv/bin/python -m benchmarks.consumer_batch_cpu [rounds] [baseline consumer.py]
     git show main:shared/consumer.py > /tmp/main_consumer.py  # e.g.
@@ -78,11 +79,12 @@ def _baseline(path: str) -> Any:
     return module
 
 
-Results = dict[str, dict[int, tuple[float, float, float]]]
+# (version, batch size) → (CPU seconds per batch of each round, statements per batch)
+Results = dict[tuple[str, int], tuple[list[float], float]]
 
 
 async def measure(rounds: int, modules: dict[str, Any]) -> Results:
-    """Per version and batch size: (best, median) CPU seconds per batch, statements per batch."""
+    """Per version and batch size: CPU seconds per batch of each round, statements per batch."""
     url = (await create_database()).replace("postgresql://", "postgresql+asyncpg://")
     try:
         with TemporaryDirectory() as tmp:
@@ -121,25 +123,25 @@ async def measure(rounds: int, modules: dict[str, Any]) -> Results:
                 counts = dict.fromkeys(cpu, 0)
                 for _ in range(rounds):
                     for size in SIZES:
-                        for version, consumer in consumers.items():
-                            batches = [_records(size) for _ in range(BATCHES)]
-                            before = statements
-                            start = time.process_time()
-                            for records in batches:
-                                _, ok = await consumer.handle_batch(reader, records)
+                        # The versions take turns batch by batch: the same load for each.
+                        batches = {
+                            version: [_records(size) for _ in range(BATCHES)]
+                            for version in consumers
+                        }
+                        spent = dict.fromkeys(consumers, 0.0)
+                        for n in range(BATCHES):
+                            for version, consumer in consumers.items():
+                                before = statements
+                                start = time.process_time()
+                                _, ok = await consumer.handle_batch(reader, batches[version][n])
+                                spent[version] += time.process_time() - start
                                 assert ok
-                            cpu[version, size].append((time.process_time() - start) / BATCHES)
-                            counts[version, size] += statements - before
+                                counts[version, size] += statements - before
+                        for version in consumers:
+                            cpu[version, size].append(spent[version] / BATCHES)
                 return {
-                    version: {
-                        size: (
-                            min(cpu[version, size]),
-                            sorted(cpu[version, size])[rounds // 2],
-                            counts[version, size] / (rounds * BATCHES),
-                        )
-                        for size in SIZES
-                    }
-                    for version in consumers
+                    key: (rounds_cpu, counts[key] / (rounds * BATCHES))
+                    for key, rounds_cpu in cpu.items()
                 }
     finally:
         await drop_database(url)
@@ -151,13 +153,28 @@ def main() -> None:
     if len(sys.argv) > 2:
         modules = {"baseline": _baseline(sys.argv[2]), **modules}
     results = asyncio.run(measure(rounds, modules))
-    for version, sizes in results.items():
-        for size, (best, median, statements) in sizes.items():
+    for (version, size), (cpu, statements) in results.items():
+        sys.stdout.write(
+            f"{version:>8}, batch of {size:>2}: CPU per batch best {min(cpu) * 1e6:.0f} us, "
+            f"median {_median(cpu) * 1e6:.0f} us; {statements:.2f} statements per batch "
+            f"({rounds} rounds of {BATCHES} batches)\n"
+        )
+    if "baseline" in modules:
+        for size in SIZES:
+            saved = [
+                before - after
+                for before, after in zip(
+                    results["baseline", size][0], results["current", size][0], strict=True
+                )
+            ]
             sys.stdout.write(
-                f"{version:>8}, batch of {size:>2}: CPU per batch best {best * 1e6:.0f} us, "
-                f"median {median * 1e6:.0f} us; {statements:.2f} statements per batch "
-                f"({rounds} rounds of {BATCHES} batches)\n"
+                f"batch of {size:>2}: current saves {_median(saved) * 1e6:.0f} us per batch "
+                f"(median of the rounds; {sum(x > 0 for x in saved)} of {rounds} rounds saved)\n"
             )
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
 
 
 if __name__ == "__main__":
