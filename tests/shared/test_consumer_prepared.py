@@ -204,6 +204,7 @@ async def test_prepared_claims_skip_duplicates_and_erased_leads(harness: Harness
     assert sample("events_consumed_total", {**labels, "outcome": "duplicate"}) == 3
     assert sample("events_consumed_total", {**labels, "outcome": "erased"}) == 1
     assert sample("events_consumed_total", {**labels, "outcome": "applied"}) == 3
+    assert sample("event_lag_seconds_count", labels) == 3  # one per event applied
 
 
 async def test_a_failing_handler_still_falls_back_to_one_at_a_time(harness: Harness) -> None:
