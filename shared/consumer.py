@@ -42,10 +42,8 @@ from typing import Any
 import structlog
 from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from shared.aio import sleep_or_stop
 from shared.bus.protocol import Bus, BusUnavailable, Consumer, Record
@@ -628,7 +626,7 @@ class _Claims:
                     "types": [envelope.type for envelope in envelopes],
                 }
             )
-            rows = await session.run_sync(_fetch_all, prepared.sql, arguments)
+            rows = (await prepared.execute(session, arguments)).all()
             claimed: set[str] = set()
             erased: set[str] = set()
             for kind, value in rows:
@@ -653,16 +651,6 @@ class _Claims:
             else set()
         )
         return claimed, erased
-
-
-def _fetch_all(
-    session: Session, sql: str, arguments: tuple[Any, ...]
-) -> Sequence[Row[*tuple[Any, ...]]]:
-    """The rows of a ``Prepared`` statement's SQL run on the session's connection, in its
-    transaction. Through ``run_sync``: one hop into SQLAlchemy's greenlet for the connection,
-    the statement and its rows, where ``Prepared.execute`` on a session makes two and hands
-    back a result to read from asyncio (~50 us more per batch, benchmarks/consumer_batch_cpu.py)."""
-    return session.connection().exec_driver_sql(sql, arguments).all()
 
 
 def merge_handlers(*handler_maps: Mapping[str, Handler]) -> dict[str, Handler]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -77,5 +78,16 @@ class Prepared:
     ) -> CursorResult[*tuple[Any, ...]]:
         """Run it on a session's connection (in its transaction, without a flush), or on a
         connection as it is (e.g. ``shared.db.session.autocommit_connection``'s)."""
-        connection = await on.connection() if isinstance(on, AsyncSession) else on
-        return await connection.exec_driver_sql(self.sql, arguments)
+        if isinstance(on, AsyncSession):
+            # One hop into SQLAlchemy's greenlet for the connection and the statement, where
+            # ``connection()`` then ``exec_driver_sql`` make two (~50 us per statement).
+            return await on.run_sync(_execute, self.sql, arguments)
+        return await on.exec_driver_sql(self.sql, arguments)
+
+
+def _execute(
+    session: Session, sql: str, arguments: tuple[Any, ...]
+) -> CursorResult[*tuple[Any, ...]]:
+    """``sql`` on the session's connection, in its transaction (rows are buffered by the driver:
+    the result is read back in asyncio)."""
+    return session.connection().exec_driver_sql(sql, arguments)
