@@ -1,15 +1,11 @@
-"""Client CPU of the two reads/writes of the dispatch worker's per-lead path that changed, on
-PostgreSQL, old and new way alternately in one process (the machine's noise hits both alike):
+"""Client CPU of the dispatch worker's intake reads for a lead with a vehicle (in store, its
+site's pool of 10 sellers), on PostgreSQL, main's way and the new one alternately in one
+process (the machine's noise hits both alike): main read the probe, then routing read the
+pool's first page (two statements); now the probe brings the page along (``page_lateral``)
+and routing takes it from ``prefetch`` (one statement).
 
-- intake of a lead with a vehicle (in store, its site's pool of 10 sellers): main read the
-  probe, then routing read the pool's first page (two statements); now the probe brings the
-  page along (``page_lateral``) and routing takes it from ``prefetch`` (one statement);
-- the sender's record of a delivered pass (one delivery): main executed the text statement
-  through the session (compiled-cache look-up, parameters by name); now a ``Prepared`` one.
-
-Each round runs ``n`` of each way (the intake's in a transaction rolled back, the record in
-autocommit as the sender runs it; it records a delivery that is not there: nothing is written)
-and takes ``time.process_time``; the median over the rounds, per lead / per pass.
+Each round runs ``n`` of each way in a transaction (rolled back: nothing is written) and takes
+``time.process_time``; the median and the best over the rounds, per lead.
 
     .venv/bin/python -m benchmarks.dispatch_worker_cpu [n per round] [rounds]
 """
@@ -22,15 +18,13 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.assignments.repository import AssignmentRepository
 from dispatch.routing.repository import PAGE_SIZE, SellerPoolRepository, forget_prefetched
 from dispatch.routing.strategy import SortKey
-from dispatch.webhooks.repository import _RECORD_DELIVERED_PG, Delivered, WebhookRepository
-from shared.db.session import SessionFactory, read_only
+from shared.db.session import SessionFactory
 from tests.dispatch.conftest import dispatch_settings, start_dispatch
 from tests.support.clock import Clock
 from tests.support.infra import create_database, drop_database
@@ -65,34 +59,14 @@ async def _probe_with_page(session: AsyncSession) -> None:
     forget_prefetched(session)
 
 
-_NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
-
-
-async def _record_compiled(session: AsyncSession) -> None:
-    """main's record of a delivered pass: the text statement through the session."""
-    rows = await session.execute(
-        _RECORD_DELIVERED_PG,
-        {"ids": ["msg_x"], "codes": [204], "latencies": [3], "now": _NOW},
-    )
-    rows.all()
-
-
-async def _record_prepared(session: AsyncSession) -> None:
-    await WebhookRepository(session).record_delivered(
-        [Delivered("msg_x", 204, 3)], _NOW, next_due=True
-    )
-
-
-async def _round(factory: SessionFactory, way: Way, n: int, *, autocommit: bool) -> float:
-    """``n`` runs of ``way`` in one transaction, rolled back (``autocommit``: on a
-    ``read_only`` connection, as the sender's record runs; nothing is written either way)."""
-    async with read_only(factory) if autocommit else factory() as session:
+async def _round(factory: SessionFactory, way: Way, n: int) -> float:
+    """``n`` runs of ``way`` in one transaction, rolled back."""
+    async with factory() as session:
         start = time.process_time()
         for _ in range(n):
             await way(session)
         elapsed = time.process_time() - start
-        if not autocommit:
-            await session.rollback()
+        await session.rollback()
     return elapsed * 1000 / n
 
 
@@ -107,19 +81,14 @@ async def measure(n: int, rounds: int) -> dict[str, list[float]]:
             ways: dict[str, Way] = {
                 "intake, probe then page (main)": _probe_then_page,
                 "intake, probe with page (now)": _probe_with_page,
-                "delivered pass, compiled (main)": _record_compiled,
-                "delivered pass, prepared (now)": _record_prepared,
             }
             figures: dict[str, list[float]] = {name: [] for name in ways}
-            for name, way in ways.items():  # warm up
-                await _round(factory, way, 20, autocommit=name.startswith("delivered"))
+            for way in ways.values():  # warm up
+                await _round(factory, way, 20)
             for index in range(rounds):
                 names = list(ways) if index % 2 == 0 else list(reversed(ways))
                 for name in names:
-                    autocommit = name.startswith("delivered")
-                    figures[name].append(
-                        await _round(factory, ways[name], n, autocommit=autocommit)
-                    )
+                    figures[name].append(await _round(factory, ways[name], n))
             return figures
     finally:
         await drop_database(url)
@@ -130,7 +99,7 @@ def main() -> None:
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     for name, values in asyncio.run(measure(n, rounds)).items():
         sys.stdout.write(
-            f"{name:<34} median {statistics.median(values):.3f} ms, best {min(values):.3f} ms\n"
+            f"{name:<31} median {statistics.median(values):.3f} ms, best {min(values):.3f} ms\n"
         )
 
 
