@@ -21,12 +21,10 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import ColumnElement
 
 from dispatch.models import ManagerAlert, Seller, WebhookAttempt, WebhookDelivery
 from dispatch.webhooks.schemas import DeliveryStatus
-from shared.db.prepared import Prepared
 from shared.db.repository import Repository
 from shared.db.types import UtcDateTime
 
@@ -141,13 +139,14 @@ class WebhookRepository(Repository):
     ) -> DeliveredPass:
         of_id = {result.delivery_id: result for result in results}
         ids = sorted(of_id)
-        dialect = self.session.get_bind().dialect
-        prepared = _record_delivered_prepared(dialect)
-        codes = [of_id[delivery_id].status_code for delivery_id in ids]
-        latencies = [of_id[delivery_id].latency_ms for delivery_id in ids]
-        rows = await prepared.execute(
-            self.session,
-            prepared.arguments_of({"ids": ids, "codes": codes, "latencies": latencies, "now": now}),
+        rows = await self.session.execute(
+            _RECORD_DELIVERED_PG,
+            {
+                "ids": ids,
+                "codes": [of_id[delivery_id].status_code for delivery_id in ids],
+                "latencies": [of_id[delivery_id].latency_ms for delivery_id in ids],
+                "now": now,
+            },
         )
         recorded: list[tuple[Delivered, str]] = []
         due: datetime | None = None
@@ -155,8 +154,7 @@ class WebhookRepository(Repository):
             due = next_due
             if delivery_id is not None:
                 recorded.append((of_id[delivery_id], seller_id))
-        # The driver's row, typed as a compiled execution's would be (``UtcDateTime``).
-        return DeliveredPass(recorded, _DUE_TYPE.process_result_value(due, dialect))
+        return DeliveredPass(recorded, due)
 
     async def _record_delivered_by_code(
         self, results: Sequence[Delivered], now: datetime
@@ -302,15 +300,6 @@ _RECORD_DELIVERED_PG = text(
     " WHERE status = 'pending' AND id != ALL(CAST(:ids AS VARCHAR[]))) AS due"
     " LEFT JOIN delivered ON true"
 ).columns(column("id", String()), column("seller_id", String()), column("next_due", UtcDateTime()))
-_DUE_TYPE = UtcDateTime()
-
-
-@cache
-def _record_delivered_prepared(dialect: Dialect) -> Prepared:
-    """``_RECORD_DELIVERED_PG`` compiled once to the driver's SQL (it runs for every pass)."""
-    return Prepared.compile(_RECORD_DELIVERED_PG, dialect)
-
-
 _NEXT_DUE = select(func.min(_deliveries.c.next_attempt_at)).where(_deliveries.c.status == "pending")
 
 
