@@ -5,8 +5,10 @@ webhook sender's pass that POSTs the batch's offers (handed over at birth) to a 
 server in this process (it answers 204 at once; its cost is counted, and small) and records
 them. Batch sizes 1 (what the worker mostly sees at 20 leads/s) and 20. The CPU time
 (``time.process_time``) per lead: median and best over the batches, and the statements.
+``vehicles``: each lead names a vehicle (not in stock), as the pipeline benchmark's leads do.
 
     .venv/bin/python -m benchmarks.dispatch_intake_cpu [leads per size] [sizes, e.g. 1,20]
+        [vehicles]
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from tests.support.infra import create_database, drop_database
 _ANSWER = b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
 
 
-def _envelope(clock: Clock, index: int) -> Envelope:
+def _envelope(clock: Clock, index: int, *, vehicles: bool = False) -> Envelope:
     lead_id = str(uuid.uuid4())
     payload = LeadQualifiedV1(
         lead_id=lead_id,
@@ -46,6 +48,7 @@ def _envelope(clock: Clock, index: int) -> Envelope:
         intent="buy",
         channel="in_store" if index % 4 else "full_web",
         site=("lyon", "paris")[index % 2],
+        vehicle_ad_ref=f"AD-{uuid.uuid4().int % 500}" if vehicles else None,
     )
     return Envelope(
         source="/vo-leads/qualify",
@@ -89,7 +92,7 @@ class Figures:
         )
 
 
-async def measure(leads: int, sizes: list[int]) -> list[Figures]:
+async def measure(leads: int, sizes: list[int], *, vehicles: bool = False) -> list[Figures]:
     url = (await create_database()).replace("postgresql://", "postgresql+asyncpg://")
     server = await asyncio.start_server(_answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -119,7 +122,9 @@ async def measure(leads: int, sizes: list[int]) -> list[Figures]:
                 for size in sizes:
                     result = Figures(size, [], [], 0, 0)
                     for _ in range(max(leads // size, 3)):
-                        envelopes = [_envelope(clock, index) for index in range(size)]
+                        envelopes = [
+                            _envelope(clock, index, vehicles=vehicles) for index in range(size)
+                        ]
                         seen.clear()
                         start = time.process_time()
                         async with session_scope(api.runtime.session_factory) as session:
@@ -143,7 +148,8 @@ async def measure(leads: int, sizes: list[int]) -> list[Figures]:
 def main() -> None:
     leads = int(sys.argv[1]) if len(sys.argv) > 1 else 400
     sizes = [int(size) for size in (sys.argv[2] if len(sys.argv) > 2 else "1,20").split(",")]
-    for figures in asyncio.run(measure(leads, sizes)):
+    vehicles = len(sys.argv) > 3 and sys.argv[3] == "vehicles"
+    for figures in asyncio.run(measure(leads, sizes, vehicles=vehicles)):
         sys.stdout.write(figures.line() + "\n")
 
 

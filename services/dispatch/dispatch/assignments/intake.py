@@ -97,15 +97,15 @@ async def _take(step: Step, payload: LeadQualifiedV1, hashes: Sequence[str]) -> 
 def _likely_pool(step: Step, payload: LeadQualifiedV1) -> PoolKey | None:
     """The pool (and order) the lead's routing will most likely read first, for the probe to
     read its first page along (``dispatch.routing.repository.prefetch``): its site's sellers in
-    store, the full-web pool otherwise. None when it cannot tell (a vehicle may send it to
-    another site; a strategy without a fixed order) or when this unit of work remembers that
-    pool already (a batch's earlier lead read it)."""
+    store (the probe reads the vehicle's site's instead when its vehicle is in stock), the
+    full-web pool otherwise. None when it cannot tell (a strategy without a fixed order) or
+    when this unit of work remembers that pool already (a batch's earlier lead read it)."""
     try:
         strategy = strategy_named(step.settings.routing_strategy)
     except KeyError:  # routing says so, when it routes (a closed lead needs no strategy)
         return None
     order = getattr(strategy, "order", None)
-    if order is None or payload.vehicle_ad_ref is not None:
+    if order is None:
         return None
     key: PoolKey
     if payload.channel != "in_store":

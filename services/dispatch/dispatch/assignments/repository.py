@@ -61,6 +61,7 @@ from dispatch.routing.repository import (
     pool_offered,
     pool_released,
     prefetch,
+    remembers,
 )
 from dispatch.routing.strategy import SortKey
 from dispatch.timers.repository import TimerRepository
@@ -252,7 +253,9 @@ class AssignmentRepository(Repository):
         one statement. The site is then the session's own copy as long as the caller holds it:
         the directory's look-ups of this step find it without a round trip. ``page``: the pool
         the lead will likely be routed to; on PostgreSQL its first page comes with the rest
-        and is held for the step's routing (``dispatch.routing.repository.prefetch``)."""
+        and is held for the step's routing (``dispatch.routing.repository.prefetch``). In
+        store, that page is of the vehicle's site when its stock row says it is elsewhere
+        (held unless this unit of work remembers that pool)."""
         params = {
             "lead_id": lead_id,
             "hashes": list(hashes),
@@ -271,12 +274,19 @@ class AssignmentRepository(Repository):
         pool, _, order = page
         rows = (await self.session.execute(_intake_probe_with_page(pool, order), params)).all()
         first = rows[0]
-        prefetch(
-            self.session,
-            page,
-            [(row[5], row[6], row[7], row[8]) for row in rows if row[5] is not None],
-        )
-        return IntakeProbe(bool(first[0]), bool(first[1]), first[2], first[3], first[4])
+        vehicle: VehicleStock | None = first[3]
+        # The caller checked that its pool is not remembered; the vehicle's site's may be.
+        elsewhere = pool == "in_store" and vehicle is not None and vehicle.site_id != site_id
+        if elsewhere:
+            assert vehicle is not None
+            page = (pool, vehicle.site_id, order)  # the page read is that site's
+        if not (elsewhere and remembers(self.session, page)):
+            prefetch(
+                self.session,
+                page,
+                [(row[5], row[6], row[7], row[8]) for row in rows if row[5] is not None],
+            )
+        return IntakeProbe(bool(first[0]), bool(first[1]), first[2], vehicle, first[4])
 
     async def locked_lead(self, lead_id: str) -> DispatchLead | None:
         """The lead, locked for this transaction on PostgreSQL and read afresh (a step that

@@ -26,14 +26,14 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import LateralFromClause
 
 from dispatch.directory.schemas import SellerMode
-from dispatch.models import Seller
+from dispatch.models import Seller, VehicleStock
 from dispatch.routing.strategy import SortKey
 from shared.db.repository import Repository
 
@@ -74,14 +74,17 @@ def _page_query(
 def page_lateral(
     pool: SellerMode, order: tuple[SortKey, ...]
 ) -> tuple[LateralFromClause, type[Seller], tuple[ColumnElement[Any], ...]]:
-    """The first page of a pool in an order as a LATERAL subquery (site bound as ``site_id``),
-    the seller entity over it, and its order for the outer query (a join does not keep the
-    subquery's): for a read that brings the page along (``prefetch``). Built once."""
+    """The first page of a pool in an order as a LATERAL subquery, the seller entity over it,
+    and its order for the outer query (a join does not keep the subquery's): for a read that
+    brings the page along (``prefetch``). Built once. In store, the site is the one of the
+    outer query's ``vehicle_stock`` row when it has one (routing sends the lead where its
+    vehicle is), else the one bound as ``site_id``."""
     query = select(Seller).where(
         Seller.active.is_(True), Seller.mode == pool, Seller.open_count < Seller.capacity
     )
     if pool == "in_store":
-        query = query.where(Seller.site_id == bindparam("site_id"))
+        site = func.coalesce(VehicleStock.site_id, bindparam("site_id"))
+        query = query.where(Seller.site_id == site)
     page = query.order_by(*(_ORDER[key] for key in order)).limit(PAGE_SIZE).lateral("page")
     outer = {
         "load": page.c.open_count.asc(),
