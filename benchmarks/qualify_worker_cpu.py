@@ -7,7 +7,9 @@ Leads leave ``gap`` ms apart (the bench's 20 leads/s: 50 ms), so that the sends 
 they do there; a round of 20 leads ends when every send is recorded. Reported: the CPU time
 (``time.process_time``) per lead of the rounds (best, median), and the statements, transactions
 and round trips per lead (a transaction is a BEGIN and a COMMIT round trip more; a write in
-autocommit is one). The consumer's claim of the event (``shared.consumer``) and the outbox
+autocommit is one), and how many of them SQLAlchemy compiled for their execution: on
+PostgreSQL none since the worker's writes are ``shared.db.prepared`` driver SQL (before: all
+four). The consumer's claim of the event (``shared.consumer``) and the outbox
 relay's publishing are not in it.
 
     .venv/bin/python -m benchmarks.qualify_worker_cpu [rounds] [gap_ms]
@@ -68,8 +70,9 @@ def _envelope(clock: Clock) -> Envelope:
     )
 
 
-async def measure(rounds: int, gap_s: float) -> tuple[float, float, float, float]:
-    """(best, median) CPU seconds per lead, statements and transactions per lead."""
+async def measure(rounds: int, gap_s: float) -> tuple[float, float, float, float, float]:
+    """(best, median) CPU seconds per lead, statements, transactions and statements compiled
+    by SQLAlchemy per lead."""
     url = (await create_database()).replace("postgresql://", "postgresql+asyncpg://")
     clock = Clock()
     try:
@@ -101,10 +104,13 @@ async def measure(rounds: int, gap_s: float) -> tuple[float, float, float, float
                 )
                 statements = 0
                 transactions = 0
+                compiled = 0
 
-                def counted(*_: Any) -> None:
-                    nonlocal statements
+                def counted(*args: Any) -> None:
+                    # (connection, cursor, statement, parameters, context, executemany)
+                    nonlocal statements, compiled
                     statements += 1
+                    compiled += args[4].compiled is not None
 
                 def begun(connection: Connection) -> None:
                     nonlocal transactions
@@ -141,6 +147,7 @@ async def measure(rounds: int, gap_s: float) -> tuple[float, float, float, float
                     sorted(cpu)[len(cpu) // 2],
                     statements / leads,
                     transactions / leads,
+                    compiled / leads,
                 )
     finally:
         await drop_database(url)
@@ -149,12 +156,12 @@ async def measure(rounds: int, gap_s: float) -> tuple[float, float, float, float
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
     gap_ms = float(sys.argv[2]) if len(sys.argv) > 2 else 50.0
-    best, median, statements, transactions = asyncio.run(measure(rounds, gap_ms / 1000))
+    best, median, statements, transactions, compiled = asyncio.run(measure(rounds, gap_ms / 1000))
     sys.stdout.write(
         f"{rounds} rounds of {ROUND} leads, {gap_ms:g} ms apart: CPU per lead best "
         f"{best * 1000:.2f} ms, median {median * 1000:.2f} ms; per lead {statements:.2f} "
-        f"statements, {transactions:.2f} transactions, "
-        f"{statements + 2 * transactions:.2f} round trips\n"
+        f"statements ({compiled:.2f} compiled by SQLAlchemy, the rest prepared), "
+        f"{transactions:.2f} transactions, {statements + 2 * transactions:.2f} round trips\n"
     )
 
 

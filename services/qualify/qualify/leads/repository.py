@@ -10,7 +10,9 @@ from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import (
+    String,
     Table,
+    any_,
     bindparam,
     literal_column,
     null,
@@ -18,19 +20,27 @@ from sqlalchemy import (
     text,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
-from qualify.models import ConfigVersion, ContactAttempt, Qualification, QueuedLead
+from qualify.models import (
+    BlockedContact,
+    ConfigVersion,
+    ContactAttempt,
+    Qualification,
+    QueuedLead,
+    SuppressedContact,
+)
 from qualify.problems import LeadNotFound
 from qualify.suppression.repository import (
     ContactBlocks,
     SuppressionRepository,
     contact_blocks_of,
-    contact_blocks_parts,
 )
+from shared.db.prepared import Prepared
 from shared.db.repository import Repository
 
 
@@ -54,13 +64,20 @@ def _insert_new_reading_version(dialect: str) -> Any:
     return _insert_new(dialect).returning(current.label("config_version"))
 
 
+def _hashes(name: str) -> Any:
+    """``= ANY(:name)`` of one array parameter: the PostgreSQL spelling of an ``IN`` list whose
+    SQL does not change with its length (an expanding ``IN`` is rendered per execution, so its
+    statement could not be prepared)."""
+    return any_(bindparam(name, type_=ARRAY(String())))
+
+
 @cache
 def _insert_new_checking_contacts() -> Any:
     """PostgreSQL: ``_insert_new_reading_version`` and ``SuppressionRepository.contact_blocks``
     as one statement, ``WITH new_lead AS (INSERT … RETURNING lead_id) SELECT 'lead', …,
     version FROM new_lead UNION ALL <the lists>``: a row ``list = 'lead'`` when it inserted (with
     the version), then the listed and blocked hashes. Run with the lead's columns and the
-    ``suppressed`` and ``blocked`` hashes as parameters."""
+    ``suppressed`` and ``blocked`` hashes (arrays) as parameters."""
     table = cast(Table, QueuedLead.__table__)
     values = {column.key: bindparam(column.key, type_=column.type) for column in table.columns}
     new_lead = (
@@ -79,8 +96,29 @@ def _insert_new_checking_contacts() -> Any:
         null().label("reason"),
         current.label("version"),
     ).select_from(new_lead)
-    lists = [part.add_columns(null().label("version")) for part in contact_blocks_parts()]
-    return union_all(inserted, *lists)
+    # The selects of ``contact_blocks_parts``, their IN lists as arrays.
+    suppressed: Any = select(
+        literal_column("'suppressed'").label("list"),
+        null().label("channel"),
+        SuppressedContact.contact_hash,
+        null().label("reason"),
+        null().label("version"),
+    ).where(SuppressedContact.contact_hash == _hashes("suppressed"))
+    blocked: Any = select(
+        literal_column("'blocked'").label("list"),
+        BlockedContact.channel,
+        BlockedContact.contact_hash,
+        BlockedContact.reason,
+        null().label("version"),
+    ).where(BlockedContact.contact_hash == _hashes("blocked"))
+    return union_all(inserted, suppressed, blocked)
+
+
+@cache
+def _insert_new_checking_contacts_prepared(dialect: Dialect) -> Prepared:
+    """``_insert_new_checking_contacts`` compiled once (each new lead runs it): its arguments
+    are the lead's columns and the two arrays of hashes, by position."""
+    return Prepared.compile(_insert_new_checking_contacts(), dialect)
 
 
 @cache
@@ -140,8 +178,10 @@ class LeadRepository(Repository):
             return True, version, await lists.contact_blocks(suppressed, blocked)
         values = lead.__dict__
         row = {name: values.get(name, default) for name, default in _new_lead_defaults().items()}
+        prepared = _insert_new_checking_contacts_prepared(self.session.get_bind().dialect)
         parameters = {**row, "suppressed": list(suppressed), "blocked": list(blocked)}
-        rows = (await self.session.execute(_insert_new_checking_contacts(), parameters)).all()
+        result = await prepared.execute(self.session, prepared.arguments_of(parameters))
+        rows = result.all()
         found = next((found for found in rows if found.list == "lead"), None)
         if found is None:
             return False, None, ContactBlocks()
@@ -150,10 +190,13 @@ class LeadRepository(Repository):
         return True, version, contact_blocks_of(rows)
 
     def _loaded(self, lead: QueuedLead, row: dict[str, Any]) -> None:
+        """``lead`` as a read would have it: the columns it did not set take the row's values
+        straight into its state (as loading does: no attribute events, no history), then it
+        is the session's, unchanged."""
         values = lead.__dict__
         for name, value in row.items():
             if name not in values:
-                setattr(lead, name, value)  # loaded, as a read would have it
+                values[name] = value
         make_transient_to_detached(lead)
         self.session.add(lead)
 

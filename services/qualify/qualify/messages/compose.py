@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -54,6 +55,18 @@ class Composed:
     @property
     def html(self) -> str | None:
         return self.email.html if self.email is not None else None
+
+
+@lru_cache(maxsize=256)
+def _checked(
+    content: TemplateContent, kind: TemplateKind
+) -> tuple[tuple[TemplateError, ...], bool]:
+    """A template's own errors (``check``) and whether it needs ``text``: the same for every
+    message it composes, so worked out once per content (every new lead's first answer
+    composes the same few templates)."""
+    fields: list[Any] = [content.subject, content.text, content.html]
+    names = {name for field in fields if field for name in placeholders(field)}
+    return tuple(check(content, kind)), "text" in names
 
 
 def facts_of(lead: QueuedLead) -> LeadFacts:
@@ -129,8 +142,9 @@ class Composer:
             resolved = template
         else:
             resolved = await resolve(session, kind, channel, site=site, source=source)
-        errors = check(resolved.content, kind)
-        if "text" in self._names(resolved.content) and not (text or "").strip():
+        found, needs_text = _checked(resolved.content, kind)
+        errors = list(found)
+        if needs_text and not (text or "").strip():
             errors.append(TemplateError("text", "missing", "this template needs the text"))
         if errors:
             raise invalid_template(errors)
@@ -159,8 +173,3 @@ class Composer:
             max_segments=settings.message_sms_max_segments,
         )
         return Composed(resolved, values, sms=sms)
-
-    @staticmethod
-    def _names(content: TemplateContent) -> set[str]:
-        fields: list[Any] = [content.subject, content.text, content.html]
-        return {name for field in fields if field for name in placeholders(field)}

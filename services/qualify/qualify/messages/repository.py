@@ -8,13 +8,15 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, insert, or_, select, update
+from sqlalchemy import CursorResult, Result, Table, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qualify.messages.state import QUEUED, SENDING, SENT
 from qualify.models import IncomingMessage, OutgoingMessage, QueuedLead
+from shared.db.prepared import Prepared
 from shared.db.repository import Repository
 from shared.db.session import (
     SessionFactory,
@@ -54,6 +56,36 @@ def _insert_once_returning_id(dialect: str) -> Any:
     inserted: executed with several rows, SQLAlchemy sends them as one multi-row INSERT."""
     table = cast(Table, OutgoingMessage.__table__)
     return _insert_once(dialect, OutgoingMessage, ("dedupe_key",)).returning(table.c.id)
+
+
+# The columns of an outgoing message, in the table's order (a row of ``_row``).
+_MESSAGE_COLUMNS = tuple(column.key for column in cast(Table, OutgoingMessage.__table__).columns)
+
+
+@cache
+def _insert_rows_once_prepared(dialect: Dialect, count: int) -> Prepared:
+    """PostgreSQL: ``_insert_once_returning_id`` of ``count`` rows as one ``INSERT … VALUES
+    (…), (…) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id``, compiled once per count (a
+    first answer has one or two): its arguments are the rows' columns, row after row, in
+    ``_MESSAGE_COLUMNS``'s order. SQLAlchemy's own path builds the multi-row insert, its
+    parameters and their processing anew for every lead."""
+    table = cast(Table, OutgoingMessage.__table__)
+    rows = [
+        {key: bindparam(f"{key}__{index}", type_=table.c[key].type) for key in _MESSAGE_COLUMNS}
+        for index in range(count)
+    ]
+    statement = (
+        pg_insert(table)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.id)
+    )
+    prepared = Prepared.compile(statement, dialect)
+    # Row after row, each in the columns' order: ``arguments`` takes the values as they come.
+    expected = tuple(f"{key}__{index}" for index in range(count) for key in _MESSAGE_COLUMNS)
+    if prepared.names != expected:  # pragma: no cover - a compiler that orders otherwise
+        raise ValueError("unexpected parameter order in the multi-row insert")
+    return prepared
 
 
 @cache
@@ -137,6 +169,22 @@ def _has_work() -> Any:
     return select(c.id).where(or_(due, expired)).limit(1)
 
 
+@cache
+def _update_claimed_prepared(dialect: Dialect, columns: frozenset[str]) -> Prepared:
+    """``_update_claimed`` compiled once per set of columns (the sender's hand-over of every
+    message, its retries)."""
+    return Prepared.compile(_update_claimed(columns), dialect)
+
+
+@cache
+def _update_claimed_staging_prepared(
+    dialect: Dialect, columns: frozenset[str], outbox: Table, event_columns: tuple[str, ...]
+) -> Prepared:
+    """``_update_claimed_staging`` compiled once per set of columns (every message's
+    outcome)."""
+    return Prepared.compile(_update_claimed_staging(columns, outbox, event_columns), dialect)
+
+
 def _staging(
     message_id: str, held_by: str, outbox: Table, event: dict[str, Any], values: dict[str, Any]
 ) -> tuple[Any, dict[str, Any]]:
@@ -152,7 +200,8 @@ class ClaimedWrites:
     is. On PostgreSQL each is one statement in autocommit on a pooled connection, without an
     ORM session around it: the session's set-up, its execute path and its close cost more
     client CPU than the statement itself (two per message sent). Elsewhere (SQLite) a
-    ``session_scope`` with the repository's methods. The channels of what was staged (the
+    ``session_scope`` with the repository's methods. On PostgreSQL the statements are
+    ``Prepared`` (compiled once per set of columns). The channels of what was staged (the
     outbox relay) are woken once it is done, as ``session_scope`` does."""
 
     def __init__(self, factory: SessionFactory) -> None:
@@ -168,9 +217,12 @@ class ClaimedWrites:
                 return await MessageRepository(session).update_claimed(
                     message_id, held_by, **values
                 )
-        parameters = {"_message_id": message_id, "_held_by": held_by, **values}
+        prepared = _update_claimed_prepared(self._engine.dialect, frozenset(values))
+        arguments = prepared.arguments_of(
+            {"_message_id": message_id, "_held_by": held_by, **values}
+        )
         async with autocommit_connection(self._engine) as connection:
-            result = await connection.execute(_update_claimed(frozenset(values)), parameters)
+            result = await prepared.execute(connection, arguments)
         return bool(result.rowcount == 1)
 
     async def update_staging(
@@ -182,8 +234,15 @@ class ClaimedWrites:
                 return await MessageRepository(session).update_claimed_staging(
                     message_id, held_by, outbox=outbox, event=event, **values
                 )
+        prepared = _update_claimed_staging_prepared(
+            self._engine.dialect, frozenset(values), outbox, tuple(sorted(event))
+        )
+        parameters = {f"_event_{name}": value for name, value in event.items()}
+        arguments = prepared.arguments_of(
+            {"_message_id": message_id, "_held_by": held_by, **values, **parameters}
+        )
         async with autocommit_connection(self._engine) as connection:
-            result = await connection.execute(*_staging(message_id, held_by, outbox, event, values))
+            result = await prepared.execute(connection, arguments)
         if result.rowcount != 1:
             return False
         wakeups_of(self._factory).notify({outbox.name})
@@ -225,8 +284,15 @@ class MessageRepository(Repository):
         sender."""
         if not messages:
             return set()
-        statement = _insert_once_returning_id(self.session.get_bind().dialect.name)
-        result = await self.session.execute(statement, [_row(message) for message in messages])
+        dialect = self.session.get_bind().dialect
+        result: Result[Any]
+        if dialect.name == "postgresql":
+            prepared = _insert_rows_once_prepared(dialect, len(messages))
+            values = [getattr(message, key) for message in messages for key in _MESSAGE_COLUMNS]
+            result = await prepared.execute(self.session, prepared.arguments(values))
+        else:
+            statement = _insert_once_returning_id(dialect.name)
+            result = await self.session.execute(statement, [_row(message) for message in messages])
         inserted = set(result.scalars().all())
         if inserted and wake:
             self._wake_sender()
