@@ -3,7 +3,9 @@ parsed and validated, its lead row and ``lead.received.v1`` event built, written
 commit, and the answer serialised (``ingest.leads.router._accept_json``: what the direct route
 does after authentication; no HTTP server). Batches of 1 (a lone lead: what the API mostly sees
 at 20 leads/s) and of 16 concurrent leads (one group-commit statement). Reported: the CPU time
-(``time.process_time``) per lead, median and best over the batches, and statements per batch.
+(``time.process_time``) per lead, median, mean and best over the batches; Python calls per lead
+(``sys.setprofile``, one batch more: a count the machine's load does not blur, unlike the CPU
+time of a shared 2-core machine); statements per batch.
 
     .venv/bin/python -m benchmarks.ingest_accept_cpu [leads per size] [sizes, e.g. 1,16]
 """
@@ -16,6 +18,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,13 +57,31 @@ class Figures:
     size: int
     cpu_ms: list[float]
     statements: int
+    calls: float = 0.0
 
     def line(self) -> str:
         return (
             f"batch {self.size:>2}: CPU per lead median {statistics.median(self.cpu_ms):.3f} ms, "
-            f"best {min(self.cpu_ms):.3f} ms ({len(self.cpu_ms)} batches); "
+            f"mean {statistics.fmean(self.cpu_ms):.3f} ms, best {min(self.cpu_ms):.3f} ms "
+            f"({len(self.cpu_ms)} batches); Python calls per lead {self.calls:.0f}; "
             f"statements per batch {self.statements}"
         )
+
+
+@contextmanager
+def _calls() -> Iterator[list[int]]:
+    """The Python and C function calls made while the block runs (this thread)."""
+    counted = [0]
+
+    def count(frame: Any, what: str, arg: Any) -> None:
+        if what in ("call", "c_call"):
+            counted[0] += 1
+
+    sys.setprofile(count)
+    try:
+        yield counted
+    finally:
+        sys.setprofile(None)
 
 
 async def measure(leads: int, sizes: list[int]) -> list[Figures]:
@@ -99,6 +121,11 @@ async def measure(leads: int, sizes: list[int]) -> list[Figures]:
                         if round_ >= 5:
                             result.cpu_ms.append(elapsed * 1000 / size)
                             result.statements = len(seen)
+                    bodies = [_body(run, size * 100_000 - 1 - i) for i in range(size)]
+                    needs = JsonIntake(runtime, settings, writer, runtime.clock())
+                    with _calls() as calls:
+                        await asyncio.gather(*(_accept_json(needs, body) for body in bodies))
+                    result.calls = calls[0] / size
                     figures.append(result)
                 return figures
     finally:
