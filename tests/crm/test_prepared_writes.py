@@ -1,6 +1,6 @@
 """PostgreSQL: the writes crm's worker sends for each of a lead's events held for the commit
-(a new client with its first entry, a later step's entry with its client's last contact, the
-SLA fact's update) go to the driver as SQL compiled once with positional arguments
+(a new client with its first entry, a later step's entry with its client's last contact) go to
+the driver as SQL compiled once with positional arguments
 (``shared.db.prepared``): no SQLAlchemy compilation or parameter building per event. The
 statements per event and the rows stay (``test_statements_per_lead``)."""
 
@@ -15,11 +15,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from crm.settings import CrmSettings
 from crm.sla.consumer import sla_handlers
-from crm.sla.repository import _FACT_NAMES, _whole_update
 from crm.worker import client_handlers
 from shared.consumer import merge_handlers
 from shared.runtime import Runtime
@@ -34,7 +32,7 @@ from tests.crm.test_statements_per_lead import (
     written,
 )
 
-HOT_WRITES = ("INSERT INTO timeline_entry", "INSERT INTO client", "UPDATE sla_fact")
+HOT_WRITES = ("INSERT INTO timeline_entry", "INSERT INTO client")
 
 
 @dataclass(frozen=True)
@@ -81,20 +79,13 @@ async def test_a_leads_writes_one_event_at_a_time_are_prepared(crm: CrmFactory) 
             for envelope in [received(prepared, start), *life(prepared, start)]:
                 await handle(runtime, handlers, envelope)
         hot = _hot(seen)
-        # the client with its first entry, 9 later entries, the fact's updates
+        # the client with its first entry, the 9 later entries
         assert sum("INSERT INTO client" in item.sql for item in hot) == 1
         assert sum("INSERT INTO timeline_entry" in item.sql for item in hot) == 10
-        assert sum("UPDATE sla_fact" in item.sql for item in hot) >= 5
         assert [item for item in hot if item.compiled] == []
         assert all(isinstance(item.parameters, tuple) for item in hot)
-        # The same life in one transaction: the fact's one update (whole row) prepared too.
-        with sent(runtime) as batch:
-            await handle_batch(
-                runtime, handlers, [received(reference, start), *life(reference, start)]
-            )
-        updates = [item for item in batch if "UPDATE sla_fact" in item.sql]
-        assert len(updates) == 1
-        assert not updates[0].compiled
+        # The same life in one transaction (the batch path, unchanged) as the reference.
+        await handle_batch(runtime, handlers, [received(reference, start), *life(reference, start)])
         # The rows are those the events give (the statements per event are pinned elsewhere).
         mine, theirs = await written(runtime, prepared), await written(runtime, reference)
         ignored = {"lead_id", "updated_at"}
@@ -106,11 +97,3 @@ async def test_a_leads_writes_one_event_at_a_time_are_prepared(crm: CrmFactory) 
         assert mine["entries"][0][0] == theirs["entries"][0][0] == "lead.received"
         assert mine["on_client_timeline"]
         assert mine["clients"] == theirs["clients"]
-
-
-def test_the_whole_row_update_sets_every_column_but_the_key() -> None:
-    dialect = create_async_engine("postgresql+asyncpg://crm@localhost/none").dialect
-    _, columns = _whole_update(dialect)
-    assert sorted(columns) == sorted(_FACT_NAMES)  # each column's value, and the key's
-    assert columns[-1] == "lead_id"  # in the WHERE clause, after the SET
-    assert columns.count("lead_id") == 1

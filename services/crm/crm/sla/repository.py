@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,7 +34,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -54,7 +52,6 @@ from crm.sla.stages import (
     milestone_column,
 )
 from shared.business_time import BusinessCalendar
-from shared.db.prepared import Prepared
 from shared.db.repository import Repository
 from shared.events.payloads import FULL_WEB_POOL
 
@@ -222,20 +219,6 @@ _FACT_WITH_CALENDAR = (
 _JOINED_KEY = len(_FACT_NAMES)
 _INSERT_FACT = insert(sla_fact)
 _UPDATE_FACT = update(sla_fact).where(sla_fact.c.lead_id == bindparam("fact_lead_id"))
-# PostgreSQL: every column of the row set from ``fact_<column>`` parameters, one SQL whatever
-# changed, so it is compiled once (``_whole_update``); the rows it writes are locked by the
-# transaction, so writing the unchanged columns again leaves the row as an UPDATE of the changes.
-_UPDATE_WHOLE_FACT = (
-    update(sla_fact)
-    .where(sla_fact.c.lead_id == bindparam("fact_lead_id"))
-    .values(
-        {
-            name: bindparam(f"fact_{name}", type_=sla_fact.c[name].type)
-            for name in _FACT_NAMES
-            if name != "lead_id"
-        }
-    )
-)
 # A new row unless the lead has one (RETURNING: a row when inserted). Dialect-specific SQL: the
 # same ON CONFLICT DO NOTHING, from each dialect's own ``insert``.
 _INSERT_NEW_FACT_POSTGRES = (
@@ -583,9 +566,7 @@ def _write_held_on_commit(session: Session) -> None:
     """Runs inside the commit (the async session's greenlet): the statements are sent in the
     transaction, before its COMMIT; a failure fails the commit (the unit of work rolls back).
     Several leads' updates are one UPDATE sent with a parameter set per lead (one round trip):
-    their whole rows, as the rows are locked by this transaction and differ in what changed.
-    On PostgreSQL, whole rows always, through one statement compiled once
-    (``_update_whole_rows``)."""
+    their whole rows, as the rows are locked by this transaction and differ in what changed."""
     holding: _Holding = session.info.pop(_HOLDING, None) or _Holding()
     _apply_pending(session, holding)
     updates: list[tuple[_Held, dict[str, Any]]] = []
@@ -597,30 +578,10 @@ def _write_held_on_commit(session: Session) -> None:
             updates.append((held, written[1]))
         else:
             session.execute(*written)
-    if updates and session.get_bind().dialect.name == "postgresql":
-        _update_whole_rows(session, [held.state for held, _ in updates])
-    elif len(updates) == 1:
+    if len(updates) == 1:
         session.execute(_UPDATE_FACT, updates[0][1])
     elif updates:
         session.execute(_UPDATE_FACT, [_whole_row(held.state) for held, _ in updates])
-
-
-@cache
-def _whole_update(dialect: Dialect) -> tuple[Prepared, tuple[str, ...]]:
-    """``_UPDATE_WHOLE_FACT`` compiled once for the dialect, and the row's column of each of
-    its arguments."""
-    prepared = Prepared.compile(_UPDATE_WHOLE_FACT, dialect)
-    return prepared, tuple(name.removeprefix("fact_") for name in prepared.names)
-
-
-def _update_whole_rows(session: Session, states: Sequence[Mapping[str, Any]]) -> None:
-    """PostgreSQL: the rows updated to ``states`` by ``_UPDATE_WHOLE_FACT`` sent as driver SQL
-    with positional arguments (no compile-cache look-up, no ORM execution layer): one
-    statement, a parameter set per row."""
-    connection = session.connection()
-    prepared, columns = _whole_update(connection.dialect)
-    rows = [prepared.arguments([state[name] for name in columns]) for state in states]
-    connection.exec_driver_sql(prepared.sql, rows[0] if len(rows) == 1 else rows)
 
 
 def _whole_row(state: Mapping[str, Any]) -> dict[str, Any]:
