@@ -27,14 +27,11 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, joinedload
-from sqlalchemy.sql import ClauseElement
 
 from crm.clients.receipts import Receipt, resolve
 from crm.models import Client, TimelineEntry
-from shared.db.prepared import Prepared
 from shared.db.repository import Repository
 
 # The statements of the event handlers (a few per event, every event): Core, built once, with
@@ -151,21 +148,6 @@ _SET_ENTRY_DETAILS = (
 )
 
 
-@cache
-def _prepared(statement: ClauseElement, dialect: Dialect) -> Prepared:
-    return Prepared.compile(statement, dialect)
-
-
-def _write_prepared(session: Session, statement: ClauseElement, params: Mapping[str, Any]) -> None:
-    """PostgreSQL: a hot write of the commit hooks, compiled once for the dialect and sent as
-    driver SQL with positional arguments (``shared.db.prepared``: no compile-cache look-up, no
-    ORM execution layer), in the session's transaction. A Core statement on a table autoflushes
-    nothing either way. Writes only: rows read this way would skip the result types."""
-    connection = session.connection()
-    prepared = _prepared(statement, connection.dialect)
-    connection.exec_driver_sql(prepared.sql, prepared.arguments_of(params))
-
-
 class StoredClient(NamedTuple):
     """A client's row, as the event handlers read it."""
 
@@ -260,7 +242,7 @@ def _write_held_receipts(session: Session) -> None:
                 for name, value in resolved.entry.items()
                 if name != "client_id"
             }
-            _write_prepared(session, _INSERT_CLIENT_AND_ENTRY_POSTGRES, values)
+            session.execute(_INSERT_CLIENT_AND_ENTRY_POSTGRES, values)
             return
         if client is not None:
             session.execute(_INSERT_CLIENT, client)
@@ -356,10 +338,8 @@ def _write_held_entries(session: Session) -> None:
     if len(held) == 1 and session.get_bind().dialect.name == "postgresql":
         (entry,) = held.values()
         touching = entry.own_contact
-        _write_prepared(
-            session,
-            _INSERT_LEAD_ENTRY_TOUCHING_POSTGRES if touching else _INSERT_LEAD_ENTRIES,
-            entries[0],
+        session.execute(
+            _INSERT_LEAD_ENTRY_TOUCHING_POSTGRES if touching else _INSERT_LEAD_ENTRIES, entries[0]
         )
         return
     session.execute(_INSERT_LEAD_ENTRIES, entries)
