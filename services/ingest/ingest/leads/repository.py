@@ -65,7 +65,7 @@ class LeadRepository(Repository):
         """Insert every row whose (source, source_ref) is new and stage the events (outbox rows,
         ``subject`` = lead id) of those inserted, in two multi-row inserts (run them in one
         transaction); returns the ids inserted. PostgreSQL has it in one statement without a
-        session: ``accept_new_at_once``."""
+        session: ``LeadBatchWriter``."""
         inserted = await self.insert_new(rows)
         fresh = [event for event in events if event["subject"] in inserted]
         if fresh:
