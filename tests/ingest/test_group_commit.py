@@ -106,6 +106,7 @@ async def test_a_bad_row_fails_only_its_own_request(postgres_url: str, tmp_path:
             events = await connection.scalar(select(func.count()).select_from(infra.outbox_event))
         assert stored == {"good-0", "good-1", "good-2"}
         assert events == 3
+        await writer.close()  # gives its held connection back (PostgreSQL)
     finally:
         await engine.dispose()
 

@@ -3,8 +3,9 @@
 Each lead is still durable before its 202 (lead row and ``lead.received.v1`` outbox row,
 committed together), but the requests waiting at the same moment are written together. On
 PostgreSQL a batch is ONE statement (the leads' ``INSERT … ON CONFLICT DO NOTHING`` and the
-events of those inserted, ``LeadRepository.accept_new``), atomic on its own: one round trip, no
-BEGIN and COMMIT around it. On SQLite, two multi-row inserts in one transaction. No timer: the
+events of those inserted, ``LeadBatchWriter``: compiled once, sent without an ORM session on a
+connection the writer holds in autocommit), atomic on its own: one round trip, no BEGIN and
+COMMIT around it. On SQLite, two multi-row inserts in one transaction. No timer: the
 first lead is written at once, and the leads that arrive while a batch is in the database form
 the next one, so a lone request waits no longer than before.
 
@@ -21,17 +22,15 @@ from typing import Any
 
 import structlog
 
-from ingest.leads.repository import LeadRepository
+from ingest.leads.repository import LeadBatchWriter, LeadRepository
 from ingest.leads.service import Acceptance, event_row
 from ingest.settings import IngestSettings
-from shared.db.session import SessionFactory
+from shared.db.session import SessionFactory, read_only
 from shared.outbox import Outbox
 from shared.redact import safe_error_text
 from shared.runtime import Runtime
 
 log = structlog.get_logger(__name__)
-
-_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 
 MAX_BATCH = 256
 """Leads per transaction: bounds the statement size and the work lost to a failed batch."""
@@ -54,11 +53,15 @@ class LeadGroupCommit:
     def __init__(
         self, sessions: SessionFactory, outbox: Outbox, *, max_batch: int = MAX_BATCH
     ) -> None:
-        # One session for every batch (the writer is alone: one batch at a time): a new session
-        # per batch cost ~120 more Python calls a batch, +15 % for a lone lead (measured).
+        self._sessions = sessions
+        # SQLite: one session for every batch (the writer is alone: one batch at a time): a new
+        # session per batch cost ~120 more Python calls a batch, +15 % for a lone lead (measured).
         self._session = sessions()
-        # PostgreSQL writes a batch in one statement (``LeadRepository.accept_new``).
-        self._one_statement = sessions.kw["bind"].dialect.name == "postgresql"
+        # PostgreSQL writes a batch in one statement, without a session (``LeadBatchWriter``).
+        engine = sessions.kw["bind"]
+        self._at_once = (
+            LeadBatchWriter(engine, outbox.table) if engine.dialect.name == "postgresql" else None
+        )
         self._outbox = outbox
         self._max_batch = max_batch
         self._queue: list[_Pending] = []
@@ -81,6 +84,8 @@ class LeadGroupCommit:
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
         await self._session.close()
+        if self._at_once is not None:
+            await self._at_once.close()
 
     async def _drain(self) -> None:
         while self._queue:
@@ -104,10 +109,9 @@ class LeadGroupCommit:
     async def _write(self, batch: Sequence[_Pending]) -> list[Acceptance]:
         """The new leads with their events, atomically, then the ids replays point at (stored
         earlier, or by this very batch)."""
+        if self._at_once is not None:
+            return await self._write_at_once(self._at_once, batch)
         async with self._session.begin():
-            if self._one_statement:
-                # One statement is its own transaction: no BEGIN and COMMIT round trips.
-                await self._session.connection(execution_options=_AUTOCOMMIT)
             leads = LeadRepository.from_session(self._session)
             inserted = await leads.accept_new(
                 self._outbox,
@@ -116,12 +120,23 @@ class LeadGroupCommit:
             )
             replays = {pending.ref for pending in batch if pending.lead["id"] not in inserted}
             existing = await leads.ids_by_source_ref(replays) if replays else {}
-        return [
-            Acceptance(pending.lead["id"], duplicate=False)
-            if pending.lead["id"] in inserted
-            else Acceptance(existing[pending.ref], duplicate=True)
-            for pending in batch
-        ]
+        return _acceptances(batch, inserted, existing)
+
+    async def _write_at_once(
+        self, writer: LeadBatchWriter, batch: Sequence[_Pending]
+    ) -> list[Acceptance]:
+        """PostgreSQL: the batch is one statement, its own transaction (no BEGIN and COMMIT
+        round trips); replays, rare, are looked up after it."""
+        inserted = await writer.accept_new(
+            [pending.lead for pending in batch],
+            [pending.event for pending in batch],
+        )
+        replays = {pending.ref for pending in batch if pending.lead["id"] not in inserted}
+        existing: dict[tuple[str, str], str] = {}
+        if replays:
+            async with read_only(self._sessions) as session:
+                existing = await LeadRepository.from_session(session).ids_by_source_ref(replays)
+        return _acceptances(batch, inserted, existing)
 
 
 @asynccontextmanager
@@ -134,6 +149,18 @@ async def lead_group_commit(runtime: Runtime[IngestSettings]) -> AsyncIterator[N
         yield
     finally:
         await writer.close()
+
+
+def _acceptances(
+    batch: Sequence[_Pending], inserted: set[str], existing: dict[tuple[str, str], str]
+) -> list[Acceptance]:
+    """Each lead's answer: accepted if this batch inserted it, else a replay of ``existing``."""
+    return [
+        Acceptance(pending.lead["id"], duplicate=False)
+        if pending.lead["id"] in inserted
+        else Acceptance(existing[pending.ref], duplicate=True)
+        for pending in batch
+    ]
 
 
 def _settle(batch: Sequence[_Pending], results: Sequence[Acceptance]) -> None:

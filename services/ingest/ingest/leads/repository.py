@@ -6,6 +6,8 @@ and executed with the rows as parameters, so no request pays for statement const
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from functools import cache
@@ -14,9 +16,12 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import JSON, Column, Insert, Table, TextClause, bindparam, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ingest.models import Lead
 from shared.db.engine import json_text
+from shared.db.prepared import Prepared
 from shared.db.repository import Repository
 from shared.db.types import UtcDateTime
 from shared.outbox import Outbox, insert_into
@@ -58,17 +63,9 @@ class LeadRepository(Repository):
         events: Sequence[Mapping[str, Any]],
     ) -> set[str]:
         """Insert every row whose (source, source_ref) is new and stage the events (outbox rows,
-        ``subject`` = lead id) of those inserted; returns the ids inserted.
-
-        PostgreSQL: ONE statement (both inserts, from arrays: the same prepared statement
-        whatever the batch size), atomic on its own, so the caller needs no transaction around
-        it. SQLite: the two multi-row inserts (no network; run them in one transaction).
-        """
-        if self._dialect() == "postgresql":
-            result = await self.session.execute(
-                _accept_new_postgres(outbox.table), _as_documents(rows, events, outbox.table)
-            )
-            return set(result.scalars())
+        ``subject`` = lead id) of those inserted, in two multi-row inserts (run them in one
+        transaction); returns the ids inserted. PostgreSQL has it in one statement without a
+        session: ``LeadBatchWriter``."""
         inserted = await self.insert_new(rows)
         fresh = [event for event in events if event["subject"] in inserted]
         if fresh:
@@ -81,6 +78,67 @@ class LeadRepository(Repository):
 
     def _dialect(self) -> str:
         return self.session.get_bind().dialect.name
+
+
+class LeadBatchWriter:
+    """``LeadRepository.accept_new`` on PostgreSQL, in ONE statement (both inserts, from two
+    JSON documents: the same statement whatever the batch size), atomic on its own, so it runs
+    in autocommit: one round trip, no BEGIN and COMMIT. Compiled once (``Prepared``): no
+    SQLAlchemy compile-cache look-up or ORM execution layer per batch.
+
+    Its pooled connection is held between batches: a checkout, the isolation level set and
+    reset, an ORM session's begin and commit were ~220 of the ~300 SQLAlchemy calls of a lone
+    lead (measured). It goes back to the pool after an error (the next batch takes another)
+    and once held ``HOLD_S`` (so the pool's recycling still applies), and at ``close``. One
+    caller at a time (the group commit's writer)."""
+
+    HOLD_S = 60.0
+
+    def __init__(self, engine: AsyncEngine, outbox: Table) -> None:
+        self._engine = engine
+        self._outbox = outbox
+        self._prepared = _accept_new_prepared(outbox, engine.dialect)
+        self._connection: AsyncConnection | None = None
+        self._since = 0.0
+
+    async def accept_new(
+        self, rows: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]]
+    ) -> set[str]:
+        """Insert every row whose (source, source_ref) is new and stage the events of those
+        inserted; returns the ids inserted."""
+        arguments = self._prepared.arguments_of(_as_documents(rows, events, self._outbox))
+        connection = await self._held()
+        try:
+            result = await self._prepared.execute(connection, arguments)
+        except BaseException:
+            await self.close()
+            raise
+        return {row[0] for row in result}
+
+    async def close(self) -> None:
+        """Give the connection back to the pool (a broken one is discarded by the pool)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+    async def _held(self) -> AsyncConnection:
+        if self._connection is not None and time.monotonic() - self._since > self.HOLD_S:
+            await self.close()
+        if self._connection is None:
+            connection = await self._engine.connect()
+            try:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+            except BaseException:
+                await connection.close()
+                raise
+            self._connection, self._since = connection, time.monotonic()
+        return self._connection
+
+
+@cache
+def _accept_new_prepared(outbox: Table, dialect: Dialect) -> Prepared:
+    return Prepared.compile(_accept_new_postgres(outbox), dialect)
 
 
 @cache
