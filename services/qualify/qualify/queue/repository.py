@@ -20,10 +20,12 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qualify.leads.state import OpenStatus
 from qualify.models import QueuedLead
+from shared.db.prepared import Prepared
 from shared.db.repository import Repository
 from shared.db.session import autocommit_connection
 
@@ -96,6 +98,47 @@ class HeldClaim:
 
 
 _CLAIM = _claim_statement()
+
+
+@cache
+def _claim_prepared(dialect: Dialect) -> Prepared:
+    """PostgreSQL: the claim compiled once to the driver's SQL (``shared.db.prepared``). What it
+    returns needs no conversion there: text, and timestamps the driver reads as aware UTC
+    datetimes, as ``UtcDateTime`` would make them (SQLite's are text: compiled there)."""
+    return Prepared.compile(_CLAIM, dialect)
+
+
+def _claim_params(
+    lead_id: str, now: datetime, operator_id: str, operator_name: str, expires_at: datetime
+) -> dict[str, Any]:
+    return {
+        "_lead_id": lead_id,
+        "_now": now,
+        "_operator_id": operator_id,
+        "_operator_name": operator_name,
+        "_expires_at": expires_at,
+    }
+
+
+async def claim_alone(
+    engine: AsyncEngine,
+    lead_id: str,
+    *,
+    now: datetime,
+    operator_id: str,
+    operator_name: str,
+    expires_at: datetime,
+) -> HeldClaim | None:
+    """PostgreSQL: ``QueueRepository.claim`` as a unit of work of its own: the precompiled
+    UPDATE on a pooled connection in autocommit, without an ORM session (one round trip, atomic
+    and committed by itself). The claim won, or None."""
+    prepared = _claim_prepared(engine.dialect)
+    params = _claim_params(lead_id, now, operator_id, operator_name, expires_at)
+    arguments = prepared.arguments_of(params)
+    async with autocommit_connection(engine) as connection:
+        row = (await prepared.execute(connection, arguments)).first()
+    return None if row is None else HeldClaim(*row)
+
 
 # What the queue's page shows of a lead, in the order of ``QueueItem``'s fields, "overdue"
 # (computed at "now") after ``due_at``; then its rank, for the cursor. No ORM objects.
@@ -273,16 +316,12 @@ class QueueRepository(Repository):
     ) -> HeldClaim | None:
         """Conditional UPDATE: claims the lead only if it is open and free (or already the
         caller's), and no other operator's call-back is pending on it. Exactly one of concurrent
-        callers wins: the claim it holds (None for the others)."""
-        result = await self.session.execute(
-            _CLAIM,
-            {
-                "_lead_id": lead_id,
-                "_now": now,
-                "_operator_id": operator_id,
-                "_operator_name": operator_name,
-                "_expires_at": expires_at,
-            },
-        )
-        row = result.first()
+        callers wins: the claim it holds (None for the others). Precompiled on PostgreSQL."""
+        params = _claim_params(lead_id, now, operator_id, operator_name, expires_at)
+        dialect = self.session.get_bind().dialect
+        if dialect.name == "postgresql":
+            prepared = _claim_prepared(dialect)
+            row = (await prepared.execute(self.session, prepared.arguments_of(params))).first()
+        else:
+            row = (await self.session.execute(_CLAIM, params)).first()
         return None if row is None else HeldClaim(*row)
