@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,25 @@ async def test_a_claim_and_a_qualification_are_precompiled_without_a_session(
     assert (await lead_row(api, lead)).status == "qualified"
     [(kind, data)] = await outbox(api, lead)
     assert (kind, data["contact"]["phone"]) == ("lead.qualified.v1", "+33612345678")
+
+
+@pytest.mark.postgres
+async def test_a_poll_of_the_queue_is_precompiled(api: QualifyApi) -> None:
+    leads = [await api.add_lead(received_at=api.clock.now - timedelta(minutes=i)) for i in range(3)]
+    alice = await api.client("alice")
+    with recorded(api) as polling:
+        first = await alice.get("/v1/queue", params={"limit": 2, "source": "leboncoin"})
+    assert first.status_code == 200, first.text
+    [poll] = polling.sent
+    assert poll.sql.startswith("SELECT queued_lead.lead_id"), poll.sql
+    assert (poll.compiled, poll.autocommit) == (False, True)
+    page = first.json()
+    assert [item["lead_id"] for item in page["items"]] == leads[:0:-1]
+    assert page["items"][0]["received_at"] == "2026-11-24T09:58:00Z"  # as UtcDateTime reads it
+    with recorded(api) as polling:
+        rest = await alice.get("/v1/queue", params={"limit": 2, "cursor": page["next_cursor"]})
+    assert [item["lead_id"] for item in rest.json()["items"]] == leads[:1]
+    assert [item.compiled for item in polling.sent] == [False]
 
 
 @pytest.mark.postgres

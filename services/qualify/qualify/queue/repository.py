@@ -3,6 +3,7 @@ retry), call-backs first, then by due time (index-backed keyset on rank, due tim
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -211,6 +212,16 @@ class QueuePageRows:
     next_after: QueuePosition | None
 
 
+@cache
+def _page_prepared(
+    dialect: Dialect, source: bool, site: bool, status: bool, overdue: bool | None, after: bool
+) -> Prepared:
+    """PostgreSQL: ``_page_statement`` compiled once to the driver's SQL. Its rows need no
+    conversion there: text, integers, booleans and timestamps the driver reads as aware UTC
+    datetimes, as ``UtcDateTime`` would make them (SQLite's are text: compiled there)."""
+    return Prepared.compile(_page_statement(source, site, status, overdue, after), dialect)
+
+
 async def read_page(
     engine: AsyncEngine,
     *,
@@ -224,9 +235,9 @@ async def read_page(
 
     The most frequent read (operators poll it): one statement, built once per combination of
     filters, on a pooled connection without a session or the ORM result layer; on PostgreSQL in
-    autocommit (one round trip: no BEGIN, no COMMIT). One row more than the page tells whether
-    a next page exists."""
-    statement = _page_statement(
+    autocommit (one round trip: no BEGIN, no COMMIT), precompiled, its rows as the driver reads
+    them. One row more than the page tells whether a next page exists."""
+    shape = (
         filters.source is not None,
         filters.site is not None,
         filters.status is not None,
@@ -242,18 +253,36 @@ async def read_page(
     }
     if after is not None:
         params["_after_rank"], params["_after_due"], params["_after_id"] = after
-    # PostgreSQL: one round trip (no BEGIN/COMMIT); SQLite's BEGIN is none, and switching a
-    # connection to autocommit and back costs more there.
-    postgres = engine.dialect.name == "postgresql"
-    async with autocommit_connection(engine) if postgres else engine.connect() as connection:
-        result = await connection.execute(statement, params)
-        names = tuple(result.keys())[:-1]  # the rank is not shown
-        rows = result.all()
-    items = [dict(zip(names, row, strict=False)) for row in rows[:limit]]  # without the rank
+    if engine.dialect.name == "postgresql":
+        names, rows = await _read_driver_rows(
+            engine, _page_prepared(engine.dialect, *shape), params
+        )
+    else:
+        # SQLite's BEGIN is no round trip, and switching a connection to autocommit and back
+        # costs more there; its values are converted by the compiled statement's types.
+        async with engine.connect() as connection:
+            result = await connection.execute(_page_statement(*shape), params)
+            names, rows = tuple(result.keys()), result.all()
+    shown = names[:-1]  # the rank is not shown
+    items = [dict(zip(shown, row, strict=False)) for row in rows[:limit]]
     if len(rows) <= limit:
         return QueuePageRows(items, None)
-    last = rows[limit - 1]
-    return QueuePageRows(items, (last.queue_rank, last.due_at, last.lead_id))
+    last, item = rows[limit - 1], items[-1]
+    return QueuePageRows(items, (last[-1], item["due_at"], item["lead_id"]))
+
+
+async def _read_driver_rows(
+    engine: AsyncEngine, prepared: Prepared, params: dict[str, Any]
+) -> tuple[tuple[str, ...], Sequence[Any]]:
+    """The column names and rows of ``prepared`` run on a pooled connection in autocommit, the
+    rows as the driver returns them (no result row objects built over them)."""
+    arguments = prepared.arguments_of(params)
+    async with autocommit_connection(engine) as connection:
+        result = await prepared.execute(connection, arguments)
+        names = tuple(result.keys())
+        rows = result.cursor.fetchall()
+        result.close()
+    return names, rows
 
 
 class QueueRepository(Repository):
