@@ -14,7 +14,6 @@ from qualify.policy import Policy
 from qualify.problems import CallbackScheduled, LeadClaimed, LeadClosed, LeadNotFound
 from shared.api import AUTH_PROBLEMS, NowDep, SessionDep, problem_responses, runtime_of
 from shared.auth import Principal
-from shared.db.session import single_statement
 from shared.errors import InvalidRequest
 from shared.runtime import Runtime
 
@@ -58,10 +57,10 @@ async def claim_directly(request: Request, principal: Principal) -> Response:
 
 
 async def _claim(runtime: Runtime[Any], principal: Principal, lead_id: str) -> ClaimOut:
-    async with single_statement(runtime.session_factory) as session:
-        held = await service.claim(
-            session, runtime.component(Policy), principal, lead_id, runtime.clock()
-        )
+    # The service runs its own unit of work: one statement in autocommit on PostgreSQL.
+    held = await service.claim(
+        runtime.session_factory, runtime.component(Policy), principal, lead_id, runtime.clock()
+    )
     return ClaimOut.held(held)
 
 

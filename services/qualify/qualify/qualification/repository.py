@@ -31,11 +31,14 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import configure_mappers
 
 from qualify.leads import state
 from qualify.models import Qualification, QueuedLead
 from qualify.problems import ClaimRequired, LeadNotFound
+from shared.db.prepared import Prepared
 from shared.db.repository import Repository
 
 _LEADS = cast(Table, QueuedLead.__table__)
@@ -54,7 +57,9 @@ def _closed_values(operator: Any, now: Any) -> dict[str, Any]:
     operator and the instant as parameters): the state machine stays their one definition."""
     closed = SimpleNamespace()
     state.close(cast(QueuedLead, closed), state.QUALIFIED, by=operator, at=now)
-    return vars(closed)
+    # A cleared column as the SQL NULL, not a parameter: no argument for it to pass (a
+    # ``Prepared`` statement takes the parameters' values, its non-null literals included).
+    return {name: null() if value is None else value for name, value in vars(closed).items()}
 
 
 def _close_held_statement() -> Any:
@@ -163,6 +168,16 @@ def _qualify_held_statement(outbox: Table, event_columns: tuple[str, ...]) -> An
     )
 
 
+@cache
+def _qualify_held_prepared(
+    outbox: Table, event_columns: tuple[str, ...], dialect: Dialect
+) -> Prepared:
+    """``_qualify_held_statement`` compiled once to the driver's SQL (``shared.db.prepared``):
+    ~20 parameters per qualification built positionally. What it returns is text (no result
+    conversion to skip)."""
+    return Prepared.compile(_qualify_held_statement(outbox, event_columns), dialect)
+
+
 @dataclass(frozen=True)
 class Closed:
     """What the one-statement qualification returns of the lead it closed."""
@@ -185,6 +200,56 @@ def lead_from_row(row: Mapping[Any, Any]) -> QueuedLead:
     return lead
 
 
+async def _refuse(
+    on: AsyncSession | AsyncConnection, lead_id: str, operator_id: str, now: datetime
+) -> NoReturn:
+    """Raise the problem of a qualification the conditional UPDATE refused, read from the lead
+    as it is now."""
+    row = (await on.execute(_LEAD, {"lead_id": lead_id})).first()
+    if row is None:
+        raise LeadNotFound()
+    state.require_holder(lead_from_row(row._mapping), operator_id, now)
+    # Claimed by the caller since the UPDATE (a race): refused as without a claim.
+    raise ClaimRequired("Claim the lead first (no claim, or the claim expired).")
+
+
+async def qualify_held(
+    on: AsyncSession | AsyncConnection,
+    qualification: dict[str, Any],
+    *,
+    site: str | None,
+    path: str,
+    outbox: Table,
+    event: dict[str, Any],
+) -> Closed:
+    """PostgreSQL: ``close_held``, ``add`` and the staging of ``event`` in one precompiled
+    statement, in the transaction of a session or on a connection as it is (in autocommit: a
+    unit of work by itself, without an ORM session). ``qualification`` is the row to insert
+    without the lead's ad (its ``data`` without ``vehicle_ad_ref`` when the lead's is meant);
+    ``event`` the outbox row (``shared.outbox.event_row``) whose value's source, received_at,
+    contact and vehicle_ad_ref the statement replaces with the closed lead's. The refusals are
+    ``close_held``'s."""
+    data = qualification["data"]
+    params = {
+        "_lead_id": qualification["lead_id"],
+        "_operator_id": qualification["operator_id"],
+        "_operator_name": qualification["operator_name"],
+        "_now": qualification["qualified_at"],
+        "_site": site,
+        "_path": path,
+        "_data": data,
+        "_vehicle_ad_ref": data.get("vehicle_ad_ref"),
+        **{f"_event_{name}": value for name, value in event.items()},
+    }
+    columns = tuple(sorted(name for name in event if name != "value"))
+    dialect = on.get_bind().dialect if isinstance(on, AsyncSession) else on.dialect
+    prepared = _qualify_held_prepared(outbox, columns, dialect)
+    row = (await prepared.execute(on, prepared.arguments_of(params))).first()
+    if row is not None:
+        return Closed(*row)
+    await _refuse(on, qualification["lead_id"], qualification["operator_id"], params["_now"])
+
+
 class QualificationRepository(Repository):
     async def close_held(
         self, lead_id: str, *, operator_id: str, now: datetime, site: str | None, path: str
@@ -202,51 +267,7 @@ class QualificationRepository(Repository):
         row = (await self.session.execute(_CLOSE_HELD, params)).first()
         if row is not None:
             return lead_from_row(row._mapping)
-        await self._refuse(lead_id, operator_id, now)
-
-    async def _refuse(self, lead_id: str, operator_id: str, now: datetime) -> NoReturn:
-        """Raise the problem of a qualification the conditional UPDATE refused, read from the
-        lead as it is now."""
-        row = (await self.session.execute(_LEAD, {"lead_id": lead_id})).first()
-        if row is None:
-            raise LeadNotFound()
-        state.require_holder(lead_from_row(row._mapping), operator_id, now)
-        # Claimed by the caller since the UPDATE (a race): refused as without a claim.
-        raise ClaimRequired("Claim the lead first (no claim, or the claim expired).")
-
-    async def qualify_held(
-        self,
-        qualification: dict[str, Any],
-        *,
-        site: str | None,
-        path: str,
-        outbox: Table,
-        event: dict[str, Any],
-    ) -> Closed:
-        """PostgreSQL: ``close_held``, ``add`` and the staging of ``event`` in one statement.
-        ``qualification`` is the row to insert without the lead's ad (its ``data`` without
-        ``vehicle_ad_ref`` when the lead's is meant); ``event`` the outbox row
-        (``shared.outbox.event_row``) whose value's source, received_at, contact and
-        vehicle_ad_ref the statement replaces with the closed lead's. The refusals are
-        ``close_held``'s."""
-        data = qualification["data"]
-        params = {
-            "_lead_id": qualification["lead_id"],
-            "_operator_id": qualification["operator_id"],
-            "_operator_name": qualification["operator_name"],
-            "_now": qualification["qualified_at"],
-            "_site": site,
-            "_path": path,
-            "_data": data,
-            "_vehicle_ad_ref": data.get("vehicle_ad_ref"),
-            **{f"_event_{name}": value for name, value in event.items()},
-        }
-        columns = tuple(sorted(name for name in event if name != "value"))
-        statement = _qualify_held_statement(outbox, columns)
-        row = (await self.session.execute(statement, params)).first()
-        if row is not None:
-            return Closed(*row)
-        await self._refuse(qualification["lead_id"], qualification["operator_id"], params["_now"])
+        await _refuse(self.session, lead_id, operator_id, now)
 
     async def add(self, qualification: dict[str, Any]) -> None:
         """Insert a qualification row (its columns as keys)."""

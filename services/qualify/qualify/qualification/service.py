@@ -3,26 +3,28 @@ event is staged in the outbox in the same transaction."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from qualify.leads import schedule, state
 from qualify.leads.repository import LeadRepository
-from qualify.models import Qualification, QueuedLead
+from qualify.models import QueuedLead
 from qualify.policy import Policy
 from qualify.problems import ContactSuppressed, LeadOpen, LeadQualified
-from qualify.qualification.repository import Closed, QualificationRepository
+from qualify.qualification.repository import Closed, QualificationRepository, qualify_held
 from qualify.qualification.schemas import DisqualificationIn, QualificationIn, ReopeningIn
 from qualify.suppression.service import contact_suppressed, is_suppressed
 from shared.auth import Principal
 from shared.db.session import (
     SessionFactory,
+    autocommit_connection,
     session_scope,
-    single_statement,
     wake_after_commit,
+    wakeups_of,
 )
 from shared.errors import Forbidden, InvalidRequest
 from shared.events.payloads import (
@@ -38,6 +40,17 @@ from shared.outbox import Outbox, event_row
 log = structlog.get_logger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class Qualified:
+    """A qualification as stored: its row's columns (``data`` the body as JSON)."""
+
+    lead_id: str
+    operator_id: str
+    operator_name: str
+    qualified_at: datetime
+    data: dict[str, Any]
+
+
 async def qualify(
     sessions: SessionFactory,
     principal: Principal,
@@ -47,14 +60,16 @@ async def qualify(
     policy: Policy,
     outbox: Outbox,
     now: datetime,
-) -> Qualification:
+) -> Qualified:
     """Close the lead the caller holds as qualified, store the qualification and stage
     ``lead.qualified.v1``, in a unit of work of its own. On PostgreSQL the three are one
-    statement (``QualificationRepository.qualify_held``), run in autocommit unless a marketing
-    consent makes the do-not-contact list to check (then it may roll back); on SQLite three."""
+    precompiled statement (``qualify_held``), run in autocommit on a connection without an ORM
+    session unless a marketing consent makes the do-not-contact list to check (then in a
+    transaction, which it may roll back); on SQLite three."""
     marketing = any(consent.granted for consent in body.consents.values())
     key = policy.settings.privacy_hmac_key.get_secret_value().encode()
-    if sessions.kw["bind"].dialect.name != "postgresql":
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "postgresql":
         async with session_scope(sessions) as session:
             qualification = await _qualify_in_steps(
                 session, principal, lead_id, body, outbox=outbox, now=now, key=key
@@ -64,14 +79,17 @@ async def qualify(
             qualification, closed = await _qualify_at_once(
                 session, principal, lead_id, body, outbox=outbox, now=now
             )
+            wake_after_commit(session, outbox.table.name)  # the relay, once committed
             # A refusal raises: the unit of work rolls the closing and its rows back.
             if await contact_suppressed(session, phone=closed.phone, email=closed.email, key=key):
                 raise _suppressed()
     else:
-        async with single_statement(sessions) as session:
+        async with autocommit_connection(engine) as connection:
             qualification, _ = await _qualify_at_once(
-                session, principal, lead_id, body, outbox=outbox, now=now
+                connection, principal, lead_id, body, outbox=outbox, now=now
             )
+        # The statement committed by itself: wake the relay as a unit of work's commit does.
+        wakeups_of(sessions).notify((outbox.table.name,))
     log.info("lead.qualified", lead_id=lead_id, intent=body.intent, channel=body.channel)
     return qualification
 
@@ -85,19 +103,20 @@ _LEAD_STAND_IN: dict[str, Any] = {
 
 
 async def _qualify_at_once(
-    session: AsyncSession,
+    on: AsyncSession | AsyncConnection,
     principal: Principal,
     lead_id: str,
     body: QualificationIn,
     *,
     outbox: Outbox,
     now: datetime,
-) -> tuple[Qualification, Closed]:
-    """PostgreSQL: the lead closed, the qualification and its event written by one statement;
-    the event is validated here with stand-ins for the lead's fields, which the statement
-    fills from the closed lead (the same data ``record_qualification`` stages)."""
+) -> tuple[Qualified, Closed]:
+    """PostgreSQL: the lead closed, the qualification and its event written by one statement
+    (in a session's transaction, or on an autocommit connection); the event is validated here
+    with stand-ins for the lead's fields, which the statement fills from the closed lead (the
+    same data ``record_qualification`` stages). The caller wakes the relay once committed."""
     data = body.model_dump(mode="json")
-    row = {
+    row: dict[str, Any] = {
         "lead_id": lead_id,
         "operator_id": principal.token_id,
         "operator_name": principal.name,
@@ -118,13 +137,12 @@ async def _qualify_at_once(
     event = event_row(
         source=outbox.source, event_type="lead.qualified.v1", subject=lead_id, payload=payload
     )
-    closed = await QualificationRepository.from_session(session).qualify_held(
-        row, site=body.site, path="qualify", outbox=outbox.table, event=event
+    closed = await qualify_held(
+        on, row, site=body.site, path="qualify", outbox=outbox.table, event=event
     )
-    wake_after_commit(session, outbox.table.name)  # the relay, once the statement has committed
     if data["vehicle_ad_ref"] is None:
         data["vehicle_ad_ref"] = closed.ad_ref
-    return Qualification(**row), closed
+    return Qualified(**row), closed
 
 
 async def _qualify_in_steps(
@@ -136,7 +154,7 @@ async def _qualify_in_steps(
     outbox: Outbox,
     now: datetime,
     key: bytes,
-) -> Qualification:
+) -> Qualified:
     """SQLite (no data-modifying CTEs): the closing UPDATE … RETURNING, the do-not-contact
     check of a marketing consent, then ``record_qualification``'s two INSERTs."""
     lead = await QualificationRepository.from_session(session).close_held(
@@ -173,7 +191,7 @@ async def record_qualification(
     operator_name: str,
     now: datetime,
     path: RoutingPath = "qualify",
-) -> Qualification:
+) -> Qualified:
     """Close the lead as qualified, store the qualification and stage ``lead.qualified.v1``
     (an operator's, or the direct routing's machine qualification). The lead is closed in
     memory: its writer is the caller's (the operator's route closed it already with the UPDATE
@@ -185,7 +203,7 @@ async def record_qualification(
     if body.site is not None:
         lead.site = body.site
     data = body.model_dump(mode="json")
-    row = {
+    row: dict[str, Any] = {
         "lead_id": lead.lead_id,
         "operator_id": operator_id,
         "operator_name": operator_name,
@@ -212,7 +230,7 @@ async def record_qualification(
             }
         ),
     )
-    return Qualification(**row)
+    return Qualified(**row)
 
 
 async def disqualify(

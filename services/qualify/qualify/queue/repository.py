@@ -3,6 +3,7 @@ retry), call-backs first, then by due time (index-backed keyset on rank, due tim
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -20,10 +21,12 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qualify.leads.state import OpenStatus
 from qualify.models import QueuedLead
+from shared.db.prepared import Prepared
 from shared.db.repository import Repository
 from shared.db.session import autocommit_connection
 
@@ -97,6 +100,47 @@ class HeldClaim:
 
 _CLAIM = _claim_statement()
 
+
+@cache
+def _claim_prepared(dialect: Dialect) -> Prepared:
+    """PostgreSQL: the claim compiled once to the driver's SQL (``shared.db.prepared``). What it
+    returns needs no conversion there: text, and timestamps the driver reads as aware UTC
+    datetimes, as ``UtcDateTime`` would make them (SQLite's are text: compiled there)."""
+    return Prepared.compile(_CLAIM, dialect)
+
+
+def _claim_params(
+    lead_id: str, now: datetime, operator_id: str, operator_name: str, expires_at: datetime
+) -> dict[str, Any]:
+    return {
+        "_lead_id": lead_id,
+        "_now": now,
+        "_operator_id": operator_id,
+        "_operator_name": operator_name,
+        "_expires_at": expires_at,
+    }
+
+
+async def claim_alone(
+    engine: AsyncEngine,
+    lead_id: str,
+    *,
+    now: datetime,
+    operator_id: str,
+    operator_name: str,
+    expires_at: datetime,
+) -> HeldClaim | None:
+    """PostgreSQL: ``QueueRepository.claim`` as a unit of work of its own: the precompiled
+    UPDATE on a pooled connection in autocommit, without an ORM session (one round trip, atomic
+    and committed by itself). The claim won, or None."""
+    prepared = _claim_prepared(engine.dialect)
+    params = _claim_params(lead_id, now, operator_id, operator_name, expires_at)
+    arguments = prepared.arguments_of(params)
+    async with autocommit_connection(engine) as connection:
+        row = (await prepared.execute(connection, arguments)).first()
+    return None if row is None else HeldClaim(*row)
+
+
 # What the queue's page shows of a lead, in the order of ``QueueItem``'s fields, "overdue"
 # (computed at "now") after ``due_at``; then its rank, for the cursor. No ORM objects.
 _SHOWN_BEFORE_OVERDUE = (
@@ -168,6 +212,16 @@ class QueuePageRows:
     next_after: QueuePosition | None
 
 
+@cache
+def _page_prepared(
+    dialect: Dialect, source: bool, site: bool, status: bool, overdue: bool | None, after: bool
+) -> Prepared:
+    """PostgreSQL: ``_page_statement`` compiled once to the driver's SQL. Its rows need no
+    conversion there: text, integers, booleans and timestamps the driver reads as aware UTC
+    datetimes, as ``UtcDateTime`` would make them (SQLite's are text: compiled there)."""
+    return Prepared.compile(_page_statement(source, site, status, overdue, after), dialect)
+
+
 async def read_page(
     engine: AsyncEngine,
     *,
@@ -181,9 +235,9 @@ async def read_page(
 
     The most frequent read (operators poll it): one statement, built once per combination of
     filters, on a pooled connection without a session or the ORM result layer; on PostgreSQL in
-    autocommit (one round trip: no BEGIN, no COMMIT). One row more than the page tells whether
-    a next page exists."""
-    statement = _page_statement(
+    autocommit (one round trip: no BEGIN, no COMMIT), precompiled, its rows as the driver reads
+    them. One row more than the page tells whether a next page exists."""
+    shape = (
         filters.source is not None,
         filters.site is not None,
         filters.status is not None,
@@ -199,18 +253,36 @@ async def read_page(
     }
     if after is not None:
         params["_after_rank"], params["_after_due"], params["_after_id"] = after
-    # PostgreSQL: one round trip (no BEGIN/COMMIT); SQLite's BEGIN is none, and switching a
-    # connection to autocommit and back costs more there.
-    postgres = engine.dialect.name == "postgresql"
-    async with autocommit_connection(engine) if postgres else engine.connect() as connection:
-        result = await connection.execute(statement, params)
-        names = tuple(result.keys())[:-1]  # the rank is not shown
-        rows = result.all()
-    items = [dict(zip(names, row, strict=False)) for row in rows[:limit]]  # without the rank
+    if engine.dialect.name == "postgresql":
+        names, rows = await _read_driver_rows(
+            engine, _page_prepared(engine.dialect, *shape), params
+        )
+    else:
+        # SQLite's BEGIN is no round trip, and switching a connection to autocommit and back
+        # costs more there; its values are converted by the compiled statement's types.
+        async with engine.connect() as connection:
+            result = await connection.execute(_page_statement(*shape), params)
+            names, rows = tuple(result.keys()), result.all()
+    shown = names[:-1]  # the rank is not shown
+    items = [dict(zip(shown, row, strict=False)) for row in rows[:limit]]
     if len(rows) <= limit:
         return QueuePageRows(items, None)
-    last = rows[limit - 1]
-    return QueuePageRows(items, (last.queue_rank, last.due_at, last.lead_id))
+    last, item = rows[limit - 1], items[-1]
+    return QueuePageRows(items, (last[-1], item["due_at"], item["lead_id"]))
+
+
+async def _read_driver_rows(
+    engine: AsyncEngine, prepared: Prepared, params: dict[str, Any]
+) -> tuple[tuple[str, ...], Sequence[Any]]:
+    """The column names and rows of ``prepared`` run on a pooled connection in autocommit, the
+    rows as the driver returns them (no result row objects built over them)."""
+    arguments = prepared.arguments_of(params)
+    async with autocommit_connection(engine) as connection:
+        result = await prepared.execute(connection, arguments)
+        names = tuple(result.keys())
+        rows = result.cursor.fetchall()
+        result.close()
+    return names, rows
 
 
 class QueueRepository(Repository):
@@ -273,16 +345,12 @@ class QueueRepository(Repository):
     ) -> HeldClaim | None:
         """Conditional UPDATE: claims the lead only if it is open and free (or already the
         caller's), and no other operator's call-back is pending on it. Exactly one of concurrent
-        callers wins: the claim it holds (None for the others)."""
-        result = await self.session.execute(
-            _CLAIM,
-            {
-                "_lead_id": lead_id,
-                "_now": now,
-                "_operator_id": operator_id,
-                "_operator_name": operator_name,
-                "_expires_at": expires_at,
-            },
-        )
-        row = result.first()
+        callers wins: the claim it holds (None for the others). Precompiled on PostgreSQL."""
+        params = _claim_params(lead_id, now, operator_id, operator_name, expires_at)
+        dialect = self.session.get_bind().dialect
+        if dialect.name == "postgresql":
+            prepared = _claim_prepared(dialect)
+            row = (await prepared.execute(self.session, prepared.arguments_of(params))).first()
+        else:
+            row = (await self.session.execute(_CLAIM, params)).first()
         return None if row is None else HeldClaim(*row)

@@ -1,0 +1,139 @@
+"""CPU per lead of an operator's claim and qualification (``POST /v1/leads/{id}/claim``, then
+``POST /v1/leads/{id}/qualification``) in qualify's API process, in process on PostgreSQL: the
+app called as uvicorn calls it (an ASGI scope, its ``receive`` and ``send``; no HTTP client in
+the measured CPU), an operator's API token (cached after its first use, as in a running
+process), the body the pipeline benchmark's operator sends (no consent: one statement in
+autocommit). The routes answer as the app wires them (``shared.direct``).
+
+Each round queues a batch of leads (not measured), then claims each (CPU measured), then
+qualifies each (CPU measured); the CPU time (``time.process_time``) per claim and per
+qualification of each batch, medians over the rounds.
+
+    .venv/bin/python -m benchmarks.qualify_operator_cpu [rounds] [leads per batch]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tests.qualify.conftest import QualifyApi, open_api, qualify_settings
+from tests.support.clock import Clock
+from tests.support.infra import create_database, drop_database
+
+# As the pipeline benchmark's operator qualifies (``benchmarks.pipeline.flow``).
+QUALIFICATION = orjson.dumps({"intent": "buy", "channel": "in_store", "site": "LYON-01"})
+
+
+class Operator:
+    """Requests sent to the ASGI app as uvicorn would, the status checked."""
+
+    def __init__(self, api: QualifyApi, token: str) -> None:
+        self.app: Any = api.transport.app
+        self.headers = [
+            (b"host", b"qualify.test"),
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"accept", b"*/*"),
+        ]
+
+    async def post(self, path: str, body: bytes, expected: int) -> bytes:
+        headers = self.headers
+        if body:
+            headers = [
+                *headers,
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": b"",
+            "headers": headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8002),
+        }
+        status, chunks = 0, []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, send)
+        answer = b"".join(chunks)
+        if status != expected:
+            raise RuntimeError(f"unexpected answer {status}: {answer[:300]!r}")
+        return answer
+
+
+async def _round(api: QualifyApi, operator: Operator, leads: int) -> tuple[float, float]:
+    lead_ids = [await api.add_lead() for _ in range(leads)]
+    start = time.process_time()
+    for lead_id in lead_ids:
+        await operator.post(f"/v1/leads/{lead_id}/claim", b"", 200)
+    claims = time.process_time() - start
+    start = time.process_time()
+    for lead_id in lead_ids:
+        await operator.post(f"/v1/leads/{lead_id}/qualification", QUALIFICATION, 201)
+    qualifications = time.process_time() - start
+    return claims / leads, qualifications / leads
+
+
+async def measure(rounds: int, leads: int) -> dict[str, list[float]]:
+    url = await create_database()
+    results: dict[str, list[float]] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            async with open_api(qualify_settings(url, Path(tmp)), Clock()) as api:
+                client = await api.client("alice")
+                token = client.headers["authorization"].partition(" ")[2]
+                operator = Operator(api, token)
+                await _round(api, operator, leads)  # warm-up: caches, statements, pool
+                for _ in range(rounds):
+                    claim, qualification = await _round(api, operator, leads)
+                    results.setdefault("claim", []).append(claim)
+                    results.setdefault("qualification", []).append(qualification)
+                    results.setdefault("claim + qualification", []).append(claim + qualification)
+    finally:
+        await drop_database(url)
+    return results
+
+
+def main() -> None:
+    # The access log (one JSON line per request, part of the CPU measured) goes to /dev/null;
+    # the figures to the original stdout.
+    out = os.fdopen(os.dup(1), "w")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 15
+    leads = int(sys.argv[2]) if len(sys.argv) > 2 else 40
+    results = asyncio.run(measure(rounds, leads))
+    for name, cpu in results.items():
+        out.write(
+            f"{name:>21}: CPU per lead median {statistics.median(cpu) * 1000:.3f} ms, "
+            f"best {min(cpu) * 1000:.3f} ms ({rounds} batches of {leads})\n"
+        )
+    out.flush()
+
+
+if __name__ == "__main__":
+    main()
