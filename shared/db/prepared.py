@@ -51,10 +51,11 @@ class Prepared:
             raise ValueError("only statements of plain positional parameters are prepared")
         names = tuple(compiled.positiontup)
         processors: Mapping[str, Any] = compiled._bind_processors  # the execution's own
+        # A literal None (``.values(column=None)``) is a constant too: the statement's own NULL.
         constants = {
             name: bind.effective_value
             for name, bind in ((name, compiled.binds[name]) for name in names)
-            if not bind.required and bind.callable is None and bind.value is not None
+            if not bind.required and bind.callable is None
         }
         return cls(compiled.string, names, tuple(processors.get(name) for name in names), constants)
 
