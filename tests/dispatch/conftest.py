@@ -316,6 +316,25 @@ async def dispatch_on_postgres(
         yield dispatch
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def dispatch_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh dispatch database on SQLite, then on PostgreSQL (the paths both must take)."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        return url.replace("postgresql://", "postgresql+asyncpg://")
+    return f"sqlite+aiosqlite:///{tmp_path / 'dispatch.db'}"
+
+
+@pytest.fixture
+async def dispatch_on_either(
+    dispatch_database_url: str, tmp_path: Path, clock: Clock
+) -> AsyncIterator[DispatchApi]:
+    """The dispatch app on ``dispatch_database_url``'s database."""
+    settings = dispatch_settings(dispatch_database_url, embedded_bus_path=tmp_path / "bus.db")
+    async with start_dispatch(settings, clock) as dispatch:
+        yield dispatch
+
+
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     state = Receiver()

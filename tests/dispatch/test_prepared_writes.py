@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import ARRAY, String, Table, bindparam, event, select, update
+from sqlalchemy import ARRAY, String, Table, bindparam, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -22,6 +21,7 @@ from dispatch.assignments.repository import _new_lead_offer_prepared
 from dispatch.models import Assignment, DispatchLead, Seller, WebhookDelivery, infra
 from shared.db.prepared import Prepared
 from tests.dispatch.conftest import DispatchApi, Receiver
+from tests.support.executed import Sent, sent as sent_by
 
 
 def _postgresql() -> Dialect:
@@ -34,28 +34,10 @@ def _table(model: type[Any]) -> Table:
     return table
 
 
-@dataclass(frozen=True)
-class Sent:
-    sql: str
-    parameters: Any
-    compiled: bool  # compiled by SQLAlchemy for this execution (not prepared driver SQL)
-
-
 @contextmanager
 def sent(api: DispatchApi) -> Iterator[list[Sent]]:
-    engine = api.runtime.engine.sync_engine
-    seen: list[Sent] = []
-
-    def record(
-        connection: Any, cursor: Any, sql: str, parameters: Any, context: Any, many: bool
-    ) -> None:
-        seen.append(Sent(sql, parameters, context.compiled is not None))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with sent_by(api.runtime.engine) as seen:
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture

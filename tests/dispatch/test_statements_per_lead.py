@@ -11,7 +11,7 @@ and logged, the event staged, and the pause the pass read."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -51,19 +51,9 @@ VEHICLE_POOL_READ = {"sqlite": 0, "postgresql": 0}
 PASS_TRANSACTIONS = {"sqlite": 1, "postgresql": 0}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        url: str = request.getfixturevalue("postgres_url")
-        return url.replace("postgresql://", "postgresql+asyncpg://")
-    return f"sqlite+aiosqlite:///{tmp_path / 'dispatch.db'}"
-
-
 @pytest.fixture
-async def api(database_url: str, tmp_path: Path, clock: Clock) -> AsyncIterator[DispatchApi]:
-    settings = dispatch_settings(database_url, embedded_bus_path=tmp_path / "bus.db")
-    async with start_dispatch(settings, clock) as dispatch:
-        yield dispatch
+def api(dispatch_on_either: DispatchApi) -> DispatchApi:
+    return dispatch_on_either
 
 
 @contextmanager
@@ -158,10 +148,10 @@ async def test_a_qualified_lead_offered_and_delivered_in_few_statements(
 
 
 async def test_the_timer_loop_reads_nothing_for_the_timers_its_process_wrote(
-    database_url: str, tmp_path: Path, clock: Clock
+    dispatch_database_url: str, tmp_path: Path, clock: Clock
 ) -> None:
     settings = dispatch_settings(
-        database_url, embedded_bus_path=tmp_path / "bus.db", timer_poll_interval_s=3600
+        dispatch_database_url, embedded_bus_path=tmp_path / "bus.db", timer_poll_interval_s=3600
     )
     async with start_dispatch(settings, clock) as api:
         await api.site()

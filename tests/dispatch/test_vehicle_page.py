@@ -7,9 +7,7 @@ without the probe's page (SQLite, which never prefetches, runs the same checks).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,24 +18,14 @@ from dispatch.models import Assignment
 from shared.db.session import session_scope
 from shared.events import Envelope
 from shared.events.payloads import ContactV1, LeadQualifiedV1
-from tests.dispatch.conftest import DispatchApi, dispatch_settings, start_dispatch
+from tests.dispatch.conftest import DispatchApi
 from tests.support.clock import Clock
 from tests.support.executed import executed
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        url: str = request.getfixturevalue("postgres_url")
-        return url.replace("postgresql://", "postgresql+asyncpg://")
-    return f"sqlite+aiosqlite:///{tmp_path / 'dispatch.db'}"
-
-
 @pytest.fixture
-async def api(database_url: str, tmp_path: Path, clock: Clock) -> AsyncIterator[DispatchApi]:
-    settings = dispatch_settings(database_url, embedded_bus_path=tmp_path / "bus.db")
-    async with start_dispatch(settings, clock) as dispatch:
-        yield dispatch
+def api(dispatch_on_either: DispatchApi) -> DispatchApi:
+    return dispatch_on_either
 
 
 def _page_reads(statements: list[str]) -> list[str]:

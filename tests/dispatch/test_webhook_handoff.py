@@ -8,9 +8,7 @@ writes messages due at once. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,23 +20,13 @@ from dispatch.assignments.intake import on_qualified
 from dispatch.models import WebhookDelivery
 from shared.db.session import session_scope
 from shared.events.payloads import ContactV1, LeadQualifiedV1
-from tests.dispatch.conftest import DispatchApi, Receiver, dispatch_settings, start_dispatch
+from tests.dispatch.conftest import DispatchApi, Receiver
 from tests.support.clock import Clock
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        url: str = request.getfixturevalue("postgres_url")
-        return url.replace("postgresql://", "postgresql+asyncpg://")
-    return f"sqlite+aiosqlite:///{tmp_path / 'dispatch.db'}"
-
-
 @pytest.fixture
-async def api(database_url: str, tmp_path: Path, clock: Clock) -> AsyncIterator[DispatchApi]:
-    settings = dispatch_settings(database_url, embedded_bus_path=tmp_path / "bus.db")
-    async with start_dispatch(settings, clock) as dispatch:
-        yield dispatch
+def api(dispatch_on_either: DispatchApi) -> DispatchApi:
+    return dispatch_on_either
 
 
 async def _seller(dispatch: DispatchApi, receiver: Receiver, name: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -23,39 +22,26 @@ from ingest.leads.schemas import LeadIn
 from ingest.models import Lead, infra
 from tests.ingest.conftest import IngestFactory, outbox_count
 from tests.support.clock import TUESDAY_11H
+from tests.support.executed import Sent, sent
 
 pytestmark = pytest.mark.postgres
-
-
-@dataclass(frozen=True)
-class Sent:
-    sql: str
-    parameters: Any
-    compiled: bool  # compiled by SQLAlchemy for this execution (not prepared driver SQL)
 
 
 @contextmanager
 def traffic(engine: AsyncEngine) -> Iterator[tuple[list[Sent], list[object]]]:
     """The statements ``engine`` sends and the pool checkouts made while the block runs."""
-    sent: list[Sent] = []
     checkouts: list[object] = []
-
-    def record(
-        connection: Any, cursor: Any, sql: str, parameters: Any, context: Any, many: bool
-    ) -> None:
-        sent.append(Sent(sql, parameters, context.compiled is not None))
 
     def checkout(*args: Any) -> None:
         checkouts.append(args[0])
 
-    sync = engine.sync_engine
-    event.listen(sync, "before_cursor_execute", record)
-    event.listen(sync.pool, "checkout", checkout)
-    try:
-        yield sent, checkouts
-    finally:
-        event.remove(sync, "before_cursor_execute", record)
-        event.remove(sync.pool, "checkout", checkout)
+    pool = engine.sync_engine.pool
+    with sent(engine) as statements:
+        event.listen(pool, "checkout", checkout)
+        try:
+            yield statements, checkouts
+        finally:
+            event.remove(pool, "checkout", checkout)
 
 
 def _row(source_ref: str) -> dict[str, Any]:

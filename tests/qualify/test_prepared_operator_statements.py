@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session
 
@@ -30,20 +29,18 @@ from tests.qualify.conftest import QualifyApi, open_api, qualify_settings
 from tests.qualify.test_api import QUALIFICATION, outbox
 from tests.qualify.test_operator_statements import NO_CONSENT, lead_row
 from tests.support.clock import Clock
-
-
-@dataclass(frozen=True)
-class Sent:
-    sql: str
-    parameters: Any
-    compiled: bool  # compiled by SQLAlchemy for this execution (not prepared driver SQL)
-    autocommit: bool  # outside a transaction: no BEGIN or COMMIT round trip around it
+from tests.support.executed import Sent, sent
 
 
 @dataclass
 class Recorded:
-    sent: list[Sent] = field(default_factory=list)
+    every: list[Sent]  # every statement sent, the caller's authentication included
     through_sessions: int = 0  # statements run through an ORM session (its execution layer)
+
+    @property
+    def sent(self) -> list[Sent]:
+        """The request's own statements (the authentication, cached per process, left out)."""
+        return [item for item in self.every if "api_token" not in item.sql]
 
     def starting(self, prefix: str) -> list[Sent]:
         return [item for item in self.sent if " ".join(item.sql.split()).startswith(prefix)]
@@ -51,31 +48,20 @@ class Recorded:
 
 @contextmanager
 def recorded(api: QualifyApi) -> Iterator[Recorded]:
-    """The statements of the request's own work (the caller's authentication, cached per
-    process, left out), and how many of them went through an ORM session."""
-    seen = Recorded()
-
-    def record(
-        connection: Connection, _cursor: Any, sql: str, parameters: Any, context: Any, *_: Any
-    ) -> None:
-        if "api_token" not in sql:
-            isolation = connection.get_execution_options().get("isolation_level")
-            seen.sent.append(
-                Sent(sql, parameters, context.compiled is not None, isolation == "AUTOCOMMIT")
-            )
+    """The statements of the request's own work, and how many of them went through an ORM
+    session."""
 
     def through_session(state: ORMExecuteState) -> None:
         if "api_token" not in str(state.statement):
             seen.through_sessions += 1
 
-    engine = api.runtime.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    event.listen(Session, "do_orm_execute", through_session)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-        event.remove(Session, "do_orm_execute", through_session)
+    with sent(api.runtime.engine) as every:
+        seen = Recorded(every)
+        event.listen(Session, "do_orm_execute", through_session)
+        try:
+            yield seen
+        finally:
+            event.remove(Session, "do_orm_execute", through_session)
 
 
 @pytest.fixture

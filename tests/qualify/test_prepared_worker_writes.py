@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from qualify.leads.repository import _insert_new_checking_contacts_prepared
 from qualify.messages.repository import _insert_rows_once_prepared
@@ -26,30 +24,13 @@ from tests.qualify.conftest import QualifyApi, open_api, qualify_settings
 from tests.qualify.test_api import outbox
 from tests.qualify.test_worker_statements import running_sender
 from tests.support.clock import Clock
-
-
-@dataclass(frozen=True)
-class Sent:
-    sql: str
-    parameters: Any
-    compiled: bool  # compiled by SQLAlchemy for this execution (not prepared driver SQL)
+from tests.support.executed import Sent, sent as sent_by
 
 
 @contextmanager
 def sent(api: QualifyApi) -> Iterator[list[Sent]]:
-    engine = api.runtime.engine.sync_engine
-    seen: list[Sent] = []
-
-    def record(
-        connection: Any, cursor: Any, sql: str, parameters: Any, context: Any, many: bool
-    ) -> None:
-        seen.append(Sent(sql, parameters, context.compiled is not None))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with sent_by(api.runtime.engine) as seen:
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from shared.consumer import EventConsumer
 from shared.events import Envelope, Topics
 from shared.metrics import ServiceMetrics
 from shared.privacy import remember_erased
+from tests.support.executed import Sent, sent
 from tests.support.infra import create_database, drop_database
 from tests.support.messaging import (
     Harness,
@@ -32,13 +33,6 @@ from tests.support.messaging import (
     messaging_harness,
     record_effect,
 )
-
-
-@dataclass(frozen=True)
-class Sent:
-    sql: str
-    parameters: Any
-    compiled: bool  # compiled by SQLAlchemy for this execution (not prepared driver SQL)
 
 
 @dataclass
@@ -51,23 +45,17 @@ class Traffic:
 def traffic(harness: Harness) -> Iterator[Traffic]:
     """The statements sent to the driver meanwhile, and the transactions begun."""
     engine = harness.engine.sync_engine
-    seen = Traffic([])
+    with sent(harness.engine) as statements:
+        seen = Traffic(statements)
 
-    def record(
-        connection: Any, cursor: Any, sql: str, parameters: Any, context: Any, many: bool
-    ) -> None:
-        seen.sent.append(Sent(sql, parameters, context.compiled is not None))
+        def begin(connection: Any) -> None:
+            seen.begun += 1
 
-    def begin(connection: Any) -> None:
-        seen.begun += 1
-
-    event.listen(engine, "before_cursor_execute", record)
-    event.listen(engine, "begin", begin)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-        event.remove(engine, "begin", begin)
+        event.listen(engine, "begin", begin)
+        try:
+            yield seen
+        finally:
+            event.remove(engine, "begin", begin)
 
 
 @pytest.fixture(
