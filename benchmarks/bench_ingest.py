@@ -117,7 +117,8 @@ async def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
-def _lead(index: int, run: str) -> dict[str, Any]:
+def lead_body(index: int, run: str) -> dict[str, Any]:
+    """The JSON of a posted lead, unique by ``run`` and ``index``."""
     return {
         "source": "api",
         "source_ref": f"bench-{run}-{index}",
@@ -133,7 +134,7 @@ def _lead(index: int, run: str) -> dict[str, Any]:
 
 
 def _leads(tag: str) -> Callable[[int], dict[str, Any]]:
-    return lambda index: _lead(index, tag)
+    return lambda index: lead_body(index, tag)
 
 
 class _Connection:

@@ -17,14 +17,13 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 
+from benchmarks.cpu_probe import counted_calls
 from crm.sla.consumer import sla_handlers
 from crm.worker import client_handlers
 from shared.consumer import Handler, merge_handlers
@@ -33,22 +32,6 @@ from shared.events import Envelope
 from tests.crm.conftest import CrmFactory
 from tests.crm.test_statements_per_lead import calendar, life, received, worker_runtime
 from tests.support.infra import create_database, drop_database
-
-
-@contextmanager
-def _calls() -> Iterator[list[int]]:
-    """The Python and C function calls made while the block runs (this thread)."""
-    counted = [0]
-
-    def count(frame: Any, what: str, arg: Any) -> None:
-        if what in ("call", "c_call"):
-            counted[0] += 1
-
-    sys.setprofile(count)
-    try:
-        yield counted
-    finally:
-        sys.setprofile(None)
 
 
 async def _lead(handlers: dict[str, Handler], runtime: Any, events: list[Envelope]) -> None:
@@ -85,7 +68,7 @@ async def measure(leads: int) -> str:
                     if index >= 10:
                         cpu_ms.append((time.process_time() - began) * 1000)
                 statements = len([a for a in seen if a[2].strip() not in ("BEGIN", "COMMIT")])
-                with _calls() as calls:
+                with counted_calls() as calls:
                     await _lead(handlers, runtime, life_of())
         return (
             f"lead (10 events, a transaction each): CPU median {statistics.median(cpu_ms):.2f} "

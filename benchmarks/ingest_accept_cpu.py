@@ -18,8 +18,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,8 @@ from typing import Any
 import orjson
 from sqlalchemy import event
 
+from benchmarks.bench_ingest import lead_body
+from benchmarks.cpu_probe import counted_calls
 from ingest.deps import JsonIntake
 from ingest.leads.group_commit import LeadGroupCommit
 from ingest.leads.router import _accept_json
@@ -36,20 +36,7 @@ from tests.support.infra import create_database, drop_database
 
 
 def _body(run: str, index: int) -> bytes:
-    return orjson.dumps(
-        {
-            "source": "api",
-            "source_ref": f"bench-{run}-{index}",
-            "contact": {
-                "first_name": "Camille",
-                "last_name": "Durand",
-                "phone": "06 12 34 56 78",
-                "email": "camille.durand@example.fr",
-            },
-            "vehicle": {"make": "Renault", "model": "Clio", "price_eur": 12990},
-            "message": "Bonjour, la Clio est-elle toujours disponible ?",
-        }
-    )
+    return orjson.dumps(lead_body(index, run))
 
 
 @dataclass
@@ -66,22 +53,6 @@ class Figures:
             f"({len(self.cpu_ms)} batches); Python calls per lead {self.calls:.0f}; "
             f"statements per batch {self.statements}"
         )
-
-
-@contextmanager
-def _calls() -> Iterator[list[int]]:
-    """The Python and C function calls made while the block runs (this thread)."""
-    counted = [0]
-
-    def count(frame: Any, what: str, arg: Any) -> None:
-        if what in ("call", "c_call"):
-            counted[0] += 1
-
-    sys.setprofile(count)
-    try:
-        yield counted
-    finally:
-        sys.setprofile(None)
 
 
 async def measure(leads: int, sizes: list[int]) -> list[Figures]:
@@ -123,7 +94,7 @@ async def measure(leads: int, sizes: list[int]) -> list[Figures]:
                             result.statements = len(seen)
                     bodies = [_body(run, size * 100_000 - 1 - i) for i in range(size)]
                     needs = JsonIntake(runtime, settings, writer, runtime.clock())
-                    with _calls() as calls:
+                    with counted_calls() as calls:
                         await asyncio.gather(*(_accept_json(needs, body) for body in bodies))
                     result.calls = calls[0] / size
                     figures.append(result)

@@ -15,7 +15,6 @@ qualification of each batch, medians over the rounds.
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from benchmarks.cpu_probe import figures_out
 from tests.qualify.conftest import QualifyApi, open_api, qualify_settings
 from tests.support.clock import Clock
 from tests.support.infra import create_database, drop_database
@@ -119,11 +119,7 @@ async def measure(rounds: int, leads: int) -> dict[str, list[float]]:
 
 
 def main() -> None:
-    # The access log (one JSON line per request, part of the CPU measured) goes to /dev/null;
-    # the figures to the original stdout.
-    out = os.fdopen(os.dup(1), "w")
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
+    out = figures_out()
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 15
     leads = int(sys.argv[2]) if len(sys.argv) > 2 else 40
     results = asyncio.run(measure(rounds, leads))

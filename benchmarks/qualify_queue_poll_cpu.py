@@ -15,7 +15,6 @@ the rounds. Run on a checkout without the direct route, both lines measure the F
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cpu_probe import figures_out
 from shared.direct import DirectRoutes
 from tests.qualify.conftest import QualifyApi, open_api, qualify_settings
 from tests.support.clock import Clock
@@ -123,11 +123,7 @@ async def measure(rounds: int, polls: int) -> dict[tuple[str, str], list[float]]
 
 
 def main() -> None:
-    # The access log (one JSON line per poll, part of the CPU measured) goes to /dev/null; the
-    # figures to the original stdout.
-    out = os.fdopen(os.dup(1), "w")
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
+    out = figures_out()
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 15
     polls = int(sys.argv[2]) if len(sys.argv) > 2 else 40
     results = asyncio.run(measure(rounds, polls))
