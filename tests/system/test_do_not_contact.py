@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func, select, table
+
+from shared.db import create_engine
 from shared.settings import ServiceSettings
 from tests.support.harness import System, eventually, run_system
 
@@ -23,6 +26,18 @@ async def _queued(system: System, lead_id: str) -> bool:
     return lead_id in {item["lead_id"] for item in items}
 
 
+async def _objections_known(settings: ServiceSettings) -> bool:
+    """Whether qualify's consumer has applied crm's do-not-contact event (it comes from crm, the
+    lead from ingest: the two may arrive in either order)."""
+    engine = create_engine(settings.resolved_database_url())
+    try:
+        async with engine.connect() as connection:
+            count = select(func.count()).select_from(table("suppressed_contact"))
+            return bool((await connection.execute(count)).scalar_one())
+    finally:
+        await engine.dispose()
+
+
 async def test_objection_blocks_marketing_consents_in_qualify(
     embedded_settings: dict[str, ServiceSettings],
 ) -> None:
@@ -32,6 +47,7 @@ async def test_objection_blocks_marketing_consents_in_qualify(
             "/v1/privacy/objections", json={"phone": PHONE, "reason": "objection"}
         )
         assert objection.status_code == 201
+        await eventually(lambda: _objections_known(settings["qualify"]))
         lead = {
             "source": "api",
             "source_ref": "dnc-1",
