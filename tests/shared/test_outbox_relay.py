@@ -181,7 +181,7 @@ async def test_on_postgresql_a_wake_costs_two_round_trips_and_an_idle_one_one(
         await relay.close()
 
     assert len(one_event) == 2, one_event
-    assert one_event[0].startswith("WITH lock AS MATERIALIZED"), one_event
+    assert one_event[0].startswith("WITH head AS MATERIALIZED"), one_event
     assert "DELETE" in one_event[1], one_event
     assert "pg_advisory_unlock" in one_event[1], one_event
     assert len(fifty_events) == 2, fifty_events
