@@ -332,6 +332,21 @@ async def test_two_replicas_of_each_worker_share_the_leads_without_double_effect
                 return int(rows[0][0]) >= LEADS
 
             await eventually(crm_caught_up, timeout_s=300, interval_s=0.5)
+
+            # A worker counts what it did after the fact (dispatch counts a pass's webhooks once
+            # the pass is recorded, after the tool answered): wait for the counts themselves.
+            async def counted() -> bool:
+                counters = await _worker_counters(stack, client)
+                return all(
+                    sum(counters[f"{service} worker {n}"][name] for n in (1, 2)) >= LEADS
+                    for service, name in (
+                        ("qualify", "qualify.queue"),
+                        ("dispatch", "dispatch.leads"),
+                        ("dispatch", "webhooks delivered"),
+                    )
+                )
+
+            await eventually(counted, timeout_s=300, interval_s=0.5)
             await asyncio.sleep(2.0)  # anything doubled late would show now
             counters = await _worker_counters(stack, client)
 
