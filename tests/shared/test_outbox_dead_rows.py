@@ -65,6 +65,11 @@ async def test_the_take_reads_a_handful_of_pages_behind_thousands_of_dead_rows(
         # What the relay leaves behind between two vacuums: published rows, deleted.
         await connection.execute("ALTER TABLE outbox_event SET (autovacuum_enabled = false)")
         await connection.execute(_ROW, DEAD_ROWS)
+        # Committed durably, as every deletion is within the WAL writer's delay (the relay's
+        # own commit asynchronously; the test servers run with synchronous_commit off): until
+        # then PostgreSQL cannot tell an index scan that the rows are dead to everyone, and
+        # neither take could step over them cheaply.
+        await connection.execute("SET synchronous_commit = on")
         await connection.execute("DELETE FROM outbox_event")
         await connection.execute(_ROW, 3)
         heap_pages = await connection.fetchval(
