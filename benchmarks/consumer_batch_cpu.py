@@ -7,10 +7,12 @@ the claim of the events, the metrics), for batches of 1 and of 10 events. Each r
 (BEGIN and COMMIT are two round trips more). Given another version of ``shared/consumer.py``
 (e.g. main's), its consumer is timed too, in the same process, taking turns with this one's
 batch by batch (the machine's load is then the same for both), and the median of the rounds'
-differences is reported:
+differences is reported. The other consumer's imports are this tree's: to time another
+``shared/db/session.py`` too (the batch's ``session_scope``), give it after the consumer:
 
-    .venv/bin/python -m benchmarks.consumer_batch_cpu [rounds] [baseline consumer.py]
+    .venv/bin/python -m benchmarks.consumer_batch_cpu [rounds] [consumer.py [session.py]]
     git show main:shared/consumer.py > /tmp/main_consumer.py  # e.g.
+    git show main:shared/db/session.py > /tmp/main_session.py
 """
 
 from __future__ import annotations
@@ -68,9 +70,17 @@ def _records(count: int) -> list[Record]:
     return records
 
 
-def _baseline(path: str) -> Any:
-    """The module of another ``shared/consumer.py`` (its imports are this tree's)."""
-    spec = importlib.util.spec_from_file_location("baseline_consumer", path)
+def _baseline(path: str, session_path: str | None = None) -> Any:
+    """The module of another ``shared/consumer.py`` (its imports are this tree's), its batches'
+    ``session_scope`` taken from another ``shared/db/session.py`` if given."""
+    module = _load("baseline_consumer", path)
+    if session_path is not None:
+        module.session_scope = _load("baseline_session", session_path).session_scope
+    return module
+
+
+def _load(name: str, path: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -151,7 +161,8 @@ def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
     modules: dict[str, Any] = {"current": current}
     if len(sys.argv) > 2:
-        modules = {"baseline": _baseline(sys.argv[2]), **modules}
+        session = sys.argv[3] if len(sys.argv) > 3 else None
+        modules = {"baseline": _baseline(sys.argv[2], session), **modules}
     results = asyncio.run(measure(rounds, modules))
     for (version, size), (cpu, statements) in results.items():
         sys.stdout.write(

@@ -124,7 +124,8 @@ def wake_after_commit(session: AsyncSession, channel: str) -> None:
 async def session_scope(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
     """Commit on success, roll back on error: the only commit in business code paths. Then the
     session's channels are woken and its ``after_commit`` actions run."""
-    async with factory() as session:
+    session = factory()
+    try:
         try:
             yield session
             await session.commit()
@@ -142,3 +143,19 @@ async def session_scope(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
                 await action()
             except Exception as exc:
                 log.warning("db.after_commit_failed", error=safe_error_text(exc))
+    finally:
+        await _close(session)
+
+
+async def _close(session: AsyncSession) -> None:
+    """Close ``session`` as ``async with`` does. Once its transaction has ended (committed or
+    rolled back: its connection is back in the pool), closing it is no I/O, only forgetting its
+    objects: done in place, where ``AsyncSession.__aexit__`` spends a task, a turn of the event
+    loop and a hop into SQLAlchemy's greenlet (60-90 us of CPU per consumed batch, measured by
+    ``benchmarks.consumer_batch_cpu``). A session still in a transaction (a rollback that
+    failed) is closed by ``__aexit__``, its connection released even if the caller is
+    cancelled meanwhile."""
+    if session.in_transaction():
+        await session.__aexit__(None, None, None)
+    else:
+        session.sync_session.close()
