@@ -22,7 +22,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from qualify.leads.state import OpenStatus
 from qualify.models import QueuedLead
@@ -133,11 +133,17 @@ async def claim_alone(
     """PostgreSQL: ``QueueRepository.claim`` as a unit of work of its own: the precompiled
     UPDATE on a pooled connection in autocommit, without an ORM session (one round trip, atomic
     and committed by itself). The claim won, or None."""
-    prepared = _claim_prepared(engine.dialect)
     params = _claim_params(lead_id, now, operator_id, operator_name, expires_at)
-    arguments = prepared.arguments_of(params)
     async with autocommit_connection(engine) as connection:
-        row = (await prepared.execute(connection, arguments)).first()
+        return await _claim_precompiled(connection, engine.dialect, params)
+
+
+async def _claim_precompiled(
+    on: AsyncSession | AsyncConnection, dialect: Dialect, params: dict[str, Any]
+) -> HeldClaim | None:
+    """PostgreSQL: the precompiled claim, in a session's transaction or on a connection."""
+    prepared = _claim_prepared(dialect)
+    row = (await prepared.execute(on, prepared.arguments_of(params))).first()
     return None if row is None else HeldClaim(*row)
 
 
@@ -349,8 +355,6 @@ class QueueRepository(Repository):
         params = _claim_params(lead_id, now, operator_id, operator_name, expires_at)
         dialect = self.session.get_bind().dialect
         if dialect.name == "postgresql":
-            prepared = _claim_prepared(dialect)
-            row = (await prepared.execute(self.session, prepared.arguments_of(params))).first()
-        else:
-            row = (await self.session.execute(_CLAIM, params)).first()
+            return await _claim_precompiled(self.session, dialect, params)
+        row = (await self.session.execute(_CLAIM, params)).first()
         return None if row is None else HeldClaim(*row)
