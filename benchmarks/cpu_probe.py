@@ -1,5 +1,6 @@
 """What the small CPU benchmarks (``*_cpu.py``, run alone) share: their figures on the real
-stdout while what the code under test prints goes nowhere, and a count of function calls."""
+stdout while what the code under test prints goes nowhere, a count of function calls, and
+requests sent straight to an ASGI app."""
 
 from __future__ import annotations
 
@@ -34,3 +35,55 @@ def counted_calls() -> Iterator[list[int]]:
         yield counted
     finally:
         sys.setprofile(None)
+
+
+class AsgiCaller:
+    """Requests sent straight to an ASGI app as uvicorn would send them (no HTTP client, whose
+    own CPU would be measured too), with a bearer token; returns the status and the body."""
+
+    def __init__(self, app: Any, token: str, host: bytes = b"service.test") -> None:
+        self.app = app
+        self.headers = [
+            (b"host", host),
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"accept", b"*/*"),
+        ]
+
+    async def request(
+        self, method: str, path: str, *, query: bytes = b"", body: bytes = b""
+    ) -> tuple[int, bytes]:
+        headers = self.headers
+        if body:
+            headers = [
+                *headers,
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": query,
+            "headers": headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8002),
+        }
+        status, chunks = 0, []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, send)
+        return status, b"".join(chunks)

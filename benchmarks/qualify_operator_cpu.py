@@ -20,11 +20,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import orjson
 
-from benchmarks.cpu_probe import figures_out
+from benchmarks.cpu_probe import AsgiCaller, figures_out
 from tests.qualify.conftest import QualifyApi, open_api, qualify_settings
 from tests.support.clock import Clock
 from tests.support.infra import create_database, drop_database
@@ -33,53 +32,11 @@ from tests.support.infra import create_database, drop_database
 QUALIFICATION = orjson.dumps({"intent": "buy", "channel": "in_store", "site": "LYON-01"})
 
 
-class Operator:
-    """Requests sent to the ASGI app as uvicorn would, the status checked."""
-
-    def __init__(self, api: QualifyApi, token: str) -> None:
-        self.app: Any = api.transport.app
-        self.headers = [
-            (b"host", b"qualify.test"),
-            (b"authorization", f"Bearer {token}".encode()),
-            (b"accept", b"*/*"),
-        ]
+class Operator(AsgiCaller):
+    """The operator's POSTs, the status checked."""
 
     async def post(self, path: str, body: bytes, expected: int) -> bytes:
-        headers = self.headers
-        if body:
-            headers = [
-                *headers,
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ]
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "root_path": "",
-            "query_string": b"",
-            "headers": headers,
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 8002),
-        }
-        status, chunks = 0, []
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def send(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-
-        await self.app(scope, receive, send)
-        answer = b"".join(chunks)
+        status, answer = await self.request("POST", path, body=body)
         if status != expected:
             raise RuntimeError(f"unexpected answer {status}: {answer[:300]!r}")
         return answer
@@ -106,7 +63,7 @@ async def measure(rounds: int, leads: int) -> dict[str, list[float]]:
             async with open_api(qualify_settings(url, Path(tmp)), Clock()) as api:
                 client = await api.client("alice")
                 token = client.headers["authorization"].partition(" ")[2]
-                operator = Operator(api, token)
+                operator = Operator(api.transport.app, token, b"qualify.test")
                 await _round(api, operator, leads)  # warm-up: caches, statements, pool
                 for _ in range(rounds):
                     claim, qualification = await _round(api, operator, leads)

@@ -23,55 +23,20 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cpu_probe import figures_out
+from benchmarks.cpu_probe import AsgiCaller, figures_out
 from shared.direct import DirectRoutes
-from tests.qualify.conftest import QualifyApi, open_api, qualify_settings
+from tests.qualify.conftest import open_api, qualify_settings
 from tests.support.clock import Clock
 from tests.support.infra import create_database, drop_database
 
 LEADS = 50
 
 
-class Poller:
-    """``GET /v1/queue?limit=200`` sent to the ASGI app as uvicorn would, the answer checked."""
-
-    def __init__(self, api: QualifyApi, token: str) -> None:
-        self.app: Any = api.transport.app
-        self.headers = [
-            (b"host", b"qualify.test"),
-            (b"authorization", f"Bearer {token}".encode()),
-            (b"accept", b"*/*"),
-        ]
+class Poller(AsgiCaller):
+    """``GET /v1/queue?limit=200``, as the pipeline benchmark's operator polls."""
 
     async def poll(self) -> tuple[int, bytes]:
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": "/v1/queue",
-            "raw_path": b"/v1/queue",
-            "root_path": "",
-            "query_string": b"limit=200",  # as the pipeline benchmark's operator polls
-            "headers": self.headers,
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 8002),
-        }
-        status, chunks = 0, []
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-
-        await self.app(scope, receive, send)
-        return status, b"".join(chunks)
+        return await self.request("GET", "/v1/queue", query=b"limit=200")
 
 
 def _switch(direct: list[bool]) -> None:
@@ -104,7 +69,7 @@ async def measure(rounds: int, polls: int) -> dict[tuple[str, str], list[float]]
             async with open_api(qualify_settings(url, Path(tmp)), clock) as api:
                 client = await api.client("alice")
                 token = client.headers["authorization"].partition(" ")[2]
-                poller = Poller(api, token)
+                poller = Poller(api.transport.app, token, b"qualify.test")
                 for queue, items in (("empty", 0), (f"{LEADS} leads", LEADS)):
                     if items:
                         for index in range(items):
