@@ -266,9 +266,12 @@ async def _drain_seconds(database: str, limit_s: float = 60.0) -> float:
 class HttpResult:
     bare: Sample
     ingest: Sample
-    round_ratios: list[float]
+    round_rates: list[tuple[float, float]]  # (bare, ingest) accepted leads/s of each round
     drains: list[float]
-    round_rates: list[tuple[float, float]] = field(default_factory=list)  # (bare, ingest) /s
+
+    @property
+    def round_ratios(self) -> list[float]:
+        return [ingest / bare for bare, ingest in self.round_rates]
 
     @property
     def median_ratio(self) -> float:
@@ -338,7 +341,6 @@ async def measure_http() -> HttpResult:
                     ingest_url, _leads(f"{run}-{round_no}"), ROUND_SECONDS, result.ingest
                 )
                 result.drains.append(await _drain_seconds(database))
-                result.round_ratios.append(ingest_round.rate / bare_round.rate)
                 result.round_rates.append((bare_round.rate, ingest_round.rate))
         return result
     finally:
@@ -356,8 +358,7 @@ async def run() -> str:
     parses, corpus = measure_parses()
     http = await measure_http()
     rounds = ", ".join(
-        f"{ratio:.0%} ({ingest:,.0f} / {bare:,.0f})"
-        for ratio, (bare, ingest) in zip(http.round_ratios, http.round_rates, strict=True)
+        f"{ingest / bare:.0%} ({ingest:,.0f} / {bare:,.0f})" for bare, ingest in http.round_rates
     )
     q1, q3 = http.quartiles
     return f"""## Ingest
