@@ -205,6 +205,9 @@ class ConfigResult:
     profile: str | None = None
     final_wait_s: float = 0.0
     direct: PhaseResult | None = None  # direct routing: leads that skip qualification
+    # More phases of the rates the CPU goal judges (after the tables' own phases, alternated
+    # by rate): the goal takes each rate's median, so one noisy phase cannot decide it.
+    cpu_rounds: list[PhaseResult] = field(default_factory=list)
 
     def idle_per_s(self, name: str) -> float:
         """CPU seconds per second the process spent idle (0 when unknown)."""
@@ -212,3 +215,7 @@ class ConfigResult:
 
     def marginal_ms(self, phase: PhaseResult, name: str) -> float:
         return phase.cpu_ms_per_lead(name, self.idle_per_s(name))
+
+    def services_ms(self, phase: PhaseResult) -> float:
+        """CPU per lead of ``phase`` over all service processes, above idle."""
+        return sum(self.marginal_ms(phase, name) for name in self.processes)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 from collections.abc import Sequence
 
 from benchmarks.pipeline.measure import (
@@ -56,7 +57,9 @@ that real prospects do not cause).
   leads' own cost ("~0": less than the process spends idle, within the noise). The raw
   figure (idle included) is given for the sum; with short windows and an idle system that
   burns CPU, the idle share is large. In qualify's API it includes
-  the operator's queue polls (their cost alone is given under *Idle*). PostgreSQL (postmaster
+  the operator's queue polls (their cost alone is given under *Idle*). With one replica, the
+  rates the CPU goal judges (20 leads/s and up) run more than once: the tables show the first
+  phase of each rate, the goal row each round and the median it judges. PostgreSQL (postmaster
   and every backend) and the Kafka broker are measured the same way when they run on this
   machine; they are not in the services' sum. The benchmark's own process (load generator and
   operator) and the receiver are shown for transparency. *Machine busy* is the share of all
@@ -374,20 +377,32 @@ def _capacity(config: ConfigResult) -> str:
 
 def _cpu_goal(one: ConfigResult) -> str:
     """The CPU goal's row: every rate of the run, met only when each rate from 20 leads/s up
-    (the rates the latency goals speak of) drained at ≤ 25 ms per lead. Below, fixed costs per
-    event and the operator's polls weigh on few leads: shown, not judged."""
+    (the rates the latency goals speak of) drained in every round at a median ≤ 25 ms per
+    lead. Below, fixed costs per event and the operator's polls weigh on few leads: shown,
+    not judged."""
     figures: list[str] = []
     judged: list[bool] = []
     for phase in sorted(one.phases, key=lambda phase: phase.rate):
-        if not phase.drained:
-            figures.append(f"{phase.rate:g} leads/s did not drain")
+        rounds = [phase, *(p for p in one.cpu_rounds if p.rate == phase.rate)]
+        if not all(p.drained for p in rounds):
+            figures.append(f"{phase.rate:g} leads/s did not drain in every round")
             if phase.rate >= CPU_GOAL_FROM_RATE:
                 judged.append(False)
             continue
-        cpu = sum(one.marginal_ms(phase, n) for n in one.processes)
-        figures.append(f"{cpu:.1f} ms at {phase.rate:g} leads/s")
+        cpus = [one.services_ms(p) for p in rounds]
+        median = statistics.median(cpus)
+        if len(cpus) > 1:
+            each = " / ".join(f"{cpu:.1f}" for cpu in cpus)
+            rounds_text = f"median of {len(cpus)} rounds: {each}"
+            figures.append(f"{median:.1f} ms at {phase.rate:g} leads/s ({rounds_text})")
+        else:
+            figures.append(f"{median:.1f} ms at {phase.rate:g} leads/s")
         if phase.rate >= CPU_GOAL_FROM_RATE:
-            judged.append(cpu <= CPU_GOAL_MS)
+            judged.append(median <= CPU_GOAL_MS)
+    lost = sum(p.lost + p.doubled for p in one.cpu_rounds)
+    if lost:
+        figures.append(f"{lost} leads lost or doubled in the extra rounds")
+        judged.append(False)
     met = "yes" if judged and all(judged) else "no"
     return (
         f"| CPU per lead over all service processes ≤ {CPU_GOAL_MS:g} ms (above idle; judged "
