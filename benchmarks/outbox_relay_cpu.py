@@ -7,38 +7,46 @@ measured from the first staging to the last acknowledgement; the staging's own C
 around each unit of work that stages) is taken out, what is left is the relay's (its queries, the
 producer's sends and acks, the event loop's wake-ups). Also the database round trips per wake.
 
-    .venv/bin/python -m benchmarks.outbox_relay_cpu [rounds]
+    .venv/bin/python -m benchmarks.outbox_relay_cpu [rounds] [baseline tree]
 
-Old vs new in the same minutes: run it once with ``PYTHONPATH=<a copy of main's tree>`` first.
+Given another tree (e.g. main's: ``git archive main shared | tar -x -C /tmp/main``), its relay
+(``shared/outbox.py``, ``shared/outbox_postgres.py``, ``shared/bus/kafka.py``'s bus and
+``shared/db/wakeup.py``'s signal; their other imports are this tree's) is timed too, in the same
+process, the two relays taking turns unit of work by unit of work (the one whose turn it is not
+sleeps: its signal is not notified), and the median of the rounds' differences is reported.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import statistics
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import asyncpg
 from asyncpg.prepared_stmt import PreparedStatement
 
 from ingest.bootstrap import SERVICE as INGEST
-from shared.bus.kafka import KafkaBus
+from shared import outbox as current_outbox, outbox_postgres as current_outbox_postgres
+from shared.bus import kafka as current_kafka
 from shared.bus.protocol import TopicSpec
-from shared.db import create_engine, make_session_factory, session_scope
+from shared.db import create_engine, make_session_factory, session_scope, wakeup as current_wakeup
 from shared.db.session import SessionFactory, wakeups_of
 from shared.db.wakeup import OUTBOX
 from shared.event_loop import run
 from shared.events.catalogue import spec_for
-from shared.events.envelope import Headers
 from shared.events.privacy import ExportProvidedV1
 from shared.metrics import ServiceMetrics
-from shared.outbox import OutboxRelay, event_source, stage
+from shared.outbox import event_source, stage
 from tests.support.harness import migrate, settings_for
 from tests.support.infra import KAFKA_BOOTSTRAP, create_database, drop_database
 
@@ -48,24 +56,63 @@ BATCHES = 10
 BATCH = 50
 
 
-class CountingBus(KafkaBus):
-    """The Kafka bus, saying when ``expected`` events have been acknowledged."""
+@dataclass(frozen=True)
+class Version:
+    """A relay's modules: this tree's, or another tree's (``baseline``)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    outbox: ModuleType
+    outbox_postgres: ModuleType
+    kafka: ModuleType
+    wakeup: ModuleType
+
+
+CURRENT = Version(current_outbox, current_outbox_postgres, current_kafka, current_wakeup)
+
+
+def baseline(root: str) -> Version:
+    """The relay's modules of another tree, wired to each other (their other imports are this
+    tree's)."""
+    shared = Path(root) / "shared"
+    wakeup = _load("baseline_wakeup", shared / "db" / "wakeup.py")
+    kafka = _load("baseline_kafka", shared / "bus" / "kafka.py")
+    outbox_postgres = _load("baseline_outbox_postgres", shared / "outbox_postgres.py")
+    outbox = _load("baseline_outbox", shared / "outbox.py")
+    outbox.PostgresOutbox = outbox_postgres.PostgresOutbox  # type: ignore[attr-defined]
+    outbox.Signal = wakeup.Signal  # type: ignore[attr-defined]
+    return Version(outbox, outbox_postgres, kafka, wakeup)
+
+
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+class Tally:
+    """Says when ``target`` events have been published *and* deleted (the relay counts them
+    once its batch is done: the lock is released, the other relay may take its turn)."""
+
+    def __init__(self) -> None:
         self.acked = 0
         self.wakes = 0
         self.target = 0
         self.reached = asyncio.Event()
 
-    async def publish_many(
-        self, records: Sequence[tuple[str, bytes | None, bytes, Headers]]
-    ) -> None:
-        await super().publish_many(records)
-        self.wakes += 1
-        self.acked += len(records)
-        if self.acked >= self.target:
-            self.reached.set()
+    def counting(self, relay: Any) -> None:
+        published = relay._count_published
+
+        def count(event_types: Sequence[str]) -> None:
+            published(event_types)
+            self.wakes += 1
+            self.acked += len(event_types)
+            if self.acked >= self.target:
+                self.reached.set()
+
+        relay._count_published = count
 
     def reset(self) -> None:
         self.acked, self.wakes = 0, 0
@@ -127,75 +174,143 @@ async def _stage(sessions: SessionFactory, count: int) -> float:
     return time.process_time() - start
 
 
+async def _unit(sessions: SessionFactory, tally: Tally, per_unit: int) -> float:
+    """One unit of work staging ``per_unit`` events, until the relay has published them: the
+    relay's CPU seconds (the process's, the staging's own taken out)."""
+    tally.wait_for(tally.acked + per_unit)
+    start = time.process_time()
+    staging = await _stage(sessions, per_unit)
+    await asyncio.wait_for(tally.reached.wait(), 30)
+    return time.process_time() - start - staging
+
+
 async def _pattern(
-    sessions: SessionFactory, bus: CountingBus, units: int, per_unit: int
-) -> tuple[float, float]:
-    """(relay CPU seconds per event, round trips per wake) over ``units`` units of work."""
-    bus.reset()
-    staging = 0.0
+    sessions: SessionFactory,
+    tallies: dict[str, Tally],
+    turn: Callable[[str], None],
+    units: int,
+    per_unit: int,
+) -> dict[str, tuple[float, float]]:
+    """Per version: (relay CPU seconds per event, round trips per wake) over ``units`` units of
+    work each, the versions taking turns unit by unit (the same load for each)."""
+    spent = dict.fromkeys(tallies, 0.0)
+    trips = dict.fromkeys(tallies, 0)
+    for tally in tallies.values():
+        tally.reset()
     with round_trips() as counted:
-        start = time.process_time()
-        for unit in range(units):
-            bus.wait_for((unit + 1) * per_unit)
-            staging += await _stage(sessions, per_unit)
-            await asyncio.wait_for(bus.reached.wait(), 30)
-        total = time.process_time() - start
-        # The staging units of work ran through the same asyncpg calls (BEGIN, an INSERT per
-        # event, COMMIT): taken out like their CPU.
-        relay_trips = counted[0] - (per_unit + 2) * units
-    return (total - staging) / (units * per_unit), relay_trips / max(bus.wakes, 1)
+        for _ in range(units):
+            for name, tally in tallies.items():
+                turn(name)
+                before = counted[0]
+                spent[name] += await _unit(sessions, tally, per_unit)
+                # The staging unit of work ran through the same asyncpg calls (BEGIN, an INSERT
+                # per event, COMMIT): taken out like its CPU.
+                trips[name] += counted[0] - before - (per_unit + 2)
+    return {
+        name: (spent[name] / (units * per_unit), trips[name] / max(tally.wakes, 1))
+        for name, tally in tallies.items()
+    }
 
 
-async def measure(rounds: int) -> dict[str, list[tuple[float, float]]]:
+Results = dict[str, dict[str, list[tuple[float, float]]]]
+PATTERNS = ("one event per wake", "batches of 50")
+
+
+async def measure(rounds: int, versions: dict[str, Version] | None = None) -> Results:
+    """Per version and pattern, per round: (relay CPU seconds per event, round trips per
+    wake)."""
+    versions = versions or {"current": CURRENT}
     url = await create_database()
     await migrate(settings_for("ingest", database_url=url, bus="embedded"))
     engine = create_engine(url)
     prefix = f"bench{uuid.uuid4().hex[:8]}."
-    bus = CountingBus(KAFKA_BOOTSTRAP, prefix=prefix, client_id="bench-relay")
-    results: dict[str, list[tuple[float, float]]] = {"one event per wake": [], "batches of 50": []}
+    buses = {
+        name: version.kafka.KafkaBus(KAFKA_BOOTSTRAP, prefix=prefix, client_id=f"relay-{name}")
+        for name, version in versions.items()
+    }
+    tallies = {name: Tally() for name in versions}
+    results: Results = {name: {pattern: [] for pattern in PATTERNS} for name in versions}
     stop = asyncio.Event()
+    relaying = []
     try:
-        await bus.ensure_topics([TopicSpec(spec_for(EVENT_TYPE).topic, 1)])
+        await next(iter(buses.values())).ensure_topics([TopicSpec(spec_for(EVENT_TYPE).topic, 1)])
         sessions = make_session_factory(engine)
-        relay = OutboxRelay(
-            service="ingest",
-            session_factory=sessions,
-            table=INGEST.infra.outbox_event,
-            bus=bus,
-            metrics=ServiceMetrics("ingest"),
-            wakeup=wakeups_of(sessions).signal(OUTBOX),
-            gauge_interval_s=3600.0,
-        )
-        relaying = asyncio.create_task(relay.run(stop))
-        await _pattern(sessions, bus, 20, 1)  # warm-up: producer started, statements prepared
-        await _pattern(sessions, bus, 2, BATCH)
+        wakeups = wakeups_of(sessions)
+        signals = {name: version.wakeup.Signal() for name, version in versions.items()}
+        for name, version in versions.items():
+            relay = version.outbox.OutboxRelay(
+                service="ingest",
+                session_factory=sessions,
+                table=INGEST.infra.outbox_event,
+                bus=buses[name],
+                metrics=ServiceMetrics(f"ingest_{name}"),
+                # No fallback poll: the relay whose turn it is not sleeps.
+                poll_interval_s=3600.0,
+                wakeup=signals[name],
+                gauge_interval_s=3600.0,
+            )
+            tallies[name].counting(relay)
+            relaying.append(asyncio.create_task(relay.run(stop)))
+
+        def turn(name: str) -> None:
+            wakeups._signals[OUTBOX] = signals[name]  # the staging commits wake this relay
+
+        # Warm-up: producers started, statements prepared.
+        await _pattern(sessions, tallies, turn, 20, 1)
+        await _pattern(sessions, tallies, turn, 2, BATCH)
         for _ in range(rounds):
-            results["one event per wake"].append(await _pattern(sessions, bus, SINGLE_EVENTS, 1))
-            results["batches of 50"].append(await _pattern(sessions, bus, BATCHES, BATCH))
+            for pattern, (units, per_unit) in zip(
+                PATTERNS, ((SINGLE_EVENTS, 1), (BATCHES, BATCH)), strict=True
+            ):
+                for name, result in (
+                    await _pattern(sessions, tallies, turn, units, per_unit)
+                ).items():
+                    results[name][pattern].append(result)
         stop.set()
-        await relaying
+        await asyncio.gather(*relaying)
     finally:
         stop.set()
-        await bus.stop()
+        for task in relaying:
+            task.cancel()
+        for bus in buses.values():
+            await bus.stop()
         await engine.dispose()
         await drop_database(url)
     return results
 
 
-def _report(results: dict[str, list[tuple[float, float]]], out: Callable[[str], None]) -> None:
-    for name, runs in results.items():
-        cpu = [run[0] * 1e6 for run in runs]
-        trips = [run[1] for run in runs]
-        out(
-            f"{name:20s} relay CPU per event: median {statistics.median(cpu):7.1f} µs "
-            f"(min {min(cpu):7.1f}, runs {', '.join(f'{c:.0f}' for c in cpu)}); "
-            f"round trips per wake: {statistics.median(trips):.2f}"
-        )
+def _report(results: Results, out: Callable[[str], None]) -> None:
+    for version, patterns in results.items():
+        for name, runs in patterns.items():
+            cpu = [run[0] * 1e6 for run in runs]
+            trips = [run[1] for run in runs]
+            out(
+                f"{version:>8} {name:20s} relay CPU per event: median "
+                f"{statistics.median(cpu):7.1f} µs (min {min(cpu):7.1f}, max {max(cpu):7.1f}, "
+                f"runs {', '.join(f'{c:.0f}' for c in cpu)}); "
+                f"round trips per wake: {statistics.median(trips):.2f}"
+            )
+    if "baseline" in results:
+        for name in PATTERNS:
+            saved = [
+                (before[0] - after[0]) * 1e6
+                for before, after in zip(
+                    results["baseline"][name], results["current"][name], strict=True
+                )
+            ]
+            out(
+                f"{name:20s}: current saves {statistics.median(saved):.1f} µs per event "
+                f"(median of the rounds' differences; {sum(x > 0 for x in saved)} of "
+                f"{len(saved)} rounds saved; range {min(saved):.1f} to {max(saved):.1f})"
+            )
 
 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    _report(run(measure(rounds)), print)
+    versions = {"current": CURRENT}
+    if len(sys.argv) > 2:
+        versions = {"baseline": baseline(sys.argv[2]), **versions}
+    _report(run(measure(rounds, versions)), print)
 
 
 if __name__ == "__main__":

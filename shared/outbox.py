@@ -248,13 +248,19 @@ class OutboxRelay:
         return len(rows)
 
     def _count_published(self, event_types: Sequence[str]) -> None:
+        if len(event_types) == 1:  # the usual wake: one event (no Counter)
+            self._published_counter(event_types[0]).inc()
+            return
         for event_type, count in Counter(event_types).items():
-            counter = self._published.get(event_type)
-            if counter is None:
-                counter = self._published[event_type] = self._metrics.events_published.labels(
-                    self._service, event_type
-                )
-            counter.inc(count)
+            self._published_counter(event_type).inc(count)
+
+    def _published_counter(self, event_type: str) -> MetricCounter:
+        counter = self._published.get(event_type)
+        if counter is None:
+            counter = self._published[event_type] = self._metrics.events_published.labels(
+                self._service, event_type
+            )
+        return counter
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish while there is work; then wait for a wake-up (or the fallback poll)."""

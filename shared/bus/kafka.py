@@ -83,6 +83,8 @@ class KafkaBus:
             await asyncio.gather(*self._closing, return_exceptions=True)
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is not None:  # the usual publish: no lock to take
+            return self._producer
         async with self._lock:
             if self._producer is not None:
                 return self._producer
@@ -150,15 +152,16 @@ class KafkaBus:
         producer: AIOKafkaProducer,
         records: Sequence[tuple[str, bytes | None, bytes, Headers]],
     ) -> None:
+        if len(records) == 1:  # the usual wake: one event (no list, no gathering future)
+            ((topic, key, value, headers),) = records
+            await (await producer.send(self.physical(topic), value, key=key, headers=headers))
+            return
         # Enqueue all, then wait: the idempotent producer keeps per-partition order.
         futures = [
             await producer.send(self.physical(topic), value, key=key, headers=headers)
             for topic, key, value, headers in records
         ]
-        if len(futures) == 1:
-            await futures[0]  # the usual wake: one event (no gathering future)
-        else:
-            await asyncio.gather(*futures)
+        await asyncio.gather(*futures)
 
     def consumer(
         self, *, group_id: str, topics: Sequence[str], batch_wait_s: float = 0.0

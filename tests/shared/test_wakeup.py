@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -53,6 +54,45 @@ async def test_a_signal_wakes_its_waiters_and_is_never_lost() -> None:
     stop = asyncio.Event()
     stop.set()
     assert not await signal.wait(signal.generation, 5.0, stop)
+
+
+async def test_a_wait_spawns_no_task_and_a_stop_ends_it() -> None:
+    """A wait is a future and a timer: the waits of a relay or a sender, one per wake, share
+    one task per stop event (two tasks and an ``asyncio.wait`` per wait before)."""
+    loop = asyncio.get_running_loop()
+    created = 0
+    factory = loop.get_task_factory()
+
+    def counting(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
+    ) -> asyncio.Future[Any]:
+        nonlocal created
+        created += 1
+        if factory is not None:
+            return factory(loop, coro, **kwargs)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    signal, stop = Signal(), asyncio.Event()
+    loop.set_task_factory(counting)  # type: ignore[arg-type]
+    try:
+        for _ in range(20):
+            seen = signal.generation
+            loop.call_soon(signal.notify)
+            assert await signal.wait(seen, 5.0, stop)
+            assert not await signal.wait(signal.generation, 0.001, stop)  # timed out
+    finally:
+        loop.set_task_factory(factory)
+    assert created <= 1
+    waiting = asyncio.create_task(signal.wait(signal.generation, 5.0, stop))
+    await asyncio.sleep(0)
+    stop.set()
+    assert not await asyncio.wait_for(waiting, 1.0)
+    cancelled = asyncio.create_task(signal.wait(signal.generation, 5.0))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert not signal._waiters  # a cancelled wait leaves nothing behind
 
 
 async def test_a_commit_wakes_the_channel_and_a_rollback_does_not(tmp_path: Path) -> None:
