@@ -7,7 +7,10 @@ autocommit). The routes answer as the app wires them (``shared.direct``).
 
 Each round queues a batch of leads (not measured), then claims each (CPU measured), then
 qualifies each (CPU measured); the CPU time (``time.process_time``) per claim and per
-qualification of each batch, medians over the rounds.
+qualification of each batch, medians over the rounds. Each round runs twice, in alternated
+order: on the autocommit connections the app holds between requests (``held``, as it runs) and
+with those set aside (``pooled``: a connection from the pool per request, as before they were
+held). Run on a checkout without held connections, both lines measure the pool.
 
     .venv/bin/python -m benchmarks.qualify_operator_cpu [rounds] [leads per batch]
 """
@@ -24,6 +27,7 @@ from pathlib import Path
 import orjson
 
 from benchmarks.cpu_probe import AsgiCaller, figures_out
+from benchmarks.qualify_queue_poll_cpu import held_connections
 from tests.qualify.conftest import QualifyApi, open_api, qualify_settings
 from tests.support.clock import Clock
 from tests.support.infra import create_database, drop_database
@@ -64,12 +68,20 @@ async def measure(rounds: int, leads: int) -> dict[str, list[float]]:
                 client = await api.client("alice")
                 token = client.headers["authorization"].partition(" ")[2]
                 operator = Operator(api.transport.app, token, b"qualify.test")
-                await _round(api, operator, leads)  # warm-up: caches, statements, pool
-                for _ in range(rounds):
-                    claim, qualification = await _round(api, operator, leads)
-                    results.setdefault("claim", []).append(claim)
-                    results.setdefault("qualification", []).append(qualification)
-                    results.setdefault("claim + qualification", []).append(claim + qualification)
+                held = held_connections(api.runtime.engine)
+                for mode in ("held", "pooled"):  # warm-up: caches, statements, pool
+                    with held(mode == "held"):
+                        await _round(api, operator, leads)
+                for index in range(rounds):
+                    modes = ("held", "pooled") if index % 2 == 0 else ("pooled", "held")
+                    for mode in modes:
+                        with held(mode == "held"):
+                            claim, qualification = await _round(api, operator, leads)
+                        results.setdefault(f"claim {mode}", []).append(claim)
+                        results.setdefault(f"qualification {mode}", []).append(qualification)
+                        results.setdefault(f"claim + qualification {mode}", []).append(
+                            claim + qualification
+                        )
     finally:
         await drop_database(url)
     return results
@@ -82,7 +94,7 @@ def main() -> None:
     results = asyncio.run(measure(rounds, leads))
     for name, cpu in results.items():
         out.write(
-            f"{name:>21}: CPU per lead median {statistics.median(cpu) * 1000:.3f} ms, "
+            f"{name:>28}: CPU per lead median {statistics.median(cpu) * 1000:.3f} ms, "
             f"best {min(cpu) * 1000:.3f} ms ({rounds} batches of {leads})\n"
         )
     out.flush()

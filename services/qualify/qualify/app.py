@@ -26,6 +26,7 @@ from qualify.qualification.router import (
     post_qualification_directly,
     router as qualification_router,
 )
+from qualify.queue.repository import hold_connections
 from qualify.queue.router import list_queue_directly, router as queue_router
 from qualify.queue.schemas import QueueQuery
 from qualify.routing.router import router as routing_router
@@ -77,7 +78,8 @@ def create_app(settings: QualifySettings, *, clock: Clock = utcnow) -> FastAPI:
         title="VO leads — qualify",
         description="The digital operators' work queue and qualification API.",
         clock=clock,
-        lifespan_hooks=[provide_policy, provide_receipts],
+        # The operators' claims, qualifications and polls run on held autocommit connections.
+        lifespan_hooks=[provide_policy, provide_receipts, hold_connections],
         # The operators' hot path (their polls of the queue, a claim and a qualification per
         # lead) skips FastAPI's per-request machinery (``shared.direct``); the FastAPI routes
         # document it.

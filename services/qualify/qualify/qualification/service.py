@@ -17,11 +17,11 @@ from qualify.policy import Policy
 from qualify.problems import ContactSuppressed, LeadOpen, LeadQualified
 from qualify.qualification.repository import Closed, QualificationRepository, qualify_held
 from qualify.qualification.schemas import DisqualificationIn, QualificationIn, ReopeningIn
+from qualify.queue.repository import autocommit
 from qualify.suppression.service import contact_suppressed, is_suppressed
 from shared.auth import Principal
 from shared.db.session import (
     SessionFactory,
-    autocommit_connection,
     session_scope,
     wake_after_commit,
     wakeups_of,
@@ -84,7 +84,7 @@ async def qualify(
             if await contact_suppressed(session, phone=closed.phone, email=closed.email, key=key):
                 raise _suppressed()
     else:
-        async with autocommit_connection(engine) as connection:
+        async with autocommit(engine) as connection:
             qualification, _ = await _qualify_at_once(
                 connection, principal, lead_id, body, outbox=outbox, now=now
             )
