@@ -1,6 +1,7 @@
 """The worker's per-lead write on PostgreSQL goes to the driver as SQL compiled once with
 positional arguments (``shared.db.prepared``): each lead's offer skips SQLAlchemy's
-per-execution compilation and parameter building. The SQL
+per-execution compilation and parameter building; so does the webhook sender's record of a
+delivered pass, in autocommit without an ORM session. The SQL
 and the arguments are the ones SQLAlchemy's own compiled execution would send, and the effects
 stay (checked here and in ``test_statements_per_lead``)."""
 
@@ -21,6 +22,7 @@ from dispatch.assignments.repository import _new_lead_offer_prepared
 from dispatch.models import Assignment, DispatchLead, Seller, WebhookDelivery, infra
 from shared.db.prepared import Prepared
 from tests.dispatch.conftest import DispatchApi, Receiver
+from tests.support.clock import Clock
 from tests.support.executed import Sent, sent as sent_by
 
 
@@ -46,7 +48,9 @@ def api(dispatch_on_postgres: DispatchApi) -> DispatchApi:
 
 
 @pytest.mark.postgres
-async def test_the_offer_is_prepared_driver_sql(api: DispatchApi, receiver: Receiver) -> None:
+async def test_the_offer_is_prepared_driver_sql(
+    api: DispatchApi, receiver: Receiver, clock: Clock
+) -> None:
     await api.site()
     seller = await api.seller("alice", webhook_url=receiver.url("alice"))
     receiver.secrets["alice"] = seller["webhook_secret"]
@@ -61,7 +65,19 @@ async def test_the_offer_is_prepared_driver_sql(api: DispatchApi, receiver: Rece
         assert not writes[0].compiled  # main compiled it, ~75 parameters built by name each time
         assert isinstance(writes[0].parameters, tuple)
         assert len(writes[0].parameters) == 75
-        assert await sender.send_due() == 1
+        # Another worker's offer, leased to its own sender a second later: the pass's pause.
+        clock.advance(seconds=1)
+        await api.qualify(api.handoff())
+        with sent(api) as delivery:
+            assert await sender.send_due() == 1
+        # The pass's record of the delivered offer: one statement, driver SQL in autocommit
+        # (main: compiled, its parameters built by name, in an ORM session's execution); the
+        # due time it reads is typed as the compiled one was (the other offer's lease).
+        assert [
+            (item.sql.startswith("WITH result AS"), item.compiled, item.autocommit)
+            for item in delivery
+        ] == [(True, False, True)]
+        assert await sender.pause(3600) == api.settings.webhook_lease_s
     async with api.runtime.session_factory() as session:
         offer = (
             await session.scalars(select(Assignment).where(Assignment.lead_id == lead_id))
@@ -72,7 +88,7 @@ async def test_the_offer_is_prepared_driver_sql(api: DispatchApi, receiver: Rece
         load = await session.scalar(select(Seller.open_count).where(Seller.id == seller["id"]))
     assert (offer.seller_id, offer.status, offer.is_open) == (seller["id"], "offered", True)
     assert (message.status, message.attempts) == ("delivered", 1)
-    assert load == 1
+    assert load == 2  # both offers
     assert [item.webhook_id for item in receiver.of("alice")] == [message.id]
 
 

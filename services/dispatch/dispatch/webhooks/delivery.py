@@ -35,7 +35,12 @@ from dispatch.models import WebhookAttempt
 from dispatch.settings import DispatchSettings
 from dispatch.webhooks.destinations import DestinationRefused, WebhookClient, webhook_client
 from dispatch.webhooks.handoff import Job, WebhookHandoff
-from dispatch.webhooks.repository import Claimed, Delivered, WebhookRepository
+from dispatch.webhooks.repository import (
+    Claimed,
+    Delivered,
+    WebhookRepository,
+    record_delivered_alone,
+)
 from dispatch.webhooks.service import disable_endpoint
 from shared.clock import Clock, utcnow
 from shared.db.session import SessionFactory, read_only, session_scope, single_statement
@@ -154,7 +159,9 @@ class WebhookSender:
             jobs = await self._claim(batch)
         elif len(jobs) < batch and self._is_due(due_seen):
             jobs += await self._claim(batch - len(jobs))
-        if jobs:
+        if len(jobs) == 1:  # the usual pass at a low rate: no task to gather
+            await self._record_all([(jobs[0], await self._deliver(jobs[0]))])
+        elif jobs:
             results = await asyncio.gather(*(self._deliver(job) for job in jobs))
             await self._record_all(list(zip(jobs, results, strict=True)))
         return len(jobs)
@@ -254,25 +261,24 @@ class WebhookSender:
             for job, result in outcomes
             if result.outcome == "delivered" and result.status_code is not None
         ]
-        all_delivered = len(delivered) == len(outcomes)
-        unit_of_work = single_statement if all_delivered else session_scope
-        async with unit_of_work(self._session_factory) as session:
-            repository = WebhookRepository(session)
-            pauses_next = len(outcomes) < self._settings.webhook_batch_size
-            if all_delivered:
-                recorded = await repository.record_delivered(
-                    delivered, self._clock(), next_due=pauses_next
-                )
-                ids = {result.delivery_id for result, _ in recorded.recorded}
-                for job, result in outcomes:
-                    if job.delivery_id in ids:
-                        _log_attempt(job, result)
-                if pauses_next:  # the due time came with the record
-                    self._next_due = self._due_seen = recorded.next_due
-            else:
+        pauses_next = len(outcomes) < self._settings.webhook_batch_size
+        if len(delivered) == len(outcomes):
+            recorded = await record_delivered_alone(
+                self._session_factory, delivered, self._clock(), next_due=pauses_next
+            )
+            ids = {result.delivery_id for result, _ in recorded.recorded}
+            for job, result in outcomes:
+                if job.delivery_id in ids:
+                    _log_attempt(job, result)
+            if pauses_next:  # the due time came with the record
+                self._next_due = self._due_seen = recorded.next_due
+        else:
+            async with session_scope(self._session_factory) as session:
+                repository = WebhookRepository(session)
                 # Held by this frame: the session's identity map keeps them while we record.
                 loaded = await repository.load(
-                    [job.delivery_id for job, _ in outcomes], [job.seller_id for job, _ in outcomes]
+                    [job.delivery_id for job, _ in outcomes],
+                    [job.seller_id for job, _ in outcomes],
                 )
                 for job, result in outcomes:
                     await self._record(session, job, result)

@@ -21,11 +21,15 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from dispatch.models import ManagerAlert, Seller, WebhookAttempt, WebhookDelivery
 from dispatch.webhooks.schemas import DeliveryStatus
+from shared.db.prepared import Prepared
 from shared.db.repository import Repository
+from shared.db.session import SessionFactory, autocommit_connection, single_statement
 from shared.db.types import UtcDateTime
 
 
@@ -220,6 +224,52 @@ class WebhookRepository(Repository):
         return (await self.session.scalars(query)).all()
 
 
+async def record_delivered_alone(
+    factory: SessionFactory, results: Sequence[Delivered], now: datetime, *, next_due: bool
+) -> DeliveredPass:
+    """``WebhookRepository.record_delivered`` as a unit of work of its own. PostgreSQL: the one
+    statement in autocommit on a pooled connection, as driver SQL compiled once, without an ORM
+    session (a pass's record is its only statement: no session, no ORM execution, no compiled
+    cache look-up or parameters built by name); elsewhere a ``single_statement`` unit of
+    work."""
+    engine = factory.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        async with single_statement(factory) as session:
+            return await WebhookRepository(session).record_delivered(
+                results, now, next_due=next_due
+            )
+    async with autocommit_connection(engine) as connection:
+        return await _record_delivered_on(connection, results, now)
+
+
+async def _record_delivered_on(
+    connection: AsyncConnection, results: Sequence[Delivered], now: datetime
+) -> DeliveredPass:
+    of_id = {result.delivery_id: result for result in results}
+    ids = sorted(of_id)
+    dialect = connection.dialect
+    prepared = _record_delivered_prepared(dialect)
+    rows = await prepared.execute(
+        connection,
+        prepared.arguments_of(
+            {
+                "ids": ids,
+                "codes": [of_id[delivery_id].status_code for delivery_id in ids],
+                "latencies": [of_id[delivery_id].latency_ms for delivery_id in ids],
+                "now": now,
+            }
+        ),
+    )
+    recorded: list[tuple[Delivered, str]] = []
+    due: datetime | None = None
+    for delivery_id, seller_id, next_due in rows:
+        due = next_due
+        if delivery_id is not None:
+            recorded.append((of_id[delivery_id], seller_id))
+    # The driver's value, typed as a compiled execution's would be (``UtcDateTime``).
+    return DeliveredPass(recorded, _DUE_TYPE.process_result_value(due, dialect))
+
+
 class Delivered(NamedTuple):
     """An attempt a seller's tool answered with a 2xx."""
 
@@ -300,6 +350,15 @@ _RECORD_DELIVERED_PG = text(
     " WHERE status = 'pending' AND id != ALL(CAST(:ids AS VARCHAR[]))) AS due"
     " LEFT JOIN delivered ON true"
 ).columns(column("id", String()), column("seller_id", String()), column("next_due", UtcDateTime()))
+_DUE_TYPE = UtcDateTime()
+
+
+@cache
+def _record_delivered_prepared(dialect: Dialect) -> Prepared:
+    """``_RECORD_DELIVERED_PG`` compiled once to the driver's SQL (it runs for every pass)."""
+    return Prepared.compile(_RECORD_DELIVERED_PG, dialect)
+
+
 _NEXT_DUE = select(func.min(_deliveries.c.next_attempt_at)).where(_deliveries.c.status == "pending")
 
 
