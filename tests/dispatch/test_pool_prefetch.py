@@ -84,10 +84,10 @@ async def test_a_held_page_serves_only_its_pool_and_order_and_not_after_a_load_c
         # Held for this pool and order: served without a statement, once.
         prefetch(session, ("in_store", "lyon", _ORDER), [])
         with executed(api.runtime.engine) as seen:
-            assert (
-                await pools.page(pool="in_store", site_id="lyon", order=_ORDER, offset=0, limit=16)
-                == []
+            held = await pools.page(
+                pool="in_store", site_id="lyon", order=_ORDER, offset=0, limit=16
             )
+            assert list(held) == []
             again = await pools.page(
                 pool="in_store", site_id="lyon", order=_ORDER, offset=0, limit=16
             )

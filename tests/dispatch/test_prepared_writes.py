@@ -7,20 +7,24 @@ stay (checked here and in ``test_statements_per_lead``)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import ARRAY, String, Table, bindparam, select, update
+from sqlalchemy import ARRAY, String, Table, bindparam, event, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from dispatch.assignments.intake import on_qualified
 from dispatch.assignments.repository import _new_lead_offer_prepared
 from dispatch.models import Assignment, DispatchLead, Seller, WebhookDelivery, infra
 from shared.db.prepared import Prepared
+from shared.db.session import session_scope
+from shared.events.payloads import ContactV1, LeadQualifiedV1
 from tests.dispatch.conftest import DispatchApi, Receiver
 from tests.support.clock import Clock
 from tests.support.executed import Sent, sent as sent_by
@@ -127,3 +131,38 @@ def test_every_parameter_of_the_new_lead_offer_has_a_source() -> None:
     assert {key for source, key in plan if source == -1} == {
         column.key for column in _table(Assignment).columns
     }
+
+
+@pytest.mark.postgres
+async def test_the_probe_is_prepared_and_only_the_offered_seller_is_made_an_instance(
+    api: DispatchApi,
+) -> None:
+    """Intake's probe (with the pool's first page) is driver SQL compiled once, its contact
+    hashes one array parameter; its rows become instances only where the step uses them: the
+    site, and of the page's sellers the one offered the lead (main loaded every seller of the
+    page as an ORM instance, and expanded the hashes' IN list at each execution)."""
+    await api.site()
+    sellers = [(await api.seller(name))["id"] for name in ("alice", "bob", "carol")]
+    payload = LeadQualifiedV1(
+        lead_id=str(uuid.uuid4()),
+        source="leboncoin",
+        received_at=api.clock.now - timedelta(minutes=30),
+        qualified_at=api.clock.now,
+        operator_id="op-1",
+        contact=ContactV1(full_name="Jeanne Martin", phone="+33612345678"),
+        intent="buy",
+        channel="in_store",
+        site="lyon",
+    )
+    persistent: list[Any] = []  # every instance the session came to hold, as it did
+    async with session_scope(api.runtime.session_factory) as session:
+        for name in ("loaded_as_persistent", "detached_to_persistent"):
+            event.listen(session.sync_session, name, lambda _, item: persistent.append(item))
+        with sent(api) as intake:
+            lead = await on_qualified(api.step(session), payload)
+    probes = [item for item in intake if "FROM (SELECT EXISTS" in item.sql]
+    assert [(item.compiled, type(item.parameters)) for item in probes] == [(False, tuple)]
+    assert lead.status == "offered"
+    assert "Site" in {type(item).__name__ for item in persistent}
+    # Least loaded, ties by id: the page's first seller, the only one made an instance.
+    assert [item.id for item in persistent if isinstance(item, Seller)] == [sellers[0]]

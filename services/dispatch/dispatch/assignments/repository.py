@@ -9,11 +9,12 @@ from functools import cache
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
-    Select,
+    ColumnElement,
     String,
     Table,
     Update,
     and_,
+    any_,
     bindparam,
     cast as sql_cast,
     func,
@@ -54,8 +55,10 @@ from dispatch.models import (
     WebhookDelivery,
 )
 from dispatch.privacy.repository import PrivacyRepository
+from dispatch.repositories.loaded import Columns, loaded
 from dispatch.routing.repository import (
     PoolKey,
+    SellerRef,
     forget_prefetched,
     page_lateral,
     pool_offered,
@@ -93,18 +96,72 @@ _INTAKE_PROBE = (
 )
 
 
+@dataclass(frozen=True)
+class _ProbePlan:
+    """The intake probe with a pool's first page as driver SQL compiled once, and where each
+    model's columns are in its rows."""
+
+    prepared: Prepared
+    site: Columns
+    vehicle: Columns
+    schedule: Columns
+    seller: Columns
+
+
+def _columns_of(model: type[Any], columns: Any) -> list[ColumnElement[Any]]:
+    """``model``'s column attributes, in mapper order, as columns of ``columns`` (a table's or
+    a subquery's ``.c``)."""
+    return [columns[prop.columns[0].name] for prop in inspect(model).column_attrs]
+
+
 @cache
-def _intake_probe_with_page(pool: SellerMode, order: tuple[SortKey, ...]) -> Select[Any]:
-    """The intake probe, with the first page of a pool in an order (``page_lateral``): a row
-    per seller of the page (one with no seller when the page is empty). Built once."""
-    page, seller, outer_order = page_lateral(pool, order)
-    return (
-        _INTAKE_PROBE.add_columns(
-            seller, page.c.open_count, page.c.capacity, page.c.last_offered_at
+def _intake_probe_plan(
+    pool: SellerMode, order: tuple[SortKey, ...], dialect: Dialect
+) -> _ProbePlan:
+    """PostgreSQL's intake probe with the first page of a pool in an order (``page_lateral``):
+    a row per seller of the page (one with no seller when the page is empty), every column
+    plain (no ORM loading: ``dispatch.repositories.loaded`` makes the instances the step
+    uses), the contact hashes one array parameter (no IN list to expand at each execution).
+    Built and compiled once per pool, order and dialect."""
+    page, _, outer_order = page_lateral(pool, order)
+    sites, vehicles, schedules = _table(Site), _table(VehicleStock), _table(ContactSchedule)
+    suppressed = _table(SuppressedContact)
+    hashes = sql_cast(bindparam("hashes", type_=ARRAY(String())), ARRAY(String()))
+    probe = select(
+        _LEAD_ID.exists().label("recorded"),
+        select(suppressed.c.contact_hash)
+        .where(suppressed.c.contact_hash == any_(hashes))
+        .exists()
+        .label("suppressed"),
+    ).subquery("probe")
+    groups = (
+        _columns_of(Site, sites.c),
+        _columns_of(VehicleStock, vehicles.c),
+        _columns_of(ContactSchedule, schedules.c),
+        _columns_of(Seller, page.c),
+    )
+    columns = [column for group in groups for column in group]
+    statement = (
+        select(probe.c.recorded, probe.c.suppressed, *columns)
+        .select_from(probe)
+        .outerjoin(sites, sites.c.id == bindparam("site_id"))
+        .outerjoin(vehicles, vehicles.c.ad_ref == bindparam("ad_ref"))
+        .outerjoin(
+            schedules,
+            schedules.c.id == best_schedule_id(bindparam("source"), bindparam("site_id")),
         )
         .outerjoin(page, true())
         .order_by(*outer_order)
     )
+    starts = [2]  # after ``recorded`` and ``suppressed``
+    for group in groups[:-1]:
+        starts.append(starts[-1] + len(group))
+    models = (Site, VehicleStock, ContactSchedule, Seller)
+    site, vehicle, schedule, seller = (
+        Columns(model, group, start, dialect)
+        for model, group, start in zip(models, groups, starts, strict=True)
+    )
+    return _ProbePlan(Prepared.compile(statement, dialect), site, vehicle, schedule, seller)
 
 
 # New rows are written by prebuilt INSERTs. The step's pending changes do not change what is
@@ -272,21 +329,42 @@ class AssignmentRepository(Repository):
             row = (await self.session.execute(_INTAKE_PROBE, params)).one()
             return IntakeProbe(bool(row[0]), bool(row[1]), row[2], row[3], row[4])
         pool, _, order = page
-        rows = (await self.session.execute(_intake_probe_with_page(pool, order), params)).all()
+        session = self.session
+        plan = _intake_probe_plan(pool, order, session.get_bind().dialect)
+        if session.new or session.dirty or session.deleted:
+            await session.flush()  # what the ORM's execution would flush first
+        rows = (await plan.prepared.execute(session, plan.prepared.arguments_of(params))).all()
         first = rows[0]
-        vehicle: VehicleStock | None = first[3]
+        site_values = plan.site.values(first)
+        site = None if site_values is None else loaded(session, Site, site_values)
+        vehicle_values = plan.vehicle.values(first)
+        vehicle = None if vehicle_values is None else loaded(session, VehicleStock, vehicle_values)
+        schedule_values = plan.schedule.values(first)
+        schedule = (
+            None if schedule_values is None else loaded(session, ContactSchedule, schedule_values)
+        )
         # The caller checked that its pool is not remembered; the vehicle's site's may be.
         elsewhere = pool == "in_store" and vehicle is not None and vehicle.site_id != site_id
         if elsewhere:
             assert vehicle is not None
             page = (pool, vehicle.site_id, order)  # the page read is that site's
-        if not (elsewhere and remembers(self.session, page)):
+        if not (elsewhere and remembers(session, page)):
+            sellers = [plan.seller.values(row) for row in rows]
             prefetch(
-                self.session,
+                session,
                 page,
-                [(row[5], row[6], row[7], row[8]) for row in rows if row[5] is not None],
+                [
+                    (
+                        SellerRef.read(session, values),
+                        values["open_count"],
+                        values["capacity"],
+                        values["last_offered_at"],
+                    )
+                    for values in sellers
+                    if values is not None
+                ],
             )
-        return IntakeProbe(bool(first[0]), bool(first[1]), first[2], vehicle, first[4])
+        return IntakeProbe(bool(first[0]), bool(first[1]), site, vehicle, schedule)
 
     async def locked_lead(self, lead_id: str) -> DispatchLead | None:
         """The lead, locked for this transaction on PostgreSQL and read afresh (a step that

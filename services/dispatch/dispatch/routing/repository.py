@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +34,7 @@ from sqlalchemy.sql.selectable import LateralFromClause
 
 from dispatch.directory.schemas import SellerMode
 from dispatch.models import Seller, VehicleStock
+from dispatch.repositories.loaded import loaded
 from dispatch.routing.strategy import SortKey
 from shared.db.repository import Repository
 
@@ -46,7 +47,67 @@ _POOLS = "dispatch.routing.pools"  # the session's ``info`` key of its remembere
 _PREFETCHED = "dispatch.routing.prefetched"  # … and of the page intake read with its probe
 PAGE_SIZE = 16  # the sellers a page holds (routing reads the pool page by page)
 PoolKey = tuple[SellerMode, str | None, tuple[SortKey, ...]]
-Row = tuple[Seller, int, int, datetime | None]  # a seller and its load's columns as read
+
+
+class SellerRef:
+    """A seller of a page: its id, and its ORM instance, which a page read as driver values
+    (``prefetch``) makes only when routing asks for it (``dispatch.repositories.loaded``):
+    routing usually takes the page's first seller and no other."""
+
+    __slots__ = ("_seller", "_session", "_values", "id")
+
+    def __init__(
+        self,
+        seller_id: str,
+        *,
+        seller: Seller | None = None,
+        session: AsyncSession | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> None:
+        self.id = seller_id
+        self._seller = seller
+        self._session = session
+        self._values = values
+
+    @classmethod
+    def of(cls, seller: Seller) -> SellerRef:
+        return cls(seller.id, seller=seller)
+
+    @classmethod
+    def read(cls, session: AsyncSession, values: dict[str, Any]) -> SellerRef:
+        """A seller read as the driver's values (every column attribute of ``Seller``)."""
+        return cls(values["id"], session=session, values=values)
+
+    def get(self) -> Seller:
+        if self._seller is None:
+            assert self._session is not None
+            assert self._values is not None
+            self._seller = loaded(self._session, Seller, self._values)
+        return self._seller
+
+
+Row = tuple[SellerRef, int, int, datetime | None]  # a seller and its load's columns as read
+
+
+class _Sellers(Sequence[Seller]):
+    """Sellers of a page, each one's instance made when it is first looked at."""
+
+    def __init__(self, refs: list[SellerRef]) -> None:
+        self._refs = refs
+
+    def __len__(self) -> int:
+        return len(self._refs)
+
+    @overload
+    def __getitem__(self, index: int) -> Seller: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Seller]: ...
+
+    def __getitem__(self, index: int | slice) -> Seller | Sequence[Seller]:
+        if isinstance(index, slice):
+            return [ref.get() for ref in self._refs[index]]
+        return self._refs[index].get()
 
 
 @cache
@@ -115,7 +176,7 @@ def remembers(session: AsyncSession, key: PoolKey) -> bool:
 class _Load:
     """A remembered seller and its load as this unit of work knows it."""
 
-    seller: Seller
+    seller: SellerRef
     open_count: int
     capacity: int
     last_offered_at: datetime | None
@@ -176,7 +237,7 @@ def pool_released(session: AsyncSession) -> None:
 class SellerPoolRepository(Repository):
     def remembered(
         self, *, pool: SellerMode, site_id: str | None, order: Sequence[SortKey]
-    ) -> list[Seller]:
+    ) -> Sequence[Seller]:
         """The sellers of the pool's remembered page whose place in ``order`` is certain, in
         that order (empty when nothing is remembered): under capacity, before any seller the
         page did not hold."""
@@ -192,13 +253,13 @@ class SellerPoolRepository(Repository):
             ((_rank(load, key), load.seller.id, load) for load in page.loads),
             key=lambda item: item[:2],
         )
-        certain: list[Seller] = []
+        certain: list[SellerRef] = []
         for rank, _, load in ranked:
             if load.moved and page.last is not None and not rank < page.last:
                 break
             if load.open_count < load.capacity:
                 certain.append(load.seller)
-        return certain
+        return _Sellers(certain)
 
     async def page(
         self,
@@ -218,13 +279,16 @@ class SellerPoolRepository(Repository):
             if pool == "in_store":
                 params["site_id"] = site_id
             result = await self.session.execute(_page_query(pool, tuple(order)), params)
-            rows = [(seller, count, capacity, at) for seller, count, capacity, at in result]
+            rows = [
+                (SellerRef.of(seller), count, capacity, at)
+                for seller, count, capacity, at in result
+            ]
         pools: _Pools | None = self.session.info.get(_POOLS)
         if pools is not None and offset == 0:
             key = (pool, site_id, tuple(order))
             loads = [_Load(seller, count, capacity, at) for seller, count, capacity, at in rows]
             self._remember(pools, key, loads, full=len(rows) == limit)
-        return [seller for seller, _, _, _ in rows]
+        return _Sellers([seller for seller, _, _, _ in rows])
 
     def _prefetched(self, key: PoolKey) -> list[Row] | None:
         """The page held for this step, if it is of ``key`` (taken: used once)."""
