@@ -165,4 +165,4 @@ async def test_the_probe_is_prepared_and_only_the_offered_seller_is_made_an_inst
     assert lead.status == "offered"
     assert "Site" in {type(item).__name__ for item in persistent}
     # Least loaded, ties by id: the page's first seller, the only one made an instance.
-    assert [item.id for item in persistent if isinstance(item, Seller)] == [sellers[0]]
+    assert [item.id for item in persistent if isinstance(item, Seller)] == [min(sellers)]
