@@ -12,15 +12,15 @@ are the consumer's, shared with its claim of the event).
     .venv/bin/python -m benchmarks.dispatch_intake_cpu [leads per size] [sizes, e.g. 1,20]
         [vehicles]
 
-Old vs new in the same minutes: ``--baseline DIR [rounds] [leads per round]``, where ``DIR``
-holds another ``dispatch`` package (e.g. main's ``services/dispatch``, copied: ``git -C
-/work/main archive main services/dispatch | tar -x -C /tmp/base``, then
-``/tmp/base/services/dispatch``). Two worker processes are started, this tree's and one whose
-``dispatch`` is the baseline's (``PYTHONPATH``; everything else is this tree's), each on its own
-database, on uvloop as the worker runs; they take turns round by round (the order alternates),
-one idle while the other runs, each round ``leads`` leads with vehicles in batches of one.
-Reported per version: the CPU per lead of each round (intake + sender pass: median, range over
-the rounds) and the ratio of the two in each round.
+Old vs new in the same minutes: ``--baseline DIR [rounds] [leads per round] [batch size]``
+(10, 200, 1), where ``DIR`` holds another ``dispatch`` package (e.g. main's
+``services/dispatch``, copied: ``git -C /work/main archive main services/dispatch | tar -x -C
+/tmp/base``, then ``/tmp/base/services/dispatch``). Two worker processes are started, this
+tree's and one whose ``dispatch`` is the baseline's (``PYTHONPATH``; everything else is this
+tree's), each on its own database, on uvloop as the worker runs; they take turns round by round
+(the order alternates), one idle while the other runs, each round ``leads`` leads with vehicles
+in batches of one (or the size given). Reported per version: the CPU per lead of each round
+(intake + sender pass: median, range over the rounds) and the ratio of the two in each round.
 """
 
 from __future__ import annotations
@@ -205,9 +205,9 @@ async def measure(leads: int, sizes: list[int], *, vehicles: bool = False) -> li
 
 
 async def serve(commands: TextIO, answers: TextIO) -> None:
-    """A worker process of a comparison: ``ready``, then for each line ``n`` read, ``n`` leads
-    with vehicles in batches of one, answered with the CPU milliseconds per lead (intake and
-    sender pass summed), median and total; an empty line ends it."""
+    """A worker process of a comparison: ``ready``, then for each line ``n size`` read, ``n``
+    leads with vehicles in batches of ``size``, answered with the CPU milliseconds per lead
+    (intake and sender pass summed) of the batches: median and mean; an empty line ends it."""
     async with running(vehicles=True) as worker:
         for _ in range(40):  # warm up: connections, caches, the server's plans
             await worker.batch(1)
@@ -215,10 +215,11 @@ async def serve(commands: TextIO, answers: TextIO) -> None:
         answers.flush()
         loop = asyncio.get_running_loop()
         while line := (await loop.run_in_executor(None, commands.readline)).strip():
+            leads, size = (int(word) for word in line.split())
             per_lead = []
-            for _ in range(int(line)):
-                intake, sending, _, _ = await worker.batch(1)
-                per_lead.append((intake + sending) * 1000)
+            for _ in range(max(leads // size, 1)):
+                intake, sending, _, _ = await worker.batch(size)
+                per_lead.append((intake + sending) * 1000 / size)
             answers.write(json.dumps([statistics.median(per_lead), sum(per_lead) / len(per_lead)]))
             answers.write("\n")
             answers.flush()
@@ -252,8 +253,8 @@ class _Process:
             raise RuntimeError(f"the {self.name} worker process ended")
         return answer.strip()
 
-    def round(self, leads: int) -> None:
-        median, mean = json.loads(self.ask(str(leads)))
+    def round(self, leads: int, size: int) -> None:
+        median, mean = json.loads(self.ask(f"{leads} {size}"))
         self.medians.append(median)
         self.means.append(mean)
 
@@ -264,7 +265,7 @@ class _Process:
         self.popen.wait(timeout=60)
 
 
-def compare(baseline: str, rounds: int, leads: int, out: Callable[[str], Any]) -> None:
+def compare(baseline: str, rounds: int, leads: int, size: int, out: Callable[[str], Any]) -> None:
     processes = [_Process("baseline", baseline), _Process("current", None)]
     try:
         for process in processes:
@@ -274,7 +275,7 @@ def compare(baseline: str, rounds: int, leads: int, out: Callable[[str], Any]) -
             out(f"{process.name:>8}: dispatch from {answer.split(' ', 1)[1].strip()}\n")
         for index in range(rounds):
             for process in processes if index % 2 == 0 else reversed(processes):
-                process.round(leads)
+                process.round(leads, size)
     finally:
         for process in processes:
             process.close()
@@ -291,7 +292,7 @@ def compare(baseline: str, rounds: int, leads: int, out: Callable[[str], Any]) -
     out(
         f"current / baseline, per round (medians): {statistics.median(ratios):.3f} "
         f"({min(ratios):.3f}-{max(ratios):.3f}; {sum(r < 1 for r in ratios)} of {rounds} "
-        f"rounds lower; {rounds} rounds of {leads} leads)\n"
+        f"rounds lower; {rounds} rounds of {leads} leads in batches of {size})\n"
     )
 
 
@@ -303,7 +304,8 @@ def main() -> None:
     if args[:1] == ["--baseline"]:
         rounds = int(args[2]) if len(args) > 2 else 10
         leads = int(args[3]) if len(args) > 3 else 200
-        compare(args[1], rounds, leads, sys.stdout.write)
+        size = int(args[4]) if len(args) > 4 else 1
+        compare(args[1], rounds, leads, size, sys.stdout.write)
         return
     leads = int(args[0]) if args else 400
     sizes = [int(size) for size in (args[1] if len(args) > 1 else "1,20").split(",")]
