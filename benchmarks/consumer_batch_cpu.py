@@ -18,7 +18,6 @@ differences is reported. The other consumer's imports are this tree's: to time a
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import sys
 import time
 import uuid
@@ -29,6 +28,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from benchmarks.cpu_probe import load_module
 from shared import consumer as current
 from shared.bus import Record
 from shared.events import Envelope, Topics
@@ -73,19 +73,10 @@ def _records(count: int) -> list[Record]:
 def _baseline(path: str, session_path: str | None = None) -> Any:
     """The module of another ``shared/consumer.py`` (its imports are this tree's), its batches'
     ``session_scope`` taken from another ``shared/db/session.py`` if given."""
-    module = _load("baseline_consumer", path)
+    module = load_module("baseline_consumer", path)
     if session_path is not None:
-        module.session_scope = _load("baseline_session", session_path).session_scope
-    return module
-
-
-def _load(name: str, path: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
+        session_module = load_module("baseline_session", session_path)
+        module.session_scope = session_module.session_scope  # type: ignore[attr-defined]
     return module
 
 

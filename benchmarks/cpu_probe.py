@@ -4,10 +4,12 @@ requests sent straight to an ASGI app."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import ModuleType
 from typing import IO, Any
 
 
@@ -87,3 +89,15 @@ class AsgiCaller:
 
         await self.app(scope, receive, send)
         return status, b"".join(chunks)
+
+
+def load_module(name: str, path: str | os.PathLike[str]) -> ModuleType:
+    """The module in the file ``path`` (another tree's copy of one of ours: a baseline to
+    compare against in the same process), registered as ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module

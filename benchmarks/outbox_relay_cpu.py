@@ -19,7 +19,6 @@ sleeps: its signal is not notified), and the median of the rounds' differences i
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import statistics
 import sys
 import time
@@ -35,6 +34,7 @@ from typing import Any
 import asyncpg
 from asyncpg.prepared_stmt import PreparedStatement
 
+from benchmarks.cpu_probe import load_module
 from ingest.bootstrap import SERVICE as INGEST
 from shared import outbox as current_outbox, outbox_postgres as current_outbox_postgres
 from shared.bus import kafka as current_kafka
@@ -73,23 +73,13 @@ def baseline(root: str) -> Version:
     """The relay's modules of another tree, wired to each other (their other imports are this
     tree's)."""
     shared = Path(root) / "shared"
-    wakeup = _load("baseline_wakeup", shared / "db" / "wakeup.py")
-    kafka = _load("baseline_kafka", shared / "bus" / "kafka.py")
-    outbox_postgres = _load("baseline_outbox_postgres", shared / "outbox_postgres.py")
-    outbox = _load("baseline_outbox", shared / "outbox.py")
+    wakeup = load_module("baseline_wakeup", shared / "db" / "wakeup.py")
+    kafka = load_module("baseline_kafka", shared / "bus" / "kafka.py")
+    outbox_postgres = load_module("baseline_outbox_postgres", shared / "outbox_postgres.py")
+    outbox = load_module("baseline_outbox", shared / "outbox.py")
     outbox.PostgresOutbox = outbox_postgres.PostgresOutbox  # type: ignore[attr-defined]
     outbox.Signal = wakeup.Signal  # type: ignore[attr-defined]
     return Version(outbox, outbox_postgres, kafka, wakeup)
-
-
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 class Tally:

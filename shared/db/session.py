@@ -101,6 +101,18 @@ async def autocommit_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConne
         yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
+async def open_autocommit(engine: AsyncEngine) -> AsyncConnection:
+    """A pooled connection switched to autocommit, for a caller that holds it across units of
+    work and closes it itself (closing gives it back to the pool, its isolation level reset)."""
+    connection = await engine.connect()
+    try:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
+
+
 def after_commit(session: AsyncSession, action: AfterCommit) -> None:
     """Run ``action`` once the unit of work of ``session`` has committed, never if it rolls
     back (e.g. compact a database after an erasure: only committed deletions can be). Actions

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple, cast
@@ -142,22 +142,8 @@ class WebhookRepository(Repository):
         self, results: Sequence[Delivered], now: datetime
     ) -> DeliveredPass:
         of_id = {result.delivery_id: result for result in results}
-        ids = sorted(of_id)
-        rows = await self.session.execute(
-            _RECORD_DELIVERED_PG,
-            {
-                "ids": ids,
-                "codes": [of_id[delivery_id].status_code for delivery_id in ids],
-                "latencies": [of_id[delivery_id].latency_ms for delivery_id in ids],
-                "now": now,
-            },
-        )
-        recorded: list[tuple[Delivered, str]] = []
-        due: datetime | None = None
-        for delivery_id, seller_id, next_due in rows:
-            due = next_due
-            if delivery_id is not None:
-                recorded.append((of_id[delivery_id], seller_id))
+        rows = await self.session.execute(_RECORD_DELIVERED_PG, _delivered_params(of_id, now))
+        recorded, due = _delivered_rows(of_id, rows)
         return DeliveredPass(recorded, due)
 
     async def _record_delivered_by_code(
@@ -246,28 +232,36 @@ async def _record_delivered_on(
     connection: AsyncConnection, results: Sequence[Delivered], now: datetime
 ) -> DeliveredPass:
     of_id = {result.delivery_id: result for result in results}
-    ids = sorted(of_id)
     dialect = connection.dialect
     prepared = _record_delivered_prepared(dialect)
-    rows = await prepared.execute(
-        connection,
-        prepared.arguments_of(
-            {
-                "ids": ids,
-                "codes": [of_id[delivery_id].status_code for delivery_id in ids],
-                "latencies": [of_id[delivery_id].latency_ms for delivery_id in ids],
-                "now": now,
-            }
-        ),
-    )
+    rows = await prepared.execute(connection, prepared.arguments_of(_delivered_params(of_id, now)))
+    recorded, due = _delivered_rows(of_id, rows)
+    # The driver's value, typed as a compiled execution's would be (``UtcDateTime``).
+    return DeliveredPass(recorded, _DUE_TYPE.process_result_value(due, dialect))
+
+
+def _delivered_params(of_id: dict[str, Delivered], now: datetime) -> dict[str, Any]:
+    """The record's parameters: the deliveries by id, their codes and latencies, the time."""
+    ids = sorted(of_id)
+    return {
+        "ids": ids,
+        "codes": [of_id[delivery_id].status_code for delivery_id in ids],
+        "latencies": [of_id[delivery_id].latency_ms for delivery_id in ids],
+        "now": now,
+    }
+
+
+def _delivered_rows(
+    of_id: dict[str, Delivered], rows: Iterable[Any]
+) -> tuple[list[tuple[Delivered, str]], datetime | None]:
+    """The deliveries the record wrote (with their sellers) and when the next one is due."""
     recorded: list[tuple[Delivered, str]] = []
     due: datetime | None = None
     for delivery_id, seller_id, next_due in rows:
         due = next_due
         if delivery_id is not None:
             recorded.append((of_id[delivery_id], seller_id))
-    # The driver's value, typed as a compiled execution's would be (``UtcDateTime``).
-    return DeliveredPass(recorded, _DUE_TYPE.process_result_value(due, dialect))
+    return recorded, due
 
 
 class Delivered(NamedTuple):

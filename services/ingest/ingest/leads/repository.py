@@ -26,6 +26,7 @@ from ingest.models import Lead
 from shared.db.engine import json_text
 from shared.db.prepared import Prepared
 from shared.db.repository import Repository
+from shared.db.session import open_autocommit
 from shared.db.types import UtcDateTime
 from shared.outbox import Outbox, insert_into
 
@@ -154,13 +155,8 @@ class LeadBatchWriter:
         if self._connection is not None and time.monotonic() - self._since > self.HOLD_S:
             await self.close()
         if self._connection is None:
-            connection = await self._engine.connect()
-            try:
-                await connection.execution_options(isolation_level="AUTOCOMMIT")
-            except BaseException:
-                await connection.close()
-                raise
-            self._connection, self._since = connection, time.monotonic()
+            self._connection = await open_autocommit(self._engine)
+            self._since = time.monotonic()
         return self._connection
 
 

@@ -32,7 +32,7 @@ from qualify.leads.state import OpenStatus
 from qualify.models import QueuedLead
 from shared.db.prepared import Prepared
 from shared.db.repository import Repository
-from shared.db.session import autocommit_connection
+from shared.db.session import autocommit_connection, open_autocommit
 from shared.runtime import Runtime
 
 
@@ -60,13 +60,7 @@ class HeldConnections:
         if self._idle:
             connection, since = self._idle.pop()
         else:
-            connection = await self._engine.connect()
-            try:
-                await connection.execution_options(isolation_level="AUTOCOMMIT")
-            except BaseException:
-                await connection.close()
-                raise
-            since = time.monotonic()
+            connection, since = await open_autocommit(self._engine), time.monotonic()
         try:
             yield connection
         except BaseException:
