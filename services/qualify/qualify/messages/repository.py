@@ -11,8 +11,9 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Result, Table, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import greenlet_spawn
 
 from qualify.messages.state import QUEUED, SENDING, SENT
 from qualify.models import IncomingMessage, OutgoingMessage, QueuedLead
@@ -20,7 +21,6 @@ from shared.db.prepared import Prepared
 from shared.db.repository import Repository
 from shared.db.session import (
     SessionFactory,
-    autocommit_connection,
     session_scope,
     wake_after_commit,
     wakeups_of,
@@ -194,6 +194,14 @@ def _staging(
     return statement, {"_message_id": message_id, "_held_by": held_by, **values, **parameters}
 
 
+def _alone(engine: Engine, sql: str, arguments: tuple[Any, ...]) -> int:
+    """``sql`` on a pooled connection in autocommit mode (``autocommit_connection``'s), as one
+    call in SQLAlchemy's greenlet: the rows it changed."""
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        return int(connection.exec_driver_sql(sql, arguments).rowcount)
+
+
 class ClaimedWrites:
     """The sender's writes of a message it claimed (the hand-over, the outcome and its event),
     each its own unit of work, fenced by the claim token as ``MessageRepository.update_claimed``
@@ -201,8 +209,10 @@ class ClaimedWrites:
     ORM session around it: the session's set-up, its execute path and its close cost more
     client CPU than the statement itself (two per message sent). Elsewhere (SQLite) a
     ``session_scope`` with the repository's methods. On PostgreSQL the statements are
-    ``Prepared`` (compiled once per set of columns). The channels of what was staged (the
-    outbox relay) are woken once it is done, as ``session_scope`` does."""
+    ``Prepared`` (compiled once per set of columns), run with the connection's checkout and
+    return in one hop into SQLAlchemy's greenlet (``AsyncConnection`` makes four: connect, the
+    isolation level, the statement, close). The channels of what was staged (the outbox
+    relay) are woken once it is done, as ``session_scope`` does."""
 
     def __init__(self, factory: SessionFactory) -> None:
         self._factory = factory
@@ -221,9 +231,8 @@ class ClaimedWrites:
         arguments = prepared.arguments_of(
             {"_message_id": message_id, "_held_by": held_by, **values}
         )
-        async with autocommit_connection(self._engine) as connection:
-            result = await prepared.execute(connection, arguments)
-        return bool(result.rowcount == 1)
+        changed = await greenlet_spawn(_alone, self._engine.sync_engine, prepared.sql, arguments)
+        return changed == 1
 
     async def update_staging(
         self, message_id: str, held_by: str, /, outbox: Table, event: dict[str, Any], **values: Any
@@ -241,9 +250,8 @@ class ClaimedWrites:
         arguments = prepared.arguments_of(
             {"_message_id": message_id, "_held_by": held_by, **values, **parameters}
         )
-        async with autocommit_connection(self._engine) as connection:
-            result = await prepared.execute(connection, arguments)
-        if result.rowcount != 1:
+        changed = await greenlet_spawn(_alone, self._engine.sync_engine, prepared.sql, arguments)
+        if changed != 1:
             return False
         wakeups_of(self._factory).notify({outbox.name})
         return True
