@@ -17,10 +17,11 @@ import pytest
 from sqlalchemy import Connection, event as sa_event, select
 from sqlalchemy.orm import ORMExecuteState, Session
 
+from qualify.leads.repository import new_queued_lead
 from qualify.messages.channels import HandOver, Job
 from qualify.messages.events import MessageRef, sent_row
 from qualify.messages.handoff import SenderHandoff
-from qualify.messages.repository import ClaimedWrites, MessageRepository
+from qualify.messages.repository import ClaimedWrites, MessageRepository, new_outgoing
 from qualify.messages.sender import MessageSender
 from qualify.models import OutgoingMessage, QueuedLead, infra
 from shared.db.session import session_scope, wakeups_of
@@ -261,6 +262,52 @@ async def test_each_of_the_senders_writes_is_one_hop_into_sqlalchemy(api: Qualif
         row = await MessageRepository(session).get(sms.id)
         assert row is not None
         assert (row.status, row.handed_over_at) == ("sent", api.clock.now)
+
+
+async def test_a_new_lead_and_its_messages_are_built_without_attribute_events(
+    api: QualifyApi,
+) -> None:
+    """The handler's lead and the first answer's messages have their values put in their state
+    (``new_queued_lead``, ``new_outgoing``), not set attribute by attribute through the ORM's
+    events (~16 us per object); the rows are what the values say, on both backends. Before:
+    an event per attribute (here, one on each watched column per object)."""
+    sets: list[str] = []
+    watched = [QueuedLead.email, QueuedLead.due_at, OutgoingMessage.text, OutgoingMessage.kind]
+
+    def seen(target: Any, value: Any, *_: Any) -> None:
+        sets.append(type(target).__name__)
+
+    for attribute in watched:
+        sa_event.listen(attribute, "set", seen)
+    try:
+        lead = await api.add_lead(first_answer=True)
+    finally:
+        for attribute in watched:
+            sa_event.remove(attribute, "set", seen)
+    assert sets == []
+    async with session_scope(api.runtime.session_factory) as session:
+        queued = await session.get(QueuedLead, lead)
+        assert queued is not None
+        assert (queued.email, queued.status, queued.unread_replies) == (
+            "camille@example.fr",
+            "waiting",
+            0,
+        )
+        rows = (
+            await session.scalars(select(OutgoingMessage).where(OutgoingMessage.lead_id == lead))
+        ).all()
+    assert sorted((row.channel, row.kind, row.status) for row in rows) == [
+        ("email", "first_answer", "queued"),
+        ("sms", "first_answer", "queued"),
+    ]
+    assert all(row.text and row.attempts == 0 for row in rows)
+
+
+def test_only_columns_build_a_new_lead_or_message() -> None:
+    with pytest.raises(TypeError, match="nope"):
+        new_queued_lead(lead_id="x", nope=1)
+    with pytest.raises(TypeError, match="nope"):
+        new_outgoing(id="x", nope=1)
 
 
 async def test_a_first_answer_this_sender_cannot_send_does_not_wake_it(api: QualifyApi) -> None:
