@@ -14,6 +14,7 @@ from aiosmtplib.protocol import SMTPProtocol
 
 from shared.messaging.errors import PermanentSendError, TransientSendError
 from shared.messaging.settings import SmtpSettings
+from shared.messaging.smtp_pipeline import _LEADING_DOT, _LONE_LINE_END, wire_content
 from shared.messaging.smtp_sender import SmtpSender
 from shared.messaging.wire_form import OutgoingEmail
 from tests.support.mail import PROSPECT, require_smtp
@@ -183,3 +184,24 @@ async def test_postfix_takes_pipelined_messages_on_one_connection(
         assert sender.idle_connections == 1
     finally:
         await sender.aclose()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"Subject: a\r\n\r\nBonjour\r\n",  # CRLF only: sent as it is
+        b"Subject: a\r\n\r\nBonjour",  # no final line end
+        b"Subject: a\r\n\r\n.un point\r\n.\r\n",  # leading dots
+        b".first\r\nx\r\n",
+        b"Subject: a\n\nlone LF\n.dot\n",
+        b"Subject: a\r\rlone CR\r\n",
+        b"a\n\r\nb\r",  # LF CR LF: one lone LF among CRLFs
+        b"",
+    ],
+)
+def test_the_content_is_what_the_two_substitutions_give(data: bytes) -> None:
+    """``wire_content`` skips the substitutions only where they would change nothing."""
+    normalized = _LONE_LINE_END.sub(b"\r\n", data)
+    if not normalized.endswith(b"\r\n"):
+        normalized += b"\r\n"
+    assert wire_content(data) == (_LEADING_DOT.sub(b"..", normalized), len(normalized))
