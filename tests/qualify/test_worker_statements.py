@@ -21,7 +21,13 @@ from qualify.leads.repository import new_queued_lead
 from qualify.messages.channels import HandOver, Job
 from qualify.messages.events import MessageRef, sent_row
 from qualify.messages.handoff import SenderHandoff
-from qualify.messages.repository import ClaimedWrites, MessageRepository, new_outgoing
+from qualify.messages.repository import (
+    _MESSAGE_COLUMNS,
+    ClaimedWrites,
+    MessageRepository,
+    _column_values,
+    new_outgoing,
+)
 from qualify.messages.sender import MessageSender
 from qualify.models import OutgoingMessage, QueuedLead, infra
 from shared.db.session import session_scope, wakeups_of
@@ -308,6 +314,10 @@ def test_only_columns_build_a_new_lead_or_message() -> None:
         new_queued_lead(lead_id="x", nope=1)
     with pytest.raises(TypeError, match="nope"):
         new_outgoing(id="x", nope=1)
+    message = new_outgoing(id="x", lead_id="l", kind="first_answer", channel="email", attempts=0)
+    message.status, message.attempts = "sending", message.attempts + 1
+    # What the multi-row insert writes of a new message: its attributes, unset ones None.
+    assert _column_values(message) == [getattr(message, key) for key in _MESSAGE_COLUMNS]
 
 
 async def test_a_first_answer_this_sender_cannot_send_does_not_wake_it(api: QualifyApi) -> None:

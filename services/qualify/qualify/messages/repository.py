@@ -8,7 +8,17 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, Table, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    CursorResult,
+    Result,
+    Table,
+    bindparam,
+    insert,
+    inspect,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, Engine
@@ -71,6 +81,16 @@ def _message_manager() -> Any:
     first call does it: the attributes' implementations are set up then)."""
     configure_mappers()
     return manager_of_class(OutgoingMessage)
+
+
+def _column_values(message: OutgoingMessage) -> list[Any]:
+    """The columns of ``message`` in the table's order, as ``getattr`` reads them; a new one
+    (never loaded nor flushed) from its state's dict, where an attribute not set is None, as
+    its ``getattr`` says (without its slow path: ~7 us per message)."""
+    if inspect(message).key is None:
+        values = message.__dict__
+        return [values.get(key) for key in _MESSAGE_COLUMNS]
+    return [getattr(message, key) for key in _MESSAGE_COLUMNS]
 
 
 def new_outgoing(**values: Any) -> OutgoingMessage:
@@ -318,7 +338,7 @@ class MessageRepository(Repository):
         result: Result[Any]
         if dialect.name == "postgresql":
             prepared = _insert_rows_once_prepared(dialect, len(messages))
-            values = [getattr(message, key) for message in messages for key in _MESSAGE_COLUMNS]
+            values = [value for message in messages for value in _column_values(message)]
             result = await prepared.execute(self.session, prepared.arguments(values))
         else:
             statement = _insert_once_returning_id(dialect.name)
