@@ -109,6 +109,9 @@ class _Replies(asyncio.Protocol):
         return None
 
     async def next(self, limit_s: float | None) -> Reply:
+        reply = self._parsed()
+        if reply is not None:  # it came with an earlier one (pipelined replies): no timer
+            return reply
         try:
             async with asyncio.timeout(limit_s):
                 while (reply := self._parsed()) is None:

@@ -6,12 +6,14 @@ dropped while idle is tested there, pipelined and not)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 from aiosmtplib.protocol import SMTPProtocol
 
+from shared.messaging import smtp_pipeline
 from shared.messaging.errors import PermanentSendError, TransientSendError
 from shared.messaging.settings import SmtpSettings
 from shared.messaging.smtp_pipeline import _LEADING_DOT, _LONE_LINE_END, wire_content
@@ -205,3 +207,28 @@ def test_the_content_is_what_the_two_substitutions_give(data: bytes) -> None:
     if not normalized.endswith(b"\r\n"):
         normalized += b"\r\n"
     assert wire_content(data) == (_LEADING_DOT.sub(b"..", normalized), len(normalized))
+
+
+async def test_replies_that_came_together_are_read_without_a_timer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Postfix answers ``MAIL``, ``RCPT`` and ``DATA`` in one write: the first reply is awaited
+    under a timeout, the two others are in the buffer already (no timer each)."""
+    timers: list[float | None] = []
+    real = asyncio.timeout
+
+    def counted(delay: float | None) -> asyncio.Timeout:
+        timers.append(delay)
+        return real(delay)
+
+    monkeypatch.setattr(asyncio, "timeout", counted)
+    replies = smtp_pipeline._Replies(SMTPProtocol())
+    replies.data_received(b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>\r\n")
+    codes = [(await replies.next(5.0)).code for _ in range(3)]
+    assert codes == [250, 250, 354]
+    assert timers == []  # all three were there before the first was awaited
+    waiting = asyncio.ensure_future(replies.next(5.0))
+    await asyncio.sleep(0)
+    replies.data_received(b"250 2.0.0 Ok: queued as 4Fq1xD2Z\r\n")
+    assert (await waiting).message == "2.0.0 Ok: queued as 4Fq1xD2Z"
+    assert timers == [5.0]
