@@ -3,6 +3,8 @@ claims from) and the prospect's replies."""
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from functools import cache
@@ -21,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import configure_mappers
 from sqlalchemy.orm.attributes import manager_of_class
@@ -236,6 +238,11 @@ def _staging(
     return statement, {"_message_id": message_id, "_held_by": held_by, **values, **parameters}
 
 
+def _give_back(connection: Connection) -> None:
+    with contextlib.suppress(Exception):
+        connection.close()
+
+
 def _alone(engine: Engine, sql: str, arguments: tuple[Any, ...]) -> int:
     """``sql`` on a pooled connection in autocommit mode (``autocommit_connection``'s), as one
     call in SQLAlchemy's greenlet: the rows it changed."""
@@ -253,14 +260,71 @@ class ClaimedWrites:
     ``session_scope`` with the repository's methods. On PostgreSQL the statements are
     ``Prepared`` (compiled once per set of columns), run with the connection's checkout and
     return in one hop into SQLAlchemy's greenlet (``AsyncConnection`` makes four: connect, the
-    isolation level, the statement, close). The channels of what was staged (the outbox
-    relay) are woken once it is done, as ``session_scope`` does."""
+    isolation level, the statement, close). With ``hold`` (the worker's sender, which
+    ``close``s it when it stops) the connections wait in autocommit between writes, as the
+    API's ``HeldConnections`` do: no checkout, isolation level and reset per write. The
+    channels of what was staged (the outbox relay) are woken once it is done, as
+    ``session_scope`` does."""
 
-    def __init__(self, factory: SessionFactory) -> None:
+    # With ``hold`` (the worker's sender): at most KEEP connections wait in autocommit between
+    # writes, each given back to the pool once held HOLD_S, after an error, and at ``close``.
+    KEEP = 2
+    HOLD_S = 60.0
+
+    def __init__(self, factory: SessionFactory, *, hold: bool = False) -> None:
         self._factory = factory
         engine: AsyncEngine = factory.kw["bind"]
         self._engine = engine
         self._postgres = engine.dialect.name == "postgresql"
+        self._hold = hold
+        self._idle: list[tuple[Connection, float]] = []
+        self._closed = False
+
+    async def _run(self, sql: str, arguments: tuple[Any, ...]) -> int:
+        """``sql`` in autocommit, the rows it changed: on a held connection with ``hold``, else
+        on one from the pool (``_alone``); one hop into SQLAlchemy's greenlet either way."""
+        if not self._hold:
+            return await greenlet_spawn(_alone, self._engine.sync_engine, sql, arguments)
+        return await greenlet_spawn(self._on_held, sql, arguments)
+
+    def _on_held(self, sql: str, arguments: tuple[Any, ...]) -> int:
+        if self._idle:
+            connection, since = self._idle.pop()
+        else:
+            connection = self._engine.sync_engine.connect()
+            try:
+                connection.execution_options(isolation_level="AUTOCOMMIT")
+            except BaseException:
+                connection.close()
+                raise
+            since = time.monotonic()
+        try:
+            changed = int(connection.exec_driver_sql(sql, arguments).rowcount)
+        except BaseException:
+            _give_back(connection)  # a broken one is discarded by the pool
+            raise
+        if (
+            self._closed
+            or len(self._idle) >= self.KEEP
+            or time.monotonic() - since > self.HOLD_S
+            or connection.invalidated
+        ):
+            _give_back(connection)
+        else:
+            self._idle.append((connection, since))
+        return changed
+
+    async def close(self) -> None:
+        """Give the held connections back to the pool (before the engine is disposed)."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for connection, _ in idle:
+            await greenlet_spawn(_give_back, connection)
+
+    @property
+    def held(self) -> int:
+        """Connections waiting for the next write."""
+        return len(self._idle)
 
     async def update(self, message_id: str, held_by: str, /, **values: Any) -> bool:
         """``MessageRepository.update_claimed`` in a unit of work of its own."""
@@ -273,7 +337,7 @@ class ClaimedWrites:
         arguments = prepared.arguments_of(
             {"_message_id": message_id, "_held_by": held_by, **values}
         )
-        changed = await greenlet_spawn(_alone, self._engine.sync_engine, prepared.sql, arguments)
+        changed = await self._run(prepared.sql, arguments)
         return changed == 1
 
     async def update_staging(
@@ -292,7 +356,7 @@ class ClaimedWrites:
         arguments = prepared.arguments_of(
             {"_message_id": message_id, "_held_by": held_by, **values, **parameters}
         )
-        changed = await greenlet_spawn(_alone, self._engine.sync_engine, prepared.sql, arguments)
+        changed = await self._run(prepared.sql, arguments)
         if changed != 1:
             return False
         wakeups_of(self._factory).notify({outbox.name})
