@@ -12,16 +12,29 @@ PostgreSQL none since the worker's writes are ``shared.db.prepared`` driver SQL 
 four). The consumer's claim of the event (``shared.consumer``) and the outbox
 relay's publishing are not in it.
 
-    .venv/bin/python -m benchmarks.qualify_worker_cpu [rounds] [gap_ms]
+Given another tree's code (``--baseline DIR``: a copy of ``shared/`` and ``services/qualify/``,
+migrations included, e.g. main's), each version runs in its own process (``--serve``: one round
+per line read, its figures written back; the benchmark and the test support are this tree's)
+and they take turns round by round, the first one alternating, so that both see the machine's
+same minutes; then each round's ratio of the two, and the ratios' median and range. The
+machine's noise is large at this size (a round is ~0.1 s of CPU): take 30 rounds or more.
+
+    .venv/bin/python -m benchmarks.qualify_worker_cpu [rounds] [gap_ms] [--baseline DIR]
+    rm -rf /tmp/main_tree && mkdir /tmp/main_tree  # e.g. main's
+    git archive main shared services/qualify | tar -x -C /tmp/main_tree
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +56,7 @@ from tests.support.infra import create_database, drop_database
 from tests.support.mail import SMTP_HOST, SMTP_PORT
 
 ROUND = 20
+ROOT = Path(__file__).resolve().parent.parent
 PROSPECT_DOMAIN = "discard.example.fr"  # Postfix takes and drops (scripts/smtp.sh)
 
 
@@ -70,9 +84,26 @@ def _envelope(clock: Clock) -> Envelope:
     )
 
 
-async def measure(rounds: int, gap_s: float) -> tuple[float, float, float, float, float]:
-    """(best, median) CPU seconds per lead, statements, transactions and statements compiled
-    by SQLAlchemy per lead."""
+@dataclass(frozen=True)
+class Round:
+    """One round's figures, per lead."""
+
+    cpu: float  # seconds
+    statements: float
+    transactions: float
+    compiled: float  # statements compiled by SQLAlchemy
+
+    def line(self) -> str:
+        return f"{self.cpu!r} {self.statements!r} {self.transactions!r} {self.compiled!r}"
+
+    @classmethod
+    def parse(cls, line: str) -> Round:
+        cpu, statements, transactions, compiled = (float(item) for item in line.split())
+        return cls(cpu, statements, transactions, compiled)
+
+
+async def measure(gap_s: float, next_round: Callable[[list[Round]], bool]) -> list[Round]:
+    """The rounds, each one begun when ``next_round`` (given the rounds so far) says so."""
     url = (await create_database()).replace("postgresql://", "postgresql+asyncpg://")
     clock = Clock()
     try:
@@ -90,12 +121,17 @@ async def measure(rounds: int, gap_s: float) -> tuple[float, float, float, float
                 composer = Composer(settings, api.policy)
                 smtp = SmtpSender(settings, reuse_connections=True)
                 provider = sms_provider(settings)
+                # As the worker's sender loop builds it (a baseline's may not know every option).
+                options: dict[str, Any] = {}
+                if "hold_connections" in inspect.signature(MessageSender).parameters:
+                    options["hold_connections"] = True
                 sender = MessageSender(
                     runtime.session_factory,
                     settings,
                     {"email": EmailChannel(smtp, composer), "sms": SmsChannel(provider)},
                     outbox=runtime.outbox,
                     clock=runtime.clock,
+                    **options,
                 )
                 handoff = SenderHandoff()
                 handoff.attach(sender)
@@ -118,6 +154,7 @@ async def measure(rounds: int, gap_s: float) -> tuple[float, float, float, float
                         transactions += 1
 
                 engine = runtime.engine.sync_engine
+                rounds: list[Round] = []
                 try:
                     for _ in range(2):  # caches, the SMTP connection, prepared statements
                         async with session_scope(runtime.session_factory) as session:
@@ -125,8 +162,8 @@ async def measure(rounds: int, gap_s: float) -> tuple[float, float, float, float
                         await sender.drain()
                     event.listen(engine, "before_cursor_execute", counted)
                     event.listen(engine, "begin", begun)
-                    cpu: list[float] = []
-                    for _ in range(rounds):
+                    while next_round(rounds):
+                        statements = transactions = compiled = 0
                         envelopes = [_envelope(clock) for _ in range(ROUND)]
                         start = time.process_time()
                         for envelope in envelopes:
@@ -135,33 +172,147 @@ async def measure(rounds: int, gap_s: float) -> tuple[float, float, float, float
                             if gap_s:
                                 await asyncio.sleep(gap_s)
                         await sender.drain()
-                        cpu.append((time.process_time() - start) / ROUND)
+                        cpu = time.process_time() - start
+                        rounds.append(
+                            Round(
+                                cpu / ROUND,
+                                statements / ROUND,
+                                transactions / ROUND,
+                                compiled / ROUND,
+                            )
+                        )
                 finally:
                     handoff.detach(sender)
                     await sender.drain()
+                    if hasattr(sender, "aclose"):
+                        await sender.aclose()
                     await smtp.aclose()
                     await provider.aclose()
-                leads = rounds * ROUND
-                return (
-                    min(cpu),
-                    sorted(cpu)[len(cpu) // 2],
-                    statements / leads,
-                    transactions / leads,
-                    compiled / leads,
-                )
+                return rounds
     finally:
         await drop_database(url)
 
 
+def serve(gap_s: float) -> None:
+    """``--serve``: a round per line read on stdin, its figures written on stdout (the logs go
+    to stderr); the end at end of input."""
+
+    def next_round(rounds: list[Round]) -> bool:
+        if rounds:
+            sys.stdout.write(rounds[-1].line() + "\n")
+            sys.stdout.flush()
+        return sys.stdin.readline().strip() == "round"
+
+    asyncio.run(measure(gap_s, next_round))
+
+
+_BOOTSTRAP = (
+    "import runpy, sys; sys.path[:0] = sys.argv[1:3]; del sys.argv[1:3]; "
+    "runpy.run_module('benchmarks.qualify_worker_cpu', run_name='__main__')"
+)
+
+
+def _serving(gap_ms: float, tree: Path | None) -> subprocess.Popen[str]:
+    """This tree's version, or ``tree``'s (its ``shared`` and ``qualify`` first on the path:
+    the benchmark and the test support stay this tree's)."""
+    serve_args = ["--serve", str(gap_ms)]
+    if tree is None:
+        args = [sys.executable, "-m", "benchmarks.qualify_worker_cpu", *serve_args]
+    else:
+        paths = [str(tree.resolve()), str((tree / "services" / "qualify").resolve())]
+        args = [sys.executable, "-c", _BOOTSTRAP, *paths, *serve_args]
+        if not (tree / "services/qualify/qualify/messages/sender.py").is_file():
+            raise SystemExit(f"{tree}: no services/qualify/qualify there")
+    return subprocess.Popen(
+        args,
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def compare(rounds: int, gap_ms: float, baseline: Path) -> dict[str, list[Round]]:
+    """The two versions' rounds, taken in turns (the first one alternating)."""
+    processes = {"baseline": _serving(gap_ms, baseline), "current": _serving(gap_ms, None)}
+    results: dict[str, list[Round]] = {name: [] for name in processes}
+    try:
+        for index in range(rounds):
+            order = list(processes) if index % 2 == 0 else list(reversed(processes))
+            for name in order:
+                process = processes[name]
+                assert process.stdin is not None
+                assert process.stdout is not None
+                process.stdin.write("round\n")
+                process.stdin.flush()
+                line = process.stdout.readline()
+                if not line:
+                    raise SystemExit(f"the {name} version stopped (run it alone to see why)")
+                results[name].append(Round.parse(line))
+    finally:
+        for process in processes.values():
+            assert process.stdin is not None
+            process.stdin.close()
+        for process in processes.values():
+            process.wait(timeout=60)
+    return results
+
+
+def _ms(values: list[float]) -> str:
+    ordered = sorted(values)
+    return (
+        f"median {ordered[len(ordered) // 2] * 1000:.2f} ms "
+        f"(range {ordered[0] * 1000:.2f}-{ordered[-1] * 1000:.2f})"
+    )
+
+
+def _counts(rounds: list[Round]) -> str:
+    statements = sum(item.statements for item in rounds) / len(rounds)
+    transactions = sum(item.transactions for item in rounds) / len(rounds)
+    compiled = sum(item.compiled for item in rounds) / len(rounds)
+    return (
+        f"per lead {statements:.2f} statements ({compiled:.2f} compiled by SQLAlchemy, the rest "
+        f"prepared), {transactions:.2f} transactions, {statements + 2 * transactions:.2f} "
+        "round trips"
+    )
+
+
 def main() -> None:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    gap_ms = float(sys.argv[2]) if len(sys.argv) > 2 else 50.0
-    best, median, statements, transactions, compiled = asyncio.run(measure(rounds, gap_ms / 1000))
+    args = sys.argv[1:]
+    if args[:1] == ["--serve"]:
+        serve(float(args[1]) / 1000)
+        return
+    baseline = None
+    if "--baseline" in args:
+        at = args.index("--baseline")
+        baseline = Path(args[at + 1])
+        del args[at : at + 2]
+    rounds = int(args[0]) if args else 10
+    gap_ms = float(args[1]) if len(args) > 1 else 50.0
+    head = f"{rounds} rounds of {ROUND} leads, {gap_ms:g} ms apart"
+    if baseline is None:
+        done = asyncio.run(measure(gap_ms / 1000, lambda so_far: len(so_far) < rounds))
+        sys.stdout.write(
+            f"{head}: CPU per lead {_ms([item.cpu for item in done])}; {_counts(done)}\n"
+        )
+        return
+    results = compare(rounds, gap_ms, baseline)
+    sys.stdout.write(f"{head}, the two versions in turns:\n")
+    for name, done in results.items():
+        sys.stdout.write(
+            f"{name}: CPU per lead {_ms([item.cpu for item in done])}; {_counts(done)}\n"
+        )
+    ratios = [
+        current.cpu / base.cpu
+        for base, current in zip(results["baseline"], results["current"], strict=True)
+    ]
+    ordered = sorted(ratios)
     sys.stdout.write(
-        f"{rounds} rounds of {ROUND} leads, {gap_ms:g} ms apart: CPU per lead best "
-        f"{best * 1000:.2f} ms, median {median * 1000:.2f} ms; per lead {statements:.2f} "
-        f"statements ({compiled:.2f} compiled by SQLAlchemy, the rest prepared), "
-        f"{transactions:.2f} transactions, {statements + 2 * transactions:.2f} round trips\n"
+        f"current/baseline per round: median {ordered[len(ordered) // 2]:.3f} "
+        f"(range {ordered[0]:.3f}-{ordered[-1]:.3f}): "
+        + " ".join(f"{ratio:.3f}" for ratio in ratios)
+        + "\n"
     )
 
 

@@ -13,6 +13,7 @@ that want an ``EmailMessage``.
 from __future__ import annotations
 
 import html as html_lib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ from email import message_from_bytes, policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
+from functools import lru_cache
 
 from shared.messaging.lead_tokens import LeadTokens
 from shared.messaging.wire_form import OutgoingEmail, address_header, text_header, wire_email
@@ -69,10 +71,26 @@ def text_to_html(text: str) -> str:
     return f"{head}<body>\n{body}\n</body>\n</html>\n"
 
 
+# A bare dot-atom addr-spec (RFC 5322 3.4.1): ``getaddresses`` gives it back as it is.
+_DOT_ATOM_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+)
+
+
 def _address(value: str | Address) -> tuple[str, str]:
     """``(display name, addr-spec)`` of one address."""
     if isinstance(value, Address):
         return value.display_name, value.addr_spec
+    if _DOT_ATOM_ADDRESS.fullmatch(value):
+        return "", value  # the prospect's: no parsing per message
+    return _parsed_address(value)
+
+
+@lru_cache(maxsize=64)
+def _parsed_address(value: str) -> tuple[str, str]:
+    """``_address`` of a string with a display name (the sender's: the same for every
+    message, parsed once)."""
     parsed = getaddresses([value])
     if len(parsed) != 1 or "@" not in parsed[0][1]:
         raise ValueError("expected one e-mail address")

@@ -22,6 +22,7 @@ GSM7_BASIC = frozenset(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
+_GSM7 = GSM7_BASIC | GSM7_EXTENSION
 
 SINGLE_CAPACITY: dict[SmsEncoding, int] = {"GSM-7": 160, "UCS-2": 70}
 PART_CAPACITY: dict[SmsEncoding, int] = {"GSM-7": 153, "UCS-2": 67}
@@ -44,7 +45,7 @@ class SmsLength:
 
 
 def is_gsm7(text: str) -> bool:
-    return all(char in GSM7_BASIC or char in GSM7_EXTENSION for char in text)
+    return _GSM7.issuperset(text)
 
 
 def sms_encoding(text: str) -> SmsEncoding:

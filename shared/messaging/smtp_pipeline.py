@@ -32,6 +32,23 @@ _MAX_REPLY = 64 * 1024
 Reply = aiosmtplib.SMTPResponse
 
 
+def wire_content(data: bytes) -> tuple[bytes, int]:
+    """``data`` as DATA sends it: CRLF line ends, a final one, leading dots doubled (RFC 5321
+    4.5.2); and its size before the doubling (``SIZE``). A rendered ``OutgoingEmail`` has CRLF
+    line ends only and no line that starts with a dot: counted and searched, it goes as it is
+    (the two substitutions would scan it for nothing: ~30 us per message of 1.3 kB)."""
+    crlf = data.count(b"\r\n")
+    if data.count(b"\r") == crlf == data.count(b"\n"):
+        normalized = data  # every CR is followed by a LF and every LF preceded by a CR
+    else:
+        normalized = _LONE_LINE_END.sub(b"\r\n", data)
+    if not normalized.endswith(b"\r\n"):
+        normalized += b"\r\n"
+    if normalized.startswith(b".") or b"\n." in normalized:
+        return _LEADING_DOT.sub(b"..", normalized), len(normalized)
+    return normalized, len(normalized)
+
+
 def can_pipeline(client: aiosmtplib.SMTP, sender: str, recipients: Sequence[str]) -> bool:
     """Whether this message may go pipelined on ``client``: the server said PIPELINING (to an
     EHLO already sent on this connection) and every envelope address is a plain addr-spec."""
@@ -92,6 +109,9 @@ class _Replies(asyncio.Protocol):
         return None
 
     async def next(self, limit_s: float | None) -> Reply:
+        reply = self._parsed()
+        if reply is not None:  # it came with an earlier one (pipelined replies): no timer
+            return reply
         try:
             async with asyncio.timeout(limit_s):
                 while (reply := self._parsed()) is None:
@@ -121,11 +141,8 @@ async def send_pipelined(
     if protocol is None or not client.is_connected:
         raise aiosmtplib.SMTPServerDisconnected("Server not connected")
     limit_s = client.timeout
-    normalized = _LONE_LINE_END.sub(b"\r\n", data)
-    if not normalized.endswith(b"\r\n"):
-        normalized += b"\r\n"
-    size = f" SIZE={len(normalized)}" if client.supports_extension("size") else ""
-    content = _LEADING_DOT.sub(b"..", normalized)
+    content, length = wire_content(data)
+    size = f" SIZE={length}" if client.supports_extension("size") else ""
     commands = [f"MAIL FROM:<{sender}>{size}\r\n"]
     commands += [f"RCPT TO:<{recipient}>\r\n" for recipient in recipients]
     commands.append("DATA\r\n")

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy.pool import QueuePool
 
 from qualify.messages.compose import Composer
 from qualify.messages.loops import SenderLoop, sender_wakeup
@@ -45,6 +46,10 @@ async def worker_sender(settings: QualifySettings, api: QualifyApi) -> AsyncIter
     finally:
         stop.set()
         await asyncio.gather(*tasks)
+        # The sender gave back what its claimed writes held between messages.
+        pool = runtime.engine.sync_engine.pool
+        if isinstance(pool, QueuePool):
+            assert pool.checkedout() == 0
         await runtime.close()
 
 

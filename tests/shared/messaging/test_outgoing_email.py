@@ -153,3 +153,33 @@ def test_invalid_inputs() -> None:
         Unsubscribe(mailto="a@b.test", url="http://leads.example.fr/u")
     with pytest.raises(ValueError, match="one e-mail address"):
         _email(to="a@b.test, c@d.test")
+
+
+@pytest.mark.parametrize(
+    "to",
+    [
+        "prospect@vo-leads.test",
+        "o'brien+lead.1@sub-domain.vo-leads.test",
+        "a..b@vo-leads.test",
+        "Hélène Gaël <prospect@vo-leads.test>",
+        '"Durand, C." <prospect@vo-leads.test>',
+    ],
+)
+def test_the_recipient_is_read_as_the_address_parser_reads_it(to: str) -> None:
+    """A bare addr-spec is taken as it is, without the parser; any other as the parser reads it
+    (the same envelope and To either way)."""
+    name, address = email.utils.getaddresses([to])[0]
+    outgoing = render_email(
+        tokens=TOKENS,
+        lead_id=LEAD,
+        message_key="m42",
+        sender="Garage Dupont <concession@vo-leads.test>",
+        to=to,
+        reply_mailbox="concession@vo-leads.test",
+        subject="Votre demande",
+        text=TEXT,
+        date=datetime(2026, 12, 2, 10, 30, tzinfo=UTC),
+    )
+    assert outgoing.recipients == (address,)
+    parsed = as_email_message(outgoing)["To"]
+    assert (parsed.addresses[0].display_name, parsed.addresses[0].addr_spec) == (name, address)

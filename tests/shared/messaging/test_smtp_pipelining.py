@@ -6,14 +6,17 @@ dropped while idle is tested there, pipelined and not)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 from aiosmtplib.protocol import SMTPProtocol
 
+from shared.messaging import smtp_pipeline
 from shared.messaging.errors import PermanentSendError, TransientSendError
 from shared.messaging.settings import SmtpSettings
+from shared.messaging.smtp_pipeline import _LEADING_DOT, _LONE_LINE_END, wire_content
 from shared.messaging.smtp_sender import SmtpSender
 from shared.messaging.wire_form import OutgoingEmail
 from tests.support.mail import PROSPECT, require_smtp
@@ -183,3 +186,49 @@ async def test_postfix_takes_pipelined_messages_on_one_connection(
         assert sender.idle_connections == 1
     finally:
         await sender.aclose()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"Subject: a\r\n\r\nBonjour\r\n",  # CRLF only: sent as it is
+        b"Subject: a\r\n\r\nBonjour",  # no final line end
+        b"Subject: a\r\n\r\n.un point\r\n.\r\n",  # leading dots
+        b".first\r\nx\r\n",
+        b"Subject: a\n\nlone LF\n.dot\n",
+        b"Subject: a\r\rlone CR\r\n",
+        b"a\n\r\nb\r",  # LF CR LF: one lone LF among CRLFs
+        b"",
+    ],
+)
+def test_the_content_is_what_the_two_substitutions_give(data: bytes) -> None:
+    """``wire_content`` skips the substitutions only where they would change nothing."""
+    normalized = _LONE_LINE_END.sub(b"\r\n", data)
+    if not normalized.endswith(b"\r\n"):
+        normalized += b"\r\n"
+    assert wire_content(data) == (_LEADING_DOT.sub(b"..", normalized), len(normalized))
+
+
+async def test_replies_that_came_together_are_read_without_a_timer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Postfix answers ``MAIL``, ``RCPT`` and ``DATA`` in one write: the first reply is awaited
+    under a timeout, the two others are in the buffer already (no timer each)."""
+    timers: list[float | None] = []
+    real = asyncio.timeout
+
+    def counted(delay: float | None) -> asyncio.Timeout:
+        timers.append(delay)
+        return real(delay)
+
+    monkeypatch.setattr(asyncio, "timeout", counted)
+    replies = smtp_pipeline._Replies(SMTPProtocol())
+    replies.data_received(b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>\r\n")
+    codes = [(await replies.next(5.0)).code for _ in range(3)]
+    assert codes == [250, 250, 354]
+    assert timers == []  # all three were there before the first was awaited
+    waiting = asyncio.ensure_future(replies.next(5.0))
+    await asyncio.sleep(0)
+    replies.data_received(b"250 2.0.0 Ok: queued as 4Fq1xD2Z\r\n")
+    assert (await waiting).message == "2.0.0 Ok: queued as 4Fq1xD2Z"
+    assert timers == [5.0]

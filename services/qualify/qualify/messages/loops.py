@@ -118,6 +118,7 @@ class SenderLoop:
             outbox=runtime.outbox,
             clock=runtime.clock,
             metrics=self._metrics,
+            hold_connections=True,
         )
         if self._handoff is not None:
             self._handoff.attach(sender)
@@ -141,6 +142,7 @@ class SenderLoop:
             if self._handoff is not None:
                 self._handoff.detach(sender)
             await sender.drain()  # the first answers claimed at birth finish too
+            await sender.aclose()
             await smtp.aclose()
             await provider.aclose()
 

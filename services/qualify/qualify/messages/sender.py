@@ -98,9 +98,12 @@ class MessageSender:
         outbox: Outbox,
         clock: Clock = utcnow,
         metrics: MessagingMetrics | None = None,
+        hold_connections: bool = False,
     ) -> None:
         self._sessions = session_factory
-        self._writes = ClaimedWrites(session_factory)
+        # ``hold_connections``: the claimed writes keep their connections between messages
+        # (``ClaimedWrites``); ``aclose`` gives them back.
+        self._writes = ClaimedWrites(session_factory, hold=hold_connections)
         self._settings = settings
         self._channels = dict(channels)
         self._outbox = outbox
@@ -246,6 +249,10 @@ class MessageSender:
         """Wait for the sends ``start`` began (a stopping sender lets them finish)."""
         while self._started:
             await asyncio.gather(*self._started, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Give back the connections the claimed writes hold (after ``drain``)."""
+        await self._writes.close()
 
     # --- one send -----------------------------------------------------------------------------
 

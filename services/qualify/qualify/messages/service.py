@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from qualify.messages import state
 from qualify.messages.compose import Composed, Composer
+from qualify.messages.repository import new_outgoing
 from qualify.models import OutgoingMessage, QueuedLead
 from qualify.settings import QualifySettings
 from shared.events.payloads import MessageChannel, MessageKind
@@ -65,7 +66,7 @@ def new_message(
     in_reply_to: str | None = None,
 ) -> OutgoingMessage:
     message_id = str(uuid.uuid4())
-    return OutgoingMessage(
+    return new_outgoing(
         id=message_id,
         lead_id=lead.lead_id,
         dedupe_key=dedupe_key(lead.lead_id, kind, channel) if unique else None,

@@ -9,7 +9,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qualify.config_cache import ConfigView
-from qualify.leads.repository import LeadRepository
+from qualify.leads.repository import LeadRepository, new_queued_lead
 from qualify.leads.state import WAITING
 from qualify.models import QueuedLead
 from qualify.policy import Policy
@@ -94,7 +94,7 @@ async def queue_lead(
 def new_lead(policy: Policy, event: LeadReceivedV1, *, now: datetime) -> QueuedLead:
     """The queue's row of a new lead, due ``first_contact_minutes`` business minutes after
     receipt (not inserted)."""
-    return QueuedLead(
+    return new_queued_lead(
         lead_id=event.lead_id,
         status=WAITING,
         is_open=True,
