@@ -7,6 +7,7 @@ once held ``HOLD_S``, beyond ``KEEP`` idle ones, and when the app stops."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -133,7 +134,9 @@ async def test_a_connection_goes_back_after_an_error(engine: AsyncEngine) -> Non
     await held.close()
 
 
-async def test_at_most_keep_wait_and_none_beyond_hold(engine: AsyncEngine) -> None:
+async def test_at_most_keep_wait_and_none_beyond_hold(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     held = HeldConnections(engine)
     pool: Any = engine.sync_engine.pool
     entered = asyncio.Event()
@@ -150,7 +153,9 @@ async def test_at_most_keep_wait_and_none_beyond_hold(engine: AsyncEngine) -> No
 
     await asyncio.gather(*(use() for _ in range(HeldConnections.KEEP + 2)))
     assert pool.checkedout() == HeldConnections.KEEP
-    held.HOLD_S = 0.0  # every one held too long now: back to the pool after its next use
+    # Every one held too long now: back to the pool after its next use.
+    later = time.monotonic() + HeldConnections.HOLD_S + 1
+    monkeypatch.setattr("shared.db.held.monotonic", lambda: later)
     for _ in range(HeldConnections.KEEP):
         async with held.connection():
             pass

@@ -31,6 +31,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from qualify.messages.state import QUEUED, SENDING, SENT
 from qualify.models import IncomingMessage, OutgoingMessage, QueuedLead
+from shared.db.held import Shelf
 from shared.db.prepared import Prepared
 from shared.db.repository import Repository
 from shared.db.session import (
@@ -277,8 +278,7 @@ class ClaimedWrites:
         self._engine = engine
         self._postgres = engine.dialect.name == "postgresql"
         self._hold = hold
-        self._idle: list[tuple[Connection, float]] = []
-        self._closed = False
+        self._shelf: Shelf[Connection] = Shelf(self.KEEP, self.HOLD_S)
 
     async def _run(self, sql: str, arguments: tuple[Any, ...]) -> int:
         """``sql`` in autocommit, the rows it changed: on a held connection with ``hold``, else
@@ -288,9 +288,8 @@ class ClaimedWrites:
         return await greenlet_spawn(self._on_held, sql, arguments)
 
     def _on_held(self, sql: str, arguments: tuple[Any, ...]) -> int:
-        if self._idle:
-            connection, since = self._idle.pop()
-        else:
+        held = self._shelf.take()
+        if held is None:
             connection = self._engine.sync_engine.connect()
             try:
                 connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -298,33 +297,26 @@ class ClaimedWrites:
                 connection.close()
                 raise
             since = time.monotonic()
+        else:
+            connection, since = held
         try:
             changed = int(connection.exec_driver_sql(sql, arguments).rowcount)
         except BaseException:
             _give_back(connection)  # a broken one is discarded by the pool
             raise
-        if (
-            self._closed
-            or len(self._idle) >= self.KEEP
-            or time.monotonic() - since > self.HOLD_S
-            or connection.invalidated
-        ):
+        if not self._shelf.keeps(connection, since, invalidated=connection.invalidated):
             _give_back(connection)
-        else:
-            self._idle.append((connection, since))
         return changed
 
     async def close(self) -> None:
         """Give the held connections back to the pool (before the engine is disposed)."""
-        self._closed = True
-        idle, self._idle = self._idle, []
-        for connection, _ in idle:
+        for connection in self._shelf.close():
             await greenlet_spawn(_give_back, connection)
 
     @property
     def held(self) -> int:
         """Connections waiting for the next write."""
-        return len(self._idle)
+        return len(self._shelf)
 
     async def update(self, message_id: str, held_by: str, /, **values: Any) -> bool:
         """``MessageRepository.update_claimed`` in a unit of work of its own."""

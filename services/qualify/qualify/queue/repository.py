@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from qualify.leads.state import OpenStatus
 from qualify.models import QueuedLead
+from shared.db.held import Shelf
 from shared.db.prepared import Prepared
 from shared.db.repository import Repository
 from shared.db.session import autocommit_connection, open_autocommit
@@ -51,36 +52,27 @@ class HeldConnections:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._idle: list[tuple[AsyncConnection, float]] = []
-        self._closed = False
+        self._shelf: Shelf[AsyncConnection] = Shelf(self.KEEP, self.HOLD_S)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
         """A connection in autocommit (each statement one round trip, committed by itself)."""
-        if self._idle:
-            connection, since = self._idle.pop()
-        else:
+        held = self._shelf.take()
+        if held is None:
             connection, since = await open_autocommit(self._engine), time.monotonic()
+        else:
+            connection, since = held
         try:
             yield connection
         except BaseException:
             await _give_back(connection)
             raise
-        if (
-            self._closed
-            or len(self._idle) >= self.KEEP
-            or time.monotonic() - since > self.HOLD_S
-            or connection.invalidated
-        ):
+        if not self._shelf.keeps(connection, since, invalidated=connection.invalidated):
             await _give_back(connection)
-        else:
-            self._idle.append((connection, since))
 
     async def close(self) -> None:
         """Give the held connections back to the pool (before the engine is disposed)."""
-        self._closed = True
-        idle, self._idle = self._idle, []
-        for connection, _ in idle:
+        for connection in self._shelf.close():
             await _give_back(connection)
 
 
