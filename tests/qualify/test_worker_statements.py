@@ -81,6 +81,14 @@ async def api(database_url: str, tmp_path: Path) -> AsyncIterator[QualifyApi]:
         yield api
 
 
+@pytest.fixture
+async def pg_api(postgres_url: str, tmp_path: Path) -> AsyncIterator[QualifyApi]:
+    """On PostgreSQL only: what the sender's claimed writes do there (sessions on SQLite)."""
+    settings = qualify_settings(postgres_url, tmp_path, message_dealer_name="Garage Dupont")
+    async with open_api(settings, Clock()) as api:
+        yield api
+
+
 def running_sender(api: QualifyApi, *, sms: bool = True) -> tuple[MessageSender, SenderHandoff]:
     """The worker's sender, taking the first answers its handoff gives it."""
     sender = MessageSender(
@@ -240,47 +248,45 @@ def greenlets_entered() -> Iterator[list[Any]]:
         greenlet.settrace(previous)
 
 
-async def test_each_of_the_senders_writes_is_one_hop_into_sqlalchemy(api: QualifyApi) -> None:
+@pytest.mark.postgres
+async def test_each_of_the_senders_writes_is_one_hop_into_sqlalchemy(pg_api: QualifyApi) -> None:
     """On PostgreSQL a claimed write (the hand-over, the outcome with its event) takes its
     pooled connection, runs its statement in autocommit and gives the connection back in one
     hop into SQLAlchemy's greenlet. Before: four (``AsyncConnection``'s connect, its isolation
     level, the statement and its close), ~40 us of CPU each."""
-    if api.runtime.engine.dialect.name != "postgresql":
-        pytest.skip("the sender's writes are sessions on SQLite")
-    sender, handoff = running_sender(api, sms=False)
-    lead = await api.add_lead(first_answer=True, handoff=handoff)
+    sender, handoff = running_sender(pg_api, sms=False)
+    lead = await pg_api.add_lead(first_answer=True, handoff=handoff)
     await sender.drain()
-    async with session_scope(api.runtime.session_factory) as session:
+    async with session_scope(pg_api.runtime.session_factory) as session:
         sms = next(
             m for m in await MessageRepository(session).outgoing_of(lead) if m.channel == "sms"
         )
         sms.status, sms.claim_token = "sending", "held"
-    writes = ClaimedWrites(api.runtime.session_factory)
-    event = sent_row(api.runtime.outbox, MessageRef.of(sms), sent_at=api.clock.now)
+    writes = ClaimedWrites(pg_api.runtime.session_factory)
+    event = sent_row(pg_api.runtime.outbox, MessageRef.of(sms), sent_at=pg_api.clock.now)
     with greenlets_entered() as entered:
-        assert await writes.update(sms.id, "held", handed_over_at=api.clock.now)
+        assert await writes.update(sms.id, "held", handed_over_at=pg_api.clock.now)
     assert len(entered) == 1
     with greenlets_entered() as entered:
         assert await writes.update_staging(
             sms.id, "held", outbox=infra.outbox_event, event=event, status="sent"
         )
     assert len(entered) == 1
-    async with session_scope(api.runtime.session_factory) as session:
+    async with session_scope(pg_api.runtime.session_factory) as session:
         row = await MessageRepository(session).get(sms.id)
         assert row is not None
-        assert (row.status, row.handed_over_at) == ("sent", api.clock.now)
+        assert (row.status, row.handed_over_at) == ("sent", pg_api.clock.now)
 
 
+@pytest.mark.postgres
 async def test_held_claimed_writes_keep_their_connection_between_messages(
-    api: QualifyApi,
+    pg_api: QualifyApi,
 ) -> None:
     """With ``hold`` (the worker's sender), the claimed writes take no connection from the pool
     once one is held: it waits in autocommit between writes; it goes back to the pool after an
     error and at ``close``. Without, each write checks one out (before: always)."""
-    if api.runtime.engine.dialect.name != "postgresql":
-        pytest.skip("the sender's writes are sessions on SQLite")
-    lead = await api.add_lead(first_answer=True)
-    async with session_scope(api.runtime.session_factory) as session:
+    lead = await pg_api.add_lead(first_answer=True)
+    async with session_scope(pg_api.runtime.session_factory) as session:
         message = (await MessageRepository(session).outgoing_of(lead))[0]
         message.status, message.claim_token = "sending", "held"
     checkouts: list[object] = []
@@ -288,10 +294,10 @@ async def test_held_claimed_writes_keep_their_connection_between_messages(
     def checked_out(*args: Any) -> None:
         checkouts.append(args[0])
 
-    pool = api.runtime.engine.sync_engine.pool
+    pool = pg_api.runtime.engine.sync_engine.pool
     sa_event.listen(pool, "checkout", checked_out)
     try:
-        writes = ClaimedWrites(api.runtime.session_factory, hold=True)
+        writes = ClaimedWrites(pg_api.runtime.session_factory, hold=True)
         for _ in range(5):
             assert await writes.update(message.id, "held", last_error="x")
         assert len(checkouts) == 1
@@ -299,20 +305,20 @@ async def test_held_claimed_writes_keep_their_connection_between_messages(
         with pytest.raises(DBAPIError):  # a failed write gives its connection back
             await writes.update(message.id, "held", attempts="not a number")
         assert writes.held == 0
-        assert await writes.update(message.id, "held", handed_over_at=api.clock.now)
+        assert await writes.update(message.id, "held", handed_over_at=pg_api.clock.now)
         assert len(checkouts) == 2
         await writes.close()
         assert writes.held == 0
-        pooled = ClaimedWrites(api.runtime.session_factory)
+        pooled = ClaimedWrites(pg_api.runtime.session_factory)
         for _ in range(3):
             assert await pooled.update(message.id, "held", last_error="y")
         assert len(checkouts) == 5
     finally:
         sa_event.remove(pool, "checkout", checked_out)
-    async with session_scope(api.runtime.session_factory) as session:
+    async with session_scope(pg_api.runtime.session_factory) as session:
         row = await MessageRepository(session).get(message.id)
         assert row is not None
-        assert (row.last_error, row.handed_over_at) == ("y", api.clock.now)
+        assert (row.last_error, row.handed_over_at) == ("y", pg_api.clock.now)
 
 
 async def test_a_new_lead_and_its_messages_are_built_without_attribute_events(
