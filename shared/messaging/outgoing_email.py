@@ -79,18 +79,22 @@ _DOT_ATOM_ADDRESS = re.compile(
 
 
 def _address(value: str | Address) -> tuple[str, str]:
-    """``(display name, addr-spec)`` of one address."""
+    """``(display name, addr-spec)`` of one address (the prospect's: a bare one as it is, no
+    parsing per message; nothing of it is kept)."""
     if isinstance(value, Address):
         return value.display_name, value.addr_spec
     if _DOT_ATOM_ADDRESS.fullmatch(value):
-        return "", value  # the prospect's: no parsing per message
+        return "", value
     return _parsed_address(value)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=8)
+def _sender_address(value: str) -> tuple[str, str]:
+    """``_address`` of the sender (the dealer's, the same for every message: parsed once)."""
+    return _address(value)
+
+
 def _parsed_address(value: str) -> tuple[str, str]:
-    """``_address`` of a string with a display name (the sender's: the same for every
-    message, parsed once)."""
     parsed = getaddresses([value])
     if len(parsed) != 1 or "@" not in parsed[0][1]:
         raise ValueError("expected one e-mail address")
@@ -135,7 +139,9 @@ def render_email(
     reply_to = tokens.reply_address(lead_id, mailbox=reply_mailbox)
     domain = message_id_domain or reply_mailbox.rpartition("@")[2]
     message_id = tokens.message_id(lead_id, message_key=message_key, domain=domain)
-    from_name, from_address = _address(sender)
+    from_name, from_address = (
+        _sender_address(sender) if isinstance(sender, str) else _address(sender)
+    )
     to_name, to_address = _address(to)
     lines = [
         text_header("Message-ID", message_id),
